@@ -1,0 +1,48 @@
+"""The composition root: create_app() wires the service, the web routes and their lifetimes."""
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator, Callable, Mapping
+from pathlib import Path
+
+import aiohttp_jinja2
+import jinja2
+from aiohttp import web
+from prometheus_client import CollectorRegistry
+from prometheus_client.aiohttp import make_aiohttp_handler
+
+from monitor.config import Config
+from monitor.demo import DemoWorld
+from monitor.metrics import Metrics
+from monitor.service import MonitorService
+from monitor.web import demo_api, status
+from monitor.web.keys import DEMO, SERVICE
+from probes import PROBES
+from probes.base import ProbeKind
+
+
+def create_app(config: Config, *, probes: Mapping[str, ProbeKind] = PROBES,
+               registry: CollectorRegistry | None = None, clock: Callable[[], float] = time.time,
+               demo: DemoWorld | None = None, flush_interval: float = 0.5) -> web.Application:
+    """Build the web application; the monitor starts and stops with it."""
+    registry = registry if registry is not None else CollectorRegistry()
+    service = MonitorService(config, probes, Metrics(registry), clock, flush_interval=flush_interval)
+    app = web.Application(middlewares=[status.security_headers])
+    app[SERVICE] = service
+    aiohttp_jinja2.setup(app, loader=jinja2.FileSystemLoader(Path(__file__).parent / "web" / "templates"),
+                         autoescape=True, undefined=jinja2.StrictUndefined)
+    status.setup_routes(app)
+    app.router.add_get("/metrics", make_aiohttp_handler(registry))
+    if demo is not None:
+        app[DEMO] = demo
+        demo_api.setup_routes(app)
+
+    async def lifecycle(_app: web.Application) -> AsyncIterator[None]:
+        await service.start()
+        yield
+        await service.stop()
+        if demo is not None:
+            await demo.stop()
+
+    app.cleanup_ctx.append(lifecycle)
+    return app

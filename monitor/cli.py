@@ -1,0 +1,107 @@
+"""The `channel-monitor` command: run, demo, check-config, probe-once."""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+import time
+from collections.abc import Sequence
+
+from monitor import clirun, demo_cli
+from monitor.config import ConfigError, load_config
+from monitor.report import print_table
+from monitor.runner import run_probe
+from monitor.service import USER_AGENT
+from probes import PROBES
+from probes.session import create_http_session
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="channel-monitor", description=(
+        "Watch sales channels, record their uptime and alert when they fail. "
+        "With no command it runs the built-in demo."))
+    _serve_options(parser)
+    sub = parser.add_subparsers(dest="command")
+    run = sub.add_parser("run", help="run the service (the built-in demo when no --config is given)")
+    run.add_argument("--config", help="YAML config file; without it the simulated demo channels are watched")
+    _serve_options(run)
+    demo = sub.add_parser("demo", help="run the demo, or break/heal/replay its simulated channels")
+    _serve_options(demo)
+    demo_cli.add_actions(demo)
+    check = sub.add_parser("check-config", help="validate a config file and exit (2 when it has problems)")
+    check.add_argument("file")
+    once = sub.add_parser("probe-once", help="run every check once and print the results")
+    once.add_argument("--config", required=True)
+    once.add_argument("--json", action="store_true", help="one JSON object per check, for scripts")
+    once.add_argument("--channel", action="append", help="only this channel id (repeatable)")
+    return parser
+
+
+def _serve_options(parser: argparse.ArgumentParser) -> None:
+    # SUPPRESS: an option given before the command is not reset by the command's own default.
+    parser.add_argument("--listen", default=argparse.SUPPRESS,
+                        help="address of the status page and API (default 127.0.0.1:8080)")
+    parser.add_argument("--data-dir", default=argparse.SUPPRESS, help="where the SQLite database lives (default ./data)")
+    parser.add_argument("--log-format", choices=("text", "json"), default=argparse.SUPPRESS,
+                        help="log line format (default text)")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Parse the command line and run the chosen command; return the exit code."""
+    args = build_parser().parse_args(argv)
+    command = args.command or "run"
+    if command == "run":
+        return clirun.serve(getattr(args, "config", None), args)
+    if command == "demo":
+        return demo_cli.dispatch(args) if getattr(args, "action", None) else clirun.serve(None, args)
+    if command == "check-config":
+        return check_config(args.file)
+    return asyncio.run(probe_once(args.config, args.channel, args.json))
+
+
+def check_config(path: str) -> int:
+    """Validate a config file and print a summary or every problem."""
+    try:
+        config = load_config(path, PROBES)
+    except ConfigError as exc:
+        print(f"{len(exc.problems)} problem(s) in {path}:", file=sys.stderr)
+        print(str(exc), file=sys.stderr)
+        return EXIT_USAGE
+    checks = sum(len(c.checks) for c in config.channels)
+    print(f"{path}: OK, {len(config.channels)} channels, {checks} checks")
+    print_table(["CHANNEL", "NAME", "CHECK", "KIND", "EVERY", "TARGET"],
+                [[c.id, c.name, k.id, k.kind, f"{k.interval_seconds:g}s", k.target] for c in config.channels for k in c.checks])
+    return EXIT_OK
+
+
+async def probe_once(path: str, only: list[str] | None, as_json: bool) -> int:
+    """Run every check once, concurrently, and print one line (or JSON object) per check."""
+    try:
+        config = load_config(path, PROBES)
+    except ConfigError as exc:
+        print(str(exc), file=sys.stderr)
+        return EXIT_USAGE
+    channels = [c for c in config.channels if not only or c.id in only]
+    if only and not channels:
+        print(f"no channel matches {', '.join(only)}; ids in {path}: {', '.join(c.id for c in config.channels)}", file=sys.stderr)
+        return EXIT_USAGE
+    async with create_http_session(USER_AGENT) as http:
+        results = await asyncio.gather(*(run_probe(PROBES[k.kind], c, k, http, time.time)
+                                         for c in channels for k in c.checks))
+    if as_json:
+        for r in results:
+            print(json.dumps(r.as_json(), sort_keys=False))
+    else:
+        print_table(["CHANNEL", "CHECK", "KIND", "RESULT", "TIME", "WHY"],
+                    [[r.channel, r.check, r.kind, "ok" if r.result.ok else "FAIL", f"{r.duration_seconds * 1000:.0f} ms",
+                      "" if r.result.ok else f"{r.result.error_class}: {r.result.error}"] for r in results])
+        failed = sum(not r.result.ok for r in results)
+        print(f"\n{len(results) - failed} of {len(results)} checks passed")
+    return EXIT_OK if all(r.result.ok for r in results) else EXIT_FAILED
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,109 @@
+"""Serving: bind the port, start the monitor, print the URL, stop cleanly on SIGINT/SIGTERM."""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+import socket
+import sys
+
+from aiohttp import web
+
+from monitor.app import create_app
+from monitor.config import Config, ConfigError, load_config, parse_listen
+from monitor.demo import DemoWorld
+from monitor.logs import setup_logging
+from monitor.store.db import StoreError
+from probes import PROBES
+
+log = logging.getLogger("monitor")
+
+
+def serve(config_path: str | None, args: argparse.Namespace) -> int:
+    """Run the service until a signal; return 2 on a start-up problem, 0 on a clean stop."""
+    try:
+        return asyncio.run(_serve(config_path, args))
+    except KeyboardInterrupt:
+        return 0
+
+
+def _fail(message: str) -> int:
+    print(f"channel-monitor: error: {message}", file=sys.stderr)
+    return 2
+
+
+async def _serve(config_path: str | None, args: argparse.Namespace) -> int:
+    demo = None
+    if config_path:
+        try:
+            config = load_config(config_path, PROBES)
+        except ConfigError as exc:
+            print(str(exc), file=sys.stderr)
+            return 2
+    else:
+        demo = DemoWorld()
+        await demo.start()
+        config = demo.config(PROBES)
+    config = _apply_overrides(config, args)
+    setup_logging(config.log_format)
+    host, port = parse_listen(config.listen)
+    try:
+        sock = _bind(host, port)
+    except OSError as exc:
+        if demo:
+            await demo.stop()
+        return _fail(f"cannot listen on {config.listen}: {exc.strerror}; stop the other process or choose "
+                     "another address with --listen (or the listen key)")
+    app = create_app(config, demo=demo)
+    runner = web.AppRunner(app, handle_signals=False, access_log=None, shutdown_timeout=2)
+    try:
+        await runner.setup()
+    except StoreError as exc:
+        sock.close()
+        if demo:
+            await demo.stop()
+        return _fail(str(exc))
+    await web.SockSite(runner, sock).start()
+    bound_host, bound_port = sock.getsockname()[:2]
+    shown = f"[{bound_host}]" if ":" in bound_host else bound_host
+    print(f"Status page: http://{shown}:{bound_port}/" + ("  (demo: simulated channels)" if demo else ""), flush=True)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    log.info("stopping: finishing writes")
+    await runner.cleanup()
+    log.info("stopped")
+    return 0
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    """Bind the listening socket before anything starts, so a taken port fails fast."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+        sock.listen(128)
+    except OSError:
+        sock.close()
+        raise
+    sock.setblocking(False)
+    return sock
+
+
+def _apply_overrides(config: Config, args: argparse.Namespace) -> Config:
+    updates = {}
+    if getattr(args, "listen", None):
+        try:
+            parse_listen(args.listen)
+        except ValueError as exc:
+            raise SystemExit(_fail(f"--listen {exc}"))
+        updates["listen"] = args.listen
+    if getattr(args, "data_dir", None):
+        updates["data_dir"] = args.data_dir
+    if getattr(args, "log_format", None):
+        updates["log_format"] = args.log_format
+    return config.model_copy(update=updates) if updates else config

@@ -1,0 +1,252 @@
+"""Typed, strict configuration: the YAML file becomes these models or a list of precise errors."""
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator
+
+from monitor.config_errors import ConfigError, Problem, problems_from_validation, yaml_line_map
+from monitor.durations import Duration, format_duration
+from probes.base import ProbeConfig, ProbeKind
+
+Slug = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")]
+_ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Defaults(Strict):
+    """Values every channel and check inherits unless it sets its own."""
+
+    interval: Duration = 60.0
+    timeout: Duration = 10.0
+    fail_threshold: int = Field(3, ge=1, le=100)
+    recover_threshold: int = Field(2, ge=1, le=100)
+
+
+class Check(BaseModel):
+    """One check of a channel. Keys other than the common ones belong to the probe kind."""
+
+    # extra="allow" only so the kind-specific keys survive until load_config validates them
+    # against the probe's own model; no unknown key reaches the running service.
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    id: Slug | None = None
+    kind: str
+    target: str
+    interval: Duration | None = None
+    timeout: Duration | None = None
+    _options: ProbeConfig | None = PrivateAttr(default=None)
+
+    @property
+    def options(self) -> ProbeConfig:
+        """The validated kind-specific options."""
+        assert self._options is not None, "load_config sets options"
+        return self._options
+
+    @property
+    def interval_seconds(self) -> float:
+        assert self.interval is not None, "load_config applies defaults"
+        return self.interval
+
+    @property
+    def timeout_seconds(self) -> float:
+        assert self.timeout is not None, "load_config applies defaults"
+        return self.timeout
+
+
+class Channel(Strict):
+    """A sales channel: what the seller calls it and how to check it."""
+
+    id: Slug
+    name: str = Field(min_length=1, max_length=100)
+    group: Literal["own_shop", "marketplace", "social", "comparison", "messaging", "other"] = "other"
+    fail_threshold: int | None = Field(None, ge=1, le=100)
+    recover_threshold: int | None = Field(None, ge=1, le=100)
+    checks: list[Check] = Field(min_length=1)
+
+
+class Config(Strict):
+    """The whole service configuration."""
+
+    listen: str = "127.0.0.1:8080"
+    data_dir: str = "data"
+    database_url: str | None = None
+    log_format: Literal["text", "json"] = "text"
+    defaults: Defaults = Defaults()
+    channels: list[Channel] = Field(min_length=1)
+
+    @field_validator("listen")
+    @classmethod
+    def _listen_is_host_port(cls, value: str) -> str:
+        parse_listen(value)
+        return value
+
+    @property
+    def sqlite_path(self) -> Path:
+        return Path(self.data_dir) / "channel-monitor.db"
+
+    @property
+    def db_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.sqlite_path}"
+
+    def check_thresholds(self, channel: Channel) -> tuple[int, int]:
+        """Return (fail, recover) thresholds for a channel, defaults applied."""
+        return (channel.fail_threshold or self.defaults.fail_threshold,
+                channel.recover_threshold or self.defaults.recover_threshold)
+
+
+def parse_listen(value: str) -> tuple[str, int]:
+    """Split 'host:port' (or '[v6]:port') into its parts; raise ValueError with the fix."""
+    match = re.fullmatch(r"\[?([^\[\]]*?)\]?:(\d{1,5})", value.strip())
+    if not match or not 0 <= int(match.group(2)) <= 65535:
+        raise ValueError(f"{value!r} is not an address to listen on; write host:port, e.g. 127.0.0.1:8080")
+    return match.group(1) or "127.0.0.1", int(match.group(2))
+
+
+def load_config(path: str | Path, probes: Mapping[str, ProbeKind]) -> Config:
+    """Read, substitute ${ENV} references, and validate a config file; raise ConfigError."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(str(path), [Problem((), f"cannot read the file: {exc.strerror}")]) from None
+    return parse_config(text, probes, source=str(path))
+
+
+def parse_config(text: str, probes: Mapping[str, ProbeKind], *, source: str = "<config>",
+                 environ: Mapping[str, str] | None = None) -> Config:
+    """Validate config text; every problem is reported at once, with its key path and line."""
+    try:
+        data = yaml.safe_load(text)
+        lines = yaml_line_map(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}: " if mark else ""
+        raise ConfigError(source, [Problem((), f"{where}not valid YAML: {getattr(exc, 'problem', exc)}")]) from None
+    if not isinstance(data, dict):
+        raise ConfigError(source, [Problem((), "the file must be a YAML mapping with a 'channels' list")])
+    problems: list[Problem] = []
+    data = _substitute_env(data, (), os.environ if environ is None else environ, problems)
+    config = None
+    try:
+        config = Config.model_validate(data)
+    except ValidationError as exc:
+        problems.extend(problems_from_validation(exc, (), _allowed_keys(probes, data)))
+    problems.extend(_validate_checks(data, config, probes, _allowed_keys(probes, data)))
+    if problems:
+        raise ConfigError(source, problems, lines)
+    assert config is not None
+    return config
+
+
+def _substitute_env(value: Any, loc: tuple, environ: Mapping[str, str], problems: list[Problem]) -> Any:
+    if isinstance(value, dict):
+        return {k: _substitute_env(v, loc + (k,), environ, problems) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_substitute_env(v, loc + (i,), environ, problems) for i, v in enumerate(value)]
+    if isinstance(value, str):
+        def replace(match: re.Match[str]) -> str:
+            name = match.group(1)
+            if name not in environ:
+                problems.append(Problem(loc, f"environment variable {name} is not set; export it or remove ${{{name}}}"))
+                return ""
+            return environ[name]
+        return _ENV_REF.sub(replace, value)
+    return value
+
+
+def _allowed_keys(probes: Mapping[str, ProbeKind], data: Any):
+    """Return a function giving the keys allowed at a location, for 'unknown key' messages."""
+    def allowed(loc: tuple) -> list[str]:
+        names = [p for p in loc if isinstance(p, str)]
+        if names == []:
+            return list(Config.model_fields)
+        if names == ["defaults"]:
+            return list(Defaults.model_fields)
+        if names == ["channels"]:
+            return list(Channel.model_fields)
+        if names == ["channels", "checks"]:
+            common = list(Check.model_fields)
+            try:
+                kind = data["channels"][loc[1]]["checks"][loc[3]]["kind"]
+            except (KeyError, IndexError, TypeError):
+                return common
+            return common + (list(probes[kind].config.model_fields) if kind in probes else [])
+        return []
+    return allowed
+
+
+def _validate_checks(data: dict, config: Config | None, probes: Mapping[str, ProbeKind], allowed) -> list[Problem]:
+    """Validate each check's kind, target and kind-specific keys; attach options when config is valid.
+
+    Works on the raw data so that these problems are reported even when other keys are wrong too.
+    """
+    problems: list[Problem] = []
+    channels = data.get("channels") if isinstance(data.get("channels"), list) else []
+    for ci, raw_channel in enumerate(channels):
+        raw_checks = raw_channel.get("checks") if isinstance(raw_channel, dict) else None
+        for ki, raw in enumerate(raw_checks if isinstance(raw_checks, list) else []):
+            if not isinstance(raw, dict) or not isinstance(raw.get("kind"), str):
+                continue
+            loc = ("channels", ci, "checks", ki)
+            kind = probes.get(raw["kind"])
+            if kind is None:
+                problems.append(Problem(loc + ("kind",), f"{raw['kind']!r} is not a probe kind; use one of: {', '.join(sorted(probes))}"))
+                continue
+            extras = {k: v for k, v in raw.items() if k not in Check.model_fields}
+            try:
+                options = kind.config.model_validate(extras)
+            except ValidationError as exc:
+                problems.extend(problems_from_validation(exc, loc, allowed))
+                continue
+            if isinstance(raw.get("target"), str):
+                try:
+                    kind.check_target(raw["target"])
+                except ValueError as exc:
+                    problems.append(Problem(loc + ("target",), str(exc)))
+            if config is not None:
+                problems.extend(_finish_check(config, config.channels[ci].checks[ki], options, loc))
+    if config is not None:
+        problems.extend(_unique_ids(config))
+    return problems
+
+
+def _finish_check(config: Config, check: Check, options: ProbeConfig, loc: tuple) -> list[Problem]:
+    """Attach the validated options and fill in the check's defaults."""
+    check._options = options
+    interval = check.interval or config.defaults.interval
+    timeout = check.timeout or min(config.defaults.timeout, interval)
+    # The model is frozen for everyone else; load_config is where its defaults are decided.
+    object.__setattr__(check, "id", check.id or check.kind)
+    object.__setattr__(check, "interval", interval)
+    object.__setattr__(check, "timeout", timeout)
+    if check.__pydantic_extra__:
+        check.__pydantic_extra__.clear()  # the kind-specific keys now live in options
+    if timeout > interval:
+        return [Problem(loc + ("timeout",), f"{format_duration(timeout)} is longer than the interval "
+                        f"{format_duration(interval)}; a check's timeout must be at most its interval")]
+    return []
+
+
+def _unique_ids(config: Config) -> list[Problem]:
+    problems: list[Problem] = []
+    seen_channels: set[str] = set()
+    for ci, channel in enumerate(config.channels):
+        if channel.id in seen_channels:
+            problems.append(Problem(("channels", ci, "id"), f"{channel.id!r} is used by another channel; channel ids must be unique"))
+        seen_channels.add(channel.id)
+        seen_checks: set[str] = set()
+        for ki, check in enumerate(channel.checks):
+            if check.id in seen_checks:
+                problems.append(Problem(("channels", ci, "checks", ki, "id"),
+                                        f"two checks of channel {channel.id!r} are both named {check.id!r}; give each an 'id'"))
+            seen_checks.add(check.id or "")
+    return problems

@@ -1,0 +1,97 @@
+"""Turn validation failures into messages that name the file, line, key path, bad value and fix."""
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+Loc = tuple[str | int, ...]
+SLUG_HINT = "use lower-case letters, digits, '-' or '_' (at most 64), starting with a letter or digit"
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    loc: Loc
+    message: str
+
+
+class ConfigError(Exception):
+    """A config file that cannot be used; str() lists every problem, one per line."""
+
+    def __init__(self, source: str, problems: Sequence[Problem], lines: dict[Loc, int] | None = None) -> None:
+        self.source = source
+        self.problems = list(problems)
+        self.lines = lines or {}
+        super().__init__("\n".join(self.format_lines()))
+
+    def format_lines(self) -> list[str]:
+        """One 'file:line: key.path: message' line per problem."""
+        out = []
+        for problem in sorted(self.problems, key=lambda p: _line_for(p.loc, self.lines) or 0):
+            line = _line_for(problem.loc, self.lines)
+            where = f"{self.source}:{line}" if line else self.source
+            path = format_loc(problem.loc)
+            out.append(f"{where}: {path + ': ' if path else ''}{problem.message}")
+        return out
+
+
+def format_loc(loc: Loc) -> str:
+    """('channels', 0, 'checks', 1, 'target') -> 'channels[0].checks[1].target'."""
+    text = ""
+    for part in loc:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text
+
+
+def _line_for(loc: Loc, lines: dict[Loc, int]) -> int | None:
+    for end in range(len(loc), -1, -1):
+        if loc[:end] in lines:
+            return lines[loc[:end]]
+    return None
+
+
+def yaml_line_map(text: str) -> dict[Loc, int]:
+    """Map every key path in a YAML document to the 1-based line it starts on."""
+    lines: dict[Loc, int] = {}
+    root = yaml.compose(text, Loader=yaml.SafeLoader)
+
+    def walk(node: Any, loc: Loc) -> None:
+        if isinstance(node, yaml.MappingNode):
+            for key, value in node.value:
+                child = loc + (key.value,)
+                lines[child] = key.start_mark.line + 1
+                walk(value, child)
+        elif isinstance(node, yaml.SequenceNode):
+            for i, item in enumerate(node.value):
+                lines[loc + (i,)] = item.start_mark.line + 1
+                walk(item, loc + (i,))
+
+    if root is not None:
+        walk(root, ())
+    return lines
+
+
+def problems_from_validation(exc: ValidationError, prefix: Loc, allowed: Callable[[Loc], list[str]]) -> list[Problem]:
+    """Rewrite pydantic's errors as plain sentences with the bad value and what is allowed."""
+    problems = []
+    for err in exc.errors(include_url=False):
+        loc = prefix + tuple(err["loc"])
+        kind, value = err["type"], err.get("input")
+        if kind == "extra_forbidden":
+            keys = allowed(loc[:-1])
+            hint = f"; allowed keys here: {', '.join(keys)}" if keys else ""
+            problems.append(Problem(loc, f"unknown key {loc[-1]!r}{hint}"))
+        elif kind == "missing":
+            problems.append(Problem(loc, "required key is missing"))
+        elif kind == "value_error":
+            problems.append(Problem(loc, str(err["ctx"]["error"])))
+        elif kind == "string_pattern_mismatch" and loc[-1] == "id":
+            problems.append(Problem(loc, f"{value!r} is not a valid id; {SLUG_HINT}"))
+        elif kind == "literal_error":
+            problems.append(Problem(loc, f"{value!r} is not allowed; use one of: {err['ctx']['expected']}"))
+        else:
+            problems.append(Problem(loc, f"{value!r} is not valid: {err['msg'][0].lower()}{err['msg'][1:]}"))
+    return problems

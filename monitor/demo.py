@@ -1,0 +1,127 @@
+"""Simulated sales channels on 127.0.0.1 for the zero-config first run.
+
+Each channel listens on its own port, so "unreachable" is a real refused connection and a broken
+channel never affects the others. Modes: ok, unreachable, error (HTTP 503), maintenance (HTTP 200
+with a "przerwa techniczna" page, the failure a status-code check misses) and slow (never answers).
+"""
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass
+
+from aiohttp import web
+
+from monitor.config import Config, parse_config
+from probes.base import ProbeKind
+
+MODES = ("ok", "unreachable", "error", "maintenance", "slow")
+# The four Meta products that went dark together on 4 October 2021.
+META_2021 = ("facebook-shop", "instagram-shop", "messenger", "whatsapp-business")
+
+
+@dataclass(frozen=True, slots=True)
+class DemoChannel:
+    id: str
+    name: str
+    group: str
+
+
+DEMO_CHANNELS = (
+    DemoChannel("own-shop", "Own shop", "own_shop"),
+    DemoChannel("allegro", "Allegro", "marketplace"),
+    DemoChannel("amazon", "Amazon", "marketplace"),
+    DemoChannel("ceneo", "Ceneo", "comparison"),
+    DemoChannel("facebook-shop", "Facebook Shop", "social"),
+    DemoChannel("instagram-shop", "Instagram Shop", "social"),
+    DemoChannel("messenger", "Messenger", "messaging"),
+    DemoChannel("whatsapp-business", "WhatsApp Business", "messaging"),
+)
+
+
+class DemoWorld:
+    """The simulated channels: their servers, their modes and the 2021 replay."""
+
+    def __init__(self, host: str = "127.0.0.1") -> None:
+        self.host = host
+        self.modes = {c.id: "ok" for c in DEMO_CHANNELS}
+        self.ports: dict[str, int] = {}
+        self.replay_until: float | None = None
+        self._runners: dict[str, web.AppRunner] = {}
+        self._sites: dict[str, web.TCPSite | None] = {}
+        self._replay_task: asyncio.Task | None = None
+
+    async def start(self) -> None:
+        """Start one loopback server per channel on a free port."""
+        for channel in DEMO_CHANNELS:
+            app = web.Application()
+            app.router.add_get("/", self._handler(channel))
+            runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=0.5)
+            await runner.setup()
+            self._runners[channel.id] = runner
+            await self._open(channel.id)
+
+    async def stop(self) -> None:
+        """Stop every server and any replay in progress."""
+        if self._replay_task:
+            self._replay_task.cancel()
+        for runner in self._runners.values():
+            await runner.cleanup()
+
+    def config(self, probes: dict[str, ProbeKind]) -> Config:
+        """The monitor configuration that watches these channels."""
+        lines = ["defaults: {interval: 5s, timeout: 2s}", "channels:"]
+        for c in DEMO_CHANNELS:
+            lines += [f"  - {{id: {c.id}, name: '{c.name}', group: {c.group}, checks: [",
+                      f"      {{kind: http, id: storefront, target: 'http://{self.host}:{self.ports[c.id]}/',",
+                      "       body_contains: ['Add to cart'], body_not_contains: ['przerwa techniczna', 'captcha']}]}"]
+        return parse_config("\n".join(lines), probes, source="<built-in demo>")
+
+    async def set_mode(self, channel: str, mode: str) -> None:
+        """Break or heal one channel; raise KeyError/ValueError for unknown names."""
+        if channel not in self.modes:
+            raise KeyError(channel)
+        if mode not in MODES:
+            raise ValueError(mode)
+        self.modes[channel] = mode
+        if mode == "unreachable" and self._sites.get(channel):
+            await self._sites[channel].stop()  # type: ignore[union-attr]
+            self._sites[channel] = None
+        elif mode != "unreachable" and self._sites.get(channel) is None:
+            await self._open(channel)
+
+    def replay_2021(self, minutes: float) -> float:
+        """Make the four Meta channels unreachable together, healing them after `minutes`."""
+        if self._replay_task and not self._replay_task.done():
+            self._replay_task.cancel()
+        self.replay_until = time.time() + minutes * 60
+        self._replay_task = asyncio.create_task(self._replay(minutes * 60))
+        return self.replay_until
+
+    async def _replay(self, seconds: float) -> None:
+        try:
+            for channel in META_2021:
+                await self.set_mode(channel, "unreachable")
+            await asyncio.sleep(seconds)
+        finally:
+            for channel in META_2021:
+                await self.set_mode(channel, "ok")
+            self.replay_until = None
+
+    async def _open(self, channel: str) -> None:
+        site = web.TCPSite(self._runners[channel], self.host, self.ports.get(channel, 0), reuse_address=True)
+        await site.start()
+        self.ports[channel] = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        self._sites[channel] = site
+
+    def _handler(self, channel: DemoChannel):
+        async def handle(_request: web.Request) -> web.StreamResponse:
+            mode = self.modes[channel.id]
+            if mode == "error":
+                return web.Response(status=503, text="503 Service Unavailable")
+            if mode == "maintenance":
+                return web.Response(text=f"<h1>{channel.name}: przerwa techniczna</h1>", content_type="text/html")
+            if mode == "slow":
+                await asyncio.sleep(3600)
+            return web.Response(text=f"<h1>{channel.name}</h1><button>Add to cart</button>", content_type="text/html")
+        return handle

@@ -1,0 +1,102 @@
+"""One probe cycle: the only glue between probe, health, store and metrics."""
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+import aiohttp
+
+from monitor.config import Channel, Check
+from monitor.health import ChannelHealth, Transition, Verdict
+from monitor.metrics import Metrics
+from monitor.store.writer import ResultWriter
+from probes.base import ProbeContext, ProbeKind, ProbeResult
+
+log = logging.getLogger("monitor.runner")
+# A timeout in these phases means the target never accepted us, which the alert should say.
+_PHASE_TIMEOUTS = {"dns": "dns_timeout", "connect": "connect_timeout"}
+
+
+@dataclass(frozen=True, slots=True)
+class CheckResult:
+    """A probe result with where and when it ran."""
+
+    channel: str
+    check: str
+    kind: str
+    at: float
+    duration_seconds: float
+    result: ProbeResult
+
+    def as_json(self) -> dict:
+        """The stable shape printed by `probe-once --json`."""
+        r = self.result
+        return {"channel": self.channel, "check": self.check, "kind": self.kind, "ok": r.ok,
+                "error_class": r.error_class, "error": r.error,
+                "duration_seconds": round(self.duration_seconds, 6), "facts": dict(r.facts)}
+
+
+async def run_probe(kind: ProbeKind, channel: Channel, check: Check, http: aiohttp.ClientSession,
+                    clock: Callable[[], float]) -> CheckResult:
+    """Run one probe under the check's deadline; every outcome becomes a CheckResult."""
+    ctx = ProbeContext(http=http, log=log, timeout_seconds=check.timeout_seconds)
+    at, start = clock(), time.perf_counter()
+    try:
+        async with asyncio.timeout(check.timeout_seconds):
+            result = await kind.run(check.target, check.options, ctx)
+    except TimeoutError:
+        phase = ctx.progress.get("phase", "")
+        result = ProbeResult.fail(_PHASE_TIMEOUTS.get(phase, "timeout"),
+                                  f"no answer within {check.timeout_seconds:g}s" + (f" ({phase} phase)" if phase else ""))
+    except Exception as exc:  # a bug in a probe must not stop the others
+        log.exception("probe %s/%s crashed", channel.id, check.id)
+        result = ProbeResult.fail("internal_error", f"internal error: {type(exc).__name__}: {exc}")
+    return CheckResult(channel.id, check.id or check.kind, check.kind, at, time.perf_counter() - start, result)
+
+
+class Runner:
+    """Runs checks on behalf of the scheduler and feeds health, storage and metrics."""
+
+    def __init__(self, probes: Mapping[str, ProbeKind], http: aiohttp.ClientSession,
+                 health: dict[str, ChannelHealth], writer: ResultWriter, metrics: Metrics,
+                 clock: Callable[[], float], on_transition: Callable[[Transition], None]) -> None:
+        self.probes = probes
+        self.http = http
+        self.health = health
+        self.writer = writer
+        self.metrics = metrics
+        self.clock = clock
+        self.on_transition = on_transition
+        self.latest: dict[tuple[str, str], CheckResult] = {}
+
+    async def run_check(self, channel: Channel, check: Check) -> None:
+        """Probe once, then record the result everywhere it is needed."""
+        outcome = await run_probe(self.probes[check.kind], channel, check, self.http, self.clock)
+        self.record(outcome)
+
+    def record(self, outcome: CheckResult) -> None:
+        """Feed one result to health, the writer and the metrics (no I/O here)."""
+        r = outcome.result
+        self.latest[(outcome.channel, outcome.check)] = outcome
+        self.writer.add_result({
+            "at": outcome.at, "channel": outcome.channel, "check": outcome.check, "kind": outcome.kind,
+            "ok": r.ok, "error_class": r.error_class, "error": r.error,
+            "duration_seconds": outcome.duration_seconds, "facts": json.dumps(dict(r.facts)) if r.facts else "{}",
+        })
+        labels = (outcome.channel, outcome.check, outcome.kind)
+        self.metrics.probe_success.labels(*labels).set(1 if r.ok else 0)
+        self.metrics.probe_duration.labels(*labels).set(outcome.duration_seconds)
+        self.metrics.probes.labels(*labels).inc()
+        if not r.ok:
+            self.metrics.probe_failures.labels(*labels, r.error_class).inc()
+        self.metrics.last_cycle.set(self.clock())
+        verdict = Verdict(r.ok, r.error_class, r.error)
+        transition = self.health[outcome.channel].observe(outcome.check, verdict, outcome.at)
+        if transition is not None:
+            self.writer.add_transition(transition)
+            self.metrics.set_channel_state(transition.channel, transition.new)
+            self.on_transition(transition)

@@ -1,0 +1,106 @@
+"""The running monitor: storage, writer, HTTP session, runner and scheduler, started and stopped together."""
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Mapping
+from contextlib import suppress
+from pathlib import Path
+
+from monitor.config import Channel, Check, Config
+from monitor.health import ChannelHealth, State, Thresholds, Transition
+from monitor.metrics import Metrics
+from monitor.runner import Runner
+from monitor.scheduler import CheckScheduler
+from monitor.store.db import ensure_data_dir, make_engine
+from monitor.store.queries import load_channel_states
+from monitor.store.writer import ResultWriter
+from probes.base import ProbeKind
+from probes.session import create_http_session
+
+log = logging.getLogger("monitor")
+USER_AGENT = "channel-monitor/0.1 (+https://github.com/channel-monitor)"
+
+
+class MonitorService:
+    """Everything that runs in the background; the web app only reads from it."""
+
+    def __init__(self, config: Config, probes: Mapping[str, ProbeKind], metrics: Metrics,
+                 clock: Callable[[], float] = time.time, *, flush_interval: float = 0.5) -> None:
+        self.config = config
+        self.probes = probes
+        self.metrics = metrics
+        self.clock = clock
+        self.flush_interval = flush_interval
+        self.started_at = clock()
+        self.channels: dict[str, Channel] = {c.id: c for c in config.channels}
+        self.health: dict[str, ChannelHealth] = {}
+        self._inflight: set[asyncio.Task] = set()
+        self._writer_task: asyncio.Task | None = None
+
+    async def start(self) -> None:
+        """Open storage, resume stored states and start probing."""
+        if self.config.database_url is None:
+            ensure_data_dir(Path(self.config.data_dir))
+        self.engine = await asyncio.to_thread(make_engine, self.config.db_url)
+        stored = await asyncio.to_thread(load_channel_states, self.engine)
+        for channel in self.config.channels:
+            fail, recover = self.config.check_thresholds(channel)
+            health = ChannelHealth(channel.id, Thresholds(fail, recover))
+            if channel.id in stored:
+                s = stored[channel.id]
+                health.restore(State(s.state), s.since, [c.id or c.kind for c in channel.checks])
+            self.health[channel.id] = health
+            self.metrics.set_channel_state(channel.id, health.state)
+        self.writer = ResultWriter(self.engine, flush_interval=self.flush_interval, on_flush=self._on_flush)
+        self._writer_task = asyncio.create_task(self.writer.run(), name="result-writer")
+        self.http = create_http_session(USER_AGENT)
+        self.runner = Runner(self.probes, self.http, self.health, self.writer, self.metrics, self.clock, self._log_transition)
+        self.scheduler = CheckScheduler(self.config, self._run_tracked, self.metrics)
+        self.scheduler.start()
+        log.info("monitoring %d channels with %d checks", len(self.channels),
+                 sum(len(c.checks) for c in self.config.channels))
+
+    async def stop(self) -> None:
+        """Stop probing, then write every buffered result before closing storage."""
+        self.scheduler.shutdown()
+        for task in list(self._inflight):
+            task.cancel()  # a probe cut off by shutdown has no result worth storing
+        await asyncio.gather(*self._inflight, return_exceptions=True)
+        await self.http.close()
+        if self._writer_task:
+            self._writer_task.cancel()
+            with suppress(asyncio.CancelledError):
+                await self._writer_task
+        await self.writer.flush()
+        self.engine.dispose()
+
+    @property
+    def healthy(self) -> bool:
+        """True while probing and writing work (what /healthz reports)."""
+        writer_alive = self._writer_task is not None and not self._writer_task.done()
+        return self.scheduler.running and writer_alive and not self.writer.failing
+
+    async def _run_tracked(self, channel: Channel, check: Check) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self._inflight.add(task)
+        try:
+            await self.runner.run_check(channel, check)
+        finally:
+            self._inflight.discard(task)
+
+    def _on_flush(self, written: int, dropped: int) -> None:
+        self.metrics.results_written.inc(written)
+        self.metrics.results_dropped.set(dropped)
+        self.metrics.writer_queue.set(self.writer.depth)
+
+    def _log_transition(self, t: Transition) -> None:
+        name = self.channels[t.channel].name
+        cause = t.cause
+        why = f": {cause.get('check')} {cause.get('error_class')}: {cause.get('error')}" if cause.get("error_class") else ""
+        level = logging.WARNING if t.new is State.DOWN else logging.INFO
+        log.log(level, "%s (%s): %s -> %s%s", name, t.channel, t.old.value, t.new.value, why,
+                    extra={"event": "transition", "channel": t.channel, "old": t.old.value,
+                           "new": t.new.value, "cause": dict(cause)})

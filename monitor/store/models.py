@@ -1,0 +1,61 @@
+"""Every table, as SQLModel classes. Times are Unix epoch seconds (float) for cheap range scans."""
+from __future__ import annotations
+
+from sqlalchemy import Index
+from sqlmodel import Field, SQLModel
+
+
+class ProbeResultRow(SQLModel, table=True):
+    """One probe run: written in batches by the result writer."""
+
+    __tablename__ = "probe_results"
+    __table_args__ = (Index("ix_probe_results_channel_at", "channel", "at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    at: float
+    channel: str = Field(max_length=64)
+    check: str = Field(max_length=64)
+    kind: str = Field(max_length=32)
+    ok: bool
+    error_class: str | None = Field(default=None, max_length=32)
+    error: str | None = None
+    duration_seconds: float
+    facts: str = "{}"  # JSON object
+
+
+class ChannelStateRow(SQLModel, table=True):
+    """The announced state of each channel, so a restart resumes where it stopped."""
+
+    __tablename__ = "channel_states"
+
+    channel: str = Field(primary_key=True, max_length=64)
+    state: str = Field(max_length=16)
+    since: float
+    cause: str = "{}"  # JSON object
+
+
+class TransitionRow(SQLModel, table=True):
+    """A channel's state change with its cause; later issues drain these as an outbox."""
+
+    __tablename__ = "transitions"
+    __table_args__ = (Index("ix_transitions_channel_at", "channel", "at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    at: float
+    channel: str = Field(max_length=64)
+    old_state: str = Field(max_length=16)
+    new_state: str = Field(max_length=16)
+    cause: str = "{}"
+
+
+class IncidentRow(SQLModel, table=True):
+    """A period a channel was down: opened on down, closed on recovery."""
+
+    __tablename__ = "incidents"
+    __table_args__ = (Index("ix_incidents_channel_open", "channel", "ended_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    channel: str = Field(max_length=64)
+    started_at: float
+    ended_at: float | None = None
+    cause: str = "{}"

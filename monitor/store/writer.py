@@ -1,0 +1,117 @@
+"""The one writer: probe results and state changes go to the database in batched transactions.
+
+Probes only append to an in-memory buffer and never wait on the disk. A flush writes the results
+and the transitions of the same period in one transaction, so the stored channel state, its
+transition rows and its incidents always agree, even after a crash.
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections import deque
+from collections.abc import Callable
+from typing import Any
+
+from sqlalchemy import insert, update
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import SQLAlchemyError
+
+from monitor.health import State, Transition
+from monitor.store.models import ChannelStateRow, IncidentRow, ProbeResultRow, TransitionRow
+
+log = logging.getLogger("monitor.store")
+
+
+class ResultWriter:
+    """Buffer rows in memory and write them in batches from a single task."""
+
+    def __init__(self, engine: Engine, *, flush_interval: float = 0.5, batch_max: int = 5000,
+                 buffer_max: int = 500_000, on_flush: Callable[[int, int], None] | None = None) -> None:
+        self.engine = engine
+        self.flush_interval = flush_interval
+        self.batch_max = batch_max
+        self.buffer_max = buffer_max
+        self.on_flush = on_flush or (lambda written, dropped: None)
+        self.results: deque[dict[str, Any]] = deque()
+        self.transitions: deque[Transition] = deque()
+        self.dropped = 0
+        self.failing = False
+        self._wake = asyncio.Event()
+        self._lock = asyncio.Lock()
+
+    def add_result(self, row: dict[str, Any]) -> None:
+        """Queue one probe result row (a dict of ProbeResultRow's columns)."""
+        if len(self.results) >= self.buffer_max:
+            # The database has been failing for a long time: shed the oldest raw results, never
+            # the transitions, and count what was shed.
+            self.results.popleft()
+            self.dropped += 1
+        self.results.append(row)
+        if len(self.results) >= self.batch_max:
+            self._wake.set()
+
+    def add_transition(self, transition: Transition) -> None:
+        """Queue a channel state change; it is written with the results around it."""
+        self.transitions.append(transition)
+        self._wake.set()
+
+    @property
+    def depth(self) -> int:
+        return len(self.results) + len(self.transitions)
+
+    async def run(self) -> None:
+        """Flush on a timer or when a batch fills, until cancelled."""
+        while True:
+            try:
+                await asyncio.wait_for(self._wake.wait(), self.flush_interval)
+            except TimeoutError:
+                pass
+            self._wake.clear()
+            await self.flush()
+
+    async def flush(self) -> None:
+        """Write everything buffered so far; keep it buffered if the database fails."""
+        async with self._lock:
+            while self.results or self.transitions:
+                results = [self.results.popleft() for _ in range(min(self.batch_max, len(self.results)))]
+                transitions = list(self.transitions)
+                self.transitions.clear()
+                try:
+                    await asyncio.to_thread(self._write, results, transitions)
+                except SQLAlchemyError as exc:
+                    self.results.extendleft(reversed(results))
+                    self.transitions.extendleft(reversed(transitions))
+                    if not self.failing:
+                        log.error("database write failed, keeping %d rows to retry: %s", self.depth, exc)
+                    self.failing = True
+                    self.on_flush(0, self.dropped)
+                    return
+                if self.failing:
+                    log.info("database writes recovered")
+                self.failing = False
+                self.on_flush(len(results), self.dropped)
+
+    def _write(self, results: list[dict[str, Any]], transitions: list[Transition]) -> None:
+        with self.engine.begin() as conn:
+            if results:
+                conn.execute(insert(ProbeResultRow), results)
+            for transition in transitions:
+                record_transition(conn, transition)
+
+
+def record_transition(conn: Connection, t: Transition) -> None:
+    """Store a transition, the channel's new state, and open or close its incident."""
+    cause = json.dumps(dict(t.cause))
+    conn.execute(insert(TransitionRow).values(at=t.at, channel=t.channel, old_state=t.old,
+                                              new_state=t.new, cause=cause))
+    updated = conn.execute(update(ChannelStateRow).where(ChannelStateRow.channel == t.channel)
+                           .values(state=t.new, since=t.at, cause=cause))
+    if updated.rowcount == 0:
+        conn.execute(insert(ChannelStateRow).values(channel=t.channel, state=t.new, since=t.at, cause=cause))
+    if t.new is State.DOWN:
+        conn.execute(insert(IncidentRow).values(channel=t.channel, started_at=t.at, cause=cause))
+    elif t.old is State.DOWN:
+        conn.execute(update(IncidentRow)
+                     .where(IncidentRow.channel == t.channel, IncidentRow.ended_at.is_(None))
+                     .values(ended_at=t.at))

@@ -1,0 +1,7 @@
+"""The probe registry: a new probe kind is one file in this package and one line here."""
+from probes import http
+from probes.base import ProbeKind
+
+PROBES: dict[str, ProbeKind] = {
+    "http": http.KIND,
+}

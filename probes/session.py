@@ -1,0 +1,45 @@
+"""The shared HTTP client session, with tracing that tells probes which phase a request is in."""
+from __future__ import annotations
+
+import time
+from types import SimpleNamespace
+from typing import Any
+
+import aiohttp
+
+
+def _mark(phase: str, key: str | None = None):
+    async def callback(_session: aiohttp.ClientSession, ctx: SimpleNamespace, _params: Any) -> None:
+        progress = ctx.trace_request_ctx
+        if isinstance(progress, dict):
+            progress["phase"] = phase
+            if key:
+                progress[key] = time.perf_counter()
+    return callback
+
+
+def phase_trace_config() -> aiohttp.TraceConfig:
+    """Record the request phase and its timestamps into the dict passed as trace_request_ctx."""
+    trace = aiohttp.TraceConfig()
+    trace.on_dns_resolvehost_start.append(_mark("dns", "dns_start"))
+    trace.on_dns_resolvehost_end.append(_mark("connect", "dns_end"))
+    trace.on_connection_create_start.append(_mark("connect", "connect_start"))
+    trace.on_connection_create_end.append(_mark("request", "connect_end"))
+    trace.on_request_headers_sent.append(_mark("response", "headers_sent"))
+    return trace
+
+
+def create_http_session(user_agent: str) -> aiohttp.ClientSession:
+    """Build the one client session all probes share."""
+    # A fresh connection per probe (force_close) and no DNS cache, as blackbox_exporter does: a
+    # monitor that reuses a pooled connection or a cached address would not see DNS or connect
+    # failures until the pool expires.
+    connector = aiohttp.TCPConnector(limit=0, force_close=True, use_dns_cache=False)
+    return aiohttp.ClientSession(
+        connector=connector,
+        headers={"User-Agent": user_agent},
+        timeout=aiohttp.ClientTimeout(total=None),  # the runner owns the deadline
+        trace_configs=[phase_trace_config()],
+        cookie_jar=aiohttp.DummyCookieJar(),
+        auto_decompress=True,
+    )
