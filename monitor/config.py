@@ -15,7 +15,7 @@ from monitor.durations import Duration, format_duration
 from probes.base import ProbeConfig, ProbeKind
 
 Slug = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")]
-_ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+_ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")  # ${NAME} or ${NAME:-default}
 
 
 class Strict(BaseModel):
@@ -141,6 +141,9 @@ def parse_config(text: str, probes: Mapping[str, ProbeKind], *, source: str = "<
     except ValidationError as exc:
         problems.extend(problems_from_validation(exc, (), _allowed_keys(probes, data)))
     problems.extend(_validate_checks(data, config, probes, _allowed_keys(probes, data)))
+    # A value with a missing ${VAR} is reported once, not again for being empty afterwards.
+    env_locs = {p.loc for p in problems if p.message.startswith("environment variable")}
+    problems = [p for p in problems if p.loc not in env_locs or p.message.startswith("environment variable")]
     if problems:
         raise ConfigError(source, problems, lines)
     assert config is not None
@@ -154,7 +157,9 @@ def _substitute_env(value: Any, loc: tuple, environ: Mapping[str, str], problems
         return [_substitute_env(v, loc + (i,), environ, problems) for i, v in enumerate(value)]
     if isinstance(value, str):
         def replace(match: re.Match[str]) -> str:
-            name = match.group(1)
+            name, default = match.group(1), match.group(2)
+            if name not in environ and default is not None:
+                return default
             if name not in environ:
                 problems.append(Problem(loc, f"environment variable {name} is not set; export it or remove ${{{name}}}"))
                 return ""

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from aiohttp import web
@@ -68,9 +69,9 @@ class DemoWorld:
         for runner in self._runners.values():
             await runner.cleanup()
 
-    def config(self, probes: dict[str, ProbeKind]) -> Config:
+    def config(self, probes: Mapping[str, ProbeKind], interval: str = "5s", timeout: str = "2s") -> Config:
         """The monitor configuration that watches these channels."""
-        lines = ["defaults: {interval: 5s, timeout: 2s}", "channels:"]
+        lines = [f"defaults: {{interval: {interval}, timeout: {timeout}}}", "channels:"]
         for c in DEMO_CHANNELS:
             lines += [f"  - {{id: {c.id}, name: '{c.name}', group: {c.group}, checks: [",
                       f"      {{kind: http, id: storefront, target: 'http://{self.host}:{self.ports[c.id]}/',",

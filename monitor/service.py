@@ -38,6 +38,7 @@ class MonitorService:
         self.health: dict[str, ChannelHealth] = {}
         self._inflight: set[asyncio.Task] = set()
         self._writer_task: asyncio.Task | None = None
+        self._stopping = False
 
     async def start(self) -> None:
         """Open storage, resume stored states and start probing."""
@@ -64,6 +65,7 @@ class MonitorService:
 
     async def stop(self) -> None:
         """Stop probing, then write every buffered result before closing storage."""
+        self._stopping = True
         self.scheduler.shutdown()
         for task in list(self._inflight):
             task.cancel()  # a probe cut off by shutdown has no result worth storing
@@ -88,6 +90,10 @@ class MonitorService:
         self._inflight.add(task)
         try:
             await self.runner.run_check(channel, check)
+        except asyncio.CancelledError:
+            if not self._stopping:
+                raise
+            # Cut off by shutdown: end quietly instead of letting APScheduler log it as a crash.
         finally:
             self._inflight.discard(task)
 

@@ -37,9 +37,9 @@ def setup_routes(app: web.Application) -> None:
         try:
             minutes = float((await request.json()).get("minutes", 3))
         except (ValueError, AttributeError, TypeError):
-            raise web.HTTPBadRequest(text='send {"minutes": N} with N between 0.1 and 360')
-        if not 0.1 <= minutes <= 360:
-            raise web.HTTPBadRequest(text=f"minutes {minutes:g} is out of range; use 0.1 to 360")
+            raise web.HTTPBadRequest(text='send {"minutes": N} with N between 0.01 and 360')
+        if not 0.01 <= minutes <= 360:
+            raise web.HTTPBadRequest(text=f"minutes {minutes:g} is out of range; use 0.01 to 360")
         return web.json_response({"replay_until": world.replay_2021(minutes)})
 
     app.router.add_get("/demo", show)

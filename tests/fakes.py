@@ -1,0 +1,38 @@
+"""Loopback fakes shared by tests: a controllable sales channel and a polling helper."""
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+
+from aiohttp import web
+
+
+class FakeChannel:
+    """An HTTP target on 127.0.0.1 whose answer a test can change: ok, error, hang, or custom."""
+
+    def __init__(self) -> None:
+        self.mode = "ok"
+        self.body = "<h1>Shop</h1><button>Add to cart</button>"
+        self.hits = 0
+        self.app = web.Application()
+        self.app.router.add_get("/", self.handle)
+
+    async def handle(self, _request: web.Request) -> web.Response:
+        self.hits += 1
+        if self.mode == "error":
+            return web.Response(status=503, text="unavailable")
+        if self.mode == "hang":
+            await asyncio.sleep(3600)
+        return web.Response(text=self.body, content_type="text/html")
+
+
+async def eventually(predicate: Callable[[], object], timeout: float = 8.0, interval: float = 0.05):
+    """Poll until predicate() is truthy; fail the test with a clear message after timeout."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        await asyncio.sleep(interval)
+    raise AssertionError(f"condition not met within {timeout}s")

@@ -1,0 +1,142 @@
+"""The assembled service on loopback: probing, state changes, storage, status page, metrics, demo."""
+from __future__ import annotations
+
+import asyncio
+
+from prometheus_client import CollectorRegistry
+from sqlalchemy import func, select
+
+from monitor.app import create_app
+from monitor.config import parse_config
+from monitor.demo import META_2021, DemoWorld
+from monitor.store.models import IncidentRow, ProbeResultRow
+from monitor.web.keys import SERVICE
+from probes import PROBES
+from tests.fakes import FakeChannel, eventually
+
+
+def config_for(tmp_path, *channels: tuple[str, str], extra: str = ""):
+    lines = [f"data_dir: {tmp_path}", "defaults: {interval: 200ms, timeout: 150ms, fail_threshold: 2, recover_threshold: 2}",
+             "channels:"]
+    for cid, url in channels:
+        lines += [f"  - id: {cid}", f"    name: {cid.title()}", "    checks:",
+                  f"      - {{kind: http, id: home, target: '{url}', body_contains: ['Add to cart']{extra}}}"]
+    return parse_config("\n".join(lines), PROBES)
+
+
+def state(app, channel: str) -> str:
+    return app[SERVICE].health[channel].state.value
+
+
+def incidents(app) -> list[IncidentRow]:
+    with app[SERVICE].engine.connect() as conn:
+        return [IncidentRow.model_validate(r._mapping) for r in conn.execute(select(IncidentRow))]
+
+
+async def test_channel_goes_down_and_recovers_with_one_incident(tmp_path, aiohttp_client, fake_channel):
+    registry = CollectorRegistry()
+    app = create_app(config_for(tmp_path, ("allegro", fake_channel.url)), registry=registry, flush_interval=0.05)
+    client = await aiohttp_client(app)
+    await eventually(lambda: state(app, "allegro") == "up")
+    fake_channel.mode = "error"
+    await eventually(lambda: state(app, "allegro") == "down")
+    page = await (await client.get("/")).text()
+    assert "1 of 1 channels down: Allegro" in page and "home: HTTP 503" in page
+    labels = {"channel": "allegro", "check": "home", "kind": "http"}
+    assert registry.get_sample_value("probe_success", labels) == 0
+    assert registry.get_sample_value("channel_monitor_channel_state", {"channel": "allegro", "state": "down"}) == 1
+    assert registry.get_sample_value("channel_monitor_probe_failures_total", {**labels, "error_class": "http_status"}) >= 2
+    fake_channel.mode = "ok"
+    await eventually(lambda: state(app, "allegro") == "up")
+    await eventually(lambda: len(incidents(app)) == 1 and incidents(app)[0].ended_at is not None)
+    assert '"error": "HTTP 503"' in incidents(app)[0].cause
+
+
+async def test_api_healthz_and_metrics(tmp_path, aiohttp_client, fake_channel):
+    app = create_app(config_for(tmp_path, ("amazon", fake_channel.url)), flush_interval=0.05)
+    client = await aiohttp_client(app)
+    await eventually(lambda: state(app, "amazon") == "up")
+    health = await client.get("/healthz")
+    assert health.status == 200 and (await health.json())["status"] == "ok"
+    await eventually(lambda: app[SERVICE].metrics.results_written._value.get() > 0)
+    [channel] = (await (await client.get("/api/channels")).json())["channels"]
+    assert channel["state"] == "up" and channel["checks"][0]["ok"] is True
+    metrics = await (await client.get("/metrics")).text()
+    assert 'probe_success{channel="amazon",check="home",kind="http"} 1.0' in metrics
+    assert "probe_duration_seconds{" in metrics and "channel_monitor_scheduler_lag_seconds_bucket" in metrics
+    page = await client.get("/")
+    assert "default-src 'none'" in page.headers["Content-Security-Policy"]
+
+
+async def test_stuck_target_does_not_delay_other_checks(tmp_path, aiohttp_client, aiohttp_server):
+    stuck, fast = FakeChannel(), FakeChannel()
+    stuck.mode = "hang"
+    stuck_url = str((await aiohttp_server(stuck.app)).make_url("/"))
+    fast_url = str((await aiohttp_server(fast.app)).make_url("/"))
+    app = create_app(config_for(tmp_path, ("stuck", stuck_url), ("fast", fast_url)), flush_interval=0.05)
+    await aiohttp_client(app)
+    await asyncio.sleep(2.0)
+    assert fast.hits >= 7  # every 200 ms for 2 s, undisturbed by the hanging neighbour
+    latest = app[SERVICE].runner.latest[("stuck", "home")]
+    assert latest.result.error_class == "timeout" and latest.duration_seconds < 0.3
+    assert state(app, "stuck") == "down" and state(app, "fast") == "up"
+
+
+async def test_status_page_escapes_probe_text(tmp_path, aiohttp_client, fake_channel):
+    config = config_for(tmp_path, ("shop", fake_channel.url), extra=", body_not_contains: ['<script>alert(1)</script>']")
+    fake_channel.body = "<button>Add to cart</button><script>alert(1)</script>"
+    app = create_app(config, flush_interval=0.05)
+    client = await aiohttp_client(app)
+    await eventually(lambda: state(app, "shop") == "down")
+    page = await (await client.get("/")).text()
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page and "<script>" not in page
+
+
+async def test_restart_resumes_down_state_without_a_second_incident(tmp_path, aiohttp_client, fake_channel):
+    config = config_for(tmp_path, ("fb", fake_channel.url))
+    fake_channel.mode = "error"
+    app = create_app(config, flush_interval=0.05)
+    client = await aiohttp_client(app)
+    await eventually(lambda: len(incidents(app)) == 1)
+    await client.close()  # stops the service: flushes and closes the database
+    again = create_app(config, flush_interval=0.05)
+    await aiohttp_client(again)
+    assert state(again, "fb") == "down"  # before any new probe has run
+    before = fake_channel.hits
+    await eventually(lambda: fake_channel.hits >= before + 4)
+    assert len(incidents(again)) == 1
+
+
+async def test_shutdown_flushes_buffered_results(tmp_path, aiohttp_client, fake_channel):
+    app = create_app(config_for(tmp_path, ("ceneo", fake_channel.url)), flush_interval=60)  # only shutdown flushes
+    client = await aiohttp_client(app)
+    service = app[SERVICE]
+    await eventually(lambda: fake_channel.hits >= 3)
+    await client.close()
+    stored_probes = service.metrics.probes.labels("ceneo", "home", "http")._value.get()
+    with service.engine.connect() as conn:
+        stored = conn.execute(select(func.count()).select_from(ProbeResultRow)).scalar_one()
+    assert stored == stored_probes >= 3
+
+
+async def test_demo_break_heal_and_replay_2021(tmp_path, aiohttp_client):
+    world = DemoWorld()
+    await world.start()
+    config = world.config(PROBES, interval="200ms", timeout="150ms").model_copy(update={"data_dir": str(tmp_path)})
+    app = create_app(config, demo=world, flush_interval=0.05)
+    client = await aiohttp_client(app)
+    await eventually(lambda: all(h.state.value == "up" for h in app[SERVICE].health.values()))
+    assert (await client.post("/demo/channels/allegro", json={"mode": "maintenance"})).status == 200
+    await eventually(lambda: state(app, "allegro") == "down")
+    assert "przerwa techniczna" in app[SERVICE].runner.latest[("allegro", "storefront")].result.error
+    await client.post("/demo/channels/allegro", json={"mode": "ok"})
+    await eventually(lambda: state(app, "allegro") == "up")
+    replay = await client.post("/demo/replay-2021", json={"minutes": 0.04})
+    assert replay.status == 200
+    await eventually(lambda: all(state(app, c) == "down" for c in META_2021))
+    assert all(state(app, c) == "up" for c in ("allegro", "amazon", "own-shop", "ceneo"))
+    assert app[SERVICE].runner.latest[("facebook-shop", "storefront")].result.error_class == "connect_refused"
+    await eventually(lambda: all(state(app, c) == "up" for c in META_2021), timeout=10)
+    bad = await client.post("/demo/channels/allegro", json={"mode": "explode"})
+    assert bad.status == 400 and "mode 'explode' is not allowed" in await bad.text()
+    assert (await client.post("/demo/channels/nope", json={"mode": "error"})).status == 404

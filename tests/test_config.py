@@ -1,0 +1,133 @@
+"""Config loading: valid files load with defaults; every bad input gets its exact message."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from monitor.config import ConfigError, load_config, parse_config
+from monitor.durations import format_duration, parse_duration
+from probes import PROBES
+
+ROOT = Path(__file__).resolve().parent.parent
+MINIMAL = """
+channels:
+  - id: allegro
+    name: Allegro
+    checks:
+      - kind: http
+        target: https://allegro.pl/
+"""
+
+
+def problems(text: str, **kwargs) -> list[str]:
+    with pytest.raises(ConfigError) as info:
+        parse_config(text, PROBES, source="c.yaml", **kwargs)
+    return str(info.value).splitlines()
+
+
+def test_minimal_config_gets_defaults():
+    config = parse_config(MINIMAL, PROBES)
+    check = config.channels[0].checks[0]
+    assert (check.id, check.interval_seconds, check.timeout_seconds) == ("http", 60.0, 10.0)
+    assert config.check_thresholds(config.channels[0]) == (3, 2)
+    assert config.listen == "127.0.0.1:8080"
+    assert config.db_url == "sqlite:///data/channel-monitor.db"
+    assert check.options.expect_status == ["2xx", "3xx"]
+    assert check.model_extra == {}
+
+
+def test_example_file_is_valid():
+    config = load_config(ROOT / "examples" / "channels.yaml", PROBES)
+    assert {c.id for c in config.channels} >= {"allegro", "amazon-pl", "facebook", "own-shop"}
+
+
+def test_env_reference_is_substituted():
+    text = MINIMAL.replace("https://allegro.pl/", "https://${SHOP_HOST}/")
+    config = parse_config(text, PROBES, environ={"SHOP_HOST": "shop.example.com"})
+    assert config.channels[0].checks[0].target == "https://shop.example.com/"
+
+
+def test_check_timeout_defaults_to_interval_when_shorter():
+    text = MINIMAL + "        interval: 5s\n"
+    assert parse_config(text, PROBES).channels[0].checks[0].timeout_seconds == 5.0
+
+
+BAD = [
+    ("unknown-top-key", "colour: red\n" + MINIMAL,
+     ["c.yaml:1: colour: unknown key 'colour'; allowed keys here: listen, data_dir, database_url, log_format, defaults, channels"]),
+    ("unknown-check-key", MINIMAL + "        keyword: shop\n",
+     ["c.yaml:8: channels[0].checks[0].keyword: unknown key 'keyword'; allowed keys here: id, kind, target, interval, "
+      "timeout, method, headers, expect_status, body_contains, body_not_contains, max_response_time, max_body_bytes, "
+      "follow_redirects, verify_tls"]),
+    ("bad-duration", MINIMAL + "        interval: 5x\n",
+     ["c.yaml:8: channels[0].checks[0].interval: '5x' is not a duration; write a number with a unit: 500ms, 30s, 5m, 1h or 1d"]),
+    ("negative-duration", MINIMAL + "        interval: -5\n",
+     ["c.yaml:8: channels[0].checks[0].interval: -5 is not a positive duration; write a number with a unit: 500ms, 30s, 5m, 1h or 1d"]),
+    ("wrong-type", "defaults: {fail_threshold: many}\n" + MINIMAL,
+     ["c.yaml:1: defaults.fail_threshold: 'many' is not valid: input should be a valid integer, unable to parse string as an integer"]),
+    ("bad-url", MINIMAL.replace("https://allegro.pl/", "allegro.pl"),
+     ["c.yaml:7: channels[0].checks[0].target: 'allegro.pl' is not an http(s) URL; write e.g. https://shop.example.com/"]),
+    ("unknown-kind", MINIMAL.replace("kind: http", "kind: smtp"),
+     ["c.yaml:6: channels[0].checks[0].kind: 'smtp' is not a probe kind; use one of: http"]),
+    ("bad-id", MINIMAL.replace("id: allegro", "id: Allegro PL"),
+     ["c.yaml:3: channels[0].id: 'Allegro PL' is not a valid id; use lower-case letters, digits, '-' or '_' (at most 64), starting with a letter or digit"]),
+    ("missing-target", MINIMAL.replace("        target: https://allegro.pl/\n", ""),
+     ["c.yaml:6: channels[0].checks[0].target: required key is missing"]),
+    ("no-channels", "listen: 127.0.0.1:9000\n", ["c.yaml: channels: required key is missing"]),
+    ("bad-listen", "listen: everywhere\n" + MINIMAL,
+     ["c.yaml:1: listen: 'everywhere' is not an address to listen on; write host:port, e.g. 127.0.0.1:8080"]),
+    ("bad-group", MINIMAL.replace("name: Allegro", "name: Allegro\n    group: bazaar"),
+     ["c.yaml:5: channels[0].group: 'bazaar' is not allowed; use one of: 'own_shop', 'marketplace', 'social', 'comparison', 'messaging' or 'other'"]),
+    ("timeout-over-interval", MINIMAL + "        interval: 10s\n        timeout: 30s\n",
+     ["c.yaml:9: channels[0].checks[0].timeout: 30s is longer than the interval 10s; a check's timeout must be at most its interval"]),
+    ("duplicate-check", MINIMAL + "      - kind: http\n        target: https://allegro.pl/x\n",
+     ["c.yaml:8: channels[0].checks[1].id: two checks of channel 'allegro' are both named 'http'; give each an 'id'"]),
+    ("duplicate-channel", MINIMAL + MINIMAL.replace("channels:\n", ""),
+     ["c.yaml:9: channels[1].id: 'allegro' is used by another channel; channel ids must be unique"]),
+    ("not-yaml", "channels: [\n", None),
+    ("not-a-mapping", "- a\n- b\n", ["c.yaml: the file must be a YAML mapping with a 'channels' list"]),
+]
+
+
+@pytest.mark.parametrize("text,expected", [(t, e) for _, t, e in BAD], ids=[i for i, _, _ in BAD])
+def test_bad_config_is_reported_exactly(text, expected):
+    lines = problems(text)
+    if expected is None:  # YAML syntax errors: the parser's wording, but always with the line
+        assert len(lines) == 1 and lines[0].startswith("c.yaml: line 2: not valid YAML")
+    else:
+        assert lines == expected
+
+
+def test_all_problems_are_reported_at_once_in_file_order():
+    text = "listen: x\n" + MINIMAL.replace("kind: http", "kind: smtp") + "    colour: red\n"
+    lines = problems(text)
+    assert [line.split(": ")[1] for line in lines] == ["listen", "channels[0].checks[0].kind", "channels[0].colour"]
+
+
+def test_missing_env_var_names_the_key_and_variable():
+    text = MINIMAL.replace("https://allegro.pl/", "https://${SHOP_HOST}/")
+    assert problems(text, environ={}) == [
+        "c.yaml:7: channels[0].checks[0].target: environment variable SHOP_HOST is not set; export it or remove ${SHOP_HOST}"]
+
+
+def test_unreadable_file_is_a_config_error(tmp_path):
+    with pytest.raises(ConfigError) as info:
+        load_config(tmp_path / "nope.yaml", PROBES)
+    assert str(info.value) == f"{tmp_path / 'nope.yaml'}: cannot read the file: No such file or directory"
+
+
+@pytest.mark.parametrize("text,seconds", [("500ms", 0.5), ("30s", 30), ("5m", 300), ("1h", 3600), ("1d", 86400), (15, 15), ("1.5s", 1.5)],
+                         ids=["ms", "s", "m", "h", "d", "number", "fraction"])
+def test_durations_parse(text, seconds):
+    assert parse_duration(text) == seconds
+
+
+@pytest.mark.parametrize("seconds,text", [(30, "30s"), (300, "5m"), (0.5, "500ms"), (90, "90s")], ids=["s", "m", "ms", "odd"])
+def test_durations_format(seconds, text):
+    assert format_duration(seconds) == text
+
+
+def test_env_reference_default_is_used_when_unset():
+    text = MINIMAL.replace("https://allegro.pl/", "${SHOP_URL:-https://fallback.example/}")
+    assert parse_config(text, PROBES, environ={}).channels[0].checks[0].target == "https://fallback.example/"

@@ -1,0 +1,67 @@
+"""The health state machine: thresholds, recovery, causes and restore, without I/O."""
+from __future__ import annotations
+
+import pytest
+
+from monitor.health import ChannelHealth, CheckHealth, State, Thresholds, Verdict, advance_check, channel_state
+
+OK = Verdict(True)
+FAIL = Verdict(False, "http_status", "HTTP 503")
+
+
+def run(verdicts, start=CheckHealth(), thresholds=Thresholds(3, 2)):
+    health = start
+    states = []
+    for v in verdicts:
+        health = advance_check(health, v, thresholds)
+        states.append(health.state.value)
+    return states
+
+
+@pytest.mark.parametrize("verdicts,expected", [
+    ([OK], ["up"]),
+    ([FAIL, FAIL, FAIL], ["unknown", "unknown", "down"]),
+    ([OK, FAIL, FAIL, FAIL], ["up", "up", "up", "down"]),
+    ([OK, FAIL, FAIL, OK, FAIL, FAIL], ["up"] * 6),
+    ([FAIL, FAIL, FAIL, OK, OK], ["unknown", "unknown", "down", "down", "up"]),
+    ([FAIL, FAIL, FAIL, OK, FAIL, OK, OK], ["unknown", "unknown", "down", "down", "down", "down", "up"]),
+], ids=["first-success-is-up", "three-failures-down", "up-then-down", "interrupted-failures-stay-up",
+        "two-successes-recover", "interrupted-recovery-stays-down"])
+def test_thresholds(verdicts, expected):
+    assert run(verdicts) == expected
+
+
+def test_thresholds_are_configurable():
+    assert run([FAIL], thresholds=Thresholds(1, 1)) == ["down"]
+    assert run([FAIL, OK, OK, OK], thresholds=Thresholds(1, 3)) == ["down", "down", "down", "up"]
+
+
+@pytest.mark.parametrize("states,expected", [
+    ({}, State.UNKNOWN),
+    ({"a": State.UNKNOWN}, State.UNKNOWN),
+    ({"a": State.UP, "b": State.UNKNOWN}, State.UP),
+    ({"a": State.UP, "b": State.DOWN}, State.DOWN),
+], ids=["no-checks", "all-unknown", "up-and-unknown", "any-down"])
+def test_channel_state_combines_checks(states, expected):
+    assert channel_state({k: CheckHealth(state=v) for k, v in states.items()}) == expected
+
+
+def test_channel_transition_names_the_failing_check():
+    channel = ChannelHealth("allegro", Thresholds(2, 1))
+    assert channel.observe("home", OK, 1.0).new is State.UP
+    assert channel.observe("api", OK, 1.0) is None
+    assert channel.observe("api", FAIL, 2.0) is None
+    t = channel.observe("api", FAIL, 3.0)
+    assert (t.old, t.new, t.at) == (State.UP, State.DOWN, 3.0)
+    assert dict(t.cause) == {"check": "api", "error_class": "http_status", "error": "HTTP 503"}
+    assert channel.observe("home", OK, 4.0) is None  # another check passing does not recover the channel
+    recovered = channel.observe("api", OK, 5.0)
+    assert (recovered.old, recovered.new) == (State.DOWN, State.UP)
+
+
+def test_restored_down_channel_does_not_transition_again_while_failing():
+    channel = ChannelHealth("fb", Thresholds(3, 2))
+    channel.restore(State.DOWN, 100.0, ["home"])
+    assert [channel.observe("home", FAIL, t) for t in (101.0, 102.0, 103.0)] == [None, None, None]
+    assert channel.observe("home", OK, 104.0) is None
+    assert channel.observe("home", OK, 105.0).new is State.UP
