@@ -1,0 +1,209 @@
+"""The `channel-monitor` command as users run it: real processes, real signals, loopback targets."""
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import socket
+import sqlite3
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.fakes import FakeChannel
+
+ROOT = Path(__file__).resolve().parent.parent
+EXE = [sys.executable, "-m", "monitor.cli"]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+async def run_cli(*args: str, timeout: float = 30) -> tuple[int, str, str]:
+    proc = await asyncio.create_subprocess_exec(*EXE, *args, cwd=ROOT, stdout=asyncio.subprocess.PIPE,
+                                                stderr=asyncio.subprocess.PIPE)
+    out, err = await asyncio.wait_for(proc.communicate(), timeout)
+    return proc.returncode, out.decode(), err.decode()
+
+
+def write_config(tmp_path: Path, url: str, interval: str = "200ms") -> Path:
+    path = tmp_path / "channels.yaml"
+    path.write_text(f"""
+data_dir: {tmp_path / 'data'}
+defaults: {{interval: {interval}, timeout: 150ms, fail_threshold: 2, recover_threshold: 2}}
+channels:
+  - id: allegro
+    name: Allegro
+    checks:
+      - {{kind: http, id: home, target: '{url}', body_contains: ['Add to cart']}}
+""")
+    return path
+
+
+class Service:
+    """`channel-monitor run` in a subprocess, stopped by the test."""
+
+    def __init__(self, *args: str) -> None:
+        self.args = args
+
+    async def __aenter__(self) -> Service:
+        self.proc = await asyncio.create_subprocess_exec(*EXE, "run", *self.args, cwd=ROOT, stdout=asyncio.subprocess.PIPE,
+                                                         stderr=asyncio.subprocess.PIPE)
+        self.first_line = (await asyncio.wait_for(self.proc.stdout.readline(), 20)).decode()
+        return self
+
+    async def stop(self, sig: int = signal.SIGTERM) -> tuple[int, str]:
+        self.proc.send_signal(sig)
+        _, err = await asyncio.wait_for(self.proc.communicate(), 20)
+        return self.proc.returncode, err.decode()
+
+    async def __aexit__(self, *exc) -> None:
+        if self.proc.returncode is None:
+            self.proc.kill()
+            await self.proc.wait()
+
+
+def db_rows(tmp_path: Path, sql: str) -> list[tuple]:
+    with sqlite3.connect(tmp_path / "data" / "channel-monitor.db") as conn:
+        return conn.execute(sql).fetchall()
+
+
+async def test_check_config_accepts_the_example():
+    code, out, _ = await run_cli("check-config", "examples/channels.yaml")
+    assert code == 0
+    assert out.startswith("examples/channels.yaml: OK, 10 channels, 12 checks")
+    assert "allegro" in out and "https://api.allegro.pl/" in out
+
+
+async def test_check_config_rejects_bad_file_with_exit_2(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("channels:\n  - id: x\n    name: X\n    checks:\n      - kind: http\n        target: https://x.pl/\n        interval: soon\n")
+    code, out, err = await run_cli("check-config", str(bad))
+    assert (code, out) == (2, "")
+    assert err.splitlines() == [f"1 problem(s) in {bad}:",
+                                f"{bad}:7: channels[0].checks[0].interval: 'soon' is not a duration; "
+                                "write a number with a unit: 500ms, 30s, 5m, 1h or 1d"]
+
+
+async def test_probe_once_json_prints_one_object_per_check(tmp_path, aiohttp_server):
+    good, bad = FakeChannel(), FakeChannel()
+    bad.mode = "error"
+    good_url = str((await aiohttp_server(good.app)).make_url("/"))
+    bad_url = str((await aiohttp_server(bad.app)).make_url("/"))
+    path = write_config(tmp_path, good_url)
+    path.write_text(path.read_text() + f"""  - id: amazon
+    name: Amazon
+    checks:
+      - {{kind: http, target: '{bad_url}'}}
+""")
+    code, out, err = await run_cli("probe-once", "--config", str(path), "--json")
+    assert code == 1, err
+    first, second = (json.loads(line) for line in out.splitlines())
+    assert list(first) == ["channel", "check", "kind", "ok", "error_class", "error", "duration_seconds", "facts"]
+    assert (first["channel"], first["check"], first["ok"], first["facts"]["status"]) == ("allegro", "home", True, 200)
+    assert (second["channel"], second["ok"], second["error_class"], second["error"]) == ("amazon", False, "http_status", "HTTP 503")
+    bad.mode = "ok"
+    code, out, _ = await run_cli("probe-once", "--config", str(path))
+    assert code == 0
+    assert out.splitlines()[0].split() == ["CHANNEL", "CHECK", "KIND", "RESULT", "TIME", "WHY"]
+    assert out.rstrip().endswith("2 of 2 checks passed")
+
+
+async def test_run_stops_cleanly_on_sigterm_and_keeps_every_result(tmp_path, fake_channel):
+    port = free_port()
+    async with Service("--config", str(write_config(tmp_path, fake_channel.url)), "--listen", f"127.0.0.1:{port}") as svc:
+        assert svc.first_line == f"Status page: http://127.0.0.1:{port}/\n"
+        while fake_channel.hits < 5:
+            await asyncio.sleep(0.05)
+        code, err = await svc.stop(signal.SIGTERM)
+    assert code == 0, err
+    assert "stopping: finishing writes" in err and "Allegro (allegro): unknown -> up" in err
+    [(stored,)] = db_rows(tmp_path, "select count(*) from probe_results")
+    assert stored == fake_channel.hits  # every probe that reached the target was stored
+
+
+async def test_sigkill_restart_keeps_history_and_state_without_duplicate_incident(tmp_path, fake_channel):
+    fake_channel.mode = "error"
+    config = str(write_config(tmp_path, fake_channel.url))
+    async with Service("--config", config, "--listen", f"127.0.0.1:{free_port()}") as svc:
+        for _ in range(200):
+            if (tmp_path / "data" / "channel-monitor.db").exists() and db_rows(tmp_path, "select count(*) from incidents")[0][0]:
+                break
+            await asyncio.sleep(0.05)
+        await asyncio.sleep(0.3)
+        await svc.stop(signal.SIGKILL)
+    [(kept,)] = db_rows(tmp_path, "select count(*) from probe_results")
+    assert kept >= 2
+    async with Service("--config", config, "--listen", f"127.0.0.1:{free_port()}", "--log-format", "json") as svc:
+        hits = fake_channel.hits
+        while fake_channel.hits < hits + 5:
+            await asyncio.sleep(0.05)
+        code, err = await svc.stop()
+    assert code == 0
+    assert db_rows(tmp_path, "select count(*) from incidents") == [(1,)]
+    assert db_rows(tmp_path, "select state from channel_states") == [("down",)]
+    assert db_rows(tmp_path, "select count(*) from probe_results")[0][0] >= kept + 5
+    assert all(json.loads(line)["level"] for line in err.splitlines())  # --log-format json: JSON lines only
+
+
+async def test_port_in_use_is_one_clear_error(tmp_path, fake_channel):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        code, out, err = await run_cli("run", "--config", str(write_config(tmp_path, fake_channel.url)),
+                                       "--listen", f"127.0.0.1:{port}")
+    assert code == 2
+    assert err == (f"channel-monitor: error: cannot listen on 127.0.0.1:{port}: Address already in use; stop the other "
+                   "process or choose another address with --listen (or the listen key)\n")
+
+
+async def test_unusable_data_dir_is_one_clear_error(tmp_path, fake_channel):
+    (tmp_path / "file").write_text("x")
+    code, _, err = await run_cli("run", "--config", str(write_config(tmp_path, fake_channel.url)),
+                                 "--data-dir", str(tmp_path / "file" / "data"), "--listen", f"127.0.0.1:{free_port()}")
+    assert code == 2
+    assert err.endswith(f"channel-monitor: error: cannot create data directory '{tmp_path}/file/data': Not a directory; "
+                        "choose another with --data-dir or the data_dir key\n")
+
+
+async def test_corrupt_config_exits_2_before_starting(tmp_path):
+    bad = tmp_path / "c.yaml"
+    bad.write_text("channels: [\n")
+    code, out, err = await run_cli("run", "--config", str(bad))
+    assert code == 2 and out == ""
+    assert err.startswith(f"{bad}: line 2: not valid YAML")
+
+
+async def test_demo_runs_with_no_config_and_is_controlled_from_the_cli(tmp_path):
+    port = free_port()
+    proc = await asyncio.create_subprocess_exec(*EXE, "--listen", f"127.0.0.1:{port}", "--data-dir", str(tmp_path / "data"),
+                                                cwd=ROOT, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    try:
+        line = (await asyncio.wait_for(proc.stdout.readline(), 20)).decode()
+        assert line == f"Status page: http://127.0.0.1:{port}/  (demo: simulated channels)\n"
+        url = f"http://127.0.0.1:{port}"
+        code, out, _ = await run_cli("demo", "break", "amazon", "--mode", "error", "--url", url)
+        assert code == 0 and out.startswith("amazon: error.")
+        code, out, _ = await run_cli("demo", "status", "--url", url)
+        assert code == 0 and any(row.split() == ["amazon", "Amazon", "error"] for row in out.splitlines())
+        code, out, _ = await run_cli("demo", "replay-2021", "--minutes", "1", "--url", url)
+        assert code == 0 and "Replaying 4 October 2021" in out
+        code, out, _ = await run_cli("demo", "heal", "--all", "--url", url)
+        assert code == 0
+        code, out, _ = await run_cli("demo", "status", "--url", url)
+        assert all(row.split()[-1] == "ok" for row in out.splitlines()[1:])
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        await asyncio.wait_for(proc.communicate(), 20)
+    assert proc.returncode == 0
+
+
+async def test_demo_control_without_a_running_demo_says_how_to_start_it():
+    code, _, err = await run_cli("demo", "status", "--url", f"http://127.0.0.1:{free_port()}")
+    assert code == 2 and "start it with `channel-monitor demo` or pass --url" in err
