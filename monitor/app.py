@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from pathlib import Path
 
 import aiohttp_jinja2
@@ -11,6 +11,7 @@ from aiohttp import web
 from prometheus_client import CollectorRegistry
 from prometheus_client.aiohttp import make_aiohttp_handler
 
+from alerts.base import Notifier
 from monitor.config import Config
 from monitor.demo import DemoWorld
 from monitor.metrics import Metrics
@@ -23,10 +24,12 @@ from probes.base import ProbeKind
 
 def create_app(config: Config, *, probes: Mapping[str, ProbeKind] = PROBES,
                registry: CollectorRegistry | None = None, clock: Callable[[], float] = time.time,
-               demo: DemoWorld | None = None, flush_interval: float = 0.5) -> web.Application:
+               demo: DemoWorld | None = None, flush_interval: float = 0.5,
+               notifiers: Sequence[Notifier] | None = None) -> web.Application:
     """Build the web application; the monitor starts and stops with it."""
     registry = registry if registry is not None else CollectorRegistry()
-    service = MonitorService(config, probes, Metrics(registry), clock, flush_interval=flush_interval)
+    service = MonitorService(config, probes, Metrics(registry), clock, flush_interval=flush_interval,
+                             notifiers=notifiers)
     app = web.Application(middlewares=[status.security_headers])
     app[SERVICE] = service
     aiohttp_jinja2.setup(app, loader=jinja2.FileSystemLoader(Path(__file__).parent / "web" / "templates"),

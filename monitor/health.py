@@ -44,6 +44,7 @@ class Transition:
     new: State
     at: float
     cause: Mapping[str, str | None] = field(default_factory=dict)
+    old_since: float | None = None  # when the old state began: how long a channel was down
 
 
 def advance_check(prev: CheckHealth, verdict: Verdict, thresholds: Thresholds) -> CheckHealth:
@@ -86,7 +87,7 @@ class ChannelHealth:
         new = channel_state(self.checks)
         if new is self.state:
             return None
-        transition = Transition(self.channel, self.state, new, now, _cause(check, self.checks, new))
+        transition = Transition(self.channel, self.state, new, now, _cause(check, self.checks, new), self.since)
         self.state, self.since = new, now
         return transition
 

@@ -4,10 +4,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import suppress
 from pathlib import Path
 
+from alerts.base import Alert, Notifier
+from alerts.log import LogNotifier
+from alerts.router import AlertRouter
 from monitor.config import Channel, Check, Config
 from monitor.health import ChannelHealth, State, Thresholds, Transition
 from monitor.metrics import Metrics
@@ -27,12 +30,14 @@ class MonitorService:
     """Everything that runs in the background; the web app only reads from it."""
 
     def __init__(self, config: Config, probes: Mapping[str, ProbeKind], metrics: Metrics,
-                 clock: Callable[[], float] = time.time, *, flush_interval: float = 0.5) -> None:
+                 clock: Callable[[], float] = time.time, *, flush_interval: float = 0.5,
+                 notifiers: Sequence[Notifier] | None = None) -> None:
         self.config = config
         self.probes = probes
         self.metrics = metrics
         self.clock = clock
         self.flush_interval = flush_interval
+        self.notifiers = list(notifiers) if notifiers is not None else [LogNotifier()]
         self.started_at = clock()
         self.channels: dict[str, Channel] = {c.id: c for c in config.channels}
         self.health: dict[str, ChannelHealth] = {}
@@ -54,10 +59,12 @@ class MonitorService:
                 health.restore(State(s.state), s.since, [c.id or c.kind for c in channel.checks])
             self.health[channel.id] = health
             self.metrics.set_channel_state(channel.id, health.state)
+        self.alerts = AlertRouter(self.notifiers)
+        self.alerts.start()
         self.writer = ResultWriter(self.engine, flush_interval=self.flush_interval, on_flush=self._on_flush)
         self._writer_task = asyncio.create_task(self.writer.run(), name="result-writer")
         self.http = create_http_session(USER_AGENT)
-        self.runner = Runner(self.probes, self.http, self.health, self.writer, self.metrics, self.clock, self._log_transition)
+        self.runner = Runner(self.probes, self.http, self.health, self.writer, self.metrics, self.clock, self._publish)
         self.scheduler = CheckScheduler(self.config, self._run_tracked, self.metrics)
         self.scheduler.start()
         log.info("monitoring %d channels with %d checks", len(self.channels),
@@ -71,6 +78,7 @@ class MonitorService:
             task.cancel()  # a probe cut off by shutdown has no result worth storing
         await asyncio.gather(*self._inflight, return_exceptions=True)
         await self.http.close()
+        await self.alerts.stop()
         if self._writer_task:
             self._writer_task.cancel()
             with suppress(asyncio.CancelledError):
@@ -102,11 +110,7 @@ class MonitorService:
         self.metrics.results_dropped.set(dropped)
         self.metrics.writer_queue.set(self.writer.depth)
 
-    def _log_transition(self, t: Transition) -> None:
-        name = self.channels[t.channel].name
-        cause = t.cause
-        why = f": {cause.get('check')} {cause.get('error_class')}: {cause.get('error')}" if cause.get("error_class") else ""
-        level = logging.WARNING if t.new is State.DOWN else logging.INFO
-        log.log(level, "%s (%s): %s -> %s%s", name, t.channel, t.old.value, t.new.value, why,
-                    extra={"event": "transition", "channel": t.channel, "old": t.old.value,
-                           "new": t.new.value, "cause": dict(cause)})
+    def _publish(self, t: Transition) -> None:
+        down_for = t.at - t.old_since if t.old is State.DOWN and t.old_since is not None else None
+        self.alerts.publish(Alert(t.channel, self.channels[t.channel].name, t.old.value, t.new.value, t.at,
+                                  t.cause, down_for=down_for))

@@ -1,0 +1,58 @@
+"""The notifier interface: what every notifier receives, and how it reports failure."""
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True, slots=True)
+class Alert:
+    """A channel state change, in the words a person needs."""
+
+    channel: str
+    channel_name: str
+    old_state: str
+    new_state: str
+    at: float
+    cause: Mapping[str, str | None] = field(default_factory=dict)
+    down_for: float | None = None  # set on recovery: how long the channel was down
+
+    @property
+    def summary(self) -> str:
+        """One line: 'Allegro (allegro): up -> down: home http_status: HTTP 503'."""
+        text = f"{self.channel_name} ({self.channel}): {self.old_state} -> {self.new_state}"
+        if self.cause.get("error_class"):
+            text += f": {self.cause.get('check')} {self.cause['error_class']}: {self.cause.get('error')}"
+        if self.down_for is not None:
+            text += f" (down for {_human(self.down_for)})"
+        return text
+
+
+class NotifyError(Exception):
+    """A delivery failed; permanent=True means retrying cannot help (bad token, deleted channel)."""
+
+    def __init__(self, message: str, *, permanent: bool = False) -> None:
+        super().__init__(message)
+        self.permanent = permanent
+
+
+class Notifier(ABC):
+    """Delivers alerts somewhere. One file per kind, registered in alerts.NOTIFIERS."""
+
+    def wants(self, alert: Alert) -> bool:
+        """Skip first sightings (unknown -> up): nothing happened that a person must hear about."""
+        return not (alert.old_state == "unknown" and alert.new_state == "up")
+
+    @abstractmethod
+    async def send(self, alert: Alert) -> None:
+        """Deliver one alert; raise NotifyError on failure."""
+
+
+def _human(seconds: float) -> str:
+    seconds = int(seconds)
+    if seconds < 60:
+        return f"{seconds}s"
+    if seconds < 3600:
+        return f"{seconds // 60}m {seconds % 60}s"
+    return f"{seconds // 3600}h {seconds % 3600 // 60}m"
