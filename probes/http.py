@@ -2,13 +2,14 @@
 from __future__ import annotations
 
 import errno
+import socket
 import ssl
 import time
 from typing import Literal
 from urllib.parse import urlsplit
 
 import aiohttp
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from monitor.durations import Duration
 from probes.base import ProbeConfig, ProbeContext, ProbeKind, ProbeResult
@@ -29,6 +30,8 @@ class Config(ProbeConfig):
     @field_validator("expect_status")
     @classmethod
     def _statuses(cls, values: list[int | str]) -> list[int | str]:
+        if not values:
+            raise ValueError("an empty list accepts no status at all; list at least one, e.g. [200] or ['2xx']")
         for value in values:
             if isinstance(value, int) and 100 <= value <= 599:
                 continue
@@ -36,6 +39,13 @@ class Config(ProbeConfig):
                 continue
             raise ValueError(f"{value!r} is not an HTTP status; use a number from 100 to 599 or a class like '2xx'")
         return values
+
+    @model_validator(mode="after")
+    def _head_has_no_body(self) -> Config:
+        # Without this, body_not_contains would silently never fire and body_contains always fail.
+        if self.method == "HEAD" and (self.body_contains or self.body_not_contains):
+            raise ValueError("a HEAD request gets no body to search; use method: GET with body_contains/body_not_contains")
+        return self
 
 
 def check_target(target: str) -> str:
@@ -62,7 +72,7 @@ async def probe(target: str, config: Config, ctx: ProbeContext) -> ProbeResult:
             ctx.progress["phase"] = "body"
             first_byte = time.perf_counter() - start
             body, too_large = await _read_limited(response, config.max_body_bytes)
-            status = response.status
+            status, charset = response.status, response.charset
     except aiohttp.ClientError as exc:
         return _client_error(exc)
     elapsed = time.perf_counter() - start
@@ -74,30 +84,42 @@ async def probe(target: str, config: Config, ctx: ProbeContext) -> ProbeResult:
         return ProbeResult.fail("http_status", f"HTTP {status}", **facts)
     if config.max_response_time is not None and elapsed > config.max_response_time:
         return ProbeResult.fail("too_slow", f"response took {elapsed:.3f}s, limit {config.max_response_time:g}s", **facts)
-    text = body.decode("utf-8", errors="replace").casefold()
-    missing = [k for k in config.body_contains if k.casefold() not in text]
-    if missing:
-        return ProbeResult.fail("content_mismatch", f"body lacks {missing[0]!r}", **facts)
+    text = _decode(body, charset).casefold()
+    # Forbidden text first: "przerwa techniczna" explains the failure better than the missing
+    # "Add to cart" that a maintenance page also lacks.
     present = [k for k in config.body_not_contains if k.casefold() in text]
     if present:
         return ProbeResult.fail("content_mismatch", f"body contains {present[0]!r}", **facts)
+    missing = [k for k in config.body_contains if k.casefold() not in text]
+    if missing:
+        return ProbeResult.fail("content_mismatch", f"body lacks {missing[0]!r}", **facts)
     return ProbeResult(ok=True, facts=facts)
 
 
 async def _read_limited(response: aiohttp.ClientResponse, limit: int) -> tuple[bytes, bool]:
-    """Read at most limit+1 decompressed bytes, so a gzip bomb stops at the limit."""
-    chunks, size = [], 0
+    """Read at most limit decompressed bytes, so a gzip bomb stops at the limit."""
+    body = bytearray()
     async for chunk in response.content.iter_chunked(64 * 1024):
-        chunks.append(chunk)
-        size += len(chunk)
-        if size > limit:
-            return b"".join(chunks)[:limit], True
-    return b"".join(chunks), False
+        if len(body) + len(chunk) > limit:
+            body += chunk[: limit - len(body)]
+            return bytes(body), True
+        body += chunk
+    return bytes(body), False
+
+
+def _decode(body: bytes, charset: str | None) -> str:
+    """Decode with the page's declared charset (Polish shops still serve ISO-8859-2), else UTF-8."""
+    try:
+        return body.decode(charset or "utf-8", errors="replace")
+    except LookupError:  # an unknown charset name in Content-Type
+        return body.decode("utf-8", errors="replace")
 
 
 def _client_error(exc: aiohttp.ClientError) -> ProbeResult:
     """Map aiohttp's exceptions onto the closed set of error classes."""
     if isinstance(exc, aiohttp.ClientConnectorDNSError):
+        if isinstance(exc.os_error, socket.gaierror) and exc.os_error.errno == socket.EAI_NONAME:
+            return ProbeResult.fail("dns_nxdomain", f"the name {exc.host} does not exist ({exc.os_error.strerror})")
         return ProbeResult.fail("dns_error", f"DNS lookup failed: {exc.os_error.strerror or exc.os_error}")
     if isinstance(exc, aiohttp.ClientConnectorCertificateError):
         reason = str(exc.certificate_error)
@@ -118,13 +140,24 @@ def _client_error(exc: aiohttp.ClientError) -> ProbeResult:
         return ProbeResult.fail("timeout", "the server stopped sending")
     if isinstance(exc, aiohttp.TooManyRedirects):
         return ProbeResult.fail("http_status", f"too many redirects ({len(exc.history)})")
-    if isinstance(exc, aiohttp.ServerDisconnectedError | aiohttp.ClientPayloadError | aiohttp.ClientResponseError):
+    if isinstance(exc, aiohttp.RedirectClientError):  # Location is not a usable http(s) URL
+        return ProbeResult.fail("http_status", f"redirect to an invalid or non-http(s) URL: {_short(exc)}")
+    if isinstance(exc, aiohttp.ServerDisconnectedError):
+        return ProbeResult.fail("http_protocol", "the server closed the connection without a complete answer")
+    if isinstance(exc, aiohttp.ClientOSError | aiohttp.ClientConnectionResetError):
+        # Connector errors returned above, so the connection was up: the server dropped it mid-request.
+        detail = getattr(exc, "strerror", None) or _short(exc)
+        return ProbeResult.fail("http_protocol", f"the server closed the connection without a complete answer ({detail})")
+    if isinstance(exc, aiohttp.ClientResponseError):
+        # A parse failure; its .status is aiohttp's placeholder 400, not something the server sent.
+        return ProbeResult.fail("http_protocol", f"invalid HTTP answer: {_short(exc, exc.message)}")
+    if isinstance(exc, aiohttp.ClientPayloadError):
         return ProbeResult.fail("http_protocol", f"invalid HTTP answer: {_short(exc)}")
     return ProbeResult.fail("connect_error", f"request failed: {_short(exc)}")
 
 
-def _short(exc: Exception) -> str:
-    text = str(exc) or type(exc).__name__
+def _short(exc: Exception, text: str | None = None) -> str:
+    text = " ".join((text or str(exc)).split()) or type(exc).__name__  # one line, for alerts and logs
     return text if len(text) <= 200 else text[:197] + "..."
 
 
