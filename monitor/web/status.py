@@ -101,14 +101,15 @@ def cause_text(cause: dict[str, Any]) -> str:
     return f"{cause.get('check')}: {cause['error']}"
 
 
-def _ago(seconds: float | None, now: float) -> str:
-    if seconds is None:
+def _ago(since: float | None, now: float) -> str:
+    """How long since a time, in the largest whole unit: '12s', '5m', '3h', '2d'."""
+    if since is None:
         return "—"
-    delta = max(0, int(now - seconds))
+    delta = max(0, int(now - since))
     for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
         if delta >= size:
-            return f"{delta // size}{unit} ago"
-    return f"{delta}s ago"
+            return f"{delta // size}{unit}"
+    return f"{delta}s"
 
 
 def _fmt_time(epoch: float | None) -> str:
