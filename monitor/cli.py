@@ -14,6 +14,7 @@ from monitor.report import print_table
 from monitor.runner import run_probe
 from monitor.service import USER_AGENT
 from probes import PROBES
+from probes.guard import NetworkGuard
 from probes.session import create_http_session
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -88,8 +89,9 @@ async def probe_once(path: str, only: list[str] | None, as_json: bool) -> int:
     if only and not channels:
         print(f"no channel matches {', '.join(only)}; ids in {path}: {', '.join(c.id for c in config.channels)}", file=sys.stderr)
         return EXIT_USAGE
-    async with create_http_session(USER_AGENT) as http:
-        results = await asyncio.gather(*(run_probe(PROBES[k.kind], c, k, http, time.time)
+    guard = NetworkGuard(config.allow_networks)
+    async with create_http_session(USER_AGENT, guard) as http:
+        results = await asyncio.gather(*(run_probe(PROBES[k.kind], c, k, http, time.time, guard)
                                          for c in channels for k in c.checks))
     if as_json:
         for r in results:

@@ -1,6 +1,7 @@
 """Typed, strict configuration: the YAML file becomes these models or a list of precise errors."""
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 from collections.abc import Mapping
@@ -10,6 +11,7 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator
 
+from monitor.conditions import Condition, ConditionError, parse_condition
 from monitor.config_errors import ConfigError, Problem, problems_from_validation, yaml_line_map
 from monitor.durations import Duration, format_duration
 from probes.base import ProbeConfig, ProbeKind
@@ -43,13 +45,19 @@ class Check(BaseModel):
     target: str
     interval: Duration | None = None
     timeout: Duration | None = None
+    conditions: list[str] = []  # see monitor/conditions.py; all must hold for the check to pass
     _options: ProbeConfig | None = PrivateAttr(default=None)
+    _conditions: tuple[Condition, ...] = PrivateAttr(default=())
 
     @property
     def options(self) -> ProbeConfig:
         """The validated kind-specific options."""
         assert self._options is not None, "load_config sets options"
         return self._options
+
+    @property
+    def parsed_conditions(self) -> tuple[Condition, ...]:
+        return self._conditions
 
     @property
     def interval_seconds(self) -> float:
@@ -80,6 +88,9 @@ class Config(Strict):
     data_dir: str = "data"
     database_url: str | None = None
     log_format: Literal["text", "json"] = "text"
+    # Private, loopback and link-local networks probes may reach (public addresses always may;
+    # cloud metadata addresses never). E.g. ["10.0.0.0/8"] for a shop on the office network.
+    allow_networks: list[str] = []
     defaults: Defaults = Defaults()
     channels: list[Channel] = Field(min_length=1)
 
@@ -88,6 +99,16 @@ class Config(Strict):
     def _listen_is_host_port(cls, value: str) -> str:
         parse_listen(value)
         return value
+
+    @field_validator("allow_networks")
+    @classmethod
+    def _networks(cls, values: list[str]) -> list[str]:
+        for value in values:
+            try:
+                ipaddress.ip_network(value)
+            except ValueError:
+                raise ValueError(f"{value!r} is not a network; write an address or CIDR, e.g. 127.0.0.0/8 or 10.1.2.3") from None
+        return values
 
     @property
     def sqlite_path(self) -> Path:
@@ -218,15 +239,23 @@ def _validate_checks(data: dict, config: Config | None, probes: Mapping[str, Pro
                 except ValueError as exc:
                     problems.append(Problem(loc + ("target",), str(exc)))
             if config is not None:
-                problems.extend(_finish_check(config, config.channels[ci].checks[ki], options, loc))
+                problems.extend(_finish_check(config, config.channels[ci].checks[ki], kind, options, loc))
     if config is not None:
         problems.extend(_unique_ids(config))
     return problems
 
 
-def _finish_check(config: Config, check: Check, options: ProbeConfig, loc: tuple) -> list[Problem]:
-    """Attach the validated options and fill in the check's defaults."""
+def _finish_check(config: Config, check: Check, kind: ProbeKind, options: ProbeConfig, loc: tuple) -> list[Problem]:
+    """Attach the validated options and conditions, and fill in the check's defaults."""
+    problems: list[Problem] = []
     check._options = options
+    parsed = []
+    for i, text in enumerate(check.conditions):
+        try:
+            parsed.append(parse_condition(text, kind.placeholders))
+        except ConditionError as exc:
+            problems.append(Problem(loc + ("conditions", i), str(exc)))
+    check._conditions = tuple(parsed)
     interval = check.interval or config.defaults.interval
     timeout = check.timeout or min(config.defaults.timeout, interval)
     # The model is frozen for everyone else; load_config is where its defaults are decided.
@@ -236,9 +265,9 @@ def _finish_check(config: Config, check: Check, options: ProbeConfig, loc: tuple
     if check.__pydantic_extra__:
         check.__pydantic_extra__.clear()  # the kind-specific keys now live in options
     if timeout > interval:
-        return [Problem(loc + ("timeout",), f"{format_duration(timeout)} is longer than the interval "
-                        f"{format_duration(interval)}; a check's timeout must be at most its interval")]
-    return []
+        problems.append(Problem(loc + ("timeout",), f"{format_duration(timeout)} is longer than the interval "
+                                f"{format_duration(interval)}; a check's timeout must be at most its interval"))
+    return problems
 
 
 def _unique_ids(config: Config) -> list[Problem]:

@@ -71,7 +71,8 @@ class DemoWorld:
 
     def config(self, probes: Mapping[str, ProbeKind], interval: str = "5s", timeout: str = "2s") -> Config:
         """The monitor configuration that watches these channels."""
-        lines = [f"defaults: {{interval: {interval}, timeout: {timeout}}}", "channels:"]
+        lines = [f"defaults: {{interval: {interval}, timeout: {timeout}}}",
+                 "allow_networks: ['127.0.0.0/8']  # the simulated channels live on loopback", "channels:"]
         for c in DEMO_CHANNELS:
             lines += [f"  - {{id: {c.id}, name: '{c.name}', group: {c.group}, checks: [",
                       f"      {{kind: http, id: storefront, target: 'http://{self.host}:{self.ports[c.id]}/',",

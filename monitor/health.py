@@ -9,13 +9,14 @@ from enum import StrEnum
 class State(StrEnum):
     UNKNOWN = "unknown"
     UP = "up"
+    DEGRADED = "degraded"
     DOWN = "down"
 
 
 @dataclass(frozen=True, slots=True)
 class Thresholds:
-    fail: int = 3      # consecutive failed results before a check counts as down
-    recover: int = 2   # consecutive good results before it counts as up again
+    fail: int = 3      # consecutive bad results before a check changes for the worse
+    recover: int = 2   # consecutive better results before it changes back
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,13 +26,23 @@ class Verdict:
     healthy: bool
     error_class: str | None = None
     error: str | None = None
+    severity: str = "down"  # of a failure: "down", "degraded", or "stale" (the probe learned nothing)
+
+    @property
+    def level(self) -> State | None:
+        """The state this result argues for; None for a stale result."""
+        if self.healthy:
+            return State.UP
+        return {"down": State.DOWN, "degraded": State.DEGRADED}.get(self.severity)
 
 
 @dataclass(frozen=True, slots=True)
 class CheckHealth:
     state: State = State.UNKNOWN
-    fails: int = 0   # consecutive failures so far
-    oks: int = 0     # consecutive successes so far
+    fails: int = 0     # consecutive down results
+    warns: int = 0     # consecutive degraded results
+    oks: int = 0       # consecutive good results
+    nondown: int = 0   # consecutive results that were not down (good or degraded)
     last: Verdict | None = None
 
 
@@ -48,27 +59,38 @@ class Transition:
 
 
 def advance_check(prev: CheckHealth, verdict: Verdict, thresholds: Thresholds) -> CheckHealth:
-    """Count the new verdict and flip the check's state once a threshold is reached."""
-    fails = 0 if verdict.healthy else prev.fails + 1
-    oks = prev.oks + 1 if verdict.healthy else 0
+    """Count the new verdict and change the check's state once a threshold is reached."""
+    level = verdict.level
+    if level is None:  # stale: nothing learned, nothing counted
+        return CheckHealth(prev.state, prev.fails, prev.warns, prev.oks, prev.nondown, verdict)
+    down, warn, good = level is State.DOWN, level is State.DEGRADED, level is State.UP
+    fails = prev.fails + 1 if down else 0
+    warns = prev.warns + 1 if warn else 0
+    oks = prev.oks + 1 if good else 0
+    nondown = 0 if down else prev.nondown + 1
     state = prev.state
-    if not verdict.healthy and fails >= thresholds.fail:
+    if down and fails >= thresholds.fail:
         state = State.DOWN
-    # Only a recovery from down needs the recover threshold; a first success (unknown -> up) is
-    # believed at once, so a fresh start shows its channels up within one interval.
-    elif verdict.healthy and (oks >= thresholds.recover or prev.state is not State.DOWN):
+    elif state is State.DOWN:
+        if nondown >= thresholds.recover:
+            state = level
+    elif state is State.UNKNOWN and not down:
+        # A first sighting is believed at once, so a fresh start shows its channels within one
+        # interval; only the worse direction (and recovery) waits for a threshold.
+        state = level
+    elif state is State.UP and warn and warns >= thresholds.fail:
+        state = State.DEGRADED
+    elif state is State.DEGRADED and good and oks >= thresholds.recover:
         state = State.UP
-    return CheckHealth(state=state, fails=fails, oks=oks, last=verdict)
+    return CheckHealth(state, fails, warns, oks, nondown, verdict)
+
+
+_RANK = {State.DOWN: 3, State.DEGRADED: 2, State.UP: 1, State.UNKNOWN: 0}
 
 
 def channel_state(checks: Mapping[str, CheckHealth]) -> State:
-    """A channel is down if any check is down, unknown until some check has decided, else up."""
-    states = [c.state for c in checks.values()]
-    if State.DOWN in states:
-        return State.DOWN
-    if State.UP in states:
-        return State.UP
-    return State.UNKNOWN
+    """A channel takes its worst decided check's state: down, then degraded, then up; else unknown."""
+    return max((c.state for c in checks.values()), key=_RANK.__getitem__, default=State.UNKNOWN)
 
 
 @dataclass(slots=True)
@@ -100,7 +122,7 @@ class ChannelHealth:
 def _cause(trigger: str, checks: Mapping[str, CheckHealth], new: State) -> dict[str, str | None]:
     """Explain a transition by the check that caused it (the failing check when going down)."""
     name = trigger
-    if new is State.DOWN and checks[trigger].state is not State.DOWN:
-        name = next(n for n, c in checks.items() if c.state is State.DOWN)
+    if checks[trigger].state is not new and new in (State.DOWN, State.DEGRADED):
+        name = next(n for n, c in checks.items() if c.state is new)
     last = checks[name].last
     return {"check": name, "error_class": last.error_class if last else None, "error": last.error if last else None}

@@ -10,11 +10,13 @@ from dataclasses import dataclass
 
 import aiohttp
 
+from monitor.conditions import ConditionResult, evaluate_all
 from monitor.config import Channel, Check
 from monitor.health import ChannelHealth, Transition, Verdict
 from monitor.metrics import Metrics
 from monitor.store.writer import ResultWriter
 from probes.base import ProbeContext, ProbeKind, ProbeResult
+from probes.guard import ALLOW_NOTHING, NetworkGuard
 
 log = logging.getLogger("monitor.runner")
 # A timeout in these phases means the target never accepted us, which the alert should say.
@@ -31,19 +33,23 @@ class CheckResult:
     at: float
     duration_seconds: float
     result: ProbeResult
+    conditions: tuple[ConditionResult, ...] = ()
 
     def as_json(self) -> dict:
         """The stable shape printed by `probe-once --json`."""
         r = self.result
         return {"channel": self.channel, "check": self.check, "kind": self.kind, "ok": r.ok,
                 "error_class": r.error_class, "error": r.error,
-                "duration_seconds": round(self.duration_seconds, 6), "facts": dict(r.facts)}
+                "duration_seconds": round(self.duration_seconds, 6), "facts": dict(r.facts),
+                # Keys added after the first release go last, so scripts reading by position keep working.
+                "severity": None if r.ok else r.severity,
+                "conditions": [{"condition": c.condition, "ok": c.ok, "actual": c.actual} for c in self.conditions]}
 
 
 async def run_probe(kind: ProbeKind, channel: Channel, check: Check, http: aiohttp.ClientSession,
-                    clock: Callable[[], float]) -> CheckResult:
+                    clock: Callable[[], float], guard: NetworkGuard = ALLOW_NOTHING) -> CheckResult:
     """Run one probe under the check's deadline; every outcome becomes a CheckResult."""
-    ctx = ProbeContext(http=http, log=log, timeout_seconds=check.timeout_seconds)
+    ctx = ProbeContext(http=http, log=log, timeout_seconds=check.timeout_seconds, guard=guard)
     at, start = clock(), time.perf_counter()
     try:
         async with asyncio.timeout(check.timeout_seconds):
@@ -55,7 +61,14 @@ async def run_probe(kind: ProbeKind, channel: Channel, check: Check, http: aioht
     except Exception as exc:  # a bug in a probe must not stop the others
         log.exception("probe %s/%s crashed", channel.id, check.id)
         result = ProbeResult.fail("internal_error", f"internal error: {type(exc).__name__}: {exc}")
-    return CheckResult(channel.id, check.id or check.kind, check.kind, at, time.perf_counter() - start, result)
+    conditions: list[ConditionResult] = []
+    if result.ok and check.parsed_conditions:
+        conditions = evaluate_all(check.parsed_conditions, result.facts, result.data, kind.placeholders)
+        failed = [c for c in conditions if not c.ok]
+        if failed:
+            result = ProbeResult.fail("condition_failed", "; ".join(c.describe() for c in failed), **result.facts)
+    return CheckResult(channel.id, check.id or check.kind, check.kind, at, time.perf_counter() - start, result,
+                       tuple(conditions))
 
 
 class Runner:
@@ -63,7 +76,8 @@ class Runner:
 
     def __init__(self, probes: Mapping[str, ProbeKind], http: aiohttp.ClientSession,
                  health: dict[str, ChannelHealth], writer: ResultWriter, metrics: Metrics,
-                 clock: Callable[[], float], on_transition: Callable[[Transition], None]) -> None:
+                 clock: Callable[[], float], on_transition: Callable[[Transition], None],
+                 guard: NetworkGuard = ALLOW_NOTHING) -> None:
         self.probes = probes
         self.http = http
         self.health = health
@@ -71,11 +85,12 @@ class Runner:
         self.metrics = metrics
         self.clock = clock
         self.on_transition = on_transition
+        self.guard = guard
         self.latest: dict[tuple[str, str], CheckResult] = {}
 
     async def run_check(self, channel: Channel, check: Check) -> None:
         """Probe once, then record the result everywhere it is needed."""
-        outcome = await run_probe(self.probes[check.kind], channel, check, self.http, self.clock)
+        outcome = await run_probe(self.probes[check.kind], channel, check, self.http, self.clock, self.guard)
         self.record(outcome)
 
     def record(self, outcome: CheckResult) -> None:
@@ -94,7 +109,7 @@ class Runner:
         if not r.ok:
             self.metrics.probe_failures.labels(*labels, r.error_class).inc()
         self.metrics.last_cycle.set(self.clock())
-        verdict = Verdict(r.ok, r.error_class, r.error)
+        verdict = Verdict(r.ok, r.error_class, r.error, r.severity)
         transition = self.health[outcome.channel].observe(outcome.check, verdict, outcome.at)
         if transition is not None:
             self.writer.add_transition(transition)

@@ -20,6 +20,7 @@ from monitor.store.db import ensure_data_dir, make_engine
 from monitor.store.queries import load_channel_states
 from monitor.store.writer import ResultWriter
 from probes.base import ProbeKind
+from probes.guard import NetworkGuard
 from probes.session import create_http_session
 
 log = logging.getLogger("monitor")
@@ -63,8 +64,10 @@ class MonitorService:
         self.alerts.start()
         self.writer = ResultWriter(self.engine, flush_interval=self.flush_interval, on_flush=self._on_flush)
         self._writer_task = asyncio.create_task(self.writer.run(), name="result-writer")
-        self.http = create_http_session(USER_AGENT)
-        self.runner = Runner(self.probes, self.http, self.health, self.writer, self.metrics, self.clock, self._publish)
+        guard = NetworkGuard(self.config.allow_networks)
+        self.http = create_http_session(USER_AGENT, guard)
+        self.runner = Runner(self.probes, self.http, self.health, self.writer, self.metrics, self.clock, self._publish,
+                             guard)
         self.scheduler = CheckScheduler(self.config, self._run_tracked, self.metrics)
         self.scheduler.start()
         log.info("monitoring %d channels with %d checks", len(self.channels),

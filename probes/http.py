@@ -1,10 +1,11 @@
 """HTTP(S) probe: status, body keywords, response time and body size of one request."""
 from __future__ import annotations
 
-import errno
-import socket
+import json
+import re
 import ssl
 import time
+from functools import cache
 from typing import Literal
 from urllib.parse import urlsplit
 
@@ -13,6 +14,7 @@ from pydantic import Field, field_validator, model_validator
 
 from monitor.durations import Duration
 from probes.base import ProbeConfig, ProbeContext, ProbeKind, ProbeResult
+from probes.http_errors import client_error
 
 
 class Config(ProbeConfig):
@@ -22,10 +24,24 @@ class Config(ProbeConfig):
     expect_status: list[int | str] = ["2xx", "3xx"]
     body_contains: list[str] = []       # every one must appear (case-insensitive)
     body_not_contains: list[str] = []   # none may appear: maintenance or captcha pages served with 200
+    body_matches: list[str] = []        # regular expressions that must match (case-insensitive)
+    body_not_matches: list[str] = []    # regular expressions that must not match
+    content_type: str | None = None     # e.g. application/json: an HTML captcha page instead fails
     max_response_time: Duration | None = None
     max_body_bytes: int = Field(1_000_000, ge=1, le=100_000_000)  # counted after decompression
     follow_redirects: bool = True
+    max_redirects: int = Field(10, ge=0, le=30)
     verify_tls: bool = True
+
+    @field_validator("body_matches", "body_not_matches")
+    @classmethod
+    def _regexes(cls, values: list[str]) -> list[str]:
+        for value in values:
+            try:
+                re.compile(value)
+            except re.error as exc:
+                raise ValueError(f"{value!r} is not a regular expression: {exc}") from None
+        return values
 
     @field_validator("expect_status")
     @classmethod
@@ -43,7 +59,7 @@ class Config(ProbeConfig):
     @model_validator(mode="after")
     def _head_has_no_body(self) -> Config:
         # Without this, body_not_contains would silently never fire and body_contains always fail.
-        if self.method == "HEAD" and (self.body_contains or self.body_not_contains):
+        if self.method == "HEAD" and (self.body_contains or self.body_not_contains or self.body_matches or self.body_not_matches):
             raise ValueError("a HEAD request gets no body to search; use method: GET with body_contains/body_not_contains")
         return self
 
@@ -67,33 +83,79 @@ async def probe(target: str, config: Config, ctx: ProbeContext) -> ProbeResult:
     try:
         async with ctx.http.request(
             config.method, target, headers=config.headers, allow_redirects=config.follow_redirects,
-            ssl=None if config.verify_tls else False, trace_request_ctx=ctx.progress,
+            max_redirects=config.max_redirects, ssl=None if config.verify_tls else False,
+            trace_request_ctx=ctx.progress,
         ) as response:
             ctx.progress["phase"] = "body"
             first_byte = time.perf_counter() - start
+            cert_expiry = _cert_expiry_seconds(response)
             body, too_large = await _read_limited(response, config.max_body_bytes)
-            status, charset = response.status, response.charset
+            status, charset, media_type = response.status, response.charset, response.content_type
+            redirects = len(response.history)
     except aiohttp.ClientError as exc:
-        return _client_error(exc)
+        return client_error(exc)
     elapsed = time.perf_counter() - start
-    facts = {"status": status, "response_time_seconds": round(elapsed, 6),
-             "first_byte_seconds": round(first_byte, 6), "body_bytes": len(body)}
+    facts = {"status": status, "response_time_seconds": round(elapsed, 6), "first_byte_seconds": round(first_byte, 6),
+             **_phases(ctx.progress), "body_bytes": len(body), "content_type": media_type, "redirects": redirects}
+    if cert_expiry is not None:
+        facts["cert_expiry_seconds"] = round(cert_expiry, 1)
+    text = cache(lambda: _decode(body, charset))
+    data = {"body": cache(lambda: json.loads(text())), "body_text": text}
     if too_large:
         return ProbeResult.fail("body_too_large", f"body larger than {config.max_body_bytes} bytes", **facts)
     if not status_allowed(status, config.expect_status):
         return ProbeResult.fail("http_status", f"HTTP {status}", **facts)
     if config.max_response_time is not None and elapsed > config.max_response_time:
         return ProbeResult.fail("too_slow", f"response took {elapsed:.3f}s, limit {config.max_response_time:g}s", **facts)
-    text = _decode(body, charset).casefold()
+    if config.content_type and media_type.lower() != config.content_type.lower():
+        return ProbeResult.fail("content_type", f"expected {config.content_type}, got {media_type or 'none'}", **facts)
+    problem = _body_problem(config, text)
+    if problem:
+        return ProbeResult.fail("content_mismatch", problem, **facts)
+    return ProbeResult(ok=True, facts=facts, data=data)
+
+
+def _body_problem(config: Config, text) -> str | None:
+    """The first content expectation the body breaks, in words; None when it meets them all."""
+    if not (config.body_contains or config.body_not_contains or config.body_matches or config.body_not_matches):
+        return None  # most checks have none: do not decode the body at all
+    folded = text().casefold()
     # Forbidden text first: "przerwa techniczna" explains the failure better than the missing
     # "Add to cart" that a maintenance page also lacks.
-    present = [k for k in config.body_not_contains if k.casefold() in text]
-    if present:
-        return ProbeResult.fail("content_mismatch", f"body contains {present[0]!r}", **facts)
-    missing = [k for k in config.body_contains if k.casefold() not in text]
-    if missing:
-        return ProbeResult.fail("content_mismatch", f"body lacks {missing[0]!r}", **facts)
-    return ProbeResult(ok=True, facts=facts)
+    for keyword in config.body_not_contains:
+        if keyword.casefold() in folded:
+            return f"body contains {keyword!r}"
+    for pattern in config.body_not_matches:
+        if match := re.search(pattern, text(), re.IGNORECASE):
+            return f"body matches {pattern!r} ({match.group()[:60]!r})"
+    for keyword in config.body_contains:
+        if keyword.casefold() not in folded:
+            return f"body lacks {keyword!r}"
+    for pattern in config.body_matches:
+        if not re.search(pattern, text(), re.IGNORECASE):
+            return f"body does not match {pattern!r}"
+    return None
+
+
+def _phases(progress: dict) -> dict[str, float]:
+    """DNS and connect durations from the trace marks (connect includes the TLS handshake)."""
+    phases = {}
+    if "dns_start" in progress and "dns_end" in progress:
+        phases["dns_seconds"] = round(progress["dns_end"] - progress["dns_start"], 6)
+    if "connect_start" in progress and "connect_end" in progress:
+        total = progress["connect_end"] - progress["connect_start"]
+        phases["connect_seconds"] = round(total - phases.get("dns_seconds", 0.0), 6)
+    return phases
+
+
+def _cert_expiry_seconds(response: aiohttp.ClientResponse) -> float | None:
+    """Seconds until the server certificate expires (https only), for [CERT_EXPIRY] conditions."""
+    connection = response.connection
+    ssl_object = connection.transport.get_extra_info("ssl_object") if connection and connection.transport else None
+    cert = ssl_object.getpeercert() if ssl_object else None
+    if not cert or "notAfter" not in cert:
+        return None
+    return ssl.cert_time_to_seconds(cert["notAfter"]) - time.time()
 
 
 async def _read_limited(response: aiohttp.ClientResponse, limit: int) -> tuple[bytes, bool]:
@@ -115,50 +177,6 @@ def _decode(body: bytes, charset: str | None) -> str:
         return body.decode("utf-8", errors="replace")
 
 
-def _client_error(exc: aiohttp.ClientError) -> ProbeResult:
-    """Map aiohttp's exceptions onto the closed set of error classes."""
-    if isinstance(exc, aiohttp.ClientConnectorDNSError):
-        if isinstance(exc.os_error, socket.gaierror) and exc.os_error.errno == socket.EAI_NONAME:
-            return ProbeResult.fail("dns_nxdomain", f"the name {exc.host} does not exist ({exc.os_error.strerror})")
-        return ProbeResult.fail("dns_error", f"DNS lookup failed: {exc.os_error.strerror or exc.os_error}")
-    if isinstance(exc, aiohttp.ClientConnectorCertificateError):
-        reason = str(exc.certificate_error)
-        cls = "tls_expired" if "expired" in reason else "tls_invalid"
-        return ProbeResult.fail(cls, f"TLS certificate: {reason}")
-    if isinstance(exc, aiohttp.ClientSSLError) or isinstance(getattr(exc, "os_error", None), ssl.SSLError):
-        return ProbeResult.fail("tls_invalid", f"TLS handshake failed: {exc}")
-    if isinstance(exc, aiohttp.ClientConnectorError):
-        code = exc.os_error.errno
-        if code == errno.ECONNREFUSED:
-            return ProbeResult.fail("connect_refused", f"connection refused by {exc.host}:{exc.port}")
-        if code in (errno.ETIMEDOUT, errno.EHOSTUNREACH, errno.ENETUNREACH):
-            return ProbeResult.fail("connect_timeout", f"cannot reach {exc.host}:{exc.port}: {exc.os_error.strerror}")
-        return ProbeResult.fail("connect_error", f"cannot connect to {exc.host}:{exc.port}: {exc.os_error.strerror or exc.os_error}")
-    if isinstance(exc, aiohttp.ConnectionTimeoutError):
-        return ProbeResult.fail("connect_timeout", "connection timed out")
-    if isinstance(exc, aiohttp.ServerTimeoutError):
-        return ProbeResult.fail("timeout", "the server stopped sending")
-    if isinstance(exc, aiohttp.TooManyRedirects):
-        return ProbeResult.fail("http_status", f"too many redirects ({len(exc.history)})")
-    if isinstance(exc, aiohttp.RedirectClientError):  # Location is not a usable http(s) URL
-        return ProbeResult.fail("http_status", f"redirect to an invalid or non-http(s) URL: {_short(exc)}")
-    if isinstance(exc, aiohttp.ServerDisconnectedError):
-        return ProbeResult.fail("http_protocol", "the server closed the connection without a complete answer")
-    if isinstance(exc, aiohttp.ClientOSError | aiohttp.ClientConnectionResetError):
-        # Connector errors returned above, so the connection was up: the server dropped it mid-request.
-        detail = getattr(exc, "strerror", None) or _short(exc)
-        return ProbeResult.fail("http_protocol", f"the server closed the connection without a complete answer ({detail})")
-    if isinstance(exc, aiohttp.ClientResponseError):
-        # A parse failure; its .status is aiohttp's placeholder 400, not something the server sent.
-        return ProbeResult.fail("http_protocol", f"invalid HTTP answer: {_short(exc, exc.message)}")
-    if isinstance(exc, aiohttp.ClientPayloadError):
-        return ProbeResult.fail("http_protocol", f"invalid HTTP answer: {_short(exc)}")
-    return ProbeResult.fail("connect_error", f"request failed: {_short(exc)}")
-
-
-def _short(exc: Exception, text: str | None = None) -> str:
-    text = " ".join((text or str(exc)).split()) or type(exc).__name__  # one line, for alerts and logs
-    return text if len(text) <= 200 else text[:197] + "..."
-
-
-KIND = ProbeKind(Config, probe, check_target)
+KIND = ProbeKind(Config, probe, check_target, placeholders={
+    "STATUS": "status", "RESPONSE_TIME": "response_time_seconds", "BODY": "body", "BODY_TEXT": "body_text",
+    "CONTENT_TYPE": "content_type", "CERT_EXPIRY": "cert_expiry_seconds", "REDIRECTS": "redirects"})

@@ -7,6 +7,8 @@ from typing import Any
 
 import aiohttp
 
+from probes.guard import ALLOW_NOTHING, NetworkGuard
+
 
 def _mark(phase: str, key: str | None = None):
     async def callback(_session: aiohttp.ClientSession, ctx: SimpleNamespace, _params: Any) -> None:
@@ -29,12 +31,13 @@ def phase_trace_config() -> aiohttp.TraceConfig:
     return trace
 
 
-def create_http_session(user_agent: str) -> aiohttp.ClientSession:
-    """Build the one client session all probes share."""
+def create_http_session(user_agent: str, guard: NetworkGuard = ALLOW_NOTHING) -> aiohttp.ClientSession:
+    """Build the one client session all probes share; every connection passes the guard."""
     # A fresh connection per probe (force_close) and no DNS cache, as blackbox_exporter does: a
     # monitor that reuses a pooled connection or a cached address would not see DNS or connect
     # failures until the pool expires.
-    connector = aiohttp.TCPConnector(limit=0, force_close=True, use_dns_cache=False)
+    connector = aiohttp.TCPConnector(limit=0, force_close=True, use_dns_cache=False,
+                                     socket_factory=guard.socket_factory)
     return aiohttp.ClientSession(
         connector=connector,
         headers={"User-Agent": user_agent},

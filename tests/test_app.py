@@ -16,7 +16,7 @@ from tests.fakes import FakeChannel, eventually
 
 
 def config_for(tmp_path, *channels: tuple[str, str], extra: str = ""):
-    lines = [f"data_dir: {tmp_path}", "defaults: {interval: 200ms, timeout: 150ms, fail_threshold: 2, recover_threshold: 2}",
+    lines = [f"data_dir: {tmp_path}", "allow_networks: [127.0.0.0/8]", "defaults: {interval: 200ms, timeout: 150ms, fail_threshold: 2, recover_threshold: 2}",
              "channels:"]
     for cid, url in channels:
         lines += [f"  - id: {cid}", f"    name: {cid.title()}", "    checks:",

@@ -17,7 +17,11 @@ import yaml
 from monitor.config import parse_config
 from monitor.runner import CheckResult, run_probe
 from probes import PROBES
+from probes.guard import NetworkGuard
 from probes.session import create_http_session
+
+# Test servers live on loopback, which the SSRF guard blocks unless a config allows it.
+LOOPBACK = NetworkGuard(["127.0.0.0/8", "::1/128"])
 
 RawHandler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
 
@@ -33,7 +37,7 @@ def build_check(target: str, *, timeout: str = "2s", interval: str = "5s", **opt
 
 @pytest.fixture
 async def http_session():
-    session = create_http_session("test")
+    session = create_http_session("test", LOOPBACK)
     yield session
     await session.close()
 
@@ -43,7 +47,7 @@ def run_check(http_session) -> Callable[..., Awaitable[CheckResult]]:
     """run_check(target, timeout=..., **http_options) -> CheckResult, through the real runner."""
     async def run(target: str, **kwargs: Any) -> CheckResult:
         channel, check = build_check(target, **kwargs)
-        return await run_probe(PROBES["http"], channel, check, http_session, time.time)
+        return await run_probe(PROBES["http"], channel, check, http_session, time.time, LOOPBACK)
     return run
 
 
