@@ -83,7 +83,8 @@ async def probe(target: str, config: Config, ctx: ProbeContext) -> ProbeResult:
     try:
         async with ctx.http.request(
             config.method, target, headers=config.headers, allow_redirects=config.follow_redirects,
-            max_redirects=config.max_redirects, ssl=None if config.verify_tls else False,
+            max_redirects=config.max_redirects + 1,  # aiohttp counts the redirect that fails too
+            ssl=None if config.verify_tls else False,
             trace_request_ctx=ctx.progress,
         ) as response:
             ctx.progress["phase"] = "body"

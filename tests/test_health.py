@@ -65,3 +65,37 @@ def test_restored_down_channel_does_not_transition_again_while_failing():
     assert [channel.observe("home", FAIL, t) for t in (101.0, 102.0, 103.0)] == [None, None, None]
     assert channel.observe("home", OK, 104.0) is None
     assert channel.observe("home", OK, 105.0).new is State.UP
+
+
+DEGRADED = Verdict(False, "tls_expiring", "certificate expires in 9 days", "degraded")
+STALE = Verdict(False, "status_stale", "status page unreachable", "stale")
+
+
+@pytest.mark.parametrize("verdicts,expected", [
+    ([DEGRADED], ["degraded"]),
+    ([OK, DEGRADED, DEGRADED, DEGRADED], ["up", "up", "up", "degraded"]),
+    ([OK, DEGRADED, DEGRADED, DEGRADED, OK, OK], ["up", "up", "up", "degraded", "degraded", "up"]),
+    ([OK, STALE, STALE, STALE, STALE], ["up"] * 5),
+    ([STALE], ["unknown"]),
+    ([FAIL, FAIL, FAIL, STALE, OK, OK], ["unknown", "unknown", "down", "down", "down", "up"]),
+    ([FAIL, FAIL, FAIL, DEGRADED, DEGRADED], ["unknown", "unknown", "down", "down", "degraded"]),
+    ([OK, FAIL, STALE, FAIL, FAIL], ["up", "up", "up", "up", "down"]),
+], ids=["first-degraded-is-degraded", "degraded-after-threshold", "degraded-recovers", "stale-changes-nothing",
+        "stale-first-stays-unknown", "stale-does-not-count-toward-recovery", "down-recovers-to-degraded",
+        "stale-does-not-break-a-failure-streak"])
+def test_degraded_and_stale_results(verdicts, expected):
+    assert run(verdicts) == expected
+
+
+def test_channel_is_as_bad_as_its_worst_check():
+    checks = {"home": CheckHealth(state=State.UP), "tls": CheckHealth(state=State.DEGRADED)}
+    assert channel_state(checks) is State.DEGRADED
+    checks["api"] = CheckHealth(state=State.DOWN)
+    assert channel_state(checks) is State.DOWN
+
+
+def test_degraded_transition_names_the_degraded_check():
+    channel = ChannelHealth("shop", Thresholds(1, 1))
+    channel.observe("home", OK, 1.0)
+    t = channel.observe("tls", DEGRADED, 2.0)
+    assert (t.old, t.new, t.cause["check"], t.cause["error_class"]) == (State.UP, State.DEGRADED, "tls", "tls_expiring")

@@ -1,0 +1,80 @@
+"""HTTP probe expectations beyond status: regexes, content type, redirect limits, phases, conditions."""
+from __future__ import annotations
+
+import json
+
+import pytest
+from aiohttp import web
+
+
+async def serve(aiohttp_server, handler, path="/") -> str:
+    app = web.Application()
+    app.router.add_get(path, handler)
+    server = await aiohttp_server(app)
+    return str(server.make_url(path))
+
+
+def text(body: str, content_type: str = "text/html"):
+    async def handler(_request):
+        return web.Response(text=body, content_type=content_type)
+    return handler
+
+
+@pytest.mark.parametrize("options,ok,error", [
+    ({"body_matches": [r"cena:\s*\d+,\d{2} zł"]}, True, None),
+    ({"body_matches": [r"koszyk \(\d+\)"]}, False, r"body does not match 'koszyk \\(\\d+\\)'"),
+    ({"body_not_matches": [r"captcha|robot"]}, False, "body matches 'captcha|robot' ('Robot')"),
+], ids=["matches", "does-not-match", "forbidden-pattern"])
+async def test_body_regexes(aiohttp_server, run_check, options, ok, error):
+    url = await serve(aiohttp_server, text("<p>Cena: 129,99 zł</p><p>Are you a Robot?</p>"))
+    r = (await run_check(url, **options)).result
+    assert (r.ok, r.error) == (ok, error)
+
+
+async def test_html_captcha_instead_of_json_is_content_type(aiohttp_server, run_check):
+    url = await serve(aiohttp_server, text("<html>captcha</html>"))
+    r = (await run_check(url, content_type="application/json")).result
+    assert (r.error_class, r.error) == ("content_type", "expected application/json, got text/html")
+
+
+async def test_json_conditions_read_the_body(aiohttp_server, run_check):
+    url = await serve(aiohttp_server, text(json.dumps({"status": "ERROR", "error_code": "ERROR_AUTH"}), "application/json"))
+    outcome = await run_check(url, conditions=['[BODY].status == "SUCCESS"', "[STATUS] == 200"])
+    assert outcome.result.error_class == "condition_failed"
+    assert outcome.result.error == "[BODY].status == \"SUCCESS\" failed: actual 'ERROR'"
+    assert [(c.condition, c.ok, c.actual) for c in outcome.conditions] == [
+        ('[BODY].status == "SUCCESS"', False, "ERROR"), ("[STATUS] == 200", True, 200)]
+
+
+async def test_conditions_that_hold_leave_the_result_ok(aiohttp_server, run_check):
+    url = await serve(aiohttp_server, text(json.dumps({"status": "SUCCESS"}), "application/json"))
+    outcome = await run_check(url, conditions=['[BODY].status == "SUCCESS"', "[RESPONSE_TIME] < 2s"])
+    assert outcome.result.ok and all(c.ok for c in outcome.conditions)
+
+
+async def test_redirect_limit(aiohttp_server, run_check):
+    async def hop(request):
+        n = int(request.query.get("n", "0"))
+        if n < 3:
+            raise web.HTTPFound(f"/?n={n + 1}")
+        return web.Response(text="arrived")
+    url = await serve(aiohttp_server, hop)
+    ok = (await run_check(url, max_redirects=3)).result
+    assert ok.ok and ok.facts["redirects"] == 3
+    too_many = (await run_check(url, max_redirects=2)).result
+    assert too_many.error_class == "http_status" and too_many.error.startswith("too many redirects")
+
+
+async def test_phase_timings_are_facts(aiohttp_server, run_check):
+    url = await serve(aiohttp_server, text("ok"))
+    facts = (await run_check(url.replace("127.0.0.1", "localhost"))).result.facts
+    assert {"dns_seconds", "connect_seconds", "first_byte_seconds", "response_time_seconds"} <= set(facts)
+    assert 0 <= facts["first_byte_seconds"] <= facts["response_time_seconds"]
+
+
+async def test_bad_regex_is_a_config_error():
+    from monitor.config import ConfigError
+    from tests.probes.conftest import build_check
+    with pytest.raises(ConfigError) as info:
+        build_check("http://127.0.0.1/", body_matches=["(unclosed"])
+    assert "body_matches: '(unclosed' is not a regular expression: missing ), unterminated subpattern at position 0" in str(info.value)
