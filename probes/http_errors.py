@@ -37,7 +37,7 @@ def client_error(exc: aiohttp.ClientError) -> ProbeResult:
     if isinstance(exc, aiohttp.ServerTimeoutError):
         return ProbeResult.fail("timeout", "the server stopped sending")
     if isinstance(exc, aiohttp.TooManyRedirects):
-        return ProbeResult.fail("http_status", f"too many redirects ({len(exc.history)})")
+        return ProbeResult.fail("http_status", f"too many redirects (more than {len(exc.history) - 1})")
     if isinstance(exc, aiohttp.RedirectClientError):  # Location is not a usable http(s) URL
         return ProbeResult.fail("http_status", f"redirect to an invalid or non-http(s) URL: {short(exc)}")
     if isinstance(exc, aiohttp.ServerDisconnectedError):
