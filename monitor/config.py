@@ -233,13 +233,16 @@ def _validate_checks(data: dict, config: Config | None, probes: Mapping[str, Pro
             except ValidationError as exc:
                 problems.extend(problems_from_validation(exc, loc, allowed))
                 continue
+            target = None
             if isinstance(raw.get("target"), str):
                 try:
-                    kind.check_target(raw["target"])
+                    target = kind.check_target(raw["target"])
                 except ValueError as exc:
                     problems.append(Problem(loc + ("target",), str(exc)))
-            if config is not None:
-                problems.extend(_finish_check(config, config.channels[ci].checks[ki], kind, options, loc))
+            if config is not None and target is not None:
+                check = config.channels[ci].checks[ki]
+                object.__setattr__(check, "target", target)  # the kind's normal form, e.g. an IDN in ASCII
+                problems.extend(_finish_check(config, check, kind, options, loc))
     if config is not None:
         problems.extend(_unique_ids(config))
     return problems

@@ -1,8 +1,10 @@
 """Simulated sales channels on 127.0.0.1 for the zero-config first run.
 
 Each channel listens on its own port, so "unreachable" is a real refused connection and a broken
-channel never affects the others. Modes: ok, unreachable, error (HTTP 503), maintenance (HTTP 200
-with a "przerwa techniczna" page, the failure a status-code check misses) and slow (never answers).
+channel never affects the others, and a simulated DNS server on loopback answers for its domain.
+Modes: ok, dns (the resolver answers SERVFAIL, as for facebook.com on 4 October 2021), unreachable,
+error (HTTP 503), maintenance (HTTP 200 with a "przerwa techniczna" page, the failure a status-code
+check misses) and slow (never answers).
 """
 from __future__ import annotations
 
@@ -14,9 +16,10 @@ from dataclasses import dataclass
 from aiohttp import web
 
 from monitor.config import Config, parse_config
+from monitor.dnsserver import FakeDNSServer
 from probes.base import ProbeKind
 
-MODES = ("ok", "unreachable", "error", "maintenance", "slow")
+MODES = ("ok", "dns", "unreachable", "error", "maintenance", "slow")
 # The four Meta products that went dark together on 4 October 2021.
 META_2021 = ("facebook-shop", "instagram-shop", "messenger", "whatsapp-business")
 
@@ -26,18 +29,20 @@ class DemoChannel:
     id: str
     name: str
     group: str
+    domain: str  # answered only by the demo's own DNS server on loopback
 
 
 DEMO_CHANNELS = (
-    DemoChannel("own-shop", "Own shop", "own_shop"),
-    DemoChannel("allegro", "Allegro", "marketplace"),
-    DemoChannel("amazon", "Amazon", "marketplace"),
-    DemoChannel("ceneo", "Ceneo", "comparison"),
-    DemoChannel("facebook-shop", "Facebook Shop", "social"),
-    DemoChannel("instagram-shop", "Instagram Shop", "social"),
-    DemoChannel("messenger", "Messenger", "messaging"),
-    DemoChannel("whatsapp-business", "WhatsApp Business", "messaging"),
+    DemoChannel("own-shop", "Own shop", "own_shop", "sklep.example"),
+    DemoChannel("allegro", "Allegro", "marketplace", "allegro.pl"),
+    DemoChannel("amazon", "Amazon", "marketplace", "amazon.pl"),
+    DemoChannel("ceneo", "Ceneo", "comparison", "ceneo.pl"),
+    DemoChannel("facebook-shop", "Facebook Shop", "social", "facebook.com"),
+    DemoChannel("instagram-shop", "Instagram Shop", "social", "instagram.com"),
+    DemoChannel("messenger", "Messenger", "messaging", "messenger.com"),
+    DemoChannel("whatsapp-business", "WhatsApp Business", "messaging", "whatsapp.com"),
 )
+_BY_ID = {c.id: c for c in DEMO_CHANNELS}
 
 
 class DemoWorld:
@@ -51,10 +56,13 @@ class DemoWorld:
         self._runners: dict[str, web.AppRunner] = {}
         self._sites: dict[str, web.TCPSite | None] = {}
         self._replay_task: asyncio.Task | None = None
+        self.dns = FakeDNSServer(host)
 
     async def start(self) -> None:
-        """Start one loopback server per channel on a free port."""
+        """Start the DNS server and one loopback web server per channel on a free port."""
+        await self.dns.start()
         for channel in DEMO_CHANNELS:
+            self.dns.answer(channel.domain, a=[self.host])
             app = web.Application()
             app.router.add_get("/", self._handler(channel))
             runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=0.5)
@@ -68,6 +76,7 @@ class DemoWorld:
             self._replay_task.cancel()
         for runner in self._runners.values():
             await runner.cleanup()
+        await self.dns.close()
 
     def config(self, probes: Mapping[str, ProbeKind], interval: str = "5s", timeout: str = "2s") -> Config:
         """The monitor configuration that watches these channels."""
@@ -75,6 +84,7 @@ class DemoWorld:
                  "allow_networks: ['127.0.0.0/8']  # the simulated channels live on loopback", "channels:"]
         for c in DEMO_CHANNELS:
             lines += [f"  - {{id: {c.id}, name: '{c.name}', group: {c.group}, checks: [",
+                      f"      {{kind: dns, id: dns, target: '{c.domain}', resolvers: ['{self.dns.address}']}},",
                       f"      {{kind: http, id: storefront, target: 'http://{self.host}:{self.ports[c.id]}/',",
                       "       body_contains: ['Add to cart'], body_not_contains: ['przerwa techniczna', 'captcha']}]}"]
         return parse_config("\n".join(lines), probes, source="<built-in demo>")
@@ -86,14 +96,20 @@ class DemoWorld:
         if mode not in MODES:
             raise ValueError(mode)
         self.modes[channel] = mode
-        if mode == "unreachable" and self._sites.get(channel):
+        domain = _BY_ID[channel].domain
+        if mode == "dns":
+            self.dns.fail(domain, "SERVFAIL")
+        else:
+            self.dns.answer(domain, a=[self.host])
+        # With its name gone, nobody reaches the shop either: a DNS outage is also unreachable.
+        if mode in ("unreachable", "dns") and self._sites.get(channel):
             await self._sites[channel].stop()  # type: ignore[union-attr]
             self._sites[channel] = None
-        elif mode != "unreachable" and self._sites.get(channel) is None:
+        elif mode not in ("unreachable", "dns") and self._sites.get(channel) is None:
             await self._open(channel)
 
     def replay_2021(self, minutes: float) -> float:
-        """Make the four Meta channels unreachable together, healing them after `minutes`."""
+        """Fail the four Meta channels together at the DNS level, healing them after `minutes`."""
         if self._replay_task and not self._replay_task.done():
             self._replay_task.cancel()
         self.replay_until = time.time() + minutes * 60
@@ -103,7 +119,7 @@ class DemoWorld:
     async def _replay(self, seconds: float) -> None:
         try:
             for channel in META_2021:
-                await self.set_mode(channel, "unreachable")
+                await self.set_mode(channel, "dns")
             await asyncio.sleep(seconds)
         finally:
             for channel in META_2021:

@@ -44,8 +44,8 @@ def dispatch(args: argparse.Namespace) -> int:
             print("healed. The monitor marks a channel up after 2 good checks.")
         elif args.action == "replay-2021":
             _post(f"{base}/demo/replay-2021", {"minutes": args.minutes})
-            print(f"Replaying 4 October 2021: Facebook Shop, Instagram Shop, Messenger and WhatsApp Business "
-                  f"are unreachable for {args.minutes:g} minutes. Watch {base}/")
+            print(f"Replaying 4 October 2021: DNS answers SERVFAIL for Facebook Shop, Instagram Shop, Messenger "
+                  f"and WhatsApp Business for {args.minutes:g} minutes, then they recover. Watch {base}/")
         else:
             state = _get(f"{base}/demo")
             print_table(["CHANNEL", "NAME", "MODE"], [[cid, state["channels"][cid], mode] for cid, mode in state["modes"].items()])

@@ -1,7 +1,8 @@
 """The probe registry: a new probe kind is one file in this package and one line here."""
-from probes import http
+from probes import dns, http
 from probes.base import ProbeKind
 
 PROBES: dict[str, ProbeKind] = {
     "http": http.KIND,
+    "dns": dns.KIND,
 }

@@ -135,6 +135,9 @@ async def test_demo_break_heal_and_replay_2021(tmp_path, aiohttp_client):
     assert replay.status == 200
     await eventually(lambda: all(state(app, c) == "down" for c in META_2021))
     assert all(state(app, c) == "up" for c in ("allegro", "amazon", "own-shop", "ceneo"))
+    dns = app[SERVICE].runner.latest[("facebook-shop", "dns")].result
+    assert (dns.error_class, dns.facts["rcode"]) == ("dns_servfail", "SERVFAIL")
+    assert dns.error.startswith("SERVFAIL from 127.0.0.1:") and dns.error.endswith(" for facebook.com")
     assert app[SERVICE].runner.latest[("facebook-shop", "storefront")].result.error_class == "connect_refused"
     await eventually(lambda: all(state(app, c) == "up" for c in META_2021), timeout=10)
     bad = await client.post("/demo/channels/allegro", json={"mode": "explode"})

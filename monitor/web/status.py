@@ -16,7 +16,6 @@ from monitor.web.keys import DEMO, SERVICE
 
 DAY = 86400.0
 UPTIME_CACHE_SECONDS = 15.0  # the status page refreshes often; a 24 h scan need not run each time
-STATE_LABELS = {"up": "Up", "down": "Down", "unknown": "Unknown"}
 CSP = "default-src 'none'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
 
 
@@ -54,7 +53,8 @@ def setup_routes(app: web.Application) -> None:
                       "cause": cause_text(json.loads(i.cause))}
                      for i in await asyncio.to_thread(recent_incidents, service.engine, 10)]
         down = [c for c in channels if c["state"] == "down"]
-        return {"channels": channels, "down": down, "incidents": incidents, "names": {c["id"]: c["name"] for c in channels},
+        degraded = [c for c in channels if c["state"] == "degraded"]
+        return {"channels": channels, "down": down, "degraded": degraded, "incidents": incidents, "names": {c["id"]: c["name"] for c in channels},
                 "now": service.clock(), "ago": _ago, "demo": request.app.get(DEMO), "fmt_time": _fmt_time}
 
     async def api_channels(request: web.Request) -> web.Response:
