@@ -69,7 +69,7 @@ BAD = [
     ("bad-url", MINIMAL.replace("https://allegro.pl/", "allegro.pl"),
      ["c.yaml:7: channels[0].checks[0].target: 'allegro.pl' is not an http(s) URL; write e.g. https://shop.example.com/"]),
     ("unknown-kind", MINIMAL.replace("kind: http", "kind: smtp"),
-     ["c.yaml:6: channels[0].checks[0].kind: 'smtp' is not a probe kind; use one of: http"]),
+     ["c.yaml:6: channels[0].checks[0].kind: 'smtp' is not a probe kind; use one of: dns, http, opengraph, statuspage, tcp, tls"]),
     ("bad-id", MINIMAL.replace("id: allegro", "id: Allegro PL"),
      ["c.yaml:3: channels[0].id: 'Allegro PL' is not a valid id; use lower-case letters, digits, '-' or '_' (at most 64), starting with a letter or digit"]),
     ("missing-target", MINIMAL.replace("        target: https://allegro.pl/\n", ""),
