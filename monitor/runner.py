@@ -57,7 +57,8 @@ async def run_probe(kind: ProbeKind, channel: Channel, check: Check, http: aioht
     except TimeoutError:
         phase = ctx.progress.get("phase", "")
         result = ProbeResult.fail(_PHASE_TIMEOUTS.get(phase, "timeout"),
-                                  f"no complete answer within {check.timeout_seconds:g}s" + (f" ({phase} phase)" if phase else ""))
+                                  f"no complete answer within {check.timeout_seconds:g}s" + (f" ({phase} phase)" if phase else ""),
+                                  severity=kind.timeout_severity)
     except Exception as exc:  # a bug in a probe must not stop the others
         log.exception("probe %s/%s crashed", channel.id, check.id)
         result = ProbeResult.fail("internal_error", f"internal error: {type(exc).__name__}: {exc}")

@@ -1,5 +1,5 @@
 """The probe registry: a new probe kind is one file in this package and one line here."""
-from probes import dns, http, tcp, tls
+from probes import dns, http, opengraph, statuspage, tcp, tls
 from probes.base import ProbeKind
 
 PROBES: dict[str, ProbeKind] = {
@@ -7,4 +7,6 @@ PROBES: dict[str, ProbeKind] = {
     "dns": dns.KIND,
     "tcp": tcp.KIND,
     "tls": tls.KIND,
+    "statuspage": statuspage.KIND,
+    "opengraph": opengraph.KIND,
 }

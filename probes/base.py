@@ -109,3 +109,5 @@ class ProbeKind(Generic[C]):
     # Condition placeholders this kind offers, e.g. {"STATUS": "status"}: [STATUS] reads facts["status"]
     # (or data["status"], which may be a function computed on first use).
     placeholders: Mapping[str, str] = field(default_factory=dict)
+    # What the runner's deadline cutting this probe off means: for a status page, that we learned nothing.
+    timeout_severity: Severity = "down"

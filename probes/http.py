@@ -90,7 +90,7 @@ async def probe(target: str, config: Config, ctx: ProbeContext) -> ProbeResult:
             ctx.progress["phase"] = "body"
             first_byte = time.perf_counter() - start
             cert_expiry = _cert_expiry_seconds(response)
-            body, too_large = await _read_limited(response, config.max_body_bytes)
+            body, too_large = await read_limited(response, config.max_body_bytes)
             status, charset, media_type = response.status, response.charset, response.content_type
             redirects = len(response.history)
     except aiohttp.ClientError as exc:
@@ -100,7 +100,7 @@ async def probe(target: str, config: Config, ctx: ProbeContext) -> ProbeResult:
              **_phases(ctx.progress), "body_bytes": len(body), "content_type": media_type, "redirects": redirects}
     if cert_expiry is not None:
         facts["cert_expiry_seconds"] = round(cert_expiry, 1)
-    text = cache(lambda: _decode(body, charset))
+    text = cache(lambda: decode(body, charset))
     data = {"body": cache(lambda: json.loads(text())), "body_text": text}
     if too_large:
         return ProbeResult.fail("body_too_large", f"body larger than {config.max_body_bytes} bytes", **facts)
@@ -159,7 +159,7 @@ def _cert_expiry_seconds(response: aiohttp.ClientResponse) -> float | None:
     return ssl.cert_time_to_seconds(cert["notAfter"]) - time.time()
 
 
-async def _read_limited(response: aiohttp.ClientResponse, limit: int) -> tuple[bytes, bool]:
+async def read_limited(response: aiohttp.ClientResponse, limit: int) -> tuple[bytes, bool]:
     """Read at most limit decompressed bytes, so a gzip bomb stops at the limit."""
     body = bytearray()
     async for chunk in response.content.iter_chunked(64 * 1024):
@@ -170,7 +170,7 @@ async def _read_limited(response: aiohttp.ClientResponse, limit: int) -> tuple[b
     return bytes(body), False
 
 
-def _decode(body: bytes, charset: str | None) -> str:
+def decode(body: bytes, charset: str | None) -> str:
     """Decode with the page's declared charset (Polish shops still serve ISO-8859-2), else UTF-8."""
     try:
         return body.decode(charset or "utf-8", errors="replace")

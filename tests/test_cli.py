@@ -77,7 +77,7 @@ def db_rows(tmp_path: Path, sql: str) -> list[tuple]:
 async def test_check_config_accepts_the_example():
     code, out, _ = await run_cli("check-config", "examples/channels.yaml")
     assert code == 0
-    assert out.startswith("examples/channels.yaml: OK, 10 channels, 12 checks")
+    assert out.startswith("examples/channels.yaml: OK, 12 channels, 33 checks")
     assert "allegro" in out and "https://api.allegro.pl/" in out
 
 

@@ -39,7 +39,8 @@ def test_minimal_config_gets_defaults():
 
 def test_example_file_is_valid():
     config = load_config(ROOT / "examples" / "channels.yaml", PROBES)
-    assert {c.id for c in config.channels} >= {"allegro", "amazon-pl", "facebook", "own-shop"}
+    assert {c.id for c in config.channels} >= {"allegro", "amazon-pl", "facebook-shop", "own-shop", "google-shopping"}
+    assert {k.kind for c in config.channels for k in c.checks} == {"dns", "http", "tls", "statuspage", "opengraph"}
 
 
 def test_env_reference_is_substituted():
