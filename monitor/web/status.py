@@ -83,15 +83,22 @@ def channel_summary(service: MonitorService, channel_id: str, uptime: float | No
             "id": check.id, "kind": check.kind, "interval": format_duration(check.interval_seconds),
             "state": health.checks[check.id].state.value if check.id in health.checks else "unknown",
             "ok": latest.result.ok if latest else None,
+            "severity": None if latest is None or latest.result.ok else latest.result.severity,
             "error_class": latest.result.error_class if latest else None,
             "error": latest.result.error if latest else None,
             "duration_seconds": round(latest.duration_seconds, 4) if latest else None,
             "last_run_at": latest.at if latest else None,
+            "conditions": [{"condition": c.condition, "ok": c.ok, "actual": c.actual} for c in latest.conditions] if latest else [],
         })
-    failing = next((c for c in checks if c["ok"] is False), None)
+    # The cause is the check that put the channel in its state, not merely any failing one: an up
+    # channel whose status page is stale has nothing to explain.
+    culprit = next((c for c in checks if c["state"] == health.state.value and c["ok"] is False), None)
+    timed = next((c for c in checks if c["kind"] == "http" and c["duration_seconds"] is not None),
+                 next((c for c in checks if c["duration_seconds"] is not None), None))
     return {"id": channel.id, "name": channel.name, "group": channel.group, "state": health.state.value,
             "since": health.since, "uptime_24h": round(uptime, 6) if uptime is not None else None,
-            "cause": f"{failing['id']}: {failing['error']}" if failing else None, "checks": checks}
+            "cause": f"{culprit['id']}: {culprit['error']}" if culprit else None,
+            "latency_seconds": timed["duration_seconds"] if timed else None, "checks": checks}
 
 
 def cause_text(cause: dict[str, Any]) -> str:
