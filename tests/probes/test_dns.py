@@ -1,26 +1,24 @@
 """The DNS probe against fake DNS servers on loopback: each way resolution can fail gets its class.
 
-Checks are built with parse_config (options validated as in production, with a local registry
-that adds the dns kind) and run through monitor.runner.run_probe, so the runner's deadline applies.
+Checks are built with parse_config (options validated as in production) and run through
+monitor.runner.run_probe, so the runner's deadline applies.
 """
 from __future__ import annotations
 
+import functools
 import socket
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import pytest
-import yaml
 
-from monitor.config import ConfigError, parse_config
-from monitor.runner import CheckResult, run_probe
-from probes import PROBES
+from monitor.runner import CheckResult
 from probes import dns as dns_probe
 from probes.dns import check_target, parse_resolver, system_resolvers
+from probes.guard import ALLOW_NOTHING
 from monitor.dnsserver import FakeDNSServer
+from tests.probes.conftest import build_check, check_yaml, config_error
 
-REGISTRY = {**PROBES, "dns": dns_probe.KIND}
 DEADLINE_SLACK = 0.3  # allowed on top of the check timeout
 NAME = "facebook.com"
 
@@ -45,20 +43,13 @@ async def dns_server(start_dns) -> FakeDNSServer:
     return await start_dns()
 
 
-def build_check(target: str, *, timeout: str = "2s", interval: str = "5s", **options: Any):
-    check = {"kind": "dns", "target": target, "timeout": timeout, "interval": interval, **options}
-    text = yaml.safe_dump({"channels": [{"id": "shop", "name": "Shop", "checks": [check]}]}, sort_keys=False)
-    channel = parse_config(text, REGISTRY).channels[0]
-    return channel, channel.checks[0]
-
-
 @pytest.fixture
-def run_dns(http_session) -> Callable[..., Awaitable[CheckResult]]:
-    """run_dns(target, resolvers=[...], timeout=..., **dns_options) -> CheckResult via the runner."""
-    async def run(target: str, **kwargs: Any) -> CheckResult:
-        channel, check = build_check(target, **kwargs)
-        return await run_probe(REGISTRY["dns"], channel, check, http_session, time.time)
-    return run
+def run_dns(probe_runner) -> Callable[..., Awaitable[CheckResult]]:
+    """run_dns(target, resolvers=[...], timeout=..., **dns_options) -> CheckResult via the runner.
+
+    The guard allows nothing: resolvers are the operator's own, so it must not stop the loopback fakes.
+    """
+    return functools.partial(probe_runner, "dns", guard=ALLOW_NOTHING)
 
 
 # --- answers ---------------------------------------------------------------------------------
@@ -310,21 +301,8 @@ def test_resolver_addresses_accepted(text, parsed):
     assert parse_resolver(text) == parsed
 
 
-CHECK_YAML = """\
-channels:
-  - id: shop
-    name: Shop
-    checks:
-      - kind: dns
-        target: {target}
-        {key}: {value}
-"""
-
-
 def config_problem(target: str = NAME, key: str = "require", value: str = "any") -> str:
-    with pytest.raises(ConfigError) as info:
-        parse_config(CHECK_YAML.format(target=target, key=key, value=value), REGISTRY)
-    return str(info.value)
+    return config_error(check_yaml("dns", target, **{key: value}))
 
 
 def test_config_rejects_a_url_target_with_its_line():
@@ -359,15 +337,17 @@ def test_config_rejects_a_bad_require():
 
 
 def test_config_normalises_and_deduplicates_options():
-    _, check = build_check(NAME, resolvers=["127.0.0.1:53", "127.0.0.1", "[::1]:5353"], record_types=["A", "A", "NS"])
+    _, check = build_check(NAME, kind="dns", resolvers=["127.0.0.1:53", "127.0.0.1", "[::1]:5353"],
+                           record_types=["A", "A", "NS"])
 
     assert check.options.resolvers == ["127.0.0.1", "[::1]:5353"]
     assert check.options.record_types == ["A", "NS"]
-    assert (build_check(NAME)[1].options.resolvers, build_check(NAME)[1].options.require) == (None, "any")
+    options = build_check(NAME, kind="dns")[1].options
+    assert (options.resolvers, options.require) == (None, "any")
 
 
 def test_conditions_can_read_the_dns_facts():
-    _, check = build_check(NAME, conditions=["[DNS_RCODE] == NOERROR", "[RESOLVERS_OK] >= 2"])
+    _, check = build_check(NAME, kind="dns", conditions=["[DNS_RCODE] == NOERROR", "[RESOLVERS_OK] >= 2"])
     assert len(check.parsed_conditions) == 2
 
 

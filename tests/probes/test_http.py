@@ -8,15 +8,15 @@ from __future__ import annotations
 import asyncio
 import gzip
 import re
-import socket
 import tracemalloc
 
 import pytest
 from aiohttp import web
 
-from monitor.config import ConfigError, parse_config
+from monitor.config import parse_config
 from probes import PROBES
 from probes.http import check_target
+from tests.probes.conftest import check_yaml, closed_port, config_error
 
 SHOP_PAGE = "<html><h1>Sklep</h1><button>Dodaj do koszyka</button></html>"
 MAINTENANCE_PAGE = "<html><h1>PRZERWA TECHNICZNA</h1><p>Wracamy o 14:00.</p></html>"
@@ -210,10 +210,7 @@ async def test_gzip_bomb_is_body_too_large_by_decompressed_size_without_reading_
 # --- connection failures ---------------------------------------------------------------------
 
 async def test_closed_port_is_connect_refused(run_check):
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    sock.close()  # bound and released: nothing listens there now
+    port = closed_port()
 
     outcome = await run_check(f"http://127.0.0.1:{port}/")
 
@@ -421,21 +418,8 @@ def test_check_target_returns_http_urls_unchanged(target):
     assert check_target(target) == target
 
 
-CHECK_YAML = """\
-channels:
-  - id: shop
-    name: Shop
-    checks:
-      - kind: http
-        target: {target}
-        {key}: {value}
-"""
-
-
 def config_problem(target: str = "https://shop.example.com/", key: str = "method", value: str = "GET") -> str:
-    with pytest.raises(ConfigError) as info:
-        parse_config(CHECK_YAML.format(target=target, key=key, value=value), PROBES)
-    return str(info.value)
+    return config_error(check_yaml("http", target, **{key: value}))
 
 
 def test_config_rejects_non_http_target_with_its_line():
@@ -456,8 +440,7 @@ def test_config_rejects_bad_expect_status_with_the_exact_message(value, shown):
 
 
 def test_config_accepts_numbers_and_classes_in_expect_status():
-    config = parse_config(CHECK_YAML.format(target="https://shop.example.com/", key="expect_status",
-                                            value='[200, 301, "4xx"]'), PROBES)
+    config = parse_config(check_yaml("http", "https://shop.example.com/", expect_status='[200, 301, "4xx"]'), PROBES)
     assert config.channels[0].checks[0].options.expect_status == [200, 301, "4xx"]
 
 
@@ -469,9 +452,6 @@ def test_config_rejects_empty_expect_status_that_would_fail_every_answer():
 
 @pytest.mark.parametrize("key", ["body_contains", "body_not_contains"])
 def test_config_rejects_body_keywords_on_head_requests(key):
-    text = CHECK_YAML.format(target="https://shop.example.com/", key="method", value="HEAD") + f"        {key}: [Koszyk]\n"
-    with pytest.raises(ConfigError) as info:
-        parse_config(text, PROBES)
-    assert str(info.value) == (
+    assert config_error(check_yaml("http", "https://shop.example.com/", method="HEAD", **{key: "[Koszyk]"})) == (
         "<config>:5: channels[0].checks[0]: a HEAD request gets no body to search; "
         "use method: GET with body_contains/body_not_contains")

@@ -6,41 +6,28 @@ monitor.runner.run_probe (the runner's deadline applies), with the production cl
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
-import socket
-import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
 
 import pytest
-import yaml
 from aiohttp import web
 
-from monitor.config import ConfigError, parse_config
-from monitor.runner import CheckResult, run_probe
-from probes import PROBES, opengraph
-from tests.probes.conftest import LOOPBACK
+from monitor.config import ConfigError
+from monitor.runner import CheckResult
+from probes import opengraph
+from tests.probes.conftest import build_check, closed_port
 
 DATA = Path(__file__).parent.parent / "data" / "opengraph"
-REGISTRY = {**PROBES, "opengraph": opengraph.KIND}
 PNG = b"\x89PNG\r\n\x1a\n" + b"\0" * 64  # enough of a PNG for a content-type check
 LOOKED = "(looked in product:*, og:price:*, og:availability and JSON-LD Product offers)"
 
 
-def build_check(target: str, *, timeout: str = "2s", interval: str = "5s", **options: Any):
-    check = {"kind": "opengraph", "target": target, "timeout": timeout, "interval": interval, **options}
-    text = yaml.safe_dump({"channels": [{"id": "shop", "name": "Shop", "checks": [check]}]}, sort_keys=False)
-    channel = parse_config(text, REGISTRY).channels[0]
-    return channel, channel.checks[0]
-
-
 @pytest.fixture
-def run_og(http_session):
+def run_og(probe_runner) -> Callable[..., Awaitable[CheckResult]]:
     """run_og(target, **options) -> CheckResult, through the real runner."""
-    async def run(target: str, **options: Any) -> CheckResult:
-        channel, check = build_check(target, **options)
-        return await run_probe(REGISTRY["opengraph"], channel, check, http_session, time.time, LOOPBACK)
-    return run
+    return functools.partial(probe_runner, "opengraph")
 
 
 async def serve(aiohttp_server, routes: dict[str, object]) -> str:
@@ -269,10 +256,7 @@ async def test_http_error_status_is_http_status_down(aiohttp_server, run_og, sta
 
 
 async def test_connection_refused_is_connect_refused_down(run_og):
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    sock.close()  # bound and released: nothing listens there now
+    port = closed_port()
 
     r = (await run_og(f"http://127.0.0.1:{port}/produkt")).result
 
@@ -329,10 +313,7 @@ async def test_check_image_that_never_answers_is_catalog_invalid_before_the_chec
 
 
 async def test_check_image_unreachable_host_is_catalog_invalid(aiohttp_server, run_og):
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    sock.close()
+    port = closed_port()
 
     url = await serve_page(aiohttp_server, page(*PRICE_TAGS, image=f"http://127.0.0.1:{port}/kubek.png"))
     r = (await run_og(url, check_image=True)).result
@@ -363,9 +344,9 @@ async def test_conditions_read_the_facts(aiohttp_server, run_og, condition, ok):
 
 def test_config_rejects_unknown_options_and_non_http_targets():
     with pytest.raises(ConfigError) as info:
-        build_check("https://sklep.example.com/produkt", check_images=True)
+        build_check("https://sklep.example.com/produkt", kind="opengraph", check_images=True)
     assert "channels[0].checks[0].check_images: unknown key 'check_images'" in str(info.value)
     with pytest.raises(ConfigError) as info:
-        build_check("ftp://sklep.example.com/produkt")
+        build_check("ftp://sklep.example.com/produkt", kind="opengraph")
     assert str(info.value).endswith("channels[0].checks[0].target: 'ftp://sklep.example.com/produkt' is not an http(s) URL; "
                                     "write e.g. https://shop.example.com/")

@@ -7,45 +7,35 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import functools
 import json
-import socket
-import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 from aiohttp import web
 
-from monitor.config import ConfigError, parse_config
-from monitor.runner import CheckResult, run_probe
-from probes import PROBES, statuspage
+from monitor.config import ConfigError
+from monitor.runner import CheckResult
+from probes import statuspage
+from probes.guard import ALLOW_NOTHING
 from probes.session import create_http_session
-from tests.probes.conftest import LOOPBACK
+from tests.probes.conftest import build_check, closed_port
 
 DATA = Path(__file__).parent.parent / "data" / "statuspage"
-REGISTRY = {**PROBES, "statuspage": statuspage.KIND}
 SUMMARY = json.loads((DATA / "summary.json").read_text())
 # Every non-group component of the canned Shopify page, in page order.
 NAMES = ("Admin, Checkout, Storefront, API & Mobile, Point of Sale, Reports and Analytics, Support, "
          "Payment Providers, Shipping Carriers")
 ORG_IDS = "fb-ig-shops, whatsapp-business-api, ads-manager, catalog, marketing-api, graph-api"
-
-
-def build_check(target: str, *, timeout: str = "2s", interval: str = "5s", **options: Any):
-    check = {"kind": "statuspage", "target": target, "timeout": timeout, "interval": interval, **options}
-    text = yaml.safe_dump({"channels": [{"id": "shopify", "name": "Shopify", "checks": [check]}]}, sort_keys=False)
-    channel = parse_config(text, REGISTRY).channels[0]
-    return channel, channel.checks[0]
+CHANNEL = {"channel_id": "shopify", "channel_name": "Shopify"}  # build_check options for every check here
 
 
 @pytest.fixture
-def run_status(http_session):
+def run_status(probe_runner) -> Callable[..., Awaitable[CheckResult]]:
     """run_status(target, **options) -> CheckResult, through the real runner."""
-    async def run(target: str, **options: Any) -> CheckResult:
-        channel, check = build_check(target, **options)
-        return await run_probe(REGISTRY["statuspage"], channel, check, http_session, time.time, LOOPBACK)
-    return run
+    return functools.partial(probe_runner, "statuspage", **CHANNEL)
 
 
 async def serve(aiohttp_server, body: bytes | str, *, status: int = 200, content_type: str = "application/json",
@@ -323,10 +313,7 @@ async def test_status_page_larger_than_max_body_bytes_is_stale(aiohttp_server, r
 
 
 async def test_connection_refused_is_stale(run_status):
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    sock.close()  # bound and released: nothing listens there now
+    port = closed_port()
 
     r = (await run_status(f"http://127.0.0.1:{port}/api/v2/summary.json")).result
 
@@ -382,7 +369,8 @@ async def test_conditions_read_the_facts(aiohttp_server, run_status, condition, 
 
 def config_problem(**options: Any) -> str:
     with pytest.raises(ConfigError) as info:
-        build_check(options.pop("target", "https://www.shopifystatus.com/api/v2/summary.json"), **options)
+        build_check(options.pop("target", "https://www.shopifystatus.com/api/v2/summary.json"), kind="statuspage",
+                    **CHANNEL, **options)
     return str(info.value)
 
 
@@ -411,12 +399,11 @@ def test_config_rejects_non_http_target():
         "channels[0].checks[0].target: 'ftp://status.example.com/' is not an http(s) URL; write e.g. https://shop.example.com/")
 
 
-async def test_a_blocked_destination_is_stale_and_says_so(aiohttp_server):
+async def test_a_blocked_destination_is_stale_and_says_so(aiohttp_server, run_status):
     url = await serve_file(aiohttp_server, "summary-operational.json")
-    channel, check = build_check(url)
     session = create_http_session("test")  # the production guard: loopback is not allowed
     try:
-        r = (await run_probe(REGISTRY["statuspage"], channel, check, session, time.time)).result
+        r = (await run_status(url, session=session, guard=ALLOW_NOTHING)).result
     finally:
         await session.close()
 

@@ -1,51 +1,37 @@
 """The TCP probe against real sockets on loopback: open, closed, blocked, unresolvable, hung.
 
-Checks are built with parse_config (a local registry adds the tcp kind) and run through
+Checks are built with parse_config (options validated as in production) and run through
 monitor.runner.run_probe, so the runner's deadline and its phase mapping are exercised too.
 """
 from __future__ import annotations
 
 import asyncio
 import errno
+import functools
 import os
 import socket
 import time
-from typing import Any
+from collections.abc import Awaitable, Callable
 
 import pytest
-import yaml
 
-from monitor.config import ConfigError, parse_config
-from monitor.runner import CheckResult, run_probe
-from probes import PROBES, tcp
+from monitor.runner import CheckResult
+from probes import tcp
 from probes.guard import ALLOW_NOTHING, NetworkGuard
+from tests.probes.conftest import BLOCKED_LOOPBACK, check_yaml, closed_port, config_error, fake_resolver, v4
 
-REGISTRY = {**PROBES, "tcp": tcp.KIND}
-LOOPBACK = NetworkGuard(["127.0.0.0/8", "::1/128"])
 DEADLINE_SLACK = 0.3
-BLOCKED_LOOPBACK = "is a private, loopback, link-local or reserved address (allow it with allow_networks)"
-
-
-def build_check(target: str, *, timeout: str = "2s", interval: str = "5s", **options: Any):
-    check = {"kind": "tcp", "target": target, "timeout": timeout, "interval": interval, **options}
-    text = yaml.safe_dump({"channels": [{"id": "shop", "name": "Shop", "checks": [check]}]}, sort_keys=False)
-    channel = parse_config(text, REGISTRY).channels[0]
-    return channel, channel.checks[0]
 
 
 @pytest.fixture
-def run_tcp(http_session):
-    async def run(target: str, guard: NetworkGuard = LOOPBACK, **kwargs: Any) -> CheckResult:
-        channel, check = build_check(target, **kwargs)
-        return await run_probe(REGISTRY["tcp"], channel, check, http_session, time.time, guard=guard)
-    return run
+def run_tcp(probe_runner) -> Callable[..., Awaitable[CheckResult]]:
+    """run_tcp(target, guard=LOOPBACK, **tcp_options) -> CheckResult, through the real runner."""
+    return functools.partial(probe_runner, "tcp")
 
 
 @pytest.fixture
-async def tcp_server():
+def tcp_server(start_server):
     """tcp_server() -> (port, events): a server that records each connection and when it is closed."""
-    servers: list[asyncio.Server] = []
-
     async def start(host: str = "127.0.0.1") -> tuple[int, list[str]]:
         events: list[str] = []
 
@@ -59,42 +45,15 @@ async def tcp_server():
             finally:
                 writer.close()
 
-        server = await asyncio.start_server(handle, host, 0)
-        servers.append(server)
-        return server.sockets[0].getsockname()[1], events
+        return await start_server(handle, host), events
 
-    yield start
-    for server in servers:
-        server.close()
-        await server.wait_closed()
-
-
-def closed_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    return start
 
 
 async def until(predicate, timeout: float = 1.0) -> None:
     deadline = time.monotonic() + timeout
     while not predicate() and time.monotonic() < deadline:
         await asyncio.sleep(0.01)
-
-
-def fake_resolver(monkeypatch, answer) -> list[tuple[str, int]]:
-    """Replace the running loop's getaddrinfo; answer(host, port) returns addrinfo tuples or raises."""
-    calls: list[tuple[str, int]] = []
-
-    async def getaddrinfo(host, port, **_kwargs):
-        calls.append((host, port))
-        return await answer(host, port) if asyncio.iscoroutinefunction(answer) else answer(host, port)
-
-    monkeypatch.setattr(asyncio.get_running_loop(), "getaddrinfo", getaddrinfo)
-    return calls
-
-
-def v4(address: str, port: int) -> tuple:
-    return (socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP, "", (address, port))
 
 
 # --- success ---------------------------------------------------------------------------------
@@ -317,15 +276,8 @@ def test_check_target_rejects_non_host_port_with_the_fix(target, message):
 
 
 def test_config_reports_a_bad_target_with_its_line():
-    text = "channels:\n  - id: shop\n    name: Shop\n    checks:\n      - kind: tcp\n        target: allegro.pl\n"
-    with pytest.raises(ConfigError) as info:
-        parse_config(text, REGISTRY)
-    assert str(info.value) == f"<config>:6: channels[0].checks[0].target: 'allegro.pl' {HOST_PORT_HINT}"
+    assert config_error(check_yaml("tcp", "allegro.pl")) == f"<config>:6: channels[0].checks[0].target: 'allegro.pl' {HOST_PORT_HINT}"
 
 
 def test_config_rejects_options_tcp_does_not_have():
-    text = ("channels:\n  - id: shop\n    name: Shop\n    checks:\n      - kind: tcp\n        target: allegro.pl:443\n"
-            "        verify: false\n")
-    with pytest.raises(ConfigError) as info:
-        parse_config(text, REGISTRY)
-    assert str(info.value).startswith("<config>:7: channels[0].checks[0].verify: unknown key 'verify'; allowed keys here:")
+    assert config_error(check_yaml("tcp", "allegro.pl:443", verify="false")).startswith("<config>:7: channels[0].checks[0].verify: unknown key 'verify'; allowed keys here:")

@@ -1,14 +1,13 @@
 """The TLS probe against real TLS servers on 127.0.0.1 with trustme certificates.
 
 Each way a certificate can be wrong gets its own class, and the certificate's expiry is reported
-even when it fails verification. Checks are built with parse_config (a local registry adds the
-tls kind) and run through monitor.runner.run_probe, so the runner's deadline applies.
+even when it fails verification. Checks are built with parse_config (options validated as in
+production) and run through monitor.runner.run_probe, so the runner's deadline applies.
 """
 from __future__ import annotations
 
 import asyncio
 import ssl
-import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -21,27 +20,18 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from monitor.config import ConfigError, parse_config
-from monitor.runner import CheckResult, run_probe
+from monitor.config import parse_config
+from monitor.runner import CheckResult
 from probes import PROBES, tcp, tls
 from probes.guard import ALLOW_NOTHING, NetworkGuard
-from tests.probes.test_tcp import BLOCKED_LOOPBACK, closed_port, fake_resolver, v4
+from tests.probes.conftest import BLOCKED_LOOPBACK, check_yaml, closed_port, config_error, fake_resolver, v4
 
-REGISTRY = {**PROBES, "tcp": tcp.KIND, "tls": tls.KIND}
-LOOPBACK = NetworkGuard(["127.0.0.0/8", "::1/128"])
 DEADLINE_SLACK = 0.3
 DAY = 86400.0
 
 
 def days_from_now(n: float) -> datetime:
     return datetime.now(UTC).replace(microsecond=0) + timedelta(days=n)
-
-
-def build_check(target: str, *, timeout: str = "2s", interval: str = "5s", **options: Any):
-    check = {"kind": "tls", "target": target, "timeout": timeout, "interval": interval, **options}
-    text = yaml.safe_dump({"channels": [{"id": "shop", "name": "Shop", "checks": [check]}]}, sort_keys=False)
-    channel = parse_config(text, REGISTRY).channels[0]
-    return channel, channel.checks[0]
 
 
 @pytest.fixture
@@ -57,25 +47,22 @@ def ca_file(ca, tmp_path) -> str:
 
 
 @pytest.fixture
-def run_tls(http_session, ca_file):
-    """run_tls(target, **options): trusts the test CA (ca_file) unless the options say otherwise."""
-    async def run(target: str, guard: NetworkGuard = LOOPBACK, **kwargs: Any) -> CheckResult:
-        if kwargs.get("verify", True) and "ca_file" not in kwargs:
-            kwargs["ca_file"] = ca_file
-        kwargs = {k: v for k, v in kwargs.items() if v is not None}  # None: leave the option out
-        channel, check = build_check(target, **kwargs)
-        return await run_probe(REGISTRY["tls"], channel, check, http_session, time.time, guard=guard)
+def run_tls(probe_runner, ca_file):
+    """run_tls(target, guard=LOOPBACK, **options): trusts the test CA (ca_file) unless the options say otherwise."""
+    async def run(target: str, **options: Any) -> CheckResult:
+        if options.get("verify", True) and "ca_file" not in options:
+            options["ca_file"] = ca_file
+        options = {k: v for k, v in options.items() if v is not None}  # None: leave the option out
+        return await probe_runner("tls", target, **options)
     return run
 
 
 @pytest.fixture
-async def tls_server():
+def tls_server(start_server):
     """tls_server(cert) -> (port, seen): cert is a trustme LeafCert or a PEM file with chain and key.
 
     seen lists the SNI name of every handshake the server completed or attempted.
     """
-    servers: list[asyncio.Server] = []
-
     async def start(cert: trustme.LeafCert | Path) -> tuple[int, list[str | None]]:
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         if isinstance(cert, Path):
@@ -93,14 +80,9 @@ async def tls_server():
             finally:
                 writer.close()
 
-        server = await asyncio.start_server(handle, "127.0.0.1", 0, ssl=context)
-        servers.append(server)
-        return server.sockets[0].getsockname()[1], seen
+        return await start_server(handle, ssl=context), seen
 
-    yield start
-    for server in servers:
-        server.close()
-        await server.wait_closed()
+    return start
 
 
 def self_signed(tmp_path: Path, name: str = "shop.example") -> Path:
@@ -381,25 +363,12 @@ def test_tls_target_errors_name_the_fix(target, message):
     assert str(info.value) == message
 
 
-CHECK_YAML = """\
-channels:
-  - id: shop
-    name: Shop
-    checks:
-      - kind: tls
-        target: allegro.pl
-        {key}: {value}
-"""
-
-
 def config_problem(key: str, value: str) -> str:
-    with pytest.raises(ConfigError) as info:
-        parse_config(CHECK_YAML.format(key=key, value=value), REGISTRY)
-    return str(info.value)
+    return config_error(check_yaml("tls", "allegro.pl", **{key: value}))
 
 
 def test_config_defaults():
-    options = parse_config(CHECK_YAML.format(key="verify", value="true"), REGISTRY).channels[0].checks[0].options
+    options = parse_config(check_yaml("tls", "allegro.pl", verify="true"), PROBES).channels[0].checks[0].options
     assert (options.server_name, options.ca_file, options.verify, options.warn_before) == (None, None, True, 14 * DAY)
 
 
@@ -418,23 +387,19 @@ def test_config_rejects_a_ca_file_without_certificates(tmp_path):
 
 
 def test_config_rejects_ca_file_with_verify_false(ca_file):
-    text = CHECK_YAML.format(key="ca_file", value=ca_file) + "        verify: false\n"
-    with pytest.raises(ConfigError) as info:
-        parse_config(text, REGISTRY)
-    assert str(info.value) == "<config>:5: channels[0].checks[0]: ca_file has no effect with verify: false; remove one of them"
+    assert config_error(check_yaml("tls", "allegro.pl", ca_file=ca_file, verify="false")) == (
+        "<config>:5: channels[0].checks[0]: ca_file has no effect with verify: false; remove one of them")
 
 
 def test_config_rejects_warn_before_with_verify_false():
-    text = CHECK_YAML.format(key="warn_before", value="30d") + "        verify: false\n"
-    with pytest.raises(ConfigError) as info:
-        parse_config(text, REGISTRY)
-    assert str(info.value) == ("<config>:5: channels[0].checks[0]: warn_before has no effect with verify: false; "
-                               "use a condition such as '[CERT_EXPIRY] > 14d' instead")
+    assert config_error(check_yaml("tls", "allegro.pl", warn_before="30d", verify="false")) == (
+        "<config>:5: channels[0].checks[0]: warn_before has no effect with verify: false; "
+        "use a condition such as '[CERT_EXPIRY] > 14d' instead")
 
 
 @pytest.mark.parametrize("value", ["sklep.łódź.pl", "127.0.0.1", "_acme.allegro.pl"])
 def test_config_accepts_server_names_that_can_be_sent_as_sni(value):
-    options = parse_config(CHECK_YAML.format(key="server_name", value=value), REGISTRY).channels[0].checks[0].options
+    options = parse_config(check_yaml("tls", "allegro.pl", server_name=value), PROBES).channels[0].checks[0].options
     assert options.server_name == value
 
 
