@@ -101,30 +101,33 @@ class DemoWorld:
             self.dns.fail(domain, "SERVFAIL")
         else:
             self.dns.answer(domain, a=[self.host])
-        # With its name gone, nobody reaches the shop either: a DNS outage is also unreachable.
-        if mode in ("unreachable", "dns") and self._sites.get(channel):
+        # The storefront checks use the shop's address directly, so in "dns" mode the web server
+        # stays up and the DNS check alone explains the outage, as the alert should.
+        if mode == "unreachable" and self._sites.get(channel):
             await self._sites[channel].stop()  # type: ignore[union-attr]
             self._sites[channel] = None
-        elif mode not in ("unreachable", "dns") and self._sites.get(channel) is None:
+        elif mode != "unreachable" and self._sites.get(channel) is None:
             await self._open(channel)
 
-    def replay_2021(self, minutes: float) -> float:
-        """Fail the four Meta channels together at the DNS level, healing them after `minutes`."""
-        if self._replay_task and not self._replay_task.done():
-            self._replay_task.cancel()
+    async def replay_2021(self, minutes: float) -> float:
+        """Fail the four Meta channels together at the DNS level until `minutes` from now.
+
+        A second replay extends the first; a channel broken by hand meanwhile is left as it is.
+        """
+        for channel in META_2021:
+            await self.set_mode(channel, "dns")
         self.replay_until = time.time() + minutes * 60
-        self._replay_task = asyncio.create_task(self._replay(minutes * 60))
+        if self._replay_task is None or self._replay_task.done():
+            self._replay_task = asyncio.create_task(self._end_replay())
         return self.replay_until
 
-    async def _replay(self, seconds: float) -> None:
-        try:
-            for channel in META_2021:
-                await self.set_mode(channel, "dns")
-            await asyncio.sleep(seconds)
-        finally:
-            for channel in META_2021:
+    async def _end_replay(self) -> None:
+        while self.replay_until is not None and (left := self.replay_until - time.time()) > 0:
+            await asyncio.sleep(min(1.0, left))
+        for channel in META_2021:
+            if self.modes[channel] == "dns":
                 await self.set_mode(channel, "ok")
-            self.replay_until = None
+        self.replay_until = None
 
     async def _open(self, channel: str) -> None:
         site = web.TCPSite(self._runners[channel], self.host, self.ports.get(channel, 0), reuse_address=True)

@@ -102,6 +102,7 @@ class ChannelHealth:
     state: State = State.UNKNOWN
     since: float | None = None
     checks: dict[str, CheckHealth] = field(default_factory=dict)
+    cause: Mapping[str, str | None] = field(default_factory=dict)  # why it entered its state
 
     def observe(self, check: str, verdict: Verdict, now: float) -> Transition | None:
         """Record a check's verdict; return the channel's transition if its state changed."""
@@ -110,12 +111,13 @@ class ChannelHealth:
         if new is self.state:
             return None
         transition = Transition(self.channel, self.state, new, now, _cause(check, self.checks, new), self.since)
-        self.state, self.since = new, now
+        self.state, self.since, self.cause = new, now, transition.cause
         return transition
 
-    def restore(self, state: State, since: float | None, check_ids: list[str]) -> None:
+    def restore(self, state: State, since: float | None, check_ids: list[str],
+                cause: Mapping[str, str | None] | None = None) -> None:
         """Resume from a stored state: every check starts where the channel was."""
-        self.state, self.since = state, since
+        self.state, self.since, self.cause = state, since, cause or {}
         self.checks = {c: CheckHealth(state=state) for c in check_ids}
 
 

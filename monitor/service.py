@@ -57,7 +57,7 @@ class MonitorService:
             health = ChannelHealth(channel.id, Thresholds(fail, recover))
             if channel.id in stored:
                 s = stored[channel.id]
-                health.restore(State(s.state), s.since, [c.id or c.kind for c in channel.checks])
+                health.restore(State(s.state), s.since, [c.id or c.kind for c in channel.checks], s.cause)
             self.health[channel.id] = health
             self.metrics.set_channel_state(channel.id, health.state)
         self.alerts = AlertRouter(self.notifiers)

@@ -35,12 +35,12 @@ def setup_routes(app: web.Application) -> None:
     async def replay(request: web.Request) -> web.Response:
         world = request.app[DEMO]
         try:
-            minutes = float((await request.json()).get("minutes", 3))
-        except (ValueError, AttributeError, TypeError):
-            raise web.HTTPBadRequest(text='send {"minutes": N} with N between 0.01 and 360')
-        if not 0.01 <= minutes <= 360:
-            raise web.HTTPBadRequest(text=f"minutes {minutes:g} is out of range; use 0.01 to 360")
-        return web.json_response({"replay_until": world.replay_2021(minutes)})
+            minutes = (await request.json()).get("minutes", 3)
+        except (ValueError, AttributeError):
+            minutes = None
+        if isinstance(minutes, bool) or not isinstance(minutes, int | float) or not 0.01 <= minutes <= 360:
+            raise web.HTTPBadRequest(text=f'minutes {minutes!r} is not allowed; send {{"minutes": N}} with N a number from 0.01 to 360')
+        return web.json_response({"replay_until": await world.replay_2021(minutes)})
 
     app.router.add_get("/demo", show)
     app.router.add_post("/demo/channels/{channel}", set_mode)

@@ -10,6 +10,7 @@ import aiohttp_jinja2
 from aiohttp import web
 
 from monitor.durations import format_duration
+from monitor.health import State
 from monitor.service import MonitorService
 from monitor.store.queries import recent_incidents, uptime_since
 from monitor.web.keys import DEMO, SERVICE
@@ -90,14 +91,14 @@ def channel_summary(service: MonitorService, channel_id: str, uptime: float | No
             "last_run_at": latest.at if latest else None,
             "conditions": [{"condition": c.condition, "ok": c.ok, "actual": c.actual} for c in latest.conditions] if latest else [],
         })
-    # The cause is the check that put the channel in its state, not merely any failing one: an up
-    # channel whose status page is stale has nothing to explain.
-    culprit = next((c for c in checks if c["state"] == health.state.value and c["ok"] is False), None)
+    # The cause is what put the channel in its state (kept while it recovers), not merely any
+    # failing check: an up channel whose status page is stale has nothing to explain.
+    bad = health.state in (State.DOWN, State.DEGRADED)
     timed = next((c for c in checks if c["kind"] == "http" and c["duration_seconds"] is not None),
                  next((c for c in checks if c["duration_seconds"] is not None), None))
     return {"id": channel.id, "name": channel.name, "group": channel.group, "state": health.state.value,
             "since": health.since, "uptime_24h": round(uptime, 6) if uptime is not None else None,
-            "cause": f"{culprit['id']}: {culprit['error']}" if culprit else None,
+            "cause": cause_text(health.cause) if bad and health.cause.get("error") else None,
             "latency_seconds": timed["duration_seconds"] if timed else None, "checks": checks}
 
 
