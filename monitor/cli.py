@@ -10,6 +10,8 @@ from collections.abc import Sequence
 
 from monitor import clirun, demo_cli
 from monitor.config import ConfigError, load_config
+from monitor.durations import format_duration
+from monitor.redact import redact_url
 from monitor.report import print_table
 from monitor.runner import run_probe
 from monitor.service import USER_AGENT
@@ -74,7 +76,8 @@ def check_config(path: str) -> int:
     checks = sum(len(c.checks) for c in config.channels)
     print(f"{path}: OK, {len(config.channels)} channels, {checks} checks")
     print_table(["CHANNEL", "NAME", "CHECK", "KIND", "EVERY", "TARGET"],
-                [[c.id, c.name, k.id, k.kind, f"{k.interval_seconds:g}s", k.target] for c in config.channels for k in c.checks])
+                [[c.id, c.name, k.id, k.kind, format_duration(k.interval_seconds), redact_url(k.target)]
+                 for c in config.channels for k in c.checks])
     return EXIT_OK
 
 

@@ -66,6 +66,15 @@ class ConditionResult:
     actual: Any
     problem: str | None = None
 
+    def as_json(self) -> dict[str, Any]:
+        """For the API and probe-once: long text values are cut (a [BODY_TEXT] can be a whole page)."""
+        actual = self.actual
+        if isinstance(actual, str) and len(actual) > 200:
+            actual = actual[:197] + "..."
+        elif isinstance(actual, dict | list):
+            actual = _show(actual)
+        return {"condition": self.condition, "ok": self.ok, "actual": actual}
+
     def describe(self) -> str:
         """'[STATUS] == 200 failed: actual 503' for alerts and the status page."""
         detail = self.problem or f"actual {_show(self.actual)}"

@@ -12,11 +12,13 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator
 
 from monitor.conditions import Condition, ConditionError, parse_condition
-from monitor.config_errors import ConfigError, Problem, problems_from_validation, yaml_line_map
+from monitor.config_errors import ConfigError, Problem, StrictLoader, problems_from_validation, yaml_line_map
 from monitor.durations import Duration, format_duration
+from monitor.redact import redact_url
 from probes.base import ProbeConfig, ProbeKind
 
 Slug = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")]
+MIN_INTERVAL = 0.1  # below this a check only measures the monitor itself
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")  # ${NAME} or ${NAME:-default}
 
 
@@ -74,7 +76,7 @@ class Channel(Strict):
     """A sales channel: what the seller calls it and how to check it."""
 
     id: Slug
-    name: str = Field(min_length=1, max_length=100)
+    name: str = Field(min_length=1, max_length=100, pattern=r"^[^\x00-\x1f\x7f]+$")  # one line in logs
     group: Literal["own_shop", "marketplace", "social", "comparison", "messaging", "other"] = "other"
     fail_threshold: int | None = Field(None, ge=1, le=100)
     recover_threshold: int | None = Field(None, ge=1, le=100)
@@ -98,6 +100,14 @@ class Config(Strict):
     @classmethod
     def _listen_is_host_port(cls, value: str) -> str:
         parse_listen(value)
+        return value
+
+    @field_validator("database_url")
+    @classmethod
+    def _database_url(cls, value: str | None) -> str | None:
+        if value is not None and not re.match(r"^(sqlite:///.+|postgresql(\+\w+)?://.+)$", value):
+            raise ValueError(f"{redact_url(value)!r} is not a database URL; use sqlite:///path/to/file.db "
+                             "or postgresql://user:password@host/dbname")
         return value
 
     @field_validator("allow_networks")
@@ -139,6 +149,8 @@ def load_config(path: str | Path, probes: Mapping[str, ProbeKind]) -> Config:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError(str(path), [Problem((), f"cannot read the file: {exc.strerror}")]) from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(str(path), [Problem((), f"the file is not UTF-8 text (byte {exc.start}); save it as UTF-8")]) from None
     return parse_config(text, probes, source=str(path))
 
 
@@ -146,7 +158,7 @@ def parse_config(text: str, probes: Mapping[str, ProbeKind], *, source: str = "<
                  environ: Mapping[str, str] | None = None) -> Config:
     """Validate config text; every problem is reported at once, with its key path and line."""
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=StrictLoader)  # noqa: S506 (a SafeLoader subclass)
         lines = yaml_line_map(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
@@ -155,7 +167,8 @@ def parse_config(text: str, probes: Mapping[str, ProbeKind], *, source: str = "<
     if not isinstance(data, dict):
         raise ConfigError(source, [Problem((), "the file must be a YAML mapping with a 'channels' list")])
     problems: list[Problem] = []
-    data = _substitute_env(data, (), os.environ if environ is None else environ, problems)
+    secrets: dict[str, str] = {}
+    data = _substitute_env(data, (), os.environ if environ is None else environ, problems, secrets)
     config = None
     try:
         config = Config.model_validate(data)
@@ -166,16 +179,20 @@ def parse_config(text: str, probes: Mapping[str, ProbeKind], *, source: str = "<
     env_locs = {p.loc for p in problems if p.message.startswith("environment variable")}
     problems = [p for p in problems if p.loc not in env_locs or p.message.startswith("environment variable")]
     if problems:
+        # A value that came from the environment may be a token: show the reference, not the value.
+        for value, reference in sorted(secrets.items(), key=lambda item: -len(item[0])):
+            problems = [Problem(p.loc, p.message.replace(value, reference)) for p in problems]
         raise ConfigError(source, problems, lines)
     assert config is not None
     return config
 
 
-def _substitute_env(value: Any, loc: tuple, environ: Mapping[str, str], problems: list[Problem]) -> Any:
+def _substitute_env(value: Any, loc: tuple, environ: Mapping[str, str], problems: list[Problem],
+                    secrets: dict[str, str]) -> Any:
     if isinstance(value, dict):
-        return {k: _substitute_env(v, loc + (k,), environ, problems) for k, v in value.items()}
+        return {k: _substitute_env(v, loc + (k,), environ, problems, secrets) for k, v in value.items()}
     if isinstance(value, list):
-        return [_substitute_env(v, loc + (i,), environ, problems) for i, v in enumerate(value)]
+        return [_substitute_env(v, loc + (i,), environ, problems, secrets) for i, v in enumerate(value)]
     if isinstance(value, str):
         def replace(match: re.Match[str]) -> str:
             name, default = match.group(1), match.group(2)
@@ -184,6 +201,8 @@ def _substitute_env(value: Any, loc: tuple, environ: Mapping[str, str], problems
             if name not in environ:
                 problems.append(Problem(loc, f"environment variable {name} is not set; export it or remove ${{{name}}}"))
                 return ""
+            if len(environ[name]) >= 4:  # shorter values would redact ordinary words
+                secrets[environ[name]] = f"${{{name}}}"
             return environ[name]
         return _ENV_REF.sub(replace, value)
     return value
@@ -261,6 +280,9 @@ def _finish_check(config: Config, check: Check, kind: ProbeKind, options: ProbeC
     check._conditions = tuple(parsed)
     interval = check.interval or config.defaults.interval
     timeout = check.timeout or min(config.defaults.timeout, interval)
+    if interval < MIN_INTERVAL:
+        problems.append(Problem(loc + ("interval",), f"{format_duration(interval)} is too often; a check runs at most "
+                                f"every {format_duration(MIN_INTERVAL)} (1s or more is usual)"))
     # The model is frozen for everyone else; load_config is where its defaults are decided.
     object.__setattr__(check, "id", check.id or check.kind)
     object.__setattr__(check, "interval", interval)

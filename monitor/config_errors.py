@@ -53,6 +53,20 @@ def _line_for(loc: Loc, lines: dict[Loc, int]) -> int | None:
     return None
 
 
+class StrictLoader(yaml.SafeLoader):
+    """A SafeLoader that refuses a key given twice in one mapping (YAML would keep the last)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
+        seen: dict[object, int] = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"key {key!r} appears twice (first on line {seen[key]}); keep one", key_node.start_mark)
+            seen[key] = key_node.start_mark.line + 1
+        return super().construct_mapping(node, deep=deep)
+
+
 def yaml_line_map(text: str) -> dict[Loc, int]:
     """Map every key path in a YAML document to the 1-based line it starts on."""
     lines: dict[Loc, int] = {}
@@ -90,6 +104,8 @@ def problems_from_validation(exc: ValidationError, prefix: Loc, allowed: Callabl
             problems.append(Problem(loc, str(err["ctx"]["error"])))
         elif kind == "string_pattern_mismatch" and loc[-1] == "id":
             problems.append(Problem(loc, f"{value!r} is not a valid id; {SLUG_HINT}"))
+        elif kind == "string_pattern_mismatch" and loc[-1] == "name":
+            problems.append(Problem(loc, f"{value!r} has a line break or control character; write the name on one line"))
         elif kind == "literal_error":
             problems.append(Problem(loc, f"{value!r} is not allowed; use one of: {err['ctx']['expected']}"))
         else:

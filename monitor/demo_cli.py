@@ -50,7 +50,13 @@ def dispatch(args: argparse.Namespace) -> int:
             state = _get(f"{base}/demo")
             print_table(["CHANNEL", "NAME", "MODE"], [[cid, state["channels"][cid], mode] for cid, mode in state["modes"].items()])
     except urllib.error.HTTPError as exc:
-        print(f"the demo refused: {exc.read().decode(errors='replace')}", file=sys.stderr)
+        detail = exc.read().decode(errors="replace")
+        if exc.code == 404 and not detail.startswith("no demo channel"):
+            detail = "there is no demo at this address (is it running with --config? the demo controls exist only in demo mode)"
+        print(f"the demo refused: {detail}", file=sys.stderr)
+        return 2
+    except (ValueError, json.JSONDecodeError) as exc:
+        print(f"{base} did not answer like a channel-monitor demo ({exc}); check --url", file=sys.stderr)
         return 2
     except (urllib.error.URLError, OSError) as exc:
         reason = getattr(exc, "reason", exc)

@@ -1,6 +1,7 @@
 """Durations written the Prometheus way: 500ms, 30s, 5m, 1h, 1d (or a plain number of seconds)."""
 from __future__ import annotations
 
+import math
 import re
 from typing import Annotated
 
@@ -9,6 +10,7 @@ from pydantic import BeforeValidator, PlainSerializer
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 _PATTERN = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)\s*$")
 HINT = "write a number with a unit: 500ms, 30s, 5m, 1h or 1d"
+MAX_SECONDS = 3650 * 86400.0
 
 
 def parse_duration(value: object) -> float:
@@ -21,8 +23,10 @@ def parse_duration(value: object) -> float:
         seconds = float(match.group(1)) * _UNITS[match.group(2)]
     else:
         raise ValueError(f"{value!r} is not a duration; {HINT}")
-    if seconds <= 0:
+    if not math.isfinite(seconds) or seconds <= 0:
         raise ValueError(f"{value!r} is not a positive duration; {HINT}")
+    if seconds > MAX_SECONDS:
+        raise ValueError(f"{value!r} is longer than the longest duration allowed (3650d); {HINT}")
     return seconds
 
 

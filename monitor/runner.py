@@ -43,7 +43,7 @@ class CheckResult:
                 "duration_seconds": round(self.duration_seconds, 6), "facts": dict(r.facts),
                 # Keys added after the first release go last, so scripts reading by position keep working.
                 "severity": None if r.ok else r.severity,
-                "conditions": [{"condition": c.condition, "ok": c.ok, "actual": c.actual} for c in self.conditions]}
+                "conditions": [c.as_json() for c in self.conditions]}
 
 
 async def run_probe(kind: ProbeKind, channel: Channel, check: Check, http: aiohttp.ClientSession,

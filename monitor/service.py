@@ -64,6 +64,7 @@ class MonitorService:
         self.alerts.start()
         self.writer = ResultWriter(self.engine, flush_interval=self.flush_interval, on_flush=self._on_flush)
         self._writer_task = asyncio.create_task(self.writer.run(), name="result-writer")
+        self.metrics.writer_queue.set_function(lambda: self.writer.depth)  # read at scrape time
         guard = NetworkGuard(self.config.allow_networks)
         self.http = create_http_session(USER_AGENT, guard)
         self.runner = Runner(self.probes, self.http, self.health, self.writer, self.metrics, self.clock, self._publish,
@@ -111,7 +112,6 @@ class MonitorService:
     def _on_flush(self, written: int, dropped: int) -> None:
         self.metrics.results_written.inc(written)
         self.metrics.results_dropped.set(dropped)
-        self.metrics.writer_queue.set(self.writer.depth)
 
     def _publish(self, t: Transition) -> None:
         down_for = t.at - t.old_since if t.old is State.DOWN and t.old_since is not None else None

@@ -67,7 +67,7 @@ class Config(ProbeConfig):
 def check_target(target: str) -> str:
     """Accept only absolute http(s) URLs with a host."""
     parts = urlsplit(target)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
+    if parts.scheme not in ("http", "https") or not parts.hostname or any(c.isspace() for c in target):
         raise ValueError(f"{target!r} is not an http(s) URL; write e.g. https://shop.example.com/")
     return target
 

@@ -132,3 +132,31 @@ def test_durations_format(seconds, text):
 def test_env_reference_default_is_used_when_unset():
     text = MINIMAL.replace("https://allegro.pl/", "${SHOP_URL:-https://fallback.example/}")
     assert parse_config(text, PROBES, environ={}).channels[0].checks[0].target == "https://fallback.example/"
+
+
+@pytest.mark.parametrize("text,expected", [
+    (MINIMAL + "        interval: .nan\n", "channels[0].checks[0].interval: nan is not a positive duration"),
+    (MINIMAL + "        interval: .inf\n", "channels[0].checks[0].interval: inf is not a positive duration"),
+    (MINIMAL + "        interval: 99999999d\n", "is longer than the longest duration allowed (3650d)"),
+    (MINIMAL + "        interval: 1ms\n", "channels[0].checks[0].interval: 1ms is too often; a check runs at most every 100ms"),
+    (MINIMAL.replace("name: Allegro", 'name: "Allegro\\nFAKE"'), "has a line break or control character"),
+    ("database_url: mysql://x\n" + MINIMAL, "database_url: 'mysql://x' is not a database URL; use sqlite:///"),
+    (MINIMAL.replace("    name: Allegro\n", "    name: Allegro\n    name: Other\n"),
+     "c.yaml: line 5: not valid YAML: key 'name' appears twice (first on line 4); keep one"),
+], ids=["nan", "inf", "huge", "too-often", "newline-in-name", "database-scheme", "duplicate-key"])
+def test_values_that_would_break_the_running_service_are_refused(text, expected):
+    assert expected in "\n".join(problems(text))
+
+
+def test_values_from_the_environment_are_not_echoed():
+    text = MINIMAL.replace("https://allegro.pl/", "https://user:${SHOP_PASS}@allegro.pl/") + "        headers: ${TOKEN}\n"
+    message = "\n".join(problems(text, environ={"SHOP_PASS": "hunter22", "TOKEN": "supersecret-token"}))
+    assert "supersecret-token" not in message and "${TOKEN}" in message
+
+
+def test_non_utf8_file_is_a_config_error(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_bytes(b"\xff\xfe\x00garbage")
+    with pytest.raises(ConfigError) as info:
+        load_config(path, PROBES)
+    assert str(info.value) == f"{path}: the file is not UTF-8 text (byte 0); save it as UTF-8"

@@ -120,3 +120,21 @@ def test_corrupt_database_is_explained(tmp_path):
     with pytest.raises(StoreError) as info:
         make_engine(f"sqlite:///{db}")
     assert str(info.value) == f"cannot open database sqlite:///{db}: file is not a database; check the file or move it away"
+
+
+def test_database_of_another_program_is_explained(tmp_path):
+    import sqlite3
+    db = tmp_path / "cm.db"
+    with sqlite3.connect(db) as conn:
+        conn.execute("create table channel_states(a, b)")
+    with pytest.raises(StoreError) as info:
+        make_engine(f"sqlite:///{db}")
+    assert str(info.value) == (f"database sqlite:///{db} has a table 'channel_states' without the columns channel, state, "
+                               "since, cause: it belongs to another program or version; move it away or choose another --data-dir")
+
+
+def test_unknown_database_driver_is_explained():
+    with pytest.raises(StoreError) as info:
+        make_engine("postgresql+nodriver://user:secret@127.0.0.1/db")
+    assert "cannot use database postgresql+nodriver://user:***@127.0.0.1/db" in str(info.value)
+    assert "secret" not in str(info.value)

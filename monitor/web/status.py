@@ -89,7 +89,7 @@ def channel_summary(service: MonitorService, channel_id: str, uptime: float | No
             "error": latest.result.error if latest else None,
             "duration_seconds": round(latest.duration_seconds, 4) if latest else None,
             "last_run_at": latest.at if latest else None,
-            "conditions": [{"condition": c.condition, "ok": c.ok, "actual": c.actual} for c in latest.conditions] if latest else [],
+            "conditions": [c.as_json() for c in latest.conditions] if latest else [],
         })
     # The cause is what put the channel in its state (kept while it recovers), not merely any
     # failing check: an up channel whose status page is stale has nothing to explain.
