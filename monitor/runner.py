@@ -98,10 +98,13 @@ class Runner:
         """Feed one result to health, the writer and the metrics (no I/O here)."""
         r = outcome.result
         self.latest[(outcome.channel, outcome.check)] = outcome
+        health = self.health[outcome.channel]
+        transition = health.observe(outcome.check, Verdict(r.ok, r.error_class, r.error, r.severity), outcome.at)
         self.writer.add_result({
             "at": outcome.at, "channel": outcome.channel, "check": outcome.check, "kind": outcome.kind,
             "ok": r.ok, "error_class": r.error_class, "error": r.error,
             "duration_seconds": outcome.duration_seconds, "facts": json.dumps(dict(r.facts)) if r.facts else "{}",
+            "severity": None if r.ok else r.severity, "channel_state": health.state.value,
         })
         labels = (outcome.channel, outcome.check, outcome.kind)
         self.metrics.probe_success.labels(*labels).set(1 if r.ok else 0)
@@ -110,8 +113,6 @@ class Runner:
         if not r.ok:
             self.metrics.probe_failures.labels(*labels, r.error_class).inc()
         self.metrics.last_cycle.set(self.clock())
-        verdict = Verdict(r.ok, r.error_class, r.error, r.severity)
-        transition = self.health[outcome.channel].observe(outcome.check, verdict, outcome.at)
         if transition is not None:
             self.writer.add_transition(transition)
             self.metrics.set_channel_state(transition.channel, transition.new)

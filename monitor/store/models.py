@@ -21,6 +21,10 @@ class ProbeResultRow(SQLModel, table=True):
     error: str | None = None
     duration_seconds: float
     facts: str = "{}"  # JSON object
+    severity: str | None = Field(default=None, max_length=16)  # of a failure: down, degraded or stale
+    # The channel's state right after this result was counted: uptime is the share of these that
+    # were up or degraded, maintenance excluded.
+    channel_state: str = Field(default="unknown", max_length=16)
 
 
 class ChannelStateRow(SQLModel, table=True):
