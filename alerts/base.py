@@ -17,13 +17,23 @@ class Alert:
     at: float
     cause: Mapping[str, str | None] = field(default_factory=dict)
     down_for: float | None = None  # set on recovery: how long the channel was down
+    event: str = "state"           # "state", "flapping_started" or "flapping_stopped"
+    detail: str = ""
+    flapping: bool = False         # a state change of a flapping channel: one flapping alert covers it
 
     @property
     def summary(self) -> str:
         """One line: 'Allegro (allegro): up -> down: home http_status: HTTP 503'."""
+        if self.event != "state":
+            verb = "is flapping" if self.event == "flapping_started" else "stopped flapping"
+            return f"{self.channel_name} ({self.channel}) {verb}: {self.detail}"
         text = f"{self.channel_name} ({self.channel}): {self.old_state} -> {self.new_state}"
         if self.cause.get("error_class"):
             text += f": {self.cause.get('check')} {self.cause['error_class']}: {self.cause.get('error')}"
+        elif self.cause.get("maintenance"):
+            text += f": maintenance: {self.cause['maintenance']}"
+        elif self.cause.get("override_by"):
+            text += f": set by {self.cause['override_by']}: {self.cause.get('reason')}"
         if self.down_for is not None:
             text += f" (down for {_human(self.down_for)})"
         return text
@@ -41,8 +51,12 @@ class Notifier(ABC):
     """Delivers alerts somewhere. One file per kind, registered in alerts.NOTIFIERS."""
 
     def wants(self, alert: Alert) -> bool:
-        """Skip first sightings (unknown -> up): nothing happened that a person must hear about."""
-        return not (alert.old_state == "unknown" and alert.new_state == "up")
+        """Skip what a person need not hear: first sightings (unknown -> up), maintenance beginning
+        and ending, and each change of a flapping channel (its one flapping alert covers them)."""
+        if alert.event != "state":
+            return True
+        quiet = {("unknown", "up"), ("up", "maintenance"), ("maintenance", "up"), ("unknown", "maintenance")}
+        return not alert.flapping and (alert.old_state, alert.new_state) not in quiet
 
     @abstractmethod
     async def send(self, alert: Alert) -> None:

@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import ipaddress
+from datetime import datetime
+from zoneinfo import ZoneInfo
 import os
 import re
 from collections.abc import Mapping
@@ -9,11 +11,14 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
 
 from monitor.conditions import Condition, ConditionError, parse_condition
 from monitor.config_errors import ConfigError, Problem, StrictLoader, problems_from_validation, yaml_line_map
 from monitor.durations import Duration, format_duration
+from monitor.flapping import FlapSettings
+from monitor.health import Rules, Thresholds
+from monitor.maintenance import Window, cron_trigger
 from monitor.redact import redact_url
 from probes.base import ProbeConfig, ProbeKind
 
@@ -48,6 +53,7 @@ class Check(BaseModel):
     interval: Duration | None = None
     timeout: Duration | None = None
     conditions: list[str] = []  # see monitor/conditions.py; all must hold for the check to pass
+    on_failure: Literal["down", "degraded"] = "down"  # "degraded": this check alone never takes the channel down
     _options: ProbeConfig | None = PrivateAttr(default=None)
     _conditions: tuple[Condition, ...] = PrivateAttr(default=())
 
@@ -72,6 +78,56 @@ class Check(BaseModel):
         return self.timeout
 
 
+class MaintenanceWindow(Strict):
+    """Planned maintenance: one-off (start, end) or recurring (cron, duration, time_zone)."""
+
+    reason: str = Field("planned maintenance", min_length=1, max_length=200)
+    start: datetime | None = None
+    end: datetime | None = None
+    cron: str | None = None
+    duration: Duration | None = None
+    time_zone: str = "UTC"
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> MaintenanceWindow:
+        one_off, recurring = self.start is not None or self.end is not None, self.cron is not None or self.duration is not None
+        if one_off == recurring:
+            raise ValueError("give either start and end (one-off) or cron and duration (recurring)")
+        if one_off and (self.start is None or self.end is None):
+            raise ValueError("a one-off window needs both start and end, e.g. start: 2026-12-01T02:00:00+01:00")
+        if recurring and (self.cron is None or self.duration is None):
+            raise ValueError("a recurring window needs both cron and duration, e.g. cron: '0 2 * * sun', duration: 2h")
+        if self.cron is not None:
+            cron_trigger(self.cron, self.time_zone)  # raises ValueError with the fix
+        else:
+            cron_trigger("0 0 * * *", self.time_zone)  # validates the zone
+        if one_off and self.window().end <= self.window().start:  # type: ignore[operator]
+            raise ValueError("end must be after start")
+        return self
+
+    def window(self) -> Window:
+        """The pure form the health state machine uses (times as Unix seconds)."""
+        if self.cron is not None:
+            return Window(self.reason, cron=self.cron, duration=self.duration, time_zone=self.time_zone)
+        zone = ZoneInfo(self.time_zone)
+        start, end = (t if t.tzinfo else t.replace(tzinfo=zone) for t in (self.start, self.end))  # type: ignore[union-attr]
+        return Window(self.reason, start=start.timestamp(), end=end.timestamp(), time_zone=self.time_zone)
+
+
+class Flapping(Strict):
+    """Nagios-style flap detection over each channel's recent results."""
+
+    samples: int = Field(21, ge=5, le=200)
+    high: float = Field(50.0, gt=0, le=100)
+    low: float = Field(25.0, ge=0, lt=100)
+
+    @model_validator(mode="after")
+    def _low_below_high(self) -> Flapping:
+        if self.low >= self.high:
+            raise ValueError(f"low ({self.low:g}) must be below high ({self.high:g}); e.g. low: 25, high: 50")
+        return self
+
+
 class Channel(Strict):
     """A sales channel: what the seller calls it and how to check it."""
 
@@ -80,6 +136,11 @@ class Channel(Strict):
     group: Literal["own_shop", "marketplace", "social", "comparison", "messaging", "other"] = "other"
     fail_threshold: int | None = Field(None, ge=1, le=100)
     recover_threshold: int | None = Field(None, ge=1, le=100)
+    # How many checks must be down for the channel to be down ("any" = 1, "all", or a number);
+    # fewer down checks make it degraded.
+    down_when: Literal["any", "all"] | Annotated[int, Field(ge=1, le=100)] = "any"
+    min_state_time: Duration | None = None  # hold a state at least this long before the checks change it
+    maintenance: list[MaintenanceWindow] = []
     checks: list[Check] = Field(min_length=1)
 
 
@@ -94,6 +155,7 @@ class Config(Strict):
     # cloud metadata addresses never). E.g. ["10.0.0.0/8"] for a shop on the office network.
     allow_networks: list[str] = []
     defaults: Defaults = Defaults()
+    flapping: Flapping = Flapping()
     channels: list[Channel] = Field(min_length=1)
 
     @field_validator("listen")
@@ -132,6 +194,13 @@ class Config(Strict):
         """Return (fail, recover) thresholds for a channel, defaults applied."""
         return (channel.fail_threshold or self.defaults.fail_threshold,
                 channel.recover_threshold or self.defaults.recover_threshold)
+
+    def rules(self, channel: Channel) -> Rules:
+        """How the channel's checks become its state, for the health state machine."""
+        down_when = {"any": 1, "all": None}.get(channel.down_when, channel.down_when)  # type: ignore[arg-type]
+        return Rules(Thresholds(*self.check_thresholds(channel)), down_when, channel.min_state_time or 0.0,
+                     frozenset(c.id for c in channel.checks if c.on_failure == "degraded" and c.id),
+                     FlapSettings(self.flapping.samples, self.flapping.high, self.flapping.low))
 
 
 def parse_listen(value: str) -> tuple[str, int]:
@@ -216,6 +285,10 @@ def _allowed_keys(probes: Mapping[str, ProbeKind], data: Any):
             return list(Config.model_fields)
         if names == ["defaults"]:
             return list(Defaults.model_fields)
+        if names == ["flapping"]:
+            return list(Flapping.model_fields)
+        if names == ["channels", "maintenance"]:
+            return list(MaintenanceWindow.model_fields)
         if names == ["channels"]:
             return list(Channel.model_fields)
         if names == ["channels", "checks"]:

@@ -5,12 +5,16 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+from monitor.flapping import FlapDetector, FlapSettings, percent_state_change
+from monitor.maintenance import Window
+
 
 class State(StrEnum):
     UNKNOWN = "unknown"
     UP = "up"
     DEGRADED = "degraded"
     DOWN = "down"
+    MAINTENANCE = "maintenance"
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +60,7 @@ class Transition:
     at: float
     cause: Mapping[str, str | None] = field(default_factory=dict)
     old_since: float | None = None  # when the old state began: how long a channel was down
+    flapping: bool = False  # the channel was flapping: notifiers stay quiet, failover holds still
 
 
 def advance_check(prev: CheckHealth, verdict: Verdict, thresholds: Thresholds) -> CheckHealth:
@@ -88,29 +93,118 @@ def advance_check(prev: CheckHealth, verdict: Verdict, thresholds: Thresholds) -
 _RANK = {State.DOWN: 3, State.DEGRADED: 2, State.UP: 1, State.UNKNOWN: 0}
 
 
-def channel_state(checks: Mapping[str, CheckHealth]) -> State:
-    """A channel takes its worst decided check's state: down, then degraded, then up; else unknown."""
-    return max((c.state for c in checks.values()), key=_RANK.__getitem__, default=State.UNKNOWN)
+def channel_state(checks: Mapping[str, CheckHealth], down_when: int | None = 1) -> State:
+    """Combine check states: down when `down_when` checks are down (None: all of them); a down check
+    short of that degrades the channel; otherwise the worst decided state, else unknown."""
+    states = [c.state for c in checks.values()]
+    needed = len(states) if down_when is None else down_when
+    down = states.count(State.DOWN)
+    if down and down >= needed:
+        return State.DOWN
+    if down:
+        return State.DEGRADED
+    return max(states, key=_RANK.__getitem__, default=State.UNKNOWN)
+
+
+@dataclass(frozen=True, slots=True)
+class Override:
+    """A state forced by a person through the admin API, until it expires or is lifted."""
+
+    state: State
+    by: str
+    reason: str
+    until: float | None = None
+
+    def active_at(self, now: float) -> bool:
+        return self.until is None or now < self.until
+
+
+@dataclass(frozen=True, slots=True)
+class Context:
+    """What decides a channel's state besides its checks; the service builds it for each call."""
+
+    maintenance: Window | None = None   # an active maintenance window
+    override: Override | None = None    # an active manual override
+    frozen: bool = False                # the monitor's own connectivity is lost: hold every state
+
+
+@dataclass(frozen=True, slots=True)
+class Rules:
+    """How one channel's checks become its state."""
+
+    thresholds: Thresholds = Thresholds()
+    down_when: int | None = 1            # checks that must be down for the channel to be down; None: all
+    min_state_time: float = 0.0          # seconds a state is held before the checks may change it
+    degrade_only: frozenset[str] = frozenset()  # checks whose failures only degrade the channel
+    flapping: FlapSettings = FlapSettings()
+
+
+@dataclass(frozen=True, slots=True)
+class FlapEvent:
+    channel: str
+    started: bool
+    at: float
+    percent: float
 
 
 @dataclass(slots=True)
 class ChannelHealth:
-    """Per-channel state: the states of its checks and the state last announced."""
+    """Per-channel state: its checks' states, the state last announced, and flapping."""
 
     channel: str
-    thresholds: Thresholds
+    rules: Rules = Rules()
     state: State = State.UNKNOWN
     since: float | None = None
     checks: dict[str, CheckHealth] = field(default_factory=dict)
     cause: Mapping[str, str | None] = field(default_factory=dict)  # why it entered its state
+    flap: FlapDetector = field(default_factory=FlapDetector)
 
-    def observe(self, check: str, verdict: Verdict, now: float) -> Transition | None:
-        """Record a check's verdict; return the channel's transition if its state changed."""
-        self.checks[check] = advance_check(self.checks.get(check, CheckHealth()), verdict, self.thresholds)
-        new = channel_state(self.checks)
+    def observe(self, check: str, verdict: Verdict, now: float, ctx: Context = Context()) -> list[Transition | FlapEvent]:
+        """Record a check's verdict; return the transition and flapping changes it causes."""
+        if check in self.rules.degrade_only and verdict.severity == "down":
+            verdict = Verdict(verdict.healthy, verdict.error_class, verdict.error, "degraded")
+        self.checks[check] = advance_check(self.checks.get(check, CheckHealth()), verdict, self.rules.thresholds)
+        events: list[Transition | FlapEvent] = []
+        if verdict.level is not None and not ctx.frozen:
+            self.flap.settings = self.rules.flapping
+            flap = self.flap.observe(self._raw_verdict_state().value)
+            if flap is not None:
+                events.append(FlapEvent(self.channel, flap, now, percent_state_change(tuple(self.flap.history))))
+        transition = self._evaluate(now, ctx, trigger=check)
+        return ([transition] if transition else []) + events
+
+    def tick(self, now: float, ctx: Context = Context()) -> Transition | None:
+        """Re-evaluate without a new result: a maintenance window or an override began or ended."""
+        return self._evaluate(now, ctx, trigger=None)
+
+    @property
+    def raw_state(self) -> State:
+        """What the checks alone say, before maintenance, overrides and holds."""
+        return channel_state(self.checks, self.rules.down_when)
+
+    def _raw_verdict_state(self) -> State:
+        # The latest verdict of every check, before thresholds: what flapping is measured on.
+        levels = {name: CheckHealth(state=c.last.level or c.state) if c.last else c for name, c in self.checks.items()}
+        return channel_state(levels, self.rules.down_when)
+
+    def _evaluate(self, now: float, ctx: Context, trigger: str | None) -> Transition | None:
+        if ctx.frozen:
+            return None  # "is it us?": nothing the probes say now can be trusted
+        forced = False
+        if ctx.override is not None and ctx.override.active_at(now):
+            new, cause, forced = ctx.override.state, {"override_by": ctx.override.by, "reason": ctx.override.reason}, True
+        elif ctx.maintenance is not None:
+            new, cause, forced = State.MAINTENANCE, {"maintenance": ctx.maintenance.reason}, True
+        else:
+            new = self.raw_state
+            cause = _cause(trigger, self.checks, new)
+            forced = self.state is State.MAINTENANCE  # a window ending applies the checks' verdict at once
         if new is self.state:
             return None
-        transition = Transition(self.channel, self.state, new, now, _cause(check, self.checks, new), self.since)
+        held = self.since is not None and now - self.since < self.rules.min_state_time
+        if held and not forced and self.state is not State.UNKNOWN:
+            return None
+        transition = Transition(self.channel, self.state, new, now, cause, self.since, self.flap.flapping)
         self.state, self.since, self.cause = new, now, transition.cause
         return transition
 
@@ -118,13 +212,17 @@ class ChannelHealth:
                 cause: Mapping[str, str | None] | None = None) -> None:
         """Resume from a stored state: every check starts where the channel was."""
         self.state, self.since, self.cause = state, since, cause or {}
-        self.checks = {c: CheckHealth(state=state) for c in check_ids}
+        check_state = state if state in (State.UP, State.DOWN, State.DEGRADED) else State.UNKNOWN
+        self.checks = {c: CheckHealth(state=check_state) for c in check_ids}
 
 
-def _cause(trigger: str, checks: Mapping[str, CheckHealth], new: State) -> dict[str, str | None]:
-    """Explain a transition by the check that caused it (the failing check when going down)."""
+def _cause(trigger: str | None, checks: Mapping[str, CheckHealth], new: State) -> dict[str, str | None]:
+    """Explain a transition by the check that caused it (a failing check when going down)."""
     name = trigger
-    if checks[trigger].state is not new and new in (State.DOWN, State.DEGRADED):
-        name = next(n for n, c in checks.items() if c.state is new)
+    if new in (State.DOWN, State.DEGRADED) and (name is None or checks[name].state not in (State.DOWN, State.DEGRADED)):
+        name = next((n for n, c in checks.items() if c.state is State.DOWN),
+                    next((n for n, c in checks.items() if c.state is State.DEGRADED), None))
+    if name is None:
+        return {}
     last = checks[name].last
     return {"check": name, "error_class": last.error_class if last else None, "error": last.error if last else None}

@@ -12,7 +12,7 @@ import aiohttp
 
 from monitor.conditions import ConditionResult, evaluate_all
 from monitor.config import Channel, Check
-from monitor.health import ChannelHealth, Transition, Verdict
+from monitor.health import ChannelHealth, Context, FlapEvent, Transition, Verdict
 from monitor.metrics import Metrics
 from monitor.store.writer import ResultWriter
 from probes.base import ProbeContext, ProbeKind, ProbeResult
@@ -77,16 +77,18 @@ class Runner:
 
     def __init__(self, probes: Mapping[str, ProbeKind], http: aiohttp.ClientSession,
                  health: dict[str, ChannelHealth], writer: ResultWriter, metrics: Metrics,
-                 clock: Callable[[], float], on_transition: Callable[[Transition], None],
-                 guard: NetworkGuard = ALLOW_NOTHING) -> None:
+                 clock: Callable[[], float], on_event: Callable[[Transition | FlapEvent], None],
+                 guard: NetworkGuard = ALLOW_NOTHING,
+                 context: Callable[[str, float], Context] = lambda channel, now: Context()) -> None:
         self.probes = probes
         self.http = http
         self.health = health
         self.writer = writer
         self.metrics = metrics
         self.clock = clock
-        self.on_transition = on_transition
+        self.on_event = on_event
         self.guard = guard
+        self.context = context
         self.latest: dict[tuple[str, str], CheckResult] = {}
 
     async def run_check(self, channel: Channel, check: Check) -> None:
@@ -99,7 +101,8 @@ class Runner:
         r = outcome.result
         self.latest[(outcome.channel, outcome.check)] = outcome
         health = self.health[outcome.channel]
-        transition = health.observe(outcome.check, Verdict(r.ok, r.error_class, r.error, r.severity), outcome.at)
+        events = health.observe(outcome.check, Verdict(r.ok, r.error_class, r.error, r.severity), outcome.at,
+                                self.context(outcome.channel, outcome.at))
         self.writer.add_result({
             "at": outcome.at, "channel": outcome.channel, "check": outcome.check, "kind": outcome.kind,
             "ok": r.ok, "error_class": r.error_class, "error": r.error,
@@ -113,7 +116,5 @@ class Runner:
         if not r.ok:
             self.metrics.probe_failures.labels(*labels, r.error_class).inc()
         self.metrics.last_cycle.set(self.clock())
-        if transition is not None:
-            self.writer.add_transition(transition)
-            self.metrics.set_channel_state(transition.channel, transition.new)
-            self.on_transition(transition)
+        for event in events:
+            self.on_event(event)

@@ -12,7 +12,8 @@ from alerts.base import Alert, Notifier
 from alerts.log import LogNotifier
 from alerts.router import AlertRouter
 from monitor.config import Channel, Check, Config
-from monitor.health import ChannelHealth, State, Thresholds, Transition
+from monitor.health import ChannelHealth, Context, FlapEvent, Override, State, Transition
+from monitor.maintenance import Window, active
 from monitor.metrics import Metrics
 from monitor.runner import Runner
 from monitor.scheduler import CheckScheduler
@@ -44,7 +45,12 @@ class MonitorService:
         self.health: dict[str, ChannelHealth] = {}
         self._inflight: set[asyncio.Task] = set()
         self._writer_task: asyncio.Task | None = None
+        self._tick_task: asyncio.Task | None = None
         self._stopping = False
+        # Maintenance windows per channel (config now; the admin API adds more) and manual overrides.
+        self.windows: dict[str, list[Window]] = {c.id: [w.window() for w in c.maintenance] for c in config.channels}
+        self.overrides: dict[str, Override] = {}
+        self.connectivity_lost = False
 
     async def start(self) -> None:
         """Open storage, resume stored states and start probing."""
@@ -53,8 +59,7 @@ class MonitorService:
         self.engine = await asyncio.to_thread(make_engine, self.config.db_url)
         stored = await asyncio.to_thread(load_channel_states, self.engine)
         for channel in self.config.channels:
-            fail, recover = self.config.check_thresholds(channel)
-            health = ChannelHealth(channel.id, Thresholds(fail, recover))
+            health = ChannelHealth(channel.id, self.config.rules(channel))
             if channel.id in stored:
                 s = stored[channel.id]
                 health.restore(State(s.state), s.since, [c.id or c.kind for c in channel.checks], s.cause)
@@ -67,8 +72,9 @@ class MonitorService:
         self.metrics.writer_queue.set_function(lambda: self.writer.depth)  # read at scrape time
         guard = NetworkGuard(self.config.allow_networks)
         self.http = create_http_session(USER_AGENT, guard)
-        self.runner = Runner(self.probes, self.http, self.health, self.writer, self.metrics, self.clock, self._publish,
-                             guard)
+        self.runner = Runner(self.probes, self.http, self.health, self.writer, self.metrics, self.clock, self._on_event,
+                             guard, self.context)
+        self._tick_task = asyncio.create_task(self._tick_forever(), name="health-tick")
         self.scheduler = CheckScheduler(self.config, self._run_tracked, self.metrics)
         self.scheduler.start()
         log.info("monitoring %d channels with %d checks", len(self.channels),
@@ -78,6 +84,8 @@ class MonitorService:
         """Stop probing, then write every buffered result before closing storage."""
         self._stopping = True
         self.scheduler.shutdown()
+        if self._tick_task:
+            self._tick_task.cancel()
         for task in list(self._inflight):
             task.cancel()  # a probe cut off by shutdown has no result worth storing
         await asyncio.gather(*self._inflight, return_exceptions=True)
@@ -113,7 +121,32 @@ class MonitorService:
         self.metrics.results_written.inc(written)
         self.metrics.results_dropped.set(dropped)
 
-    def _publish(self, t: Transition) -> None:
-        down_for = t.at - t.old_since if t.old is State.DOWN and t.old_since is not None else None
-        self.alerts.publish(Alert(t.channel, self.channels[t.channel].name, t.old.value, t.new.value, t.at,
-                                  t.cause, down_for=down_for))
+    def context(self, channel: str, now: float) -> Context:
+        """What besides its checks decides a channel's state right now."""
+        override = self.overrides.get(channel)
+        if override is not None and not override.active_at(now):
+            del self.overrides[channel]
+            override = None
+        return Context(maintenance=active(self.windows[channel], now), override=override, frozen=self.connectivity_lost)
+
+    async def _tick_forever(self, every: float = 1.0) -> None:
+        """Apply time-driven changes (maintenance starting or ending, overrides expiring) between results."""
+        while True:
+            await asyncio.sleep(every)
+            now = self.clock()
+            for channel, health in self.health.items():
+                transition = health.tick(now, self.context(channel, now))
+                if transition is not None:
+                    self._on_event(transition)
+
+    def _on_event(self, event: Transition | FlapEvent) -> None:
+        name = self.channels[event.channel].name
+        if isinstance(event, FlapEvent):
+            self.alerts.publish(Alert(event.channel, name, "", "", event.at, {}, event=(
+                "flapping_started" if event.started else "flapping_stopped"), detail=f"{event.percent:.0f}% state changes"))
+            return
+        self.writer.add_transition(event)
+        self.metrics.set_channel_state(event.channel, event.new)
+        down_for = event.at - event.old_since if event.old is State.DOWN and event.old_since is not None else None
+        self.alerts.publish(Alert(event.channel, name, event.old.value, event.new.value, event.at,
+                                  event.cause, down_for=down_for, flapping=event.flapping))

@@ -56,10 +56,10 @@ def test_check_timeout_defaults_to_interval_when_shorter():
 
 BAD = [
     ("unknown-top-key", "colour: red\n" + MINIMAL,
-     ["c.yaml:1: colour: unknown key 'colour'; allowed keys here: listen, data_dir, database_url, log_format, allow_networks, defaults, channels"]),
+     ["c.yaml:1: colour: unknown key 'colour'; allowed keys here: listen, data_dir, database_url, log_format, allow_networks, defaults, flapping, channels"]),
     ("unknown-check-key", MINIMAL + "        keyword: shop\n",
      ["c.yaml:8: channels[0].checks[0].keyword: unknown key 'keyword'; allowed keys here: id, kind, target, interval, "
-      "timeout, conditions, method, headers, expect_status, body_contains, body_not_contains, body_matches, "
+      "timeout, conditions, on_failure, method, headers, expect_status, body_contains, body_not_contains, body_matches, "
       "body_not_matches, content_type, max_response_time, max_body_bytes, follow_redirects, max_redirects, verify_tls"]),
     ("bad-duration", MINIMAL + "        interval: 5x\n",
      ["c.yaml:8: channels[0].checks[0].interval: '5x' is not a duration; write a number with a unit: 500ms, 30s, 5m, 1h or 1d"]),

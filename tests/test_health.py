@@ -3,9 +3,14 @@ from __future__ import annotations
 
 import pytest
 
-from monitor.health import ChannelHealth, CheckHealth, State, Thresholds, Verdict, advance_check, channel_state
+from monitor.health import ChannelHealth, CheckHealth, Rules, State, Thresholds, Verdict, advance_check, channel_state
 
 OK = Verdict(True)
+
+
+def first(events):
+    """The transition among a call's events, or None."""
+    return next((e for e in events if hasattr(e, "new")), None)
 FAIL = Verdict(False, "http_status", "HTTP 503")
 
 
@@ -47,24 +52,24 @@ def test_channel_state_combines_checks(states, expected):
 
 
 def test_channel_transition_names_the_failing_check():
-    channel = ChannelHealth("allegro", Thresholds(2, 1))
-    assert channel.observe("home", OK, 1.0).new is State.UP
-    assert channel.observe("api", OK, 1.0) is None
-    assert channel.observe("api", FAIL, 2.0) is None
-    t = channel.observe("api", FAIL, 3.0)
+    channel = ChannelHealth("allegro", Rules(Thresholds(2, 1)))
+    assert first(channel.observe("home", OK, 1.0)).new is State.UP
+    assert first(channel.observe("api", OK, 1.0)) is None
+    assert first(channel.observe("api", FAIL, 2.0)) is None
+    t = first(channel.observe("api", FAIL, 3.0))
     assert (t.old, t.new, t.at) == (State.UP, State.DOWN, 3.0)
     assert dict(t.cause) == {"check": "api", "error_class": "http_status", "error": "HTTP 503"}
-    assert channel.observe("home", OK, 4.0) is None  # another check passing does not recover the channel
-    recovered = channel.observe("api", OK, 5.0)
+    assert first(channel.observe("home", OK, 4.0)) is None  # another check passing does not recover the channel
+    recovered = first(channel.observe("api", OK, 5.0))
     assert (recovered.old, recovered.new) == (State.DOWN, State.UP)
 
 
 def test_restored_down_channel_does_not_transition_again_while_failing():
-    channel = ChannelHealth("fb", Thresholds(3, 2))
+    channel = ChannelHealth("fb", Rules(Thresholds(3, 2)))
     channel.restore(State.DOWN, 100.0, ["home"])
-    assert [channel.observe("home", FAIL, t) for t in (101.0, 102.0, 103.0)] == [None, None, None]
-    assert channel.observe("home", OK, 104.0) is None
-    assert channel.observe("home", OK, 105.0).new is State.UP
+    assert [first(channel.observe("home", FAIL, t)) for t in (101.0, 102.0, 103.0)] == [None, None, None]
+    assert first(channel.observe("home", OK, 104.0)) is None
+    assert first(channel.observe("home", OK, 105.0)).new is State.UP
 
 
 DEGRADED = Verdict(False, "tls_expiring", "certificate expires in 9 days", "degraded")
@@ -95,7 +100,7 @@ def test_channel_is_as_bad_as_its_worst_check():
 
 
 def test_degraded_transition_names_the_degraded_check():
-    channel = ChannelHealth("shop", Thresholds(1, 1))
-    channel.observe("home", OK, 1.0)
-    t = channel.observe("tls", DEGRADED, 2.0)
+    channel = ChannelHealth("shop", Rules(Thresholds(1, 1)))
+    first(channel.observe("home", OK, 1.0))
+    t = first(channel.observe("tls", DEGRADED, 2.0))
     assert (t.old, t.new, t.cause["check"], t.cause["error_class"]) == (State.UP, State.DEGRADED, "tls", "tls_expiring")

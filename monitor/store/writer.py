@@ -13,7 +13,7 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import insert, update
+from sqlalchemy import insert, select, update
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -109,9 +109,10 @@ def record_transition(conn: Connection, t: Transition) -> None:
                            .values(state=t.new, since=t.at, cause=cause))
     if updated.rowcount == 0:
         conn.execute(insert(ChannelStateRow).values(channel=t.channel, state=t.new, since=t.at, cause=cause))
+    open_incident = IncidentRow.channel == t.channel, IncidentRow.ended_at.is_(None)
     if t.new is State.DOWN:
-        conn.execute(insert(IncidentRow).values(channel=t.channel, started_at=t.at, cause=cause))
-    elif t.old is State.DOWN:
-        conn.execute(update(IncidentRow)
-                     .where(IncidentRow.channel == t.channel, IncidentRow.ended_at.is_(None))
-                     .values(ended_at=t.at))
+        # After a maintenance window that began while the channel was down, its incident is still open.
+        if conn.execute(select(IncidentRow.id).where(*open_incident)).first() is None:
+            conn.execute(insert(IncidentRow).values(channel=t.channel, started_at=t.at, cause=cause))
+    elif t.new is not State.MAINTENANCE:
+        conn.execute(update(IncidentRow).where(*open_incident).values(ended_at=t.at))

@@ -1,0 +1,63 @@
+"""Maintenance windows: one-off (start, end) or recurring (cron, duration, time zone). Pure; no clock reads."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from apscheduler.triggers.cron import CronTrigger
+
+
+@dataclass(frozen=True, slots=True)
+class Window:
+    """A period when a channel is expected to be unavailable: no down alert, no failover."""
+
+    reason: str
+    start: float | None = None     # one-off: Unix times
+    end: float | None = None
+    cron: str | None = None        # recurring: a 5-field crontab line, in time_zone
+    duration: float | None = None  # seconds each recurrence lasts
+    time_zone: str = "UTC"
+    by: str | None = None          # who scheduled it (admin API)
+
+    def active_at(self, now: float) -> bool:
+        """True while the window covers now."""
+        if self.cron is None:
+            return self.start is not None and self.end is not None and self.start <= now < self.end
+        return self.current_start(now) is not None
+
+    def current_start(self, now: float) -> float | None:
+        """For a recurring window: when the occurrence covering now began, else None."""
+        assert self.cron is not None and self.duration is not None
+        trigger = cron_trigger(self.cron, self.time_zone)
+        look_from = datetime.fromtimestamp(now - self.duration, timezone.utc)
+        # The first occurrence after (now - duration) covers now when it is not later than now.
+        occurrence = trigger.get_next_fire_time(None, look_from)
+        if occurrence is not None and occurrence.timestamp() == look_from.timestamp():
+            occurrence = trigger.get_next_fire_time(occurrence, look_from + timedelta(microseconds=1))
+        return occurrence.timestamp() if occurrence is not None and occurrence.timestamp() <= now else None
+
+    def next_start(self, now: float) -> float | None:
+        """When the window next begins (for the status page's upcoming maintenance)."""
+        if self.cron is None:
+            return self.start if self.start is not None and self.start > now else None
+        following = cron_trigger(self.cron, self.time_zone).get_next_fire_time(None, datetime.fromtimestamp(now, timezone.utc))
+        return following.timestamp() if following else None
+
+
+def cron_trigger(expression: str, time_zone: str) -> CronTrigger:
+    """Parse a crontab line in a time zone; raise ValueError with the fix."""
+    try:
+        zone = ZoneInfo(time_zone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"{time_zone!r} is not a time zone; use an IANA name such as Europe/Warsaw or UTC") from None
+    try:
+        return CronTrigger.from_crontab(expression, timezone=zone)
+    except ValueError as exc:
+        raise ValueError(f"{expression!r} is not a crontab line ({exc}); write 5 fields: minute hour day month weekday, "
+                         "e.g. '0 2 * * sun' for Sundays at 02:00") from None
+
+
+def active(windows: tuple[Window, ...] | list[Window], now: float) -> Window | None:
+    """The first window covering now, if any."""
+    return next((w for w in windows if w.active_at(now)), None)
