@@ -160,3 +160,38 @@ def test_non_utf8_file_is_a_config_error(tmp_path):
     with pytest.raises(ConfigError) as info:
         load_config(path, PROBES)
     assert str(info.value) == f"{path}: the file is not UTF-8 text (byte 0); save it as UTF-8"
+
+
+def test_maintenance_windows_and_rules_load():
+    text = MINIMAL.replace("    checks:", """    down_when: 2
+    min_state_time: 5m
+    maintenance:
+      - {reason: weekly backup, cron: '0 2 * * sun', duration: 2h, time_zone: Europe/Warsaw}
+      - {start: '2026-12-01T02:00:00', end: '2026-12-01T04:00:00', time_zone: Europe/Warsaw}
+    checks:""") + "        on_failure: degraded\n"
+    config = parse_config(text, PROBES)
+    channel = config.channels[0]
+    rules = config.rules(channel)
+    assert (rules.down_when, rules.min_state_time, rules.degrade_only) == (2, 300.0, frozenset({"http"}))
+    weekly, once = (w.window() for w in channel.maintenance)
+    assert (weekly.cron, weekly.duration, weekly.time_zone) == ("0 2 * * sun", 7200.0, "Europe/Warsaw")
+    assert (once.start, once.end) == (1796086800.0, 1796094000.0)  # 01:00-03:00 UTC
+
+
+@pytest.mark.parametrize("window,message", [
+    ("{cron: '0 2 * * sun'}", "a recurring window needs both cron and duration, e.g. cron: '0 2 * * sun', duration: 2h"),
+    ("{start: '2026-12-01T02:00:00Z'}", "a one-off window needs both start and end, e.g. start: 2026-12-01T02:00:00+01:00"),
+    ("{reason: x}", "give either start and end (one-off) or cron and duration (recurring)"),
+    ("{cron: 'every sunday', duration: 1h}", "'every sunday' is not a crontab line"),
+    ("{cron: '0 2 * * sun', duration: 1h, time_zone: Mars/Olympus}", "'Mars/Olympus' is not a time zone; use an IANA name such as Europe/Warsaw or UTC"),
+    ("{start: '2026-12-01T04:00:00Z', end: '2026-12-01T02:00:00Z'}", "end must be after start"),
+    ("{cron: '0 2 * * sun', duration: 1h, every: 1}", "unknown key 'every'; allowed keys here: reason, start, end, cron, duration, time_zone"),
+], ids=["cron-without-duration", "start-without-end", "neither", "bad-cron", "bad-zone", "end-before-start", "unknown-key"])
+def test_bad_maintenance_windows_are_explained(window, message):
+    text = MINIMAL.replace("    checks:", f"    maintenance: [{window}]\n    checks:")
+    assert message in "\n".join(problems(text))
+
+
+def test_flapping_thresholds_must_leave_a_gap():
+    assert problems("flapping: {high: 20, low: 30}\n" + MINIMAL) == [
+        "c.yaml:1: flapping: low (30) must be below high (20); e.g. low: 25, high: 50"]
