@@ -17,13 +17,16 @@ class Alert:
     at: float
     cause: Mapping[str, str | None] = field(default_factory=dict)
     down_for: float | None = None  # set on recovery: how long the channel was down
-    event: str = "state"           # "state", "flapping_started" or "flapping_stopped"
+    event: str = "state"  # "state", "flapping_started/stopped" or "connectivity_lost/restored"
     detail: str = ""
     flapping: bool = False         # a state change of a flapping channel: one flapping alert covers it
 
     @property
     def summary(self) -> str:
         """One line: 'Allegro (allegro): up -> down: home http_status: HTTP 503'."""
+        if self.event in ("connectivity_lost", "connectivity_restored"):
+            what = "lost its own connectivity; channel states are frozen" if self.event == "connectivity_lost" else "is connected again"
+            return f"The monitor {what}: {self.detail}"
         if self.event != "state":
             verb = "is flapping" if self.event == "flapping_started" else "stopped flapping"
             return f"{self.channel_name} ({self.channel}) {verb}: {self.detail}"

@@ -128,6 +128,14 @@ class Flapping(Strict):
         return self
 
 
+class Connectivity(Strict):
+    """The "is it us?" guard: when it trips, channel states freeze and no failover runs."""
+
+    checks: list[Check] = []  # control targets, e.g. public resolvers and a CDN; validated like channel checks
+    max_failing_share: float = Field(0.75, gt=0, le=1)  # more channels than this failing at once: it is us
+    min_channels: int = Field(3, ge=1)                  # the share rule needs at least this many channels
+
+
 class Channel(Strict):
     """A sales channel: what the seller calls it and how to check it."""
 
@@ -156,6 +164,7 @@ class Config(Strict):
     allow_networks: list[str] = []
     defaults: Defaults = Defaults()
     flapping: Flapping = Flapping()
+    connectivity: Connectivity = Connectivity()
     channels: list[Channel] = Field(min_length=1)
 
     @field_validator("listen")
@@ -287,19 +296,33 @@ def _allowed_keys(probes: Mapping[str, ProbeKind], data: Any):
             return list(Defaults.model_fields)
         if names == ["flapping"]:
             return list(Flapping.model_fields)
+        if names == ["connectivity"]:
+            return list(Connectivity.model_fields)
         if names == ["channels", "maintenance"]:
             return list(MaintenanceWindow.model_fields)
         if names == ["channels"]:
             return list(Channel.model_fields)
-        if names == ["channels", "checks"]:
+        if names in (["channels", "checks"], ["connectivity", "checks"]):
             common = list(Check.model_fields)
             try:
-                kind = data["channels"][loc[1]]["checks"][loc[3]]["kind"]
+                owner = data["channels"][loc[1]] if names[0] == "channels" else data["connectivity"]
+                kind = owner["checks"][loc[-1]]["kind"]
             except (KeyError, IndexError, TypeError):
                 return common
             return common + (list(probes[kind].config.model_fields) if kind in probes else [])
         return []
     return allowed
+
+
+def _check_lists(data: dict, config: Config | None):
+    """Every list of checks in the file: (location, raw list, validated list or None)."""
+    channels = data.get("channels") if isinstance(data.get("channels"), list) else []
+    for ci, raw_channel in enumerate(channels):
+        raw_checks = raw_channel.get("checks") if isinstance(raw_channel, dict) else None
+        yield ("channels", ci, "checks"), raw_checks, config.channels[ci].checks if config else None
+    raw_connectivity = data.get("connectivity")
+    if isinstance(raw_connectivity, dict):
+        yield ("connectivity", "checks"), raw_connectivity.get("checks"), config.connectivity.checks if config else None
 
 
 def _validate_checks(data: dict, config: Config | None, probes: Mapping[str, ProbeKind], allowed) -> list[Problem]:
@@ -308,13 +331,11 @@ def _validate_checks(data: dict, config: Config | None, probes: Mapping[str, Pro
     Works on the raw data so that these problems are reported even when other keys are wrong too.
     """
     problems: list[Problem] = []
-    channels = data.get("channels") if isinstance(data.get("channels"), list) else []
-    for ci, raw_channel in enumerate(channels):
-        raw_checks = raw_channel.get("checks") if isinstance(raw_channel, dict) else None
+    for prefix, raw_checks, checks in _check_lists(data, config):
         for ki, raw in enumerate(raw_checks if isinstance(raw_checks, list) else []):
             if not isinstance(raw, dict) or not isinstance(raw.get("kind"), str):
                 continue
-            loc = ("channels", ci, "checks", ki)
+            loc = prefix + (ki,)
             kind = probes.get(raw["kind"])
             if kind is None:
                 problems.append(Problem(loc + ("kind",), f"{raw['kind']!r} is not a probe kind; use one of: {', '.join(sorted(probes))}"))
@@ -331,8 +352,8 @@ def _validate_checks(data: dict, config: Config | None, probes: Mapping[str, Pro
                     target = kind.check_target(raw["target"])
                 except ValueError as exc:
                     problems.append(Problem(loc + ("target",), str(exc)))
-            if config is not None and target is not None:
-                check = config.channels[ci].checks[ki]
+            if checks is not None and target is not None:
+                check = checks[ki]
                 object.__setattr__(check, "target", target)  # the kind's normal form, e.g. an IDN in ASCII
                 problems.extend(_finish_check(config, check, kind, options, loc))
     if config is not None:

@@ -30,6 +30,8 @@ class Metrics:
         self.results_written = Counter(f"{PREFIX}_results_written", "Probe results stored in the database", registry=registry)
         self.results_dropped = Gauge(f"{PREFIX}_results_dropped", "Results shed because the database kept failing", registry=registry)
         self.writer_queue = Gauge(f"{PREFIX}_writer_queue_depth", "Rows waiting to be written", registry=registry)
+        self.connectivity_lost = Gauge(f"{PREFIX}_connectivity_lost", "1 while the monitor's own network seems down "
+                                       "(channel states frozen)", registry=registry)
         self.last_cycle = Gauge(f"{PREFIX}_last_cycle_timestamp_seconds", "When the last probe finished", registry=registry)
 
     def set_channel_state(self, channel: str, state: State) -> None:

@@ -79,7 +79,8 @@ class Runner:
                  health: dict[str, ChannelHealth], writer: ResultWriter, metrics: Metrics,
                  clock: Callable[[], float], on_event: Callable[[Transition | FlapEvent], None],
                  guard: NetworkGuard = ALLOW_NOTHING,
-                 context: Callable[[str, float], Context] = lambda channel, now: Context()) -> None:
+                 context: Callable[[str, float], Context] = lambda channel, now: Context(),
+                 on_result: Callable[[str, bool, float], None] = lambda channel, failed, at: None) -> None:
         self.probes = probes
         self.http = http
         self.health = health
@@ -89,6 +90,7 @@ class Runner:
         self.on_event = on_event
         self.guard = guard
         self.context = context
+        self.on_result = on_result
         self.latest: dict[tuple[str, str], CheckResult] = {}
 
     async def run_check(self, channel: Channel, check: Check) -> None:
@@ -101,6 +103,8 @@ class Runner:
         r = outcome.result
         self.latest[(outcome.channel, outcome.check)] = outcome
         health = self.health[outcome.channel]
+        # "Is it us?" is judged on the latest result of each channel, before thresholds.
+        self.on_result(outcome.channel, not r.ok and r.severity == "down", outcome.at)
         events = health.observe(outcome.check, Verdict(r.ok, r.error_class, r.error, r.severity), outcome.at,
                                 self.context(outcome.channel, outcome.at))
         self.writer.add_result({

@@ -9,7 +9,7 @@ from apscheduler.events import EVENT_JOB_MAX_INSTANCES, EVENT_JOB_MISSED, EVENT_
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
-from monitor.config import Channel, Check, Config
+from monitor.config import Channel, Check
 from monitor.metrics import Metrics
 
 # The first run of every check lands within this many seconds of start, so a new user sees
@@ -27,9 +27,8 @@ def _phase(key: str, span: float) -> float:
 class CheckScheduler:
     """Owns the APScheduler instance and measures how late each run starts."""
 
-    def __init__(self, config: Config, run_check: RunCheck, metrics: Metrics, *, jitter: float = 0.0) -> None:
-        self.config = config
-        self.run_check = run_check
+    def __init__(self, jobs: list[tuple[Channel, Check, RunCheck]], metrics: Metrics, *, jitter: float = 0.0) -> None:
+        self.jobs = jobs
         self.metrics = metrics
         self.jitter = jitter
         self.scheduler = AsyncIOScheduler(timezone=timezone.utc)
@@ -39,17 +38,16 @@ class CheckScheduler:
     def start(self) -> None:
         """Add one job per check and start the scheduler."""
         now = datetime.now(timezone.utc)
-        for channel in self.config.channels:
-            for check in channel.checks:
-                job_id = f"{channel.id}/{check.id}"
-                interval = check.interval_seconds
-                self.scheduler.add_job(
-                    self._job, IntervalTrigger(seconds=interval, start_date=now + timedelta(seconds=_phase(job_id, interval)),
-                                               jitter=self.jitter or None),
-                    args=(job_id, channel, check), id=job_id, name=job_id,
-                    max_instances=1, coalesce=True, misfire_grace_time=max(1, int(interval / 2)),
-                    next_run_time=now + timedelta(seconds=_phase(job_id, min(FIRST_RUN_SPREAD, interval))),
-                )
+        for channel, check, run in self.jobs:
+            job_id = f"{channel.id}/{check.id}"
+            interval = check.interval_seconds
+            self.scheduler.add_job(
+                self._job, IntervalTrigger(seconds=interval, start_date=now + timedelta(seconds=_phase(job_id, interval)),
+                                           jitter=self.jitter or None),
+                args=(job_id, channel, check, run), id=job_id, name=job_id,
+                max_instances=1, coalesce=True, misfire_grace_time=max(1, int(interval / 2)),
+                next_run_time=now + timedelta(seconds=_phase(job_id, min(FIRST_RUN_SPREAD, interval))),
+            )
         self.scheduler.start()
 
     def shutdown(self) -> None:
@@ -61,11 +59,11 @@ class CheckScheduler:
     def running(self) -> bool:
         return self.scheduler.running
 
-    async def _job(self, job_id: str, channel: Channel, check: Check) -> None:
+    async def _job(self, job_id: str, channel: Channel, check: Check, run: RunCheck) -> None:
         due = self._due.pop(job_id, None)
         if due is not None:
             self.metrics.scheduler_lag.observe(max(0.0, datetime.now(timezone.utc).timestamp() - due))
-        await self.run_check(channel, check)
+        await run(channel, check)
 
     def _on_event(self, event: JobEvent) -> None:
         if event.code == EVENT_JOB_SUBMITTED:

@@ -13,9 +13,10 @@ from alerts.log import LogNotifier
 from alerts.router import AlertRouter
 from monitor.config import Channel, Check, Config
 from monitor.health import ChannelHealth, Context, FlapEvent, Override, State, Transition
+from monitor.connectivity import ConnectivityGuard
 from monitor.maintenance import Window, active
 from monitor.metrics import Metrics
-from monitor.runner import Runner
+from monitor.runner import Runner, run_probe
 from monitor.scheduler import CheckScheduler
 from monitor.store.db import ensure_data_dir, make_engine
 from monitor.store.queries import load_channel_states
@@ -26,6 +27,8 @@ from probes.session import create_http_session
 
 log = logging.getLogger("monitor")
 USER_AGENT = "channel-monitor/0.1 (+https://github.com/channel-monitor)"
+# The owner of the "is it us?" control checks: not a sales channel, never shown as one.
+CONTROL = Channel(id="monitor-connectivity", name="Monitor connectivity", checks=[Check(kind="control", target="-")])
 
 
 class MonitorService:
@@ -50,7 +53,8 @@ class MonitorService:
         # Maintenance windows per channel (config now; the admin API adds more) and manual overrides.
         self.windows: dict[str, list[Window]] = {c.id: [w.window() for w in c.maintenance] for c in config.channels}
         self.overrides: dict[str, Override] = {}
-        self.connectivity_lost = False
+        self.guard = ConnectivityGuard(config.connectivity.max_failing_share, config.connectivity.min_channels,
+                                       config.defaults.fail_threshold)
 
     async def start(self) -> None:
         """Open storage, resume stored states and start probing."""
@@ -73,9 +77,11 @@ class MonitorService:
         guard = NetworkGuard(self.config.allow_networks)
         self.http = create_http_session(USER_AGENT, guard)
         self.runner = Runner(self.probes, self.http, self.health, self.writer, self.metrics, self.clock, self._on_event,
-                             guard, self.context)
+                             guard, self.context, self._on_result)
         self._tick_task = asyncio.create_task(self._tick_forever(), name="health-tick")
-        self.scheduler = CheckScheduler(self.config, self._run_tracked, self.metrics)
+        jobs = [(channel, check, self._run_tracked) for channel in self.config.channels for check in channel.checks]
+        jobs += [(CONTROL, check, self._run_control) for check in self.config.connectivity.checks]
+        self.scheduler = CheckScheduler(jobs, self.metrics)
         self.scheduler.start()
         log.info("monitoring %d channels with %d checks", len(self.channels),
                  sum(len(c.checks) for c in self.config.channels))
@@ -127,7 +133,27 @@ class MonitorService:
         if override is not None and not override.active_at(now):
             del self.overrides[channel]
             override = None
-        return Context(maintenance=active(self.windows[channel], now), override=override, frozen=self.connectivity_lost)
+        return Context(maintenance=active(self.windows[channel], now), override=override, frozen=self.guard.lost)
+
+    @property
+    def connectivity_lost(self) -> bool:
+        return self.guard.lost
+
+    async def _run_control(self, _owner: Channel, check: Check) -> None:
+        """Probe a control target: its results only feed the "is it us?" guard."""
+        outcome = await run_probe(self.probes[check.kind], CONTROL, check, self.http, self.clock, self.runner.guard)
+        self.runner.latest[(CONTROL.id, check.id or check.kind)] = outcome
+        self._connectivity_changed(self.guard.control_result(check.id or check.kind, outcome.result.ok), outcome.at)
+
+    def _on_result(self, channel: str, failed: bool, at: float) -> None:
+        self._connectivity_changed(self.guard.channel_result(channel, failed), at)
+
+    def _connectivity_changed(self, lost: bool | None, at: float) -> None:
+        if lost is None:
+            return
+        self.metrics.connectivity_lost.set(1 if lost else 0)
+        self.alerts.publish(Alert(CONTROL.id, "Monitor", "", "", at, {}, detail=self.guard.reason or "probes answer again",
+                                  event="connectivity_lost" if lost else "connectivity_restored"))
 
     async def _tick_forever(self, every: float = 1.0) -> None:
         """Apply time-driven changes (maintenance starting or ending, overrides expiring) between results."""

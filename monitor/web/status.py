@@ -55,11 +55,14 @@ def setup_routes(app: web.Application) -> None:
                      for i in await asyncio.to_thread(recent_incidents, service.engine, 10)]
         down = [c for c in channels if c["state"] == "down"]
         degraded = [c for c in channels if c["state"] == "degraded"]
-        return {"channels": channels, "down": down, "degraded": degraded, "incidents": incidents, "names": {c["id"]: c["name"] for c in channels},
+        return {"channels": channels, "down": down, "degraded": degraded,
+                "connectivity_lost": service.connectivity_lost, "connectivity_reason": service.guard.reason, "incidents": incidents, "names": {c["id"]: c["name"] for c in channels},
                 "now": service.clock(), "ago": _ago, "demo": request.app.get(DEMO), "fmt_time": _fmt_time}
 
     async def api_channels(request: web.Request) -> web.Response:
-        return web.json_response({"channels": await channels_view(request)})
+        service = request.app[SERVICE]
+        return web.json_response({"connectivity": {"lost": service.connectivity_lost, "reason": service.guard.reason},
+                                  "channels": await channels_view(request)})
 
     async def healthz(request: web.Request) -> web.Response:
         service = request.app[SERVICE]

@@ -1,0 +1,97 @@
+""""Is it us?": when the monitor's own network fails, channels freeze instead of all going down."""
+from __future__ import annotations
+
+import socket
+
+from aiohttp import web
+
+from alerts.base import Alert, Notifier
+from monitor.app import create_app
+from monitor.config import parse_config
+from monitor.connectivity import ConnectivityGuard
+from monitor.web.keys import SERVICE
+from probes import PROBES
+from tests.fakes import FakeChannel, eventually
+
+
+def test_share_of_failing_channels_trips_and_restores():
+    guard = ConnectivityGuard(max_failing_share=0.75, min_channels=3)
+    assert [guard.channel_result(c, True) for c in "abc"] == [None, None, True]  # judged from 3 channels on
+    assert guard.lost and guard.reason == "3 of 3 channels are failing at once"
+    assert guard.channel_result("a", False) is False  # 2 of 3 is below 75%
+
+
+def test_a_few_failing_channels_are_not_us():
+    guard = ConnectivityGuard(max_failing_share=0.75, min_channels=3)
+    for c in "abcdefgh":
+        guard.channel_result(c, False)
+    for c in "abcd":  # the four Meta channels on 4 October 2021
+        assert guard.channel_result(c, True) is None
+    assert not guard.lost
+
+
+def test_control_targets_all_failing_trip_the_guard():
+    guard = ConnectivityGuard(control_fail_threshold=2)
+    assert guard.control_result("resolver-1", False) is None
+    assert guard.control_result("resolver-2", False) is None
+    assert guard.control_result("resolver-1", False) is None  # resolver-2 has failed once only
+    assert guard.control_result("resolver-2", False) is True
+    assert guard.reason == "all 2 control targets are failing"
+    assert guard.control_result("resolver-1", True) is False
+
+
+class Recorder(Notifier):
+    def __init__(self) -> None:
+        self.sent: list[Alert] = []
+
+    async def send(self, alert: Alert) -> None:
+        self.sent.append(alert)
+
+
+async def test_everything_failing_at_once_freezes_states_and_alerts_once(tmp_path, aiohttp_client, aiohttp_server):
+    shops = [FakeChannel() for _ in range(4)]
+    urls = [str((await aiohttp_server(s.app)).make_url("/")) for s in shops]
+    channels = "\n".join(f"  - {{id: c{i}, name: C{i}, checks: [{{kind: http, target: '{u}'}}]}}" for i, u in enumerate(urls))
+    config = parse_config(f"""data_dir: {tmp_path}
+allow_networks: [127.0.0.0/8]
+defaults: {{interval: 200ms, timeout: 150ms, fail_threshold: 3, recover_threshold: 1}}
+channels:
+{channels}
+""", PROBES)
+    recorder = Recorder()
+    app = create_app(config, notifiers=[recorder], flush_interval=0.05)
+    client = await aiohttp_client(app)
+    service = app[SERVICE]
+    await eventually(lambda: all(h.state.value == "up" for h in service.health.values()))
+    for shop in shops:  # our own network "fails": every target stops answering at once
+        shop.mode = "error"
+    await eventually(lambda: service.connectivity_lost)
+    before = sum(s.hits for s in shops)
+    await eventually(lambda: sum(s.hits for s in shops) > before + 12)  # three more rounds of failures
+    assert all(h.state.value == "up" for h in service.health.values())  # frozen, not down
+    body = await (await client.get("/api/channels")).json()
+    assert body["connectivity"] == {"lost": True, "reason": "4 of 4 channels are failing at once"}
+    assert "Monitor connectivity lost" in await (await client.get("/")).text()
+    for shop in shops:
+        shop.mode = "ok"
+    await eventually(lambda: not service.connectivity_lost)
+    assert [a.event for a in recorder.sent] == ["connectivity_lost", "connectivity_restored"]  # no down alerts
+
+
+async def test_failing_control_target_freezes_states(tmp_path, aiohttp_client, fake_channel):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        closed = s.getsockname()[1]
+    config = parse_config(f"""data_dir: {tmp_path}
+allow_networks: [127.0.0.0/8]
+defaults: {{interval: 200ms, timeout: 150ms}}
+connectivity:
+  checks: [{{kind: tcp, id: cdn, target: '127.0.0.1:{closed}'}}]
+channels:
+  - {{id: shop, name: Shop, checks: [{{kind: http, target: '{fake_channel.url}'}}]}}
+""", PROBES)
+    app = create_app(config, flush_interval=0.05)
+    await aiohttp_client(app)
+    await eventually(lambda: app[SERVICE].connectivity_lost)
+    assert app[SERVICE].guard.reason == "all 1 control targets are failing"
+    assert app[SERVICE].metrics.connectivity_lost._value.get() == 1
