@@ -16,7 +16,7 @@ from monitor.config import Config
 from monitor.demo import DemoWorld
 from monitor.metrics import Metrics
 from monitor.service import MonitorService
-from monitor.web import demo_api, status
+from monitor.web import admin, demo_api, status
 from monitor.web.keys import DEMO, SERVICE
 from probes import PROBES
 from probes.base import ProbeKind
@@ -35,6 +35,7 @@ def create_app(config: Config, *, probes: Mapping[str, ProbeKind] = PROBES,
     aiohttp_jinja2.setup(app, loader=jinja2.FileSystemLoader(Path(__file__).parent / "web" / "templates"),
                          autoescape=True, undefined=jinja2.StrictUndefined)
     status.setup_routes(app)
+    admin.setup_routes(app, config.admin_token.get_secret_value() if config.admin_token else None)
     app.router.add_get("/metrics", make_aiohttp_handler(registry))
     if demo is not None:
         app[DEMO] = demo

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, SecretStr, ValidationError, field_validator, model_validator
 
 from monitor.conditions import Condition, ConditionError, parse_condition
 from monitor.config_errors import ConfigError, Problem, StrictLoader, problems_from_validation, yaml_line_map
@@ -162,6 +162,8 @@ class Config(Strict):
     # Private, loopback and link-local networks probes may reach (public addresses always may;
     # cloud metadata addresses never). E.g. ["10.0.0.0/8"] for a shop on the office network.
     allow_networks: list[str] = []
+    # Bearer token for the admin API (maintenance, overrides); off when unset. Use ${ENV}: admin_token: ${CM_ADMIN_TOKEN}
+    admin_token: SecretStr | None = None
     defaults: Defaults = Defaults()
     flapping: Flapping = Flapping()
     connectivity: Connectivity = Connectivity()

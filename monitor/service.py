@@ -135,6 +135,25 @@ class MonitorService:
             override = None
         return Context(maintenance=active(self.windows[channel], now), override=override, frozen=self.guard.lost)
 
+    def set_override(self, channel: str, override: Override | None) -> None:
+        """Force a channel's state (None lifts it); applied at once."""
+        if override is None:
+            self.overrides.pop(channel, None)
+        else:
+            self.overrides[channel] = override
+        self._apply_now(channel)
+
+    def add_window(self, channel: str, window: Window) -> None:
+        """Add a maintenance window; applied at once if it has begun."""
+        self.windows[channel].append(window)
+        self._apply_now(channel)
+
+    def _apply_now(self, channel: str) -> None:
+        now = self.clock()
+        transition = self.health[channel].tick(now, self.context(channel, now))
+        if transition is not None:
+            self._on_event(transition)
+
     @property
     def connectivity_lost(self) -> bool:
         return self.guard.lost

@@ -1,0 +1,69 @@
+"""The admin API: token checks, manual overrides and maintenance windows on a running service."""
+from __future__ import annotations
+
+from pydantic import SecretStr
+
+from monitor.app import create_app
+from monitor.web.keys import SERVICE
+from tests.fakes import eventually
+from tests.test_alerts import Recorder
+from tests.test_app import config_for, incidents, state
+
+TOKEN = {"Authorization": "Bearer s3cret-token"}
+
+
+def admin_config(tmp_path, url, token=True):
+    config = config_for(tmp_path, ("allegro", url))
+    return config.model_copy(update={"admin_token": SecretStr("s3cret-token")}) if token else config
+
+
+async def test_admin_api_is_off_without_a_token(tmp_path, aiohttp_client, fake_channel):
+    client = await aiohttp_client(create_app(admin_config(tmp_path, fake_channel.url, token=False)))
+    response = await client.put("/api/admin/channels/allegro/override", json={"state": "down", "by": "a", "reason": "b"})
+    assert response.status == 403 and "set admin_token" in await response.text()
+
+
+async def test_wrong_token_is_401_and_changes_nothing(tmp_path, aiohttp_client, fake_channel):
+    config = admin_config(tmp_path, fake_channel.url)
+    app = create_app(config, flush_interval=0.05)
+    client = await aiohttp_client(app)
+    await eventually(lambda: state(app, "allegro") == "up")
+    for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": "s3cret-token"}):
+        response = await client.put("/api/admin/channels/allegro/override", headers=headers,
+                                    json={"state": "down", "by": "mallory", "reason": "x"})
+        assert response.status == 401
+    assert state(app, "allegro") == "up" and app[SERVICE].overrides == {}
+
+
+async def test_override_forces_down_with_who_and_why_then_lifts(tmp_path, aiohttp_client, fake_channel):
+    config = admin_config(tmp_path, fake_channel.url)
+    recorder = Recorder()
+    app = create_app(config, notifiers=[recorder], flush_interval=0.05)
+    client = await aiohttp_client(app)
+    await eventually(lambda: state(app, "allegro") == "up")
+    response = await client.put("/api/admin/channels/allegro/override", headers=TOKEN,
+                                json={"state": "down", "by": "ops@shop.pl", "reason": "planned shutdown", "expires_in": "1h"})
+    assert response.status == 200
+    assert state(app, "allegro") == "down"  # at once, not at the next probe
+    await eventually(lambda: len(incidents(app)) == 1)
+    assert '"override_by": "ops@shop.pl"' in incidents(app)[0].cause
+    assert recorder.sent[-1].summary == "Allegro (allegro): up -> down: set by ops@shop.pl: planned shutdown"
+    assert (await client.delete("/api/admin/channels/allegro/override?by=ops@shop.pl", headers=TOKEN)).status == 200
+    assert state(app, "allegro") == "up"
+    bad = await client.put("/api/admin/channels/allegro/override", headers=TOKEN, json={"state": "sideways", "by": "x", "reason": "y"})
+    assert bad.status == 400
+    assert (await client.put("/api/admin/channels/nope/override", headers=TOKEN, json={})).status == 404
+
+
+async def test_maintenance_from_the_api_silences_a_failing_channel(tmp_path, aiohttp_client, fake_channel):
+    config = admin_config(tmp_path, fake_channel.url)
+    recorder = Recorder()
+    app = create_app(config, notifiers=[recorder], flush_interval=0.05)
+    client = await aiohttp_client(app)
+    await eventually(lambda: state(app, "allegro") == "up")
+    response = await client.post("/api/admin/channels/allegro/maintenance", headers=TOKEN,
+                                 json={"by": "ops", "reason": "Allegro API upgrade", "duration": "1500ms"})
+    assert response.status == 200 and state(app, "allegro") == "maintenance"
+    fake_channel.mode = "error"
+    await eventually(lambda: state(app, "allegro") == "down", timeout=6)  # the window ended while still failing
+    assert [(a.old_state, a.new_state) for a in recorder.sent] == [("maintenance", "down")]  # one alert, no up->down
