@@ -6,7 +6,7 @@ import json
 import logging
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import aiohttp
 
@@ -68,6 +68,10 @@ async def run_probe(kind: ProbeKind, channel: Channel, check: Check, http: aioht
         failed = [c for c in conditions if not c.ok]
         if failed:
             result = ProbeResult.fail("condition_failed", "; ".join(c.describe() for c in failed), **result.facts)
+    if result.data:
+        # data (a page body, its text, parsed JSON) only serves conditions; kept in Runner.latest it
+        # would hold up to max_body_bytes per check in memory (bench: 526 MB with 100 KiB pages).
+        result = replace(result, data={})
     return CheckResult(channel.id, check.id or check.kind, check.kind, at, time.perf_counter() - start, result,
                        tuple(conditions))
 
