@@ -15,7 +15,7 @@ COPY pyproject.toml README.md ./
 COPY monitor ./monitor
 COPY probes ./probes
 COPY alerts ./alerts
-RUN pip install . \
+RUN pip install '.[postgres]' \
     && useradd --system --uid 10001 --user-group --home-dir /data --no-create-home monitor \
     && mkdir -p /data \
     && chown monitor:monitor /data \

@@ -36,3 +36,5 @@ def setup_logging(fmt: str = "text", level: int = logging.INFO) -> None:
     # APScheduler logs every job run at INFO; at 200 probes/s that would drown the state changes.
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+    # Alembic narrates every migration step; monitor.store logs one line saying what changed.
+    logging.getLogger("alembic").setLevel(logging.WARNING)

@@ -1,21 +1,35 @@
-"""Storage: batched writes, transitions with incidents in one transaction, retry on failure."""
+"""Storage: batched writes, transitions with incidents in one transaction, retry on failure.
+
+Tests that take `engine` or `db_url` run twice: on SQLite and on PostgreSQL (tests/conftest.py).
+"""
 from __future__ import annotations
 
 import json
+import sqlite3
+import sys
 
 import pytest
-from sqlalchemy import func, select, text
+from sqlalchemy import create_engine, event, func, select, text
 from sqlmodel import SQLModel
 
 from monitor.health import State, Transition
-from monitor.store.db import StoreError, ensure_data_dir, make_engine
+from monitor.redact import redact_url
+from monitor.store.db import StoreError, begin_write, driver_url, ensure_data_dir, make_engine
 from monitor.store.models import ChannelStateRow, IncidentRow, ProbeResultRow, TransitionRow
 from monitor.store.queries import load_channel_states, open_incidents, uptime_since
 from monitor.store.writer import ResultWriter
+from tests.test_cli import free_port
 
 
 @pytest.fixture
-def engine(tmp_path):
+def engine(db_url):
+    engine = make_engine(db_url)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def sqlite_engine(tmp_path):
     engine = make_engine(f"sqlite:///{tmp_path / 'cm.db'}")
     yield engine
     engine.dispose()
@@ -32,9 +46,50 @@ def count(engine, model) -> int:
         return conn.execute(select(func.count()).select_from(model)).scalar_one()
 
 
-def test_sqlite_uses_wal(engine):
-    with engine.connect() as conn:
+def test_sqlite_uses_wal(sqlite_engine):
+    with sqlite_engine.connect() as conn:
         assert conn.execute(text("PRAGMA journal_mode")).scalar() == "wal"
+
+
+def test_sqlite_write_transaction_takes_the_write_lock_at_begin(sqlite_engine, tmp_path):
+    other = sqlite3.connect(tmp_path / "cm.db", timeout=0)
+    try:
+        with begin_write(sqlite_engine) as conn:
+            # BEGIN IMMEDIATE: the lock is ours before the first write, so a second writer waits up front
+            with pytest.raises(sqlite3.OperationalError, match="database is locked"):
+                other.execute("BEGIN IMMEDIATE")
+            conn.execute(text("INSERT INTO channel_states VALUES ('allegro', 'up', 1.0, '{}')"))
+        other.execute("BEGIN IMMEDIATE")  # free again after the commit
+        other.rollback()
+    finally:
+        other.close()
+    assert load_channel_states(sqlite_engine)["allegro"].state == "up"
+
+
+async def test_sqlite_writer_begins_immediate_and_reads_begin_deferred(sqlite_engine):
+    begins = []
+    event.listen(sqlite_engine, "before_cursor_execute",
+                 lambda conn, cursor, sql, *_: begins.append(sql) if sql.startswith("BEGIN") else None)
+    writer = ResultWriter(sqlite_engine)
+    writer.add_result(row(1.0))
+    await writer.flush()
+    assert begins == ["BEGIN IMMEDIATE"]
+    assert uptime_since(sqlite_engine, 0.0) == {"allegro": 1.0}
+    assert begins == ["BEGIN IMMEDIATE", "BEGIN"]
+
+
+def test_sqlite_reads_go_on_while_another_connection_writes(sqlite_engine, tmp_path):
+    writer = ResultWriter(sqlite_engine)
+    writer._write([row(1.0)], [])
+    other = sqlite3.connect(tmp_path / "cm.db", timeout=0, isolation_level=None)
+    try:
+        other.execute("BEGIN IMMEDIATE")
+        other.execute("DELETE FROM probe_results")
+        # A read is a plain (deferred) transaction: with WAL it sees the last commit and never waits.
+        assert count(sqlite_engine, ProbeResultRow) == 1
+        assert uptime_since(sqlite_engine, 0.0) == {"allegro": 1.0}
+    finally:
+        other.close()
 
 
 async def test_writer_batches_results(engine):
@@ -91,7 +146,7 @@ async def test_full_buffer_sheds_oldest_results_never_transitions(engine):
     assert writer.dropped == 2
     await writer.flush()
     with engine.connect() as conn:
-        assert conn.execute(select(ProbeResultRow.at)).scalars().all() == [2.0, 3.0, 4.0]
+        assert conn.execute(select(ProbeResultRow.at).order_by(ProbeResultRow.id)).scalars().all() == [2.0, 3.0, 4.0]
     assert count(engine, TransitionRow) == 1
 
 
@@ -122,15 +177,16 @@ def test_corrupt_database_is_explained(tmp_path):
     assert str(info.value) == f"cannot open database sqlite:///{db}: file is not a database; check the file or move it away"
 
 
-def test_database_of_another_program_is_explained(tmp_path):
-    import sqlite3
-    db = tmp_path / "cm.db"
-    with sqlite3.connect(db) as conn:
-        conn.execute("create table channel_states(a, b)")
+def test_database_of_another_program_is_explained(db_url):
+    other = create_engine(driver_url(db_url))
+    with other.begin() as conn:
+        conn.execute(text("create table channel_states(a text, b text)"))
+    other.dispose()
     with pytest.raises(StoreError) as info:
-        make_engine(f"sqlite:///{db}")
-    assert str(info.value) == (f"database sqlite:///{db} has a table 'channel_states' without the columns channel, state, "
-                               "since, cause: it belongs to another program or version; move it away or choose another --data-dir")
+        make_engine(db_url)
+    assert str(info.value) == (f"database {redact_url(db_url)} has a table 'channel_states' without the columns channel, "
+                               "state, since, cause: it belongs to another program or version; move it away or choose "
+                               "another --data-dir")
 
 
 def test_unknown_database_driver_is_explained():
@@ -138,3 +194,22 @@ def test_unknown_database_driver_is_explained():
         make_engine("postgresql+nodriver://user:secret@127.0.0.1/db")
     assert "cannot use database postgresql+nodriver://user:***@127.0.0.1/db" in str(info.value)
     assert "secret" not in str(info.value)
+
+
+def test_missing_postgres_driver_is_explained(monkeypatch):
+    monkeypatch.setitem(sys.modules, "psycopg", None)  # as if psycopg were not installed
+    with pytest.raises(StoreError) as info:
+        make_engine("postgresql://monitor:secret@127.0.0.1/cm")
+    assert str(info.value).startswith("cannot use database postgresql://monitor:***@127.0.0.1/cm: ")
+    assert str(info.value).endswith("install its driver (for PostgreSQL: pip install 'psycopg[binary]') "
+                                    "or use a sqlite:/// URL")
+
+
+def test_unreachable_postgres_server_is_one_line_without_the_password():
+    port = free_port()
+    with pytest.raises(StoreError) as info:
+        make_engine(f"postgresql://monitor:secret@127.0.0.1:{port}/cm?connect_timeout=5")
+    message = str(info.value)
+    assert message.startswith(f"cannot open database postgresql://monitor:***@127.0.0.1:{port}/cm?***: ")
+    assert "Connection refused" in message and "secret" not in message and "\n" not in message
+    assert message.endswith("check the URL, that the server runs, and that the user may create tables")

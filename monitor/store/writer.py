@@ -18,6 +18,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from monitor.health import State, Transition
+from monitor.store.db import begin_write
 from monitor.store.models import ChannelStateRow, IncidentRow, ProbeResultRow, TransitionRow
 
 log = logging.getLogger("monitor.store")
@@ -93,7 +94,7 @@ class ResultWriter:
                 self.on_flush(len(results), self.dropped)
 
     def _write(self, results: list[dict[str, Any]], transitions: list[Transition]) -> None:
-        with self.engine.begin() as conn:
+        with begin_write(self.engine) as conn:  # BEGIN IMMEDIATE on SQLite
             if results:
                 conn.execute(insert(ProbeResultRow), results)
             for transition in transitions:
