@@ -111,6 +111,7 @@ class Runner:
         self.on_result(outcome.channel, not r.ok and r.severity == "down", outcome.at)
         events = health.observe(outcome.check, Verdict(r.ok, r.error_class, r.error, r.severity), outcome.at,
                                 self.context(outcome.channel, outcome.at))
+        self.writer.set_progress(outcome.channel, outcome.check, health.checks[outcome.check], outcome.at)
         self.writer.add_result({
             "at": outcome.at, "channel": outcome.channel, "check": outcome.check, "kind": outcome.kind,
             "ok": r.ok, "error_class": r.error_class, "error": r.error,

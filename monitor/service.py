@@ -19,6 +19,7 @@ from monitor.metrics import Metrics
 from monitor.runner import Runner, run_probe
 from monitor.scheduler import CheckScheduler
 from monitor.store.db import ensure_data_dir, make_engine
+from monitor.store.persist import load_check_progress, load_overrides, load_windows, save_override, save_window
 from monitor.store.queries import load_channel_states
 from monitor.store.writer import ResultWriter
 from probes.base import ProbeKind
@@ -62,11 +63,19 @@ class MonitorService:
             ensure_data_dir(Path(self.config.data_dir))
         self.engine = await asyncio.to_thread(make_engine, self.config.db_url)
         stored = await asyncio.to_thread(load_channel_states, self.engine)
+        progress = await asyncio.to_thread(load_check_progress, self.engine)
+        self.overrides = await asyncio.to_thread(load_overrides, self.engine, self.clock())
+        for channel_id, windows in (await asyncio.to_thread(load_windows, self.engine, self.clock())).items():
+            if channel_id in self.windows:
+                self.windows[channel_id].extend(windows)
         for channel in self.config.channels:
             health = ChannelHealth(channel.id, self.config.rules(channel))
             if channel.id in stored:
                 s = stored[channel.id]
                 health.restore(State(s.state), s.since, [c.id or c.kind for c in channel.checks], s.cause)
+            for check in channel.checks:  # threshold progress as last flushed (SIGKILL loses at most one flush)
+                if (channel.id, check.id) in progress:
+                    health.checks[check.id or check.kind] = progress[(channel.id, check.id)]
             self.health[channel.id] = health
             self.metrics.set_channel_state(channel.id, health.state)
         self.alerts = AlertRouter(self.notifiers)
@@ -135,16 +144,18 @@ class MonitorService:
             override = None
         return Context(maintenance=active(self.windows[channel], now), override=override, frozen=self.guard.lost)
 
-    def set_override(self, channel: str, override: Override | None) -> None:
-        """Force a channel's state (None lifts it); applied at once."""
+    async def set_override(self, channel: str, override: Override | None) -> None:
+        """Force a channel's state (None lifts it); stored, then applied at once."""
+        await asyncio.to_thread(save_override, self.engine, channel, override, self.clock())
         if override is None:
             self.overrides.pop(channel, None)
         else:
             self.overrides[channel] = override
         self._apply_now(channel)
 
-    def add_window(self, channel: str, window: Window) -> None:
-        """Add a maintenance window; applied at once if it has begun."""
+    async def add_window(self, channel: str, window: Window) -> None:
+        """Add a maintenance window; stored, then applied at once if it has begun."""
+        await asyncio.to_thread(save_window, self.engine, channel, window, self.clock())
         self.windows[channel].append(window)
         self._apply_now(channel)
 

@@ -67,3 +67,22 @@ async def test_maintenance_from_the_api_silences_a_failing_channel(tmp_path, aio
     fake_channel.mode = "error"
     await eventually(lambda: state(app, "allegro") == "down", timeout=6)  # the window ended while still failing
     assert [(a.old_state, a.new_state) for a in recorder.sent] == [("maintenance", "down")]  # one alert, no up->down
+
+
+async def test_override_and_threshold_progress_survive_a_restart(tmp_path, aiohttp_client, fake_channel):
+    config = admin_config(tmp_path, fake_channel.url)
+    config = config.model_copy(update={"defaults": config.defaults.model_copy(update={"fail_threshold": 100})})
+    fake_channel.mode = "error"
+    app = create_app(config, flush_interval=0.05)
+    client = await aiohttp_client(app)
+    await client.put("/api/admin/channels/allegro/override", headers=TOKEN,
+                     json={"state": "up", "by": "anna", "reason": "known false alarm", "expires_in": "1h"})
+    await eventually(lambda: "home" in app[SERVICE].health["allegro"].checks
+                     and app[SERVICE].health["allegro"].checks["home"].fails >= 3)
+    await client.close()
+    fails = app[SERVICE].health["allegro"].checks["home"].fails
+    again = create_app(config, flush_interval=0.05)
+    await aiohttp_client(again)
+    restored = again[SERVICE].health["allegro"].checks["home"]
+    assert restored.fails >= fails  # resumed mid-count, not from zero
+    assert again[SERVICE].overrides["allegro"].by == "anna" and state(again, "allegro") == "up"

@@ -80,7 +80,7 @@ async def test_sqlite_writer_begins_immediate_and_reads_begin_deferred(sqlite_en
 
 def test_sqlite_reads_go_on_while_another_connection_writes(sqlite_engine, tmp_path):
     writer = ResultWriter(sqlite_engine)
-    writer._write([row(1.0)], [])
+    writer._write([row(1.0)], [], [])
     other = sqlite3.connect(tmp_path / "cm.db", timeout=0, isolation_level=None)
     try:
         other.execute("BEGIN IMMEDIATE")
@@ -213,3 +213,30 @@ def test_unreachable_postgres_server_is_one_line_without_the_password():
     assert message.startswith(f"cannot open database postgresql://monitor:***@127.0.0.1:{port}/cm?***: ")
     assert "Connection refused" in message and "secret" not in message and "\n" not in message
     assert message.endswith("check the URL, that the server runs, and that the user may create tables")
+
+
+async def test_check_progress_is_stored_with_the_results_and_loaded_back(engine):
+    from monitor.health import CheckHealth
+    from monitor.store.persist import load_check_progress
+    writer = ResultWriter(engine)
+    writer.add_result(row(1.0, ok=False))
+    writer.set_progress("allegro", "home", CheckHealth(State.UP, fails=1), 1.0)
+    writer.set_progress("allegro", "home", CheckHealth(State.UP, fails=2), 2.0)  # the latest wins
+    await writer.flush()
+    assert load_check_progress(engine) == {("allegro", "home"): CheckHealth(State.UP, fails=2)}
+    writer.set_progress("allegro", "home", CheckHealth(State.DOWN, fails=3), 3.0)
+    await writer.flush()
+    assert load_check_progress(engine)[("allegro", "home")].state is State.DOWN
+
+
+def test_overrides_and_admin_windows_survive_a_restart(engine):
+    from monitor.health import Override
+    from monitor.maintenance import Window
+    from monitor.store.persist import load_overrides, load_windows, save_override, save_window
+    save_override(engine, "allegro", Override(State.DOWN, "anna", "shutdown", until=500.0), 100.0)
+    save_override(engine, "amazon", Override(State.UP, "piotr", "false alarm", until=150.0), 100.0)
+    save_window(engine, "ceneo", Window("feed migration", start=100.0, end=400.0, by="anna"), 100.0)
+    assert load_overrides(engine, 200.0) == {"allegro": Override(State.DOWN, "anna", "shutdown", 500.0)}  # amazon's expired
+    assert load_windows(engine, 200.0) == {"ceneo": [Window("feed migration", start=100.0, end=400.0, by="anna")]}
+    save_override(engine, "allegro", None, 300.0)
+    assert load_overrides(engine, 300.0) == {} and load_windows(engine, 400.0) == {}

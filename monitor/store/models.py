@@ -63,3 +63,46 @@ class IncidentRow(SQLModel, table=True):
     started_at: float
     ended_at: float | None = None
     cause: str = "{}"
+
+
+class CheckProgressRow(SQLModel, table=True):
+    """Each check's threshold progress, so a restart (even after SIGKILL) resumes mid-count."""
+
+    __tablename__ = "check_progress"
+
+    channel: str = Field(primary_key=True, max_length=64)
+    check: str = Field(primary_key=True, max_length=64)
+    state: str = Field(max_length=16)
+    fails: int = 0
+    warns: int = 0
+    oks: int = 0
+    nondown: int = 0
+    updated_at: float
+
+
+class OverrideRow(SQLModel, table=True):
+    """A manual override from the admin API: who forced which state, why, until when."""
+
+    __tablename__ = "overrides"
+
+    channel: str = Field(primary_key=True, max_length=64)
+    state: str = Field(max_length=16)
+    by: str = Field(max_length=100)
+    reason: str = Field(max_length=500)
+    until: float | None = None
+    created_at: float
+
+
+class MaintenanceRow(SQLModel, table=True):
+    """A one-off maintenance window added through the admin API (config windows live in the config)."""
+
+    __tablename__ = "maintenance_windows"
+    __table_args__ = (Index("ix_maintenance_windows_channel_end", "channel", "end"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    channel: str = Field(max_length=64)
+    start: float
+    end: float
+    reason: str = Field(max_length=500)
+    by: str = Field(max_length=100)
+    created_at: float

@@ -17,9 +17,10 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
 
-from monitor.health import State, Transition
+from monitor.health import CheckHealth, State, Transition
 from monitor.store.db import begin_write
-from monitor.store.models import ChannelStateRow, IncidentRow, ProbeResultRow, TransitionRow
+from monitor.store.upsert import upsert
+from monitor.store.models import ChannelStateRow, CheckProgressRow, IncidentRow, ProbeResultRow, TransitionRow
 
 log = logging.getLogger("monitor.store")
 
@@ -36,6 +37,7 @@ class ResultWriter:
         self.on_flush = on_flush or (lambda written, dropped: None)
         self.results: deque[dict[str, Any]] = deque()
         self.transitions: deque[Transition] = deque()
+        self.progress: dict[tuple[str, str], dict[str, Any]] = {}
         self.dropped = 0
         self.failing = False
         self._wake = asyncio.Event()
@@ -51,6 +53,12 @@ class ResultWriter:
         self.results.append(row)
         if len(self.results) >= self.batch_max:
             self._wake.set()
+
+    def set_progress(self, channel: str, check: str, progress: CheckHealth, at: float) -> None:
+        """Remember a check's latest threshold progress; the next flush stores it (latest wins)."""
+        self.progress[(channel, check)] = {"channel": channel, "check": check, "state": progress.state.value,
+                                           "fails": progress.fails, "warns": progress.warns, "oks": progress.oks,
+                                           "nondown": progress.nondown, "updated_at": at}
 
     def add_transition(self, transition: Transition) -> None:
         """Queue a channel state change; it is written with the results around it."""
@@ -74,15 +82,17 @@ class ResultWriter:
     async def flush(self) -> None:
         """Write everything buffered so far; keep it buffered if the database fails."""
         async with self._lock:
-            while self.results or self.transitions:
+            while self.results or self.transitions or self.progress:
                 results = [self.results.popleft() for _ in range(min(self.batch_max, len(self.results)))]
                 transitions = list(self.transitions)
                 self.transitions.clear()
+                progress, self.progress = self.progress, {}
                 try:
-                    await asyncio.to_thread(self._write, results, transitions)
+                    await asyncio.to_thread(self._write, results, transitions, list(progress.values()))
                 except SQLAlchemyError as exc:
                     self.results.extendleft(reversed(results))
                     self.transitions.extendleft(reversed(transitions))
+                    self.progress = {**progress, **self.progress}
                     if not self.failing:
                         log.error("database write failed, keeping %d rows to retry: %s", self.depth, exc)
                     self.failing = True
@@ -93,12 +103,14 @@ class ResultWriter:
                 self.failing = False
                 self.on_flush(len(results), self.dropped)
 
-    def _write(self, results: list[dict[str, Any]], transitions: list[Transition]) -> None:
+    def _write(self, results: list[dict[str, Any]], transitions: list[Transition], progress: list[dict[str, Any]]) -> None:
         with begin_write(self.engine) as conn:  # BEGIN IMMEDIATE on SQLite
             if results:
                 conn.execute(insert(ProbeResultRow), results)
             for transition in transitions:
                 record_transition(conn, transition)
+            # In the same transaction as the results that moved them: a restart resumes mid-count.
+            upsert(conn, CheckProgressRow.__table__, progress, ["channel", "check"])
 
 
 def record_transition(conn: Connection, t: Transition) -> None:

@@ -69,7 +69,7 @@ def setup_routes(app: web.Application, token: str | None) -> None:
         service = request.app[SERVICE]
         now = service.clock()
         override = Override(body.state, body.by, body.reason, now + body.expires_in if body.expires_in else None)
-        service.set_override(channel, override)
+        await service.set_override(channel, override)
         log.warning("override: %s forced %s by %s: %s", channel, body.state.value, body.by, body.reason,
                     extra={"event": "admin", "channel": channel, "by": body.by, "reason": body.reason})
         return web.json_response({"channel": channel, "state": body.state.value, "until": override.until})
@@ -78,7 +78,7 @@ def setup_routes(app: web.Application, token: str | None) -> None:
         authorize(request)
         channel = channel_of(request)
         by = request.query.get("by", "unknown")
-        request.app[SERVICE].set_override(channel, None)
+        await request.app[SERVICE].set_override(channel, None)
         log.warning("override: %s lifted by %s", channel, by, extra={"event": "admin", "channel": channel, "by": by})
         return web.json_response({"channel": channel, "override": None})
 
@@ -88,7 +88,7 @@ def setup_routes(app: web.Application, token: str | None) -> None:
         service = request.app[SERVICE]
         start = service.clock() + (body.starts_in or 0.0)
         window = Window(body.reason, start=start, end=start + body.duration, by=body.by)
-        service.add_window(channel, window)
+        await service.add_window(channel, window)
         log.warning("maintenance: %s from %s for %ss by %s: %s", channel, start, body.duration, body.by, body.reason,
                     extra={"event": "admin", "channel": channel, "by": body.by, "reason": body.reason})
         return web.json_response({"channel": channel, "start": window.start, "end": window.end, "reason": body.reason})
