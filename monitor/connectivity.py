@@ -18,16 +18,28 @@ class ConnectivityGuard:
     max_failing_share: float = 0.75
     min_channels: int = 3
     control_fail_threshold: int = 2
-    failing: set[str] = field(default_factory=set)        # channels whose latest result failed (down)
+    failing: set[str] = field(default_factory=set)        # channels whose latest results say down
     reporting: set[str] = field(default_factory=set)      # channels with at least one result
+    failing_checks: dict[str, set[str]] = field(default_factory=dict)  # channel -> checks whose latest result failed
     control_fails: dict[str, int] = field(default_factory=dict)  # control check -> consecutive failures
     lost: bool = False
     reason: str = ""
 
-    def channel_result(self, channel: str, failed: bool) -> bool | None:
-        """Count a channel's result; return True/False when connectivity is lost/restored, else None."""
-        self.reporting.add(channel)
-        (self.failing.add if failed else self.failing.discard)(channel)
+    def channel_result(self, channel: str, check: str, failed: bool, needed: int = 1,
+                       excluded: bool = False) -> bool | None:
+        """Count one check result; return True/False when connectivity is lost/restored, else None.
+
+        A channel counts as failing when `needed` of its checks' latest results failed (down, after
+        degrade-only rules). A channel in maintenance or under an override is left out entirely.
+        """
+        checks = self.failing_checks.setdefault(channel, set())
+        (checks.add if failed else checks.discard)(check)
+        if excluded:
+            self.reporting.discard(channel)
+            self.failing.discard(channel)
+        else:
+            self.reporting.add(channel)
+            (self.failing.add if len(checks) >= needed else self.failing.discard)(channel)
         return self._update()
 
     def control_result(self, check: str, ok: bool) -> bool | None:

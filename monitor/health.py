@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
 from monitor.flapping import FlapDetector, FlapSettings, percent_state_change
@@ -70,7 +70,9 @@ def advance_check(prev: CheckHealth, verdict: Verdict, thresholds: Thresholds) -
         return CheckHealth(prev.state, prev.fails, prev.warns, prev.oks, prev.nondown, verdict)
     down, warn, good = level is State.DOWN, level is State.DEGRADED, level is State.UP
     fails = prev.fails + 1 if down else 0
-    warns = prev.warns + 1 if warn else 0
+    # Any failure at least degrades: a check alternating between down and degraded results must not
+    # stay up because each kind keeps resetting the other's count.
+    warns = prev.warns + 1 if not good else 0
     oks = prev.oks + 1 if good else 0
     nondown = 0 if down else prev.nondown + 1
     state = prev.state
@@ -83,7 +85,7 @@ def advance_check(prev: CheckHealth, verdict: Verdict, thresholds: Thresholds) -
         # A first sighting is believed at once, so a fresh start shows its channels within one
         # interval; only the worse direction (and recovery) waits for a threshold.
         state = level
-    elif state is State.UP and warn and warns >= thresholds.fail:
+    elif state is State.UP and not good and warns >= thresholds.fail:
         state = State.DEGRADED
     elif state is State.DEGRADED and good and oks >= thresholds.recover:
         state = State.UP
@@ -161,17 +163,30 @@ class ChannelHealth:
 
     def observe(self, check: str, verdict: Verdict, now: float, ctx: Context = Context()) -> list[Transition | FlapEvent]:
         """Record a check's verdict; return the transition and flapping changes it causes."""
-        if check in self.rules.degrade_only and verdict.severity == "down":
-            verdict = Verdict(verdict.healthy, verdict.error_class, verdict.error, "degraded")
-        self.checks[check] = advance_check(self.checks.get(check, CheckHealth()), verdict, self.rules.thresholds)
+        verdict = self.effective(check, verdict)
+        previous = self.checks.get(check, CheckHealth())
+        if ctx.frozen:
+            # "Is it us?": results taken while the monitor is cut off say nothing about the channel,
+            # so they do not count toward any threshold (counting them would declare every channel
+            # down the moment connectivity returns).
+            self.checks[check] = replace(previous, last=verdict)
+        else:
+            self.checks[check] = advance_check(previous, verdict, self.rules.thresholds)
         events: list[Transition | FlapEvent] = []
-        if verdict.level is not None and not ctx.frozen:
+        steered = ctx.maintenance is not None or (ctx.override is not None and ctx.override.active_at(now))
+        if verdict.level is not None and not ctx.frozen and not steered:
             self.flap.settings = self.rules.flapping
             flap = self.flap.observe(self._raw_verdict_state().value)
             if flap is not None:
                 events.append(FlapEvent(self.channel, flap, now, percent_state_change(tuple(self.flap.history))))
         transition = self._evaluate(now, ctx, trigger=check)
         return ([transition] if transition else []) + events
+
+    def effective(self, check: str, verdict: Verdict) -> Verdict:
+        """The verdict as this channel counts it: a degrade-only check's failures only degrade."""
+        if check in self.rules.degrade_only and verdict.severity == "down":
+            return Verdict(verdict.healthy, verdict.error_class, verdict.error, "degraded")
+        return verdict
 
     def tick(self, now: float, ctx: Context = Context()) -> Transition | None:
         """Re-evaluate without a new result: a maintenance window or an override began or ended."""
@@ -188,17 +203,18 @@ class ChannelHealth:
         return channel_state(levels, self.rules.down_when)
 
     def _evaluate(self, now: float, ctx: Context, trigger: str | None) -> Transition | None:
-        if ctx.frozen:
-            return None  # "is it us?": nothing the probes say now can be trusted
         forced = False
         if ctx.override is not None and ctx.override.active_at(now):
             new, cause, forced = ctx.override.state, {"override_by": ctx.override.by, "reason": ctx.override.reason}, True
         elif ctx.maintenance is not None:
             new, cause, forced = State.MAINTENANCE, {"maintenance": ctx.maintenance.reason}, True
+        elif ctx.frozen:
+            return None  # "is it us?": nothing the probes say now can be trusted
         else:
             new = self.raw_state
             cause = _cause(trigger, self.checks, new)
-            forced = self.state is State.MAINTENANCE  # a window ending applies the checks' verdict at once
+            # A window ending or an override lifted hands the channel back to its checks at once.
+            forced = self.state is State.MAINTENANCE or "override_by" in self.cause
         if new is self.state:
             return None
         held = self.since is not None and now - self.since < self.rules.min_state_time

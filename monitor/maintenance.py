@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -30,12 +31,14 @@ class Window:
         """For a recurring window: when the occurrence covering now began, else None."""
         assert self.cron is not None and self.duration is not None
         trigger = cron_trigger(self.cron, self.time_zone)
-        look_from = datetime.fromtimestamp(now - self.duration, timezone.utc)
-        # The first occurrence after (now - duration) covers now when it is not later than now.
-        occurrence = trigger.get_next_fire_time(None, look_from)
-        if occurrence is not None and occurrence.timestamp() == look_from.timestamp():
-            occurrence = trigger.get_next_fire_time(occurrence, look_from + timedelta(microseconds=1))
-        return occurrence.timestamp() if occurrence is not None and occurrence.timestamp() <= now else None
+        # Look back one hour further than the duration: an occurrence in a spring-forward gap is
+        # moved up to an hour later and must still be found.
+        cursor = datetime.fromtimestamp(now - self.duration - 3600, timezone.utc)
+        latest = None
+        while (occurrence := trigger.get_next_fire_time(None, cursor)) is not None and occurrence.timestamp() <= now:
+            latest = occurrence.timestamp()
+            cursor = occurrence + timedelta(seconds=1)
+        return latest if latest is not None and now < latest + self.duration else None
 
     def next_start(self, now: float) -> float | None:
         """When the window next begins (for the status page's upcoming maintenance)."""
@@ -45,17 +48,28 @@ class Window:
         return following.timestamp() if following else None
 
 
+@lru_cache(maxsize=256)
 def cron_trigger(expression: str, time_zone: str) -> CronTrigger:
-    """Parse a crontab line in a time zone; raise ValueError with the fix."""
+    """Parse a crontab line in a time zone (cached: windows are checked every second); raise ValueError with the fix."""
     try:
         zone = ZoneInfo(time_zone)
     except (ZoneInfoNotFoundError, ValueError):
         raise ValueError(f"{time_zone!r} is not a time zone; use an IANA name such as Europe/Warsaw or UTC") from None
     try:
-        return CronTrigger.from_crontab(expression, timezone=zone)
+        trigger = CronTrigger.from_crontab(expression, timezone=zone)
     except ValueError as exc:
         raise ValueError(f"{expression!r} is not a crontab line ({exc}); write 5 fields: minute hour day month weekday, "
                          "e.g. '0 2 * * sun' for Sundays at 02:00") from None
+    # A line such as "0 0 30 2 *" (30 February) never fires, and searching for it is slow.
+    if trigger.get_next_fire_time(None, datetime(2026, 1, 1, tzinfo=timezone.utc)) is None or _never_soon(trigger):
+        raise ValueError(f"{expression!r} never fires; check the day and month fields")
+    return trigger
+
+
+def _never_soon(trigger: CronTrigger) -> bool:
+    start = datetime.now(timezone.utc)
+    following = trigger.get_next_fire_time(None, start)
+    return following is None or following - start > timedelta(days=366 * 5)
 
 
 def active(windows: tuple[Window, ...] | list[Window], now: float) -> Window | None:

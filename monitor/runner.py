@@ -84,7 +84,7 @@ class Runner:
                  clock: Callable[[], float], on_event: Callable[[Transition | FlapEvent], None],
                  guard: NetworkGuard = ALLOW_NOTHING,
                  context: Callable[[str, float], Context] = lambda channel, now: Context(),
-                 on_result: Callable[[str, bool, float], None] = lambda channel, failed, at: None) -> None:
+                 on_result: Callable[..., None] = lambda *args, **kwargs: None) -> None:
         self.probes = probes
         self.http = http
         self.health = health
@@ -107,10 +107,14 @@ class Runner:
         r = outcome.result
         self.latest[(outcome.channel, outcome.check)] = outcome
         health = self.health[outcome.channel]
-        # "Is it us?" is judged on the latest result of each channel, before thresholds.
-        self.on_result(outcome.channel, not r.ok and r.severity == "down", outcome.at)
-        events = health.observe(outcome.check, Verdict(r.ok, r.error_class, r.error, r.severity), outcome.at,
-                                self.context(outcome.channel, outcome.at))
+        ctx = self.context(outcome.channel, outcome.at)
+        verdict = health.effective(outcome.check, Verdict(r.ok, r.error_class, r.error, r.severity))
+        # "Is it us?" is judged on the latest results, before thresholds; a channel in maintenance or
+        # under an override says nothing about the monitor's network.
+        steered = ctx.maintenance is not None or (ctx.override is not None and ctx.override.active_at(outcome.at))
+        self.on_result(outcome.channel, outcome.check, not verdict.healthy and verdict.severity == "down",
+                       health.rules.down_when or len(self.health[outcome.channel].checks) or 1, steered, outcome.at)
+        events = health.observe(outcome.check, verdict, outcome.at, ctx)
         self.writer.set_progress(outcome.channel, outcome.check, health.checks[outcome.check], outcome.at)
         self.writer.add_result({
             "at": outcome.at, "channel": outcome.channel, "check": outcome.check, "kind": outcome.kind,

@@ -117,7 +117,8 @@ class MonitorService:
     def healthy(self) -> bool:
         """True while probing and writing work (what /healthz reports)."""
         writer_alive = self._writer_task is not None and not self._writer_task.done()
-        return self.scheduler.running and writer_alive and not self.writer.failing
+        ticking = self._tick_task is not None and not self._tick_task.done()
+        return self.scheduler.running and writer_alive and ticking and not self.writer.failing
 
     async def _run_tracked(self, channel: Channel, check: Check) -> None:
         task = asyncio.current_task()
@@ -175,8 +176,8 @@ class MonitorService:
         self.runner.latest[(CONTROL.id, check.id or check.kind)] = outcome
         self._connectivity_changed(self.guard.control_result(check.id or check.kind, outcome.result.ok), outcome.at)
 
-    def _on_result(self, channel: str, failed: bool, at: float) -> None:
-        self._connectivity_changed(self.guard.channel_result(channel, failed), at)
+    def _on_result(self, channel: str, check: str, failed: bool, needed: int, excluded: bool, at: float) -> None:
+        self._connectivity_changed(self.guard.channel_result(channel, check, failed, needed, excluded), at)
 
     def _connectivity_changed(self, lost: bool | None, at: float) -> None:
         if lost is None:
@@ -191,15 +192,21 @@ class MonitorService:
             await asyncio.sleep(every)
             now = self.clock()
             for channel, health in self.health.items():
-                transition = health.tick(now, self.context(channel, now))
-                if transition is not None:
-                    self._on_event(transition)
+                try:
+                    transition = health.tick(now, self.context(channel, now))
+                    if transition is not None:
+                        self._on_event(transition)
+                except Exception:  # one channel's bug must not stop maintenance and overrides for all
+                    log.exception("health tick failed for %s", channel)
 
     def _on_event(self, event: Transition | FlapEvent) -> None:
         name = self.channels[event.channel].name
         if isinstance(event, FlapEvent):
+            # The changes made while flapping were not announced, so the end says where it settled.
+            settled = "" if event.started else f"; now {self.health[event.channel].state.value}"
             self.alerts.publish(Alert(event.channel, name, "", "", event.at, {}, event=(
-                "flapping_started" if event.started else "flapping_stopped"), detail=f"{event.percent:.0f}% state changes"))
+                "flapping_started" if event.started else "flapping_stopped"),
+                detail=f"{event.percent:.0f}% state changes{settled}"))
             return
         self.writer.add_transition(event)
         self.metrics.set_channel_state(event.channel, event.new)

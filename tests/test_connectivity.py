@@ -16,18 +16,35 @@ from tests.fakes import FakeChannel, eventually
 
 def test_share_of_failing_channels_trips_and_restores():
     guard = ConnectivityGuard(max_failing_share=0.75, min_channels=3)
-    assert [guard.channel_result(c, True) for c in "abc"] == [None, None, True]  # judged from 3 channels on
+    assert [guard.channel_result(c, "home", True) for c in "abc"] == [None, None, True]  # judged from 3 channels on
     assert guard.lost and guard.reason == "3 of 3 channels are failing at once"
-    assert guard.channel_result("a", False) is False  # 2 of 3 is below 75%
+    assert guard.channel_result("a", "home", False) is False  # 2 of 3 is below 75%
 
 
 def test_a_few_failing_channels_are_not_us():
     guard = ConnectivityGuard(max_failing_share=0.75, min_channels=3)
     for c in "abcdefgh":
-        guard.channel_result(c, False)
+        guard.channel_result(c, "home", False)
     for c in "abcd":  # the four Meta channels on 4 October 2021
-        assert guard.channel_result(c, True) is None
+        assert guard.channel_result(c, "home", True) is None
     assert not guard.lost
+
+
+def test_a_channel_fails_only_when_enough_of_its_checks_do():
+    guard = ConnectivityGuard(max_failing_share=0.5, min_channels=2)
+    for c in "ab":  # each has a broken secondary check but a working home page
+        guard.channel_result(c, "home", False, needed=1)
+        guard.channel_result(c, "api", True, needed=2)
+        guard.channel_result(c, "home", False, needed=2)
+    assert not guard.lost and guard.failing == set()
+
+
+def test_channels_in_maintenance_are_left_out():
+    guard = ConnectivityGuard(max_failing_share=0.5, min_channels=2)
+    guard.channel_result("a", "home", False)
+    guard.channel_result("b", "home", True, excluded=True)
+    guard.channel_result("c", "home", True, excluded=True)
+    assert not guard.lost and guard.reporting == {"a"}
 
 
 def test_control_targets_all_failing_trip_the_guard():

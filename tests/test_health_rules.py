@@ -49,13 +49,38 @@ def test_override_forces_a_state_until_it_expires():
     assert channel.tick(50, forced).new is State.UP  # expired: the checks decide again
 
 
-def test_frozen_context_holds_every_state_but_keeps_counting():
+def test_frozen_context_holds_states_and_does_not_count_what_it_sees():
     channel = ChannelHealth("allegro", Rules(Thresholds(2, 2)))
     feed(channel, [(1, "home", OK, Context())])
     frozen = Context(frozen=True)
     assert feed(channel, [(t, "home", FAIL, frozen) for t in (2, 3, 4)]) == [[], [], []]
-    assert channel.state is State.UP
-    assert channel.tick(5, Context()).new is State.DOWN  # the failures counted while frozen still count
+    assert channel.state is State.UP and channel.checks["home"].fails == 0
+    assert channel.tick(5, Context()) is None  # connectivity back: no channel is declared down for it
+    assert feed(channel, [(6, "home", FAIL, Context()), (7, "home", FAIL, Context())]) == [[], [("up", "down")]]
+
+
+def test_override_and_maintenance_apply_while_frozen():
+    channel = ChannelHealth("allegro", Rules(Thresholds(2, 2)))
+    feed(channel, [(1, "home", OK, Context())])
+    forced = Context(frozen=True, override=Override(State.DOWN, "anna", "shutdown"))
+    assert channel.tick(2, forced).new is State.DOWN
+    assert channel.tick(3, Context(frozen=True, maintenance=WINDOW)).new is State.MAINTENANCE
+
+
+def test_lifting_an_override_is_not_held_by_min_state_time():
+    channel = ChannelHealth("shop", Rules(Thresholds(1, 1), min_state_time=600))
+    feed(channel, [(0, "home", OK, Context())])
+    channel.tick(700, Context(override=Override(State.DOWN, "anna", "shutdown")))
+    assert channel.tick(760, Context()).new is State.UP
+
+
+def test_alternating_down_and_degraded_failures_still_degrade():
+    channel = ChannelHealth("shop", Rules(Thresholds(3, 2)))
+    feed(channel, [(0, "og", OK, Context())])
+    degraded = Verdict(False, "catalog_invalid", "og:image missing", "degraded")
+    for t in range(1, 4):
+        channel.observe("og", FAIL if t % 2 else degraded, float(t))
+    assert channel.state is State.DEGRADED
 
 
 @pytest.mark.parametrize("down_when,failing,expected", [

@@ -43,7 +43,8 @@ def setup_routes(app: web.Application, token: str | None) -> None:
         if not token:
             raise web.HTTPForbidden(text="the admin API is off; set admin_token in the config (e.g. admin_token: ${CM_ADMIN_TOKEN})")
         sent = request.headers.get("Authorization", "")
-        if not hmac.compare_digest(sent.encode(), f"Bearer {token}".encode()):
+        # surrogateescape: a header with non-ASCII bytes is a wrong token (401), not a crash (500)
+        if not hmac.compare_digest(sent.encode("utf-8", "surrogateescape"), f"Bearer {token}".encode()):
             raise web.HTTPUnauthorized(text="send the admin token as 'Authorization: Bearer <token>'",
                                        headers={"WWW-Authenticate": "Bearer"})
 
