@@ -59,6 +59,8 @@ class Notifier(ABC):
         if alert.event != "state":
             return True
         quiet = {("unknown", "up"), ("up", "maintenance"), ("maintenance", "up"), ("unknown", "maintenance")}
+        if alert.down_for is not None:
+            return not alert.flapping  # a recovery, even one that ends a maintenance window, is news
         return not alert.flapping and (alert.old_state, alert.new_state) not in quiet
 
     @abstractmethod

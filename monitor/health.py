@@ -61,6 +61,7 @@ class Transition:
     cause: Mapping[str, str | None] = field(default_factory=dict)
     old_since: float | None = None  # when the old state began: how long a channel was down
     flapping: bool = False  # the channel was flapping: notifiers stay quiet, failover holds still
+    down_since: float | None = None  # when the unavailability began (maintenance in between included)
 
 
 def advance_check(prev: CheckHealth, verdict: Verdict, thresholds: Thresholds) -> CheckHealth:
@@ -160,6 +161,7 @@ class ChannelHealth:
     checks: dict[str, CheckHealth] = field(default_factory=dict)
     cause: Mapping[str, str | None] = field(default_factory=dict)  # why it entered its state
     flap: FlapDetector = field(default_factory=FlapDetector)
+    down_since: float | None = None  # set on going down, kept through maintenance, cleared on recovery
 
     def observe(self, check: str, verdict: Verdict, now: float, ctx: Context = Context()) -> list[Transition | FlapEvent]:
         """Record a check's verdict; return the transition and flapping changes it causes."""
@@ -220,7 +222,11 @@ class ChannelHealth:
         held = self.since is not None and now - self.since < self.rules.min_state_time
         if held and not forced and self.state is not State.UNKNOWN:
             return None
-        transition = Transition(self.channel, self.state, new, now, cause, self.since, self.flap.flapping)
+        if new is State.DOWN and self.down_since is None:
+            self.down_since = now
+        transition = Transition(self.channel, self.state, new, now, cause, self.since, self.flap.flapping, self.down_since)
+        if new not in (State.DOWN, State.MAINTENANCE):
+            self.down_since = None
         self.state, self.since, self.cause = new, now, transition.cause
         return transition
 
@@ -228,6 +234,7 @@ class ChannelHealth:
                 cause: Mapping[str, str | None] | None = None) -> None:
         """Resume from a stored state: every check starts where the channel was."""
         self.state, self.since, self.cause = state, since, cause or {}
+        self.down_since = since if state is State.DOWN else None
         check_state = state if state in (State.UP, State.DOWN, State.DEGRADED) else State.UNKNOWN
         self.checks = {c: CheckHealth(state=check_state) for c in check_ids}
 

@@ -210,6 +210,7 @@ class MonitorService:
             return
         self.writer.add_transition(event)
         self.metrics.set_channel_state(event.channel, event.new)
-        down_for = event.at - event.old_since if event.old is State.DOWN and event.old_since is not None else None
+        recovered = event.new not in (State.DOWN, State.MAINTENANCE) and event.down_since is not None
+        down_for = event.at - event.down_since if recovered else None  # maintenance in between included
         self.alerts.publish(Alert(event.channel, name, event.old.value, event.new.value, event.at,
                                   event.cause, down_for=down_for, flapping=event.flapping))

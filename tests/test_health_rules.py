@@ -143,3 +143,18 @@ def test_recurring_window_in_a_time_zone(hour_utc, active):
     window = Window("weekly backup", cron="0 2 * * sun", duration=7200, time_zone="Europe/Warsaw")
     now = datetime(2026, 11, 22, tzinfo=timezone.utc).timestamp() + hour_utc * 3600
     assert window.active_at(now) is active
+
+
+def test_down_time_spans_a_maintenance_window_and_the_recovery_is_reported():
+    from alerts.base import Alert
+    from tests.test_alerts import Recorder
+    channel = ChannelHealth("shop", Rules(Thresholds(1, 1)))
+    feed(channel, [(0, "home", OK, Context()), (10, "home", FAIL, Context())])
+    channel.tick(100, Context(maintenance=WINDOW))
+    t = channel.tick(200, Context())  # the window ends, still failing
+    assert (t.new, t.down_since) == (State.DOWN, 10)
+    [recovery] = [e for e in channel.observe("home", OK, 300, Context()) if not isinstance(e, FlapEvent)]
+    assert recovery.down_since == 10
+    alert = Alert("shop", "Shop", "maintenance", "up", 300, {}, down_for=300 - recovery.down_since)
+    assert Recorder().wants(alert) and alert.summary.endswith("(down for 4m 50s)")
+    assert not Recorder().wants(Alert("shop", "Shop", "maintenance", "up", 300, {}))  # a quiet window end
