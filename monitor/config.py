@@ -136,6 +136,22 @@ class Connectivity(Strict):
     min_channels: int = Field(3, ge=1)                  # the share rule needs at least this many channels
 
 
+class Retention(Strict):
+    """How long history is kept: raw results, then their hourly and daily rollups (monitor/store/rollups.py)."""
+
+    raw: Duration = 7 * 86400.0
+    hourly: Duration = 90 * 86400.0
+    daily: Duration = 730 * 86400.0
+
+    @model_validator(mode="after")
+    def _rollups_outlive_raw(self) -> Retention:
+        if not self.raw <= self.hourly <= self.daily:
+            raise ValueError(f"raw ({format_duration(self.raw)}) must be at most hourly ({format_duration(self.hourly)}), "
+                             f"and hourly at most daily ({format_duration(self.daily)}): rollups are made from what "
+                             "they replace; e.g. raw: 7d, hourly: 90d, daily: 730d")
+        return self
+
+
 class Channel(Strict):
     """A sales channel: what the seller calls it and how to check it."""
 
@@ -167,6 +183,7 @@ class Config(Strict):
     defaults: Defaults = Defaults()
     flapping: Flapping = Flapping()
     connectivity: Connectivity = Connectivity()
+    retention: Retention = Retention()
     channels: list[Channel] = Field(min_length=1)
 
     @field_validator("listen")
@@ -300,6 +317,8 @@ def _allowed_keys(probes: Mapping[str, ProbeKind], data: Any):
             return list(Flapping.model_fields)
         if names == ["connectivity"]:
             return list(Connectivity.model_fields)
+        if names == ["retention"]:
+            return list(Retention.model_fields)
         if names == ["channels", "maintenance"]:
             return list(MaintenanceWindow.model_fields)
         if names == ["channels"]:

@@ -119,7 +119,10 @@ class Runner:
         self.writer.add_result({
             "at": outcome.at, "channel": outcome.channel, "check": outcome.check, "kind": outcome.kind,
             "ok": r.ok, "error_class": r.error_class, "error": r.error,
-            "duration_seconds": outcome.duration_seconds, "facts": json.dumps(dict(r.facts)) if r.facts else "{}",
+            "duration_seconds": outcome.duration_seconds,
+            # Facts are kept for failures only: they explain an incident, and on every good result they
+            # were ~70% of each row (bench: 3.6 GB instead of ~1 GB after 30 days at 1,000 checks/min).
+            "facts": json.dumps(dict(r.facts)) if r.facts and not r.ok else "{}",
             "severity": None if r.ok else r.severity, "channel_state": health.state.value,
         })
         labels = (outcome.channel, outcome.check, outcome.kind)

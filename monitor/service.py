@@ -8,6 +8,8 @@ from collections.abc import Callable, Mapping, Sequence
 from contextlib import suppress
 from pathlib import Path
 
+from sqlalchemy.exc import SQLAlchemyError
+
 from alerts.base import Alert, Notifier
 from alerts.log import LogNotifier
 from alerts.router import AlertRouter
@@ -21,6 +23,7 @@ from monitor.scheduler import CheckScheduler
 from monitor.store.db import ensure_data_dir, make_engine
 from monitor.store.persist import load_check_progress, load_overrides, load_windows, save_override, save_window
 from monitor.store.queries import load_channel_states
+from monitor.store.rollups import roll_up_and_retain
 from monitor.store.writer import ResultWriter
 from probes.base import ProbeKind
 from probes.guard import NetworkGuard
@@ -28,6 +31,7 @@ from probes.session import create_http_session
 
 log = logging.getLogger("monitor")
 USER_AGENT = "channel-monitor/0.1 (+https://github.com/channel-monitor)"
+UPKEEP_INTERVAL = 300.0  # seconds between runs of rollups and retention
 # The owner of the "is it us?" control checks: not a sales channel, never shown as one.
 CONTROL = Channel(id="monitor-connectivity", name="Monitor connectivity", checks=[Check(kind="control", target="-")])
 
@@ -50,6 +54,8 @@ class MonitorService:
         self._inflight: set[asyncio.Task] = set()
         self._writer_task: asyncio.Task | None = None
         self._tick_task: asyncio.Task | None = None
+        self._upkeep_task: asyncio.Task | None = None
+        self._upkeep_wake = asyncio.Event()
         self._stopping = False
         # Maintenance windows per channel (config now; the admin API adds more) and manual overrides.
         self.windows: dict[str, list[Window]] = {c.id: [w.window() for w in c.maintenance] for c in config.channels}
@@ -82,6 +88,7 @@ class MonitorService:
         self.alerts.start()
         self.writer = ResultWriter(self.engine, flush_interval=self.flush_interval, on_flush=self._on_flush)
         self._writer_task = asyncio.create_task(self.writer.run(), name="result-writer")
+        self._upkeep_task = asyncio.create_task(self._upkeep_forever(), name="rollups-retention")
         self.metrics.writer_queue.set_function(lambda: self.writer.depth)  # read at scrape time
         guard = NetworkGuard(self.config.allow_networks)
         self.http = create_http_session(USER_AGENT, guard)
@@ -104,6 +111,9 @@ class MonitorService:
         for task in list(self._inflight):
             task.cancel()  # a probe cut off by shutdown has no result worth storing
         await asyncio.gather(*self._inflight, return_exceptions=True)
+        if self._upkeep_task:
+            self._upkeep_wake.set()
+            await self._upkeep_task  # it ends after its current transaction; none is cut off
         await self.http.close()
         await self.alerts.stop()
         if self._writer_task:
@@ -132,6 +142,24 @@ class MonitorService:
             # Cut off by shutdown: end quietly instead of letting APScheduler log it as a crash.
         finally:
             self._inflight.discard(task)
+
+    async def _upkeep_forever(self) -> None:
+        """Every UPKEEP_INTERVAL, off the event loop: count new results into rollups, then apply retention.
+
+        A task of its own, not a scheduler job: a run never overlaps the next, never counts as a check's
+        scheduling lag, and stop() waits for its current transaction instead of abandoning its thread.
+        """
+        while not self._stopping:
+            try:
+                done = await asyncio.to_thread(roll_up_and_retain, self.engine, self.clock(), self.config.retention,
+                                               lambda: self._stopping)
+                log.debug("rollups and retention: %s", done.describe())
+            except SQLAlchemyError as exc:  # the database is down: the result writer reports it too
+                log.error("rollups and retention failed, trying again in %gs: %s", UPKEEP_INTERVAL, exc)
+            except Exception:
+                log.exception("rollups and retention crashed, trying again in %gs", UPKEEP_INTERVAL)
+            with suppress(TimeoutError):
+                await asyncio.wait_for(self._upkeep_wake.wait(), UPKEEP_INTERVAL)
 
     def _on_flush(self, written: int, dropped: int) -> None:
         self.metrics.results_written.inc(written)

@@ -1,7 +1,7 @@
 """Every table, as SQLModel classes. Times are Unix epoch seconds (float) for cheap range scans."""
 from __future__ import annotations
 
-from sqlalchemy import Index
+from sqlalchemy import BigInteger, Index
 from sqlmodel import Field, SQLModel
 
 
@@ -106,3 +106,49 @@ class MaintenanceRow(SQLModel, table=True):
     reason: str = Field(max_length=500)
     by: str = Field(max_length=100)
     created_at: float
+
+
+class RollupRow(SQLModel, table=True):
+    """One check's results in one UTC hour or day, counted by the channel state each result left.
+
+    The row with check "" (no check has that id) sums all of the channel's checks, so uptime reads
+    one row per channel and bucket however many checks it has; its latency columns stay empty.
+    Written only by monitor.store.rollups, as upserts on the primary key: a bucket's row is a pure
+    function of the raw results in it, so a re-run writes the same numbers. Counts are BIGINT: even
+    a check every second gives at most 86,400 a day, and sums over years stay far from the limit.
+    The latency columns describe the durations of the *successful* results only (a failure's
+    duration is how long it took to fail, e.g. the timeout); they are NULL when there were none.
+    """
+
+    __tablename__ = "rollups"
+    # Clustered by the primary key on SQLite: a channel's days or hours of a check are one range, read
+    # in channel order, so summing them per channel needs no sort.
+    __table_args__ = {"sqlite_with_rowid": False}
+
+    period: str = Field(primary_key=True, max_length=8)  # "hour" or "day"
+    channel: str = Field(primary_key=True, max_length=64)
+    check: str = Field(primary_key=True, max_length=64)  # "" for the channel's total
+    bucket_start: int = Field(primary_key=True, sa_type=BigInteger)  # epoch seconds, a multiple of 3600 / 86400
+    n_up: int = Field(default=0, sa_type=BigInteger)
+    n_degraded: int = Field(default=0, sa_type=BigInteger)
+    n_down: int = Field(default=0, sa_type=BigInteger)
+    n_maintenance: int = Field(default=0, sa_type=BigInteger)
+    n_unknown: int = Field(default=0, sa_type=BigInteger)  # unknown, or any other state
+    latency_count: int = Field(default=0, sa_type=BigInteger)  # successful results
+    # Whole microseconds, so the sum is exact in any order: a re-run on any database gives the same
+    # number. Average latency in seconds = latency_sum_us / latency_count / 1e6.
+    latency_sum_us: int = Field(default=0, sa_type=BigInteger)
+    latency_min: float | None = None
+    latency_max: float | None = None
+    # Nearest-rank 95th percentile. Hourly: exact. Daily: the largest of the day's hourly p95s, an
+    # upper bound of the day's true p95 (each hour has at least 95% of its results at or below it).
+    latency_p95: float | None = None
+
+
+class RollupMarkRow(SQLModel, table=True):
+    """Progress of rollups and retention (see monitor/store/rollups.py for each name)."""
+
+    __tablename__ = "rollup_marks"
+
+    name: str = Field(primary_key=True, max_length=32)
+    value: int = Field(default=0, sa_type=BigInteger)

@@ -12,11 +12,10 @@ from aiohttp import web
 from monitor.durations import format_duration
 from monitor.health import State
 from monitor.service import MonitorService
-from monitor.store.queries import recent_incidents, uptime_since
+from monitor.store.queries import UPTIME_WINDOWS, recent_incidents, uptime_windows
 from monitor.web.keys import DEMO, SERVICE
 
-DAY = 86400.0
-UPTIME_CACHE_SECONDS = 15.0  # the status page refreshes often; a 24 h scan need not run each time
+UPTIME_CACHE_SECONDS = 15.0  # the status page refreshes often; uptime need not be summed each time
 CSP = "default-src 'none'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
 
 
@@ -34,17 +33,17 @@ def setup_routes(app: web.Application) -> None:
     """Register the status page, API and health routes."""
     cache: dict[str, Any] = {"at": 0.0, "uptime": {}}
 
-    async def uptime_24h(service: MonitorService) -> dict[str, float]:
+    async def uptimes(service: MonitorService) -> dict[str, dict[str, float | None]]:
         now = time.monotonic()
-        if now - cache["at"] > UPTIME_CACHE_SECONDS:
-            cache["uptime"] = await asyncio.to_thread(uptime_since, service.engine, service.clock() - DAY)
+        if now - cache["at"] > UPTIME_CACHE_SECONDS:  # from rollups: 24 h, 7 d, 30 d and 90 d per channel
+            cache["uptime"] = await asyncio.to_thread(uptime_windows, service.engine, service.clock())
             cache["at"] = now
         return cache["uptime"]
 
     async def channels_view(request: web.Request) -> list[dict[str, Any]]:
         service = request.app[SERVICE]
-        uptime = await uptime_24h(service)
-        return [channel_summary(service, cid, uptime.get(cid)) for cid in service.channels]
+        uptime = await uptimes(service)
+        return [channel_summary(service, cid, uptime.get(cid, {})) for cid in service.channels]
 
     @aiohttp_jinja2.template("status.html")
     async def page(request: web.Request) -> dict[str, Any]:
@@ -76,7 +75,7 @@ def setup_routes(app: web.Application) -> None:
     app.router.add_get("/healthz", healthz)
 
 
-def channel_summary(service: MonitorService, channel_id: str, uptime: float | None) -> dict[str, Any]:
+def channel_summary(service: MonitorService, channel_id: str, uptime: dict[str, float | None]) -> dict[str, Any]:
     """What the page and the API show for one channel, from memory (plus the cached uptime)."""
     channel = service.channels[channel_id]
     health = service.health[channel_id]
@@ -100,7 +99,8 @@ def channel_summary(service: MonitorService, channel_id: str, uptime: float | No
     timed = next((c for c in checks if c["kind"] == "http" and c["duration_seconds"] is not None),
                  next((c for c in checks if c["duration_seconds"] is not None), None))
     return {"id": channel.id, "name": channel.name, "group": channel.group, "state": health.state.value,
-            "since": health.since, "uptime_24h": round(uptime, 6) if uptime is not None else None,
+            "since": health.since,
+            **{f"uptime_{w}": None if uptime.get(w) is None else round(uptime[w], 6) for w in UPTIME_WINDOWS},
             "cause": cause_text(health.cause) if bad and health.cause.get("error") else None,
             "latency_seconds": timed["duration_seconds"] if timed else None, "checks": checks}
 
