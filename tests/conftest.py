@@ -7,7 +7,7 @@ import pytest
 from sqlalchemy import create_engine
 from sqlalchemy.engine import make_url
 
-from monitor.store.db import driver_url
+from monitor.store.db import driver_url, make_engine
 from tests import postgres
 from tests.fakes import FakeChannel
 
@@ -74,3 +74,17 @@ def db_url(request, tmp_path):
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'cm.db'}"
     return request.getfixturevalue("postgres_url")
+
+
+@pytest.fixture
+def engine(db_url):
+    engine = make_engine(db_url)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def sqlite_engine(tmp_path):
+    engine = make_engine(f"sqlite:///{tmp_path / 'cm.db'}")
+    yield engine
+    engine.dispose()

@@ -30,18 +30,6 @@ STATE_NAMES = ["up", "degraded", "down", "maintenance", "unknown"]
 KEEP = Retention()
 
 
-@pytest.fixture
-def engine(db_url):
-    engine = make_engine(db_url)
-    yield engine
-    engine.dispose()
-
-
-@pytest.fixture
-def sqlite_engine(tmp_path):
-    engine = make_engine(f"sqlite:///{tmp_path / 'cm.db'}")
-    yield engine
-    engine.dispose()
 
 
 def result(at: float, state: str = "up", channel: str = "allegro", check: str = "home", ok: bool | None = None,

@@ -21,18 +21,6 @@ from monitor.store.writer import ResultWriter
 from tests.test_cli import free_port
 
 
-@pytest.fixture
-def engine(db_url):
-    engine = make_engine(db_url)
-    yield engine
-    engine.dispose()
-
-
-@pytest.fixture
-def sqlite_engine(tmp_path):
-    engine = make_engine(f"sqlite:///{tmp_path / 'cm.db'}")
-    yield engine
-    engine.dispose()
 
 
 def row(at: float, ok: bool = True, channel: str = "allegro") -> dict:
