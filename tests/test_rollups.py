@@ -16,7 +16,6 @@ import monitor.service
 from monitor.app import create_app
 from monitor.config import Retention, parse_config
 from monitor.store import rollups
-from monitor.store.db import make_engine
 from monitor.store.models import ProbeResultRow, RollupMarkRow, RollupRow
 from monitor.store.queries import UPTIME_WINDOWS, uptime_statement, uptime_windows
 from monitor.store.rollups import (DAY, HOUR, RAW_ID, apply_retention, read_marks, rollup_rows, run_rollups,
