@@ -214,3 +214,20 @@ def test_postgres_url_uses_psycopg_3():
     assert driver_url("postgresql+psycopg://u@h/d") == "postgresql+psycopg://u@h/d"
     assert driver_url("sqlite:///x.db") == "sqlite:///x.db"
     assert create_engine(driver_url("postgresql://u@h/d")).dialect.driver == "psycopg"
+
+
+def test_result_ids_go_past_32_bits(db_url):
+    """2,000 checks a second pass 2**31 results in 12 days: ids (and PostgreSQL's sequence) are 64-bit."""
+    engine = make_engine(db_url)
+    big = 3_000_000_000
+    row = ("INSERT INTO probe_results (at, channel, \"check\", kind, ok, duration_seconds, facts, channel_state) "
+           "VALUES (1, 'shop', 'http', 'http', true, 0.1, '{}', 'up')")
+    with begin_write(engine) as conn:
+        if conn.dialect.name == "postgresql":
+            conn.execute(text(f"SELECT setval(pg_get_serial_sequence('probe_results', 'id'), {big})"))
+        else:  # SQLite gives the next rowid after the largest one
+            conn.execute(text(row.replace("(at,", "(id, at,").replace("VALUES (", f"VALUES ({big}, ")))
+        conn.execute(text(row))
+        ids = conn.execute(text("SELECT id FROM probe_results ORDER BY id")).scalars().all()
+    engine.dispose()
+    assert ids[-1] == big + 1

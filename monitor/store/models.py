@@ -1,8 +1,13 @@
 """Every table, as SQLModel classes. Times are Unix epoch seconds (float) for cheap range scans."""
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Index
+from sqlalchemy import BigInteger, Index, Integer
 from sqlmodel import Field, SQLModel
+
+# Ids of tables that grow with every result or event: 64-bit on PostgreSQL (2,000 checks a second
+# would reach the 32-bit limit in 12 days); on SQLite, INTEGER PRIMARY KEY is the 64-bit rowid
+# already, and a BIGINT column there would not be the rowid (no automatic ids).
+ID = BigInteger().with_variant(Integer(), "sqlite")
 
 
 class ProbeResultRow(SQLModel, table=True):
@@ -11,7 +16,7 @@ class ProbeResultRow(SQLModel, table=True):
     __tablename__ = "probe_results"
     __table_args__ = (Index("ix_probe_results_channel_at", "channel", "at"),)
 
-    id: int | None = Field(default=None, primary_key=True)
+    id: int | None = Field(default=None, primary_key=True, sa_type=ID)
     at: float
     channel: str = Field(max_length=64)
     check: str = Field(max_length=64)
@@ -44,7 +49,7 @@ class TransitionRow(SQLModel, table=True):
     __tablename__ = "transitions"
     __table_args__ = (Index("ix_transitions_channel_at", "channel", "at"),)
 
-    id: int | None = Field(default=None, primary_key=True)
+    id: int | None = Field(default=None, primary_key=True, sa_type=ID)
     at: float
     channel: str = Field(max_length=64)
     old_state: str = Field(max_length=16)
@@ -58,7 +63,7 @@ class IncidentRow(SQLModel, table=True):
     __tablename__ = "incidents"
     __table_args__ = (Index("ix_incidents_channel_open", "channel", "ended_at"),)
 
-    id: int | None = Field(default=None, primary_key=True)
+    id: int | None = Field(default=None, primary_key=True, sa_type=ID)
     channel: str = Field(max_length=64)
     started_at: float
     ended_at: float | None = None
@@ -99,7 +104,7 @@ class MaintenanceRow(SQLModel, table=True):
     __tablename__ = "maintenance_windows"
     __table_args__ = (Index("ix_maintenance_windows_channel_end", "channel", "end"),)
 
-    id: int | None = Field(default=None, primary_key=True)
+    id: int | None = Field(default=None, primary_key=True, sa_type=ID)
     channel: str = Field(max_length=64)
     start: float
     end: float
