@@ -27,6 +27,8 @@ class Alert:
         if self.event in ("connectivity_lost", "connectivity_restored"):
             what = "lost its own connectivity; channel states are frozen" if self.event == "connectivity_lost" else "is connected again"
             return f"The monitor {what}: {self.detail}"
+        if self.event in FAILOVER_EVENTS:
+            return f"{FAILOVER_EVENTS[self.event]}: {self.channel_name} ({self.channel}): {self.detail}"
         if self.event != "state":
             verb = "is flapping" if self.event == "flapping_started" else "stopped flapping"
             return f"{self.channel_name} ({self.channel}) {verb}: {self.detail}"
@@ -40,6 +42,19 @@ class Alert:
         if self.down_for is not None:
             text += f" (down for {_human(self.down_for)})"
         return text
+
+
+# Failover events (monitor/failover): the alert's channel fields name the promotion or notice.
+FAILOVER_EVENTS = {
+    "failover_planned": "Failover: moving promotion",
+    "failover_dry_run": "Failover (dry-run, nothing applied): would move",
+    "failover_approval_needed": "Failover waits for approval",
+    "failover_frozen": "Failover frozen",
+    "failover_held": "Failover cannot move",
+    "action_retrying": "Failover action not applied yet",
+    "action_failed": "Failover action failed",
+    "action_conflict": "Failover conflict",
+}
 
 
 class NotifyError(Exception):

@@ -4,6 +4,7 @@ from __future__ import annotations
 import time
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import aiohttp_jinja2
 import jinja2
@@ -25,17 +26,19 @@ from probes.base import ProbeKind
 def create_app(config: Config, *, probes: Mapping[str, ProbeKind] = PROBES,
                registry: CollectorRegistry | None = None, clock: Callable[[], float] = time.time,
                demo: DemoWorld | None = None, flush_interval: float = 0.5,
-               notifiers: Sequence[Notifier] | None = None) -> web.Application:
+               notifiers: Sequence[Notifier] | None = None,
+               actuators: Mapping[str, Any] | None = None) -> web.Application:
     """Build the web application; the monitor starts and stops with it."""
     registry = registry if registry is not None else CollectorRegistry()
     service = MonitorService(config, probes, Metrics(registry), clock, flush_interval=flush_interval,
-                             notifiers=notifiers)
+                             notifiers=notifiers, actuators=actuators)
     app = web.Application(middlewares=[status.security_headers])
     app[SERVICE] = service
     aiohttp_jinja2.setup(app, loader=jinja2.FileSystemLoader(Path(__file__).parent / "web" / "templates"),
                          autoescape=True, undefined=jinja2.StrictUndefined)
     status.setup_routes(app)
-    admin.setup_routes(app, config.admin_token.get_secret_value() if config.admin_token else None)
+    admin.setup_routes(app, config.admin_token.get_secret_value() if config.admin_token else None,
+                       config.show_failover)
     app.router.add_get("/metrics", make_aiohttp_handler(registry))
     if demo is not None:
         app[DEMO] = demo

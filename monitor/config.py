@@ -16,6 +16,8 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, SecretStr, Valid
 from monitor.conditions import Condition, ConditionError, parse_condition
 from monitor.config_errors import ConfigError, Problem, StrictLoader, problems_from_validation, yaml_line_map
 from monitor.durations import Duration, format_duration
+from monitor.failover import config as failover_config
+from monitor.failover.config import Failover
 from monitor.flapping import FlapSettings
 from monitor.health import Rules, Thresholds
 from monitor.maintenance import Window, cron_trigger
@@ -185,6 +187,10 @@ class Config(Strict):
     connectivity: Connectivity = Connectivity()
     retention: Retention = Retention()
     channels: list[Channel] = Field(min_length=1)
+    failover: Failover = Failover()
+    # Show promotions' allocations on the status page and GET /api/failover without the admin token.
+    # They reveal budgets: leave it false if the status page is public.
+    show_failover: bool = False  # promotions and notices to move when a channel is down (dry-run by default)
 
     @field_validator("listen")
     @classmethod
@@ -252,7 +258,7 @@ def load_config(path: str | Path, probes: Mapping[str, ProbeKind]) -> Config:
 
 
 def parse_config(text: str, probes: Mapping[str, ProbeKind], *, source: str = "<config>",
-                 environ: Mapping[str, str] | None = None) -> Config:
+                 environ: Mapping[str, str] | None = None, actuators: Mapping[str, Any] | None = None) -> Config:
     """Validate config text; every problem is reported at once, with its key path and line."""
     try:
         data = yaml.load(text, Loader=StrictLoader)  # noqa: S506 (a SafeLoader subclass)
@@ -272,6 +278,11 @@ def parse_config(text: str, probes: Mapping[str, ProbeKind], *, source: str = "<
     except ValidationError as exc:
         problems.extend(problems_from_validation(exc, (), _allowed_keys(probes, data)))
     problems.extend(_validate_checks(data, config, probes, _allowed_keys(probes, data)))
+    if actuators is None:
+        from monitor.failover.actuators import ACTUATORS as actuators  # the built-in registry
+    channel_ids = {c["id"] for c in data.get("channels") or [] if isinstance(c, dict) and isinstance(c.get("id"), str)}
+    problems.extend(failover_config.validate_failover(data.get("failover"), config.failover if config else None,
+                                                      channel_ids, dict(actuators)))
     # A value with a missing ${VAR} is reported once, not again for being empty afterwards.
     env_locs = {p.loc for p in problems if p.message.startswith("environment variable")}
     problems = [p for p in problems if p.loc not in env_locs or p.message.startswith("environment variable")]
@@ -319,6 +330,8 @@ def _allowed_keys(probes: Mapping[str, ProbeKind], data: Any):
             return list(Connectivity.model_fields)
         if names == ["retention"]:
             return list(Retention.model_fields)
+        if names and names[0] == "failover":
+            return failover_config.allowed_keys(names) or []
         if names == ["channels", "maintenance"]:
             return list(MaintenanceWindow.model_fields)
         if names == ["channels"]:

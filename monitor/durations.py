@@ -39,3 +39,14 @@ def format_duration(seconds: float) -> str:
 
 
 Duration = Annotated[float, BeforeValidator(parse_duration), PlainSerializer(format_duration)]
+
+
+def parse_delay(value: object) -> float:
+    """Like parse_duration, but 0 (or 0s) is allowed: "at once"."""
+    if not isinstance(value, bool) and (value == 0 or (isinstance(value, str) and _PATTERN.match(value)
+                                                        and float(_PATTERN.match(value).group(1)) == 0)):  # type: ignore[union-attr]
+        return 0.0
+    return parse_duration(value)
+
+
+Delay = Annotated[float, BeforeValidator(parse_delay), PlainSerializer(format_duration)]

@@ -32,6 +32,17 @@ class Metrics:
         self.writer_queue = Gauge(f"{PREFIX}_writer_queue_depth", "Rows waiting to be written", registry=registry)
         self.connectivity_lost = Gauge(f"{PREFIX}_connectivity_lost", "1 while the monitor's own network seems down "
                                        "(channel states frozen)", registry=registry)
+        self.failed_over = Gauge(f"{PREFIX}_failover_failed_over", "1 while the channel's promotions are moved away",
+                                 ("channel",), registry=registry)
+        self.planned_amount = Gauge(f"{PREFIX}_failover_planned_amount", "What failover last planned for a promotion "
+                                    "on a channel (minor units or weight; notices: 1 = posted)",
+                                    ("kind", "owner", "channel"), registry=registry)
+        self.failover_frozen = Gauge(f"{PREFIX}_failover_frozen", "1 while a promotion or notice is frozen (no moves)",
+                                     ("kind", "owner"), registry=registry)
+        self.failover_pending_approval = Gauge(f"{PREFIX}_failover_pending_approval", "1 while a plan waits for approval",
+                                               ("kind", "owner"), registry=registry)
+        self.actions = Counter(f"{PREFIX}_failover_actions", "Failover action attempts by actuator and outcome",
+                               ("actuator", "outcome"), registry=registry)
         self.last_cycle = Gauge(f"{PREFIX}_last_cycle_timestamp_seconds", "When the last probe finished", registry=registry)
 
     def set_channel_state(self, channel: str, state: State) -> None:

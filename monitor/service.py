@@ -3,8 +3,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+
+import aiohttp
 import time
 from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 from contextlib import suppress
 from pathlib import Path
 
@@ -16,6 +19,10 @@ from alerts.router import AlertRouter
 from monitor.config import Channel, Check, Config
 from monitor.health import ChannelHealth, Context, FlapEvent, Override, State, Transition
 from monitor.connectivity import ConnectivityGuard
+from monitor.failover.actions import ActuatorContext
+from monitor.failover.engine import FailoverEngine, Owner
+from monitor.failover.gate import HealthView
+from monitor.failover.relay import ActionRelay
 from monitor.maintenance import Window, active
 from monitor.metrics import Metrics
 from monitor.runner import Runner, run_probe
@@ -41,8 +48,11 @@ class MonitorService:
 
     def __init__(self, config: Config, probes: Mapping[str, ProbeKind], metrics: Metrics,
                  clock: Callable[[], float] = time.time, *, flush_interval: float = 0.5,
-                 notifiers: Sequence[Notifier] | None = None) -> None:
+                 notifiers: Sequence[Notifier] | None = None, actuators: Mapping[str, Any] | None = None) -> None:
         self.config = config
+        if actuators is None:
+            from monitor.failover.actuators import ACTUATORS as actuators  # the built-in registry
+        self.actuator_kinds = actuators
         self.probes = probes
         self.metrics = metrics
         self.clock = clock
@@ -56,6 +66,8 @@ class MonitorService:
         self._tick_task: asyncio.Task | None = None
         self._upkeep_task: asyncio.Task | None = None
         self._upkeep_wake = asyncio.Event()
+        self._failover_task: asyncio.Task | None = None
+        self._failover_again = False
         self._stopping = False
         # Maintenance windows per channel (config now; the admin API adds more) and manual overrides.
         self.windows: dict[str, list[Window]] = {c.id: [w.window() for w in c.maintenance] for c in config.channels}
@@ -86,6 +98,16 @@ class MonitorService:
             self.metrics.set_channel_state(channel.id, health.state)
         self.alerts = AlertRouter(self.notifiers)
         self.alerts.start()
+        self.failover = FailoverEngine(self.config.failover, self.engine)
+        await asyncio.to_thread(self.failover.load, self.clock())
+        self._failover_metrics()
+        # Actuators talk to the seller's own systems (often on their network): a pooled session of
+        # their own, without the probes' SSRF guard and fresh-connection rule.
+        self.actuator_http = aiohttp.ClientSession(headers={"User-Agent": USER_AGENT})
+        kinds = {a.id: (self.actuator_kinds[a.kind], a.options) for a in self.config.failover.actuators}
+        self.relay = ActionRelay(self.failover, kinds, ActuatorContext(self.actuator_http, logging.getLogger("monitor.actuators"),
+                                 self.clock), self.clock, on_event=self._failover_event, on_outcome=self._action_outcome)
+        await self.relay.start()
         self.writer = ResultWriter(self.engine, flush_interval=self.flush_interval, on_flush=self._on_flush)
         self._writer_task = asyncio.create_task(self.writer.run(), name="result-writer")
         self._upkeep_task = asyncio.create_task(self._upkeep_forever(), name="rollups-retention")
@@ -115,6 +137,10 @@ class MonitorService:
             self._upkeep_wake.set()
             await self._upkeep_task  # it ends after its current transaction; none is cut off
         await self.http.close()
+        if self._failover_task:
+            await asyncio.gather(self._failover_task, return_exceptions=True)
+        await self.relay.stop()
+        await self.actuator_http.close()
         await self.alerts.stop()
         if self._writer_task:
             self._writer_task.cancel()
@@ -226,6 +252,7 @@ class MonitorService:
                         self._on_event(transition)
                 except Exception:  # one channel's bug must not stop maintenance and overrides for all
                     log.exception("health tick failed for %s", channel)
+            self.failover_soon()  # hold-down and failback timers run out between results
 
     def _on_event(self, event: Transition | FlapEvent) -> None:
         name = self.channels[event.channel].name
@@ -238,7 +265,73 @@ class MonitorService:
             return
         self.writer.add_transition(event)
         self.metrics.set_channel_state(event.channel, event.new)
+        self.failover_soon()
         recovered = event.new not in (State.DOWN, State.MAINTENANCE) and event.down_since is not None
         down_for = event.at - event.down_since if recovered else None  # maintenance in between included
         self.alerts.publish(Alert(event.channel, name, event.old.value, event.new.value, event.at,
                                   event.cause, down_for=down_for, flapping=event.flapping))
+
+    # ------------------------------------------------------------------------------------ failover
+
+    def failover_soon(self) -> None:
+        """Run a failover step now, or right after the one running (steps never overlap)."""
+        if not self.failover.enabled or self._stopping:
+            return
+        if self._failover_task is not None and not self._failover_task.done():
+            self._failover_again = True
+            return
+        self._failover_task = asyncio.create_task(self._failover_step(), name="failover-step")
+
+    def health_views(self) -> dict[str, HealthView]:
+        return {c: HealthView(h.state, h.since if h.since is not None else self.started_at, h.flap.flapping,
+                              "override_by" in h.cause, dict(h.cause)) for c, h in self.health.items()}
+
+    async def _failover_step(self) -> None:
+        while True:
+            self._failover_again = False
+            try:
+                decision = self.failover.evaluate(self.clock(), self.health_views(), self.guard.lost)
+                if not decision.empty:
+                    await asyncio.to_thread(self.failover.commit, decision)
+                    for event, owner, detail in decision.events:
+                        self._failover_event(event, owner, detail)
+                    self._failover_metrics()
+                    self.relay.wake()
+            except SQLAlchemyError as exc:  # nothing was committed: the next step decides again
+                log.error("failover step could not be stored, trying again: %s", exc)
+            except Exception:
+                log.exception("failover step failed")
+            if not self._failover_again or self._stopping:
+                return
+
+    def _failover_event(self, event: str, owner: Owner, detail: str) -> None:
+        kind, name = owner
+        label = (self.failover.promotions[name].name if kind == "promotion" and name in self.failover.promotions else name)
+        self.alerts.publish(Alert(name, label, "", "", self.clock(), {}, event=event, detail=detail))
+        self._failover_metrics()
+
+    def _action_outcome(self, actuator: str, outcome: str, _seconds: float) -> None:
+        self.metrics.actions.labels(actuator, outcome).inc()
+
+    def _failover_metrics(self) -> None:
+        for channel in self.channels:
+            self.metrics.failed_over.labels(channel).set(1 if self.failover.gates.get(channel) else 0)
+        for (kind, owner), values in self.failover.planned.items():
+            for channel, value in values.items():
+                self.metrics.planned_amount.labels(kind, owner, channel).set(value)
+            status = self.failover.owners.get((kind, owner))
+            self.metrics.failover_frozen.labels(kind, owner).set(1 if status and status.frozen else 0)
+            self.metrics.failover_pending_approval.labels(kind, owner).set(1 if (kind, owner) in self.failover.pending else 0)
+
+    async def approve_plan(self, plan_id: int, by: str) -> Any:
+        """Carry out a plan waiting for approval (admin API)."""
+        draft = await asyncio.to_thread(self.failover.approve, plan_id, by, self.clock())
+        self._failover_metrics()
+        self.relay.wake()
+        return draft
+
+    async def set_frozen(self, owner: Owner, frozen: bool, by: str, reason: str) -> None:
+        """Freeze or unfreeze a promotion or notice (admin API); unfreezing lets failover catch up at once."""
+        await asyncio.to_thread(self.failover.set_frozen, owner, frozen, by, reason, self.clock())
+        self._failover_metrics()
+        self.failover_soon()

@@ -157,3 +157,102 @@ class RollupMarkRow(SQLModel, table=True):
 
     name: str = Field(primary_key=True, max_length=32)
     value: int = Field(default=0, sa_type=BigInteger)
+
+
+class FailoverGateRow(SQLModel, table=True):
+    """Whether a channel is failed over (monitor/failover/gate.py), so a restart resumes it."""
+
+    __tablename__ = "failover_gates"
+
+    channel: str = Field(primary_key=True, max_length=64)
+    failed: bool = False
+    changed_at: float
+
+
+class FailoverTargetRow(SQLModel, table=True):
+    """What the service last planned, and last saw applied, for one promotion or notice on one channel.
+
+    owner_kind "promotion": planned is the amount (0 = paused). owner_kind "notice": 1 = posted.
+    The reconciler compares a new plan with `planned`; the relay sets `applied` when a receiver
+    acknowledges. Rows are created with the normal allocation when a promotion is first seen.
+    """
+
+    __tablename__ = "failover_targets"
+
+    owner_kind: str = Field(primary_key=True, max_length=16)
+    owner: str = Field(primary_key=True, max_length=64)
+    channel: str = Field(primary_key=True, max_length=64)
+    planned: int = Field(sa_type=BigInteger)
+    applied: int | None = Field(default=None, sa_type=BigInteger)
+    updated_at: float
+
+
+class FailoverOwnerRow(SQLModel, table=True):
+    """A promotion's or notice's failover status: frozen (too many moves, a conflict, by hand) or held."""
+
+    __tablename__ = "failover_owners"
+
+    owner_kind: str = Field(primary_key=True, max_length=16)
+    owner: str = Field(primary_key=True, max_length=64)
+    frozen: bool = False
+    held: bool = False            # nothing healthy to move to: the last allocation is kept
+    reason: str = Field(default="", max_length=500)
+    by: str = Field(default="", max_length=100)
+    since: float
+
+
+class FailoverPlanRow(SQLModel, table=True):
+    """One decision to change a promotion or notice: before and after, why, and what became of it.
+
+    status: applied (actions written), dry_run (recorded only), pending_approval, approved,
+    superseded (a newer plan replaced it before approval), rejected.
+    """
+
+    __tablename__ = "failover_plans"
+    __table_args__ = (Index("ix_failover_plans_owner_at", "owner_kind", "owner", "at"),)
+
+    id: int | None = Field(default=None, primary_key=True, sa_type=ID)
+    at: float
+    owner_kind: str = Field(max_length=16)
+    owner: str = Field(max_length=64)
+    mode: str = Field(max_length=16)
+    status: str = Field(max_length=20)
+    reason: str = "{}"   # JSON: failed channels, their incidents, standings
+    before: str = "{}"   # JSON: channel -> planned value before
+    after: str = "{}"    # JSON: channel -> desired value
+    unallocated: int = Field(default=0, sa_type=BigInteger)
+    decided_by: str | None = Field(default=None, max_length=100)
+    decided_at: float | None = None
+
+
+class FailoverActionRow(SQLModel, table=True):
+    """One change on one channel, written with its plan and sent by the relay (transactional outbox).
+
+    status: pending, sending, applied, failed (permanent), conflict (changed outside the service),
+    dry_run (never sent), superseded (a newer action for the same promotion and channel replaced it).
+    """
+
+    __tablename__ = "failover_actions"
+    __table_args__ = (Index("ix_failover_actions_status_next", "status", "next_at"),
+                      Index("ix_failover_actions_plan", "plan_id"))
+
+    id: int | None = Field(default=None, primary_key=True, sa_type=ID)
+    plan_id: int = Field(sa_type=ID)
+    key: str = Field(max_length=64, unique=True)  # idempotency key, reused on every attempt
+    op: str = Field(max_length=20)
+    owner_kind: str = Field(max_length=16)
+    owner: str = Field(max_length=64)
+    channel: str = Field(max_length=64)
+    actuator: str = Field(max_length=64)
+    target: str = Field(default="", max_length=200)
+    value: int | None = Field(default=None, sa_type=BigInteger)
+    expect: int | None = Field(default=None, sa_type=BigInteger)
+    text: str | None = None
+    status: str = Field(max_length=16)
+    attempts: int = 0
+    next_at: float
+    last_error: str | None = Field(default=None, max_length=500)
+    observed: int | None = Field(default=None, sa_type=BigInteger)
+    response: str = "{}"
+    created_at: float
+    applied_at: float | None = None

@@ -1,4 +1,4 @@
-"""Admin API: maintenance windows and manual overrides, behind a bearer token.
+"""Admin API: maintenance windows, manual overrides and failover decisions, behind a bearer token.
 
 Without `admin_token` in the config the admin API is off (403). A wrong or missing token is 401
 and changes nothing. Every change is logged with who and why.
@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from monitor.durations import Duration
 from monitor.health import Override, State
 from monitor.maintenance import Window
+from monitor.web import failover_api
 from monitor.web.keys import SERVICE
 
 log = logging.getLogger("monitor.admin")
@@ -36,7 +37,7 @@ class MaintenanceRequest(BaseModel):
     starts_in: Duration | None = None
 
 
-def setup_routes(app: web.Application, token: str | None) -> None:
+def setup_routes(app: web.Application, token: str | None, show_failover: bool = False) -> None:
     """Register /api/admin routes, guarded by the token."""
 
     def authorize(request: web.Request) -> None:
@@ -94,6 +95,7 @@ def setup_routes(app: web.Application, token: str | None) -> None:
                     extra={"event": "admin", "channel": channel, "by": body.by, "reason": body.reason})
         return web.json_response({"channel": channel, "start": window.start, "end": window.end, "reason": body.reason})
 
+    failover_api.setup_routes(app, show_failover, authorize, parse)
     app.router.add_put("/api/admin/channels/{channel}/override", set_override)
     app.router.add_delete("/api/admin/channels/{channel}/override", clear_override)
     app.router.add_post("/api/admin/channels/{channel}/maintenance", add_maintenance)

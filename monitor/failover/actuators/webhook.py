@@ -1,0 +1,144 @@
+"""Webhook actuator: POST each action, signed, to the seller's own endpoint (docs/failover-webhook.schema.json)."""
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import urlsplit
+
+import aiohttp
+from pydantic import Field, SecretStr, field_validator
+
+from monitor.failover.actions import Action, ActionResult, ActuatorConfig, ActuatorContext, ActuatorKind
+from monitor.failover.signing import HEADER, TIMESTAMP_HEADER, sign
+from monitor.redact import redact_url
+
+USER_AGENT = "channel-monitor"
+MAX_RESPONSE_BYTES = 64 * 1024  # enough for {"value": ...} or an error message
+# Headers the actuator sets itself; config.headers may not replace them (the signature covers the body as sent).
+RESERVED = frozenset(h.lower() for h in ("Content-Type", "Idempotency-Key", HEADER, TIMESTAMP_HEADER, "User-Agent"))
+
+
+class Config(ActuatorConfig):
+    url: str
+    secret: SecretStr
+    timeout: float = Field(10, gt=0, le=120)  # seconds for the whole request
+    headers: dict[str, str] = {}
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, url: str) -> str:
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname or any(c.isspace() for c in url):
+            raise ValueError(f"{redact_url(url)!r} is not an http(s) URL; write e.g. https://hooks.example.com/failover")
+        return url
+
+    @field_validator("secret")
+    @classmethod
+    def _secret(cls, secret: SecretStr) -> SecretStr:
+        if len(secret.get_secret_value()) < 16:
+            raise ValueError("the signing secret must be at least 16 characters; generate one (openssl rand -hex 32) "
+                             "and reference it from the environment: secret: ${FAILOVER_WEBHOOK_SECRET}")
+        return secret
+
+    @field_validator("headers")
+    @classmethod
+    def _headers(cls, headers: dict[str, str]) -> dict[str, str]:
+        for name, value in headers.items():
+            if name.lower() in RESERVED:
+                raise ValueError(f"header {name!r} is set by the webhook actuator itself; remove it from headers")
+            if any(c in name + value for c in "\r\n\0"):
+                raise ValueError(f"header {name!r} contains a line break; write it on one line")
+        return headers
+
+
+def payload(action: Action, now: float) -> dict[str, Any]:
+    """Return the JSON object sent for action at time now (unix seconds)."""
+    return {
+        "id": action.key, "op": action.op, "promotion": action.promotion, "notice": action.notice,
+        "channel": action.channel, "target": action.target, "value": action.value, "expect": action.expect,
+        "text": action.text, "unit": action.unit, "reason": dict(action.reason), "attempt": action.attempt,
+        "sent_at": datetime.fromtimestamp(now, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+    }
+
+
+def encode(body: dict[str, Any]) -> bytes:
+    """Serialise compactly with sorted keys, so that the signed bytes are reproducible."""
+    # default=str: a reason value that is not JSON (a datetime) must not stop the action.
+    return json.dumps(body, separators=(",", ":"), sort_keys=True, ensure_ascii=False, default=str).encode()
+
+
+def _retry_after(value: str | None) -> float | None:
+    try:
+        seconds = float(value) if value is not None else math.nan
+    except ValueError:
+        return None
+    return seconds if math.isfinite(seconds) and seconds >= 0 else None
+
+
+def _json(raw: bytes) -> Any:
+    try:
+        return json.loads(raw)
+    except ValueError:  # also UnicodeDecodeError
+        return None
+
+
+def _message(body: Any, secret: str) -> str:
+    """The receiver's own explanation ("error" or "message"), one line, at most 200 characters."""
+    if not isinstance(body, dict):
+        return ""
+    text = body.get("error") or body.get("message") or ""
+    if isinstance(text, dict):  # {"error": {"message": ...}}
+        text = text.get("message") or ""
+    text = " ".join(str(text).split()).replace(secret, "***")
+    return text[:197] + "..." if len(text) > 200 else text
+
+
+def outcome(status: int, headers: Any, raw: bytes, secret: str) -> ActionResult:
+    """Map the receiver's answer to an ActionResult."""
+    body = _json(raw)
+    response: dict[str, Any] = {"status": status}
+    if request_id := headers.get("X-Request-Id"):
+        response["request_id"] = request_id[:100]
+    why = _message(body, secret)
+    said = f"HTTP {status}" + (f": {why}" if why else "")
+    if 200 <= status < 300:
+        value = body.get("value") if isinstance(body, dict) else None
+        observed = value if isinstance(value, int) and not isinstance(value, bool) else None
+        return ActionResult.applied(f"webhook accepted (HTTP {status})", observed=observed, response=response)
+    if status == 409:
+        return ActionResult.conflict(f"webhook reports a conflict, {said}", response=response)
+    if status in (408, 425, 429) or status >= 500:
+        wait = _retry_after(headers.get("Retry-After")) if status in (429, 503) else None
+        return ActionResult.retry(f"webhook temporarily failed, {said}", retry_after=wait, response=response)
+    if 300 <= status < 400:  # a signed POST is not re-sent to another address
+        return ActionResult.failed(f"webhook redirected ({said}); set url to the final address", response=response)
+    return ActionResult.failed(f"webhook rejected the action, {said}", response=response)
+
+
+async def apply(action: Action, config: Config, ctx: ActuatorContext) -> ActionResult:
+    """POST the signed action to config.url and report what the receiver said."""
+    now = ctx.clock()
+    secret = config.secret.get_secret_value()
+    body = encode(payload(action, now))
+    headers = {
+        **config.headers,
+        "Content-Type": "application/json", "Idempotency-Key": action.key, "User-Agent": USER_AGENT,
+        HEADER: sign(secret, body, int(now)), TIMESTAMP_HEADER: str(int(now)),
+    }
+    try:
+        async with ctx.http.post(config.url, data=body, headers=headers, allow_redirects=False,
+                                 timeout=aiohttp.ClientTimeout(total=config.timeout)) as resp:
+            raw = await resp.content.read(MAX_RESPONSE_BYTES)
+            result = outcome(resp.status, resp.headers, raw, secret)
+    except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+        # The class name only: aiohttp's messages can contain the URL, with its query string.
+        result = ActionResult.retry(f"webhook unreachable: {type(exc).__name__}", response={"error": type(exc).__name__})
+    ctx.log.info("failover webhook %s %s on %s: %s (%s)", action.op, action.key, action.channel,
+                 result.outcome, result.detail)
+    return result
+
+
+KIND = ActuatorKind(Config, apply, description="POST each action, HMAC-signed, to your own endpoint")

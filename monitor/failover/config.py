@@ -1,0 +1,236 @@
+"""Failover configuration: promotions, customer notices, actuators and the timing that stops thrashing.
+
+The models only check what one entry can check alone; cross references (a promotion naming a channel
+or an actuator that does not exist) are checked by check_references() with the whole config at hand.
+"""
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
+
+from monitor.config_errors import Problem, problems_from_validation
+from monitor.durations import Delay
+
+Slug = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")]
+Mode = Literal["auto", "approve", "dry-run"]
+MAX_TOTAL = 10**15  # minor units; far above any budget, far below 64-bit overflow
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Timing(Strict):
+    """When failover may act (hold_down and failback_after apply to channels, so they are global)."""
+
+    hold_down: Delay = 120.0          # a channel must be down this long before its promotions move
+    failback_after: Delay = 600.0     # and healthy this long before they move back
+    max_moves_per_hour: int = Field(4, ge=1, le=60)  # more changes than this to one promotion: freeze it
+
+
+class Actuator(BaseModel):
+    """A way to change things on a channel. Keys other than id and kind belong to the kind."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)  # kind keys validated by load_config
+
+    id: Slug
+    kind: str
+    _options: Any = PrivateAttr(default=None)
+
+    @property
+    def options(self) -> Any:
+        assert self._options is not None, "load_config sets options"
+        return self._options
+
+
+class Placement(Strict):
+    """A promotion on one channel: its normal share or amount, its caps, and how to change it."""
+
+    share: float | None = Field(None, ge=0)   # relative weight; shares need not add up to 100
+    amount: int | None = Field(None, ge=0, le=MAX_TOTAL)  # or a fixed amount in minor units
+    min: int = Field(0, ge=0, le=MAX_TOTAL)   # never less than this while the channel is healthy
+    max: int | None = Field(None, ge=0, le=MAX_TOTAL)  # never more than this
+    actuator: Slug
+    target: str = Field("", max_length=200)   # the object on the channel's side, e.g. a Meta ad set id
+
+    @model_validator(mode="after")
+    def _one_of(self) -> Placement:
+        if (self.share is None) == (self.amount is None):
+            raise ValueError("give either share (a weight, e.g. share: 50) or amount (minor units, e.g. amount: 20000)")
+        if self.max is not None and self.max < self.min:
+            raise ValueError(f"max ({self.max}) is below min ({self.min}); raise max or lower min")
+        return self
+
+
+class Schedule(Strict):
+    """When a promotion runs; outside it failover leaves the promotion alone."""
+
+    start: datetime | None = None
+    end: datetime | None = None
+    time_zone: str = "UTC"
+
+    @field_validator("time_zone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"{value!r} is not a time zone; use an IANA name, e.g. Europe/Warsaw or UTC") from None
+        return value
+
+    def bounds(self) -> tuple[float | None, float | None]:
+        zone = ZoneInfo(self.time_zone)
+        return tuple(None if t is None else (t if t.tzinfo else t.replace(tzinfo=zone)).timestamp()
+                     for t in (self.start, self.end))  # type: ignore[return-value]
+
+    @model_validator(mode="after")
+    def _order(self) -> Schedule:
+        start, end = self.bounds()
+        if start is not None and end is not None and end <= start:
+            raise ValueError("end must be after start")
+        return self
+
+
+class Promotion(Strict):
+    """A promotion spread over channels, and how it fails over."""
+
+    id: Slug
+    name: str = Field(min_length=1, max_length=100, pattern=r"^[^\x00-\x1f\x7f]+$")
+    total: int = Field(ge=1, le=MAX_TOTAL)  # minor units of `unit` (e.g. grosze for PLN), or a weight
+    unit: str = Field("weight", pattern=r"^([A-Z]{3}|weight)$")  # ISO 4217 code, or "weight"
+    policy: Literal["proportional", "priority"] = "proportional"
+    mode: Mode = "dry-run"  # money moves: nothing is applied until you choose auto or approve
+    priority: list[Slug] = []  # policy priority: who gets a failed channel's part, in this order
+    schedule: Schedule | None = None
+    max_moves_per_hour: int | None = Field(None, ge=1, le=60)  # defaults to failover.timing's
+    channels: dict[Slug, Placement] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Promotion:
+        kinds = {p.share is not None for p in self.channels.values()}
+        if len(kinds) > 1:
+            raise ValueError("channels mix share and amount; use shares for all of them or amounts for all")
+        if kinds == {False}:
+            given = sum(p.amount or 0 for p in self.channels.values())
+            if given != self.total:
+                raise ValueError(f"the channels' amounts add up to {given}, not the total {self.total}; "
+                                 "make them add up, or use shares")
+        elif sum(p.share or 0 for p in self.channels.values()) <= 0:
+            raise ValueError("every share is 0; give at least one channel a share above 0")
+        unknown = [c for c in self.priority if c not in self.channels]
+        if unknown:
+            raise ValueError(f"priority names {', '.join(unknown)}, not among this promotion's channels "
+                             f"({', '.join(self.channels)})")
+        return self
+
+
+class Notice(Strict):
+    """A customer notice: posted on other channels while one is failed over, withdrawn when it is back."""
+
+    id: Slug
+    when_down: Slug                 # the channel whose outage the notice is about
+    post_on: list[Slug] = Field(min_length=1)  # where to post it
+    actuator: Slug
+    target: str = Field("", max_length=200)
+    text: str = Field(min_length=1, max_length=1000)
+    mode: Mode = "dry-run"
+
+
+class Failover(Strict):
+    """Top-level `failover:` section."""
+
+    timing: Timing = Timing()
+    actuators: list[Actuator] = []
+    promotions: list[Promotion] = []
+    notices: list[Notice] = []
+
+    def moves_limit(self, promotion: Promotion) -> int:
+        return promotion.max_moves_per_hour or self.timing.max_moves_per_hour
+
+
+def validate_failover(raw: Any, failover: Failover | None, channel_ids: set[str],
+                      actuators: dict[str, Any]) -> list[Problem]:
+    """Check actuator options against their kind, and every name a promotion or notice refers to.
+
+    `raw` is the `failover` mapping as read from YAML, so actuator problems are found even when other
+    keys are wrong; the reference checks need the validated `failover`.
+    """
+    problems: list[Problem] = []
+    raw_actuators = raw.get("actuators") if isinstance(raw, dict) else None
+    for i, item in enumerate(raw_actuators if isinstance(raw_actuators, list) else []):
+        if not isinstance(item, dict) or not isinstance(item.get("kind"), str):
+            continue
+        loc = ("failover", "actuators", i)
+        kind = actuators.get(item["kind"])
+        if kind is None:
+            problems.append(Problem(loc + ("kind",), f"{item['kind']!r} is not an actuator kind; use one of: "
+                                    f"{', '.join(sorted(actuators))}"))
+            continue
+        try:
+            options = kind.config.model_validate({k: v for k, v in item.items() if k not in ("id", "kind")})
+        except ValidationError as exc:
+            problems.extend(problems_from_validation(exc, loc, lambda _loc, k=kind: ["id", "kind", *k.config.model_fields]))
+            continue
+        if failover is not None:
+            failover.actuators[i]._options = options
+            if failover.actuators[i].__pydantic_extra__:
+                failover.actuators[i].__pydantic_extra__.clear()
+    if failover is None:
+        return problems
+    names = [a.id for a in failover.actuators]
+    for i, name in enumerate(names):
+        if name in names[:i]:
+            problems.append(Problem(("failover", "actuators", i, "id"), f"{name!r} is used by another actuator; ids must be unique"))
+
+    def need_channel(loc: tuple, name: str) -> None:
+        if name not in channel_ids:
+            problems.append(Problem(loc, f"{name!r} is not a channel id; use one of: {', '.join(sorted(channel_ids))}"))
+
+    def need_actuator(loc: tuple, name: str) -> None:
+        if name not in names:
+            hint = f"one of: {', '.join(names)}" if names else "add it under failover.actuators (kind: webhook, meta_ads or log)"
+            problems.append(Problem(loc, f"{name!r} is not an actuator id; use {hint}"))
+
+    seen: set[str] = set()
+    for pi, promo in enumerate(failover.promotions):
+        loc = ("failover", "promotions", pi)
+        if promo.id in seen:
+            problems.append(Problem(loc + ("id",), f"{promo.id!r} is used by another promotion; ids must be unique"))
+        seen.add(promo.id)
+        from monitor.failover.plan import normal_amounts  # plan imports this module
+        normal = normal_amounts(promo)
+        for channel, placement in promo.channels.items():
+            need_channel(loc + ("channels", channel), channel)
+            need_actuator(loc + ("channels", channel, "actuator"), placement.actuator)
+            cap = placement.max if placement.max is not None else promo.total
+            if not placement.min <= normal[channel] <= cap:
+                problems.append(Problem(loc + ("channels", channel), f"its normal amount {normal[channel]} is outside "
+                                        f"min {placement.min} .. max {cap}; change the share/amount or the caps"))
+    seen = set()
+    for ni, notice in enumerate(failover.notices):
+        loc = ("failover", "notices", ni)
+        if notice.id in seen:
+            problems.append(Problem(loc + ("id",), f"{notice.id!r} is used by another notice; ids must be unique"))
+        seen.add(notice.id)
+        need_channel(loc + ("when_down",), notice.when_down)
+        for k, channel in enumerate(notice.post_on):
+            need_channel(loc + ("post_on", k), channel)
+            if channel == notice.when_down:
+                problems.append(Problem(loc + ("post_on", k), f"{channel!r} is the channel that is down; post the notice elsewhere"))
+        need_actuator(loc + ("actuator",), notice.actuator)
+    return problems
+
+
+def allowed_keys(names: list[str]) -> list[str] | None:
+    """Keys allowed at a location under `failover`, for 'unknown key' messages (None: not ours)."""
+    table = {("failover",): Failover, ("failover", "timing"): Timing, ("failover", "promotions"): Promotion,
+             ("failover", "promotions", "schedule"): Schedule,
+             ("failover", "notices"): Notice, ("failover", "actuators"): Actuator}
+    if tuple(names) in table:
+        return list(table[tuple(names)].model_fields)
+    if names[:3] == ["failover", "promotions", "channels"]:
+        return list(Placement.model_fields)
+    return None

@@ -1,0 +1,353 @@
+"""The reconciler: desired allocation (plan) versus what was last planned, turned into stored actions.
+
+evaluate() is pure over the engine's memory and the channels' health: it returns a Decision (gate
+changes, new plans, freezes) and changes nothing. commit() writes a Decision in ONE transaction:
+gates, plan rows, action rows (the outbox the relay drains) and the new planned values, then updates
+memory. A crash before the commit loses the decision, and the next evaluate makes it again; after the
+commit, the relay finds the actions. So there is no moment where an action is decided but not stored,
+or stored twice.
+
+Memory mirrors the tables (failover_gates, failover_targets, failover_owners, pending plans) and is
+loaded at start, so evaluate() never reads the database; it runs on every state change and once a
+second for the hold-down and failback timers.
+"""
+from __future__ import annotations
+
+import json
+import uuid
+from collections import deque
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import insert, select, update
+from sqlalchemy.engine import Connection, Engine
+
+from monitor.failover.config import Failover, Notice, Promotion
+from monitor.failover.gate import HealthView, standing
+from monitor.failover.plan import Standing, normal_amounts, plan
+from monitor.store.db import begin_write
+from monitor.store.models import (FailoverActionRow, FailoverGateRow, FailoverOwnerRow, FailoverPlanRow,
+                                  FailoverTargetRow)
+from monitor.store.upsert import upsert
+
+PROMOTION, NOTICE = "promotion", "notice"
+HOUR = 3600.0
+KEY_NAMESPACE = uuid.UUID("6f1c1f3e-2a4b-4c39-9b6e-8c1d6a0f3b21")  # idempotency keys: uuid5 of plan, channel, op
+Owner = tuple[str, str]  # (owner_kind, owner id)
+
+
+@dataclass(slots=True)
+class OwnerStatus:
+    frozen: bool = False
+    held: bool = False
+    reason: str = ""
+    by: str = ""
+    since: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class PlanDraft:
+    owner: Owner
+    mode: str
+    status: str                 # applied, dry_run or pending_approval
+    before: dict[str, int]
+    after: dict[str, int]
+    reason: dict[str, Any]
+    unallocated: int = 0
+
+
+@dataclass(slots=True)
+class Decision:
+    at: float
+    gates: dict[str, bool] = field(default_factory=dict)          # channels whose gate changed
+    plans: list[PlanDraft] = field(default_factory=list)
+    owners: dict[Owner, OwnerStatus] = field(default_factory=dict)  # owners whose status changed
+    superseded: set[Owner] = field(default_factory=set)            # pending approvals no longer wanted
+    events: list[tuple[str, Owner, str]] = field(default_factory=list)  # (event, owner, detail) to alert
+
+    @property
+    def empty(self) -> bool:
+        return not (self.gates or self.plans or self.owners or self.superseded)
+
+
+@dataclass(frozen=True, slots=True)
+class Pending:
+    plan_id: int
+    after: dict[str, int]
+
+
+class FailoverEngine:
+    """Decides and records failover; the relay (monitor/failover/relay.py) carries it out."""
+
+    def __init__(self, failover: Failover, engine: Engine) -> None:
+        self.config = failover
+        self.engine = engine
+        self.promotions: dict[str, Promotion] = {p.id: p for p in failover.promotions}
+        self.notices: dict[str, Notice] = {n.id: n for n in failover.notices}
+        self.actuator_of: dict[str, str] = {}
+        self.gates: dict[str, bool] = {}
+        self.planned: dict[Owner, dict[str, int]] = {}
+        self.owners: dict[Owner, OwnerStatus] = {}
+        self.pending: dict[Owner, Pending] = {}
+        self.moves: dict[Owner, deque[float]] = {}
+        self.standings: dict[str, Standing] = {}
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.promotions or self.notices)
+
+    def owner_keys(self) -> list[Owner]:
+        return [(PROMOTION, p) for p in self.promotions] + [(NOTICE, n) for n in self.notices]
+
+    def normal(self, owner: Owner) -> dict[str, int]:
+        """What an owner holds with every channel healthy: the normal amounts, or no notice posted."""
+        kind, name = owner
+        if kind == PROMOTION:
+            return normal_amounts(self.promotions[name])
+        return dict.fromkeys(self.notices[name].post_on, 0)
+
+    # ------------------------------------------------------------------------------------- loading
+
+    def load(self, now: float) -> None:
+        """Read the stored failover state; start new promotions and notices at their normal values."""
+        with self.engine.connect() as conn:
+            self.gates = {r.channel: r.failed for r in conn.execute(select(FailoverGateRow))}
+            targets: dict[Owner, dict[str, int]] = {}
+            for r in conn.execute(select(FailoverTargetRow)):
+                targets.setdefault((r.owner_kind, r.owner), {})[r.channel] = r.planned
+            self.owners = {(r.owner_kind, r.owner): OwnerStatus(r.frozen, r.held, r.reason, r.by, r.since)
+                           for r in conn.execute(select(FailoverOwnerRow))}
+            pending = conn.execute(select(FailoverPlanRow).where(FailoverPlanRow.status == "pending_approval")
+                                   .order_by(FailoverPlanRow.id)).all()
+            self.pending = {(r.owner_kind, r.owner): Pending(r.id, json.loads(r.after)) for r in pending}
+            recent = conn.execute(select(FailoverPlanRow.owner_kind, FailoverPlanRow.owner, FailoverPlanRow.at)
+                                  .where(FailoverPlanRow.at >= now - HOUR,
+                                         FailoverPlanRow.status.in_(("applied", "approved", "dry_run")))
+                                  .order_by(FailoverPlanRow.at)).all()
+        self.moves = {}
+        for kind, name, at in recent:
+            self.moves.setdefault((kind, name), deque()).append(at)
+        missing = []
+        for owner in self.owner_keys():
+            have = targets.setdefault(owner, {})
+            for channel, value in self.normal(owner).items():
+                if channel not in have:
+                    have[channel] = value
+                    missing.append({"owner_kind": owner[0], "owner": owner[1], "channel": channel,
+                                    "planned": value, "applied": None, "updated_at": now})
+        if missing:
+            with begin_write(self.engine) as conn:
+                upsert(conn, FailoverTargetRow.__table__, missing, ["owner_kind", "owner", "channel"])
+        # Only the channels still in the config: a channel removed from a promotion is left alone.
+        self.planned = {o: {c: targets[o][c] for c in self.normal(o)} for o in self.owner_keys()}
+
+    # ------------------------------------------------------------------------------------ deciding
+
+    def evaluate(self, now: float, health: Mapping[str, HealthView], frozen: bool) -> Decision:
+        """What to change now, given every channel's health; changes nothing (see commit)."""
+        decision = Decision(now)
+        if frozen or not self.enabled:
+            return decision  # "is it us?": no failover at all while the monitor's own network is out
+        timing = self.config.timing
+        standings: dict[str, Standing] = {}
+        for channel, view in health.items():
+            was = self.gates.get(channel, False)
+            standings[channel], failed = standing(was, view, now, timing.hold_down, timing.failback_after)
+            if failed != was:
+                decision.gates[channel] = failed
+        self.standings = standings
+        reason = {"failed": sorted(c for c, s in standings.items() if s is Standing.FAILED),
+                  "causes": {c: dict(health[c].cause) for c, s in standings.items() if s is Standing.FAILED}}
+        for promotion in self.promotions.values():
+            if self._running(promotion, now):
+                self._decide_promotion(promotion, standings, now, reason, decision)
+        for notice in self.notices.values():
+            posted = standings.get(notice.when_down) is Standing.FAILED
+            desired = {c: int(posted and standings.get(c) is not Standing.FAILED) for c in notice.post_on}
+            self._propose((NOTICE, notice.id), notice.mode, desired, 0, now, reason, decision, limit=None)
+        return decision
+
+    @staticmethod
+    def _running(promotion: Promotion, now: float) -> bool:
+        if promotion.schedule is None:
+            return True
+        start, end = promotion.schedule.bounds()
+        return (start is None or now >= start) and (end is None or now < end)
+
+    def _decide_promotion(self, promotion: Promotion, standings: Mapping[str, Standing], now: float,
+                          reason: dict[str, Any], decision: Decision) -> None:
+        owner = (PROMOTION, promotion.id)
+        status = self.owners.get(owner, OwnerStatus())
+        allocation = plan(promotion, standings)
+        if allocation.held != status.held and not status.frozen:
+            decision.owners[owner] = OwnerStatus(status.frozen, allocation.held, status.reason, status.by, now)
+            if allocation.held:
+                decision.events.append(("failover_held", owner, "no healthy channel left to move it to; "
+                                         "the last allocation is kept"))
+        if allocation.held:
+            return
+        self._propose(owner, promotion.mode, allocation.amounts, allocation.unallocated, now, reason, decision,
+                      limit=self.config.moves_limit(promotion))
+
+    def _propose(self, owner: Owner, mode: str, desired: dict[str, int], unallocated: int, now: float,
+                 reason: dict[str, Any], decision: Decision, limit: int | None) -> None:
+        status = self.owners.get(owner, OwnerStatus())
+        if status.frozen:
+            return
+        planned = self.planned[owner]
+        pending = self.pending.get(owner)
+        if desired == planned:
+            if pending is not None:
+                decision.superseded.add(owner)  # the outage ended before anyone approved
+            return
+        if mode == "approve":
+            if pending is not None and pending.after == desired:
+                return  # still waiting for the same approval
+            decision.superseded.add(owner)
+            decision.plans.append(PlanDraft(owner, mode, "pending_approval", dict(planned), desired, reason, unallocated))
+            decision.events.append(("failover_approval_needed", owner, _moves_text(planned, desired)))
+            return
+        recent = [t for t in self.moves.get(owner, ()) if t > now - HOUR]
+        if limit is not None and len(recent) >= limit:
+            decision.owners[owner] = OwnerStatus(True, status.held, f"{len(recent)} moves in the last hour "
+                                                 f"(limit {limit}); unfreeze it when the channels are stable",
+                                                 "monitor", now)
+            decision.events.append(("failover_frozen", owner, decision.owners[owner].reason))
+            return
+        state = "dry_run" if mode == "dry-run" else "applied"
+        decision.plans.append(PlanDraft(owner, mode, state, dict(planned), desired, reason, unallocated))
+        decision.events.append(("failover_planned" if state == "applied" else "failover_dry_run", owner,
+                                _moves_text(planned, desired)))
+
+    # ----------------------------------------------------------------------------------- recording
+
+    def commit(self, decision: Decision) -> list[int]:
+        """Write a decision in one transaction, then take it into memory; return the new plans' ids."""
+        ids: list[int] = []
+        with begin_write(self.engine) as conn:
+            if decision.gates:
+                upsert(conn, FailoverGateRow.__table__, [{"channel": c, "failed": f, "changed_at": decision.at}
+                                                         for c, f in decision.gates.items()], ["channel"])
+            for owner in decision.superseded:
+                if owner in self.pending:
+                    conn.execute(update(FailoverPlanRow).where(FailoverPlanRow.id == self.pending[owner].plan_id)
+                                 .values(status="superseded", decided_at=decision.at, decided_by="monitor"))
+            for draft in decision.plans:
+                ids.append(self._write_plan(conn, draft, decision.at))
+            if decision.owners:
+                self._write_owners(conn, decision.owners)
+        # Committed: now memory may follow.
+        self.gates.update(decision.gates)
+        for owner in decision.superseded:
+            self.pending.pop(owner, None)
+        for draft, plan_id in zip(decision.plans, ids, strict=True):
+            if draft.status == "pending_approval":
+                self.pending[draft.owner] = Pending(plan_id, draft.after)
+            else:
+                self.planned[draft.owner] = dict(draft.after)
+                self.moves.setdefault(draft.owner, deque()).append(decision.at)
+        self.owners.update(decision.owners)
+        return ids
+
+    def _write_plan(self, conn: Connection, draft: PlanDraft, at: float) -> int:
+        plan_id = conn.execute(insert(FailoverPlanRow).values(
+            at=at, owner_kind=draft.owner[0], owner=draft.owner[1], mode=draft.mode, status=draft.status,
+            reason=json.dumps(draft.reason, sort_keys=True), before=json.dumps(draft.before),
+            after=json.dumps(draft.after), unallocated=draft.unallocated)).inserted_primary_key[0]
+        if draft.status != "pending_approval":
+            self._write_actions(conn, plan_id, draft.owner, draft.before, draft.after, at,
+                                "dry_run" if draft.status == "dry_run" else "pending")
+        return int(plan_id)
+
+    def _write_actions(self, conn: Connection, plan_id: int, owner: Owner, before: dict[str, int],
+                       after: dict[str, int], at: float, status: str) -> None:
+        rows = []
+        for channel, value in after.items():
+            old = before.get(channel, 0)
+            if value == old:
+                continue
+            actuator, target, text = self._placement(owner, channel)
+            for op, v, expect in _ops(owner[0], old, value):
+                key = str(uuid.uuid5(KEY_NAMESPACE, f"{plan_id}:{owner[0]}:{owner[1]}:{channel}:{op}"))
+                rows.append({"plan_id": plan_id, "key": key, "op": op, "owner_kind": owner[0], "owner": owner[1],
+                             "channel": channel, "actuator": actuator, "target": target, "value": v, "expect": expect,
+                             "text": text if owner[0] == NOTICE else None, "status": status, "attempts": 0,
+                             "next_at": at, "last_error": None, "observed": None, "response": "{}",
+                             "created_at": at, "applied_at": None})
+            if status == "pending":
+                # Values are absolute: an older action for the same place that has not gone out yet is moot.
+                conn.execute(update(FailoverActionRow).where(
+                    FailoverActionRow.owner_kind == owner[0], FailoverActionRow.owner == owner[1],
+                    FailoverActionRow.channel == channel, FailoverActionRow.status == "pending",
+                    FailoverActionRow.plan_id != plan_id).values(status="superseded"))
+            conn.execute(update(FailoverTargetRow).where(
+                FailoverTargetRow.owner_kind == owner[0], FailoverTargetRow.owner == owner[1],
+                FailoverTargetRow.channel == channel).values(planned=value, updated_at=at))
+        if rows:
+            conn.execute(insert(FailoverActionRow), rows)
+
+    def _placement(self, owner: Owner, channel: str) -> tuple[str, str, str | None]:
+        kind, name = owner
+        if kind == PROMOTION:
+            placement = self.promotions[name].channels[channel]
+            return placement.actuator, placement.target, None
+        notice = self.notices[name]
+        return notice.actuator, notice.target, notice.text
+
+    def _write_owners(self, conn: Connection, owners: Mapping[Owner, OwnerStatus]) -> None:
+        upsert(conn, FailoverOwnerRow.__table__, [
+            {"owner_kind": o[0], "owner": o[1], "frozen": s.frozen, "held": s.held, "reason": s.reason[:500],
+             "by": s.by[:100], "since": s.since} for o, s in owners.items()], ["owner_kind", "owner"])
+
+    # ---------------------------------------------------------------------------- human decisions
+
+    def approve(self, plan_id: int, by: str, now: float) -> PlanDraft:
+        """Carry out a plan that waits for approval; raise LookupError/ValueError with the reason."""
+        owner = next((o for o, p in self.pending.items() if p.plan_id == plan_id), None)
+        if owner is None:
+            raise LookupError(f"plan {plan_id} is not waiting for approval (see 'channel-monitor failover status')")
+        after = self.pending[owner].after
+        before = dict(self.planned[owner])
+        with begin_write(self.engine) as conn:
+            conn.execute(update(FailoverPlanRow).where(FailoverPlanRow.id == plan_id)
+                         .values(status="approved", decided_by=by, decided_at=now, before=json.dumps(before)))
+            self._write_actions(conn, plan_id, owner, before, after, now, "pending")
+        del self.pending[owner]
+        self.planned[owner] = dict(after)
+        self.moves.setdefault(owner, deque()).append(now)
+        return PlanDraft(owner, "approve", "approved", before, after, {})
+
+    def set_frozen(self, owner: Owner, frozen: bool, by: str, reason: str, now: float) -> None:
+        """Freeze (no more moves) or unfreeze a promotion or notice; unfreezing also forgets past moves."""
+        if owner not in self.planned:
+            raise LookupError(f"no {owner[0]} {owner[1]!r}; see 'channel-monitor failover status'")
+        current = self.owners.get(owner, OwnerStatus())
+        status = OwnerStatus(frozen, current.held, reason, by, now)
+        with begin_write(self.engine) as conn:
+            self._write_owners(conn, {owner: status})
+        self.owners[owner] = status
+        if not frozen:
+            self.moves.pop(owner, None)  # a person looked at it: the move limit starts afresh
+
+
+def _ops(kind: str, old: int, new: int) -> list[tuple[str, int | None, int | None]]:
+    """The actions that take one place from `old` to `new`: (op, value, expected current value)."""
+    if kind == NOTICE:
+        return [("post_notice", 1, None)] if new else [("withdraw_notice", 0, None)]
+    if new == 0:
+        return [("pause", 0, old)]           # the amount on the channel stays; it just stops spending
+    if old == 0:
+        return [("set_amount", new, None), ("resume", new, None)]  # the paused amount may be stale: no expect
+    return [("set_amount", new, old)]
+
+
+def _moves_text(before: Mapping[str, int], after: Mapping[str, int]) -> str:
+    return ", ".join(f"{c} {before.get(c, 0)} -> {v}" for c, v in after.items() if before.get(c, 0) != v)
+
+
+def owner_label(owner: Owner) -> str:
+    return f"{owner[0]} {owner[1]}"
+
+
+OutcomeHook = Callable[[str, Owner, str], None]

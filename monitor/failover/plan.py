@@ -1,0 +1,137 @@
+"""plan(): where each promotion's total should be, given which channels may hold it. Pure.
+
+Every channel of a promotion has a standing:
+
+    ACTIVE  healthy: keeps its normal amount and may receive more;
+    FAILED  failed over: gets nothing;
+    HOLD    neither (down but inside the hold-down, unknown, in maintenance, flapping): keeps its
+            normal amount and never receives more, so failover neither starts nor ends because of it.
+
+The failed channels' amounts are spread over the ACTIVE ones:
+
+    proportional  in proportion to their normal amounts (equally if those are all 0);
+    priority      to the `priority` list in order (then the rest in config order), each up to its cap.
+
+Arithmetic is in integers (minor units). Floors first; the units left by rounding go one at a time to
+the receivers with the largest normal amounts (ties: config order). A receiver never goes above its
+`max`. What no receiver can take (every one at its cap) stays unallocated and is reported, so that
+sum(amounts) + unallocated == total always holds. With no ACTIVE receiver at all, the plan says `held`:
+the caller keeps the last allocation and tells a human (a promotion is never left without a channel).
+
+When every channel is ACTIVE (or HOLD) again, the result is the normal allocation exactly: failback
+is this same function, not a separate restore.
+"""
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass
+from fractions import Fraction
+
+from monitor.failover.config import Promotion
+
+
+class Standing(enum.Enum):
+    ACTIVE = "active"
+    FAILED = "failed"
+    HOLD = "hold"
+
+
+@dataclass(frozen=True, slots=True)
+class Allocation:
+    """A promotion's desired amount per channel (config order)."""
+
+    amounts: dict[str, int]
+    unallocated: int = 0      # could not be placed: every receiver at its cap
+    held: bool = False        # nothing healthy to move to: keep the last allocation, alert
+
+    @property
+    def total(self) -> int:
+        return sum(self.amounts.values()) + self.unallocated
+
+
+def normal_amounts(promotion: Promotion) -> dict[str, int]:
+    """The promotion's allocation with every channel healthy, in minor units.
+
+    Fixed amounts are taken as given. Shares are turned into amounts by the largest-remainder
+    method: floors first, then one unit each to the largest remainders (ties: the larger share,
+    then config order), so the amounts add up to the total exactly.
+    """
+    placements = promotion.channels
+    if all(p.amount is not None for p in placements.values()):
+        return {c: p.amount for c, p in placements.items()}  # type: ignore[misc]
+    shares = {c: p.share or 0.0 for c, p in placements.items()}
+    # Exact rationals: shares given as decimals (33.3) must not drift with float rounding.
+    exact = {c: Fraction(str(s)) for c, s in shares.items()}
+    whole = sum(exact.values())
+    ideal = {c: promotion.total * s / whole for c, s in exact.items()}
+    amounts = {c: int(v) for c, v in ideal.items()}
+    order = list(placements)
+    left = promotion.total - sum(amounts.values())
+    by_remainder = sorted(order, key=lambda c: (-(ideal[c] - amounts[c]), -exact[c], order.index(c)))
+    for c in by_remainder[:left]:
+        amounts[c] += 1
+    return amounts
+
+
+def plan(promotion: Promotion, standings: Mapping[str, Standing]) -> Allocation:
+    """The desired allocation of one promotion; a channel missing from `standings` counts as HOLD."""
+    normal = normal_amounts(promotion)
+    order = list(promotion.channels)
+    standing = {c: standings.get(c, Standing.HOLD) for c in order}
+    failed = [c for c in order if standing[c] is Standing.FAILED]
+    amounts = {c: (0 if standing[c] is Standing.FAILED else normal[c]) for c in order}
+    moving = sum(normal[c] for c in failed)
+    receivers = [c for c in order if standing[c] is Standing.ACTIVE]
+    if moving == 0:
+        return Allocation(amounts)
+    if not receivers:
+        return Allocation({c: normal[c] for c in order}, held=True)
+    room = {c: _room(promotion, c, amounts[c]) for c in receivers}
+    if promotion.policy == "priority":
+        ranked = [c for c in promotion.priority if c in room] + [c for c in receivers if c not in promotion.priority]
+        gives = _in_order(moving, ranked, room)
+    else:
+        gives = _proportional(moving, receivers, {c: normal[c] for c in receivers}, room, order)
+    for c, g in gives.items():
+        amounts[c] += g
+    return Allocation(amounts, unallocated=moving - sum(gives.values()))
+
+
+def _room(promotion: Promotion, channel: str, amount: int) -> int:
+    cap = promotion.channels[channel].max
+    return promotion.total if cap is None else max(0, cap - amount)
+
+
+def _in_order(moving: int, ranked: list[str], room: dict[str, int]) -> dict[str, int]:
+    gives: dict[str, int] = {}
+    for c in ranked:
+        gives[c] = min(moving, room[c])
+        moving -= gives[c]
+    return gives
+
+
+def _proportional(moving: int, receivers: list[str], weight: dict[str, int], room: dict[str, int],
+                  order: list[str]) -> dict[str, int]:
+    """Spread `moving` by weight, capped by room; what a capped receiver cannot take goes round again."""
+    gives = dict.fromkeys(receivers, 0)
+    while moving > 0:
+        open_ = [c for c in receivers if room[c] - gives[c] > 0]
+        if not open_:
+            break
+        weights = {c: weight[c] for c in open_} if any(weight[c] for c in open_) else dict.fromkeys(open_, 1)
+        whole = sum(weights.values())
+        given = 0
+        for c in open_:
+            g = min(moving * weights[c] // whole, room[c] - gives[c])
+            gives[c] += g
+            given += g
+        if given == 0:
+            # Only rounding units are left (fewer than receivers): one each, largest weight first.
+            for c in sorted(open_, key=lambda c: (-weights[c], order.index(c))):
+                if given == moving:
+                    break
+                gives[c] += 1
+                given += 1
+        moving -= given
+    return gives

@@ -1,0 +1,211 @@
+"""The relay: sends stored actions to their actuators, at least once, in order per promotion and channel.
+
+Actions are rows (failover_actions) written with the plan that caused them. The relay claims due
+rows (pending -> sending, compare-and-set, so a second relay cannot take the same row), sends each
+group of actions for one (promotion or notice, channel) in id order, and records every outcome:
+
+    applied   done; the target's applied value is updated
+    retry     back to pending with exponential backoff (1 s doubling to 5 min, or the API's Retry-After);
+              later actions of the same group wait behind it, other groups go ahead
+    failed    permanent (bad credentials, unknown object): left for a human, alerted
+    conflict  changed outside the service: nothing written, the promotion is frozen, alerted
+
+A crash after a receiver acknowledged but before the outcome was stored sends the action again with
+the same idempotency key: receivers dedupe on it. Rows left in "sending" by a crash are released at start.
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from collections import defaultdict
+from collections.abc import Callable, Mapping
+from contextlib import suppress
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.engine import Engine
+
+from monitor.failover.actions import Action, ActionResult, ActuatorContext, ActuatorKind
+from monitor.failover.engine import NOTICE, PROMOTION, FailoverEngine, Owner, OwnerStatus
+from monitor.store.db import begin_write
+from monitor.store.models import FailoverActionRow, FailoverTargetRow
+
+log = logging.getLogger("monitor.failover")
+BACKOFF_FIRST, BACKOFF_MAX = 1.0, 300.0
+ATTEMPT_TIMEOUT = 60.0  # an actuator that hangs longer than this counts as a retry
+WARN_AFTER_ATTEMPTS = 5  # alert a human once an action has failed this many times in a row
+
+
+def backoff(attempts: int) -> float:
+    """Seconds to wait after the n-th failed attempt: 1, 2, 4 ... up to 5 minutes."""
+    return min(BACKOFF_MAX, BACKOFF_FIRST * 2 ** max(0, attempts - 1))
+
+
+class ActionRelay:
+    """Drain failover_actions through the actuators, from one background task."""
+
+    def __init__(self, failover: FailoverEngine, actuators: Mapping[str, tuple[ActuatorKind, Any]],
+                 ctx: ActuatorContext, clock: Callable[[], float],
+                 on_event: Callable[[str, Owner, str], None] = lambda *a: None,
+                 on_outcome: Callable[[str, str, float], None] = lambda *a: None) -> None:
+        self.failover = failover
+        self.engine: Engine = failover.engine
+        self.actuators = actuators
+        self.ctx = ctx
+        self.clock = clock
+        self.on_event = on_event
+        self.on_outcome = on_outcome  # (actuator, outcome, seconds) for metrics
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task | None = None
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    async def start(self) -> None:
+        await asyncio.to_thread(self._release_claims)
+        self._task = asyncio.create_task(self._run(), name="failover-relay")
+
+    async def stop(self) -> None:
+        if self._task:
+            self._task.cancel()
+            with suppress(asyncio.CancelledError):
+                await self._task
+
+    async def _run(self) -> None:
+        while True:
+            with suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), 1.0)
+            self._wake.clear()
+            try:
+                await self.drain()
+            except Exception:  # the database is down, or a bug: keep the loop, try again next round
+                log.exception("failover relay round failed; trying again")
+                await asyncio.sleep(1.0)
+
+    async def drain(self) -> int:
+        """Send every due action once; return how many were attempted."""
+        groups = await asyncio.to_thread(self._claim, self.clock())
+        if not groups:
+            return 0
+        counts = await asyncio.gather(*(self._send_group(rows) for rows in groups))
+        return sum(counts)
+
+    def _release_claims(self) -> None:
+        with begin_write(self.engine) as conn:
+            conn.execute(update(FailoverActionRow).where(FailoverActionRow.status == "sending").values(status="pending"))
+
+    def _claim(self, now: float) -> list[list[FailoverActionRow]]:
+        """Claim, per (owner, channel), the due actions at the head of its queue."""
+        a = FailoverActionRow
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(a).where(a.status.in_(("pending", "sending"))).order_by(a.id)).all()
+        heads: dict[tuple[str, str, str], list[Any]] = defaultdict(list)
+        blocked: set[tuple[str, str, str]] = set()
+        for r in rows:
+            group = (r.owner_kind, r.owner, r.channel)
+            if group in blocked:
+                continue
+            if r.status == "sending" or r.next_at > now:
+                blocked.add(group)  # in flight or waiting to retry: what comes after it waits too
+                continue
+            heads[group].append(r)
+        claimed: list[list[FailoverActionRow]] = []
+        with begin_write(self.engine) as conn:
+            for group_rows in heads.values():
+                mine = []
+                for r in group_rows:
+                    if conn.execute(update(a).where(a.id == r.id, a.status == "pending").values(status="sending")).rowcount:
+                        mine.append(FailoverActionRow.model_validate(r._mapping))
+                    else:
+                        break
+                if mine:
+                    claimed.append(mine)
+        return claimed
+
+    async def _send_group(self, rows: list[FailoverActionRow]) -> int:
+        sent = 0
+        for i, row in enumerate(rows):
+            result = await self._attempt(row)
+            sent += 1
+            await asyncio.to_thread(self._record, row, result, rows[i + 1:] if result.outcome != "applied" else [])
+            self._announce(row, result)
+            if result.outcome != "applied":
+                break  # the rest of the group was released back to pending by _record
+        return sent
+
+    async def _attempt(self, row: FailoverActionRow) -> ActionResult:
+        entry = self.actuators.get(row.actuator)
+        if entry is None:
+            return ActionResult.failed(f"actuator {row.actuator!r} is not in the config any more")
+        kind, options = entry
+        started = time.perf_counter()
+        try:
+            async with asyncio.timeout(ATTEMPT_TIMEOUT):
+                result = await kind.apply(to_action(row, self.failover), options, self.ctx)
+        except TimeoutError:
+            result = ActionResult.retry(f"no answer within {ATTEMPT_TIMEOUT:g}s")
+        except Exception as exc:  # an actuator bug must not stop the relay; retried like a failure
+            log.exception("actuator %s crashed on action %s", row.actuator, row.id)
+            result = ActionResult.retry(f"actuator error: {type(exc).__name__}")
+        self.on_outcome(row.actuator, result.outcome, time.perf_counter() - started)
+        return result
+
+    def _record(self, row: FailoverActionRow, result: ActionResult, release: list[FailoverActionRow]) -> None:
+        now = self.clock()
+        a, t = FailoverActionRow, FailoverTargetRow
+        values: dict[str, Any] = {"attempts": row.attempts + 1, "last_error": (result.detail or None) and result.detail[:500],
+                                   "observed": result.observed, "response": json.dumps(dict(result.response), default=str)}
+        if result.outcome == "applied":
+            values |= {"status": "applied", "applied_at": now}
+        elif result.outcome == "retry":
+            wait = max(result.retry_after or 0.0, backoff(row.attempts + 1))
+            values |= {"status": "pending", "next_at": now + wait}
+        else:
+            values |= {"status": result.outcome}  # failed or conflict
+        with begin_write(self.engine) as conn:
+            # Only if still ours: a newer plan may have superseded it meanwhile (then it stays superseded).
+            conn.execute(update(a).where(a.id == row.id, a.status == "sending").values(**values))
+            if release:
+                conn.execute(update(a).where(a.id.in_([r.id for r in release]), a.status == "sending")
+                             .values(status="pending"))
+            if result.outcome == "applied" and row.op in ("set_amount", "pause", "post_notice", "withdraw_notice"):
+                conn.execute(update(t).where(t.owner_kind == row.owner_kind, t.owner == row.owner,
+                                             t.channel == row.channel).values(applied=row.value, updated_at=now))
+        if result.outcome == "conflict":
+            owner = (row.owner_kind, row.owner)
+            if owner in self.failover.planned:
+                self.failover.set_frozen(owner, True, "monitor", f"conflict on {row.channel}: {result.detail}"[:500], now)
+
+    def _announce(self, row: FailoverActionRow, result: ActionResult) -> None:
+        owner = (row.owner_kind, row.owner)
+        what = f"{row.op} on {row.channel} via {row.actuator}"
+        if result.outcome == "applied":
+            log.info("failover action applied: %s %s (%s)", owner[1], what, result.detail or "ok",
+                     extra={"event": "action", "owner": owner[1], "channel": row.channel, "op": row.op,
+                            "key": row.key, "outcome": "applied"})
+        elif result.outcome == "retry":
+            log.warning("failover action will be retried: %s %s: %s (attempt %d)", owner[1], what, result.detail,
+                        row.attempts + 1)
+            if row.attempts + 1 == WARN_AFTER_ATTEMPTS:
+                self.on_event("action_retrying", owner, f"{what} still not applied after {WARN_AFTER_ATTEMPTS} "
+                                                        f"attempts: {result.detail}")
+        elif result.outcome == "failed":
+            self.on_event("action_failed", owner, f"{what} failed for good: {result.detail}")
+        else:
+            self.on_event("action_conflict", owner, f"{what} not done: changed outside the service "
+                                                    f"({result.detail}); promotion frozen until a person unfreezes it")
+
+
+def to_action(row: FailoverActionRow, failover: FailoverEngine) -> Action:
+    """The actuator's view of a stored action."""
+    unit = failover.promotions[row.owner].unit if row.owner_kind == PROMOTION and row.owner in failover.promotions else ""
+    return Action(id=row.id or 0, key=row.key, op=row.op,  # type: ignore[arg-type]
+                  promotion=row.owner if row.owner_kind == PROMOTION else None,
+                  notice=row.owner if row.owner_kind == NOTICE else None, channel=row.channel, target=row.target,
+                  value=row.value, expect=row.expect, text=row.text, unit=unit,
+                  reason={"plan": row.plan_id}, attempt=row.attempts + 1)
+
+
+__all__ = ["ActionRelay", "backoff", "to_action", "OwnerStatus"]

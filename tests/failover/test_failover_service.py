@@ -1,0 +1,138 @@
+"""Failover end to end on loopback: real probes, the real service, a signed webhook receiver."""
+from __future__ import annotations
+
+import json
+
+from sqlalchemy import select
+
+from monitor.app import create_app
+from monitor.config import parse_config
+from monitor.store.models import FailoverActionRow, FailoverPlanRow
+from monitor.web.keys import SERVICE
+from probes import PROBES
+from tests.failover.receiver import SECRET, Receiver
+from tests.fakes import FakeChannel, eventually
+
+NORMAL = {"shop": 50000, "allegro": 30000, "facebook": 20000}
+
+
+def failover_config(tmp_path, urls: dict[str, str], hook: str, *, mode: str = "auto", timing: str = "",
+                    notice_mode: str = "auto"):
+    lines = [f"data_dir: {tmp_path}", "allow_networks: [127.0.0.0/8]",
+             "defaults: {interval: 200ms, timeout: 150ms, fail_threshold: 2, recover_threshold: 2}", "channels:"]
+    for cid, url in urls.items():
+        lines += [f"  - id: {cid}", f"    name: {cid.title()}", "    checks:",
+                  f"      - {{kind: http, id: home, target: '{url}'}}"]
+    lines += ["show_failover: true", "admin_token: test-admin-token-1234", "failover:", f"  timing: {{hold_down: 0s, failback_after: 0s{timing}}}",
+              "  actuators:", f"    - {{id: hook, kind: webhook, url: '{hook}', secret: {SECRET}}}",
+              "  promotions:", "    - id: ads", "      name: Black Friday ads", "      total: 100000", "      unit: PLN",
+              f"      mode: {mode}", "      channels:"]
+    lines += [f"        {c}: {{share: {v // 1000}, actuator: hook, target: 'obj-{c}'}}" for c, v in NORMAL.items()]
+    lines += ["  notices:", "    - {id: fb-down, when_down: facebook, post_on: [shop], actuator: hook, "
+              f"text: 'Facebook is down: write to us on the shop chat', mode: {notice_mode}}}"]
+    return parse_config("\n".join(lines), PROBES)
+
+
+async def start(tmp_path, aiohttp_server, aiohttp_client, **kw):
+    fakes = {c: FakeChannel() for c in NORMAL}
+    urls = {}
+    for c, fake in fakes.items():
+        urls[c] = str((await aiohttp_server(fake.app)).make_url("/"))
+    receiver = Receiver(amounts={("ads", c): v for c, v in NORMAL.items()})
+    hook = str((await aiohttp_server(receiver.app)).make_url("/failover"))
+    app = create_app(failover_config(tmp_path, urls, hook, **kw), flush_interval=0.05)
+    client = await aiohttp_client(app)
+    service = app[SERVICE]
+    await eventually(lambda: all(h.state.value == "up" for h in service.health.values()))
+    return app, client, fakes, receiver
+
+
+def rows(app, model):
+    with app[SERVICE].engine.connect() as conn:
+        return [model.model_validate(r._mapping) for r in conn.execute(select(model).order_by(model.id))]
+
+
+async def test_outage_moves_the_promotion_and_posts_the_notice_and_recovery_undoes_it(tmp_path, aiohttp_server, aiohttp_client):
+    app, client, fakes, receiver = await start(tmp_path, aiohttp_server, aiohttp_client)
+    fakes["facebook"].mode = "error"
+    await eventually(lambda: receiver.spending("ads") == {"shop": 62500, "allegro": 37500, "facebook": 0}
+                     and ("fb-down", "shop") in receiver.notices)
+    assert receiver.amounts[("ads", "facebook")] == 20000  # paused, its budget left as it was
+    fakes["facebook"].mode = "ok"
+    await eventually(lambda: receiver.spending("ads") == NORMAL and not receiver.notices)
+    assert receiver.rejected == [] and receiver.duplicates() == 0
+    plans = rows(app, FailoverPlanRow)
+    assert [(p.owner, p.status) for p in plans] == [("ads", "applied"), ("fb-down", "applied"),
+                                                   ("ads", "applied"), ("fb-down", "applied")]
+    assert json.loads(plans[0].reason)["failed"] == ["facebook"]
+    assert json.loads(plans[0].reason)["causes"]["facebook"]["error_class"] == "http_status"
+    actions = rows(app, FailoverActionRow)
+    assert {a.status for a in actions} == {"applied"}
+    assert [(a.op, a.channel, a.value, a.expect) for a in actions if a.plan_id == plans[0].id] == [
+        ("set_amount", "shop", 62500, 50000), ("set_amount", "allegro", 37500, 30000), ("pause", "facebook", 0, 20000)]
+    assert [(a.op, a.channel, a.value) for a in actions if a.plan_id == plans[2].id] == [
+        ("set_amount", "shop", 50000), ("set_amount", "allegro", 30000), ("set_amount", "facebook", 20000),
+        ("resume", "facebook", 20000)]
+    api = await (await client.get("/api/failover")).json()
+    assert api["promotions"][0]["planned"] == NORMAL and api["promotions"][0]["applied"] == NORMAL
+
+
+async def test_dry_run_records_the_plan_and_sends_nothing(tmp_path, aiohttp_server, aiohttp_client):
+    app, _client, fakes, receiver = await start(tmp_path, aiohttp_server, aiohttp_client, mode="dry-run",
+                                                 notice_mode="dry-run")
+    fakes["shop"].mode = "error"
+    await eventually(lambda: any(p.status == "dry_run" and p.owner == "ads" for p in rows(app, FailoverPlanRow)))
+    actions = rows(app, FailoverActionRow)
+    assert actions and {a.status for a in actions} == {"dry_run"}
+    assert receiver.deliveries == []
+
+
+async def test_approve_mode_waits_for_a_person(tmp_path, aiohttp_server, aiohttp_client):
+    app, client, fakes, receiver = await start(tmp_path, aiohttp_server, aiohttp_client, mode="approve")
+    fakes["allegro"].mode = "error"
+    await eventually(lambda: any(p.status == "pending_approval" for p in rows(app, FailoverPlanRow)))
+    pending = next(p for p in rows(app, FailoverPlanRow) if p.status == "pending_approval")
+    assert not [d for d in receiver.deliveries if d["promotion"] == "ads"]
+    denied = await client.post(f"/api/admin/failover/plans/{pending.id}/approve", json={"by": "ola"})
+    assert denied.status in (401, 403)
+    assert app[SERVICE].failover.pending  # nothing changed
+    auth = {"Authorization": "Bearer test-admin-token-1234"}
+    ok = await client.post(f"/api/admin/failover/plans/{pending.id}/approve", json={"by": "ola"}, headers=auth)
+    assert ok.status == 200, await ok.text()
+    await eventually(lambda: receiver.spending("ads") == {"shop": 71429, "allegro": 0, "facebook": 28571})
+    again = await client.post(f"/api/admin/failover/plans/{pending.id}/approve", json={"by": "ola"}, headers=auth)
+    assert again.status == 409
+    plan = next(p for p in rows(app, FailoverPlanRow) if p.id == pending.id)
+    assert (plan.status, plan.decided_by) == ("approved", "ola")
+
+
+async def test_freeze_stops_moves_until_unfrozen(tmp_path, aiohttp_server, aiohttp_client):
+    app, client, fakes, receiver = await start(tmp_path, aiohttp_server, aiohttp_client)
+    auth = {"Authorization": "Bearer test-admin-token-1234"}
+    r = await client.post("/api/admin/failover/promotions/ads/freeze", json={"by": "ola", "reason": "campaign review"},
+                          headers=auth)
+    assert r.status == 200
+    fakes["facebook"].mode = "error"
+    await eventually(lambda: ("fb-down", "shop") in receiver.notices)  # the notice is not frozen
+    assert receiver.spending("ads") == NORMAL
+    summary = await (await client.get("/api/failover")).json()
+    assert summary["promotions"][0]["frozen"] and summary["promotions"][0]["reason"] == "campaign review"
+    r = await client.post("/api/admin/failover/promotions/ads/unfreeze", json={"by": "ola"}, headers=auth)
+    assert r.status == 200
+    await eventually(lambda: receiver.spending("ads") == {"shop": 62500, "allegro": 37500, "facebook": 0})
+    missing = await client.post("/api/admin/failover/promotions/nope/freeze", json={"by": "ola"}, headers=auth)
+    assert missing.status == 404
+
+
+async def test_a_receiver_error_is_retried_with_the_same_key_while_other_moves_go_ahead(tmp_path, aiohttp_server, aiohttp_client):
+    app, _client, fakes, receiver = await start(tmp_path, aiohttp_server, aiohttp_client)
+    receiver.script["facebook"].extend([500])       # the failed channel's API fails once
+    receiver.script["allegro"].extend([400])        # and this one refuses for good
+    fakes["facebook"].mode = "error"
+    await eventually(lambda: receiver.spending("ads")["facebook"] == 0, timeout=10)
+    assert receiver.amounts[("ads", "shop")] == 62500
+    assert receiver.amounts[("ads", "allegro")] == 30000  # refused: not applied
+    pause = [d for d in receiver.deliveries if d["op"] == "pause"]
+    assert len(pause) == 2 and pause[0]["id"] == pause[1]["id"] and pause[1]["attempt"] == 2
+    statuses = {(a.channel, a.op): a.status for a in rows(app, FailoverActionRow)}
+    assert statuses[("allegro", "set_amount")] == "failed"
