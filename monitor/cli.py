@@ -1,4 +1,4 @@
-"""The `channel-monitor` command: run, demo, check-config, probe-once, db upgrade."""
+"""The `channel-monitor` command: run, demo, check-config, probe-once, db upgrade, plan, failover."""
 from __future__ import annotations
 
 import argparse
@@ -8,7 +8,7 @@ import sys
 import time
 from collections.abc import Sequence
 
-from monitor import clirun, db_cli, demo_cli
+from monitor import clirun, db_cli, demo_cli, failover_cli
 from monitor.config import ConfigError, load_config
 from monitor.durations import format_duration
 from monitor.redact import redact_url
@@ -41,6 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
     once.add_argument("--json", action="store_true", help="one JSON object per check, for scripts")
     once.add_argument("--channel", action="append", help="only this channel id (repeatable)")
     db_cli.add_actions(sub.add_parser("db", help="database schema: `db upgrade` runs the migrations"))
+    failover_cli.add_commands(sub)
     return parser
 
 
@@ -63,6 +64,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return demo_cli.dispatch(args) if getattr(args, "action", None) else clirun.serve(None, args)
     if command == "db":
         return db_cli.dispatch(args)
+    if command in ("plan", "failover"):
+        return failover_cli.dispatch(args)
     if command == "check-config":
         return check_config(args.file)
     return asyncio.run(probe_once(args.config, args.channel, args.json))

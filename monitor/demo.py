@@ -43,6 +43,33 @@ DEMO_CHANNELS = (
     DemoChannel("whatsapp-business", "WhatsApp Business", "messaging", "whatsapp.com"),
 )
 _BY_ID = {c.id: c for c in DEMO_CHANNELS}
+# The demo's failover: a promotion spread over four channels and a customer notice, applied through
+# the log actuator (nothing leaves the machine), fast enough to watch: break facebook-shop and its
+# share moves after 10 s; heal it and it comes back 30 s after the channel is up again.
+DEMO_FAILOVER = """show_failover: true
+failover:
+  timing: {hold_down: 10s, failback_after: 30s}
+  actuators:
+    - {id: log, kind: log}
+  promotions:
+    - id: christmas-ads
+      name: Christmas ads
+      total: 500000
+      unit: PLN
+      mode: auto
+      channels:
+        facebook-shop: {share: 40, actuator: log, target: 'adset-1'}
+        instagram-shop: {share: 25, actuator: log, target: 'adset-2'}
+        allegro: {share: 20, actuator: log, target: 'allegro-ads'}
+        own-shop: {share: 15, actuator: log, target: 'shop-banner'}
+  notices:
+    - id: whatsapp-down
+      when_down: whatsapp-business
+      post_on: [messenger, own-shop]
+      actuator: log
+      text: 'WhatsApp is down: write to us on Messenger or by e-mail'
+      mode: auto
+"""
 
 
 class DemoWorld:
@@ -87,7 +114,7 @@ class DemoWorld:
                       f"      {{kind: dns, id: dns, target: '{c.domain}', resolvers: ['{self.dns.address}']}},",
                       f"      {{kind: http, id: storefront, target: 'http://{self.host}:{self.ports[c.id]}/',",
                       "       body_contains: ['Add to cart'], body_not_contains: ['przerwa techniczna', 'captcha']}]}"]
-        return parse_config("\n".join(lines), probes, source="<built-in demo>")
+        return parse_config("\n".join(lines) + "\n" + DEMO_FAILOVER, probes, source="<built-in demo>")
 
     async def set_mode(self, channel: str, mode: str) -> None:
         """Break or heal one channel; raise KeyError/ValueError for unknown names."""

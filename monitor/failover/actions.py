@@ -90,7 +90,7 @@ class ActuatorContext:
 
     http: aiohttp.ClientSession
     log: logging.Logger | logging.LoggerAdapter
-    clock: Callable[[], float]
+    clock: Callable[[], float]   # wall-clock Unix time: signatures and receivers' replay checks use it
 
 
 C = TypeVar("C", bound=ActuatorConfig)

@@ -109,8 +109,11 @@ class FailoverEngine:
 
     # ------------------------------------------------------------------------------------- loading
 
-    def load(self, now: float) -> None:
-        """Read the stored failover state; start new promotions and notices at their normal values."""
+    def load(self, now: float, *, write: bool = True) -> None:
+        """Read the stored failover state; start new promotions and notices at their normal values.
+
+        write=False (for status commands) keeps new ones in memory only.
+        """
         with self.engine.connect() as conn:
             self.gates = {r.channel: r.failed for r in conn.execute(select(FailoverGateRow))}
             targets: dict[Owner, dict[str, int]] = {}
@@ -136,7 +139,7 @@ class FailoverEngine:
                     have[channel] = value
                     missing.append({"owner_kind": owner[0], "owner": owner[1], "channel": channel,
                                     "planned": value, "applied": None, "updated_at": now})
-        if missing:
+        if missing and write:
             with begin_write(self.engine) as conn:
                 upsert(conn, FailoverTargetRow.__table__, missing, ["owner_kind", "owner", "channel"])
         # Only the channels still in the config: a channel removed from a promotion is left alone.

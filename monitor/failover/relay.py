@@ -34,7 +34,6 @@ from monitor.store.models import FailoverActionRow, FailoverTargetRow
 
 log = logging.getLogger("monitor.failover")
 BACKOFF_FIRST, BACKOFF_MAX = 1.0, 300.0
-ATTEMPT_TIMEOUT = 60.0  # an actuator that hangs longer than this counts as a retry
 WARN_AFTER_ATTEMPTS = 5  # alert a human once an action has failed this many times in a row
 
 
@@ -141,11 +140,14 @@ class ActionRelay:
             return ActionResult.failed(f"actuator {row.actuator!r} is not in the config any more")
         kind, options = entry
         started = time.perf_counter()
+        # A backstop for an actuator that hangs despite its own timeout: room for its few requests
+        # (meta_ads makes up to three), each bounded by the configured timeout.
+        limit = 3 * float(getattr(options, "timeout", 30.0)) + 10.0
         try:
-            async with asyncio.timeout(ATTEMPT_TIMEOUT):
+            async with asyncio.timeout(limit):
                 result = await kind.apply(to_action(row, self.failover), options, self.ctx)
         except TimeoutError:
-            result = ActionResult.retry(f"no answer within {ATTEMPT_TIMEOUT:g}s")
+            result = ActionResult.retry(f"no answer within {limit:g}s")
         except Exception as exc:  # an actuator bug must not stop the relay; retried like a failure
             log.exception("actuator %s crashed on action %s", row.actuator, row.id)
             result = ActionResult.retry(f"actuator error: {type(exc).__name__}")

@@ -10,6 +10,7 @@ import aiohttp_jinja2
 from aiohttp import web
 
 from monitor.durations import format_duration
+from monitor.failover.report import failover_summary
 from monitor.health import State
 from monitor.service import MonitorService
 from monitor.store.queries import UPTIME_WINDOWS, recent_incidents, uptime_windows
@@ -54,7 +55,11 @@ def setup_routes(app: web.Application) -> None:
                      for i in await asyncio.to_thread(recent_incidents, service.engine, 10)]
         down = [c for c in channels if c["state"] == "down"]
         degraded = [c for c in channels if c["state"] == "degraded"]
-        return {"channels": channels, "down": down, "degraded": degraded,
+        failover = None
+        if service.config.show_failover and service.failover.enabled:
+            failover = await asyncio.to_thread(failover_summary, service.failover, plans=5)
+        names = {c["id"]: c["name"] for c in channels}
+        return {"failover": failover, "money": money, "names_of": lambda ids: ", ".join(names.get(i, i) for i in ids), "channels": channels, "down": down, "degraded": degraded,
                 "connectivity_lost": service.connectivity_lost, "connectivity_reason": service.guard.reason, "incidents": incidents, "names": {c["id"]: c["name"] for c in channels},
                 "now": service.clock(), "ago": _ago, "demo": request.app.get(DEMO), "fmt_time": _fmt_time}
 
@@ -125,3 +130,10 @@ def _ago(since: float | None, now: float) -> str:
 
 def _fmt_time(epoch: float | None) -> str:
     return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(epoch)) if epoch else "—"
+
+
+def money(value: int | None, unit: str) -> str:
+    """Minor units as an amount: 208334 PLN -> '2,083.34 PLN'; weights as they are."""
+    if value is None:
+        return "—"
+    return f"{value:,}" if unit == "weight" else f"{value / 100:,.2f} {unit}"

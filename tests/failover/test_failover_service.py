@@ -30,7 +30,9 @@ def failover_config(tmp_path, urls: dict[str, str], hook: str, *, mode: str = "a
     lines += [f"        {c}: {{share: {v // 1000}, actuator: hook, target: 'obj-{c}'}}" for c, v in NORMAL.items()]
     lines += ["  notices:", "    - {id: fb-down, when_down: facebook, post_on: [shop], actuator: hook, "
               f"text: 'Facebook is down: write to us on the shop chat', mode: {notice_mode}}}"]
-    return parse_config("\n".join(lines), PROBES)
+    text = "\n".join(lines)
+    (tmp_path / "channels.yaml").write_text(text)  # the same config as a file, for the CLI tests
+    return parse_config(text, PROBES)
 
 
 async def start(tmp_path, aiohttp_server, aiohttp_client, **kw):
