@@ -120,6 +120,9 @@ class Promotion(Strict):
                                  "make them add up, or use shares")
         elif sum(p.share or 0 for p in self.channels.values()) <= 0:
             raise ValueError("every share is 0; give at least one channel a share above 0")
+        twice = sorted({c for c in self.priority if self.priority.count(c) > 1})
+        if twice:
+            raise ValueError(f"priority names {', '.join(twice)} more than once; list each channel once")
         unknown = [c for c in self.priority if c not in self.channels]
         if unknown:
             raise ValueError(f"priority names {', '.join(unknown)}, not among this promotion's channels "

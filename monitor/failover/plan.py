@@ -121,17 +121,21 @@ def _proportional(moving: int, receivers: list[str], weight: dict[str, int], roo
             break
         weights = {c: weight[c] for c in open_} if any(weight[c] for c in open_) else dict.fromkeys(open_, 1)
         whole = sum(weights.values())
-        given = 0
+        capped, pool = False, moving
         for c in open_:
-            g = min(moving * weights[c] // whole, room[c] - gives[c])
+            share = pool * weights[c] // whole
+            g = min(share, room[c] - gives[c])
+            capped |= g < share
             gives[c] += g
-            given += g
-        if given == 0:
-            # Only rounding units are left (fewer than receivers): one each, largest weight first.
-            for c in sorted(open_, key=lambda c: (-weights[c], order.index(c))):
-                if given == moving:
-                    break
+            moving -= g
+        if capped:
+            continue  # what the capped ones could not take is spread again over the others
+        # Only the units left by rounding down remain (fewer than the receivers): one each, to the
+        # largest weights first (ties: config order), skipping any receiver that is now full.
+        for c in sorted(open_, key=lambda c: (-weights[c], order.index(c))):
+            if moving == 0:
+                break
+            if room[c] - gives[c] > 0:
                 gives[c] += 1
-                given += 1
-        moving -= given
+                moving -= 1
     return gives

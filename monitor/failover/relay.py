@@ -30,7 +30,7 @@ from sqlalchemy.engine import Engine
 from monitor.failover.actions import Action, ActionResult, ActuatorContext, ActuatorKind
 from monitor.failover.engine import NOTICE, PROMOTION, FailoverEngine, Owner, OwnerStatus
 from monitor.store.db import begin_write
-from monitor.store.models import FailoverActionRow, FailoverTargetRow
+from monitor.store.models import FailoverActionRow, FailoverPlanRow, FailoverTargetRow
 
 log = logging.getLogger("monitor.failover")
 BACKOFF_FIRST, BACKOFF_MAX = 1.0, 300.0
@@ -58,6 +58,7 @@ class ActionRelay:
         self.on_outcome = on_outcome  # (actuator, outcome, seconds) for metrics
         self._wake = asyncio.Event()
         self._task: asyncio.Task | None = None
+        self._reasons: dict[int, dict[str, Any]] = {}  # plan id -> what receivers are told about why
 
     def wake(self) -> None:
         self._wake.set()
@@ -111,6 +112,14 @@ class ActionRelay:
                 continue
             heads[group].append(r)
         claimed: list[list[FailoverActionRow]] = []
+        plan_ids = {r.plan_id for rows_ in heads.values() for r in rows_}
+        if len(self._reasons) > 10_000:
+            self._reasons.clear()  # a cache: refilled below for what is being sent now
+        if plan_ids:
+            with self.engine.connect() as conn:
+                for plan_id, reason in conn.execute(select(FailoverPlanRow.id, FailoverPlanRow.reason)
+                                                    .where(FailoverPlanRow.id.in_(plan_ids))):
+                    self._reasons[plan_id] = {"plan": plan_id, "failed": json.loads(reason).get("failed", [])}
         with begin_write(self.engine) as conn:
             for group_rows in heads.values():
                 mine = []
@@ -145,7 +154,7 @@ class ActionRelay:
         limit = 3 * float(getattr(options, "timeout", 30.0)) + 10.0
         try:
             async with asyncio.timeout(limit):
-                result = await kind.apply(to_action(row, self.failover), options, self.ctx)
+                result = await kind.apply(to_action(row, self.failover, self._reasons.get(row.plan_id)), options, self.ctx)
         except TimeoutError:
             result = ActionResult.retry(f"no answer within {limit:g}s")
         except Exception as exc:  # an actuator bug must not stop the relay; retried like a failure
@@ -200,14 +209,14 @@ class ActionRelay:
                                                     f"({result.detail}); promotion frozen until a person unfreezes it")
 
 
-def to_action(row: FailoverActionRow, failover: FailoverEngine) -> Action:
-    """The actuator's view of a stored action."""
+def to_action(row: FailoverActionRow, failover: FailoverEngine, reason: Mapping[str, Any] | None = None) -> Action:
+    """The actuator's view of a stored action; `reason` says which plan and which failed channels caused it."""
     unit = failover.promotions[row.owner].unit if row.owner_kind == PROMOTION and row.owner in failover.promotions else ""
     return Action(id=row.id or 0, key=row.key, op=row.op,  # type: ignore[arg-type]
                   promotion=row.owner if row.owner_kind == PROMOTION else None,
                   notice=row.owner if row.owner_kind == NOTICE else None, channel=row.channel, target=row.target,
                   value=row.value, expect=row.expect, text=row.text, unit=unit,
-                  reason={"plan": row.plan_id}, attempt=row.attempts + 1)
+                  reason=reason or {"plan": row.plan_id}, attempt=row.attempts + 1)
 
 
 __all__ = ["ActionRelay", "backoff", "to_action", "OwnerStatus"]

@@ -63,6 +63,8 @@ async def test_outage_moves_the_promotion_and_posts_the_notice_and_recovery_undo
     fakes["facebook"].mode = "ok"
     await eventually(lambda: receiver.spending("ads") == NORMAL and not receiver.notices)
     assert receiver.rejected == [] and receiver.duplicates() == 0
+    first = receiver.deliveries[0]
+    assert first["reason"]["failed"] == ["facebook"] and first["unit"] == "PLN" and first["attempt"] == 1
     plans = rows(app, FailoverPlanRow)
     assert [(p.owner, p.status) for p in plans] == [("ads", "applied"), ("fb-down", "applied"),
                                                    ("ads", "applied"), ("fb-down", "applied")]
