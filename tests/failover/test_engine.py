@@ -46,7 +46,8 @@ def views(since=0.0, **states) -> dict[str, HealthView]:
 
 def step(fe: FailoverEngine, now: float, health, frozen=False):
     decision = fe.evaluate(now, health, frozen)
-    fe.commit(decision)
+    if not decision.empty:  # as the service does
+        fe.commit(decision)
     return decision
 
 
@@ -188,3 +189,27 @@ def test_a_restart_resumes_gates_plans_and_freezes(store):
     with store.connect() as conn:
         reason = json.loads(conn.execute(select(FailoverPlanRow.reason)).scalars().first())
     assert reason["failed"] == ["facebook"]
+
+
+@pytest.mark.parametrize("period", [5.0, 20.0, 59.0], ids=lambda p: f"flips-every-{p:g}s")
+def test_a_channel_flipping_faster_than_the_hold_down_never_moves_anything(store, period):
+    fe = FailoverEngine(failover(hold_down=60, failback_after=300), store)
+    fe.load(0)
+    now, state = 0.0, DOWN
+    while now < 3600:
+        for t in range(int(period)):  # a step every second, as the service's tick does
+            step(fe, now + t, views(since=now, facebook=state))
+        now += period
+        state = UP if state is DOWN else DOWN
+    assert plans(store) == [] and fe.gates == {}
+
+
+def test_flapping_inputs_give_at_most_one_failover_and_one_failback(store):
+    fe = FailoverEngine(failover(hold_down=10, failback_after=30), store)
+    fe.load(0)
+    timeline = [(0, DOWN), (12, UP), (15, DOWN), (20, UP), (25, DOWN), (29, UP)]  # settles up at 29
+    for now in range(0, 200):
+        since, state = max((t, s) for t, s in timeline if t <= now)
+        step(fe, now, views(since=since, facebook=state))
+    assert [p for p in plans(store) if p[0] == "ads"] == [("ads", "applied"), ("ads", "applied")]
+    assert fe.planned[ADS] == {"shop": 500, "allegro": 300, "facebook": 200}
