@@ -284,7 +284,7 @@ class MonitorService:
 
     def health_views(self) -> dict[str, HealthView]:
         return {c: HealthView(h.state, h.since if h.since is not None else self.started_at, h.flap.flapping,
-                              "override_by" in h.cause, dict(h.cause)) for c, h in self.health.items()}
+                              "override_by" in h.cause, dict(h.cause), h.down_since) for c, h in self.health.items()}
 
     async def _failover_step(self) -> None:
         while True:

@@ -28,7 +28,7 @@ from monitor.failover.gate import HealthView, standing
 from monitor.failover.plan import Standing, normal_amounts, plan
 from monitor.store.db import begin_write
 from monitor.store.models import (FailoverActionRow, FailoverGateRow, FailoverOwnerRow, FailoverPlanRow,
-                                  FailoverTargetRow)
+                                  FailoverTargetRow, IncidentRow)
 from monitor.store.upsert import upsert
 
 PROMOTION, NOTICE = "promotion", "notice"
@@ -160,8 +160,9 @@ class FailoverEngine:
             if failed != was:
                 decision.gates[channel] = failed
         self.standings = standings
-        reason = {"failed": sorted(c for c, s in standings.items() if s is Standing.FAILED),
-                  "causes": {c: dict(health[c].cause) for c, s in standings.items() if s is Standing.FAILED}}
+        failed = sorted(c for c, s in standings.items() if s is Standing.FAILED)
+        reason = {"failed": failed,
+                  "causes": {c: {**health[c].cause, "down_since": health[c].down_since} for c in failed}}
         for promotion in self.promotions.values():
             if self._running(promotion, now):
                 self._decide_promotion(promotion, standings, now, reason, decision)
@@ -236,7 +237,10 @@ class FailoverEngine:
                 if owner in self.pending:
                     conn.execute(update(FailoverPlanRow).where(FailoverPlanRow.id == self.pending[owner].plan_id)
                                  .values(status="superseded", decided_at=decision.at, decided_by="monitor"))
+            incidents = self._open_incidents(conn, decision)
             for draft in decision.plans:
+                if incidents:
+                    draft.reason["incidents"] = {c: incidents[c] for c in draft.reason.get("failed", []) if c in incidents}
                 ids.append(self._write_plan(conn, draft, decision.at))
             if decision.owners:
                 self._write_owners(conn, decision.owners)
@@ -252,6 +256,17 @@ class FailoverEngine:
                 self.moves.setdefault(draft.owner, deque()).append(decision.at)
         self.owners.update(decision.owners)
         return ids
+
+    @staticmethod
+    def _open_incidents(conn: Connection, decision: Decision) -> dict[str, int]:
+        """The open incident of each failed channel, for the audit (it may not be written yet when
+        the hold-down is 0: the result writer flushes within a second; down_since then identifies it)."""
+        failed = {c for d in decision.plans for c in d.reason.get("failed", [])}
+        if not failed:
+            return {}
+        rows = conn.execute(select(IncidentRow.channel, IncidentRow.id).where(
+            IncidentRow.channel.in_(sorted(failed)), IncidentRow.ended_at.is_(None)))
+        return {channel: int(i) for channel, i in rows}
 
     def _write_plan(self, conn: Connection, draft: PlanDraft, at: float) -> int:
         plan_id = conn.execute(insert(FailoverPlanRow).values(

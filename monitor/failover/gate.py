@@ -30,6 +30,7 @@ class HealthView:
     flapping: bool = False
     forced: bool = False  # the state comes from a manual override
     cause: Mapping[str, str | None] = field(default_factory=dict)  # why it entered the state (for the audit)
+    down_since: float | None = None  # when its outage began: the start of its incident
 
 
 def standing(failed: bool, health: HealthView, now: float, hold_down: float, failback_after: float) -> tuple[Standing, bool]:

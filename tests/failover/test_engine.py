@@ -213,3 +213,18 @@ def test_flapping_inputs_give_at_most_one_failover_and_one_failback(store):
         step(fe, now, views(since=since, facebook=state))
     assert [p for p in plans(store) if p[0] == "ads"] == [("ads", "applied"), ("ads", "applied")]
     assert fe.planned[ADS] == {"shop": 500, "allegro": 300, "facebook": 200}
+
+
+def test_a_plan_names_the_incidents_that_caused_it(store):
+    from monitor.store.db import begin_write
+    from monitor.store.models import IncidentRow
+    from sqlalchemy import insert
+    with begin_write(store) as conn:
+        incident = conn.execute(insert(IncidentRow).values(channel="facebook", started_at=5.0, cause="{}")).inserted_primary_key[0]
+    fe = FailoverEngine(failover(hold_down=0), store)
+    fe.load(0)
+    step(fe, 10, {**views(), "facebook": HealthView(DOWN, 5.0, cause={"check": "home"}, down_since=5.0)})
+    with store.connect() as conn:
+        reason = json.loads(conn.execute(select(FailoverPlanRow.reason)).scalars().first())
+    assert reason["incidents"] == {"facebook": incident}
+    assert reason["causes"] == {"facebook": {"check": "home", "down_since": 5.0}}

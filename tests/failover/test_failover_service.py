@@ -1,6 +1,7 @@
 """Failover end to end on loopback: real probes, the real service, a signed webhook receiver."""
 from __future__ import annotations
 
+import asyncio
 import json
 
 from sqlalchemy import select
@@ -69,7 +70,8 @@ async def test_outage_moves_the_promotion_and_posts_the_notice_and_recovery_undo
     assert [(p.owner, p.status) for p in plans] == [("ads", "applied"), ("fb-down", "applied"),
                                                    ("ads", "applied"), ("fb-down", "applied")]
     assert json.loads(plans[0].reason)["failed"] == ["facebook"]
-    assert json.loads(plans[0].reason)["causes"]["facebook"]["error_class"] == "http_status"
+    cause = json.loads(plans[0].reason)["causes"]["facebook"]
+    assert cause["error_class"] == "http_status" and cause["down_since"] <= plans[0].at
     actions = rows(app, FailoverActionRow)
     assert {a.status for a in actions} == {"applied"}
     assert [(a.op, a.channel, a.value, a.expect) for a in actions if a.plan_id == plans[0].id] == [
@@ -140,3 +142,20 @@ async def test_a_receiver_error_is_retried_with_the_same_key_while_other_moves_g
     assert len(pause) == 2 and pause[0]["id"] == pause[1]["id"] and pause[1]["attempt"] == 2
     statuses = {(a.channel, a.op): a.status for a in rows(app, FailoverActionRow)}
     assert statuses[("allegro", "set_amount")] == "failed"
+
+
+async def test_a_change_made_outside_the_service_is_a_conflict_that_freezes_the_promotion(tmp_path, aiohttp_server, aiohttp_client):
+    app, client, fakes, receiver = await start(tmp_path, aiohttp_server, aiohttp_client)
+    receiver.script["shop"].extend([409])  # a person changed the shop's budget by hand meanwhile
+    fakes["facebook"].mode = "error"
+    await eventually(lambda: app[SERVICE].failover.owners.get(("promotion", "ads")) is not None
+                     and app[SERVICE].failover.owners[("promotion", "ads")].frozen)
+    statuses = {(a.channel, a.op): a.status for a in rows(app, FailoverActionRow)}
+    assert statuses[("shop", "set_amount")] == "conflict"
+    assert receiver.amounts[("ads", "shop")] == 50000  # not overwritten
+    summary = await (await client.get("/api/failover")).json()
+    assert summary["promotions"][0]["reason"].startswith("conflict on shop: ")
+    fakes["facebook"].mode = "ok"  # recovery does not touch a frozen promotion either
+    await eventually(lambda: app[SERVICE].health["facebook"].state.value == "up")
+    await asyncio.sleep(0.5)
+    assert len([p for p in rows(app, FailoverPlanRow) if p.owner == "ads"]) == 1
