@@ -84,6 +84,14 @@ def check_config(path: str) -> int:
     print_table(["CHANNEL", "NAME", "CHECK", "KIND", "EVERY", "TARGET"],
                 [[c.id, c.name, k.id, k.kind, format_duration(k.interval_seconds), redact_url(k.target)]
                  for c in config.channels for k in c.checks])
+    failover = config.failover
+    if failover.promotions or failover.notices:
+        print(f"\nfailover: {len(failover.promotions)} promotions, {len(failover.notices)} notices, "
+              f"{len(failover.actuators)} actuators (hold-down {format_duration(failover.timing.hold_down)}, "
+              f"failback after {format_duration(failover.timing.failback_after)})")
+        print_table(["PROMOTION/NOTICE", "MODE", "CHANNELS"],
+                    [[p.id, p.mode, ", ".join(p.channels)] for p in failover.promotions]
+                    + [[n.id, n.mode, f"{n.when_down} down: post on {', '.join(n.post_on)}"] for n in failover.notices])
     return EXIT_OK
 
 

@@ -32,6 +32,8 @@ def parse_duration(value: object) -> float:
 
 def format_duration(seconds: float) -> str:
     """Render seconds back in the shortest unit that is exact (30.0 -> '30s')."""
+    if seconds == 0:
+        return "0s"
     for unit in ("d", "h", "m", "s"):
         if seconds >= _UNITS[unit] and (seconds / _UNITS[unit]).is_integer():
             return f"{int(seconds / _UNITS[unit])}{unit}"

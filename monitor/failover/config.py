@@ -100,13 +100,21 @@ class Promotion(Strict):
     id: Slug
     name: str = Field(min_length=1, max_length=100, pattern=r"^[^\x00-\x1f\x7f]+$")
     total: int = Field(ge=1, le=MAX_TOTAL)  # minor units of `unit` (e.g. grosze for PLN), or a weight
-    unit: str = Field("weight", pattern=r"^([A-Z]{3}|weight)$")  # ISO 4217 code, or "weight"
+    unit: str = "weight"  # ISO 4217 code (amounts in its minor units), or "weight"
     policy: Literal["proportional", "priority"] = "proportional"
     mode: Mode = "dry-run"  # money moves: nothing is applied until you choose auto or approve
     priority: list[Slug] = []  # policy priority: who gets a failed channel's part, in this order
     schedule: Schedule | None = None
     max_moves_per_hour: int | None = Field(None, ge=1, le=60)  # defaults to failover.timing's
     channels: dict[Slug, Placement] = Field(min_length=1)
+
+    @field_validator("unit")
+    @classmethod
+    def _unit(cls, value: str) -> str:
+        if value != "weight" and not (len(value) == 3 and value.isascii() and value.isalpha() and value.isupper()):
+            raise ValueError(f"{value!r} is not a unit; use an ISO 4217 currency code (PLN, EUR, USD: amounts in "
+                             "its minor units) or weight")
+        return value
 
     @model_validator(mode="after")
     def _consistent(self) -> Promotion:
@@ -194,8 +202,8 @@ def validate_failover(raw: Any, failover: Failover | None, channel_ids: set[str]
 
     def need_actuator(loc: tuple, name: str) -> None:
         if name not in names:
-            hint = f"one of: {', '.join(names)}" if names else "add it under failover.actuators (kind: webhook, meta_ads or log)"
-            problems.append(Problem(loc, f"{name!r} is not an actuator id; use {hint}"))
+            hint = f"use one of: {', '.join(names)}" if names else "add it under failover.actuators (kind: webhook, meta_ads or log)"
+            problems.append(Problem(loc, f"{name!r} is not an actuator id; {hint}"))
 
     seen: set[str] = set()
     for pi, promo in enumerate(failover.promotions):
