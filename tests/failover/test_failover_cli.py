@@ -55,5 +55,6 @@ async def test_status_and_admin_commands_against_a_running_service(tmp_path, aio
     assert summary["promotions"][0]["frozen"] and summary["promotions"][0]["applied"]["facebook"] == 0
     assert [p["status"] for p in summary["plans"] if p["owner"] == "ads"] == ["approved"]
     page = await (await client.get("/")).text()
-    assert "<h2>Failover</h2>" in page and "frozen: audit" in page and "Facebook" in page
+    assert "<h2>Failover</h2>" in page and "frozen: audit" in page
+    assert "Facebook 200.00 PLN → 0.00 PLN; " in page and "because Facebook failed" in page
     assert sum(NORMAL.values()) == 100000
