@@ -56,5 +56,5 @@ async def test_status_and_admin_commands_against_a_running_service(tmp_path, aio
     assert [p["status"] for p in summary["plans"] if p["owner"] == "ads"] == ["approved"]
     page = await (await client.get("/")).text()
     assert "<h2>Failover</h2>" in page and "frozen: audit" in page
-    assert "Facebook 200.00 PLN → 0.00 PLN; " in page and "because Facebook failed" in page
+    assert "Shop 500.00 PLN → 625.00 PLN; " in page and "Facebook 200.00 PLN → 0.00 PLN" in page and "because Facebook failed" in page
     assert sum(NORMAL.values()) == 100000
