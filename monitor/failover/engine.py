@@ -286,7 +286,13 @@ class FailoverEngine:
             if value == old:
                 continue
             actuator, target, text = self._placement(owner, channel)
-            for op, v, expect in _ops(owner[0], old, value):
+            # Is `old` what the channel holds? Only if the last action for this place was applied (or
+            # there was none: the config's allocation). One still pending, in flight, released after a
+            # crash, refused or only dry-run leaves it unknown: then no `expect`, so no false conflict.
+            last = conn.execute(select(FailoverActionRow.status).where(
+                FailoverActionRow.owner_kind == owner[0], FailoverActionRow.owner == owner[1],
+                FailoverActionRow.channel == channel).order_by(FailoverActionRow.id.desc()).limit(1)).scalar()
+            for op, v, expect in _ops(owner[0], old, value, known=last in (None, "applied")):
                 key = str(uuid.uuid5(KEY_NAMESPACE, f"{plan_id}:{owner[0]}:{owner[1]}:{channel}:{op}"))
                 rows.append({"plan_id": plan_id, "key": key, "op": op, "owner_kind": owner[0], "owner": owner[1],
                              "channel": channel, "actuator": actuator, "target": target, "value": v, "expect": expect,
@@ -349,15 +355,19 @@ class FailoverEngine:
             self.moves.pop(owner, None)  # a person looked at it: the move limit starts afresh
 
 
-def _ops(kind: str, old: int, new: int) -> list[tuple[str, int | None, int | None]]:
-    """The actions that take one place from `old` to `new`: (op, value, expected current value)."""
+def _ops(kind: str, old: int, new: int, known: bool = True) -> list[tuple[str, int | None, int | None]]:
+    """The actions that take one place from `old` to `new`: (op, value, expected current value).
+
+    `known`: the channel is known to hold `old`; otherwise nothing is expected (no conflict check).
+    """
+    expect = old if known else None
     if kind == NOTICE:
         return [("post_notice", 1, None)] if new else [("withdraw_notice", 0, None)]
     if new == 0:
-        return [("pause", 0, old)]           # the amount on the channel stays; it just stops spending
+        return [("pause", 0, expect)]        # the amount on the channel stays; it just stops spending
     if old == 0:
         return [("set_amount", new, None), ("resume", new, None)]  # the paused amount may be stale: no expect
-    return [("set_amount", new, old)]
+    return [("set_amount", new, expect)]
 
 
 def _moves_text(before: Mapping[str, int], after: Mapping[str, int]) -> str:

@@ -59,6 +59,7 @@ class ActionRelay:
         self._wake = asyncio.Event()
         self._task: asyncio.Task | None = None
         self._reasons: dict[int, dict[str, Any]] = {}  # plan id -> what receivers are told about why
+        self._stopping = False
 
     def wake(self) -> None:
         self._wake.set()
@@ -67,17 +68,28 @@ class ActionRelay:
         await asyncio.to_thread(self._release_claims)
         self._task = asyncio.create_task(self._run(), name="failover-relay")
 
-    async def stop(self) -> None:
+    async def stop(self, grace: float = 5.0) -> None:
+        """Let the round in progress finish (at most `grace` seconds), then stop.
+
+        A send cut off by the deadline stays "sending" and is sent again, with the same key, at the next start.
+        """
+        self._stopping = True
+        self._wake.set()
         if self._task:
-            self._task.cancel()
-            with suppress(asyncio.CancelledError):
-                await self._task
+            try:
+                await asyncio.wait_for(asyncio.shield(self._task), grace)
+            except TimeoutError:
+                self._task.cancel()
+                with suppress(asyncio.CancelledError):
+                    await self._task
 
     async def _run(self) -> None:
-        while True:
+        while not self._stopping:
             with suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), 1.0)
             self._wake.clear()
+            if self._stopping:
+                return
             try:
                 await self.drain()
             except Exception:  # the database is down, or a bug: keep the loop, try again next round
@@ -93,8 +105,12 @@ class ActionRelay:
         return sum(counts)
 
     def _release_claims(self) -> None:
+        """Rows left "sending" by a crash may have reached the receiver: count that attempt, send again."""
+        a = FailoverActionRow
         with begin_write(self.engine) as conn:
-            conn.execute(update(FailoverActionRow).where(FailoverActionRow.status == "sending").values(status="pending"))
+            conn.execute(update(a).where(a.status == "sending").values(
+                status="pending", attempts=a.attempts + 1,
+                last_error="interrupted while sending (the service stopped); sent again with the same key"))
 
     def _claim(self, now: float) -> list[list[FailoverActionRow]]:
         """Claim, per (owner, channel), the due actions at the head of its queue."""
