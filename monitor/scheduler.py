@@ -19,6 +19,27 @@ FIRST_RUN_SPREAD = 5.0
 RunCheck = Callable[[Channel, Check], Awaitable[None]]
 
 
+class PhasedIntervalTrigger(IntervalTrigger):
+    """An interval trigger with an early first run, then the runs of its own phase.
+
+    APScheduler's IntervalTrigger counts each run from the previous one, so a first run pulled
+    forward (to show results at once) would drag every later run with it, bunching all checks into
+    the first seconds of each interval. Here the first run is at `first`; from then on the runs fall
+    on start_date + k * interval, each check at its own phase.
+    """
+
+    def __init__(self, *, first: datetime, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.first = min(first, self.start_date)
+
+    def get_next_fire_time(self, previous_fire_time: datetime | None, now: datetime) -> datetime | None:
+        if previous_fire_time is None:
+            return self.first
+        if previous_fire_time < self.start_date:
+            return self.start_date
+        return super().get_next_fire_time(previous_fire_time, now)
+
+
 def _phase(key: str, span: float) -> float:
     """A stable offset in [0, span) for a check, so load is spread evenly and deterministically."""
     return (zlib.crc32(key.encode()) % 1_000_000) / 1_000_000 * span
@@ -41,13 +62,11 @@ class CheckScheduler:
         for channel, check, run in self.jobs:
             job_id = f"{channel.id}/{check.id}"
             interval = check.interval_seconds
-            self.scheduler.add_job(
-                self._job, IntervalTrigger(seconds=interval, start_date=now + timedelta(seconds=_phase(job_id, interval)),
-                                           jitter=self.jitter or None),
-                args=(job_id, channel, check, run), id=job_id, name=job_id,
-                max_instances=1, coalesce=True, misfire_grace_time=max(1, int(interval / 2)),
-                next_run_time=now + timedelta(seconds=_phase(job_id, min(FIRST_RUN_SPREAD, interval))),
-            )
+            trigger = PhasedIntervalTrigger(
+                seconds=interval, start_date=now + timedelta(seconds=_phase(job_id, interval)), jitter=self.jitter or None,
+                first=now + timedelta(seconds=_phase(job_id, min(FIRST_RUN_SPREAD, interval))))
+            self.scheduler.add_job(self._job, trigger, args=(job_id, channel, check, run), id=job_id, name=job_id,
+                                   max_instances=1, coalesce=True, misfire_grace_time=max(1, int(interval / 2)))
         self.scheduler.start()
 
     def shutdown(self) -> None:

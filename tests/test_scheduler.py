@@ -1,0 +1,38 @@
+"""Check scheduling: an early first run, then runs spread over the whole interval."""
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+from monitor.scheduler import FIRST_RUN_SPREAD, PhasedIntervalTrigger, _phase
+
+T0 = datetime(2026, 11, 22, 12, 0, tzinfo=timezone.utc)
+
+
+def fire_times(trigger: PhasedIntervalTrigger, count: int) -> list[float]:
+    times, previous = [], None
+    for _ in range(count):
+        previous = trigger.get_next_fire_time(previous, previous or T0)
+        times.append((previous - T0).total_seconds())
+    return times
+
+
+def test_first_run_early_then_on_the_checks_own_phase():
+    trigger = PhasedIntervalTrigger(seconds=60, start_date=T0 + timedelta(seconds=42), first=T0 + timedelta(seconds=3))
+    assert fire_times(trigger, 4) == [3.0, 42.0, 102.0, 162.0]
+
+
+def test_a_phase_inside_the_first_run_spread_runs_on_its_grid_from_the_start():
+    trigger = PhasedIntervalTrigger(seconds=10, start_date=T0 + timedelta(seconds=2), first=T0 + timedelta(seconds=4))
+    assert fire_times(trigger, 3) == [2.0, 12.0, 22.0]
+
+
+def test_two_thousand_checks_spread_over_the_interval_not_its_first_seconds():
+    interval = 10.0
+    seconds = []
+    for i in range(2000):
+        key = f"channel-{i // 4}/check-{i % 4}"
+        trigger = PhasedIntervalTrigger(seconds=interval, start_date=T0 + timedelta(seconds=_phase(key, interval)),
+                                        first=T0 + timedelta(seconds=_phase(key, FIRST_RUN_SPREAD)))
+        seconds.append(fire_times(trigger, 3)[2] % interval)  # a later run's place in the interval
+    per_second = [sum(1 for s in seconds if k <= s < k + 1) for k in range(10)]
+    assert min(per_second) > 150 and max(per_second) < 250, per_second  # about 200 in every second
