@@ -1,7 +1,7 @@
-"""The notifier registry: a new notifier is one file in this package and one line here."""
-from alerts.base import Notifier
-from alerts.log import LogNotifier
+"""The notifier registry: a new notifier kind is one file in this package and one line here."""
+from alerts import log
+from alerts.base import NotifierKind
 
-NOTIFIERS: dict[str, type[Notifier]] = {
-    "log": LogNotifier,
+NOTIFIERS: dict[str, NotifierKind] = {
+    "log": log.KIND,
 }

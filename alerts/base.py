@@ -1,48 +1,24 @@
-"""The notifier interface: what every notifier receives, and how it reports failure."""
+"""The notifier interface: alerts, the batches they are sent in, and how delivery fails.
+
+An Alert is one event in a person's words (a channel went down, recovered, failover moved a
+promotion...). The router (alerts/router.py) stores alerts in a durable outbox, groups those that
+happen close together into a Batch per destination, and hands each Batch to a Notifier, together
+with the Thread of an earlier message about the same incidents when the notifier can update
+messages in place (Slack with a bot token, e-mail replies). Payload builders are pure functions of
+(Batch, Thread); the notifier only does I/O.
+"""
 from __future__ import annotations
 
+import logging
+import time
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import Any, Literal
 
+from pydantic import BaseModel, ConfigDict
 
-@dataclass(frozen=True, slots=True)
-class Alert:
-    """A channel state change, in the words a person needs."""
-
-    channel: str
-    channel_name: str
-    old_state: str
-    new_state: str
-    at: float
-    cause: Mapping[str, str | None] = field(default_factory=dict)
-    down_for: float | None = None  # set on recovery: how long the channel was down
-    event: str = "state"  # "state", "flapping_started/stopped" or "connectivity_lost/restored"
-    detail: str = ""
-    flapping: bool = False         # a state change of a flapping channel: one flapping alert covers it
-
-    @property
-    def summary(self) -> str:
-        """One line: 'Allegro (allegro): up -> down: home http_status: HTTP 503'."""
-        if self.event in ("connectivity_lost", "connectivity_restored"):
-            what = "lost its own connectivity; channel states are frozen" if self.event == "connectivity_lost" else "is connected again"
-            return f"The monitor {what}: {self.detail}"
-        if self.event in FAILOVER_EVENTS:
-            return f"{FAILOVER_EVENTS[self.event]}: {self.channel_name} ({self.channel}): {self.detail}"
-        if self.event != "state":
-            verb = "is flapping" if self.event == "flapping_started" else "stopped flapping"
-            return f"{self.channel_name} ({self.channel}) {verb}: {self.detail}"
-        text = f"{self.channel_name} ({self.channel}): {self.old_state} -> {self.new_state}"
-        if self.cause.get("error_class"):
-            text += f": {self.cause.get('check')} {self.cause['error_class']}: {self.cause.get('error')}"
-        elif self.cause.get("maintenance"):
-            text += f": maintenance: {self.cause['maintenance']}"
-        elif self.cause.get("override_by"):
-            text += f": set by {self.cause['override_by']}: {self.cause.get('reason')}"
-        if self.down_for is not None:
-            text += f" (down for {_human(self.down_for)})"
-        return text
-
+Severity = Literal["critical", "warning", "info"]
 
 # Failover events (monitor/failover): the alert's channel fields name the promotion or notice.
 FAILOVER_EVENTS = {
@@ -55,18 +31,112 @@ FAILOVER_EVENTS = {
     "action_failed": "Failover action failed",
     "action_conflict": "Failover conflict",
 }
+CRITICAL_EVENTS = {"connectivity_lost", "failover_frozen", "failover_held", "action_failed", "action_conflict"}
+WARNING_EVENTS = {"flapping_started", "failover_approval_needed", "action_retrying", "reminder", "notifier_failing"}
+
+
+@dataclass(frozen=True, slots=True)
+class Alert:
+    """A channel state change or another event, in the words a person needs."""
+
+    channel: str
+    channel_name: str
+    old_state: str
+    new_state: str
+    at: float
+    cause: Mapping[str, str | None] = field(default_factory=dict)
+    down_for: float | None = None  # set on recovery: how long the channel was down
+    # "state", "flapping_started/stopped", "connectivity_lost/restored", "reminder", a failover event
+    # (FAILOVER_EVENTS), or "notifier_failing"/"notifier_recovered" (the alert route's own health).
+    event: str = "state"
+    detail: str = ""
+    flapping: bool = False         # a state change of a flapping channel: one flapping alert covers it
+    # The incident this alert belongs to, so later alerts about it update the same message:
+    # "down:<channel>:<outage start>", "connectivity:<start>", "failover:<owner>", or "" (none).
+    key: str = ""
+    group: str = ""                # the channel's group (own_shop, marketplace...), for routing
+    tags: tuple[str, ...] = ()     # the channel's tags, for routing
+    id: int = 0                    # the outbox row, once stored
+
+    @property
+    def severity(self) -> Severity:
+        """critical: something is down or stuck; warning: needs a look; info: good news or FYI."""
+        if self.event == "state":
+            if self.new_state == "down":
+                return "critical"
+            return "warning" if self.new_state == "degraded" else "info"
+        if self.event in CRITICAL_EVENTS:
+            return "critical"
+        return "warning" if self.event in WARNING_EVENTS else "info"
+
+    @property
+    def summary(self) -> str:
+        """One line: 'Allegro (allegro): up -> down: home http_status: HTTP 503'."""
+        if self.event in ("connectivity_lost", "connectivity_restored"):
+            what = "lost its own connectivity; channel states are frozen" if self.event == "connectivity_lost" else "is connected again"
+            return f"The monitor {what}: {self.detail}"
+        if self.event in FAILOVER_EVENTS:
+            return f"{FAILOVER_EVENTS[self.event]}: {self.channel_name} ({self.channel}): {self.detail}"
+        if self.event == "reminder":
+            return f"Still down: {self.channel_name} ({self.channel}) for {human_duration(self.down_for or 0)}"
+        if self.event in ("notifier_failing", "notifier_recovered"):
+            return self.detail
+        if self.event != "state":
+            verb = "is flapping" if self.event == "flapping_started" else "stopped flapping"
+            return f"{self.channel_name} ({self.channel}) {verb}: {self.detail}"
+        text = f"{self.channel_name} ({self.channel}): {self.old_state} -> {self.new_state}"
+        if self.cause.get("error_class"):
+            text += f": {self.cause.get('check')} {self.cause['error_class']}: {self.cause.get('error')}"
+        elif self.cause.get("maintenance"):
+            text += f": maintenance: {self.cause['maintenance']}"
+        elif self.cause.get("override_by"):
+            text += f": set by {self.cause['override_by']}: {self.cause.get('reason')}"
+        if self.down_for is not None:
+            text += f" (down for {human_duration(self.down_for)})"
+        return text
+
+
+@dataclass(frozen=True, slots=True)
+class Batch:
+    """Alerts sent together as one message to one destination (oldest first)."""
+
+    alerts: tuple[Alert, ...]
+    destination: str
+    status_url: str | None = None  # the status page, for links
+
+
+@dataclass(frozen=True, slots=True)
+class Thread:
+    """An earlier message about the same incidents: update it, reply under it."""
+
+    ref: str                       # the notifier's reference, e.g. "C0123|1700000000.000100" for Slack
+    alerts: tuple[Alert, ...]      # every alert the message has covered so far, oldest first
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """What a notifier reports back: the message's reference, when it can be updated or replied to later."""
+
+    ref: str | None = None
 
 
 class NotifyError(Exception):
-    """A delivery failed; permanent=True means retrying cannot help (bad token, deleted channel)."""
+    """A delivery failed. permanent=True: retrying cannot help (bad token, deleted channel).
 
-    def __init__(self, message: str, *, permanent: bool = False) -> None:
+    retry_after: seconds the receiver asked us to wait (HTTP 429 Retry-After), if it said.
+    """
+
+    def __init__(self, message: str, *, permanent: bool = False, retry_after: float | None = None) -> None:
         super().__init__(message)
         self.permanent = permanent
+        self.retry_after = retry_after
 
 
 class Notifier(ABC):
     """Delivers alerts somewhere. One file per kind, registered in alerts.NOTIFIERS."""
+
+    id: str = ""
+    threads: bool = False  # True: send() may get a Thread and returns a ref to thread later alerts on
 
     def wants(self, alert: Alert) -> bool:
         """Skip what a person need not hear: first sightings (unknown -> up), maintenance beginning
@@ -79,14 +149,45 @@ class Notifier(ABC):
         return not alert.flapping and (alert.old_state, alert.new_state) not in quiet
 
     @abstractmethod
-    async def send(self, alert: Alert) -> None:
-        """Deliver one alert; raise NotifyError on failure."""
+    async def send(self, batch: Batch, thread: Thread | None = None) -> Delivery:
+        """Deliver one batch; raise NotifyError on failure."""
+
+    async def close(self) -> None:
+        """Release connections (called once at shutdown)."""
 
 
-def _human(seconds: float) -> str:
+def human_duration(seconds: float) -> str:
     seconds = int(seconds)
     if seconds < 60:
         return f"{seconds}s"
     if seconds < 3600:
         return f"{seconds // 60}m {seconds % 60}s"
-    return f"{seconds // 3600}h {seconds % 3600 // 60}m"
+    if seconds < 86400:
+        return f"{seconds // 3600}h {seconds % 3600 // 60}m"
+    return f"{seconds // 86400}d {seconds % 86400 // 3600}h"
+
+
+_human = human_duration  # the name older callers use
+
+
+class NotifierConfig(BaseModel):
+    """Base of every notifier kind's options; unknown keys are rejected."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+@dataclass(frozen=True, slots=True)
+class NotifierContext:
+    """What a notifier gets when it is built: a logger and a wall-clock (Unix seconds) clock."""
+
+    log: logging.Logger | logging.LoggerAdapter
+    clock: Callable[[], float] = time.time
+
+
+@dataclass(frozen=True, slots=True)
+class NotifierKind:
+    """A notifier kind: its options model and how to build one (id, options, context) -> Notifier."""
+
+    config: type[NotifierConfig]
+    build: Callable[[str, Any, NotifierContext], Notifier]
+    description: str = ""

@@ -1,50 +1,344 @@
-"""Delivers alerts in order from one background task, so a slow notifier never blocks probing."""
+"""The alert router: route stored alerts, group them, send them, fall back when a notifier fails.
+
+Alerts reach the database through the result writer, in the same transaction as the state change that
+caused them (alert_outbox). This router, one background task, then:
+
+1. routes new rows: the first route that matches an alert names its notifier and the fallbacks after
+   it; a delivery row per alert is written (the notifier's `wants` drops first sightings and the like);
+2. groups: a destination's pending deliveries wait `group_wait` from the oldest one, then go out as
+   one message ("4 channels down: ..."), oldest first. With a notifier that threads (Slack bot, e-mail),
+   alerts about an incident that already has a message update that message and reply under it;
+3. retries a failed send with backoff (1 s doubling to 5 min, or the notifier's Retry-After); a
+   permanent error (bad token, deleted channel) marks the notifier broken (status page, metric, log)
+   and hands its alerts to the next notifier of their route at once; a notifier failing for
+   `fallback_after` does the same. When a failing notifier works again it is told what went where.
+
+Delivery is at least once, in order per destination; a restart during a Slack outage loses nothing
+(pending rows stay pending). The log notifier is not routed: it logs every alert when it is published.
+"""
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Mapping
 from contextlib import suppress
+from dataclasses import asdict, dataclass
+from typing import Any
 
-from alerts.base import Alert, Notifier, NotifyError
+from sqlalchemy import insert, select, update
+from sqlalchemy.engine import Engine
+
+from alerts.base import Alert, Batch, Delivery, Notifier, NotifyError, Thread
+from alerts.config import Alerts, Route
+from monitor.store.db import begin_write
+from monitor.store.models import AlertDeliveryRow, AlertRow, AlertThreadRow
+from monitor.store.upsert import upsert
 
 log = logging.getLogger("monitor.alerts")
+BACKOFF_FIRST, BACKOFF_MAX = 1.0, 300.0
+BATCH_MAX = 50          # alerts in one message at most
+SEND_TIMEOUT = 60.0     # a notifier hanging longer than this counts as a temporary failure
+
+
+def alert_row(alert: Alert) -> dict[str, Any]:
+    """The outbox row of an alert (the writer inserts it)."""
+    payload = {k: v for k, v in asdict(alert).items() if k != "id"}
+    return {"at": alert.at, "event": alert.event, "channel": alert.channel, "key": alert.key,
+            "severity": alert.severity, "payload": json.dumps(payload, default=list), "routed": False}
+
+
+def alert_from_row(row: Any) -> Alert:
+    return _alert(row.payload, row.id)
+
+
+def _alert(payload: str, alert_id: int) -> Alert:
+    data = json.loads(payload)
+    data["tags"] = tuple(data.get("tags") or ())
+    return Alert(**data, id=alert_id)
+
+
+@dataclass(slots=True)
+class DestinationHealth:
+    failing_since: float | None = None
+    broken: str | None = None        # a permanent error: not tried again until restart
+    last_error: str = ""
+    fell_back: int = 0               # alerts handed on while failing
 
 
 class AlertRouter:
-    """Queue alerts and hand each one to every notifier, in the order they happened."""
+    """Routes, groups and delivers the outbox; one instance per service."""
 
-    def __init__(self, notifiers: Sequence[Notifier]) -> None:
-        self.notifiers = list(notifiers)
-        self.queue: asyncio.Queue[Alert] = asyncio.Queue()
+    def __init__(self, engine: Engine, config: Alerts, notifiers: Mapping[str, Notifier],
+                 clock: Callable[[], float] = time.time,
+                 on_outcome: Callable[[str, str], None] = lambda dest, outcome: None) -> None:
+        self.engine = engine
+        self.config = config
+        self.notifiers = dict(notifiers)
+        # No routes configured: every alert goes to the notifiers in the order listed (each the next one's fallback).
+        self.routes = list(config.routes) or ([Route(to=list(self.notifiers))] if self.notifiers else [])
+        self.clock = clock
+        self.on_outcome = on_outcome
+        self.health: dict[str, DestinationHealth] = {name: DestinationHealth() for name in self.notifiers}
+        self._wake = asyncio.Event()
         self._task: asyncio.Task | None = None
+        self._stopping = False
+
+    # -------------------------------------------------------------------------------- lifecycle
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="alert-router")
 
-    def publish(self, alert: Alert) -> None:
-        """Queue an alert; never blocks."""
-        self.queue.put_nowait(alert)
+    def wake(self) -> None:
+        self._wake.set()
 
-    async def stop(self) -> None:
-        """Deliver what is queued, then stop."""
+    async def stop(self, grace: float = 5.0) -> None:
+        """Finish the round in progress (at most `grace` s); what is still pending is sent after a restart."""
+        self._stopping = True
+        self._wake.set()
         if self._task:
-            await self.queue.join()
-            self._task.cancel()
-            with suppress(asyncio.CancelledError):
-                await self._task
+            try:
+                await asyncio.wait_for(asyncio.shield(self._task), grace)
+            except TimeoutError:
+                self._task.cancel()
+                with suppress(asyncio.CancelledError):
+                    await self._task
+        for notifier in self.notifiers.values():
+            with suppress(Exception):
+                await notifier.close()
+
+    @property
+    def problems(self) -> dict[str, str]:
+        """Notifiers that are broken or failing, with why (for the status page and /healthz)."""
+        out = {}
+        for name, h in self.health.items():
+            if h.broken:
+                out[name] = f"not delivering: {h.broken}"
+            elif h.failing_since is not None:
+                out[name] = f"failing since {time.strftime('%H:%M:%S UTC', time.gmtime(h.failing_since))}: {h.last_error}"
+        return out
 
     async def _run(self) -> None:
-        while True:
-            alert = await self.queue.get()
+        while not self._stopping:
             try:
-                for notifier in self.notifiers:
-                    if not notifier.wants(alert):
-                        continue
-                    try:
-                        await notifier.send(alert)
-                    except NotifyError as exc:
-                        log.error("%s could not deliver an alert for %s: %s%s", type(notifier).__name__,
-                                  alert.channel, exc, " (permanent)" if exc.permanent else "")
-            finally:
-                self.queue.task_done()
+                await asyncio.to_thread(self.route_new)
+                await self.deliver_due()
+            except Exception:  # the database is down, or a bug: keep the loop
+                log.exception("alert router round failed; trying again")
+            with suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), 1.0)
+            self._wake.clear()
+
+    # ---------------------------------------------------------------------------------- routing
+
+    def route_new(self) -> int:
+        """Turn new outbox rows into delivery rows; return how many alerts were routed."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(AlertRow).where(AlertRow.routed.is_(False)).order_by(AlertRow.id).limit(1000)).all()
+        if not rows:
+            return 0
+        deliveries = []
+        for row in rows:
+            alert = alert_from_row(row)
+            chain = self._chain(alert)
+            if chain and self.notifiers[chain[0]].wants(alert):
+                deliveries.append({"alert_id": row.id, "destination": chain[0], "chain": json.dumps(chain[1:]),
+                                   "status": "pending", "attempts": 0, "next_at": row.at})
+        with begin_write(self.engine) as conn:
+            if deliveries:
+                upsert(conn, AlertDeliveryRow.__table__, deliveries, ["alert_id", "destination"], update=False)
+            conn.execute(update(AlertRow).where(AlertRow.id.in_([r.id for r in rows])).values(routed=True))
+        return len(rows)
+
+    def _chain(self, alert: Alert) -> list[str]:
+        for route in self.routes:
+            if route.matches(alert.channel, alert.group, alert.tags, alert.severity, alert.event):
+                return [] if route.mute else [n for n in route.to if n in self.notifiers]
+        return []
+
+    # --------------------------------------------------------------------------------- delivery
+
+    async def deliver_due(self) -> int:
+        """Send what each destination has waiting, if its group window has closed; return messages sent."""
+        now = self.clock()
+        pending = await asyncio.to_thread(self._pending)
+        sent = 0
+        for destination, rows in pending.items():
+            if destination not in self.notifiers or self.health[destination].broken:
+                await asyncio.to_thread(self._fall_back, rows, f"{destination} is not delivering")
+                continue
+            # In order: while the oldest waits for its retry, everything after it waits too.
+            due = rows if rows[0][0].next_at <= now else []
+            if not due or (due[0][1].at + self.config.group_wait > now and not self._retrying(due)):
+                continue
+            sent += await self._send(destination, due[:BATCH_MAX])
+        return sent
+
+    @staticmethod
+    def _retrying(rows: list[tuple[AlertDeliveryRow, Alert]]) -> bool:
+        return any(r.attempts for r, _ in rows)
+
+    def _pending(self) -> dict[str, list[tuple[AlertDeliveryRow, Alert]]]:
+        d = AlertDeliveryRow
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(d.__table__, AlertRow.payload.label("alert_payload"))
+                                .join(AlertRow, AlertRow.id == d.alert_id)
+                                .where(d.status == "pending").order_by(d.destination, d.id)).all()
+        out: dict[str, list[tuple[AlertDeliveryRow, Alert]]] = {}
+        for row in rows:
+            values = dict(row._mapping)
+            payload = values.pop("alert_payload")
+            delivery = AlertDeliveryRow.model_validate(values)
+            alert = _alert(payload, delivery.alert_id)
+            out.setdefault(delivery.destination, []).append((delivery, alert))
+        return out
+
+    async def _send(self, destination: str, rows: list[tuple[AlertDeliveryRow, Alert]]) -> int:
+        notifier = self.notifiers[destination]
+        alerts = _dedupe([a for _, a in rows])
+        groups = await asyncio.to_thread(self._thread_groups, destination, notifier, alerts)
+        messages = 0
+        for thread, group in groups:
+            batch = Batch(tuple(group), destination, self.config.status_url)
+            try:
+                async with asyncio.timeout(SEND_TIMEOUT):
+                    delivery = await notifier.send(batch, thread)
+            except (NotifyError, TimeoutError) as exc:
+                error = exc if isinstance(exc, NotifyError) else NotifyError(f"no answer within {SEND_TIMEOUT:g}s")
+                await asyncio.to_thread(self._failed, destination, rows, error)
+                return messages
+            except Exception as exc:  # a notifier bug: treated as a temporary failure, with its traceback
+                log.exception("notifier %s crashed", destination)
+                await asyncio.to_thread(self._failed, destination, rows, NotifyError(f"notifier error: {type(exc).__name__}"))
+                return messages
+            messages += 1
+            ids = {a.id for a in group}
+            await asyncio.to_thread(self._sent, destination, [r for r, a in rows if a.id in ids or a.id not in
+                                                              {x.id for x in alerts}], group, thread, delivery)
+        await self._recovered(destination)
+        return messages
+
+    def _thread_groups(self, destination: str, notifier: Notifier,
+                       alerts: list[Alert]) -> list[tuple[Thread | None, list[Alert]]]:
+        """Alerts whose incident has a message already go to that message; the rest make a new one."""
+        if not notifier.threads:
+            return [(None, alerts)]
+        keys = sorted({a.key for a in alerts if a.key})
+        known: dict[str, AlertThreadRow] = {}
+        if keys:
+            with self.engine.connect() as conn:
+                for r in conn.execute(select(AlertThreadRow).where(AlertThreadRow.destination == destination,
+                                                                   AlertThreadRow.key.in_(keys))):
+                    known[r.key] = AlertThreadRow.model_validate(r._mapping)
+        by_ref: dict[str, list[Alert]] = {}
+        fresh: list[Alert] = []
+        for a in alerts:
+            (by_ref.setdefault(known[a.key].ref, []) if a.key in known else fresh).append(a)
+        groups: list[tuple[Thread | None, list[Alert]]] = []
+        for ref, group in by_ref.items():
+            covered = sorted({i for t in known.values() if t.ref == ref for i in json.loads(t.alert_ids)})
+            groups.append((Thread(ref, tuple(self._alerts(covered))), group))
+        if fresh:
+            groups.append((None, fresh))
+        return groups
+
+    def _alerts(self, ids: list[int]) -> list[Alert]:
+        if not ids:
+            return []
+        with self.engine.connect() as conn:
+            return [alert_from_row(r) for r in conn.execute(select(AlertRow).where(AlertRow.id.in_(ids)).order_by(AlertRow.id))]
+
+    def _sent(self, destination: str, rows: list[AlertDeliveryRow], group: list[Alert], thread: Thread | None,
+              delivery: Delivery) -> None:
+        now = self.clock()
+        ref = delivery.ref or (thread.ref if thread else None)
+        with begin_write(self.engine) as conn:
+            conn.execute(update(AlertDeliveryRow).where(AlertDeliveryRow.id.in_([r.id for r in rows]))
+                         .values(status="sent", sent_at=now, ref=ref, attempts=AlertDeliveryRow.attempts + 1))
+            if ref:
+                covered = [a.id for a in thread.alerts] if thread else []
+                covered += [a.id for a in group]
+                keys = {a.key for a in group if a.key} | ({a.key for a in thread.alerts if a.key} if thread else set())
+                upsert(conn, AlertThreadRow.__table__, [{"destination": destination, "key": k, "ref": ref,
+                                                         "alert_ids": json.dumps(covered), "updated_at": now}
+                                                        for k in sorted(keys)], ["destination", "key"])
+        for _ in rows:
+            self.on_outcome(destination, "sent")
+
+    def _failed(self, destination: str, rows: list[tuple[AlertDeliveryRow, Alert]], error: NotifyError) -> None:
+        now = self.clock()
+        health = self.health[destination]
+        health.last_error = str(error)[:300]
+        if health.failing_since is None:
+            health.failing_since = now
+            log.warning("notifier %s failing: %s", destination, error)
+        if error.permanent:
+            health.broken = str(error)[:300]
+            log.error("notifier %s cannot deliver (permanent, not retried): %s", destination, error)
+        self.on_outcome(destination, "permanent" if error.permanent else "failed")
+        give_up = error.permanent or now - health.failing_since >= self.config.fallback_after
+        if give_up:
+            self._fall_back(rows, f"{destination}: {error}")
+            return
+        d = AlertDeliveryRow
+        with begin_write(self.engine) as conn:
+            for r, _ in rows:
+                wait = max(error.retry_after or 0.0, min(BACKOFF_MAX, BACKOFF_FIRST * 2 ** r.attempts))
+                conn.execute(update(d).where(d.id == r.id, d.status == "pending").values(
+                    attempts=r.attempts + 1, next_at=now + wait, last_error=str(error)[:500],
+                    first_failed_at=r.first_failed_at or now))
+
+    def _fall_back(self, rows: list[tuple[AlertDeliveryRow, Alert]], why: str) -> None:
+        """Hand alerts to the next notifier of their route (or record that none is left)."""
+        now = self.clock()
+        d = AlertDeliveryRow
+        with begin_write(self.engine) as conn:
+            for r, alert in rows:
+                chain = json.loads(r.chain)
+                nxt = next((n for n in chain if n in self.notifiers and not self.health[n].broken), None)
+                conn.execute(update(d).where(d.id == r.id, d.status == "pending").values(
+                    status="fell_back" if nxt else "failed", last_error=why[:500]))
+                if nxt:
+                    rest = chain[chain.index(nxt) + 1:]
+                    upsert(conn, d.__table__, [{"alert_id": r.alert_id, "destination": nxt, "chain": json.dumps(rest),
+                                                "status": "pending", "attempts": 0, "next_at": now}],
+                           ["alert_id", "destination"], update=False)
+                    self.health[r.destination].fell_back += 1 if r.destination in self.health else 0
+                else:
+                    log.error("alert %s (%s) could not be delivered anywhere: %s", r.alert_id, alert.summary, why)
+        self.wake()
+
+    async def _recovered(self, destination: str) -> None:
+        """A notifier that had been failing works again: tell it what went where meanwhile."""
+        health = self.health[destination]
+        if health.failing_since is None:
+            return
+        since, handed = health.failing_since, health.fell_back
+        self.health[destination] = DestinationHealth()
+        log.info("notifier %s delivers again", destination)
+        if not handed:
+            return  # a short hiccup: the retries delivered everything, nobody needs a report
+        detail = (f"Alerts to {destination} failed from {time.strftime('%H:%M:%S UTC', time.gmtime(since))} "
+                  f"until now ({health.last_error}); ")
+        detail += f"{handed} alerts went to the next notifier of their route meanwhile"
+        notice = Alert(destination, destination, "", "", self.clock(), {}, event="notifier_recovered", detail=detail)
+        try:
+            await self.notifiers[destination].send(Batch((notice,), destination, self.config.status_url), None)
+        except NotifyError as exc:
+            log.warning("notifier %s: could not send the recovery report: %s", destination, exc)
+
+
+def _dedupe(alerts: list[Alert]) -> list[Alert]:
+    """The same event about the same incident twice in one window (a restart, a reminder race) is said once."""
+    seen: set[tuple] = set()
+    out = []
+    for a in alerts:
+        mark = (a.key, a.event, a.old_state, a.new_state, a.detail) if a.key else (a.id,)
+        if mark not in seen:
+            seen.add(mark)
+            out.append(a)
+    return out
+
+
+__all__ = ["AlertRouter", "alert_row", "alert_from_row", "insert"]

@@ -16,6 +16,8 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, SecretStr, Valid
 from monitor.conditions import Condition, ConditionError, parse_condition
 from monitor.config_errors import ConfigError, Problem, StrictLoader, problems_from_validation, yaml_line_map
 from monitor.durations import Duration, format_duration
+from alerts import config as alerts_config
+from alerts.config import Alerts
 from monitor.failover import config as failover_config
 from monitor.failover.config import Failover
 from monitor.flapping import FlapSettings
@@ -166,6 +168,7 @@ class Channel(Strict):
     # fewer down checks make it degraded.
     down_when: Literal["any", "all"] | Annotated[int, Field(ge=1, le=100)] = "any"
     min_state_time: Duration | None = None  # hold a state at least this long before the checks change it
+    tags: list[Slug] = []  # free labels for alert routes, e.g. [paid-ads, vip]
     maintenance: list[MaintenanceWindow] = []
     checks: list[Check] = Field(min_length=1)
 
@@ -188,6 +191,7 @@ class Config(Strict):
     retention: Retention = Retention()
     channels: list[Channel] = Field(min_length=1)
     failover: Failover = Failover()
+    alerts: Alerts = Alerts()  # notifiers (Slack, e-mail, webhook) and routes; the log always gets every alert
     # Show promotions' allocations on the status page and GET /api/failover without the admin token.
     # They reveal budgets: leave it false if the status page is public.
     show_failover: bool = False  # promotions and notices to move when a channel is down (dry-run by default)
@@ -258,7 +262,8 @@ def load_config(path: str | Path, probes: Mapping[str, ProbeKind]) -> Config:
 
 
 def parse_config(text: str, probes: Mapping[str, ProbeKind], *, source: str = "<config>",
-                 environ: Mapping[str, str] | None = None, actuators: Mapping[str, Any] | None = None) -> Config:
+                 environ: Mapping[str, str] | None = None, actuators: Mapping[str, Any] | None = None,
+                 notifiers: Mapping[str, Any] | None = None) -> Config:
     """Validate config text; every problem is reported at once, with its key path and line."""
     try:
         data = yaml.load(text, Loader=StrictLoader)  # noqa: S506 (a SafeLoader subclass)
@@ -283,6 +288,10 @@ def parse_config(text: str, probes: Mapping[str, ProbeKind], *, source: str = "<
     channel_ids = {c["id"] for c in data.get("channels") or [] if isinstance(c, dict) and isinstance(c.get("id"), str)}
     problems.extend(failover_config.validate_failover(data.get("failover"), config.failover if config else None,
                                                       channel_ids, dict(actuators)))
+    if notifiers is None:
+        from alerts import NOTIFIERS as notifiers  # the built-in registry
+    problems.extend(alerts_config.validate_alerts(data.get("alerts"), config.alerts if config else None,
+                                                  channel_ids, dict(notifiers)))
     # A value with a missing ${VAR} is reported once, not again for being empty afterwards.
     env_locs = {p.loc for p in problems if p.message.startswith("environment variable")}
     problems = [p for p in problems if p.loc not in env_locs or p.message.startswith("environment variable")]
@@ -332,6 +341,8 @@ def _allowed_keys(probes: Mapping[str, ProbeKind], data: Any):
             return list(Retention.model_fields)
         if names and names[0] == "failover":
             return failover_config.allowed_keys(names) or []
+        if names and names[0] == "alerts":
+            return alerts_config.allowed_keys(names) or []
         if names == ["channels", "maintenance"]:
             return list(MaintenanceWindow.model_fields)
         if names == ["channels"]:

@@ -43,6 +43,8 @@ class Metrics:
                                                ("kind", "owner"), registry=registry)
         self.actions = Counter(f"{PREFIX}_failover_actions", "Failover action attempts by actuator and outcome",
                                ("actuator", "outcome"), registry=registry)
+        self.alerts = Counter(f"{PREFIX}_alerts", "Alert deliveries by notifier and outcome (sent, failed, permanent)",
+                              ("notifier", "outcome"), registry=registry)
         self.last_cycle = Gauge(f"{PREFIX}_last_cycle_timestamp_seconds", "When the last probe finished", registry=registry)
 
     def set_channel_state(self, channel: str, state: State) -> None:

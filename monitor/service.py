@@ -9,13 +9,14 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 from contextlib import suppress
+from dataclasses import replace
 from pathlib import Path
 
 from sqlalchemy.exc import SQLAlchemyError
 
-from alerts.base import Alert, Notifier
+from alerts.base import Alert, Notifier, NotifierContext
 from alerts.log import LogNotifier
-from alerts.router import AlertRouter
+from alerts.router import AlertRouter, alert_row
 from monitor.config import Channel, Check, Config
 from monitor.health import ChannelHealth, Context, FlapEvent, Override, State, Transition
 from monitor.connectivity import ConnectivityGuard
@@ -57,7 +58,11 @@ class MonitorService:
         self.metrics = metrics
         self.clock = clock
         self.flush_interval = flush_interval
-        self.notifiers = list(notifiers) if notifiers is not None else [LogNotifier()]
+        self.extra_notifiers = list(notifiers or [])  # built elsewhere (tests): routed like configured ones
+        self.log_notifier = LogNotifier()
+        self._connectivity_since: float | None = None
+        self._flapping_since: dict[str, float] = {}
+        self._last_tick: float | None = None
         self.started_at = clock()
         self.channels: dict[str, Channel] = {c.id: c for c in config.channels}
         self.health: dict[str, ChannelHealth] = {}
@@ -96,7 +101,8 @@ class MonitorService:
                     health.checks[check.id or check.kind] = progress[(channel.id, check.id)]
             self.health[channel.id] = health
             self.metrics.set_channel_state(channel.id, health.state)
-        self.alerts = AlertRouter(self.notifiers)
+        self.alerts = AlertRouter(self.engine, self.config.alerts, self._build_notifiers(), self.clock,
+                                  on_outcome=self._alert_outcome)
         self.alerts.start()
         self.failover = FailoverEngine(self.config.failover, self.engine)
         await asyncio.to_thread(self.failover.load, self.clock())
@@ -108,7 +114,8 @@ class MonitorService:
         self.relay = ActionRelay(self.failover, kinds, ActuatorContext(self.actuator_http, logging.getLogger("monitor.actuators"),
                                  self.clock), self.clock, on_event=self._failover_event, on_outcome=self._action_outcome)
         await self.relay.start()
-        self.writer = ResultWriter(self.engine, flush_interval=self.flush_interval, on_flush=self._on_flush)
+        self.writer = ResultWriter(self.engine, flush_interval=self.flush_interval, on_flush=self._on_flush,
+                                   on_alerts=lambda: self.alerts.wake())
         self._writer_task = asyncio.create_task(self.writer.run(), name="result-writer")
         self._upkeep_task = asyncio.create_task(self._upkeep_forever(), name="rollups-retention")
         self.metrics.writer_queue.set_function(lambda: self.writer.depth)  # read at scrape time
@@ -237,8 +244,11 @@ class MonitorService:
         if lost is None:
             return
         self.metrics.connectivity_lost.set(1 if lost else 0)
-        self.alerts.publish(Alert(CONTROL.id, "Monitor", "", "", at, {}, detail=self.guard.reason or "probes answer again",
-                                  event="connectivity_lost" if lost else "connectivity_restored"))
+        if lost:
+            self._connectivity_since = at
+        key = f"connectivity:{int(self._connectivity_since or at)}"
+        self.publish(Alert(CONTROL.id, "Monitor", "", "", at, {}, detail=self.guard.reason or "probes answer again",
+                           event="connectivity_lost" if lost else "connectivity_restored", key=key))
 
     async def _tick_forever(self, every: float = 1.0) -> None:
         """Apply time-driven changes (maintenance starting or ending, overrides expiring) between results."""
@@ -253,13 +263,17 @@ class MonitorService:
                 except Exception:  # one channel's bug must not stop maintenance and overrides for all
                     log.exception("health tick failed for %s", channel)
             self.failover_soon()  # hold-down and failback timers run out between results
+            self._remind(now)
 
     def _on_event(self, event: Transition | FlapEvent) -> None:
         name = self.channels[event.channel].name
         if isinstance(event, FlapEvent):
             # The changes made while flapping were not announced, so the end says where it settled.
             settled = "" if event.started else f"; now {self.health[event.channel].state.value}"
-            self.alerts.publish(Alert(event.channel, name, "", "", event.at, {}, event=(
+            if event.started:
+                self._flapping_since[event.channel] = event.at
+            key = f"flapping:{event.channel}:{int(self._flapping_since.get(event.channel, event.at))}"
+            self.publish(Alert(event.channel, name, "", "", event.at, {}, key=key, event=(
                 "flapping_started" if event.started else "flapping_stopped"),
                 detail=f"{event.percent:.0f}% state changes{settled}"))
             return
@@ -268,8 +282,9 @@ class MonitorService:
         self.failover_soon()
         recovered = event.new not in (State.DOWN, State.MAINTENANCE) and event.down_since is not None
         down_for = event.at - event.down_since if recovered else None  # maintenance in between included
-        self.alerts.publish(Alert(event.channel, name, event.old.value, event.new.value, event.at,
-                                  event.cause, down_for=down_for, flapping=event.flapping))
+        self.publish(Alert(event.channel, name, event.old.value, event.new.value, event.at, event.cause,
+                           down_for=down_for, flapping=event.flapping,
+                           key=f"down:{event.channel}:{int(event.down_since)}" if event.down_since is not None else ""))
 
     # ------------------------------------------------------------------------------------ failover
 
@@ -293,8 +308,8 @@ class MonitorService:
                 decision = self.failover.evaluate(self.clock(), self.health_views(), self.guard.lost)
                 if not decision.empty:
                     await asyncio.to_thread(self.failover.commit, decision)
-                    for event, owner, detail in decision.events:
-                        self._failover_event(event, owner, detail)
+                    for event, owner, detail, key in decision.events:
+                        self._failover_event(event, owner, detail, key)
                     self._failover_metrics()
                     self.relay.wake()
             except SQLAlchemyError as exc:  # nothing was committed: the next step decides again
@@ -304,10 +319,10 @@ class MonitorService:
             if not self._failover_again or self._stopping:
                 return
 
-    def _failover_event(self, event: str, owner: Owner, detail: str) -> None:
+    def _failover_event(self, event: str, owner: Owner, detail: str, key: str = "") -> None:
         kind, name = owner
         label = (self.failover.promotions[name].name if kind == "promotion" and name in self.failover.promotions else name)
-        self.alerts.publish(Alert(name, label, "", "", self.clock(), {}, event=event, detail=detail))
+        self.publish(Alert(name, label, "", "", self.clock(), {}, event=event, detail=detail, key=key or f"failover:{name}"))
         self._failover_metrics()
 
     def _action_outcome(self, actuator: str, outcome: str, _seconds: float) -> None:
@@ -335,3 +350,43 @@ class MonitorService:
         await asyncio.to_thread(self.failover.set_frozen, owner, frozen, by, reason, self.clock())
         self._failover_metrics()
         self.failover_soon()
+
+    # -------------------------------------------------------------------------------------- alerts
+
+    def _build_notifiers(self) -> dict[str, Notifier]:
+        from alerts import NOTIFIERS  # the registry; config validation used the same one
+        ctx = NotifierContext(logging.getLogger("monitor.alerts"), self.clock)
+        built: dict[str, Notifier] = {}
+        for entry in self.config.alerts.notifiers:
+            built[entry.id] = NOTIFIERS[entry.kind].build(entry.id, entry.options, ctx)
+        for i, notifier in enumerate(self.extra_notifiers):
+            built[notifier.id or f"extra-{i}"] = notifier
+        return built
+
+    def publish(self, alert: Alert) -> None:
+        """Log an alert now and store it in the outbox (with the state change queued with it)."""
+        channel = self.channels.get(alert.channel)
+        if channel is not None:
+            alert = replace(alert, group=channel.group, tags=tuple(channel.tags))
+        self.log_notifier.log(alert)
+        if self.config.alerts.notifiers or self.extra_notifiers:
+            self.writer.add_alert(alert_row(alert))
+
+    def _alert_outcome(self, destination: str, outcome: str) -> None:
+        self.metrics.alerts.labels(destination, outcome).inc()
+
+    def _remind(self, now: float) -> None:
+        """While a channel stays down, a reminder every `alerts.reminder_every` (off by default)."""
+        every, last = self.config.alerts.reminder_every, self._last_tick
+        self._last_tick = now
+        if not every or last is None:
+            return
+        for channel_id, health in self.health.items():
+            if health.state is not State.DOWN or health.down_since is None:
+                continue
+            # Boundaries down_since + k * every crossed since the last tick: after a restart the count
+            # goes on from the outage's start, so no reminder is repeated.
+            if int((now - health.down_since) // every) > int((last - health.down_since) // every) and now - health.down_since >= every:
+                self.publish(Alert(channel_id, self.channels[channel_id].name, "down", "down", now, dict(health.cause),
+                                   down_for=now - health.down_since, event="reminder",
+                                   key=f"down:{channel_id}:{int(health.down_since)}"))

@@ -7,6 +7,8 @@ from collections.abc import Callable
 
 from aiohttp import web
 
+from alerts.base import Alert, Batch, Delivery, Notifier, NotifyError, Thread
+
 
 class FakeChannel:
     """An HTTP target on 127.0.0.1 whose answer a test can change: ok, error, hang, or custom."""
@@ -36,3 +38,26 @@ async def eventually(predicate: Callable[[], object], timeout: float = 8.0, inte
             return value
         await asyncio.sleep(interval)
     raise AssertionError(f"condition not met within {timeout}s")
+
+
+class Recorder(Notifier):
+    """A notifier that keeps what it is sent (or fails permanently, like a revoked token)."""
+
+    id = "recorder"
+
+    def __init__(self, fail: bool = False) -> None:
+        self.sent: list[Alert] = []
+        self.batches: list[Batch] = []
+        self.fail = fail
+
+    async def send(self, batch: Batch, thread: Thread | None = None) -> Delivery:
+        if self.fail:
+            raise NotifyError("invalid_auth", permanent=True)
+        self.batches.append(batch)
+        self.sent.extend(batch.alerts)
+        return Delivery()
+
+
+def immediate_alerts(config):
+    """The config with alert grouping off, so a test sees each alert as soon as it is stored."""
+    return config.model_copy(update={"alerts": config.alerts.model_copy(update={"group_wait": 0.0})})

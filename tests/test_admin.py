@@ -1,12 +1,13 @@
 """The admin API: token checks, manual overrides and maintenance windows on a running service."""
 from __future__ import annotations
 
+import asyncio
+
 from pydantic import SecretStr
 
 from monitor.app import create_app
 from monitor.web.keys import SERVICE
-from tests.fakes import eventually
-from tests.test_alerts import Recorder
+from tests.fakes import Recorder, eventually, immediate_alerts
 from tests.test_app import config_for, incidents, state
 
 TOKEN = {"Authorization": "Bearer s3cret-token"}
@@ -38,7 +39,7 @@ async def test_wrong_token_is_401_and_changes_nothing(tmp_path, aiohttp_client, 
 async def test_override_forces_down_with_who_and_why_then_lifts(tmp_path, aiohttp_client, fake_channel):
     config = admin_config(tmp_path, fake_channel.url)
     recorder = Recorder()
-    app = create_app(config, notifiers=[recorder], flush_interval=0.05)
+    app = create_app(immediate_alerts(config), notifiers=[recorder], flush_interval=0.05)
     client = await aiohttp_client(app)
     await eventually(lambda: state(app, "allegro") == "up")
     response = await client.put("/api/admin/channels/allegro/override", headers=TOKEN,
@@ -47,7 +48,8 @@ async def test_override_forces_down_with_who_and_why_then_lifts(tmp_path, aiohtt
     assert state(app, "allegro") == "down"  # at once, not at the next probe
     await eventually(lambda: len(incidents(app)) == 1)
     assert '"override_by": "ops@shop.pl"' in incidents(app)[0].cause
-    assert recorder.sent[-1].summary == "Allegro (allegro): up -> down: set by ops@shop.pl: planned shutdown"
+    await eventually(lambda: recorder.sent and recorder.sent[-1].summary ==
+                     "Allegro (allegro): up -> down: set by ops@shop.pl: planned shutdown")
     assert (await client.delete("/api/admin/channels/allegro/override?by=ops@shop.pl", headers=TOKEN)).status == 200
     assert state(app, "allegro") == "up"
     bad = await client.put("/api/admin/channels/allegro/override", headers=TOKEN, json={"state": "sideways", "by": "x", "reason": "y"})
@@ -58,7 +60,7 @@ async def test_override_forces_down_with_who_and_why_then_lifts(tmp_path, aiohtt
 async def test_maintenance_from_the_api_silences_a_failing_channel(tmp_path, aiohttp_client, fake_channel):
     config = admin_config(tmp_path, fake_channel.url)
     recorder = Recorder()
-    app = create_app(config, notifiers=[recorder], flush_interval=0.05)
+    app = create_app(immediate_alerts(config), notifiers=[recorder], flush_interval=0.05)
     client = await aiohttp_client(app)
     await eventually(lambda: state(app, "allegro") == "up")
     response = await client.post("/api/admin/channels/allegro/maintenance", headers=TOKEN,
@@ -66,6 +68,8 @@ async def test_maintenance_from_the_api_silences_a_failing_channel(tmp_path, aio
     assert response.status == 200 and state(app, "allegro") == "maintenance"
     fake_channel.mode = "error"
     await eventually(lambda: state(app, "allegro") == "down", timeout=6)  # the window ended while still failing
+    await eventually(lambda: recorder.sent)
+    await asyncio.sleep(0.3)  # nothing else follows
     assert [(a.old_state, a.new_state) for a in recorder.sent] == [("maintenance", "down")]  # one alert, no up->down
 
 

@@ -1,28 +1,27 @@
-"""Alerts: the log notifier's line, ordered delivery, and a failing notifier not stopping the others."""
+"""Alerts: wording, the log line, and the router's grouping, threading, retries and fallback chain."""
 from __future__ import annotations
 
 import logging
 
+import pytest
+
 from alerts import NOTIFIERS
-from alerts.base import Alert, Notifier, NotifyError
+from alerts.base import Alert, Batch
 from alerts.log import LogNotifier
-from alerts.router import AlertRouter
+from alerts.wording import Wording
 from monitor.app import create_app
-from tests.fakes import eventually
+from tests.fakes import Recorder, eventually, immediate_alerts
 from tests.test_app import config_for, state
 
 DOWN = Alert("allegro", "Allegro", "up", "down", 100.0, {"check": "home", "error_class": "http_status", "error": "HTTP 503"})
 
 
-class Recorder(Notifier):
-    def __init__(self, fail: bool = False) -> None:
-        self.sent: list[Alert] = []
-        self.fail = fail
-
-    async def send(self, alert: Alert) -> None:
-        if self.fail:
-            raise NotifyError("invalid_auth", permanent=True)
-        self.sent.append(alert)
+def meta_down(at: float = 100.0) -> list[Alert]:
+    """The four Meta channels of 4 October 2021, down together with DNS SERVFAIL."""
+    return [Alert(c, n, "up", "down", at, {"check": "dns", "error_class": "dns_servfail",
+                                            "error": f"SERVFAIL from 127.0.0.1:53 for {d}"}, key=f"down:{c}:{int(at)}")
+            for c, n, d in [("facebook-shop", "Facebook Shop", "facebook.com"), ("instagram-shop", "Instagram Shop", "instagram.com"),
+                            ("messenger", "Messenger", "messenger.com"), ("whatsapp-business", "WhatsApp Business", "whatsapp.com")]]
 
 
 def test_summary_says_what_broke_and_how_long():
@@ -32,31 +31,49 @@ def test_summary_says_what_broke_and_how_long():
 
 
 def test_registry_has_the_log_notifier():
-    assert NOTIFIERS["log"] is LogNotifier
+    assert NOTIFIERS["log"].build("log", NOTIFIERS["log"].config(), _ctx()).id == "log"
+
+
+def _ctx():
+    from alerts.base import NotifierContext
+    return NotifierContext(logging.getLogger("test"))
+
+
+@pytest.mark.parametrize("alerts, title", [
+    (meta_down(), "4 channels down: Facebook Shop, Instagram Shop, Messenger, WhatsApp Business — DNS resolvers "
+                  "failed to answer (SERVFAIL)"),
+    ([DOWN], "Allegro is down — HTTP 503"),
+    ([Alert("allegro", "Allegro", "down", "up", 5000.0, {}, down_for=21720.0)], "Allegro is back up after 6h 2m"),
+    (meta_down() + [Alert("facebook-shop", "Facebook Shop", "down", "up", 200.0, {}, down_for=100.0)],
+     "4 channel alerts: Facebook Shop, Instagram Shop, Messenger, WhatsApp Business"),
+    ([Alert("shop", "Shop", "up", "degraded", 1.0, {"check": "tls", "error_class": "tls_expiring", "error": "expires in 5 days"})],
+     "Shop is degraded — TLS: expires in 5 days"),
+], ids=["2021-grouped", "one-down", "recovered", "mixed", "cert-expiring"])
+def test_titles_in_plain_words(alerts, title):
+    assert Wording().title(alerts) == title
+
+
+def test_lines_name_the_cause_and_certificate_expiry():
+    w = Wording()
+    assert w.line(meta_down()[0]) == "Facebook Shop is down: DNS: SERVFAIL from 127.0.0.1:53 for facebook.com"
+    assert w.line(Alert("shop", "Shop", "up", "degraded", 1.0, {"check": "tls", "error_class": "tls_expiring",
+                                                                    "error": "expires in 5 days"})) == \
+        "Shop: the TLS certificate expires soon (expires in 5 days)"
+    assert w.line(Alert("m", "Monitor", "", "", 1.0, {}, event="connectivity_lost", detail="all 2 control targets fail")) == \
+        "The monitor lost its own connectivity (all 2 control targets fail): channel states are frozen, no failover runs"
 
 
 async def test_log_notifier_warns_on_down(caplog):
     with caplog.at_level(logging.INFO, logger="monitor.alerts"):
-        await LogNotifier().send(DOWN)
+        await LogNotifier().send(Batch((DOWN,), "log"))
     [record] = caplog.records
     assert (record.levelno, record.getMessage(), record.channel, record.new) == (logging.WARNING, DOWN.summary, "allegro", "down")
 
 
-async def test_router_delivers_in_order_and_survives_a_failing_notifier(caplog):
-    broken, good = Recorder(fail=True), Recorder()
-    router = AlertRouter([broken, good])
-    router.start()
-    alerts = [DOWN, Alert("allegro", "Allegro", "down", "up", 160.0, down_for=60.0)]
-    for alert in alerts:
-        router.publish(alert)
-    await router.stop()
-    assert good.sent == alerts
-    assert "Recorder could not deliver an alert for allegro: invalid_auth (permanent)" in caplog.text
-
-
 async def test_service_alerts_down_and_recovery_with_duration(tmp_path, aiohttp_client, fake_channel):
     recorder = Recorder()
-    app = create_app(config_for(tmp_path, ("allegro", fake_channel.url)), notifiers=[recorder], flush_interval=0.05)
+    app = create_app(immediate_alerts(config_for(tmp_path, ("allegro", fake_channel.url))), notifiers=[recorder],
+                     flush_interval=0.05)
     await aiohttp_client(app)
     await eventually(lambda: state(app, "allegro") == "up")
     fake_channel.mode = "error"
@@ -65,5 +82,5 @@ async def test_service_alerts_down_and_recovery_with_duration(tmp_path, aiohttp_
     await eventually(lambda: len(recorder.sent) == 2)
     down, up = recorder.sent  # the first sighting (unknown -> up) is not alerted
     assert [(a.old_state, a.new_state) for a in recorder.sent] == [("up", "down"), ("down", "up")]
-    assert down.cause["error"] == "HTTP 503"
+    assert down.cause["error"] == "HTTP 503" and down.key == up.key and down.key.startswith("down:allegro:")
     assert up.down_for is not None and 0.2 < up.down_for < 5

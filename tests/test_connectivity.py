@@ -5,13 +5,12 @@ import socket
 
 from aiohttp import web
 
-from alerts.base import Alert, Notifier
 from monitor.app import create_app
 from monitor.config import parse_config
 from monitor.connectivity import ConnectivityGuard
 from monitor.web.keys import SERVICE
 from probes import PROBES
-from tests.fakes import FakeChannel, eventually
+from tests.fakes import FakeChannel, Recorder, eventually, immediate_alerts
 
 
 def test_share_of_failing_channels_trips_and_restores():
@@ -57,14 +56,6 @@ def test_control_targets_all_failing_trip_the_guard():
     assert guard.control_result("resolver-1", True) is False
 
 
-class Recorder(Notifier):
-    def __init__(self) -> None:
-        self.sent: list[Alert] = []
-
-    async def send(self, alert: Alert) -> None:
-        self.sent.append(alert)
-
-
 async def test_everything_failing_at_once_freezes_states_and_alerts_once(tmp_path, aiohttp_client, aiohttp_server):
     shops = [FakeChannel() for _ in range(4)]
     urls = [str((await aiohttp_server(s.app)).make_url("/")) for s in shops]
@@ -76,7 +67,7 @@ channels:
 {channels}
 """, PROBES)
     recorder = Recorder()
-    app = create_app(config, notifiers=[recorder], flush_interval=0.05)
+    app = create_app(immediate_alerts(config), notifiers=[recorder], flush_interval=0.05)
     client = await aiohttp_client(app)
     service = app[SERVICE]
     await eventually(lambda: all(h.state.value == "up" for h in service.health.values()))
@@ -92,6 +83,7 @@ channels:
     for shop in shops:
         shop.mode = "ok"
     await eventually(lambda: not service.connectivity_lost)
+    await eventually(lambda: len(recorder.sent) == 2)
     assert [a.event for a in recorder.sent] == ["connectivity_lost", "connectivity_restored"]  # no down alerts
 
 

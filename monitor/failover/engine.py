@@ -64,7 +64,8 @@ class Decision:
     plans: list[PlanDraft] = field(default_factory=list)
     owners: dict[Owner, OwnerStatus] = field(default_factory=dict)  # owners whose status changed
     superseded: set[Owner] = field(default_factory=set)            # pending approvals no longer wanted
-    events: list[tuple[str, Owner, str]] = field(default_factory=list)  # (event, owner, detail) to alert
+    # (event, owner, detail, incident key) to alert; the key threads it under the outage's message
+    events: list[tuple[str, Owner, str, str]] = field(default_factory=list)
 
     @property
     def empty(self) -> bool:
@@ -161,8 +162,12 @@ class FailoverEngine:
                 decision.gates[channel] = failed
         self.standings = standings
         failed = sorted(c for c, s in standings.items() if s is Standing.FAILED)
-        reason = {"failed": failed,
-                  "causes": {c: {**health[c].cause, "down_since": health[c].down_since} for c in failed}}
+        reason: dict[str, Any] = {"failed": failed,
+                                  "causes": {c: {**health[c].cause, "down_since": health[c].down_since} for c in failed}}
+        # The outage a plan is about, for alert threading: the most recent one among the failed channels.
+        outages = sorted((health[c].down_since, c) for c in failed if health[c].down_since is not None)
+        if outages:
+            reason["key"] = f"down:{outages[-1][1]}:{int(outages[-1][0])}"
         for promotion in self.promotions.values():
             if self._running(promotion, now):
                 self._decide_promotion(promotion, standings, now, reason, decision)
@@ -188,7 +193,7 @@ class FailoverEngine:
             decision.owners[owner] = OwnerStatus(status.frozen, allocation.held, status.reason, status.by, now)
             if allocation.held:
                 decision.events.append(("failover_held", owner, "no healthy channel left to move it to; "
-                                         "the last allocation is kept"))
+                                         "the last allocation is kept", reason.get("key", "")))
         if allocation.held:
             return
         self._propose(owner, promotion.mode, allocation.amounts, allocation.unallocated, now, reason, decision,
@@ -210,19 +215,19 @@ class FailoverEngine:
                 return  # still waiting for the same approval
             decision.superseded.add(owner)
             decision.plans.append(PlanDraft(owner, mode, "pending_approval", dict(planned), desired, reason, unallocated))
-            decision.events.append(("failover_approval_needed", owner, _moves_text(planned, desired)))
+            decision.events.append(("failover_approval_needed", owner, _moves_text(planned, desired), reason.get("key", "")))
             return
         recent = [t for t in self.moves.get(owner, ()) if t > now - HOUR]
         if limit is not None and len(recent) >= limit:
             decision.owners[owner] = OwnerStatus(True, status.held, f"{len(recent)} moves in the last hour "
                                                  f"(limit {limit}); unfreeze it when the channels are stable",
                                                  "monitor", now)
-            decision.events.append(("failover_frozen", owner, decision.owners[owner].reason))
+            decision.events.append(("failover_frozen", owner, decision.owners[owner].reason, reason.get("key", "")))
             return
         state = "dry_run" if mode == "dry-run" else "applied"
         decision.plans.append(PlanDraft(owner, mode, state, dict(planned), desired, reason, unallocated))
         decision.events.append(("failover_planned" if state == "applied" else "failover_dry_run", owner,
-                                _moves_text(planned, desired)))
+                                _moves_text(planned, desired), reason.get("key", "")))
 
     # ----------------------------------------------------------------------------------- recording
 

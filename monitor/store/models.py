@@ -256,3 +256,55 @@ class FailoverActionRow(SQLModel, table=True):
     response: str = "{}"
     created_at: float
     applied_at: float | None = None
+
+
+class AlertRow(SQLModel, table=True):
+    """An alert, written in the same transaction as the state change that caused it (the outbox).
+
+    The router reads rows not yet routed, decides their destinations (alert_deliveries) and marks
+    them routed; the payload is the Alert's fields as JSON.
+    """
+
+    __tablename__ = "alert_outbox"
+    __table_args__ = (Index("ix_alert_outbox_routed", "routed", "id"),)
+
+    id: int | None = Field(default=None, primary_key=True, sa_type=ID)
+    at: float
+    event: str = Field(max_length=32)
+    channel: str = Field(max_length=64)
+    key: str = Field(default="", max_length=200)
+    severity: str = Field(max_length=16)
+    payload: str = "{}"
+    routed: bool = False
+
+
+class AlertDeliveryRow(SQLModel, table=True):
+    """One alert for one destination: pending until sent, then sent; or fell_back to the next notifier."""
+
+    __tablename__ = "alert_deliveries"
+    __table_args__ = (Index("ix_alert_deliveries_dest_status", "destination", "status", "id"),
+                      Index("ux_alert_deliveries_alert_dest", "alert_id", "destination", unique=True))
+
+    id: int | None = Field(default=None, primary_key=True, sa_type=ID)
+    alert_id: int = Field(sa_type=ID)
+    destination: str = Field(max_length=64)
+    chain: str = "[]"   # JSON: the notifiers after this one, in fallback order
+    status: str = Field(max_length=16)  # pending, sent, fell_back, failed
+    attempts: int = 0
+    next_at: float
+    first_failed_at: float | None = None
+    last_error: str | None = Field(default=None, max_length=500)
+    sent_at: float | None = None
+    ref: str | None = Field(default=None, max_length=300)
+
+
+class AlertThreadRow(SQLModel, table=True):
+    """The message that covers an incident at a destination, so later alerts update it in place."""
+
+    __tablename__ = "alert_threads"
+
+    destination: str = Field(primary_key=True, max_length=64)
+    key: str = Field(primary_key=True, max_length=200)
+    ref: str = Field(max_length=300)
+    alert_ids: str = "[]"   # JSON: every alert the message covers, oldest first
+    updated_at: float

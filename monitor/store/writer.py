@@ -20,7 +20,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from monitor.health import CheckHealth, State, Transition
 from monitor.store.db import begin_write
 from monitor.store.upsert import upsert
-from monitor.store.models import ChannelStateRow, CheckProgressRow, IncidentRow, ProbeResultRow, TransitionRow
+from monitor.store.models import AlertRow, ChannelStateRow, CheckProgressRow, IncidentRow, ProbeResultRow, TransitionRow
 
 log = logging.getLogger("monitor.store")
 
@@ -29,14 +29,17 @@ class ResultWriter:
     """Buffer rows in memory and write them in batches from a single task."""
 
     def __init__(self, engine: Engine, *, flush_interval: float = 0.5, batch_max: int = 5000,
-                 buffer_max: int = 500_000, on_flush: Callable[[int, int], None] | None = None) -> None:
+                 buffer_max: int = 500_000, on_flush: Callable[[int, int], None] | None = None,
+                 on_alerts: Callable[[], None] = lambda: None) -> None:
         self.engine = engine
         self.flush_interval = flush_interval
         self.batch_max = batch_max
         self.buffer_max = buffer_max
         self.on_flush = on_flush or (lambda written, dropped: None)
+        self.on_alerts = on_alerts  # alerts were stored: the router may route them now
         self.results: deque[dict[str, Any]] = deque()
         self.transitions: deque[Transition] = deque()
+        self.alerts: deque[dict[str, Any]] = deque()  # alert outbox rows (alerts/router.py)
         self.progress: dict[tuple[str, str], dict[str, Any]] = {}
         self.dropped = 0
         self.failing = False
@@ -65,9 +68,14 @@ class ResultWriter:
         self.transitions.append(transition)
         self._wake.set()
 
+    def add_alert(self, row: dict[str, Any]) -> None:
+        """Queue an alert outbox row; it is written in the same transaction as the transition queued with it."""
+        self.alerts.append(row)
+        self._wake.set()
+
     @property
     def depth(self) -> int:
-        return len(self.results) + len(self.transitions)
+        return len(self.results) + len(self.transitions) + len(self.alerts)
 
     async def run(self) -> None:
         """Flush on a timer or when a batch fills, until cancelled."""
@@ -82,16 +90,19 @@ class ResultWriter:
     async def flush(self) -> None:
         """Write everything buffered so far; keep it buffered if the database fails."""
         async with self._lock:
-            while self.results or self.transitions or self.progress:
+            while self.results or self.transitions or self.progress or self.alerts:
                 results = [self.results.popleft() for _ in range(min(self.batch_max, len(self.results)))]
                 transitions = list(self.transitions)
                 self.transitions.clear()
+                alerts = list(self.alerts)
+                self.alerts.clear()
                 progress, self.progress = self.progress, {}
                 try:
-                    await asyncio.to_thread(self._write, results, transitions, list(progress.values()))
+                    await asyncio.to_thread(self._write, results, transitions, list(progress.values()), alerts)
                 except SQLAlchemyError as exc:
                     self.results.extendleft(reversed(results))
                     self.transitions.extendleft(reversed(transitions))
+                    self.alerts.extendleft(reversed(alerts))
                     self.progress = {**progress, **self.progress}
                     if not self.failing:
                         log.error("database write failed, keeping %d rows to retry: %s", self.depth, exc)
@@ -102,13 +113,18 @@ class ResultWriter:
                     log.info("database writes recovered")
                 self.failing = False
                 self.on_flush(len(results), self.dropped)
+                if alerts:
+                    self.on_alerts()
 
-    def _write(self, results: list[dict[str, Any]], transitions: list[Transition], progress: list[dict[str, Any]]) -> None:
+    def _write(self, results: list[dict[str, Any]], transitions: list[Transition], progress: list[dict[str, Any]],
+               alerts: list[dict[str, Any]] = ()) -> None:  # type: ignore[assignment]
         with begin_write(self.engine) as conn:  # BEGIN IMMEDIATE on SQLite
             if results:
                 conn.execute(insert(ProbeResultRow), results)
             for transition in transitions:
                 record_transition(conn, transition)
+            if alerts:  # the transactional outbox: an alert is stored exactly when its state change is
+                conn.execute(insert(AlertRow), list(alerts))
             # In the same transaction as the results that moved them: a restart resumes mid-count.
             upsert(conn, CheckProgressRow.__table__, progress, ["channel", "check"])
 

@@ -1,0 +1,176 @@
+"""The alert router over a real database: grouping, threads, retries, fallback, restarts."""
+from __future__ import annotations
+
+import asyncio
+import json
+
+import pytest
+from sqlalchemy import insert, select
+
+from alerts.base import Alert, Batch, Delivery, Notifier, NotifyError, Thread
+from alerts.config import Alerts, Route
+from alerts.router import AlertRouter, alert_row
+from monitor.store.db import begin_write, make_engine
+from monitor.store.models import AlertDeliveryRow, AlertRow
+from tests.fakes import eventually
+from tests.test_alerts import meta_down
+
+
+class Fake(Notifier):
+    """An external notifier's stand-in: records messages, threads them, fails as scripted."""
+
+    def __init__(self, id: str, threads: bool = True) -> None:
+        self.id, self.threads = id, threads
+        self.messages: list[tuple[Batch, Thread | None]] = []
+        self.failures: list[NotifyError] = []   # raised first, one per send
+        self.attempts = 0
+
+    async def send(self, batch: Batch, thread: Thread | None = None) -> Delivery:
+        self.attempts += 1
+        if self.failures:
+            raise self.failures.pop(0)
+        self.messages.append((batch, thread))
+        return Delivery(thread.ref if thread else f"msg-{len(self.messages)}")
+
+    def channels_sent(self) -> list[list[str]]:
+        return [[a.channel for a in b.alerts] for b, _ in self.messages]
+
+
+@pytest.fixture
+def store(tmp_path):
+    engine = make_engine(f"sqlite:///{tmp_path / 'cm.db'}")
+    yield engine
+    engine.dispose()
+
+
+def store_alerts(engine, alerts: list[Alert]) -> None:
+    with begin_write(engine) as conn:
+        conn.execute(insert(AlertRow), [alert_row(a) for a in alerts])
+
+
+def statuses(engine) -> list[tuple[str, str]]:
+    with engine.connect() as conn:
+        return [(r.destination, r.status) for r in conn.execute(select(AlertDeliveryRow).order_by(AlertDeliveryRow.id))]
+
+
+async def run(router: AlertRouter, until, timeout: float = 8.0) -> None:
+    router.start()
+    try:
+        await eventually(until, timeout=timeout)
+    finally:
+        await router.stop()
+
+
+async def test_four_failures_at_once_are_one_message(store):
+    slack = Fake("slack")
+    router = AlertRouter(store, Alerts(group_wait=0.3), {"slack": slack})
+    store_alerts(store, meta_down(at=0))
+    await run(router, lambda: slack.messages)
+    assert slack.channels_sent() == [
+        ["facebook-shop", "instagram-shop", "messenger", "whatsapp-business"]]
+
+
+async def test_alerts_wait_for_the_group_window_then_go_together(store):
+    import time
+    slack = Fake("slack")
+    router = AlertRouter(store, Alerts(group_wait=1.0), {"slack": slack})
+    now = time.time()
+    store_alerts(store, meta_down(at=now)[:2])
+    router.start()
+    try:
+        await asyncio.sleep(0.5)
+        assert slack.messages == []                  # still inside the window
+        store_alerts(store, meta_down(at=now + 0.4)[2:])
+        router.wake()
+        await eventually(lambda: slack.messages)
+    finally:
+        await router.stop()
+    assert slack.channels_sent() == [["facebook-shop", "instagram-shop", "messenger", "whatsapp-business"]]
+
+
+async def test_recovery_updates_the_incident_message_in_place(store):
+    slack = Fake("slack")
+    router = AlertRouter(store, Alerts(group_wait=0), {"slack": slack})
+    down = meta_down(at=0)
+    store_alerts(store, down)
+    await run(router, lambda: slack.messages)
+    recovery = Alert("facebook-shop", "Facebook Shop", "down", "up", 500, {}, down_for=500, key=down[0].key)
+    store_alerts(store, [recovery])
+    router = AlertRouter(store, Alerts(group_wait=0), {"slack": slack})
+    await run(router, lambda: len(slack.messages) == 2)
+    batch, thread = slack.messages[1]
+    assert thread is not None and thread.ref == "msg-1"
+    assert [a.channel for a in thread.alerts] == [a.channel for a in down]  # what the message covered so far
+    assert [a.new_state for a in batch.alerts] == ["up"]
+
+
+async def test_a_temporary_failure_is_retried_and_delivered_once_in_order(store):
+    slack = Fake("slack", threads=False)
+    slack.failures = [NotifyError("HTTP 500"), NotifyError("rate limited", retry_after=0.5)]
+    router = AlertRouter(store, Alerts(group_wait=0), {"slack": slack})
+    store_alerts(store, meta_down(at=0))
+    await run(router, lambda: slack.messages, timeout=10)
+    assert slack.attempts == 3 and len(slack.messages) == 1
+    assert slack.channels_sent()[0] == ["facebook-shop", "instagram-shop", "messenger", "whatsapp-business"]
+    assert {s for _, s in statuses(store)} == {"sent"}
+
+
+async def test_a_permanent_failure_falls_back_at_once_and_is_reported(store):
+    slack, email = Fake("slack"), Fake("email")
+    slack.failures = [NotifyError("invalid_auth: the token was revoked", permanent=True)]
+    router = AlertRouter(store, Alerts(group_wait=0, routes=[Route(to=["slack", "email"])]), {"slack": slack, "email": email})
+    store_alerts(store, meta_down(at=0)[:1])
+    await run(router, lambda: email.messages)
+    assert slack.attempts == 1                           # no retry loop
+    assert statuses(store) == [("slack", "fell_back"), ("email", "sent")]
+    assert router.problems == {"slack": "not delivering: invalid_auth: the token was revoked"}
+
+
+async def test_a_notifier_failing_too_long_hands_over_and_reports_the_chain_when_back(store):
+    slack, email = Fake("slack", threads=False), Fake("email")
+    slack.failures = [NotifyError("HTTP 503")] * 2  # the first alert fails twice, over 1 s
+    router = AlertRouter(store, Alerts(group_wait=0, fallback_after=1.0, routes=[Route(to=["slack", "email"])]),
+                         {"slack": slack, "email": email})
+    store_alerts(store, meta_down(at=0)[:1])
+    router.start()
+    try:
+        await eventually(lambda: email.messages, timeout=10)   # after 1 s of failing, e-mail takes it
+        store_alerts(store, [Alert("allegro", "Allegro", "up", "down", 10, {"error": "HTTP 503"})])
+        router.wake()
+        await eventually(lambda: len(slack.messages) == 2, timeout=15)  # slack back: the alert, then the report
+    finally:
+        await router.stop()
+    report = slack.messages[-1][0].alerts[0]
+    assert report.event == "notifier_recovered" and "1 alerts went to the next notifier of their route" in report.detail
+    assert router.problems == {}
+
+
+async def test_pending_alerts_survive_a_restart_and_go_out_once(store):
+    slack = Fake("slack", threads=False)
+    slack.failures = [NotifyError("HTTP 500")] * 50
+    router = AlertRouter(store, Alerts(group_wait=0), {"slack": slack})
+    store_alerts(store, meta_down(at=0))
+    router.start()
+    await eventually(lambda: slack.attempts >= 1)
+    await router.stop()                                   # "restart" while Slack is down
+    assert slack.messages == []
+    store_alerts(store, [Alert("allegro", "Allegro", "up", "down", 5, {"error": "HTTP 503"})])
+    slack.failures = []
+    router = AlertRouter(store, Alerts(group_wait=0), {"slack": slack})
+    await run(router, lambda: sum(len(b.alerts) for b, _ in slack.messages) == 5, timeout=15)
+    sent = [a.channel for b, _ in slack.messages for a in b.alerts]
+    assert sent == ["facebook-shop", "instagram-shop", "messenger", "whatsapp-business", "allegro"]  # once, in order
+
+
+async def test_routes_pick_destinations_and_mute(store):
+    slack, email = Fake("slack"), Fake("email")
+    routes = [Route(groups=["social"], mute=True), Route(severities=["critical"], to=["email"]), Route(to=["slack"])]
+    router = AlertRouter(store, Alerts(group_wait=0, routes=routes), {"slack": slack, "email": email})
+    social = Alert("facebook-shop", "Facebook Shop", "up", "down", 1, {}, group="social")
+    shop = Alert("shop", "Shop", "up", "down", 2, {}, group="own_shop")
+    degraded = Alert("shop", "Shop", "up", "degraded", 3, {}, group="own_shop")
+    store_alerts(store, [social, shop, degraded])
+    await run(router, lambda: email.messages and slack.messages)
+    assert email.channels_sent() == [["shop"]] and [b.alerts[0].new_state for b, _ in slack.messages] == ["degraded"]
+    with store.connect() as conn:
+        assert json.loads(conn.execute(select(AlertDeliveryRow.chain)).scalars().first()) == []
