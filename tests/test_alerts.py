@@ -10,6 +10,7 @@ from alerts.base import Alert, Batch
 from alerts.log import LogNotifier
 from alerts.wording import Wording
 from monitor.app import create_app
+from monitor.web.keys import SERVICE
 from tests.fakes import Recorder, eventually, immediate_alerts
 from tests.test_app import config_for, state
 
@@ -84,3 +85,18 @@ async def test_service_alerts_down_and_recovery_with_duration(tmp_path, aiohttp_
     assert [(a.old_state, a.new_state) for a in recorder.sent] == [("up", "down"), ("down", "up")]
     assert down.cause["error"] == "HTTP 503" and down.key == up.key and down.key.startswith("down:allegro:")
     assert up.down_for is not None and 0.2 < up.down_for < 5
+
+
+async def test_a_broken_notifier_shows_on_the_status_page_and_in_the_api(tmp_path, aiohttp_client, fake_channel):
+    broken = Recorder(fail=True)
+    app = create_app(immediate_alerts(config_for(tmp_path, ("allegro", fake_channel.url))), notifiers=[broken],
+                     flush_interval=0.05)
+    client = await aiohttp_client(app)
+    await eventually(lambda: state(app, "allegro") == "up")
+    fake_channel.mode = "error"
+    await eventually(lambda: state(app, "allegro") == "down")
+    await eventually(lambda: app[SERVICE].alerts.problems)
+    page = await (await client.get("/")).text()
+    assert "Alerts are not getting through" in page and "recorder: not delivering: invalid_auth" in page
+    body = await (await client.get("/api/channels")).json()
+    assert body["alert_problems"] == {"recorder": "not delivering: invalid_auth"}

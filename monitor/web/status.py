@@ -59,13 +59,14 @@ def setup_routes(app: web.Application) -> None:
         if service.config.show_failover and service.failover.enabled:
             failover = await asyncio.to_thread(failover_summary, service.failover, plans=5)
         names = {c["id"]: c["name"] for c in channels}
-        return {"failover": failover, "money": money, "names_of": lambda ids: ", ".join(names.get(i, i) for i in ids), "channels": channels, "down": down, "degraded": degraded,
+        return {"alert_problems": service.alerts.problems, "failover": failover, "money": money, "names_of": lambda ids: ", ".join(names.get(i, i) for i in ids), "channels": channels, "down": down, "degraded": degraded,
                 "connectivity_lost": service.connectivity_lost, "connectivity_reason": service.guard.reason, "incidents": incidents, "names": {c["id"]: c["name"] for c in channels},
                 "now": service.clock(), "ago": _ago, "demo": request.app.get(DEMO), "fmt_time": _fmt_time}
 
     async def api_channels(request: web.Request) -> web.Response:
         service = request.app[SERVICE]
         return web.json_response({"connectivity": {"lost": service.connectivity_lost, "reason": service.guard.reason},
+                                  "alert_problems": service.alerts.problems,
                                   "channels": await channels_view(request)})
 
     async def healthz(request: web.Request) -> web.Response:
