@@ -1,0 +1,124 @@
+"""Slack message payloads (Block Kit) for alerts: pure functions of a Batch, no I/O.
+
+Every value that comes from an alert is escaped (https://api.slack.com/reference/surfaces/formatting#escaping)
+so probe text can never become a link or a mention, and text is cut to Block Kit's limits
+(https://api.slack.com/reference/block-kit/blocks) so Slack never answers msg_too_long or invalid_blocks.
+"""
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from alerts.base import FAILOVER_EVENTS, Alert, Batch, human_duration
+from alerts.wording import Wording
+
+HEADER_MAX = 150       # header block text
+SECTION_MAX = 3000     # section block text
+LINE_MAX = 270         # one line of the message: 10 lines and "and N more" always fit a section
+DETAIL_MAX = 600       # one bullet of a thread reply
+MAX_LINES = 10         # lines in the message before "and N more"
+MAX_DETAILS = 40       # bullets in one thread reply (keeps it far under Slack's 40,000 characters)
+EMOJI = {"critical": ":red_circle:", "warning": ":large_yellow_circle:", "info": ":large_green_circle:"}
+_RANK = {"info": 0, "warning": 1, "critical": 2}
+
+Payload = dict[str, Any]
+
+
+def escape(text: str) -> str:
+    """Escape Slack's control characters &, < and > (and nothing else: Slack decodes only these three)."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def fit(text: str, limit: int) -> str:
+    """Cut escaped text to at most limit characters, ending in '…', never inside an &entity;."""
+    if len(text) <= limit:
+        return text
+    cut = text[: limit - 1]
+    amp = cut.rfind("&")
+    if amp != -1 and ";" not in cut[amp:]:
+        cut = cut[:amp]
+    return cut + "…"
+
+
+def current(alerts: Sequence[Alert]) -> list[Alert]:
+    """What a message shows now: the newest alert per channel and kind of event, in first-seen order."""
+    latest: dict[tuple[str, str], Alert] = {}
+    for alert in alerts:
+        latest[(_family(alert.event), alert.channel)] = alert  # an existing key keeps its place
+    return list(latest.values())
+
+
+def message(batch: Batch, thread_alerts: Sequence[Alert], wording: Wording) -> Payload:
+    """The top-level message over every alert it covers (an earlier thread's and this batch's)."""
+    alerts = (*thread_alerts, *batch.alerts)
+    shown = current(alerts)
+    title = escape(wording.title(alerts))
+    severity = max((a.severity for a in shown), key=_RANK.__getitem__)
+    lines = [f"• {fit(escape(wording.line(a)), LINE_MAX)}" for a in shown[:MAX_LINES]]
+    if len(shown) > MAX_LINES:
+        lines.append(f"and {len(shown) - MAX_LINES} more")
+    context = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(max(a.at for a in alerts)))
+    if batch.status_url:
+        context += f" · <{_link(batch.status_url)}|Status page>"
+    return {
+        "text": fit(title, SECTION_MAX),
+        "blocks": [
+            {"type": "header", "text": {"type": "plain_text", "text": fit(f"{EMOJI[severity]} {title}", HEADER_MAX), "emoji": True}},
+            {"type": "section", "text": {"type": "mrkdwn", "text": fit("\n".join(lines), SECTION_MAX)}},
+            {"type": "context", "elements": [{"type": "mrkdwn", "text": context}]},
+        ],
+    }
+
+
+def reply(batch: Batch, wording: Wording) -> Payload:
+    """The thread reply: one bullet of details per alert of this batch."""
+    bullets = [f"• {fit(escape(detail(a, wording)), DETAIL_MAX)}" for a in batch.alerts[:MAX_DETAILS]]
+    if len(batch.alerts) > MAX_DETAILS:
+        bullets.append(f"and {len(batch.alerts) - MAX_DETAILS} more (the monitor's log has every alert)")
+    sections: list[str] = []
+    for bullet in bullets:
+        if sections and len(sections[-1]) + 1 + len(bullet) <= SECTION_MAX:
+            sections[-1] += "\n" + bullet
+        else:
+            sections.append(bullet)
+    return {
+        "text": fit(sections[0], SECTION_MAX) if sections else "",
+        "blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": s}} for s in sections],
+    }
+
+
+def webhook_message(batch: Batch, wording: Wording) -> Payload:
+    """An incoming webhook's body: the same message; a webhook cannot update it or reply in a thread."""
+    return message(batch, (), wording)
+
+
+def detail(alert: Alert, wording: Wording) -> str:
+    """One alert's details in plain words (not escaped): check, error class and text, how long it was down."""
+    if alert.event != "state":
+        return wording.line(alert)  # a failover line carries its detail: which promotion moved where
+    parts = [f"{alert.channel_name} ({alert.channel}): {alert.old_state} → {alert.new_state}"]
+    cause = alert.cause
+    if cause.get("check"):
+        parts.append(f"check {cause['check']}")
+    if cause.get("error_class"):
+        parts.append(f"{cause['error_class']}: {cause.get('error') or wording.cause(alert)}")
+    elif cause.get("maintenance") or cause.get("override_by"):
+        parts.append(wording.cause(alert))
+    if alert.down_for is not None:
+        parts.append(f"was down for {human_duration(alert.down_for)}")
+    return " · ".join(parts)
+
+
+def _family(event: str) -> str:
+    if event in ("state", "reminder"):
+        return "state"  # a reminder is the channel's current state too; a recovery replaces it
+    for prefix in ("flapping_", "connectivity_", "notifier_"):
+        if event.startswith(prefix):
+            return prefix
+    return "failover" if event in FAILOVER_EVENTS else event
+
+
+def _link(url: str) -> str:
+    # Inside <url|text>, "|" ends the URL: percent-encode it; escape the rest like any text.
+    return escape(url.replace("|", "%7C"))
