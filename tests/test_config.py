@@ -56,7 +56,7 @@ def test_check_timeout_defaults_to_interval_when_shorter():
 
 BAD = [
     ("unknown-top-key", "colour: red\n" + MINIMAL,
-     ["c.yaml:1: colour: unknown key 'colour'; allowed keys here: listen, data_dir, database_url, log_format, allow_networks, admin_token, defaults, flapping, connectivity, retention, channels, failover, show_failover, alerts"]),
+     ["c.yaml:1: colour: unknown key 'colour'; allowed keys here: listen, data_dir, database_url, log_format, allow_networks, admin_token, defaults, flapping, connectivity, retention, channels, failover, alerts, show_failover"]),
     ("unknown-check-key", MINIMAL + "        keyword: shop\n",
      ["c.yaml:8: channels[0].checks[0].keyword: unknown key 'keyword'; allowed keys here: id, kind, target, interval, "
       "timeout, conditions, on_failure, method, headers, expect_status, body_contains, body_not_contains, body_matches, "
