@@ -74,7 +74,7 @@ class Wording:
         # Newest state per channel: a channel that went down and came back within the window counts as back.
         latest = {a.channel: a for a in states}
         kinds = {_kind(a) for a in latest.values()}
-        names = ", ".join(a.channel_name for a in latest.values())
+        names = ", ".join(sorted(a.channel_name for a in latest.values()))  # the same order whichever failed first
         n = len(latest)
         if n == 1:
             return self._one_state(next(iter(latest.values())))

@@ -1,0 +1,183 @@
+"""Webhook notifier: POST each batch as signed JSON to the seller's own endpoint.
+
+The body is signed like the failover webhook (monitor/failover/signing.py, header
+X-Channel-Monitor-Signature), so one receiver can verify both; the Idempotency-Key is the same on
+every retry of a batch, so the receiver can drop duplicates.
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from typing import Any
+from urllib.parse import urlsplit
+
+import aiohttp
+from pydantic import Field, SecretStr, field_validator
+
+from alerts.base import Alert, Batch, Delivery, Notifier, NotifierConfig, NotifierContext, NotifierKind, NotifyError, Thread
+from alerts.wording import Wording
+from monitor.failover.signing import HEADER, TIMESTAMP_HEADER, sign
+from monitor.redact import redact_url
+
+USER_AGENT = "channel-monitor"
+MAX_RESPONSE_BYTES = 16 * 1024  # enough for an error message
+# Headers the notifier sets itself; config.headers may not replace them (the signature covers the body as sent).
+RESERVED = frozenset(h.lower() for h in ("Content-Type", "Idempotency-Key", HEADER, TIMESTAMP_HEADER, "User-Agent"))
+_RANK = {"info": 0, "warning": 1, "critical": 2}
+
+
+class Config(NotifierConfig):
+    url: str
+    secret: SecretStr
+    timeout: float = Field(10, gt=0, le=120)  # seconds for the whole request
+    headers: dict[str, str] = {}
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, url: str) -> str:
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname or any(c.isspace() for c in url):
+            raise ValueError(f"{redact_url(url)!r} is not an http(s) URL; write e.g. https://hooks.example.com/alerts")
+        return url
+
+    @field_validator("secret")
+    @classmethod
+    def _secret(cls, secret: SecretStr) -> SecretStr:
+        if len(secret.get_secret_value()) < 16:
+            raise ValueError("the signing secret must be at least 16 characters; generate one (openssl rand -hex 32) "
+                             "and reference it from the environment: secret: ${ALERT_WEBHOOK_SECRET}")
+        return secret
+
+    @field_validator("headers")
+    @classmethod
+    def _headers(cls, headers: dict[str, str]) -> dict[str, str]:
+        for name, value in headers.items():
+            if name.lower() in RESERVED:
+                raise ValueError(f"header {name!r} is set by the webhook notifier itself; remove it from headers")
+            if any(c in name + value for c in "\r\n\0"):
+                raise ValueError(f"header {name!r} contains a line break; write it on one line")
+        return headers
+
+
+def delivery_id(batch: Batch) -> str:
+    """The same for every attempt at one batch: the receiver's deduplication key."""
+    return f"{batch.destination}:{batch.alerts[0].id}-{batch.alerts[-1].id}"
+
+
+def _iso(at: float) -> str:
+    return datetime.fromtimestamp(at, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _alert(alert: Alert, wording: Wording) -> dict[str, Any]:
+    return {
+        "id": alert.id, "event": alert.event, "severity": alert.severity, "channel": alert.channel,
+        "channel_name": alert.channel_name, "old_state": alert.old_state, "new_state": alert.new_state,
+        "at": _iso(alert.at), "cause": dict(alert.cause), "down_for": alert.down_for, "detail": alert.detail,
+        "key": alert.key, "line": wording.line(alert),
+    }
+
+
+def payload(batch: Batch, wording: Wording) -> dict[str, Any]:
+    """The JSON object sent for batch."""
+    return {
+        "id": delivery_id(batch), "title": wording.title(batch.alerts),
+        "severity": max((a.severity for a in batch.alerts), key=_RANK.__getitem__),
+        "alerts": [_alert(a, wording) for a in batch.alerts], "status_url": batch.status_url,
+    }
+
+
+def encode(body: dict[str, Any]) -> bytes:
+    """Compact, sorted keys: the signed bytes are reproducible."""
+    return json.dumps(body, separators=(",", ":"), sort_keys=True, ensure_ascii=False, default=str).encode()
+
+
+def retry_after(value: str | None, now: float) -> float | None:
+    """Seconds from a Retry-After header: delta-seconds or an HTTP date."""
+    if not value:
+        return None
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            seconds = parsedate_to_datetime(value).timestamp() - now
+        except (TypeError, ValueError):
+            return None
+        seconds = max(seconds, 0.0)
+    return seconds if math.isfinite(seconds) and seconds >= 0 else None
+
+
+def _reason(raw: bytes, secret: str) -> str:
+    """The receiver's own explanation, one line, at most 200 characters, never echoing the secret."""
+    try:
+        body = json.loads(raw)
+    except ValueError:  # also UnicodeDecodeError
+        body = None
+    text: Any = ""
+    if isinstance(body, dict):
+        text = body.get("error") or body.get("message") or ""
+        if isinstance(text, dict):
+            text = text.get("message") or ""
+    text = " ".join(str(text).split()).replace(secret, "***")
+    return text[:197] + "..." if len(text) > 200 else text
+
+
+class WebhookNotifier(Notifier):
+    threads = False
+
+    def __init__(self, config: Config, ctx: NotifierContext, id: str = "webhook") -> None:
+        self.id = id
+        self.config = config
+        self.ctx = ctx
+        self.wording = Wording()
+        self.shown = redact_url(config.url)
+        self._session: aiohttp.ClientSession | None = None
+
+    def _http(self) -> aiohttp.ClientSession:
+        # Created on first use: a ClientSession must be made inside the running event loop.
+        if self._session is None or self._session.closed:
+            self._session = aiohttp.ClientSession()
+        return self._session
+
+    async def send(self, batch: Batch, thread: Thread | None = None) -> Delivery:
+        now = self.ctx.clock()
+        secret = self.config.secret.get_secret_value()
+        key = delivery_id(batch)
+        body = encode(payload(batch, self.wording))
+        headers = {
+            **self.config.headers, "Content-Type": "application/json", "Idempotency-Key": key,
+            "User-Agent": USER_AGENT, HEADER: sign(secret, body, int(now)), TIMESTAMP_HEADER: str(int(now)),
+        }
+        try:
+            async with self._http().post(self.config.url, data=body, headers=headers, allow_redirects=False,
+                                         timeout=aiohttp.ClientTimeout(total=self.config.timeout)) as resp:
+                status = resp.status
+                raw = await resp.content.read(MAX_RESPONSE_BYTES)
+                wait = retry_after(resp.headers.get("Retry-After"), now) if status in (429, 503) else None
+        except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+            # The class name only: aiohttp's messages can contain the URL with its credentials or query.
+            raise NotifyError(f"webhook {self.shown} unreachable: {type(exc).__name__}") from None
+        why = _reason(raw, secret)
+        said = f"HTTP {status}" + (f": {why}" if why else "")
+        if 200 <= status < 300:
+            self.ctx.log.info("alert webhook %s accepted %s (HTTP %s)", self.shown, key, status)
+            return Delivery()
+        if status in (408, 425, 429) or status >= 500:
+            raise NotifyError(f"webhook {self.shown} temporarily failed, {said}", retry_after=wait)
+        if 300 <= status < 400:  # a signed POST is not re-sent to another address
+            raise NotifyError(f"webhook {self.shown} redirected ({said}); set url to the final address", permanent=True)
+        raise NotifyError(f"webhook {self.shown} rejected the alerts, {said}", permanent=True)
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+
+def build(id: str, config: Config, ctx: NotifierContext) -> WebhookNotifier:
+    return WebhookNotifier(config, ctx, id)
+
+
+KIND = NotifierKind(Config, build, "POST each batch of alerts as HMAC-signed JSON to your own endpoint")
