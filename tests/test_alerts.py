@@ -100,3 +100,18 @@ async def test_a_broken_notifier_shows_on_the_status_page_and_in_the_api(tmp_pat
     assert "Alerts are not getting through" in page and "recorder: not delivering: invalid_auth" in page
     body = await (await client.get("/api/channels")).json()
     assert body["alert_problems"] == {"recorder": "not delivering: invalid_auth"}
+
+
+async def test_reminders_while_down_in_the_incidents_thread(tmp_path, aiohttp_client, fake_channel):
+    recorder = Recorder()
+    config = immediate_alerts(config_for(tmp_path, ("allegro", fake_channel.url)))
+    config = config.model_copy(update={"alerts": config.alerts.model_copy(update={"reminder_every": 1.0})})
+    app = create_app(config, notifiers=[recorder], flush_interval=0.05)
+    await aiohttp_client(app)
+    await eventually(lambda: state(app, "allegro") == "up")
+    fake_channel.mode = "error"
+    await eventually(lambda: len([a for a in recorder.sent if a.event == "reminder"]) >= 2, timeout=10)
+    down = next(a for a in recorder.sent if a.new_state == "down")
+    reminders = [a for a in recorder.sent if a.event == "reminder"]
+    assert {a.key for a in reminders} == {down.key} and reminders[0].summary.startswith("Still down: Allegro (allegro) for ")
+    assert reminders[1].down_for - reminders[0].down_for >= 0.9
