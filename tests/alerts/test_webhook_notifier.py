@@ -91,7 +91,7 @@ async def test_delivers_a_signed_batch_once(receiver, make):
     headers = receiver.requests[0][0]
     assert key == body["id"] == "hook:41-43"
     assert headers["Content-Type"] == "application/json" and headers["X-Shop"] == "acme"
-    assert body["title"] == "3 channel alerts: Allegro, Shop, Ebay"
+    assert body["title"] == "3 channel alerts: Allegro, Ebay, Shop"
     assert body["severity"] == "critical" and body["status_url"] == "https://status.example.com/"
     assert [a["severity"] for a in body["alerts"]] == ["critical", "warning", "info"]
     assert body["alerts"][0] == {
