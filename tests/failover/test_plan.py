@@ -339,16 +339,27 @@ def test_pure_and_idempotent(case: tuple[Promotion, dict[str, Standing]]) -> Non
     assert "NOT A CHANNEL" not in plan(p, s).amounts
 
 
+def test_one_more_failure_can_cost_a_receiver_its_rounding_unit() -> None:
+    # Why monotonicity below holds only up to one unit. c fails: 4 over 1:1:5 -> 0.57, 0.57, 2.86,
+    # floors 0, 0, 2, the 2 units to d and a (largest normal amount, then config order): a 2, b 1, d 8.
+    # b fails too: 5 over 1:5 -> 0.83, 4.17, floors 0, 4, the 1 unit to d: a 1, d 10. a's ideal extra
+    # grew (0.57 -> 0.83) but it lost its rounding unit. Every rounding to whole units has such cases
+    # (Balinski-Young: staying within 1 of the ideal and never moving against it cannot both hold).
+    p = amounts(a=1, b=1, c=4, d=5)
+    assert plan(p, standings_of(p, "AAFA")) == Allocation({"a": 2, "b": 1, "c": 0, "d": 8})
+    assert plan(p, standings_of(p, "AFFA")) == Allocation({"a": 1, "b": 0, "c": 0, "d": 10})
+
+
 @PROPERTY
 @given(cases(caps=False, policies=("proportional",)), st.data())
 def test_monotone_proportional_without_caps(case: tuple[Promotion, dict[str, Standing]], data: st.DataObject) -> None:
     # One more FAILED channel (ACTIVE or HOLD before) moves more onto the same or fewer receivers, so
-    # no ACTIVE channel's amount may go down and no other FAILED channel gets anything.
-    # Excluded: the step that makes the plan held (then everything is back at normal amounts, by design).
-    # Restricted to proportional without caps: this is where the docstring's rule (floors of
-    # moving*w/W, then one unit each to the heaviest) makes it hold. It also holds for priority
-    # (each receiver's take only grows when more moves and one fewer is ahead of it), checked below;
-    # with caps in proportional mode the "goes round again" spreading has no such guarantee.
+    # every remaining receiver's ideal extra moving*w/W grows and no other FAILED channel gets anything.
+    # The amounts are rounded, so an ACTIVE channel may lose one unit (the case above), never more:
+    # extra is floor(ideal) or floor(ideal)+1 (test_proportional_extra_within_one_unit_of_ideal) and
+    # floor(ideal) does not go down. Excluded: the step that makes the plan held (then everything is
+    # back at its normal amount, by design). Restricted to proportional without caps, where this bound
+    # follows from the documented rule; priority is exactly monotone even with caps (next test).
     p, s = case
     candidates = [c for c in p.channels if standing_of(s, c) is not F]
     assume(candidates)
@@ -359,14 +370,18 @@ def test_monotone_proportional_without_caps(case: tuple[Promotion, dict[str, Sta
         if c == x:
             continue
         if standing_of(s, c) is F:
-            assert after.amounts[c] <= before.amounts[c] == 0, c
+            assert after.amounts[c] == before.amounts[c] == 0, c
         elif standing_of(s, c) is A:
-            assert after.amounts[c] >= before.amounts[c], c
+            assert after.amounts[c] >= before.amounts[c] - 1, c
+        else:
+            assert after.amounts[c] == before.amounts[c], c
 
 
 @PROPERTY
 @given(cases(policies=("priority",)), st.data())
 def test_monotone_priority(case: tuple[Promotion, dict[str, Standing]], data: st.DataObject) -> None:
+    # Each receiver takes min(its room, what is left when its turn comes); one more FAILED channel adds
+    # to what moves and, if it was ACTIVE, takes itself out of the queue: nobody's turn gets less.
     p, s = case
     candidates = [c for c in p.channels if standing_of(s, c) is not F]
     assume(candidates)
