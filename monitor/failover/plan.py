@@ -113,29 +113,37 @@ def _in_order(moving: int, ranked: list[str], room: dict[str, int]) -> dict[str,
 
 def _proportional(moving: int, receivers: list[str], weight: dict[str, int], room: dict[str, int],
                   order: list[str]) -> dict[str, int]:
-    """Spread `moving` by weight, capped by room; what a capped receiver cannot take goes round again."""
+    """Spread `moving` by weight, capped by room (water-filling, in exact fractions), then round.
+
+    First the receivers whose exact share would pass their cap are settled at the cap, and the rest is
+    shared again among the others, until no share passes a cap. Then each open receiver gets the floor
+    of its exact share, and the units left by rounding (fewer than the open receivers) go one at a time
+    to the largest weights (ties: config order); a share below its cap leaves room for that unit.
+    """
     gives = dict.fromkeys(receivers, 0)
-    while moving > 0:
-        open_ = [c for c in receivers if room[c] - gives[c] > 0]
-        if not open_:
+    open_ = [c for c in receivers if room[c] > 0]
+    left = moving
+
+    def shares() -> dict[str, int]:  # all-zero weights share equally
+        return {c: weight[c] for c in open_} if any(weight[c] for c in open_) else dict.fromkeys(open_, 1)
+
+    while open_:
+        w = shares()
+        whole = sum(w.values())
+        full = [c for c in open_ if Fraction(left * w[c], whole) >= room[c]]
+        if not full:
             break
-        weights = {c: weight[c] for c in open_} if any(weight[c] for c in open_) else dict.fromkeys(open_, 1)
-        whole = sum(weights.values())
-        capped, pool = False, moving
-        for c in open_:
-            share = pool * weights[c] // whole
-            g = min(share, room[c] - gives[c])
-            capped |= g < share
-            gives[c] += g
-            moving -= g
-        if capped:
-            continue  # what the capped ones could not take is spread again over the others
-        # Only the units left by rounding down remain (fewer than the receivers): one each, to the
-        # largest weights first (ties: config order), skipping any receiver that is now full.
-        for c in sorted(open_, key=lambda c: (-weights[c], order.index(c))):
-            if moving == 0:
-                break
-            if room[c] - gives[c] > 0:
-                gives[c] += 1
-                moving -= 1
+        for c in full:
+            gives[c] = room[c]
+            left -= room[c]
+            open_.remove(c)
+    if not open_:
+        return gives  # every receiver at its cap: what is left stays unallocated
+    w = shares()
+    whole = sum(w.values())
+    for c in open_:
+        gives[c] = left * w[c] // whole
+    units = left - sum(gives[c] for c in open_)
+    for c in sorted(open_, key=lambda c: (-w[c], order.index(c)))[:units]:
+        gives[c] += 1
     return gives
