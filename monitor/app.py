@@ -17,7 +17,8 @@ from monitor.config import Config
 from monitor.demo import DemoWorld
 from monitor.metrics import Metrics
 from monitor.service import MonitorService
-from monitor.web import admin, demo_api, status
+from monitor.web import admin, api, demo_api, status
+from monitor.web import badges, feed, statuspage_api
 from monitor.web.keys import DEMO, SERVICE
 from probes import PROBES
 from probes.base import ProbeKind
@@ -37,6 +38,10 @@ def create_app(config: Config, *, probes: Mapping[str, ProbeKind] = PROBES,
     aiohttp_jinja2.setup(app, loader=jinja2.FileSystemLoader(Path(__file__).parent / "web" / "templates"),
                          autoescape=True, undefined=jinja2.StrictUndefined)
     status.setup_routes(app)
+    api.setup_routes(app)
+    statuspage_api.setup_routes(app)
+    badges.setup_routes(app)
+    feed.setup_routes(app)
     admin.setup_routes(app, config.admin_token.get_secret_value() if config.admin_token else None,
                        config.show_failover)
     app.router.add_get("/metrics", make_aiohttp_handler(registry))
