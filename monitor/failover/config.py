@@ -49,7 +49,7 @@ class Actuator(BaseModel):
 class Placement(Strict):
     """A promotion on one channel: its normal share or amount, its caps, and how to change it."""
 
-    share: float | None = Field(None, ge=0)   # relative weight; shares need not add up to 100
+    share: float | None = Field(None, ge=0, le=1e12, allow_inf_nan=False)  # relative weight; shares need not add up to 100
     amount: int | None = Field(None, ge=0, le=MAX_TOTAL)  # or a fixed amount in minor units
     min: int = Field(0, ge=0, le=MAX_TOTAL)   # never less than this while the channel is healthy
     max: int | None = Field(None, ge=0, le=MAX_TOTAL)  # never more than this

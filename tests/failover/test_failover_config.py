@@ -78,3 +78,9 @@ def test_the_secret_from_the_environment_is_never_echoed():
     with pytest.raises(ConfigError) as exc:
         parse_config(text, PROBES, source="fo.yaml", environ={"S": "tiny"})
     assert "tiny" not in str(exc.value)
+
+
+def test_an_infinite_share_is_a_problem_not_a_crash():
+    lines = problems("failover:\n  actuators: [{id: h, kind: log}]\n  promotions:\n"
+                     "    - {id: ads, name: Ads, total: 1000, channels: {shop: {share: .inf, actuator: h}}}\n")
+    assert len(lines) == 1 and lines[0].startswith("fo.yaml:7: failover.promotions[0].channels.shop.share: ")

@@ -102,11 +102,12 @@ PLAN_CASES = [
     ("missing-standing-is-hold", REFERENCE, "AF-", {"a": 80000, "b": 0, "c": 20000}, 0, False),
     # A failed channel whose normal amount is 0 moves nothing, so nothing is held.
     ("failed-zero-normal-not-held", shares(100, a=1, b=0), "HF", {"a": 100, "b": 0}, 0, False),
-    ("failed-zero-normal-all-failed-not-held", shares(100, a=1, b=0), "AF", {"a": 100, "b": 0}, 0, False),
+    ("failed-zero-normal-moves-nothing", shares(100, a=1, b=0), "AF", {"a": 100, "b": 0}, 0, False),
     # Receivers' normal amounts all 0: split equally, 101 / 3 = 33 each, 2 units left: a, b (config order).
     ("zero-share-receivers-split-equally", shares(101, a=0, b=0, c=0, d=1), "AAAF",
      {"a": 34, "b": 34, "c": 33, "d": 0}, 0, False),
-    ("zero-share-receivers-split-equally-one-unit", shares(1, a=0, b=0, c=1), "AAF", {"a": 1, "b": 0, "c": 0}, 0, False),
+    ("zero-share-receivers-split-equally-one-unit", shares(1, a=0, b=0, c=1), "AAF",
+     {"a": 1, "b": 0, "c": 0}, 0, False),
     # One receiver has a normal amount: it takes everything, the 0-share one nothing.
     ("zero-share-beside-weighted", shares(100, a=0, b=1, c=1), "AAF", {"a": 0, "b": 100, "c": 0}, 0, False),
     # ... unless the weighted one is capped: what it cannot take goes to the 0-share one, not unallocated.
@@ -389,8 +390,8 @@ def test_monotone_proportional_without_caps(case: tuple[Promotion, dict[str, Sta
 
 @PROPERTY
 @given(cases(policies=("proportional",)), st.integers(0, 7))
-# g (HOLD, normal 1) fails too: a goes from 82 to 80. plan.py floors the shares before the caps are
-# settled, and the units lost that way go round again by weight, mostly to a.
+# g (HOLD, normal 1) fails too. An earlier plan.py floored the shares before settling the caps and
+# spread the units lost that way by weight again, mostly to a: a went from 82 to 80.
 @example((amounts(a=39, b=2, c=46, d=36, e=2, f=3, g=1, h=1, caps={"c": 48, "e": 4, "f": 4}),
           {"a": A, "b": A, "c": F, "d": H, "e": A, "f": A, "g": H, "h": A}), 5)
 def test_monotone_proportional_with_caps(case: tuple[Promotion, dict[str, Standing]], pick: int) -> None:
@@ -514,8 +515,8 @@ def test_proportional_with_caps_matches_the_documented_rule(case: tuple[Promotio
 
 def test_capped_rounding_minimal_example() -> None:
     # 4 over 1:2:3 -> 0.67, 1.33, 2, but c has room for 1 only: c gets 1, and the other 3 go to a and b
-    # 1:2 -> exactly 1 and 2. So a 2, b 4, c 4. plan.py floors first (0, 1, 2 -> c clipped to 1), then
-    # spreads the 2 left by weight (0 and 1 to b) and the last unit to b: a 1, b 5, c 4 -- a gets
-    # nothing of an exact share of 1, b 3 for an exact share of 2.
+    # 1:2 -> exactly 1 and 2. So a 2, b 4, c 4. An earlier plan.py floored first (0, 1, 2 -> c clipped
+    # to 1), spread the 2 left by weight (0 and 1 to b) and the last unit to b too: a 1, b 5, c 4 -- a
+    # got nothing of an exact share of 1, b 3 for an exact share of 2.
     p, s = CAPPED_EXAMPLE
     assert plan(p, s) == Allocation({"a": 2, "b": 4, "c": 4, "z": 0})
