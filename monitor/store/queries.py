@@ -1,13 +1,15 @@
 """Read-side queries for restart, the status page and the API."""
 from __future__ import annotations
 
+import functools
 import json
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from sqlalchemy import case, func, select, text
 from sqlalchemy.engine import Engine
 
-from monitor.store.models import ChannelStateRow, IncidentRow, ProbeResultRow
+from monitor.store.models import ChannelStateRow, FailoverPlanRow, IncidentRow, ProbeResultRow
 from monitor.store.rollups import DAY, HOUR, floor_to
 
 UPTIME_WINDOWS = {"24h": DAY, "7d": 7 * DAY, "30d": 30 * DAY, "90d": 90 * DAY}
@@ -125,3 +127,214 @@ tail AS MATERIALIZED (
     WHERE id > COALESCE((SELECT value FROM rollup_marks WHERE name = 'raw_id'), 0) AND at >= {longest}
 )
 """
+
+
+# ------------------------------------------------------------------------------------ status page history
+
+class Day(NamedTuple):
+    """One channel's results in one UTC day, counted by the channel state each result left.
+
+    A named tuple: the status page reads 90 of them for each of hundreds of channels every refresh.
+    """
+
+    start: int  # the day's midnight (UTC epoch seconds)
+    n_up: int = 0
+    n_degraded: int = 0
+    n_down: int = 0
+    n_maintenance: int = 0
+    n_unknown: int = 0
+    span: float = DAY  # seconds of the day that have passed (less than a day for today)
+
+    @property
+    def results(self) -> int:
+        return self.n_up + self.n_degraded + self.n_down + self.n_maintenance + self.n_unknown
+
+    @property
+    def uptime(self) -> float | None:
+        """Share of counted results that found the channel available, as uptime_windows counts it."""
+        counted = self.n_up + self.n_degraded + self.n_down
+        return (self.n_up + self.n_degraded) / counted if counted else None
+
+    @property
+    def worst(self) -> str:
+        """The day's colour: down, degraded, up, maintenance (nothing else but maintenance) or none (no data)."""
+        if self.n_down:
+            return "down"
+        if self.n_degraded:
+            return "degraded"
+        if self.n_up:
+            return "up"
+        return "maintenance" if self.n_maintenance else "none"
+
+    def seconds_in(self, count: int) -> float:
+        """About how long the channel spent in a state: its share of the day's results times the day's span."""
+        return count / self.results * self.span if self.results else 0.0
+
+
+def daily_history(engine: Engine, now: float, days: int = 90) -> dict[str, list[Day]]:
+    """Each channel's last `days` UTC days (oldest first, today last), one Day for every day.
+
+    One statement: the daily rollups' total rows (check ""), which the rollup job rewrites with every
+    hour it counts (so today's row holds what is rolled up so far), plus the raw results not yet rolled
+    up (id above the mark), summed by day. Days without any result are Days with zero counts. Channels
+    without a result in the period are absent. About 50 ms for 200 channels on SQLite (bench in the
+    status page's report); one Day object per stored day row.
+    """
+    today = floor_to(now, DAY)
+    first = today - (days - 1) * DAY
+    span_today = max(0.0, now - today)
+    blank = [Day(d, span=span_today if d == today else DAY) for d in range(first, today + DAY, DAY)]
+    result: dict[str, list[Day]] = {}
+    tail: list[tuple] = []
+    with engine.connect() as conn:
+        for row in conn.execute(text(_daily_statement(engine.dialect.name)), {"first": first, "today": today, "end": today + DAY}):
+            if row[0]:  # raw results not yet rolled up: added below
+                tail.append(row)
+                continue
+            channel = row[1]
+            history = result.get(channel)
+            if history is None:
+                history = result[channel] = blank.copy()
+            i = (row[2] - first) // DAY
+            history[i] = Day(*row[2:], span=blank[i].span)
+    for _, channel, start, *counts in tail:
+        history = result.get(channel)
+        if history is None:
+            history = result[channel] = blank.copy()
+        i = (int(start) - first) // DAY
+        old = history[i]
+        history[i] = Day(old.start, *(a + int(b or 0) for a, b in zip(old[1:6], counts, strict=True)), span=old.span)
+    return result
+
+
+@functools.cache
+def _daily_statement(dialect: str) -> str:
+    day_of = ("CAST(at / 86400 AS INTEGER) * 86400" if dialect == "sqlite"
+              else "CAST(FLOOR(at / 86400) AS BIGINT) * 86400")  # PostgreSQL's CAST would round
+    states = ", ".join(f"SUM(CASE WHEN channel_state = '{s}' THEN 1 ELSE 0 END)" for s in ("up", "degraded", "down", "maintenance"))
+    return (_SEEN_AND_TAIL.format(longest=":first")
+            # Driven by the channels: one index range per channel (a CROSS JOIN keeps that order on SQLite;
+            # PostgreSQL, misjudging a semi-join on `seen`, would compare every row with every channel).
+            + "SELECT 0 AS tail, r.channel, r.bucket_start, r.n_up, r.n_degraded, r.n_down, r.n_maintenance, r.n_unknown "
+              "FROM seen CROSS JOIN rollups r WHERE seen.channel IS NOT NULL AND r.period = 'day' AND r.channel = seen.channel "
+              "AND r.\"check\" = '' AND r.bucket_start >= :first AND r.bucket_start <= :today\nUNION ALL\n"
+              f"SELECT 1, channel, {day_of} AS d, {states}, "
+              "SUM(CASE WHEN channel_state IN ('up', 'degraded', 'down', 'maintenance') THEN 0 ELSE 1 END) "
+              "FROM tail WHERE at < :end GROUP BY channel, d")
+
+
+@dataclass(frozen=True, slots=True)
+class LatencyPoint:
+    """One hour of one check's successful results: how many, their mean and 95th percentile (seconds)."""
+
+    hour: int  # the hour's start (UTC epoch seconds)
+    count: int
+    avg: float
+    p95: float
+    max: float
+
+
+def latency_series(engine: Engine, channel: str, since: float, now: float) -> dict[str, list[LatencyPoint]]:
+    """Per check of a channel, the response time of its successful results per UTC hour from since's hour to now.
+
+    Hours before the channel's first result not yet rolled up come from the hourly rollups (exact mean,
+    exact nearest-rank p95). That hour and later ones are computed from their raw results, all of which
+    are still stored: retention keeps every raw row from the hour of the oldest row not yet counted. Hours
+    without a successful result have no point. Checks oldest-hour first.
+    """
+    lo = floor_to(since, HOUR)
+    r = ProbeResultRow
+    points: dict[str, dict[int, LatencyPoint]] = {}
+    with engine.connect() as conn:
+        oldest = conn.execute(text(_OLDEST_UNCOUNTED), {"channel": channel}).scalar()
+        cut = max(lo, floor_to(oldest, HOUR)) if oldest is not None else floor_to(now, HOUR) + HOUR
+        rolled = conn.execute(text(_HOURLY_LATENCY), {"channel": channel, "lo": lo, "cut": cut})
+        for check, hour, count, total_us, p95, high in rolled:
+            points.setdefault(check, {})[int(hour)] = LatencyPoint(int(hour), int(count), int(total_us) / count / 1e6, p95, high)
+        raw: dict[tuple[str, int], list[float]] = {}
+        for check, at, duration in conn.execute(select(r.check, r.at, r.duration_seconds)
+                                                .where(r.channel == channel, r.at >= cut, r.at <= now, r.ok)):
+            raw.setdefault((check, floor_to(at, HOUR)), []).append(duration)
+    for (check, hour), durations in raw.items():
+        durations.sort()
+        n = len(durations)
+        points.setdefault(check, {})[hour] = LatencyPoint(hour, n, sum(durations) / n, durations[(95 * n + 99) // 100 - 1],
+                                                         durations[-1])
+    return {check: [by_hour[k] for k in sorted(by_hour)] for check, by_hour in sorted(points.items())}
+
+
+# The oldest of a channel's results not yet rolled up: the raw rows above the mark, read by primary key
+# (MATERIALIZED, or SQLite would read all of the channel's rows through its (channel, at) index).
+_OLDEST_UNCOUNTED = """WITH tail AS MATERIALIZED (
+    SELECT channel, at FROM probe_results
+    WHERE id > COALESCE((SELECT value FROM rollup_marks WHERE name = 'raw_id'), 0)
+)
+SELECT MIN(at) FROM tail WHERE channel = :channel"""
+# A channel's hourly rows per check (not the total row) in [lo, cut): its checks found by a loose index
+# scan, then one index range per check.
+_HOURLY_LATENCY = """WITH RECURSIVE checks(name) AS (
+    SELECT MIN("check") FROM rollups WHERE period = 'hour' AND channel = :channel AND "check" > ''
+    UNION ALL
+    SELECT (SELECT MIN(r."check") FROM rollups r WHERE r.period = 'hour' AND r.channel = :channel AND r."check" > checks.name)
+    FROM checks WHERE checks.name IS NOT NULL
+)
+SELECT "check", bucket_start, latency_count, latency_sum_us, latency_p95, latency_max FROM rollups
+WHERE period = 'hour' AND channel = :channel AND "check" IN (SELECT name FROM checks WHERE name IS NOT NULL)
+AND bucket_start >= :lo AND bucket_start < :cut AND latency_count > 0"""
+
+
+# ------------------------------------------------------------------------------------ incident history
+
+def channel_incidents(engine: Engine, channel: str, limit: int = 50) -> list[IncidentRow]:
+    """A channel's latest incidents, newest first."""
+    query = (select(IncidentRow).where(IncidentRow.channel == channel)
+             .order_by(IncidentRow.started_at.desc(), IncidentRow.id.desc()).limit(limit))
+    with engine.connect() as conn:
+        return [IncidentRow.model_validate(r._mapping) for r in conn.execute(query)]
+
+
+def incident_page(engine: Engine, page: int, per_page: int = 50) -> tuple[list[IncidentRow], int]:
+    """One page of every incident, newest first (page 1 is the newest), and how many there are in all."""
+    query = (select(IncidentRow).order_by(IncidentRow.started_at.desc(), IncidentRow.id.desc())
+             .offset((page - 1) * per_page).limit(per_page))
+    with engine.connect() as conn:
+        total = conn.execute(select(func.count()).select_from(IncidentRow)).scalar_one()
+        return [IncidentRow.model_validate(r._mapping) for r in conn.execute(query)], int(total)
+
+
+@dataclass(frozen=True, slots=True)
+class PlanRef:
+    """A failover plan that names an incident among its reasons."""
+
+    id: int
+    at: float
+    owner_kind: str
+    owner: str
+    status: str
+
+
+def plans_for_incidents(engine: Engine, incidents: list[IncidentRow], now: float) -> dict[int, list[PlanRef]]:
+    """The failover plans whose reason names each of these incidents (reason {"incidents": {channel: id}}).
+
+    Reads only the plans made while one of the incidents was open (a plan names open incidents only),
+    by the (at) range of the incidents; their reasons are parsed here.
+    """
+    if not incidents:
+        return {}
+    wanted = {i.id for i in incidents}
+    lo = min(i.started_at for i in incidents)
+    hi = max(i.ended_at if i.ended_at is not None else now for i in incidents)
+    query = (select(FailoverPlanRow.id, FailoverPlanRow.at, FailoverPlanRow.owner_kind, FailoverPlanRow.owner,
+                    FailoverPlanRow.status, FailoverPlanRow.reason)
+             .where(FailoverPlanRow.at >= lo, FailoverPlanRow.at <= hi).order_by(FailoverPlanRow.id))
+    found: dict[int, list[PlanRef]] = {}
+    with engine.connect() as conn:
+        for plan_id, at, kind, owner, status, reason in conn.execute(query):
+            try:
+                named = json.loads(reason).get("incidents") or {}
+            except (ValueError, AttributeError):
+                continue
+            for incident_id in named.values() if isinstance(named, dict) else ():
+                if incident_id in wanted:
+                    found.setdefault(incident_id, []).append(PlanRef(plan_id, at, kind, owner, status))
+    return found
