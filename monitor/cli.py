@@ -8,7 +8,7 @@ import sys
 import time
 from collections.abc import Sequence
 
-from monitor import clirun, db_cli, demo_cli, failover_cli
+from monitor import admin_cli, clirun, db_cli, demo_cli, failover_cli
 from monitor.config import ConfigError, load_config
 from monitor.durations import format_duration
 from monitor.redact import redact_url
@@ -42,6 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
     once.add_argument("--channel", action="append", help="only this channel id (repeatable)")
     db_cli.add_actions(sub.add_parser("db", help="database schema: `db upgrade` runs the migrations"))
     failover_cli.add_commands(sub)
+    admin_cli.add_commands(sub)
     return parser
 
 
@@ -64,6 +65,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return demo_cli.dispatch(args) if getattr(args, "action", None) else clirun.serve(None, args)
     if command == "db":
         return db_cli.dispatch(args)
+    if command in ("override", "maintenance"):
+        return admin_cli.dispatch(args)
     if command in ("plan", "failover"):
         return failover_cli.dispatch(args)
     if command == "check-config":

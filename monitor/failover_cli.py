@@ -9,16 +9,14 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
-import os
 import sys
-import urllib.error
-import urllib.request
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from monitor.config import Config, ConfigError, load_config, parse_listen
+from monitor import admin_client
+from monitor.config import Config, ConfigError, load_config
 from monitor.demo import DEMO_CHANNELS, DEMO_FAILOVER
 from monitor.failover.config import Failover
 from monitor.failover.engine import FailoverEngine
@@ -28,7 +26,6 @@ from monitor.report import print_table
 from monitor.store.db import StoreError, make_engine
 from probes import PROBES
 
-TOKEN_ENV = "CM_ADMIN_TOKEN"
 
 
 def add_commands(sub: argparse._SubParsersAction) -> None:
@@ -50,10 +47,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
         p.add_argument("id")
         p.add_argument("--reason", default="")
     for p in (approve, actions.choices["freeze"], actions.choices["unfreeze"]):
-        p.add_argument("--by", required=True, help="who decides (recorded)")
-        p.add_argument("--config", help="YAML config file: its listen address is the service's URL")
-        p.add_argument("--url", help="the running service (default: from the config, else http://127.0.0.1:8080)")
-        p.add_argument("--token", default=os.environ.get(TOKEN_ENV), help=f"admin token (default: ${TOKEN_ENV})")
+        admin_client.add_options(p)
 
 
 def _load(path: str | None) -> tuple[Failover, list[str], Config | None]:
@@ -152,33 +146,13 @@ def status(args: argparse.Namespace) -> int:
 
 
 def admin(args: argparse.Namespace) -> int:
-    base = args.url
-    if base is None and args.config:
-        try:
-            host, port = parse_listen(load_config(args.config, PROBES).listen)
-        except ConfigError as exc:
-            print(str(exc), file=sys.stderr)
-            return 2
-        base = f"http://{'127.0.0.1' if host in ('0.0.0.0', '') else host}:{port}"
-    base = (base or "http://127.0.0.1:8080").rstrip("/")
-    if not args.token:
-        print(f"no admin token: export {TOKEN_ENV}=... (the service's admin_token) or pass --token", file=sys.stderr)
-        return 2
     if args.action == "approve":
         path, body = f"/api/admin/failover/plans/{args.plan}/approve", {"by": args.by}
     else:
         path = f"/api/admin/failover/{args.kind}s/{args.id}/{args.action}"
         body = {"by": args.by, "reason": args.reason}
-    request = urllib.request.Request(base + path, data=json.dumps(body).encode(), method="POST", headers={
-        "Content-Type": "application/json", "Authorization": f"Bearer {args.token}"})
-    try:
-        with urllib.request.urlopen(request, timeout=15) as response:
-            answer = json.loads(response.read())
-    except urllib.error.HTTPError as exc:
-        print(f"the service refused ({exc.code}): {exc.read().decode(errors='replace')}", file=sys.stderr)
-        return 2
-    except (urllib.error.URLError, OSError) as exc:
-        print(f"cannot reach the service at {base}: {getattr(exc, 'reason', exc)}; is it running? pass --url", file=sys.stderr)
+    answer = admin_client.call(args, "POST", path, body)
+    if answer is None:
         return 2
     if args.action == "approve":
         print(f"plan {args.plan} approved by {args.by}; the relay applies it now")

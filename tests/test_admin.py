@@ -90,3 +90,25 @@ async def test_override_and_threshold_progress_survive_a_restart(tmp_path, aioht
     restored = again[SERVICE].health["allegro"].checks["home"]
     assert restored.fails >= fails  # resumed mid-count, not from zero
     assert again[SERVICE].overrides["allegro"].by == "anna" and state(again, "allegro") == "up"
+
+
+async def test_the_cli_forces_lifts_and_schedules_through_the_admin_api(tmp_path, aiohttp_client, fake_channel):
+    from tests.test_cli import run_cli
+    app = create_app(admin_config(tmp_path, fake_channel.url), flush_interval=0.05)
+    client = await aiohttp_client(app)
+    url = str(client.make_url("")).rstrip("/")
+    await eventually(lambda: state(app, "allegro") == "up")
+    auth = ("--url", url, "--token", "s3cret-token", "--by", "ops@shop.pl")
+    code, out, err = await run_cli("override", "allegro", "--state", "down", "--reason", "moving accounts",
+                                   "--expires-in", "2h", *auth)
+    assert code == 0, err
+    assert out.startswith("allegro: forced down by ops@shop.pl until ") and state(app, "allegro") == "down"
+    code, out, _ = await run_cli("override", "allegro", "--lift", *auth)
+    assert (code, out) == (0, "allegro: override lifted by ops@shop.pl; its checks decide again\n")
+    code, out, _ = await run_cli("maintenance", "allegro", "--duration", "1h", "--reason", "API upgrade", *auth)
+    assert code == 0 and "maintenance from" in out and state(app, "allegro") == "maintenance"
+    code, _, err = await run_cli("override", "allegro", "--state", "up", "--reason", "x", "--url", url,
+                                 "--token", "wrong", "--by", "mallory")
+    assert code == 2 and "the service refused (401)" in err
+    code, _, err = await run_cli("override", "nope", "--state", "down", "--reason", "x", *auth)
+    assert code == 2 and "no channel 'nope'" in err
