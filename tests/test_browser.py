@@ -144,11 +144,14 @@ async def test_status_page_in_chromium_shows_a_broken_channel_and_the_moved_prom
                     code, out, err = await run_cli("demo", "break", BROKEN, "--mode", "error", "--url", origin)
                     assert code == 0 and out.startswith(f"{BROKEN}: error"), (code, out, err)
                     loads_before = loads
+                    await page.evaluate("window.scrollTo(0, 400)")  # a reader halfway down the page
 
                     # 3. The page refreshes itself (meta refresh, 10 s): no reload by the test here.
                     down_banner = f"1 of {CHANNELS} channels down: {BROKEN_NAME}"
                     snap = await wait_for_page(page, lambda s: s["banner"] == down_banner, repr(down_banner), 45, log)
                     assert loads > loads_before, "the page did not refresh itself"
+                    scrolled = await page.evaluate("window.scrollY")
+                    assert scrolled >= 350, f"the refresh lost the reader's place: scrollY {scrolled}, was 400"
                     assert snap["channels"][BROKEN_NAME]["state"] == "Down"
                     assert is_red(snap["channels"][BROKEN_NAME]["dot"]), snap["channels"][BROKEN_NAME]
                     assert is_red(snap["bannerColor"]), snap["bannerColor"]
