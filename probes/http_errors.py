@@ -2,11 +2,13 @@
 from __future__ import annotations
 
 import errno
+import re
 import socket
 import ssl
 
 import aiohttp
 
+from monitor.redact import redact_url
 from probes.base import ProbeResult
 from probes.guard import BlockedDestination
 
@@ -54,7 +56,13 @@ def client_error(exc: aiohttp.ClientError) -> ProbeResult:
     return ProbeResult.fail("connect_error", f"request failed: {short(exc)}")
 
 
+_URL = re.compile(r"[a-zA-Z][a-zA-Z0-9+.-]*://[^\s'\"<>]+")
+
+
 def short(exc: Exception, text: str | None = None) -> str:
     """One line of at most 200 characters, for alerts and logs."""
     text = " ".join((text or str(exc)).split()) or type(exc).__name__  # one line, for alerts and logs
+    # Error text is shown on the public status page: a URL in it (a redirect's Location) loses its
+    # credentials and query string, which may carry tokens.
+    text = _URL.sub(lambda m: redact_url(m.group(0)), text)
     return text if len(text) <= 200 else text[:197] + "..."

@@ -78,3 +78,10 @@ async def test_bad_regex_is_a_config_error():
     with pytest.raises(ConfigError) as info:
         build_check("http://127.0.0.1/", body_matches=["(unclosed"])
     assert "body_matches: '(unclosed' is not a regular expression: missing ), unterminated subpattern at position 0" in str(info.value)
+
+
+def test_urls_in_error_text_lose_credentials_and_query_strings():
+    """Error text reaches the public status page: a redirect's Location must not leak tokens."""
+    from probes.http_errors import short
+    assert short(Exception("redirect to ftp://bob:pw@evil.example/x?token=abc, stopped")) == \
+        "redirect to ftp://bob:***@evil.example/x?*** stopped"
