@@ -3,9 +3,9 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
 
-from monitor.config_errors import Problem, problems_from_validation
+from monitor.config_errors import Problem, validate_kind_entries
 from monitor.durations import Delay, Duration
 
 Slug = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")]
@@ -67,32 +67,11 @@ class Alerts(Strict):
 
 def validate_alerts(raw: Any, alerts: Alerts | None, channel_ids: set[str], kinds: dict[str, Any]) -> list[Problem]:
     """Check notifier options against their kind, and the ids routes refer to."""
-    problems: list[Problem] = []
-    raw_notifiers = raw.get("notifiers") if isinstance(raw, dict) else None
-    for i, item in enumerate(raw_notifiers if isinstance(raw_notifiers, list) else []):
-        if not isinstance(item, dict) or not isinstance(item.get("kind"), str):
-            continue
-        loc = ("alerts", "notifiers", i)
-        kind = kinds.get(item["kind"])
-        if kind is None:
-            problems.append(Problem(loc + ("kind",), f"{item['kind']!r} is not a notifier kind; use one of: "
-                                    f"{', '.join(sorted(kinds))}"))
-            continue
-        try:
-            options = kind.config.model_validate({k: v for k, v in item.items() if k not in ("id", "kind")})
-        except ValidationError as exc:
-            problems.extend(problems_from_validation(exc, loc, lambda _loc, k=kind: ["id", "kind", *k.config.model_fields]))
-            continue
-        if alerts is not None:
-            alerts.notifiers[i]._options = options
-            if alerts.notifiers[i].__pydantic_extra__:
-                alerts.notifiers[i].__pydantic_extra__.clear()
+    problems = validate_kind_entries(raw.get("notifiers") if isinstance(raw, dict) else None, ("alerts", "notifiers"),
+                                     alerts.notifiers if alerts else None, kinds, "a notifier")
     if alerts is None:
         return problems
     names = [n.id for n in alerts.notifiers]
-    for i, name in enumerate(names):
-        if name in names[:i]:
-            problems.append(Problem(("alerts", "notifiers", i, "id"), f"{name!r} is used by another notifier; ids must be unique"))
     for r, route in enumerate(alerts.routes):
         for k, target in enumerate(route.to):
             if target not in names:

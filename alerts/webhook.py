@@ -12,7 +12,6 @@ import math
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
-from urllib.parse import urlsplit
 
 import aiohttp
 from pydantic import Field, SecretStr, field_validator
@@ -20,12 +19,11 @@ from pydantic import Field, SecretStr, field_validator
 from alerts.base import Alert, Batch, Delivery, Notifier, NotifierConfig, NotifierContext, NotifierKind, NotifyError, Thread
 from alerts.wording import Wording
 from monitor.failover.signing import HEADER, TIMESTAMP_HEADER, sign
+from monitor.failover.webhook_options import check_headers, check_secret, check_url
 from monitor.redact import redact_url
 
 USER_AGENT = "channel-monitor"
 MAX_RESPONSE_BYTES = 16 * 1024  # enough for an error message
-# Headers the notifier sets itself; config.headers may not replace them (the signature covers the body as sent).
-RESERVED = frozenset(h.lower() for h in ("Content-Type", "Idempotency-Key", HEADER, TIMESTAMP_HEADER, "User-Agent"))
 _RANK = {"info": 0, "warning": 1, "critical": 2}
 
 
@@ -38,28 +36,17 @@ class Config(NotifierConfig):
     @field_validator("url")
     @classmethod
     def _url(cls, url: str) -> str:
-        parts = urlsplit(url)
-        if parts.scheme not in ("http", "https") or not parts.hostname or any(c.isspace() for c in url):
-            raise ValueError(f"{redact_url(url)!r} is not an http(s) URL; write e.g. https://hooks.example.com/alerts")
-        return url
+        return check_url(url, "https://hooks.example.com/alerts")
 
     @field_validator("secret")
     @classmethod
     def _secret(cls, secret: SecretStr) -> SecretStr:
-        if len(secret.get_secret_value()) < 16:
-            raise ValueError("the signing secret must be at least 16 characters; generate one (openssl rand -hex 32) "
-                             "and reference it from the environment: secret: ${ALERT_WEBHOOK_SECRET}")
-        return secret
+        return check_secret(secret, "ALERT_WEBHOOK_SECRET")
 
     @field_validator("headers")
     @classmethod
     def _headers(cls, headers: dict[str, str]) -> dict[str, str]:
-        for name, value in headers.items():
-            if name.lower() in RESERVED:
-                raise ValueError(f"header {name!r} is set by the webhook notifier itself; remove it from headers")
-            if any(c in name + value for c in "\r\n\0"):
-                raise ValueError(f"header {name!r} contains a line break; write it on one line")
-        return headers
+        return check_headers(headers, "webhook notifier")
 
 
 def delivery_id(batch: Batch) -> str:

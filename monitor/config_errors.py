@@ -1,7 +1,7 @@
 """Turn validation failures into messages that name the file, line, key path, bad value and fix."""
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -110,4 +110,37 @@ def problems_from_validation(exc: ValidationError, prefix: Loc, allowed: Callabl
             problems.append(Problem(loc, f"{value!r} is not allowed; use one of: {err['ctx']['expected']}"))
         else:
             problems.append(Problem(loc, f"{value!r} is not valid: {err['msg'][0].lower()}{err['msg'][1:]}"))
+    return problems
+
+
+def validate_kind_entries(raw: Any, loc: Loc, entries: Sequence[Any] | None, kinds: Mapping[str, Any],
+                          noun: str) -> list[Problem]:
+    """Check `{id, kind, ...}` entries (actuators, notifiers) against their kind's options model.
+
+    `raw` is the list as read from YAML (so problems are found even when other keys are wrong);
+    `entries` the validated models, or None: each valid one gets its options attached as `_options`.
+    Ids must be unique too.
+    """
+    problems: list[Problem] = []
+    for i, item in enumerate(raw if isinstance(raw, list) else []):
+        if not isinstance(item, dict) or not isinstance(item.get("kind"), str):
+            continue
+        kind = kinds.get(item["kind"])
+        if kind is None:
+            problems.append(Problem(loc + (i, "kind"), f"{item['kind']!r} is not {noun} kind; use one of: "
+                                    f"{', '.join(sorted(kinds))}"))
+            continue
+        try:
+            options = kind.config.model_validate({k: v for k, v in item.items() if k not in ("id", "kind")})
+        except ValidationError as exc:
+            problems.extend(problems_from_validation(exc, loc + (i,), lambda _loc, k=kind: ["id", "kind", *k.config.model_fields]))
+            continue
+        if entries is not None:
+            entries[i]._options = options
+            if entries[i].__pydantic_extra__:
+                entries[i].__pydantic_extra__.clear()  # the kind's keys now live in options
+    names = [e.id for e in entries or []]
+    for i, name in enumerate(names):
+        if name in names[:i]:
+            problems.append(Problem(loc + (i, "id"), f"{name!r} is used by another {noun.split()[-1]}; ids must be unique"))
     return problems

@@ -9,9 +9,9 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
-from monitor.config_errors import Problem, problems_from_validation
+from monitor.config_errors import Problem, validate_kind_entries
 from monitor.durations import Delay
 
 Slug = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")]
@@ -169,32 +169,11 @@ def validate_failover(raw: Any, failover: Failover | None, channel_ids: set[str]
     `raw` is the `failover` mapping as read from YAML, so actuator problems are found even when other
     keys are wrong; the reference checks need the validated `failover`.
     """
-    problems: list[Problem] = []
-    raw_actuators = raw.get("actuators") if isinstance(raw, dict) else None
-    for i, item in enumerate(raw_actuators if isinstance(raw_actuators, list) else []):
-        if not isinstance(item, dict) or not isinstance(item.get("kind"), str):
-            continue
-        loc = ("failover", "actuators", i)
-        kind = actuators.get(item["kind"])
-        if kind is None:
-            problems.append(Problem(loc + ("kind",), f"{item['kind']!r} is not an actuator kind; use one of: "
-                                    f"{', '.join(sorted(actuators))}"))
-            continue
-        try:
-            options = kind.config.model_validate({k: v for k, v in item.items() if k not in ("id", "kind")})
-        except ValidationError as exc:
-            problems.extend(problems_from_validation(exc, loc, lambda _loc, k=kind: ["id", "kind", *k.config.model_fields]))
-            continue
-        if failover is not None:
-            failover.actuators[i]._options = options
-            if failover.actuators[i].__pydantic_extra__:
-                failover.actuators[i].__pydantic_extra__.clear()
+    problems = validate_kind_entries(raw.get("actuators") if isinstance(raw, dict) else None, ("failover", "actuators"),
+                                     failover.actuators if failover else None, actuators, "an actuator")
     if failover is None:
         return problems
     names = [a.id for a in failover.actuators]
-    for i, name in enumerate(names):
-        if name in names[:i]:
-            problems.append(Problem(("failover", "actuators", i, "id"), f"{name!r} is used by another actuator; ids must be unique"))
 
     def need_channel(loc: tuple, name: str) -> None:
         if name not in channel_ids:

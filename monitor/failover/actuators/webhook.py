@@ -6,19 +6,16 @@ import json
 import math
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import urlsplit
 
 import aiohttp
 from pydantic import Field, SecretStr, field_validator
 
 from monitor.failover.actions import Action, ActionResult, ActuatorConfig, ActuatorContext, ActuatorKind
 from monitor.failover.signing import HEADER, TIMESTAMP_HEADER, sign
-from monitor.redact import redact_url
+from monitor.failover.webhook_options import check_headers, check_secret, check_url
 
 USER_AGENT = "channel-monitor"
 MAX_RESPONSE_BYTES = 64 * 1024  # enough for {"value": ...} or an error message
-# Headers the actuator sets itself; config.headers may not replace them (the signature covers the body as sent).
-RESERVED = frozenset(h.lower() for h in ("Content-Type", "Idempotency-Key", HEADER, TIMESTAMP_HEADER, "User-Agent"))
 
 
 class Config(ActuatorConfig):
@@ -30,28 +27,17 @@ class Config(ActuatorConfig):
     @field_validator("url")
     @classmethod
     def _url(cls, url: str) -> str:
-        parts = urlsplit(url)
-        if parts.scheme not in ("http", "https") or not parts.hostname or any(c.isspace() for c in url):
-            raise ValueError(f"{redact_url(url)!r} is not an http(s) URL; write e.g. https://hooks.example.com/failover")
-        return url
+        return check_url(url, "https://hooks.example.com/failover")
 
     @field_validator("secret")
     @classmethod
     def _secret(cls, secret: SecretStr) -> SecretStr:
-        if len(secret.get_secret_value()) < 16:
-            raise ValueError("the signing secret must be at least 16 characters; generate one (openssl rand -hex 32) "
-                             "and reference it from the environment: secret: ${FAILOVER_WEBHOOK_SECRET}")
-        return secret
+        return check_secret(secret, "FAILOVER_WEBHOOK_SECRET")
 
     @field_validator("headers")
     @classmethod
     def _headers(cls, headers: dict[str, str]) -> dict[str, str]:
-        for name, value in headers.items():
-            if name.lower() in RESERVED:
-                raise ValueError(f"header {name!r} is set by the webhook actuator itself; remove it from headers")
-            if any(c in name + value for c in "\r\n\0"):
-                raise ValueError(f"header {name!r} contains a line break; write it on one line")
-        return headers
+        return check_headers(headers, "webhook actuator")
 
 
 def payload(action: Action, now: float) -> dict[str, Any]:

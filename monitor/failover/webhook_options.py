@@ -1,0 +1,39 @@
+"""Checks shared by the two signed webhooks (the failover actuator and the alert notifier).
+
+Each caller keeps its own wording (which example URL, which environment variable), so messages stay
+specific to where the key is written.
+"""
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from pydantic import SecretStr
+
+from monitor.failover.signing import HEADER, TIMESTAMP_HEADER
+from monitor.redact import redact_url
+
+# Headers a signed webhook sets itself; config `headers` may not replace them (the signature covers the body as sent).
+RESERVED = frozenset(h.lower() for h in ("Content-Type", "Idempotency-Key", HEADER, TIMESTAMP_HEADER, "User-Agent"))
+
+
+def check_url(url: str, example: str) -> str:
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname or any(c.isspace() for c in url):
+        raise ValueError(f"{redact_url(url)!r} is not an http(s) URL; write e.g. {example}")
+    return url
+
+
+def check_secret(secret: SecretStr, env_name: str) -> SecretStr:
+    if len(secret.get_secret_value()) < 16:
+        raise ValueError("the signing secret must be at least 16 characters; generate one (openssl rand -hex 32) "
+                         f"and reference it from the environment: secret: ${{{env_name}}}")
+    return secret
+
+
+def check_headers(headers: dict[str, str], who: str) -> dict[str, str]:
+    for name, value in headers.items():
+        if name.lower() in RESERVED:
+            raise ValueError(f"header {name!r} is set by the {who} itself; remove it from headers")
+        if any(c in name + value for c in "\r\n\0"):
+            raise ValueError(f"header {name!r} contains a line break; write it on one line")
+    return headers
