@@ -33,6 +33,7 @@ from sqlalchemy.engine import Engine
 from alerts.base import Alert, Batch, Delivery, Notifier, NotifyError, Thread
 from alerts.config import Alerts, Route
 from monitor.store.db import begin_write
+from monitor.tasks import finish_or_cancel
 from monitor.store.models import AlertDeliveryRow, AlertRow, AlertThreadRow
 from monitor.store.upsert import upsert
 
@@ -97,13 +98,7 @@ class AlertRouter:
         """Finish the round in progress (at most `grace` s); what is still pending is sent after a restart."""
         self._stopping = True
         self._wake.set()
-        if self._task:
-            try:
-                await asyncio.wait_for(asyncio.shield(self._task), grace)
-            except TimeoutError:
-                self._task.cancel()
-                with suppress(asyncio.CancelledError):
-                    await self._task
+        await finish_or_cancel(self._task, grace)
         for notifier in self.notifiers.values():
             with suppress(Exception):
                 await notifier.close()

@@ -30,6 +30,7 @@ from sqlalchemy.engine import Engine
 from monitor.failover.actions import Action, ActionResult, ActuatorContext, ActuatorKind
 from monitor.failover.engine import NOTICE, PROMOTION, FailoverEngine, Owner, OwnerStatus
 from monitor.store.db import begin_write
+from monitor.tasks import finish_or_cancel
 from monitor.store.models import FailoverActionRow, FailoverPlanRow, FailoverTargetRow
 
 log = logging.getLogger("monitor.failover")
@@ -75,13 +76,7 @@ class ActionRelay:
         """
         self._stopping = True
         self._wake.set()
-        if self._task:
-            try:
-                await asyncio.wait_for(asyncio.shield(self._task), grace)
-            except TimeoutError:
-                self._task.cancel()
-                with suppress(asyncio.CancelledError):
-                    await self._task
+        await finish_or_cancel(self._task, grace)
 
     async def _run(self) -> None:
         while not self._stopping:
