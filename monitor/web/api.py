@@ -11,7 +11,7 @@ from monitor.store.models import IncidentRow
 from monitor.store.queries import UPTIME_WINDOWS, uptime_windows
 from monitor.store.results import recent_results
 from monitor.web.keys import SERVICE
-from monitor.web.status import channel_summary, cause_text
+from monitor.web.views import cause_text, channel_summary
 
 MAX_LIMIT = 1000
 

@@ -6,8 +6,6 @@ length, and never put in an attribute or a link. Attributes hold only our own fi
 from __future__ import annotations
 
 import asyncio
-import functools
-import json
 import logging
 import math
 import time
@@ -16,30 +14,26 @@ from typing import Any
 
 import aiohttp_jinja2
 from aiohttp import web
-from markupsafe import Markup, escape
-from sqlalchemy.engine import Engine
 
-from monitor.durations import format_duration
 from monitor.failover.report import failover_summary
-from monitor.health import State
-from monitor.maintenance import Window
 from monitor.service import MonitorService
-from monitor.store.queries import (UPTIME_WINDOWS, Day, LatencyPoint, channel_incidents, daily_history, incident_page,
-                                   latency_series, plans_for_incidents, recent_incidents, uptime_windows)
+from monitor.store.queries import (channel_incidents, incident_page, latency_series, plans_for_incidents, recent_incidents,
+                                   uptime_windows)
 from monitor.store.rollups import DAY, HOUR, floor_to
+from monitor.web.charts import history_view, latency_chart
 from monitor.web.keys import DEMO, SERVICE
+from monitor.web.views import (ago, channel_summary, describe_window, fmt_time, incident_view, maintenance_notices, money,
+                               ms, overview_row, pct, state_label, state_reason)
 
 log = logging.getLogger("monitor.web")
 
 UPTIME_CACHE_SECONDS = 15.0  # the status page refreshes often; uptime need not be summed each time
 HISTORY_DAYS = 90
-CAUSE_CHARS = 160  # probe text on the overview is cut to this
 INCIDENTS_PER_PAGE = 50
 MAINTENANCE_HORIZON = 7 * DAY  # upcoming maintenance the overview announces
 CSP = "default-src 'none'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
 GROUPS = {"own_shop": "Own shop", "marketplace": "Marketplaces", "social": "Social",
           "comparison": "Price comparison", "messaging": "Messaging", "other": "Other"}
-DAY_WORDS = {"up": "all up", "degraded": "degraded", "down": "down", "maintenance": "maintenance only", "none": "no data"}
 
 
 @web.middleware
@@ -112,8 +106,8 @@ def setup_routes(app: web.Application) -> None:
         return [channel_summary(service, cid, uptime.get(cid, {})) for cid in service.channels]
 
     def common(request: web.Request, service: MonitorService, nav: str = "") -> dict[str, Any]:
-        return {"nav": nav, "now": service.clock(), "ago": _ago, "fmt_time": _fmt_time, "pct": _pct, "ms": _ms,
-                "demo": request.app.get(DEMO), "state_label": _state_label}
+        return {"nav": nav, "now": service.clock(), "ago": ago, "fmt_time": fmt_time, "pct": pct, "ms": ms,
+                "demo": request.app.get(DEMO), "state_label": state_label}
 
     async def page(request: web.Request) -> web.Response:
         service = request.app[SERVICE]
@@ -206,301 +200,6 @@ def setup_routes(app: web.Application) -> None:
         app.router.add_get(path, handler)
 
 
-def channel_summary(service: MonitorService, channel_id: str, uptime: dict[str, float | None]) -> dict[str, Any]:
-    """What the page and the API show for one channel, from memory (plus the cached uptime)."""
-    channel = service.channels[channel_id]
-    health = service.health[channel_id]
-    checks = []
-    for check in channel.checks:
-        latest = service.runner.latest.get((channel_id, check.id or check.kind))
-        checks.append({
-            "id": check.id, "kind": check.kind, "interval": format_duration(check.interval_seconds),
-            "state": health.checks[check.id].state.value if check.id in health.checks else "unknown",
-            "ok": latest.result.ok if latest else None,
-            "severity": None if latest is None or latest.result.ok else latest.result.severity,
-            "error_class": latest.result.error_class if latest else None,
-            "error": latest.result.error if latest else None,
-            "duration_seconds": round(latest.duration_seconds, 4) if latest else None,
-            "last_run_at": latest.at if latest else None,
-            "conditions": [c.as_json() for c in latest.conditions] if latest else [],
-        })
-    # The cause is what put the channel in its state (kept while it recovers), not merely any
-    # failing check: an up channel whose status page is stale has nothing to explain.
-    bad = health.state in (State.DOWN, State.DEGRADED)
-    timed = next((c for c in checks if c["kind"] == "http" and c["duration_seconds"] is not None),
-                 next((c for c in checks if c["duration_seconds"] is not None), None))
-    return {"id": channel.id, "name": channel.name, "group": channel.group, "state": health.state.value,
-            "since": health.since,
-            **{f"uptime_{w}": None if uptime.get(w) is None else round(uptime[w], 6) for w in UPTIME_WINDOWS},
-            "cause": cause_text(health.cause) if bad and health.cause.get("error") else None,
-            "latency_seconds": timed["duration_seconds"] if timed else None, "checks": checks}
 
 
-def overview_row(service: MonitorService, channel_id: str, uptime: dict[str, float | None], now: float) -> dict[str, Any]:
-    """One channel's line on the overview, as text ready to print (the page lists hundreds of them).
 
-    The same figures as channel_summary: the state, the cause while down or degraded, the latest
-    duration of the first http check (else of the first check that ran), the uptime.
-    """
-    channel = service.channels[channel_id]
-    health = service.health[channel_id]
-    latest = service.runner.latest
-    runs = [r for r in (latest.get((channel_id, c.id or c.kind)) for c in channel.checks) if r is not None]
-    timed = next((r for r in runs if r.kind == "http"), runs[0] if runs else None)
-    bad = health.state in (State.DOWN, State.DEGRADED) and health.cause.get("error")
-    return {"id": channel.id, "name": channel.name, "group": channel.group, "state": health.state.value,
-            "label": health.state.value.capitalize(), "since": f"for {_ago(health.since, now)}" if health.since else "",
-            "cause": _cut(cause_text(health.cause), CAUSE_CHARS) if bad else None,
-            "latency": _ms(timed.duration_seconds) if timed else "—",
-            "u24": _pct(uptime.get("24h")), "u30": _pct(uptime.get("30d")), "u90": _pct(uptime.get("90d"))}
-
-
-def cause_text(cause: dict[str, Any]) -> str:
-    """'storefront: connection refused by ...' from a stored cause."""
-    if not cause.get("error"):
-        return "—"
-    return f"{cause.get('check')}: {cause['error']}"
-
-
-def state_reason(cause: Any) -> str | None:
-    """Why a channel is in its state, in words: the failing check, the maintenance or the override."""
-    if cause.get("error"):
-        return cause_text(dict(cause))
-    if cause.get("maintenance"):
-        return f"planned maintenance: {cause['maintenance']}"
-    if cause.get("override_by"):
-        return f"set by hand by {cause['override_by']}: {cause.get('reason') or 'no reason given'}"
-    return None
-
-
-def incident_view(incident: Any, now: float, plans: list | None = None) -> dict[str, Any]:
-    """One incident for a page: times, how long (so far), the cause in words, the failover plans naming it."""
-    end = incident.ended_at
-    return {"id": incident.id, "channel": incident.channel, "started_at": incident.started_at, "ended_at": end,
-            "duration": _span((end if end is not None else now) - incident.started_at),
-            "cause": cause_text(json.loads(incident.cause)), "plans": plans or []}
-
-
-# --------------------------------------------------------------------------------------------- history
-
-def history_view(engine: Engine, now: float, days: int) -> dict[str, Any]:
-    """Every channel's daily history and its bar as markup, drawn once per cache refresh (pages paste them).
-
-    Each bar is a row of spans, one per day, coloured by the day's worst state; the title of each (a
-    tooltip) and the bar's aria-label hold only dates and our own figures. The spans of days without
-    trouble or without data, the most common, are drawn once per date for all channels.
-    """
-    history = daily_history(engine, now, days)
-    today = floor_to(now, DAY)
-    first = today - (days - 1) * DAY
-    blank = [Day(d, span=max(0.0, now - today) if d == today else DAY) for d in range(first, today + DAY, DAY)]
-    dates = [_fmt_day(d.start) for d in blank]
-    plain = {"up": [f'<i class="d-up" title="{d}: 100% up"></i>' for d in dates],
-             "none": [f'<i class="d-none" title="{d}: no data"></i>' for d in dates]}
-    return {"days": history, "bars": {channel: _bar(ds, dates, plain) for channel, ds in history.items()},
-            "empty": _bar(blank, dates, plain)}
-
-
-def _bar(days: list[Day], dates: list[str], plain: dict[str, list[str]]) -> Markup:
-    spans = []
-    tally = dict.fromkeys(DAY_WORDS, 0)
-    for i, day in enumerate(days):
-        _, up, degraded, down, maintenance, unknown, _ = day
-        if not (degraded or down or maintenance):
-            worst = "up" if up else "none"
-            if not unknown or up:
-                tally[worst] += 1
-                spans.append(plain[worst][i])
-                continue
-        worst = day.worst
-        tally[worst] += 1
-        spans.append(_day_span(day, dates[i]))
-    parts = [f"{n} {'day' if n == 1 else 'days'} {DAY_WORDS[w]}" for w, n in tally.items() if n]
-    label = escape(f"Daily history, last {len(days)} days, oldest first: " + ", ".join(parts))
-    return Markup(f'<div class="days" role="img" aria-label="{label}">{"".join(spans)}</div>')
-
-
-@functools.lru_cache(maxsize=50_000)  # past days do not change: the next refresh finds them here
-def _day_span(day: Day, date: str) -> str:
-    return f'<i class="d-{day.worst}" title="{date}: {escape(day_figures(day))}"></i>'
-
-
-def day_figures(day: Day) -> str:
-    """'99.31% up, 10m down' for a day's tooltip."""
-    if day.results == 0:
-        return "no data"
-    if day.uptime is None:
-        return "maintenance only" if day.n_maintenance else "no state known"
-    words = [f"{_pct(day.uptime)} up"]
-    for count, what in ((day.n_down, "down"), (day.n_degraded, "degraded"), (day.n_maintenance, "maintenance")):
-        if count:
-            words.append(f"{_span(day.seconds_in(count))} {what}")
-    return ", ".join(words)
-
-
-# ----------------------------------------------------------------------------------------------- chart
-
-CHART_W, CHART_H = 640, 220
-PAD_L, PAD_R, PAD_T, PAD_B = 88, 14, 14, 34
-
-
-def latency_chart(check: str, points: list[LatencyPoint], lo: int, now: float) -> dict[str, Any]:
-    """The geometry of one check's response-time chart (the template draws it): 25 hourly slots from lo.
-
-    Each point is placed in the middle of its hour; lines break where an hour has no successful result.
-    """
-    hours = int((floor_to(now, HOUR) - lo) // HOUR) + 1
-    plot_w, plot_h = CHART_W - PAD_L - PAD_R, CHART_H - PAD_T - PAD_B
-    top = _nice_ceiling(max((p.p95 for p in points), default=0.0) * 1000) or 1.0  # milliseconds
-
-    def x(hour: int) -> float:
-        return round(PAD_L + (hour - lo + HOUR / 2) / (hours * HOUR) * plot_w, 1)
-
-    def y(seconds: float) -> float:
-        return round(PAD_T + plot_h - min(seconds * 1000 / top, 1.0) * plot_h, 1)
-
-    runs: list[list[LatencyPoint]] = []  # consecutive hours
-    for p in points:
-        if runs and p.hour == runs[-1][-1].hour + HOUR:
-            runs[-1].append(p)
-        else:
-            runs.append([p])
-    lines = {name: [" ".join(f"{x(q.hour)},{y(getattr(q, name))}" for q in run) for run in runs] for name in ("avg", "p95")}
-    dots = [{"x": x(p.hour), "avg": y(p.avg), "p95": y(p.p95), "hour": p.hour,
-             "title": f"{_fmt_hour(p.hour)}: average {_ms(p.avg)}, p95 {_ms(p.p95)}, slowest {_ms(p.max)} ({p.count} successful)"}
-            for p in points]
-    yticks = [{"y": round(PAD_T + plot_h - f * plot_h, 1), "label": _tick_ms(top * f)} for f in (0, 0.5, 1)]
-    xticks = [{"x": x(h) - round(plot_w / hours / 2, 1), "label": time.strftime("%H:%M", time.gmtime(h))}
-              for h in range(lo, lo + hours * HOUR, HOUR) if (h // HOUR) % 6 == 0]
-    slowest = max(points, key=lambda p: p.p95, default=None)
-    summary = "No successful results in the last 24 hours."
-    if points:
-        total = sum(p.count for p in points)
-        mean = sum(p.avg * p.count for p in points) / total
-        summary = (f"{len(points)} of {hours} hours with successful results; average {_ms(mean)}; "
-                   f"slowest hour by p95 {_fmt_hour(slowest.hour)} at {_ms(slowest.p95)}; "
-                   f"latest hour {_fmt_hour(points[-1].hour)}: average {_ms(points[-1].avg)}, p95 {_ms(points[-1].p95)}.")
-    return {"id": f"chart-{check}", "w": CHART_W, "h": CHART_H, "left": PAD_L, "right": CHART_W - PAD_R,
-            "top": PAD_T, "bottom": CHART_H - PAD_B, "lines": lines, "dots": dots, "yticks": yticks, "xticks": xticks,
-            "summary": summary, "points": points, "title": f"Response time of {check}, last 24 hours (UTC)"}
-
-
-def _nice_ceiling(value: float) -> float:
-    """The smallest of 1, 2, 2.5, 5 × 10^k at or above value (0 for 0)."""
-    if value <= 0:
-        return 0.0
-    scale = 10 ** math.floor(math.log10(value))
-    return next(m * scale for m in (1, 2, 2.5, 5, 10) if m * scale >= value * (1 - 1e-9))
-
-
-# ----------------------------------------------------------------------------------------- maintenance
-
-def maintenance_notices(service: MonitorService, now: float, horizon: float,
-                        channels: list[str] | None = None) -> list[dict[str, Any]]:
-    """Maintenance going on now, then maintenance starting within the horizon, soonest first."""
-    notices = []
-    for cid in channels if channels is not None else list(service.windows):
-        for w in service.windows.get(cid, []):
-            start, end = _occurrence(w, now)
-            if start is None or end is None or end <= now or start > now + horizon:
-                continue
-            notices.append({"channel": cid, "name": service.channels[cid].name if cid in service.channels else cid,
-                            "reason": w.reason, "by": w.by, "start": start, "end": end, "current": start <= now})
-    return sorted(notices, key=lambda n: (not n["current"], n["start"]))
-
-
-def _occurrence(w: Window, now: float) -> tuple[float | None, float | None]:
-    """The window's occurrence covering now, else its next one: (start, end)."""
-    if w.cron is None:
-        return w.start, w.end
-    assert w.duration is not None
-    start = w.current_start(now)
-    if start is None:
-        start = w.next_start(now)
-    return (start, start + w.duration) if start is not None else (None, None)
-
-
-def describe_window(w: Window) -> str:
-    if w.cron is not None:
-        return f"recurring: cron '{w.cron}' ({w.time_zone}), lasting {_span(w.duration or 0)}"
-    return f"one-off: {_fmt_time(w.start)} to {_fmt_time(w.end)}"
-
-
-# ------------------------------------------------------------------------------------------ formatting
-
-def _ago(since: float | None, now: float) -> str:
-    """How long since a time, in the largest whole unit: '12s', '5m', '3h', '2d'."""
-    if since is None:
-        return "—"
-    delta = max(0, int(now - since))
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
-        if delta >= size:
-            return f"{delta // size}{unit}"
-    return f"{delta}s"
-
-
-def _cut(text: str, limit: int) -> str:
-    """At most `limit` characters: longer text is cut and ends with an ellipsis."""
-    return text if len(text) <= limit else text[:limit - 1] + "…"
-
-
-def _span(seconds: float) -> str:
-    """A duration in words for people: '45s', '10m', '1h 5m', '2d 3h'."""
-    seconds = max(0.0, seconds)
-    if seconds < 59.5:
-        return f"{max(1, round(seconds)) if seconds > 0 else 0}s"
-    minutes = round(seconds / 60)
-    if minutes < 60:
-        return f"{minutes}m"
-    if minutes < 24 * 60:
-        return f"{minutes // 60}h" + (f" {minutes % 60}m" if minutes % 60 else "")
-    hours = round(seconds / 3600)
-    return f"{hours // 24}d" + (f" {hours % 24}h" if hours % 24 else "")
-
-
-def _pct(share: float | None) -> str:
-    """A share as a percentage, never rounded up to 100%: 0.99999 -> '99.99%'."""
-    if share is None:
-        return "—"
-    if share >= 1:
-        return "100%"
-    return f"{math.floor(share * 10000) / 100:.2f}%"
-
-
-def _ms(seconds: float | None) -> str:
-    if seconds is None:
-        return "—"
-    millis = seconds * 1000
-    if millis >= 10_000:
-        return f"{seconds:.1f} s"
-    return f"{millis:.0f} ms" if millis >= 10 else f"{millis:.1f} ms"
-
-
-def _tick_ms(millis: float) -> str:
-    """An axis label: '0 ms', '2.5 ms', '500 ms', '1.5 s'."""
-    if millis >= 1000:
-        return f"{millis / 1000:g} s"
-    return f"{millis:g} ms"
-
-
-def _fmt_time(epoch: float | None) -> str:
-    return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(epoch)) if epoch else "—"
-
-
-def _fmt_day(epoch: float) -> str:
-    return time.strftime("%Y-%m-%d", time.gmtime(epoch))
-
-
-def _fmt_hour(epoch: float) -> str:
-    return time.strftime("%Y-%m-%d %H:00 UTC", time.gmtime(epoch))
-
-
-def _state_label(state: str) -> str:
-    return state.capitalize()
-
-
-def money(value: int | None, unit: str) -> str:
-    """Minor units as an amount: 208334 PLN -> '2,083.34 PLN'; weights as they are."""
-    if value is None:
-        return "—"
-    return f"{value:,}" if unit == "weight" else f"{value / 100:,.2f} {unit}"

@@ -27,7 +27,7 @@ from monitor.service import MonitorService
 from monitor.store.models import IncidentRow
 from monitor.store.queries import open_incidents, recent_incidents
 from monitor.web.keys import SERVICE
-from monitor.web.status import cause_text
+from monitor.web.views import cause_text
 
 PAGE_ID = "channel-monitor"  # one page per monitor; no other page shares its responses
 PAGE_NAME = "Channel status"

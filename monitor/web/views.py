@@ -1,0 +1,193 @@
+"""What the status pages show for channels, incidents and maintenance, and how figures are written. Pure."""
+from __future__ import annotations
+
+import json
+import math
+import time
+from typing import Any
+
+from monitor.durations import format_duration
+from monitor.health import State
+from monitor.maintenance import Window
+from monitor.service import MonitorService
+from monitor.store.queries import UPTIME_WINDOWS
+
+CAUSE_CHARS = 160  # probe text on the overview is cut to this
+
+
+def channel_summary(service: MonitorService, channel_id: str, uptime: dict[str, float | None]) -> dict[str, Any]:
+    """What the page and the API show for one channel, from memory (plus the cached uptime)."""
+    channel = service.channels[channel_id]
+    health = service.health[channel_id]
+    checks = []
+    for check in channel.checks:
+        latest = service.runner.latest.get((channel_id, check.id or check.kind))
+        checks.append({
+            "id": check.id, "kind": check.kind, "interval": format_duration(check.interval_seconds),
+            "state": health.checks[check.id].state.value if check.id in health.checks else "unknown",
+            "ok": latest.result.ok if latest else None,
+            "severity": None if latest is None or latest.result.ok else latest.result.severity,
+            "error_class": latest.result.error_class if latest else None,
+            "error": latest.result.error if latest else None,
+            "duration_seconds": round(latest.duration_seconds, 4) if latest else None,
+            "last_run_at": latest.at if latest else None,
+            "conditions": [c.as_json() for c in latest.conditions] if latest else [],
+        })
+    # The cause is what put the channel in its state (kept while it recovers), not merely any
+    # failing check: an up channel whose status page is stale has nothing to explain.
+    bad = health.state in (State.DOWN, State.DEGRADED)
+    timed = next((c for c in checks if c["kind"] == "http" and c["duration_seconds"] is not None),
+                 next((c for c in checks if c["duration_seconds"] is not None), None))
+    return {"id": channel.id, "name": channel.name, "group": channel.group, "state": health.state.value,
+            "since": health.since,
+            **{f"uptime_{w}": None if uptime.get(w) is None else round(uptime[w], 6) for w in UPTIME_WINDOWS},
+            "cause": cause_text(health.cause) if bad and health.cause.get("error") else None,
+            "latency_seconds": timed["duration_seconds"] if timed else None, "checks": checks}
+
+
+def overview_row(service: MonitorService, channel_id: str, uptime: dict[str, float | None], now: float) -> dict[str, Any]:
+    """One channel's line on the overview, as text ready to print (the page lists hundreds of them).
+
+    The same figures as channel_summary: the state, the cause while down or degraded, the latest
+    duration of the first http check (else of the first check that ran), the uptime.
+    """
+    channel = service.channels[channel_id]
+    health = service.health[channel_id]
+    latest = service.runner.latest
+    runs = [r for r in (latest.get((channel_id, c.id or c.kind)) for c in channel.checks) if r is not None]
+    timed = next((r for r in runs if r.kind == "http"), runs[0] if runs else None)
+    bad = health.state in (State.DOWN, State.DEGRADED) and health.cause.get("error")
+    return {"id": channel.id, "name": channel.name, "group": channel.group, "state": health.state.value,
+            "label": health.state.value.capitalize(), "since": f"for {ago(health.since, now)}" if health.since else "",
+            "cause": cut(cause_text(health.cause), CAUSE_CHARS) if bad else None,
+            "latency": ms(timed.duration_seconds) if timed else "—",
+            "u24": pct(uptime.get("24h")), "u30": pct(uptime.get("30d")), "u90": pct(uptime.get("90d"))}
+
+
+def cause_text(cause: dict[str, Any]) -> str:
+    """'storefront: connection refused by ...' from a stored cause."""
+    if not cause.get("error"):
+        return "—"
+    return f"{cause.get('check')}: {cause['error']}"
+
+
+def state_reason(cause: Any) -> str | None:
+    """Why a channel is in its state, in words: the failing check, the maintenance or the override."""
+    if cause.get("error"):
+        return cause_text(dict(cause))
+    if cause.get("maintenance"):
+        return f"planned maintenance: {cause['maintenance']}"
+    if cause.get("override_by"):
+        return f"set by hand by {cause['override_by']}: {cause.get('reason') or 'no reason given'}"
+    return None
+
+
+def incident_view(incident: Any, now: float, plans: list | None = None) -> dict[str, Any]:
+    """One incident for a page: times, how long (so far), the cause in words, the failover plans naming it."""
+    end = incident.ended_at
+    return {"id": incident.id, "channel": incident.channel, "started_at": incident.started_at, "ended_at": end,
+            "duration": span((end if end is not None else now) - incident.started_at),
+            "cause": cause_text(json.loads(incident.cause)), "plans": plans or []}
+
+
+def maintenance_notices(service: MonitorService, now: float, horizon: float,
+                        channels: list[str] | None = None) -> list[dict[str, Any]]:
+    """Maintenance going on now, then maintenance starting within the horizon, soonest first."""
+    notices = []
+    for cid in channels if channels is not None else list(service.windows):
+        for w in service.windows.get(cid, []):
+            start, end = _occurrence(w, now)
+            if start is None or end is None or end <= now or start > now + horizon:
+                continue
+            notices.append({"channel": cid, "name": service.channels[cid].name if cid in service.channels else cid,
+                            "reason": w.reason, "by": w.by, "start": start, "end": end, "current": start <= now})
+    return sorted(notices, key=lambda n: (not n["current"], n["start"]))
+
+
+def _occurrence(w: Window, now: float) -> tuple[float | None, float | None]:
+    """The window's occurrence covering now, else its next one: (start, end)."""
+    if w.cron is None:
+        return w.start, w.end
+    assert w.duration is not None
+    start = w.current_start(now)
+    if start is None:
+        start = w.next_start(now)
+    return (start, start + w.duration) if start is not None else (None, None)
+
+
+def describe_window(w: Window) -> str:
+    if w.cron is not None:
+        return f"recurring: cron '{w.cron}' ({w.time_zone}), lasting {span(w.duration or 0)}"
+    return f"one-off: {fmt_time(w.start)} to {fmt_time(w.end)}"
+
+
+def ago(since: float | None, now: float) -> str:
+    """How long since a time, in the largest whole unit: '12s', '5m', '3h', '2d'."""
+    if since is None:
+        return "—"
+    delta = max(0, int(now - since))
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if delta >= size:
+            return f"{delta // size}{unit}"
+    return f"{delta}s"
+
+
+def cut(text: str, limit: int) -> str:
+    """At most `limit` characters: longer text is cut and ends with an ellipsis."""
+    return text if len(text) <= limit else text[:limit - 1] + "…"
+
+
+def span(seconds: float) -> str:
+    """A duration in words for people: '45s', '10m', '1h 5m', '2d 3h'."""
+    seconds = max(0.0, seconds)
+    if seconds < 59.5:
+        return f"{max(1, round(seconds)) if seconds > 0 else 0}s"
+    minutes = round(seconds / 60)
+    if minutes < 60:
+        return f"{minutes}m"
+    if minutes < 24 * 60:
+        return f"{minutes // 60}h" + (f" {minutes % 60}m" if minutes % 60 else "")
+    hours = round(seconds / 3600)
+    return f"{hours // 24}d" + (f" {hours % 24}h" if hours % 24 else "")
+
+
+def pct(share: float | None) -> str:
+    """A share as a percentage, never rounded up to 100%: 0.99999 -> '99.99%'."""
+    if share is None:
+        return "—"
+    if share >= 1:
+        return "100%"
+    return f"{math.floor(share * 10000) / 100:.2f}%"
+
+
+def ms(seconds: float | None) -> str:
+    if seconds is None:
+        return "—"
+    millis = seconds * 1000
+    if millis >= 10_000:
+        return f"{seconds:.1f} s"
+    return f"{millis:.0f} ms" if millis >= 10 else f"{millis:.1f} ms"
+
+
+def fmt_time(epoch: float | None) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(epoch)) if epoch else "—"
+
+
+def fmt_day(epoch: float) -> str:
+    return time.strftime("%Y-%m-%d", time.gmtime(epoch))
+
+
+def fmt_hour(epoch: float) -> str:
+    return time.strftime("%Y-%m-%d %H:00 UTC", time.gmtime(epoch))
+
+
+def state_label(state: str) -> str:
+    return state.capitalize()
+
+
+def money(value: int | None, unit: str) -> str:
+    """Minor units as an amount: 208334 PLN -> '2,083.34 PLN'; weights as they are."""
+    if value is None:
+        return "—"
+    return f"{value:,}" if unit == "weight" else f"{value / 100:,.2f} {unit}"
+
