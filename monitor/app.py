@@ -10,7 +10,6 @@ import aiohttp_jinja2
 import jinja2
 from aiohttp import web
 from prometheus_client import CollectorRegistry
-from prometheus_client.aiohttp import make_aiohttp_handler
 
 from alerts.base import Notifier
 from monitor.config import Config
@@ -19,6 +18,7 @@ from monitor.metrics import Metrics
 from monitor.service import MonitorService
 from monitor.web import admin, api, demo_api, status
 from monitor.web import badges, feed, statuspage_api
+from monitor.web.metrics_endpoint import metrics_handler
 from monitor.web.keys import DEMO, SERVICE
 from probes import PROBES
 from probes.base import ProbeKind
@@ -44,7 +44,7 @@ def create_app(config: Config, *, probes: Mapping[str, ProbeKind] = PROBES,
     feed.setup_routes(app)
     admin.setup_routes(app, config.admin_token.get_secret_value() if config.admin_token else None,
                        config.show_failover)
-    app.router.add_get("/metrics", make_aiohttp_handler(registry))
+    app.router.add_get("/metrics", metrics_handler(registry))
     if demo is not None:
         app[DEMO] = demo
         demo_api.setup_routes(app)
