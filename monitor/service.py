@@ -6,7 +6,7 @@ import logging
 
 import aiohttp
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 from contextlib import suppress
 from dataclasses import replace
@@ -164,11 +164,15 @@ class MonitorService:
         return self.scheduler.running and writer_alive and ticking and not self.writer.failing
 
     async def _run_tracked(self, channel: Channel, check: Check) -> None:
+        await self._tracked(self.runner.run_check(channel, check))
+
+    async def _tracked(self, work: Awaitable[None]) -> None:
+        """Run a probe so that stop() can cut it off (channel checks and control checks alike)."""
         task = asyncio.current_task()
         assert task is not None
         self._inflight.add(task)
         try:
-            await self.runner.run_check(channel, check)
+            await work
         except asyncio.CancelledError:
             if not self._stopping:
                 raise
@@ -232,6 +236,9 @@ class MonitorService:
         return self.guard.lost
 
     async def _run_control(self, _owner: Channel, check: Check) -> None:
+        await self._tracked(self._control(check))
+
+    async def _control(self, check: Check) -> None:
         """Probe a control target: its results only feed the "is it us?" guard."""
         outcome = await run_probe(self.probes[check.kind], CONTROL, check, self.http, self.clock, self.runner.guard)
         self.runner.latest[(CONTROL.id, check.id or check.kind)] = outcome

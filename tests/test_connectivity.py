@@ -104,3 +104,25 @@ channels:
     await eventually(lambda: app[SERVICE].connectivity_lost)
     assert app[SERVICE].guard.reason == "all 1 control targets are failing"
     assert app[SERVICE].metrics.connectivity_lost._value.get() == 1
+
+
+async def test_a_control_probe_in_flight_is_cut_off_quietly_at_stop(tmp_path, aiohttp_client, aiohttp_server, caplog):
+    hanging = FakeChannel()
+    hanging.mode = "hang"
+    url = str((await aiohttp_server(hanging.app)).make_url("/"))
+    config = parse_config(f"""data_dir: {tmp_path}
+allow_networks: [127.0.0.0/8]
+defaults: {{interval: 5s, timeout: 4s}}
+connectivity:
+  checks: [{{kind: http, id: cdn, target: '{url}'}}]
+channels:
+  - {{id: shop, name: Shop, checks: [{{kind: http, target: '{url}'}}]}}
+""", PROBES)
+    app = create_app(config, flush_interval=0.05)
+    client = await aiohttp_client(app)
+    service = app[SERVICE]
+    await eventually(lambda: hanging.hits >= 2)          # the channel's probe and the control probe both hang
+    assert len(service._inflight) == 2                   # the control probe is tracked like a check
+    await client.close()                                 # stop: both are cut off
+    assert service._inflight == set()
+    assert not [r for r in caplog.records if r.levelname in ("ERROR", "CRITICAL")]
