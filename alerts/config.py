@@ -3,9 +3,9 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from monitor.config_errors import Problem, validate_kind_entries
+from monitor.config_errors import KindEntry, Problem, validate_kind_entries
 from monitor.durations import Delay, Duration
 
 Slug = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")]
@@ -16,19 +16,8 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class NotifierEntry(BaseModel):
-    """One destination. Keys other than id and kind belong to the kind (validated by load_config)."""
-
-    model_config = ConfigDict(extra="allow", frozen=True)
-
-    id: Slug
-    kind: str
-    _options: Any = PrivateAttr(default=None)
-
-    @property
-    def options(self) -> Any:
-        assert self._options is not None, "load_config sets options"
-        return self._options
+class NotifierEntry(KindEntry):
+    """One alert destination (alerts.notifiers[]): id, kind and the kind's keys."""
 
 
 class Route(Strict):

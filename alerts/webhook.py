@@ -14,12 +14,11 @@ from email.utils import parsedate_to_datetime
 from typing import Any
 
 import aiohttp
-from pydantic import Field, SecretStr, field_validator
 
 from alerts.base import Alert, Batch, Delivery, Notifier, NotifierConfig, NotifierContext, NotifierKind, NotifyError, Thread
 from alerts.wording import Wording
 from monitor.failover.signing import HEADER, TIMESTAMP_HEADER, sign
-from monitor.failover.webhook_options import check_headers, check_secret, check_url
+from monitor.failover.webhook_options import SignedWebhookOptions
 from monitor.redact import redact_url
 
 USER_AGENT = "channel-monitor"
@@ -27,26 +26,10 @@ MAX_RESPONSE_BYTES = 16 * 1024  # enough for an error message
 _RANK = {"info": 0, "warning": 1, "critical": 2}
 
 
-class Config(NotifierConfig):
-    url: str
-    secret: SecretStr
-    timeout: float = Field(10, gt=0, le=120)  # seconds for the whole request
-    headers: dict[str, str] = {}
-
-    @field_validator("url")
-    @classmethod
-    def _url(cls, url: str) -> str:
-        return check_url(url, "https://hooks.example.com/alerts")
-
-    @field_validator("secret")
-    @classmethod
-    def _secret(cls, secret: SecretStr) -> SecretStr:
-        return check_secret(secret, "ALERT_WEBHOOK_SECRET")
-
-    @field_validator("headers")
-    @classmethod
-    def _headers(cls, headers: dict[str, str]) -> dict[str, str]:
-        return check_headers(headers, "webhook notifier")
+class Config(SignedWebhookOptions, NotifierConfig):
+    EXAMPLE_URL = "https://hooks.example.com/alerts"
+    SECRET_ENV = "ALERT_WEBHOOK_SECRET"
+    WHO = "webhook notifier"
 
 
 def delivery_id(batch: Batch) -> str:

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import yaml
-from pydantic import ValidationError
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError
 
 Loc = tuple[str | int, ...]
 SLUG_HINT = "use lower-case letters, digits, '-' or '_' (at most 64), starting with a letter or digit"
@@ -111,6 +111,22 @@ def problems_from_validation(exc: ValidationError, prefix: Loc, allowed: Callabl
         else:
             problems.append(Problem(loc, f"{value!r} is not valid: {err['msg'][0].lower()}{err['msg'][1:]}"))
     return problems
+
+
+class KindEntry(BaseModel):
+    """An `{id, kind, ...}` entry (an actuator, a notifier): keys other than id and kind belong to the
+    kind and are validated by validate_kind_entries, which attaches them as `options`."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)  # extra="allow" only until the kind validates them
+
+    id: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")
+    kind: str
+    _options: Any = PrivateAttr(default=None)
+
+    @property
+    def options(self) -> Any:
+        assert self._options is not None, "load_config sets options"
+        return self._options
 
 
 def validate_kind_entries(raw: Any, loc: Loc, entries: Sequence[Any] | None, kinds: Mapping[str, Any],

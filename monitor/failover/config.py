@@ -9,9 +9,9 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from monitor.config_errors import Problem, validate_kind_entries
+from monitor.config_errors import KindEntry, Problem, validate_kind_entries
 from monitor.durations import Delay
 
 Slug = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")]
@@ -31,19 +31,8 @@ class Timing(Strict):
     max_moves_per_hour: int = Field(4, ge=1, le=60)  # more changes than this to one promotion: freeze it
 
 
-class Actuator(BaseModel):
-    """A way to change things on a channel. Keys other than id and kind belong to the kind."""
-
-    model_config = ConfigDict(extra="allow", frozen=True)  # kind keys validated by load_config
-
-    id: Slug
-    kind: str
-    _options: Any = PrivateAttr(default=None)
-
-    @property
-    def options(self) -> Any:
-        assert self._options is not None, "load_config sets options"
-        return self._options
+class Actuator(KindEntry):
+    """A way to change things on a channel (failover.actuators[]): id, kind and the kind's keys."""
 
 
 class Placement(Strict):

@@ -5,9 +5,10 @@ specific to where the key is written.
 """
 from __future__ import annotations
 
+from typing import ClassVar
 from urllib.parse import urlsplit
 
-from pydantic import SecretStr
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
 from monitor.failover.signing import HEADER, TIMESTAMP_HEADER
 from monitor.redact import redact_url
@@ -37,3 +38,32 @@ def check_headers(headers: dict[str, str], who: str) -> dict[str, str]:
         if any(c in name + value for c in "\r\n\0"):
             raise ValueError(f"header {name!r} contains a line break; write it on one line")
     return headers
+
+
+class SignedWebhookOptions(BaseModel):
+    """url, secret, timeout and headers of a signed webhook; subclasses name their example and variable."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    EXAMPLE_URL: ClassVar[str] = "https://hooks.example.com/"
+    SECRET_ENV: ClassVar[str] = "WEBHOOK_SECRET"
+    WHO: ClassVar[str] = "webhook"
+
+    url: str
+    secret: SecretStr
+    timeout: float = Field(10, gt=0, le=120)  # seconds for the whole request
+    headers: dict[str, str] = {}
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, url: str) -> str:
+        return check_url(url, cls.EXAMPLE_URL)
+
+    @field_validator("secret")
+    @classmethod
+    def _secret(cls, secret: SecretStr) -> SecretStr:
+        return check_secret(secret, cls.SECRET_ENV)
+
+    @field_validator("headers")
+    @classmethod
+    def _headers(cls, headers: dict[str, str]) -> dict[str, str]:
+        return check_headers(headers, cls.WHO)

@@ -8,36 +8,19 @@ from datetime import UTC, datetime
 from typing import Any
 
 import aiohttp
-from pydantic import Field, SecretStr, field_validator
 
 from monitor.failover.actions import Action, ActionResult, ActuatorConfig, ActuatorContext, ActuatorKind
 from monitor.failover.signing import HEADER, TIMESTAMP_HEADER, sign
-from monitor.failover.webhook_options import check_headers, check_secret, check_url
+from monitor.failover.webhook_options import SignedWebhookOptions
 
 USER_AGENT = "channel-monitor"
 MAX_RESPONSE_BYTES = 64 * 1024  # enough for {"value": ...} or an error message
 
 
-class Config(ActuatorConfig):
-    url: str
-    secret: SecretStr
-    timeout: float = Field(10, gt=0, le=120)  # seconds for the whole request
-    headers: dict[str, str] = {}
-
-    @field_validator("url")
-    @classmethod
-    def _url(cls, url: str) -> str:
-        return check_url(url, "https://hooks.example.com/failover")
-
-    @field_validator("secret")
-    @classmethod
-    def _secret(cls, secret: SecretStr) -> SecretStr:
-        return check_secret(secret, "FAILOVER_WEBHOOK_SECRET")
-
-    @field_validator("headers")
-    @classmethod
-    def _headers(cls, headers: dict[str, str]) -> dict[str, str]:
-        return check_headers(headers, "webhook actuator")
+class Config(SignedWebhookOptions, ActuatorConfig):
+    EXAMPLE_URL = "https://hooks.example.com/failover"
+    SECRET_ENV = "FAILOVER_WEBHOOK_SECRET"
+    WHO = "webhook actuator"
 
 
 def payload(action: Action, now: float) -> dict[str, Any]:
