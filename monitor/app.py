@@ -44,7 +44,7 @@ def create_app(config: Config, *, probes: Mapping[str, ProbeKind] = PROBES,
     feed.setup_routes(app)
     admin.setup_routes(app, config.admin_token.get_secret_value() if config.admin_token else None,
                        config.show_failover)
-    app.router.add_get("/metrics", metrics_handler(registry))
+    app.router.add_get("/metrics", metrics_handler(service.metrics.render))
     if demo is not None:
         app[DEMO] = demo
         demo_api.setup_routes(app)

@@ -125,12 +125,7 @@ class Runner:
             "facts": json.dumps(dict(r.facts)) if r.facts and not r.ok else "{}",
             "severity": None if r.ok else r.severity, "channel_state": health.state.value,
         })
-        labels = (outcome.channel, outcome.check, outcome.kind)
-        self.metrics.probe_success.labels(*labels).set(1 if r.ok else 0)
-        self.metrics.probe_duration.labels(*labels).set(outcome.duration_seconds)
-        self.metrics.probes.labels(*labels).inc()
-        if not r.ok:
-            self.metrics.probe_failures.labels(*labels, r.error_class).inc()
+        self.metrics.observe_probe(outcome.channel, outcome.check, outcome.kind, r, outcome.duration_seconds)
         self.metrics.last_cycle.set(self.clock())
         for event in events:
             self.on_event(event)

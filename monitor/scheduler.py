@@ -91,4 +91,4 @@ class CheckScheduler:
             self._due[event.job_id] = event.scheduled_run_times[-1].timestamp()
         else:
             channel, _, check = event.job_id.partition("/")
-            self.metrics.missed_runs.labels(channel, check).inc()
+            self.metrics.missed_runs.inc((channel, check))

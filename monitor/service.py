@@ -17,6 +17,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from alerts.base import Alert, Notifier, NotifierContext
 from alerts.log import LogNotifier
 from alerts.router import AlertRouter, alert_row
+from monitor import db_gauges
 from monitor.config import Channel, Check, Config
 from monitor.health import ChannelHealth, Context, FlapEvent, Override, State, Transition
 from monitor.connectivity import ConnectivityGuard
@@ -40,6 +41,8 @@ from probes.session import create_http_session
 log = logging.getLogger("monitor")
 USER_AGENT = "channel-monitor/0.1 (+https://github.com/channel-monitor)"
 UPKEEP_INTERVAL = 300.0  # seconds between runs of rollups and retention
+DB_GAUGES_INTERVAL = 60.0  # seconds between readings of uptime, open incidents and applied values for /metrics
+DB_GAUGES_SETTLE = 1.0  # after a state change or an action, wait this long for the writer to store it, then read
 # The owner of the "is it us?" control checks: not a sales channel, never shown as one.
 CONTROL = Channel(id="monitor-connectivity", name="Monitor connectivity", checks=[Check(kind="control", target="-")])
 
@@ -71,6 +74,8 @@ class MonitorService:
         self._tick_task: asyncio.Task | None = None
         self._upkeep_task: asyncio.Task | None = None
         self._upkeep_wake = asyncio.Event()
+        self._gauges_task: asyncio.Task | None = None
+        self._gauges_wake = asyncio.Event()
         self._failover_task: asyncio.Task | None = None
         self._failover_again = False
         self._stopping = False
@@ -118,6 +123,7 @@ class MonitorService:
                                    on_alerts=lambda: self.alerts.wake())
         self._writer_task = asyncio.create_task(self.writer.run(), name="result-writer")
         self._upkeep_task = asyncio.create_task(self._upkeep_forever(), name="rollups-retention")
+        self._gauges_task = asyncio.create_task(self._db_gauges_forever(), name="db-gauges")
         self.metrics.writer_queue.set_function(lambda: self.writer.depth)  # read at scrape time
         guard = NetworkGuard(self.config.allow_networks)
         self.http = create_http_session(USER_AGENT, guard)
@@ -143,6 +149,9 @@ class MonitorService:
         if self._upkeep_task:
             self._upkeep_wake.set()
             await self._upkeep_task  # it ends after its current transaction; none is cut off
+        if self._gauges_task:
+            self._gauges_wake.set()
+            await self._gauges_task
         await self.http.close()
         if self._failover_task:
             await asyncio.gather(self._failover_task, return_exceptions=True)
@@ -197,6 +206,22 @@ class MonitorService:
                 log.exception("rollups and retention crashed, trying again in %gs", UPKEEP_INTERVAL)
             with suppress(TimeoutError):
                 await asyncio.wait_for(self._upkeep_wake.wait(), UPKEEP_INTERVAL)
+
+    async def _db_gauges_forever(self) -> None:
+        """Keep the database-backed gauges of /metrics fresh: every DB_GAUGES_INTERVAL, and soon after a wake."""
+        while not self._stopping:
+            self._gauges_wake.clear()  # before reading: a wake during the reading asks for another one
+            try:
+                reading = await asyncio.to_thread(db_gauges.read, self.engine, self.clock())
+                db_gauges.apply(self.metrics, reading, self.channels, set(self.failover.owner_keys()))
+            except SQLAlchemyError as exc:  # the database is down: the result writer reports it too
+                log.warning("reading uptime for /metrics failed, trying again in %gs: %s", DB_GAUGES_INTERVAL, exc)
+            except Exception:
+                log.exception("reading uptime for /metrics crashed, trying again in %gs", DB_GAUGES_INTERVAL)
+            with suppress(TimeoutError):
+                await asyncio.wait_for(self._gauges_wake.wait(), DB_GAUGES_INTERVAL)
+                if not self._stopping:
+                    await asyncio.sleep(DB_GAUGES_SETTLE)
 
     def _on_flush(self, written: int, dropped: int) -> None:
         self.metrics.results_written.inc(written)
@@ -286,6 +311,7 @@ class MonitorService:
             return
         self.writer.add_transition(event)
         self.metrics.set_channel_state(event.channel, event.new)
+        self._gauges_wake.set()  # an incident opened or closed
         self.failover_soon()
         recovered = event.new not in (State.DOWN, State.MAINTENANCE) and event.down_since is not None
         down_for = event.at - event.down_since if recovered else None  # maintenance in between included
@@ -334,13 +360,16 @@ class MonitorService:
 
     def _action_outcome(self, actuator: str, outcome: str, _seconds: float) -> None:
         self.metrics.actions.labels(actuator, outcome).inc()
+        self._gauges_wake.set()  # an applied value may have changed
 
     def _failover_metrics(self) -> None:
         for channel in self.channels:
-            self.metrics.failed_over.labels(channel).set(1 if self.failover.gates.get(channel) else 0)
+            self.metrics.failed_over.set((channel,), 1 if self.failover.gates.get(channel) else 0)
         for (kind, owner), values in self.failover.planned.items():
+            normal = self.failover.normal((kind, owner))
             for channel, value in values.items():
                 self.metrics.planned_amount.labels(kind, owner, channel).set(value)
+                self.metrics.normal_amount.labels(kind, owner, channel).set(normal.get(channel, 0))
             status = self.failover.owners.get((kind, owner))
             self.metrics.failover_frozen.labels(kind, owner).set(1 if status and status.frozen else 0)
             self.metrics.failover_pending_approval.labels(kind, owner).set(1 if (kind, owner) in self.failover.pending else 0)

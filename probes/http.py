@@ -89,7 +89,7 @@ async def probe(target: str, config: Config, ctx: ProbeContext) -> ProbeResult:
         ) as response:
             ctx.progress["phase"] = "body"
             first_byte = time.perf_counter() - start
-            cert_expiry = _cert_expiry_seconds(response)
+            cert_expiry = _cert_expiry(response)
             body, too_large = await read_limited(response, config.max_body_bytes)
             status, charset, media_type = response.status, response.charset, response.content_type
             redirects = len(response.history)
@@ -99,7 +99,8 @@ async def probe(target: str, config: Config, ctx: ProbeContext) -> ProbeResult:
     facts = {"status": status, "response_time_seconds": round(elapsed, 6), "first_byte_seconds": round(first_byte, 6),
              **_phases(ctx.progress), "body_bytes": len(body), "content_type": media_type, "redirects": redirects}
     if cert_expiry is not None:
-        facts["cert_expiry_seconds"] = round(cert_expiry, 1)
+        facts["cert_expiry_seconds"] = round(cert_expiry[0], 1)
+        facts["cert_not_after"] = cert_expiry[1]
     text = cache(lambda: decode(body, charset))
     data = {"body": cache(lambda: json.loads(text())), "body_text": text}
     if too_large:
@@ -149,14 +150,16 @@ def _phases(progress: dict) -> dict[str, float]:
     return phases
 
 
-def _cert_expiry_seconds(response: aiohttp.ClientResponse) -> float | None:
-    """Seconds until the server certificate expires (https only), for [CERT_EXPIRY] conditions."""
+def _cert_expiry(response: aiohttp.ClientResponse) -> tuple[float, float] | None:
+    """Seconds until the server certificate expires, and when (Unix time; https only), for [CERT_EXPIRY]
+    conditions and the probe_ssl_earliest_cert_expiry metric."""
     connection = response.connection
     ssl_object = connection.transport.get_extra_info("ssl_object") if connection and connection.transport else None
     cert = ssl_object.getpeercert() if ssl_object else None
     if not cert or "notAfter" not in cert:
         return None
-    return ssl.cert_time_to_seconds(cert["notAfter"]) - time.time()
+    not_after = ssl.cert_time_to_seconds(cert["notAfter"])
+    return not_after - time.time(), float(not_after)
 
 
 async def read_limited(response: aiohttp.ClientResponse, limit: int) -> tuple[bytes, bool]:

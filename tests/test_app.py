@@ -43,9 +43,11 @@ async def test_channel_goes_down_and_recovers_with_one_incident(tmp_path, aiohtt
     page = await (await client.get("/")).text()
     assert "1 of 1 channels down: Allegro" in page and "home: HTTP 503" in page
     labels = {"channel": "allegro", "check": "home", "kind": "http"}
-    assert registry.get_sample_value("probe_success", labels) == 0
-    assert registry.get_sample_value("channel_monitor_channel_state", {"channel": "allegro", "state": "down"}) == 1
-    assert registry.get_sample_value("channel_monitor_probe_failures_total", {**labels, "error_class": "http_status"}) >= 2
+    metrics = app[SERVICE].metrics
+    assert metrics.value("probe_success", labels) == 0
+    assert metrics.value("probe_http_status_code", labels) == 503
+    assert metrics.value("channel_monitor_channel_state", {"channel": "allegro", "state": "down"}) == 1
+    assert metrics.value("channel_monitor_probe_failures_total", {**labels, "error_class": "http_status"}) >= 2
     fake_channel.mode = "ok"
     await eventually(lambda: state(app, "allegro") == "up")
     await eventually(lambda: len(incidents(app)) == 1 and incidents(app)[0].ended_at is not None)
@@ -62,7 +64,7 @@ async def test_api_healthz_and_metrics(tmp_path, aiohttp_client, fake_channel):
     [channel] = (await (await client.get("/api/channels")).json())["channels"]
     assert channel["state"] == "up" and channel["checks"][0]["ok"] is True
     metrics = await (await client.get("/metrics")).text()
-    assert 'probe_success{channel="amazon",check="home",kind="http"} 1.0' in metrics
+    assert 'probe_success{channel="amazon",check="home",kind="http"} 1\n' in metrics
     assert "probe_duration_seconds{" in metrics and "channel_monitor_scheduler_lag_seconds_bucket" in metrics
     page = await client.get("/")
     assert "default-src 'none'" in page.headers["Content-Security-Policy"]
@@ -113,7 +115,7 @@ async def test_shutdown_flushes_buffered_results(tmp_path, aiohttp_client, fake_
     service = app[SERVICE]
     await eventually(lambda: fake_channel.hits >= 3)
     await client.close()
-    stored_probes = service.metrics.probes.labels("ceneo", "home", "http")._value.get()
+    stored_probes = service.metrics.probes.get(("ceneo", "home", "http"))
     with service.engine.connect() as conn:
         stored = conn.execute(select(func.count()).select_from(ProbeResultRow)).scalar_one()
     assert stored == stored_probes >= 3

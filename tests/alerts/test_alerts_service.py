@@ -4,7 +4,7 @@ from __future__ import annotations
 import logging
 
 from aiohttp import web
-from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client import CollectorRegistry
 
 from monitor.app import create_app
 from monitor.config import parse_config
@@ -61,7 +61,7 @@ async def test_four_failures_are_one_message_updated_in_place_on_recovery(tmp_pa
         assert "Facebook Shop" in slack.messages[message.ts].text
         await eventually(lambda: len(slack.replies(message.ts)) == 2)
     page = await (await client.get("/")).text()
-    shown = caplog.text + page + generate_latest(registry).decode()
+    shown = caplog.text + page + app[SERVICE].metrics.render().decode()
     assert TOKEN not in shown and SMTP_PASSWORD not in shown
     assert registry.get_sample_value("channel_monitor_alerts_total", {"notifier": "slack", "outcome": "sent"}) >= 2
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import asyncio
 
 from aiohttp import web
-from prometheus_client import CollectorRegistry, Gauge
+from prometheus_client import CollectorRegistry, Gauge, generate_latest
 
 from monitor.web.metrics_endpoint import metrics_handler
 
@@ -14,7 +14,7 @@ async def test_a_scrape_sees_values_at_most_max_age_old(aiohttp_client):
     gauge = Gauge("channel_monitor_test_value", "a value", registry=registry)
     now = [100.0]
     app = web.Application()
-    app.router.add_get("/metrics", metrics_handler(registry, max_age=1.0, clock=lambda: now[0]))
+    app.router.add_get("/metrics", metrics_handler(lambda: generate_latest(registry), max_age=1.0, clock=lambda: now[0]))
     client = await aiohttp_client(app)
 
     async def scrape() -> str:

@@ -1,0 +1,51 @@
+"""Metrics that live in the database (uptime by window, open incidents, applied failover values).
+
+A scrape never waits on the database: the service reads these in a thread every minute, and soon after
+a state change or a failover action, and the gauges keep the last reading.
+"""
+from __future__ import annotations
+
+from collections.abc import Collection, Iterable
+from dataclasses import dataclass, field
+
+from sqlalchemy import select
+from sqlalchemy.engine import Engine
+
+from monitor.metrics import Metrics
+from monitor.store.models import FailoverTargetRow
+from monitor.store.queries import UPTIME_WINDOWS, open_incidents, uptime_windows
+
+
+@dataclass(frozen=True)
+class DbReading:
+    uptime: dict[str, dict[str, float | None]] = field(default_factory=dict)
+    open_incidents: frozenset[str] = frozenset()
+    applied: dict[tuple[str, str, str], int] = field(default_factory=dict)
+
+
+def read(engine: Engine, now: float) -> DbReading:
+    """One reading of the database-backed gauges (blocking: run it in a thread)."""
+    uptime = uptime_windows(engine, now)
+    incidents = frozenset(i.channel for i in open_incidents(engine))
+    with engine.connect() as conn:
+        applied = {(r.owner_kind, r.owner, r.channel): r.applied
+                   for r in conn.execute(select(FailoverTargetRow)) if r.applied is not None}
+    return DbReading(uptime, incidents, applied)
+
+
+def apply(metrics: Metrics, reading: DbReading, channels: Iterable[str], owners: Collection[tuple[str, str]]) -> None:
+    """Set the gauges from a reading, for the configured channels and promotions/notices only (rows of ones
+    removed from the config stay out). A window without counted results has no sample (not a fake 1 or 0)."""
+    for channel in channels:
+        values = reading.uptime.get(channel, {})
+        for window in UPTIME_WINDOWS:
+            ratio = values.get(window)
+            if ratio is None:
+                metrics.uptime.remove((channel, window))
+            else:
+                metrics.uptime.set((channel, window), ratio)
+        metrics.incident_open.set((channel,), 1 if channel in reading.open_incidents else 0)
+    for (kind, owner, channel), value in reading.applied.items():
+        if (kind, owner) not in owners:
+            continue
+        metrics.applied_amount.labels(kind, owner, channel).set(value)
