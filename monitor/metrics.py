@@ -108,10 +108,10 @@ class Metrics:
         if not result.ok:
             self.probe_failures.inc(labels + (result.error_class or "internal_error",))
         facts = result.facts
-        if "response_time_seconds" in facts:  # an HTTP request was made (http, opengraph)
+        if kind == "http" or "response_time_seconds" in facts:
+            # Like blackbox_exporter: a request that got no answer shows status 0 and zero phases.
             for phase, seconds in http_phases(facts).items():
                 self.http_phase.set(labels + (phase,), seconds)
-        if kind == "http" or "response_time_seconds" in facts:
             status = facts.get("status")
             self.http_status.set(labels, status if isinstance(status, int) and not isinstance(status, bool) else 0)
         not_after = facts.get("cert_not_after")
