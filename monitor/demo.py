@@ -4,18 +4,23 @@ Each channel listens on its own port, so "unreachable" is a real refused connect
 channel never affects the others, and a simulated DNS server on loopback answers for its domain.
 Modes: ok, dns (the resolver answers SERVFAIL, as for facebook.com on 4 October 2021), unreachable,
 error (HTTP 503), maintenance (HTTP 200 with a "przerwa techniczna" page, the failure a status-code
-check misses) and slow (never answers).
+check misses) and slow (never answers). The own shop also answers HTTPS, with a certificate from a CA
+made at start, for its certificate check.
 """
 from __future__ import annotations
 
 import asyncio
+import shutil
+import tempfile
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 
 from aiohttp import web
 
 from monitor.config import Config, parse_config
+from monitor.demo_tls import make_demo_tls
 from monitor.dnsserver import FakeDNSServer
 from probes.base import ProbeKind
 
@@ -43,6 +48,7 @@ DEMO_CHANNELS = (
     DemoChannel("whatsapp-business", "WhatsApp Business", "messaging", "whatsapp.com"),
 )
 _BY_ID = {c.id: c for c in DEMO_CHANNELS}
+TLS_CHANNEL = "own-shop"  # the one demo channel with an HTTPS listener and a certificate check
 # The demo's failover: a promotion spread over four channels and a customer notice, applied through
 # the log actuator (nothing leaves the machine), fast enough to watch: break facebook-shop and its
 # share moves after 10 s; heal it and it comes back 30 s after the channel is up again.
@@ -84,6 +90,10 @@ class DemoWorld:
         self._sites: dict[str, web.TCPSite | None] = {}
         self._replay_task: asyncio.Task | None = None
         self.dns = FakeDNSServer(host)
+        self._tls_dir: str | None = None
+        self._tls_site: web.TCPSite | None = None
+        self.tls_port = 0
+        self.ca_file = ""
 
     async def start(self) -> None:
         """Start the DNS server and one loopback web server per channel on a free port."""
@@ -96,6 +106,12 @@ class DemoWorld:
             await runner.setup()
             self._runners[channel.id] = runner
             await self._open(channel.id)
+        self._tls_dir = tempfile.mkdtemp(prefix="channel-monitor-demo-")
+        context, ca_path = make_demo_tls(_BY_ID[TLS_CHANNEL].domain, Path(self._tls_dir))
+        self.ca_file = str(ca_path)
+        self._tls_site = web.TCPSite(self._runners[TLS_CHANNEL], self.host, 0, ssl_context=context, reuse_address=True)
+        await self._tls_site.start()
+        self.tls_port = self._tls_site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
 
     async def stop(self) -> None:
         """Stop every server and any replay in progress."""
@@ -104,6 +120,8 @@ class DemoWorld:
         for runner in self._runners.values():
             await runner.cleanup()
         await self.dns.close()
+        if self._tls_dir:
+            shutil.rmtree(self._tls_dir, ignore_errors=True)
 
     def config(self, probes: Mapping[str, ProbeKind], interval: str = "5s", timeout: str = "2s") -> Config:
         """The monitor configuration that watches these channels."""
@@ -113,7 +131,9 @@ class DemoWorld:
             lines += [f"  - {{id: {c.id}, name: '{c.name}', group: {c.group}, checks: [",
                       f"      {{kind: dns, id: dns, target: '{c.domain}', resolvers: ['{self.dns.address}']}},",
                       f"      {{kind: http, id: storefront, target: 'http://{self.host}:{self.ports[c.id]}/',",
-                      "       body_contains: ['Add to cart'], body_not_contains: ['przerwa techniczna', 'captcha']}]}"]
+                      "       body_contains: ['Add to cart'], body_not_contains: ['przerwa techniczna', 'captcha']}"
+                      + (f",\n      {{kind: tls, id: certificate, target: '{self.host}:{self.tls_port}', "
+                         f"server_name: {c.domain}, ca_file: '{self.ca_file}'}}" if c.id == TLS_CHANNEL else "") + "]}"]
         return parse_config("\n".join(lines) + "\n" + DEMO_FAILOVER, probes, source="<built-in demo>")
 
     async def set_mode(self, channel: str, mode: str) -> None:

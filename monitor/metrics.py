@@ -129,6 +129,6 @@ def http_phases(facts: Mapping[str, Fact]) -> dict[str, float]:
 
     resolve, connect = number("dns_seconds"), number("connect_seconds")
     first_byte, total = number("first_byte_seconds"), number("response_time_seconds")
-    return {"resolve": resolve, "connect": connect,
-            "processing": max(0.0, first_byte - resolve - connect) if first_byte else 0.0,
-            "transfer": max(0.0, total - first_byte) if first_byte else 0.0}
+    return {"resolve": resolve, "connect": connect,  # rounded to the facts' microseconds: no 5.6000000001e-05
+            "processing": round(max(0.0, first_byte - resolve - connect), 6) if first_byte else 0.0,
+            "transfer": round(max(0.0, total - first_byte), 6) if first_byte else 0.0}
