@@ -23,6 +23,11 @@ CHECK_LABELS = ("channel", "check", "kind")
 # transfer = first byte to the end of the body.
 HTTP_PHASES = ("resolve", "connect", "processing", "transfer")
 # DNS response codes by name (RFC 1035/6895) as dnspython spells them; -1 when no resolver answered.
+# Outcomes of an alert delivery (alerts/router.py) and of a failover action (monitor/failover/actions.py).
+ALERT_OUTCOMES = ("sent", "failed", "permanent")
+ACTION_OUTCOMES = ("applied", "retry", "failed", "conflict")
+# The always-on log line every alert gets (MonitorService.publish), counted like a notifier.
+SERVICE_LOG = "service-log"
 DNS_RCODES = {"NOERROR": 0, "FORMERR": 1, "SERVFAIL": 2, "NXDOMAIN": 3, "NOTIMP": 4, "REFUSED": 5,
               "YXDOMAIN": 6, "YXRRSET": 7, "NXRRSET": 8, "NOTAUTH": 9, "NOTZONE": 10}
 
@@ -93,6 +98,18 @@ class Metrics:
             if family.name == name and set(labels) == set(family.label_names):
                 return family.get(tuple(labels[n] for n in family.label_names))
         return self.registry.get_sample_value(name, dict(labels))
+
+    def start_at_zero(self, checks: list[tuple[str, str]], notifiers: list[str], actuators: list[str]) -> None:
+        """Create every counter series the config allows, at 0: `rate()` and `increase()` then see the first
+        event, and alert rules over them evaluate to 0 rather than to nothing."""
+        for labels in checks:
+            self.missed_runs.inc(labels, 0)
+        for notifier in notifiers:
+            for outcome in ALERT_OUTCOMES:
+                self.alerts.labels(notifier, outcome)
+        for actuator in actuators:
+            for outcome in ACTION_OUTCOMES:
+                self.actions.labels(actuator, outcome)
 
     def set_channel_state(self, channel: str, state: State) -> None:
         """Set one state gauge to 1 and the others to 0."""

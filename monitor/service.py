@@ -26,7 +26,7 @@ from monitor.failover.engine import FailoverEngine, Owner
 from monitor.failover.gate import HealthView
 from monitor.failover.relay import ActionRelay
 from monitor.maintenance import Window, active
-from monitor.metrics import Metrics
+from monitor.metrics import SERVICE_LOG, Metrics
 from monitor.runner import Runner, run_probe
 from monitor.scheduler import CheckScheduler
 from monitor.store.db import ensure_data_dir, make_engine
@@ -106,8 +106,10 @@ class MonitorService:
                     health.checks[check.id or check.kind] = progress[(channel.id, check.id)]
             self.health[channel.id] = health
             self.metrics.set_channel_state(channel.id, health.state)
-        self.alerts = AlertRouter(self.engine, self.config.alerts, self._build_notifiers(), self.clock,
-                                  on_outcome=self._alert_outcome)
+        notifiers = self._build_notifiers()
+        self.alerts = AlertRouter(self.engine, self.config.alerts, notifiers, self.clock, on_outcome=self._alert_outcome)
+        self.metrics.start_at_zero([(c.id, k.id or k.kind) for c in self.config.channels for k in c.checks],
+                                   [SERVICE_LOG, *notifiers], [a.id for a in self.config.failover.actuators])
         self.alerts.start()
         self.failover = FailoverEngine(self.config.failover, self.engine)
         await asyncio.to_thread(self.failover.load, self.clock())
@@ -405,6 +407,7 @@ class MonitorService:
         if channel is not None:
             alert = replace(alert, group=channel.group, tags=tuple(channel.tags))
         self.log_notifier.log(alert)
+        self.metrics.alerts.labels(SERVICE_LOG, "sent").inc()
         if self.config.alerts.notifiers or self.extra_notifiers:
             self.writer.add_alert(alert_row(alert))
 

@@ -170,3 +170,13 @@ def test_the_database_gauges_read_uptime_incidents_and_applied_values(engine):
     assert metrics.value("channel_monitor_failover_applied_amount", applied) == 0
     assert metrics.value("channel_monitor_failover_applied_amount", {**applied, "channel": "amazon"}) is None
     assert metrics.value("channel_monitor_failover_applied_amount", {**applied, "owner": "gone", "channel": "amazon"}) is None
+
+
+def test_counters_the_config_allows_start_at_zero():
+    metrics = Metrics(CollectorRegistry())
+    metrics.start_at_zero([("allegro", "home")], ["service-log", "slack"], ["webhook"])
+    assert metrics.value("channel_monitor_scheduler_missed_runs_total", {"channel": "allegro", "check": "home"}) == 0
+    for outcome in ("sent", "failed", "permanent"):
+        assert metrics.value("channel_monitor_alerts_total", {"notifier": "slack", "outcome": outcome}) == 0
+    for outcome in ("applied", "retry", "failed", "conflict"):
+        assert metrics.value("channel_monitor_failover_actions_total", {"actuator": "webhook", "outcome": outcome}) == 0
