@@ -172,6 +172,15 @@ class Channel(Strict):
     maintenance: list[MaintenanceWindow] = []
     checks: list[Check] = Field(min_length=1)
 
+    @model_validator(mode="after")
+    def _down_when_reachable(self) -> Channel:
+        # More than the channel has could never be reached: the channel would never go down.
+        if isinstance(self.down_when, int) and self.down_when > len(self.checks):
+            raise ValueError(f"down_when is {self.down_when} but channel {self.id!r} has {len(self.checks)} "
+                             f"check{'s' if len(self.checks) != 1 else ''}, so it could never be down; "
+                             f"use a number up to {len(self.checks)}, or 'all'")
+        return self
+
 
 class Config(Strict):
     """The whole service configuration."""

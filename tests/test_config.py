@@ -61,6 +61,9 @@ BAD = [
      ["c.yaml:8: channels[0].checks[0].keyword: unknown key 'keyword'; allowed keys here: id, kind, target, interval, "
       "timeout, conditions, on_failure, method, headers, expect_status, body_contains, body_not_contains, body_matches, "
       "body_not_matches, content_type, max_response_time, max_body_bytes, follow_redirects, max_redirects, verify_tls"]),
+    ("down-when-over-checks", MINIMAL.replace("    checks:", "    down_when: 3\n    checks:"),
+     ["c.yaml:3: channels[0]: down_when is 3 but channel 'allegro' has 1 check, so it could never be down; "
+      "use a number up to 1, or 'all'"]),
     ("bad-duration", MINIMAL + "        interval: 5x\n",
      ["c.yaml:8: channels[0].checks[0].interval: '5x' is not a duration; write a number with a unit: 500ms, 30s, 5m, 1h or 1d"]),
     ("negative-duration", MINIMAL + "        interval: -5\n",
@@ -168,7 +171,7 @@ def test_maintenance_windows_and_rules_load():
     maintenance:
       - {reason: weekly backup, cron: '0 2 * * sun', duration: 2h, time_zone: Europe/Warsaw}
       - {start: '2026-12-01T02:00:00', end: '2026-12-01T04:00:00', time_zone: Europe/Warsaw}
-    checks:""") + "        on_failure: degraded\n"
+    checks:""") + "        on_failure: degraded\n      - {kind: dns, target: allegro.pl}\n"
     config = parse_config(text, PROBES)
     channel = config.channels[0]
     rules = config.rules(channel)
