@@ -1,11 +1,13 @@
 """APScheduler 3 drives the checks: one interval job per check, spread over its interval."""
 from __future__ import annotations
 
+import asyncio
 import zlib
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta, timezone
 
 from apscheduler.events import EVENT_JOB_MAX_INSTANCES, EVENT_JOB_MISSED, EVENT_JOB_SUBMITTED, JobEvent
+from apscheduler.executors.asyncio import AsyncIOExecutor
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
@@ -40,6 +42,20 @@ class PhasedIntervalTrigger(IntervalTrigger):
         return super().get_next_fire_time(previous_fire_time, now)
 
 
+class QuietAsyncIOExecutor(AsyncIOExecutor):
+    """APScheduler's asyncio executor, minus the traceback for runs that shutdown cancels before they start.
+
+    At stop, the executor cancels every run it has submitted; a run that had not begun yet ends with
+    CancelledError, which APScheduler logs as "Error running job" with a traceback. Stopping is not an
+    error: such a run is counted as finished (no events) without a log line. Other errors log as before.
+    """
+
+    def _run_job_error(self, job_id, exc, traceback=None):
+        if isinstance(exc, asyncio.CancelledError):
+            return self._run_job_success(job_id, [])  # the instance bookkeeping, and nothing else
+        return super()._run_job_error(job_id, exc, traceback)
+
+
 def _phase(key: str, span: float) -> float:
     """A stable offset in [0, span) for a check, so load is spread evenly and deterministically."""
     return (zlib.crc32(key.encode()) % 1_000_000) / 1_000_000 * span
@@ -52,7 +68,7 @@ class CheckScheduler:
         self.jobs = jobs
         self.metrics = metrics
         self.jitter = jitter
-        self.scheduler = AsyncIOScheduler(timezone=timezone.utc)
+        self.scheduler = AsyncIOScheduler(timezone=timezone.utc, executors={"default": QuietAsyncIOExecutor()})
         self._due: dict[str, float] = {}
         self.scheduler.add_listener(self._on_event, EVENT_JOB_SUBMITTED | EVENT_JOB_MISSED | EVENT_JOB_MAX_INSTANCES)
 

@@ -36,3 +36,46 @@ def test_two_thousand_checks_spread_over_the_interval_not_its_first_seconds():
         seconds.append(fire_times(trigger, 3)[2] % interval)  # a later run's place in the interval
     per_second = [sum(1 for s in seconds if k <= s < k + 1) for k in range(10)]
     assert min(per_second) > 150 and max(per_second) < 250, per_second  # about 200 in every second
+
+
+async def test_a_run_cancelled_at_stop_before_it_began_logs_no_error(caplog):
+    import asyncio
+    import logging
+
+    from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
+    from monitor.scheduler import QuietAsyncIOExecutor
+
+    began = []
+
+    async def run() -> None:
+        began.append(1)
+
+    executor = QuietAsyncIOExecutor()
+    scheduler = AsyncIOScheduler(timezone=timezone.utc, executors={"default": executor})
+    scheduler.start(paused=True)
+    job = scheduler.add_job(run, "interval", seconds=60, id="cut-off")
+    with caplog.at_level(logging.INFO, logger="apscheduler"):
+        executor.submit_job(job, [datetime.now(timezone.utc)])
+        executor.shutdown()  # what stopping does: cancels the submitted run before its first step
+        await asyncio.sleep(0.05)
+    scheduler.shutdown(wait=False)
+    assert began == []
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []
+    assert executor._instances == {}  # the cancelled run's bookkeeping is done: max_instances stays right
+
+
+def test_other_errors_of_a_run_are_still_logged(caplog):
+    import logging
+
+    from monitor.scheduler import QuietAsyncIOExecutor
+
+    from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
+    executor = QuietAsyncIOExecutor()
+    executor.start(AsyncIOScheduler(timezone=timezone.utc), "default")
+    executor._instances["job"] = 1
+    with caplog.at_level(logging.ERROR, logger="apscheduler"):
+        executor._run_job_error("job", RuntimeError("a real bug"))
+    assert [r.getMessage() for r in caplog.records] == ["Error running job job"]
+    assert executor._instances == {}
