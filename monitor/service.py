@@ -70,6 +70,10 @@ class MonitorService:
         self.channels: dict[str, Channel] = {c.id: c for c in config.channels}
         self.health: dict[str, ChannelHealth] = {}
         self._inflight: set[asyncio.Task] = set()
+        # Admin changes are stored in a thread, then applied: one at a time, so that the stored order and
+        # the applied order are the same (two PUTs racing could otherwise leave the last stored override
+        # different from the one in force until a restart).
+        self._admin_lock = asyncio.Lock()
         self._writer_task: asyncio.Task | None = None
         self._tick_task: asyncio.Task | None = None
         self._upkeep_task: asyncio.Task | None = None
@@ -239,18 +243,20 @@ class MonitorService:
 
     async def set_override(self, channel: str, override: Override | None) -> None:
         """Force a channel's state (None lifts it); stored, then applied at once."""
-        await asyncio.to_thread(save_override, self.engine, channel, override, self.clock())
-        if override is None:
-            self.overrides.pop(channel, None)
-        else:
-            self.overrides[channel] = override
-        self._apply_now(channel)
+        async with self._admin_lock:
+            await asyncio.to_thread(save_override, self.engine, channel, override, self.clock())
+            if override is None:
+                self.overrides.pop(channel, None)
+            else:
+                self.overrides[channel] = override
+            self._apply_now(channel)
 
     async def add_window(self, channel: str, window: Window) -> None:
         """Add a maintenance window; stored, then applied at once if it has begun."""
-        await asyncio.to_thread(save_window, self.engine, channel, window, self.clock())
-        self.windows[channel].append(window)
-        self._apply_now(channel)
+        async with self._admin_lock:
+            await asyncio.to_thread(save_window, self.engine, channel, window, self.clock())
+            self.windows[channel].append(window)
+            self._apply_now(channel)
 
     def _apply_now(self, channel: str) -> None:
         now = self.clock()

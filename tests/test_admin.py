@@ -112,3 +112,19 @@ async def test_the_cli_forces_lifts_and_schedules_through_the_admin_api(tmp_path
     assert code == 2 and "the service refused (401)" in err
     code, _, err = await run_cli("override", "nope", "--state", "down", "--reason", "x", *auth)
     assert code == 2 and "no channel 'nope'" in err
+
+
+async def test_racing_overrides_leave_the_stored_one_in_force(tmp_path, aiohttp_client, fake_channel):
+    from monitor.store.persist import load_overrides
+
+    app = create_app(admin_config(tmp_path, fake_channel.url), flush_interval=0.05)
+    client = await aiohttp_client(app)
+    await eventually(lambda: state(app, "allegro") == "up")
+    puts = [client.put("/api/admin/channels/allegro/override", headers=TOKEN,
+                       json={"state": "down" if i % 2 else "up", "by": f"ops{i}", "reason": f"race {i}"})
+            for i in range(12)]
+    assert {r.status for r in await asyncio.gather(*puts)} == {200}
+    service = app[SERVICE]
+    stored = load_overrides(service.engine, service.clock())
+    assert stored["allegro"].by == service.overrides["allegro"].by  # what a restart would load is what is in force
+    assert state(app, "allegro") == service.overrides["allegro"].state.value
