@@ -36,6 +36,7 @@ try:
         DataSourceRef,
         DataTransformerConfig,
         DynamicConfigValue,
+        FieldColorModeId,
         Threshold,
         ThresholdsMode,
         ValueMap,
@@ -43,7 +44,10 @@ try:
         VariableRefresh,
         VariableSort,
     )
-    from grafana_foundation_sdk.models.prometheus import PromQueryFormat
+    from grafana_foundation_sdk.models.prometheus import PromQueryFormat, QueryEditorMode
+    from monitor.metrics import DNS_RCODES as METRIC_RCODES
+    from monitor.metrics import HTTP_PHASES as METRIC_PHASES
+    from monitor.store.queries import UPTIME_WINDOWS as WINDOWS
 except ImportError as exc:  # a clear hint beats a traceback for the one missing dependency
     sys.exit(f"{exc}: install the generator's dependency with .venv/bin/pip install -e '.[dashboards]'")
 
@@ -64,15 +68,21 @@ JOB = 'job="channel-monitor"'
 STATE_CODES = {"unknown": 0, "up": 1, "degraded": 2, "down": 3, "maintenance": 4}
 STATE_LOOK = {"unknown": ("Unknown", "#8e8e8e"), "up": ("Up", "green"), "degraded": ("Degraded", "orange"),
               "down": ("Down", "red"), "maintenance": ("Maintenance", "blue")}
-HTTP_PHASES = ("resolve", "connect", "processing", "transfer")  # request order, so the stack reads bottom-up
-UPTIME_WINDOWS = ("24h", "7d", "30d", "90d")
-# monitor.metrics.DNS_RCODES plus -1 (no resolver answered); the test checks they stay the same.
-DNS_RCODES = {-1: ("no answer", "red"), 0: ("NOERROR", "green"), 1: ("FORMERR", "red"), 2: ("SERVFAIL", "red"),
-              3: ("NXDOMAIN", "red"), 4: ("NOTIMP", "red"), 5: ("REFUSED", "red"), 6: ("YXDOMAIN", "orange"),
-              7: ("YXRRSET", "orange"), 8: ("NXRRSET", "orange"), 9: ("NOTAUTH", "red"), 10: ("NOTZONE", "red")}
+# The closed label values come from the service's own code, so the dashboard cannot drift from it.
+HTTP_PHASES = METRIC_PHASES  # request order, so the stack reads bottom-up
+UPTIME_WINDOWS = tuple(WINDOWS)
+# Every DNS response code by name, plus -1 (no resolver answered); only NOERROR is good.
+DNS_RCODES = {-1: ("no answer", "red"), **{code: (name, "green" if code == 0 else "red") for name, code in METRIC_RCODES.items()}}
 # Days left on a certificate; the same 14 days as the CertificateExpiringSoon alert turn it orange.
 CERT_WARNING_DAYS, CERT_CRITICAL_DAYS = 14, 7
 NO_CERTIFICATE = -1  # what the certificate table shows when no check has seen a certificate
+
+# monitor.metrics.ALERT_OUTCOMES and ACTION_OUTCOMES; the test checks every outcome has a colour.
+OUTCOME_COLOURS = {"sent": "green", "applied": "green", "retry": "yellow", "failed": "orange", "conflict": "orange",
+                   "permanent": "red"}
+# The result writer stores up to 5000 rows a flush (monitor/store/writer.py): a queue longer than one batch
+# is falling behind.
+WRITER_BATCH = 5000
 
 GRID_WIDTH = 24
 
@@ -81,7 +91,7 @@ GRID_WIDTH = 24
 
 def query(expr: str, legend: str = "", *, instant: bool = False, table_format: bool = False) -> prometheus.Dataquery:
     """A Prometheus query on the dashboard's data source (the ref id is set when it joins a panel)."""
-    q = prometheus.Dataquery().expr(expr).datasource(DATASOURCE).editor_mode("code")
+    q = prometheus.Dataquery().expr(expr).datasource(DATASOURCE).editor_mode(QueryEditorMode.CODE)
     q = q.instant() if instant else q.range()
     if legend:
         q = q.legend_format(legend)
@@ -93,8 +103,8 @@ def query(expr: str, legend: str = "", *, instant: bool = False, table_format: b
 def panel(builder, title: str, description: str, *queries: prometheus.Dataquery, width: int, height: int):
     """Title, description, data source, size and queries (ref ids A, B, ...) common to every panel."""
     builder = builder.title(title).description(description).datasource(DATASOURCE).span(width).height(height)
-    for ref_id, q in zip("ABCDEFGH", queries, strict=False):
-        builder = builder.with_target(q.ref_id(ref_id))
+    for index, q in enumerate(queries):
+        builder = builder.with_target(q.ref_id(chr(ord("A") + index)))
     return builder
 
 
@@ -111,7 +121,7 @@ def mapping(values: dict[object, tuple[str, str]]) -> list[ValueMap]:
 
 
 def color_by_thresholds():
-    return dashboard_builders.FieldColor().mode("thresholds")
+    return dashboard_builders.FieldColor().mode(FieldColorModeId.THRESHOLDS)
 
 
 def legend_table(*calcs: str):
@@ -209,15 +219,15 @@ def status_overview_row(dash):
     """Expanded, unlike the other rows: the one row that answers "is anything broken right now?"."""
     dash = dash.with_row(dashboard_builders.Row("Channel status").collapsed(False))
     state_look = {code: STATE_LOOK[state] for state, code in STATE_CODES.items()}
-    string_state_look = {state: look for state, look in STATE_LOOK.items()}
     stats = [
         stat_panel("Channels down", "Channels whose state is down right now. Anything above 0 is an outage a "
                    "customer can see; the state timeline below shows since when.", count_in_state("down"),
                    thresholds=steps("green", (1, "red"))),
-        stat_panel("Channels degraded", "Channels whose state is degraded (some checks fail, not all): slow "
-                   "pages, one failing check of several.", count_in_state("degraded"),
+        stat_panel("Channels degraded", "Channels whose state is degraded: a check fails at warning level, "
+                   "or fewer checks are down than it takes to call the channel down.", count_in_state("degraded"),
                    thresholds=steps("green", (1, "orange"))),
-        stat_panel("In maintenance", "Channels in a maintenance window: their failures do not alert.",
+        stat_panel("In maintenance", "Channels in a maintenance window: no down alerts and no failover "
+                   "for them until it ends.",
                    count_in_state("maintenance"), thresholds=steps("green", (1, "blue"))),
         stat_panel("Channels up", "Channels whose state is up.", count_in_state("up"),
                    thresholds=steps("text")),
@@ -242,7 +252,7 @@ def status_overview_row(dash):
     current = (current.with_transformation(organize(exclude=NOISE_COLUMNS + ("Value",)))
                .sort_by([common_builders.TableSortByFieldState().display_name("channel")])
                .override_by_name("state", [
-                   DynamicConfigValue(id_val="mappings", value=mapping(string_state_look)),
+                   DynamicConfigValue(id_val="mappings", value=mapping(STATE_LOOK)),
                    DynamicConfigValue(id_val="custom.cellOptions", value={"type": "color-background"})]))
     dash = dash.with_panel(current)
     return dash.with_panel(state_timeline(
@@ -302,9 +312,9 @@ def latency_row():
 def failure_reasons_row():
     row = dashboard_builders.Row("Failure reasons")
     by_reason = time_series(
-        "Failures by reason", "Failed probes per second by error class (see README, Failure reasons): dns, "
-        "connect, tls, timeout, http_status, content, ... One class for many channels at once points at a "
-        "shared cause. A flat 0 without a name: no probe has failed since the service started.",
+        "Failures by reason", "Failed probes per second by error class (see README, Failure reasons): "
+        "dns_servfail, connect_refused, tls_expired, http_status, ... One class on many channels at once "
+        "points at a shared cause. A single unnamed 0 line: no probe has failed since the service started.",
         query("sum by (error_class) (rate(channel_monitor_probe_failures_total"
               f"{{{CHANNEL}}}[$__rate_interval])) or on() vector(0)", "{{error_class}}"),
         unit=units.CountsPerSecond, width=14, stacked=True, bars=True)
@@ -370,8 +380,8 @@ def failover_row():
     applied = time_series(
         "Promotion amounts confirmed by the channels", "What each channel last confirmed for a promotion "
         "(applied). It should follow the planned amount within a minute; a gap that stays means actions are "
-        "failing (see Alert and action delivery). A flat 0 without a name: no action has been acknowledged "
-        "yet.",
+        "failing (see Alert and action delivery). A single unnamed 0 line: no action has been "
+        "acknowledged yet.",
         query(f"{amounts('channel_monitor_failover_applied_amount')} or on() vector(0)", "{{owner}} → {{channel}}"),
         unit=units.Short)
     failed_over = state_timeline(
@@ -404,12 +414,11 @@ def failover_row():
 
 def delivery_row():
     row = dashboard_builders.Row("Alert and action delivery")
-    outcome_colours = {"sent": "green", "applied": "green", "retry": "yellow", "failed": "orange",
-                       "conflict": "orange", "permanent": "red"}
 
     def colour_outcomes(builder):
-        for outcome, colour in outcome_colours.items():
-            builder = builder.override_by_regexp(f".* {outcome}$", [DynamicConfigValue(
+        for outcome, colour in OUTCOME_COLOURS.items():
+            # Grafana anchors a regexp given without slashes (^...$): this matches names ending in the outcome.
+            builder = builder.override_by_regexp(f".* {outcome}", [DynamicConfigValue(
                 id_val="color", value={"mode": "fixed", "fixedColor": colour})])
         return builder
 
@@ -426,13 +435,13 @@ def delivery_row():
         thresholds=steps("green", (1, "orange")), width=12)
     alerts = colour_outcomes(time_series(
         "Alert deliveries", "Alert deliveries per second by notifier and outcome (sent, failed, permanent). "
-        "A flat 0 without a name: no alert has been sent since the service started.",
+        "A single unnamed 0 line: no notifier has any series yet.",
         query("sum by (notifier, outcome) (rate(channel_monitor_alerts_total[$__rate_interval])) "
               "or on() vector(0)", "{{notifier}} {{outcome}}"),
         unit=units.CountsPerSecond, bars=True))
     actions = colour_outcomes(time_series(
         "Failover actions", "Failover action attempts per second by actuator and outcome (applied, retry, "
-        "failed, conflict). A flat 0 without a name: no action has run since the service started.",
+        "failed, conflict). A single unnamed 0 line: no actuator is configured.",
         query("sum by (actuator, outcome) (rate(channel_monitor_failover_actions_total[$__rate_interval])) "
               "or on() vector(0)", "{{actuator}} {{outcome}}"),
         unit=units.CountsPerSecond, bars=True))
@@ -457,7 +466,7 @@ def self_health_row():
     queue = stat_panel(
         "Writer queue", "Results waiting to be written to the database. It should stay near 0; a queue that "
         "grows means the database is slow or failing.", "channel_monitor_writer_queue_depth",
-        legend="{{instance}}", thresholds=steps("green", (100, "orange"), (1000, "red")))
+        legend="{{instance}}", thresholds=steps("green", (WRITER_BATCH, "orange"), (WRITER_BATCH * 20, "red")))
     dropped = stat_panel(
         "Results dropped", "Results shed because the database kept failing: history and uptime have gaps.",
         "channel_monitor_results_dropped", legend="{{instance}}", thresholds=steps("green", (1, "red")))
@@ -474,7 +483,7 @@ def self_health_row():
            .thresholds_style(common_builders.GraphThresholdsStyleConfig().mode(common.GraphThresholdsStyleMode.DASHED)))
     missed = time_series(
         "Missed runs", "Scheduled probes skipped because the previous run of the check was still going or "
-        "started too late. A flat 0 without a name: none missed since the service started.",
+        "started too late. A single unnamed 0 line: no check is scheduled.",
         query("sum by (channel, check) (rate(channel_monitor_scheduler_missed_runs_total"
               f"{{{CHANNEL}}}[$__rate_interval])) or on() vector(0)", "{{channel}} / {{check}}"),
         unit=units.CountsPerSecond)
