@@ -69,7 +69,7 @@ def advance_check(prev: CheckHealth, verdict: Verdict, thresholds: Thresholds) -
     level = verdict.level
     if level is None:  # stale: nothing learned, nothing counted
         return CheckHealth(prev.state, prev.fails, prev.warns, prev.oks, prev.nondown, verdict)
-    down, warn, good = level is State.DOWN, level is State.DEGRADED, level is State.UP
+    down, good = level is State.DOWN, level is State.UP
     fails = prev.fails + 1 if down else 0
     # Any failure at least degrades: a check alternating between down and degraded results must not
     # stay up because each kind keeps resetting the other's count.

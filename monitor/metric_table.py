@@ -73,10 +73,13 @@ class Family:
         yield f"# HELP {self.name} {self.help.replace(chr(92), chr(92) * 2).replace(chr(10), chr(92) + 'n')}\n"
         yield f"# TYPE {self.name} {self.type}\n"
         prefixes = self._prefixes
-        for labels, value in self.values.items():
-            # Most values are small integers (0/1 flags, counts) or plain floats: str() is repr() for
-            # floats and the fast path; format_value only for the rare non-finite one.
-            yield prefixes[labels] + (str(value) if math.isfinite(value) else format_value(value)) + "\n"
+        # /metrics renders in a thread while the event loop records results: iterate over a copy (made
+        # in one step under the GIL), and skip a series removed meanwhile.
+        for labels, value in list(self.values.items()):
+            prefix = prefixes.get(labels)
+            if prefix is not None:
+                # str() is repr() for floats and the fast path; format_value only for a non-finite one.
+                yield prefix + (str(value) if math.isfinite(value) else format_value(value)) + "\n"
 
 
 def render(families: Iterable[Family]) -> str:

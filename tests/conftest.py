@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import uuid
 
 import pytest
@@ -26,6 +27,31 @@ def under_ci() -> bool:
     return os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 
 
+def missing(message: str) -> None:
+    """A server, browser or tool a test needs is not installed: skip here, fail under CI (never skip there)."""
+    if under_ci():
+        pytest.fail(message + " (CI=true: these tests must run, not skip)", pytrace=False)
+    pytest.skip(message)
+
+
+def debian_tool(name: str, package: str) -> str:
+    """The path of a command from a Debian package (.ci/run installs it), or skip/fail as `missing` says."""
+    path = shutil.which(name)
+    if path is None:
+        missing(f"{name} is not on PATH: install Debian's {package} package (apt-get install {package})")
+    return path
+
+
+@pytest.fixture(scope="session")
+def promtool() -> str:
+    return debian_tool("promtool", "prometheus")
+
+
+@pytest.fixture(scope="session")
+def prometheus_binary() -> str:
+    return debian_tool("prometheus", "prometheus")
+
+
 @pytest.fixture(scope="session")
 def postgres_server():
     """A PostgreSQL server for the storage tests: CM_TEST_POSTGRES_URL, or a throw-away cluster on loopback.
@@ -39,11 +65,8 @@ def postgres_server():
         cluster = postgres.Cluster()
         url = cluster.start()
     except postgres.Unavailable as exc:
-        message = (f"no PostgreSQL server for the storage tests: {exc}; install Debian's postgresql "
-                   f"(apt-get install postgresql) or set {POSTGRES_URL_VAR}")
-        if under_ci():
-            pytest.fail(message + " (CI=true: these tests must run, not skip)", pytrace=False)
-        pytest.skip(message)
+        missing(f"no PostgreSQL server for the storage tests: {exc}; install Debian's postgresql "
+                f"(apt-get install postgresql) or set {POSTGRES_URL_VAR}")
     yield url
     cluster.stop()
 

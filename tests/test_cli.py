@@ -3,14 +3,12 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import signal
 import socket
 import sqlite3
 import sys
 from pathlib import Path
 
-import pytest
 
 from tests.fakes import FakeChannel
 

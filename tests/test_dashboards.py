@@ -10,14 +10,12 @@ from __future__ import annotations
 import importlib.util
 import json
 import re
-import shutil
 import subprocess
 import sys
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
-import pytest
 import yaml
 from prometheus_client import CollectorRegistry
 
@@ -25,7 +23,6 @@ from monitor.health import State
 from monitor.metrics import ACTION_OUTCOMES, ALERT_OUTCOMES, DNS_RCODES, HTTP_PHASES, Metrics
 from monitor.store.queries import UPTIME_WINDOWS
 from probes.base import ERROR_CLASSES
-from tests.conftest import under_ci
 
 ROOT = Path(__file__).resolve().parent.parent
 GRAFANA = ROOT / "dashboards" / "grafana"
@@ -417,15 +414,6 @@ def test_value_mappings_follow_the_code():
     assert set(gen.OUTCOME_COLOURS) == set(ALERT_OUTCOMES) | set(ACTION_OUTCOMES)
 
 
-@pytest.fixture(scope="module")
-def promtool() -> str:
-    path = shutil.which("promtool")
-    if path is None:
-        message = "promtool is not on PATH: install Debian's prometheus package (apt-get install prometheus)"
-        if under_ci():
-            pytest.fail(message + " (CI=true: these tests must run, not skip)", pytrace=False)
-        pytest.skip(message)
-    return path
 
 
 def test_every_expression_is_valid_promql(promtool, tmp_path):

@@ -15,7 +15,6 @@ from monitor.metric_table import Family, escape_label_value, format_value, rende
 from monitor.metrics import Metrics, http_phases
 from monitor.store.models import FailoverTargetRow, IncidentRow, ProbeResultRow
 from probes.base import ProbeResult
-from tests.test_prometheus_rules import promtool  # noqa: F401  (the fixture: fails under CI without promtool)
 
 NOW = 1_793_539_234.5
 
@@ -138,7 +137,7 @@ def every_family_touched() -> Metrics:
     return metrics
 
 
-def test_prometheus_lint_accepts_the_whole_exposition(promtool):  # noqa: F811
+def test_prometheus_lint_accepts_the_whole_exposition(promtool):
     text = every_family_touched().render()
     done = subprocess.run([promtool, "check", "metrics"], input=text, capture_output=True, timeout=60)
     assert done.returncode == 0, (done.stdout + done.stderr).decode()
@@ -180,3 +179,18 @@ def test_counters_the_config_allows_start_at_zero():
         assert metrics.value("channel_monitor_alerts_total", {"notifier": "slack", "outcome": outcome}) == 0
     for outcome in ("applied", "retry", "failed", "conflict"):
         assert metrics.value("channel_monitor_failover_actions_total", {"actuator": "webhook", "outcome": outcome}) == 0
+
+
+def test_a_rendering_in_progress_survives_series_added_and_removed_meanwhile():
+    # /metrics renders in a thread while the event loop records results: the rendering is a generator
+    # the other thread can interleave with at any line.
+    family = Family("channel_monitor_test_value", "a test", ("channel",))
+    for i in range(5):
+        family.set((f"c{i}",), i)
+    lines = family.lines()
+    started = [next(lines), next(lines), next(lines)]  # HELP, TYPE, the first sample
+    family.set(("new",), 9)
+    family.remove(("c3",))
+    rest = list(lines)
+    assert started[2] == 'channel_monitor_test_value{channel="c0"} 0\n'
+    assert rest == [f'channel_monitor_test_value{{channel="c{i}"}} {i}\n' for i in (1, 2, 4)]

@@ -4,7 +4,6 @@ Tests that take `db_url` run on SQLite and on PostgreSQL (tests/conftest.py).
 """
 from __future__ import annotations
 
-import asyncio
 import threading
 
 import pytest

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 import socket
 import subprocess
 import sys
@@ -24,7 +23,6 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.conftest import under_ci
 
 ROOT = Path(__file__).resolve().parent.parent
 DASHBOARD = ROOT / "dashboards" / "grafana" / "channel-monitor.json"
@@ -63,15 +61,6 @@ def wait_for(what: str, condition: Callable[[], object], timeout: float = WAIT_S
     pytest.fail(f"waited {timeout:g}s for {what}" + (f" (last error: {last_error})" if last_error else ""))
 
 
-@pytest.fixture(scope="module")
-def prometheus_binary() -> str:
-    path = shutil.which("prometheus")
-    if path is None:
-        message = "prometheus is not on PATH: install Debian's prometheus package (apt-get install prometheus)"
-        if under_ci():
-            pytest.fail(message + " (CI=true: this test must run, not skip)", pytrace=False)
-        pytest.skip(message)
-    return path
 
 
 def start(args: list[str], log: Path) -> subprocess.Popen:

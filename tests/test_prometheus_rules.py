@@ -6,7 +6,6 @@ developer's machine and fail under CI=true (.ci/run installs it).
 from __future__ import annotations
 
 import re
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -15,7 +14,6 @@ import yaml
 from prometheus_client import CollectorRegistry
 
 from monitor.metrics import Metrics
-from tests.conftest import under_ci
 
 ROOT = Path(__file__).resolve().parent.parent
 PROMETHEUS = ROOT / "dashboards" / "prometheus"
@@ -31,15 +29,6 @@ EXPECTED_ALERTS = {"ChannelMonitorDown", "ChannelMonitorStalled", "ChannelDown",
                    "AlertDeliveryFailedPermanently", "ConnectivityLost"}
 
 
-@pytest.fixture(scope="module")
-def promtool() -> str:
-    path = shutil.which("promtool")
-    if path is None:
-        message = "promtool is not on PATH: install Debian's prometheus package (apt-get install prometheus)"
-        if under_ci():
-            pytest.fail(message + " (CI=true: these tests must run, not skip)", pytrace=False)
-        pytest.skip(message)
-    return path
 
 
 def run_promtool(promtool: str, *args: str) -> str:

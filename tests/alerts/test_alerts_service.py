@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import logging
 
-from aiohttp import web
 from prometheus_client import CollectorRegistry
 
 from monitor.app import create_app
