@@ -42,7 +42,6 @@ import json
 import os
 import secrets
 import shutil
-import signal
 import sqlite3
 import statistics
 import subprocess
@@ -54,7 +53,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import run_bench  # noqa: E402  (the load benchmark: shops, config, service start, scraping, machine line)
-from run_bench import BenchError, Terminated, fmt_duration, parse_duration  # noqa: E402
+from run_bench import BenchError, fmt_duration, parse_duration  # noqa: E402
 
 TARGET_S = 1.0
 PROMOTION = "bench"
@@ -369,13 +368,7 @@ def run(args: argparse.Namespace, say) -> dict:
         # 1. simulated shops (run_bench's, same command) and, here, the breakable shop and the receiver
         max_life = (args.startup_timeout + args.warmup + args.quiet_timeout + 300
                     + args.cycles * (4 * (args.ack_timeout + args.db_timeout) + args.quiet_timeout))
-        endpoints = subprocess.Popen(
-            [sys.executable, str(Path(run_bench.__file__).resolve()), "--serve-endpoints", str(args.ports),
-             "--endpoint-max-seconds", str(max_life), "--endpoint-parent", str(os.getpid()),
-             "--page-kb", str(args.page_kb)],
-            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, preexec_fn=run_bench._die_with_parent,
-            start_new_session=True)
-        ports = run_bench.read_ready(endpoints, 30.0)
+        endpoints, ports = run_bench.start_shops(args.ports, max_life, args.page_kb)
         secret = secrets.token_hex(16)  # 32 characters
         shop, receiver = BreakableShop(run_bench.page(args.page_kb)), Receiver(secret)
         loopback = Loopback(shop, receiver)
@@ -391,14 +384,8 @@ def run(args: argparse.Namespace, say) -> dict:
             f"{fmt_duration(FO_INTERVAL)} (expected {expected_rate:g} probes/s) -> {config_path}")
 
         # 3. the service, as users start it
-        port = args.port or run_bench.free_port()
-        base = f"http://127.0.0.1:{port}"
-        cmd = run_bench.monitor_command(args) + ["run", "--config", str(config_path), "--data-dir", str(data_dir),
-                                                 "--listen", f"127.0.0.1:{port}"]
-        with open(service_log, "wb") as log_file:
-            service = subprocess.Popen(cmd, stdout=log_file, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                       cwd=workdir, preexec_fn=run_bench._die_with_parent, start_new_session=True)
-        say(f"service: pid {service.pid}: {' '.join(cmd)}")
+        service, base, cmd = run_bench.start_service(args, config_path, workdir, args.port or run_bench.free_port())
+        say(f"service: pid {service.pid}: {cmd}")
         startup = run_bench.wait_ready(service, base, args.startup_timeout, service_log)
         say(f"service ready after {startup:.1f}s; warming up {args.warmup:g}s")
         run_bench.sleep_watching(args.warmup, {"service": service, "shops": endpoints}, service_log)
@@ -635,15 +622,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--warmup", type=parse_duration, default=None, help="wait after start-up (default interval + 5s)")
     p.add_argument("--ack-timeout", type=parse_duration, default=30.0, help="longest wait for acknowledgements (default 30s)")
     p.add_argument("--db-timeout", type=parse_duration, default=10.0, help="longest wait for a row in the database (default 10s)")
-    p.add_argument("--ports", type=int, default=4, help="ports of the simulated shops (default 4)")
     p.add_argument("--page-kb", type=float, default=2.0, help="size of the shops' page in KiB (default 2)")
     p.add_argument("--port", type=int, default=0, help="port of the service (default: a free one)")
-    p.add_argument("--monitor", help="path of the channel-monitor executable (default: the venv's)")
-    p.add_argument("--startup-timeout", type=float, default=120.0)
-    p.add_argument("--stop-timeout", type=float, default=30.0, help="seconds to wait after SIGTERM before SIGKILL")
-    p.add_argument("--tmpdir", help="work here instead of a new temporary directory (kept)")
-    p.add_argument("--keep", action="store_true", help="keep the temporary directory")
-    p.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
+    run_bench.add_process_options(p)
     return p
 
 
@@ -655,27 +636,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if args.warmup is None:
         args.warmup = args.interval + 5.0
-
-    def on_signal(signum, _frame):
-        raise Terminated(signal.Signals(signum).name)
-
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGHUP, on_signal)
-    say = (lambda msg: print(msg, file=sys.stderr, flush=True)) if args.json else (lambda msg: print(msg, flush=True))
-    try:
-        result = run(args, say)
-    except (BenchError, OSError) as exc:
-        print(f"failover_bench: {exc}", file=sys.stderr)
-        return 2
-    except (KeyboardInterrupt, Terminated):
-        print("failover_bench: interrupted; children stopped", file=sys.stderr)
-        return 2
-    if args.json:
-        print(json.dumps(result, indent=2))
-    else:
-        print()
-        print(report(result))
-    return 0 if result["pass"] else 1
+    return run_bench.bench_main("failover_bench", args, run, report)
 
 
 if __name__ == "__main__":

@@ -43,7 +43,6 @@ import math
 import os
 import random
 import shutil
-import signal
 import sqlite3
 import subprocess
 import sys
@@ -198,12 +197,7 @@ def run(args: argparse.Namespace, say) -> dict:
     endpoints = service = None
     try:
         max_life = args.startup_timeout + args.settle + args.duration + 900
-        endpoints = subprocess.Popen(
-            [sys.executable, str(BENCH / "run_bench.py"), "--serve-endpoints", str(args.ports),
-             "--endpoint-max-seconds", str(max_life), "--endpoint-parent", str(os.getpid())],
-            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, preexec_fn=rb._die_with_parent,
-            start_new_session=True)
-        ports = rb.read_ready(endpoints, 30.0)
+        endpoints, ports = rb.start_shops(args.ports, max_life, 2.0)  # run_bench's default 2 KiB page
         say(f"shops: pid {endpoints.pid}, 127.0.0.1 ports {', '.join(map(str, ports))}")
 
         config_path = workdir / "bench.yaml"
@@ -231,13 +225,8 @@ def run(args: argparse.Namespace, say) -> dict:
             f"{seeded['transitions']:,} transitions ({seed_s:.0f}s, {db_mb:,.0f} MB)")
 
         port = rb.free_port()
-        base = f"http://127.0.0.1:{port}"
-        cmd = rb.monitor_command(args) + ["run", "--config", str(config_path), "--data-dir", str(data_dir),
-                                          "--listen", f"127.0.0.1:{port}"]
-        with open(service_log, "wb") as log_file:
-            service = subprocess.Popen(cmd, stdout=log_file, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                       cwd=workdir, preexec_fn=rb._die_with_parent, start_new_session=True)
-        say(f"service: pid {service.pid}: {' '.join(cmd)}")
+        service, base, cmd = rb.start_service(args, config_path, workdir, port)
+        say(f"service: pid {service.pid}: {cmd}")
         startup = rb.wait_ready(service, base, args.startup_timeout, service_log)
         say(f"service ready after {startup:.1f}s; letting the load settle {args.settle:g}s")
         watch = {"service": service, "shops": endpoints}
@@ -351,13 +340,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--duration", type=rb.parse_duration, default=60.0,
                    help="spread the measured requests over this long (default 60s; 0: back to back)")
     p.add_argument("--settle", type=rb.parse_duration, default=None, help="wait after start-up (default interval + 5s)")
-    p.add_argument("--ports", type=int, default=4, help="ports of the simulated shops (default 4)")
-    p.add_argument("--monitor", help="path of the channel-monitor executable (default: the venv's)")
-    p.add_argument("--startup-timeout", type=float, default=120.0)
-    p.add_argument("--stop-timeout", type=float, default=30.0, help="seconds to wait after SIGTERM before SIGKILL")
-    p.add_argument("--tmpdir", help="work here instead of a new temporary directory (kept)")
-    p.add_argument("--keep", action="store_true", help="keep the temporary directory")
-    p.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
+    rb.add_process_options(p)
     return p
 
 
@@ -369,27 +352,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if args.settle is None:
         args.settle = args.interval + 5.0
-
-    def on_signal(signum, _frame):
-        raise rb.Terminated(signal.Signals(signum).name)
-
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGHUP, on_signal)
-    say = (lambda msg: print(msg, file=sys.stderr, flush=True)) if args.json else (lambda msg: print(msg, flush=True))
-    try:
-        result = run(args, say)
-    except (rb.BenchError, OSError, http.client.HTTPException) as exc:
-        print(f"page_bench: {exc}", file=sys.stderr)
-        return 2
-    except (KeyboardInterrupt, rb.Terminated):
-        print("page_bench: interrupted; children stopped", file=sys.stderr)
-        return 2
-    if args.json:
-        print(json.dumps(result, indent=2))
-    else:
-        print()
-        print(report(result))
-    return 0 if result["pass"] else 1
+    return rb.bench_main("page_bench", args, run, report, (http.client.HTTPException,))
 
 
 if __name__ == "__main__":

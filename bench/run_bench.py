@@ -381,6 +381,68 @@ def tail(path: Path, lines: int = 20) -> str:
         return "(no log)"
 
 
+def start_shops(ports: int, max_life: float, page_kb: float) -> tuple[subprocess.Popen, list[int]]:
+    """The simulated shops in a process of their own (this script's --serve-endpoints mode), and their ports.
+
+    The process ends by itself after max_life seconds and dies with this one (PR_SET_PDEATHSIG)."""
+    shops = subprocess.Popen(
+        [sys.executable, str(Path(__file__).resolve()), "--serve-endpoints", str(ports),
+         "--endpoint-max-seconds", str(max_life), "--endpoint-parent", str(os.getpid()), "--page-kb", str(page_kb)],
+        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, preexec_fn=_die_with_parent,
+        start_new_session=True)
+    return shops, read_ready(shops, 30.0)
+
+
+def start_service(args: argparse.Namespace, config_path: Path, workdir: Path, port: int) -> tuple[subprocess.Popen, str, str]:
+    """`channel-monitor run` as users start it, on 127.0.0.1:port, logging to workdir/service.log.
+
+    Returns the process, its base URL and the command line."""
+    cmd = monitor_command(args) + ["run", "--config", str(config_path), "--data-dir", str(workdir / "data"),
+                                   "--listen", f"127.0.0.1:{port}"]
+    with open(workdir / "service.log", "wb") as log_file:
+        service = subprocess.Popen(cmd, stdout=log_file, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                   cwd=workdir, preexec_fn=_die_with_parent, start_new_session=True)
+    return service, f"http://127.0.0.1:{port}", " ".join(cmd)
+
+
+def add_process_options(p: argparse.ArgumentParser) -> None:
+    """The options every benchmark that starts the service and the shops has."""
+    p.add_argument("--ports", type=int, default=4, help="ports of the simulated shops (default 4)")
+    p.add_argument("--monitor", help="path of the channel-monitor executable (default: the venv's)")
+    p.add_argument("--startup-timeout", type=float, default=120.0)
+    p.add_argument("--stop-timeout", type=float, default=30.0, help="seconds to wait after SIGTERM before SIGKILL")
+    p.add_argument("--tmpdir", help="work here instead of a new temporary directory (kept)")
+    p.add_argument("--keep", action="store_true", help="keep the temporary directory")
+    p.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
+
+
+def bench_main(name: str, args: argparse.Namespace, run_fn, report_fn, errors: tuple[type[BaseException], ...] = ()) -> int:
+    """Run a benchmark: progress on stdout (stderr with --json), the report or JSON at the end.
+
+    Exit 0 when every target passes, 1 when one fails, 2 when the benchmark could not run; SIGTERM and
+    SIGHUP stop it like Ctrl-C, with its children stopped by the benchmark's own `finally`."""
+    def on_signal(signum, _frame):
+        raise Terminated(signal.Signals(signum).name)
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGHUP, on_signal)
+    say = (lambda msg: print(msg, file=sys.stderr, flush=True)) if args.json else (lambda msg: print(msg, flush=True))
+    try:
+        result = run_fn(args, say)
+    except (BenchError, OSError, *errors) as exc:
+        print(f"{name}: {exc}", file=sys.stderr)
+        return 2
+    except (KeyboardInterrupt, Terminated):
+        print(f"{name}: interrupted; children stopped", file=sys.stderr)
+        return 2
+    if args.json:
+        print(json.dumps(result, indent=2))
+    else:
+        print()
+        print(report_fn(result))
+    return 0 if result["pass"] else 1
+
+
 def run(args: argparse.Namespace, say) -> dict:
     workdir = Path(args.tmpdir or tempfile.mkdtemp(prefix="cm-bench-"))
     workdir.mkdir(parents=True, exist_ok=True)
@@ -390,14 +452,7 @@ def run(args: argparse.Namespace, say) -> dict:
     result: dict = {}
     try:
         # 1. the simulated shops, in their own process
-        max_life = args.startup_timeout + args.warmup + args.duration + 300
-        endpoints = subprocess.Popen(
-            [sys.executable, str(Path(__file__).resolve()), "--serve-endpoints", str(args.ports),
-             "--endpoint-max-seconds", str(max_life), "--endpoint-parent", str(os.getpid()),
-             "--page-kb", str(args.page_kb)],
-            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, preexec_fn=_die_with_parent,
-            start_new_session=True)
-        ports = read_ready(endpoints, 30.0)
+        endpoints, ports = start_shops(args.ports, args.startup_timeout + args.warmup + args.duration + 300, args.page_kb)
         say(f"shops: pid {endpoints.pid}, 127.0.0.1 ports {', '.join(map(str, ports))}, "
             f"{len(page(args.page_kb)) / 1024:.1f} KiB page")
 
@@ -410,14 +465,8 @@ def run(args: argparse.Namespace, say) -> dict:
             f"(expected {expected_rate:g} probes/s) -> {config_path}")
 
         # 3. the real service, as users start it
-        port = args.port or free_port()
-        base = f"http://127.0.0.1:{port}"
-        cmd = monitor_command(args) + ["run", "--config", str(config_path), "--data-dir", str(data_dir),
-                                       "--listen", f"127.0.0.1:{port}"]
-        with open(service_log, "wb") as log_file:
-            service = subprocess.Popen(cmd, stdout=log_file, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                       cwd=workdir, preexec_fn=_die_with_parent, start_new_session=True)
-        say(f"service: pid {service.pid}: {' '.join(cmd)}")
+        service, base, cmd = start_service(args, config_path, workdir, args.port or free_port())
+        say(f"service: pid {service.pid}: {cmd}")
         startup = wait_ready(service, base, args.startup_timeout, service_log)
         cpu_startup = proc_cpu_seconds(service.pid)
         say(f"service ready after {startup:.1f}s ({cpu_startup:.2f} CPU s); warming up {args.warmup:g}s")
@@ -715,16 +764,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--timeout", type=parse_duration, default=5.0, help="timeout of every check (default 5s)")
     p.add_argument("--duration", type=parse_duration, default=60.0, help="measurement window (default 60s)")
     p.add_argument("--warmup", type=parse_duration, default=None, help="wait after start-up (default interval + 5s)")
-    p.add_argument("--ports", type=int, default=4, help="ports of the simulated shops (default 4)")
     p.add_argument("--page-kb", type=float, default=2.0,
                    help="size of the shops' product page in KiB (default 2; real shop pages are 50-500)")
     p.add_argument("--port", type=int, default=0, help="port of the service (default: a free one)")
-    p.add_argument("--monitor", help="path of the channel-monitor executable (default: the venv's)")
-    p.add_argument("--startup-timeout", type=float, default=120.0)
-    p.add_argument("--stop-timeout", type=float, default=30.0, help="seconds to wait after SIGTERM before SIGKILL")
-    p.add_argument("--tmpdir", help="work here instead of a new temporary directory (kept)")
-    p.add_argument("--keep", action="store_true", help="keep the temporary directory")
-    p.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
+    add_process_options(p)
     p.add_argument("--metrics-scrapes", type=int, default=20, help="full /metrics scrapes timed after the window (default 20)")
     p.add_argument("--py-spy", metavar="FILE", help="also profile the service during the window with py-spy "
                    "(raw collapsed stacks to FILE, summary printed); adds some overhead to the figures")
@@ -746,27 +789,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if args.warmup is None:
         args.warmup = args.interval + 5.0
-
-    def on_signal(signum, _frame):
-        raise Terminated(signal.Signals(signum).name)
-
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGHUP, on_signal)
-    say = (lambda msg: print(msg, file=sys.stderr, flush=True)) if args.json else (lambda msg: print(msg, flush=True))
-    try:
-        result = run(args, say)
-    except (BenchError, OSError) as exc:
-        print(f"run_bench: {exc}", file=sys.stderr)
-        return 2
-    except (KeyboardInterrupt, Terminated):
-        print("run_bench: interrupted; children stopped", file=sys.stderr)
-        return 2
-    if args.json:
-        print(json.dumps(result, indent=2))
-    else:
-        print()
-        print(report(result))
-    return 0 if result["pass"] else 1
+    return bench_main("run_bench", args, run, report)
 
 
 if __name__ == "__main__":
