@@ -348,9 +348,15 @@ class MonitorService:
             try:
                 decision = self.failover.evaluate(self.clock(), self.health_views(), self.guard.lost)
                 if not decision.empty:
-                    await asyncio.to_thread(self.failover.commit, decision)
-                    for event, owner, detail, key in decision.events:
-                        self._failover_event(event, owner, detail, key)
+                    # The alerts a decision causes are stored in its own transaction: a crash right after
+                    # the commit cannot lose "promotion moved" while its actions go out.
+                    alerts = [self._failover_alert(*e) for e in decision.events]
+                    rows = [alert_row(a) for a in alerts] if self._alerting else []
+                    await asyncio.to_thread(self.failover.commit, decision, rows)
+                    for alert in alerts:
+                        self.publish(alert, stored=True)
+                    if rows:
+                        self.alerts.wake()
                     self._failover_metrics()
                     self.relay.wake()
             except SQLAlchemyError as exc:  # nothing was committed: the next step decides again
@@ -360,10 +366,15 @@ class MonitorService:
             if not self._failover_again or self._stopping:
                 return
 
-    def _failover_event(self, event: str, owner: Owner, detail: str, key: str = "") -> None:
+    def _failover_alert(self, event: str, owner: Owner, detail: str, key: str = "") -> Alert:
         kind, name = owner
         label = (self.failover.promotions[name].name if kind == "promotion" and name in self.failover.promotions else name)
-        self.publish(Alert(name, label, "", "", self.clock(), {}, event=event, detail=detail, key=key or f"failover:{name}"))
+        return self._labelled(Alert(name, label, "", "", self.clock(), {}, event=event, detail=detail,
+                                    key=key or f"failover:{name}"))
+
+    def _failover_event(self, event: str, owner: Owner, detail: str, key: str = "") -> None:
+        """An event of the relay (an action failed, a conflict froze a promotion), after its own commit."""
+        self.publish(self._failover_alert(event, owner, detail, key))
         self._failover_metrics()
 
     def _action_outcome(self, actuator: str, outcome: str, _seconds: float) -> None:
@@ -407,14 +418,23 @@ class MonitorService:
             built[notifier.id or f"extra-{i}"] = notifier
         return built
 
-    def publish(self, alert: Alert) -> None:
-        """Log an alert now and store it in the outbox (with the state change queued with it)."""
+    @property
+    def _alerting(self) -> bool:
+        """True when alerts go anywhere besides the log (then they are stored in the outbox)."""
+        return bool(self.config.alerts.notifiers or self.extra_notifiers)
+
+    def _labelled(self, alert: Alert) -> Alert:
+        """The alert with its channel's group and tags, which routes match on."""
         channel = self.channels.get(alert.channel)
-        if channel is not None:
-            alert = replace(alert, group=channel.group, tags=tuple(channel.tags))
+        return replace(alert, group=channel.group, tags=tuple(channel.tags)) if channel is not None else alert
+
+    def publish(self, alert: Alert, *, stored: bool = False) -> None:
+        """Log an alert now and store it in the outbox (with the state change queued with it), unless it
+        was `stored` already in the transaction of what caused it."""
+        alert = self._labelled(alert)
         self.log_notifier.log(alert)
         self.metrics.alerts.labels(SERVICE_LOG, "sent").inc()
-        if self.config.alerts.notifiers or self.extra_notifiers:
+        if self._alerting and not stored:
             self.writer.add_alert(alert_row(alert))
 
     def _alert_outcome(self, destination: str, outcome: str) -> None:

@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,7 +27,7 @@ from monitor.failover.config import Failover, Notice, Promotion
 from monitor.failover.gate import HealthView, standing
 from monitor.failover.plan import Standing, normal_amounts, plan
 from monitor.store.db import begin_write
-from monitor.store.models import (FailoverActionRow, FailoverGateRow, FailoverOwnerRow, FailoverPlanRow,
+from monitor.store.models import (AlertRow, FailoverActionRow, FailoverGateRow, FailoverOwnerRow, FailoverPlanRow,
                                   FailoverTargetRow, IncidentRow)
 from monitor.store.upsert import upsert
 
@@ -231,10 +231,13 @@ class FailoverEngine:
 
     # ----------------------------------------------------------------------------------- recording
 
-    def commit(self, decision: Decision) -> list[int]:
-        """Write a decision in one transaction, then take it into memory; return the new plans' ids."""
+    def commit(self, decision: Decision, alert_rows: Sequence[dict[str, Any]] = ()) -> list[int]:
+        """Write a decision in one transaction, with the outbox rows of the alerts it causes, then take it
+        into memory; return the new plans' ids."""
         ids: list[int] = []
         with begin_write(self.engine) as conn:
+            if alert_rows:
+                conn.execute(insert(AlertRow), list(alert_rows))
             if decision.gates:
                 upsert(conn, FailoverGateRow.__table__, [{"channel": c, "failed": f, "changed_at": decision.at}
                                                          for c, f in decision.gates.items()], ["channel"])

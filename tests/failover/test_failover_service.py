@@ -141,8 +141,8 @@ async def test_a_receiver_error_is_retried_with_the_same_key_while_other_moves_g
     assert receiver.amounts[("ads", "allegro")] == 30000  # refused: not applied
     pause = [d for d in receiver.deliveries if d["op"] == "pause"]
     assert len(pause) == 2 and pause[0]["id"] == pause[1]["id"] and pause[1]["attempt"] == 2
-    statuses = {(a.channel, a.op): a.status for a in rows(app, FailoverActionRow)}
-    assert statuses[("allegro", "set_amount")] == "failed"
+    await eventually(lambda: {(a.channel, a.op): a.status for a in rows(app, FailoverActionRow)}
+                     [("allegro", "set_amount")] == "failed")  # recorded by the relay after the answer
 
 
 async def test_a_change_made_outside_the_service_is_a_conflict_that_freezes_the_promotion(tmp_path, aiohttp_server, aiohttp_client):
@@ -160,3 +160,27 @@ async def test_a_change_made_outside_the_service_is_a_conflict_that_freezes_the_
     await eventually(lambda: app[SERVICE].health["facebook"].state.value == "up")
     await asyncio.sleep(0.5)
     assert len([p for p in rows(app, FailoverPlanRow) if p.owner == "ads"]) == 1
+
+
+async def test_failover_alerts_are_stored_with_the_plan_not_after_it(tmp_path, aiohttp_server, aiohttp_client):
+    from monitor.store.models import AlertRow
+    from tests.fakes import Recorder, immediate_alerts
+
+    fakes = {c: FakeChannel() for c in NORMAL}
+    urls = {c: str((await aiohttp_server(fake.app)).make_url("/")) for c, fake in fakes.items()}
+    receiver = Receiver(amounts={("ads", c): v for c, v in NORMAL.items()})
+    hook = str((await aiohttp_server(receiver.app)).make_url("/failover"))
+    recorder = Recorder()
+    app = create_app(immediate_alerts(failover_config(tmp_path, urls, hook)), notifiers=[recorder], flush_interval=0.05)
+    await aiohttp_client(app)
+    service = app[SERVICE]
+    await eventually(lambda: all(h.state.value == "up" for h in service.health.values()))
+    await eventually(lambda: not service.writer.depth)
+    service._writer_task.cancel()  # the result writer is stuck: nothing it holds reaches the database
+    before = {a.id for a in rows(app, AlertRow)}  # the first "up" of each channel
+    fakes["facebook"].mode = "error"
+    await eventually(lambda: any(p.owner == "ads" for p in rows(app, FailoverPlanRow)))
+    stored = [a for a in rows(app, AlertRow) if a.id not in before]
+    assert {a.event for a in stored} == {"failover_planned"}  # "facebook down" waits in the stuck writer
+    assert {a.channel for a in stored} == {"ads", "fb-down"}
+    await eventually(lambda: {a.event for a in recorder.sent} >= {"failover_planned"})
