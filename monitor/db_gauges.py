@@ -33,9 +33,10 @@ def read(engine: Engine, now: float) -> DbReading:
     return DbReading(uptime, incidents, applied)
 
 
-def apply(metrics: Metrics, reading: DbReading, channels: Iterable[str], owners: Collection[tuple[str, str]]) -> None:
-    """Set the gauges from a reading, for the configured channels and promotions/notices only (rows of ones
-    removed from the config stay out). A window without counted results has no sample (not a fake 1 or 0)."""
+def apply(metrics: Metrics, reading: DbReading, channels: Iterable[str], places: Collection[tuple[str, str, str]]) -> None:
+    """Set the gauges from a reading, for the configured channels and (kind, owner, channel) places of
+    promotions and notices only: rows of ones removed from the config stay out. A window without counted
+    results has no sample (not a fake 1 or 0)."""
     for channel in channels:
         values = reading.uptime.get(channel, {})
         for window in UPTIME_WINDOWS:
@@ -45,7 +46,6 @@ def apply(metrics: Metrics, reading: DbReading, channels: Iterable[str], owners:
             else:
                 metrics.uptime.set((channel, window), ratio)
         metrics.incident_open.set((channel,), 1 if channel in reading.open_incidents else 0)
-    for (kind, owner, channel), value in reading.applied.items():
-        if (kind, owner) not in owners:
-            continue
-        metrics.applied_amount.labels(kind, owner, channel).set(value)
+    for place, value in reading.applied.items():
+        if place in places:
+            metrics.applied_amount.labels(*place).set(value)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import shutil
+import ssl
 import tempfile
 import time
 from collections.abc import Mapping
@@ -91,6 +92,7 @@ class DemoWorld:
         self._replay_task: asyncio.Task | None = None
         self.dns = FakeDNSServer(host)
         self._tls_dir: str | None = None
+        self._tls_context: ssl.SSLContext | None = None
         self._tls_site: web.TCPSite | None = None
         self.tls_port = 0
         self.ca_file = ""
@@ -109,9 +111,8 @@ class DemoWorld:
         self._tls_dir = tempfile.mkdtemp(prefix="channel-monitor-demo-")
         context, ca_path = make_demo_tls(_BY_ID[TLS_CHANNEL].domain, Path(self._tls_dir))
         self.ca_file = str(ca_path)
-        self._tls_site = web.TCPSite(self._runners[TLS_CHANNEL], self.host, 0, ssl_context=context, reuse_address=True)
-        await self._tls_site.start()
-        self.tls_port = self._tls_site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        self._tls_context = context
+        await self._open_tls()
 
     async def stop(self) -> None:
         """Stop every server and any replay in progress."""
@@ -153,8 +154,13 @@ class DemoWorld:
         if mode == "unreachable" and self._sites.get(channel):
             await self._sites[channel].stop()  # type: ignore[union-attr]
             self._sites[channel] = None
+            if channel == TLS_CHANNEL and self._tls_site:  # the shop's HTTPS listener goes with it
+                await self._tls_site.stop()
+                self._tls_site = None
         elif mode != "unreachable" and self._sites.get(channel) is None:
             await self._open(channel)
+            if channel == TLS_CHANNEL and self._tls_site is None:
+                await self._open_tls()
 
     async def replay_2021(self, minutes: float) -> float:
         """Fail the four Meta channels together at the DNS level until `minutes` from now.
@@ -181,6 +187,13 @@ class DemoWorld:
         await site.start()
         self.ports[channel] = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
         self._sites[channel] = site
+
+    async def _open_tls(self) -> None:
+        site = web.TCPSite(self._runners[TLS_CHANNEL], self.host, self.tls_port, ssl_context=self._tls_context,
+                           reuse_address=True)
+        await site.start()
+        self.tls_port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        self._tls_site = site
 
     def _handler(self, channel: DemoChannel):
         async def handle(_request: web.Request) -> web.StreamResponse:

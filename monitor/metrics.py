@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+import dns.rcode
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 from monitor.health import State
@@ -22,7 +23,8 @@ CHECK_LABELS = ("channel", "check", "kind")
 # TLS handshake (aiohttp reports them as one step); processing = request sent to first byte;
 # transfer = first byte to the end of the body.
 HTTP_PHASES = ("resolve", "connect", "processing", "transfer")
-# DNS response codes by name (RFC 1035/6895) as dnspython spells them; -1 when no resolver answered.
+# The common DNS response codes by name (RFC 1035/6895) as dnspython spells them (others: rcode_number);
+# -1 when no resolver answered.
 # Outcomes of an alert delivery (alerts/router.py) and of a failover action (monitor/failover/actions.py).
 ALERT_OUTCOMES = ("sent", "failed", "permanent")
 ACTION_OUTCOMES = ("applied", "retry", "failed", "conflict")
@@ -99,11 +101,12 @@ class Metrics:
                 return family.get(tuple(labels[n] for n in family.label_names))
         return self.registry.get_sample_value(name, dict(labels))
 
-    def start_at_zero(self, checks: list[tuple[str, str]], notifiers: list[str], actuators: list[str]) -> None:
+    def start_at_zero(self, checks: list[tuple[str, str, str]], notifiers: list[str], actuators: list[str]) -> None:
         """Create every counter series the config allows, at 0: `rate()` and `increase()` then see the first
         event, and alert rules over them evaluate to 0 rather than to nothing."""
-        for labels in checks:
-            self.missed_runs.inc(labels, 0)
+        for channel, check, kind in checks:  # (a failure reason's first time is still seen from its second)
+            self.missed_runs.inc((channel, check), 0)
+            self.probes.inc((channel, check, kind), 0)
         for notifier in notifiers:
             for outcome in ALERT_OUTCOMES:
                 self.alerts.labels(notifier, outcome)
@@ -135,7 +138,19 @@ class Metrics:
         if isinstance(not_after, (int, float)) and not isinstance(not_after, bool):
             self.cert_expiry.set(labels, float(not_after))
         if kind == "dns":
-            self.dns_rcode.set(labels, DNS_RCODES.get(str(facts.get("rcode") or ""), -1))
+            self.dns_rcode.set(labels, rcode_number(str(facts.get("rcode") or "")))
+
+
+def rcode_number(text: str) -> int:
+    """A DNS response code's number from its name as dnspython writes it; -1 for no answer at all."""
+    if not text:
+        return -1
+    if text in DNS_RCODES:
+        return DNS_RCODES[text]
+    try:
+        return int(dns.rcode.from_text(text))  # the rare ones (BADVERS, BADCOOKIE, ...)
+    except (dns.rcode.UnknownRcode, ValueError):
+        return -1
 
 
 def http_phases(facts: Mapping[str, Fact]) -> dict[str, float]:

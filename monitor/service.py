@@ -112,7 +112,7 @@ class MonitorService:
             self.metrics.set_channel_state(channel.id, health.state)
         notifiers = self._build_notifiers()
         self.alerts = AlertRouter(self.engine, self.config.alerts, notifiers, self.clock, on_outcome=self._alert_outcome)
-        self.metrics.start_at_zero([(c.id, k.id or k.kind) for c in self.config.channels for k in c.checks],
+        self.metrics.start_at_zero([(c.id, k.id or k.kind, k.kind) for c in self.config.channels for k in c.checks],
                                    [SERVICE_LOG, *notifiers], [a.id for a in self.config.failover.actuators])
         self.alerts.start()
         self.failover = FailoverEngine(self.config.failover, self.engine)
@@ -219,7 +219,7 @@ class MonitorService:
             self._gauges_wake.clear()  # before reading: a wake during the reading asks for another one
             try:
                 reading = await asyncio.to_thread(db_gauges.read, self.engine, self.clock())
-                db_gauges.apply(self.metrics, reading, self.channels, set(self.failover.owner_keys()))
+                db_gauges.apply(self.metrics, reading, self.channels, self._failover_places())
             except SQLAlchemyError as exc:  # the database is down: the result writer reports it too
                 log.warning("reading uptime for /metrics failed, trying again in %gs: %s", DB_GAUGES_INTERVAL, exc)
             except Exception:
@@ -365,6 +365,10 @@ class MonitorService:
                 log.exception("failover step failed")
             if not self._failover_again or self._stopping:
                 return
+
+    def _failover_places(self) -> set[tuple[str, str, str]]:
+        """(kind, owner, channel) of every configured promotion and notice place."""
+        return {(*owner, channel) for owner in self.failover.owner_keys() for channel in self.failover.normal(owner)}
 
     def _failover_alert(self, event: str, owner: Owner, detail: str, key: str = "") -> Alert:
         kind, name = owner

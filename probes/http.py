@@ -140,13 +140,12 @@ def _body_problem(config: Config, text) -> str | None:
 
 
 def _phases(progress: dict) -> dict[str, float]:
-    """DNS and connect durations from the trace marks (connect includes the TLS handshake)."""
+    """DNS and connect durations, summed over the redirect hops (connect includes the TLS handshake)."""
     phases = {}
-    if "dns_start" in progress and "dns_end" in progress:
-        phases["dns_seconds"] = round(progress["dns_end"] - progress["dns_start"], 6)
-    if "connect_start" in progress and "connect_end" in progress:
-        total = progress["connect_end"] - progress["connect_start"]
-        phases["connect_seconds"] = round(total - phases.get("dns_seconds", 0.0), 6)
+    if "dns_end_total" in progress:
+        phases["dns_seconds"] = round(progress["dns_end_total"], 6)
+    if "connect_end_total" in progress:  # connection creation includes the lookup: take it out
+        phases["connect_seconds"] = round(max(0.0, progress["connect_end_total"] - phases.get("dns_seconds", 0.0)), 6)
     return phases
 
 

@@ -10,13 +10,19 @@ import aiohttp
 from probes.guard import ALLOW_NOTHING, NetworkGuard
 
 
-def _mark(phase: str, key: str | None = None):
+def _mark(phase: str, key: str | None = None, since: str | None = None):
+    """Set the phase and stamp `key`; with `since`, also add the time from that stamp to `key`_total.
+
+    A redirected request goes through DNS and connect once per hop and each hop overwrites the stamps,
+    so the durations are summed per hop (as blackbox_exporter does) rather than taken from the last one."""
     async def callback(_session: aiohttp.ClientSession, ctx: SimpleNamespace, _params: Any) -> None:
         progress = ctx.trace_request_ctx
         if isinstance(progress, dict):
             progress["phase"] = phase
             if key:
-                progress[key] = time.perf_counter()
+                now = progress[key] = time.perf_counter()
+                if since and since in progress:
+                    progress[key + "_total"] = progress.get(key + "_total", 0.0) + now - progress[since]
     return callback
 
 
@@ -24,9 +30,9 @@ def phase_trace_config() -> aiohttp.TraceConfig:
     """Record the request phase and its timestamps into the dict passed as trace_request_ctx."""
     trace = aiohttp.TraceConfig()
     trace.on_dns_resolvehost_start.append(_mark("dns", "dns_start"))
-    trace.on_dns_resolvehost_end.append(_mark("connect", "dns_end"))
+    trace.on_dns_resolvehost_end.append(_mark("connect", "dns_end", since="dns_start"))
     trace.on_connection_create_start.append(_mark("connect", "connect_start"))
-    trace.on_connection_create_end.append(_mark("request", "connect_end"))
+    trace.on_connection_create_end.append(_mark("request", "connect_end", since="connect_start"))
     trace.on_request_headers_sent.append(_mark("response", "headers_sent"))
     return trace
 

@@ -68,7 +68,8 @@ def test_a_failure_counts_its_reason_and_a_request_without_answer_zeroes_status_
     assert got[key("probe_ssl_earliest_cert_expiry", **check)] == 1_800_000_000
 
 
-@pytest.mark.parametrize(("rcode", "value"), [("NOERROR", 0), ("SERVFAIL", 2), ("NXDOMAIN", 3), ("REFUSED", 5), ("", -1)])
+@pytest.mark.parametrize(("rcode", "value"), [("NOERROR", 0), ("SERVFAIL", 2), ("NXDOMAIN", 3), ("REFUSED", 5), ("", -1),
+                                             ("BADVERS", 16), ("NOT-A-CODE", -1)])
 def test_dns_rcode_is_the_numeric_code(rcode, value):
     metrics = Metrics(CollectorRegistry())
     result = ProbeResult(ok=rcode == "NOERROR", error_class=None if rcode == "NOERROR" else "dns_error", facts={"rcode": rcode})
@@ -157,10 +158,12 @@ def test_the_database_gauges_read_uptime_incidents_and_applied_values(engine):
         conn.execute(insert(FailoverTargetRow), [
             {"owner_kind": "promotion", "owner": "xmas", "channel": "allegro", "planned": 0, "applied": 0, "updated_at": NOW},
             {"owner_kind": "promotion", "owner": "xmas", "channel": "amazon", "planned": 9000, "applied": None, "updated_at": NOW},
-            {"owner_kind": "promotion", "owner": "gone", "channel": "amazon", "planned": 1, "applied": 1, "updated_at": NOW}])
+            {"owner_kind": "promotion", "owner": "gone", "channel": "amazon", "planned": 1, "applied": 1, "updated_at": NOW},
+            {"owner_kind": "promotion", "owner": "xmas", "channel": "ceneo", "planned": 1, "applied": 1, "updated_at": NOW}])
     metrics = Metrics(CollectorRegistry())
     metrics.uptime.set(("amazon", "24h"), 1.0)  # from an earlier reading: amazon has no results now
-    db_gauges.apply(metrics, db_gauges.read(engine, NOW), ["allegro", "amazon"], {("promotion", "xmas")})
+    db_gauges.apply(metrics, db_gauges.read(engine, NOW), ["allegro", "amazon"],
+                    {("promotion", "xmas", "allegro"), ("promotion", "xmas", "amazon")})
     assert metrics.value("channel_monitor_uptime_ratio", {"channel": "allegro", "window": "24h"}) == 0.75
     assert metrics.value("channel_monitor_uptime_ratio", {"channel": "amazon", "window": "24h"}) is None
     assert metrics.value("channel_monitor_incident_open", {"channel": "allegro"}) == 1
@@ -169,12 +172,15 @@ def test_the_database_gauges_read_uptime_incidents_and_applied_values(engine):
     assert metrics.value("channel_monitor_failover_applied_amount", applied) == 0
     assert metrics.value("channel_monitor_failover_applied_amount", {**applied, "channel": "amazon"}) is None
     assert metrics.value("channel_monitor_failover_applied_amount", {**applied, "owner": "gone", "channel": "amazon"}) is None
+    # ceneo was taken out of the promotion's config: its old row is not shown
+    assert metrics.value("channel_monitor_failover_applied_amount", {**applied, "channel": "ceneo"}) is None
 
 
 def test_counters_the_config_allows_start_at_zero():
     metrics = Metrics(CollectorRegistry())
-    metrics.start_at_zero([("allegro", "home")], ["service-log", "slack"], ["webhook"])
+    metrics.start_at_zero([("allegro", "home", "http")], ["service-log", "slack"], ["webhook"])
     assert metrics.value("channel_monitor_scheduler_missed_runs_total", {"channel": "allegro", "check": "home"}) == 0
+    assert metrics.value("channel_monitor_probes_total", {"channel": "allegro", "check": "home", "kind": "http"}) == 0
     for outcome in ("sent", "failed", "permanent"):
         assert metrics.value("channel_monitor_alerts_total", {"notifier": "slack", "outcome": outcome}) == 0
     for outcome in ("applied", "retry", "failed", "conflict"):

@@ -204,6 +204,10 @@ def test_every_dashboard_expression_parses_and_returns_data(stack: Stack):
             problems.append(f"{where}: {expr}\n    does not evaluate: {answer.get('error')}")
         elif not returns_data(answer["data"]):
             problems.append(f"{where}: {expr}\n    returns no data")
+        # An `or vector(0)` fallback returns data whatever the left side selects, so each series the
+        # expression selects must exist on its own: a wrong label value or metric name fails here.
+        problems += [f"{where}: {selector} selects nothing (in {expr})"
+                     for selector in selectors(substitute(expr)) if not stack.has_data(selector)]
     assert not problems, "\n".join(problems)
 
 

@@ -85,3 +85,28 @@ def test_urls_in_error_text_lose_credentials_and_query_strings():
     from probes.http_errors import short
     assert short(Exception("redirect to ftp://bob:pw@evil.example/x?token=abc, stopped")) == \
         "redirect to ftp://bob:***@evil.example/x?*** stopped"
+
+
+async def test_phases_are_summed_over_redirect_hops(aiohttp_server, run_check, monkeypatch):
+    import asyncio
+
+    from monitor.metrics import http_phases
+    from tests.probes.conftest import fake_resolver, v4
+
+    async def final(_request):
+        return web.Response(text="arrived")
+    final_url = await serve(aiohttp_server, final)  # on 127.0.0.1: the second hop needs no lookup
+
+    async def first(_request):
+        raise web.HTTPFound(final_url)
+    first_url = await serve(aiohttp_server, first)
+
+    async def slow_lookup(host, port):
+        await asyncio.sleep(0.3)  # the first hop's DNS lookup
+        return [v4("127.0.0.1", port)]
+    fake_resolver(monkeypatch, slow_lookup)
+    facts = (await run_check(first_url.replace("127.0.0.1", "shop.test"))).result.facts
+    phases = http_phases(facts)
+    assert facts["redirects"] == 1
+    assert phases["resolve"] >= 0.3 and phases["connect"] >= 0  # the first hop's lookup, not lost or negative
+    assert phases["processing"] < 0.3  # and not counted as the platform's processing time
