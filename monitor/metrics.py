@@ -45,8 +45,8 @@ class Metrics:
         self.http_phase = fam("probe_http_duration_seconds", "Duration of each phase of the last HTTP request "
                               "(connect includes the TLS handshake; 0 for a phase not reached)", CHECK_LABELS + ("phase",))
         self.http_status = fam("probe_http_status_code", "HTTP status of the last response (0: no response)", CHECK_LABELS)
-        self.cert_expiry = fam("probe_ssl_earliest_cert_expiry", "When the server certificate last seen expires "
-                               "(Unix time)", CHECK_LABELS)
+        self.cert_expiry = fam("probe_ssl_earliest_cert_expiry", "When the server's (leaf) certificate last seen "
+                               "expires (Unix time)", CHECK_LABELS)
         self.dns_rcode = fam("probe_dns_rcode", "DNS response code of the last lookup (0 NOERROR, 2 SERVFAIL, "
                              "3 NXDOMAIN, 5 REFUSED; -1: no resolver answered)", CHECK_LABELS)
         self.probes = fam(f"{PREFIX}_probes_total", "Probes run", CHECK_LABELS, "counter")
