@@ -41,6 +41,12 @@ log = logging.getLogger("monitor.alerts")
 BACKOFF_FIRST, BACKOFF_MAX = 1.0, 300.0
 BATCH_MAX = 50          # alerts in one message at most
 SEND_TIMEOUT = 60.0     # a notifier hanging longer than this counts as a temporary failure
+ROUTE_BATCH = 1000      # outbox rows routed per round; a full batch means more are waiting
+# The router sleeps until a retry or a group window is due, or the result writer wakes it (new alerts).
+# This is a safety net for rows nobody wakes us for: written by another process (a second instance on
+# the same database, manual SQL), or a wall-clock jump that makes a computed sleep wrong.
+IDLE_RECHECK = 60.0
+ERROR_RETRY = 1.0       # after a failed round (the database is down)
 
 
 def alert_row(alert: Alert) -> dict[str, Any]:
@@ -117,20 +123,24 @@ class AlertRouter:
     async def _run(self) -> None:
         while not self._stopping:
             try:
-                await asyncio.to_thread(self.route_new)
-                await self.deliver_due()
+                routed = await asyncio.to_thread(self.route_new)
+                due = await self.deliver_due()
+                wait = 0.0 if routed == ROUTE_BATCH else seconds_until(due, self.clock())
             except Exception:  # the database is down, or a bug: keep the loop
                 log.exception("alert router round failed; trying again")
-            with suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), 1.0)
-            self._wake.clear()
+                wait = ERROR_RETRY
+            if wait > 0:
+                with suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), wait)
+            self._wake.clear()  # before the next round reads: a wake after this asks for another round
 
     # ---------------------------------------------------------------------------------- routing
 
     def route_new(self) -> int:
         """Turn new outbox rows into delivery rows; return how many alerts were routed."""
         with self.engine.connect() as conn:
-            rows = conn.execute(select(AlertRow).where(AlertRow.routed.is_(False)).order_by(AlertRow.id).limit(1000)).all()
+            rows = conn.execute(select(AlertRow).where(AlertRow.routed.is_(False)).order_by(AlertRow.id)
+                                .limit(ROUTE_BATCH)).all()
         if not rows:
             return 0
         deliveries = []
@@ -154,25 +164,28 @@ class AlertRouter:
 
     # --------------------------------------------------------------------------------- delivery
 
-    async def deliver_due(self) -> int:
-        """Send what each destination has waiting, if its group window has closed; return messages sent."""
+    async def deliver_due(self) -> float | None:
+        """Send what each destination has waiting, if its group window has closed; return when to look
+        again (None: only when woken).
+
+        After a send that is now: its outcome (sent, a retry scheduled, more than one batch waiting)
+        is read by the next round. Otherwise it is the earliest moment a destination's rows fall due.
+        A notifier failing for `fallback_after` needs no timer of its own: that is decided when a
+        retry fails, and the retry's time is among those above.
+        """
         now = self.clock()
         pending = await asyncio.to_thread(self._pending)
-        sent = 0
+        look_again: float | None = None
         for destination, rows in pending.items():
             if destination not in self.notifiers or self.health[destination].broken:
-                await asyncio.to_thread(self._fall_back, rows, f"{destination} is not delivering")
+                await asyncio.to_thread(self._fall_back, rows, f"{destination} is not delivering")  # wakes us
                 continue
-            # In order: while the oldest waits for its retry, everything after it waits too.
-            due = rows if rows[0][0].next_at <= now else []
-            if not due or (due[0][1].at + self.config.group_wait > now and not self._retrying(due)):
-                continue
-            sent += await self._send(destination, due[:BATCH_MAX])
-        return sent
-
-    @staticmethod
-    def _retrying(rows: list[tuple[AlertDeliveryRow, Alert]]) -> bool:
-        return any(r.attempts for r, _ in rows)
+            at = due_at(rows, self.config.group_wait)
+            if at <= now:
+                await self._send(destination, rows[:BATCH_MAX])
+                at = now
+            look_again = at if look_again is None else min(look_again, at)
+        return look_again
 
     def _pending(self) -> dict[str, list[tuple[AlertDeliveryRow, Alert]]]:
         d = AlertDeliveryRow
@@ -324,6 +337,23 @@ class AlertRouter:
             log.warning("notifier %s: could not send the recovery report: %s", destination, exc)
 
 
+def due_at(rows: list[tuple[AlertDeliveryRow, Alert]], group_wait: float) -> float:
+    """When a destination's pending deliveries (oldest first) may go out.
+
+    In order: while the oldest waits for its retry, everything after it waits too. A first attempt
+    also waits for the group window (`group_wait` from the oldest alert) to close; a retry does not.
+    """
+    oldest, alert = rows[0]
+    if any(r.attempts for r, _ in rows):
+        return oldest.next_at
+    return max(oldest.next_at, alert.at + group_wait)
+
+
+def seconds_until(due: float | None, now: float) -> float:
+    """How long to sleep before `due` (None: nothing is scheduled), at most IDLE_RECHECK."""
+    return IDLE_RECHECK if due is None else min(IDLE_RECHECK, max(0.0, due - now))
+
+
 def _dedupe(alerts: list[Alert]) -> list[Alert]:
     """The same event about the same incident twice in one window (a restart, a reminder race) is said once."""
     seen: set[tuple] = set()
@@ -336,4 +366,4 @@ def _dedupe(alerts: list[Alert]) -> list[Alert]:
     return out
 
 
-__all__ = ["AlertRouter", "alert_row", "alert_from_row", "insert"]
+__all__ = ["AlertRouter", "alert_row", "alert_from_row", "due_at", "seconds_until", "insert"]

@@ -353,12 +353,13 @@ class MonitorService:
                     alerts = [self._failover_alert(*e) for e in decision.events]
                     rows = [alert_row(a) for a in alerts] if self._alerting else []
                     await asyncio.to_thread(self.failover.commit, decision, rows)
-                    for alert in alerts:
-                        self.publish(alert, stored=True)
+                    # Woken first: the relay and the router sleep until woken, and nothing below may stop that.
+                    self.relay.wake()
                     if rows:
                         self.alerts.wake()
+                    for alert in alerts:
+                        self.publish(alert, stored=True)
                     self._failover_metrics()
-                    self.relay.wake()
             except SQLAlchemyError as exc:  # nothing was committed: the next step decides again
                 log.error("failover step could not be stored, trying again: %s", exc)
             except Exception:
@@ -400,8 +401,8 @@ class MonitorService:
     async def approve_plan(self, plan_id: int, by: str) -> Any:
         """Carry out a plan waiting for approval (admin API)."""
         draft = await asyncio.to_thread(self.failover.approve, plan_id, by, self.clock())
-        self._failover_metrics()
         self.relay.wake()
+        self._failover_metrics()
         return draft
 
     async def set_frozen(self, owner: Owner, frozen: bool, by: str, reason: str) -> None:

@@ -36,11 +36,47 @@ from monitor.store.models import FailoverActionRow, FailoverPlanRow, FailoverTar
 log = logging.getLogger("monitor.failover")
 BACKOFF_FIRST, BACKOFF_MAX = 1.0, 300.0
 WARN_AFTER_ATTEMPTS = 5  # alert a human once an action has failed this many times in a row
+# The relay sleeps until the next retry is due or the service wakes it (after a plan or an approval is
+# stored). This is a safety net for rows nobody wakes us for: written by another process (a second
+# instance on the same database, manual SQL), or a wall-clock jump that makes a computed sleep wrong.
+IDLE_RECHECK = 60.0
+ERROR_RETRY = 1.0        # after a failed round (the database is down): wait this long before the next
 
 
 def backoff(attempts: int) -> float:
     """Seconds to wait after the n-th failed attempt: 1, 2, 4 ... up to 5 minutes."""
     return min(BACKOFF_MAX, BACKOFF_FIRST * 2 ** max(0, attempts - 1))
+
+
+Group = tuple[str, str, str]  # (owner kind, owner, channel): one queue, sent in id order
+
+
+def due_heads(rows: list[Any], now: float) -> tuple[dict[Group, list[Any]], float | None]:
+    """Split pending and sending rows (in id order) into each queue's due actions at its head, and the
+    earliest time a queue waiting for a retry may go on (None: no queue waits for one).
+
+    A queue whose head is "sending" has no time: in this process the round that sent it records the
+    outcome and looks again; another process's sends are covered by IDLE_RECHECK.
+    """
+    heads: dict[Group, list[Any]] = defaultdict(list)
+    blocked: set[Group] = set()
+    retry_at: float | None = None
+    for r in rows:
+        group = (r.owner_kind, r.owner, r.channel)
+        if group in blocked:
+            continue
+        if r.status == "sending" or r.next_at > now:
+            blocked.add(group)  # in flight or waiting to retry: what comes after it waits too
+            if r.status == "pending":
+                retry_at = r.next_at if retry_at is None else min(retry_at, r.next_at)
+            continue
+        heads[group].append(r)
+    return heads, retry_at
+
+
+def seconds_until(due: float | None, now: float) -> float:
+    """How long to sleep before `due` (None: nothing is scheduled), at most IDLE_RECHECK."""
+    return IDLE_RECHECK if due is None else min(IDLE_RECHECK, max(0.0, due - now))
 
 
 class ActionRelay:
@@ -79,25 +115,37 @@ class ActionRelay:
         await finish_or_cancel(self._task, grace)
 
     async def _run(self) -> None:
+        wait = 0.0  # the first round at once: rows released by _release_claims, or due while we were down
         while not self._stopping:
-            with suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), 1.0)
-            self._wake.clear()
+            if wait > 0:
+                with suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), wait)
+            self._wake.clear()  # before the round reads: a wake during it asks for another round
             if self._stopping:
                 return
             try:
-                await self.drain()
+                wait = seconds_until(await self.drain(), self.clock())
             except Exception:  # the database is down, or a bug: keep the loop, try again next round
                 log.exception("failover relay round failed; trying again")
-                await asyncio.sleep(1.0)
+                await asyncio.sleep(ERROR_RETRY)  # not cut short by a wake: a database that is down is not hammered
+                wait = ERROR_RETRY  # then up to as long again for a wake, as before
 
-    async def drain(self) -> int:
-        """Send every due action once; return how many were attempted."""
-        groups = await asyncio.to_thread(self._claim, self.clock())
+    async def drain(self) -> float | None:
+        """Send every due action once; return when to look again (None: only when woken).
+
+        After sending, that is now: an outcome may have released the rest of a queue or rescheduled
+        a retry, and the next round reads that. Otherwise it is the earliest retry time seen.
+        """
+        groups, retry_at = await asyncio.to_thread(self._claim, self.clock())
         if not groups:
-            return 0
-        counts = await asyncio.gather(*(self._send_group(rows) for rows in groups))
-        return sum(counts)
+            return retry_at
+        # Wait for every group, even when one fails: a send left running past the round would finish
+        # with nobody looking again for what its outcome made due.
+        results = await asyncio.gather(*(self._send_group(rows) for rows in groups), return_exceptions=True)
+        for result in results:
+            if isinstance(result, BaseException):
+                raise result
+        return self.clock()
 
     def _release_claims(self) -> None:
         """Rows left "sending" by a crash may have reached the receiver: count that attempt, send again."""
@@ -107,21 +155,13 @@ class ActionRelay:
                 status="pending", attempts=a.attempts + 1,
                 last_error="interrupted while sending (the service stopped); sent again with the same key"))
 
-    def _claim(self, now: float) -> list[list[FailoverActionRow]]:
-        """Claim, per (owner, channel), the due actions at the head of its queue."""
+    def _claim(self, now: float) -> tuple[list[list[FailoverActionRow]], float | None]:
+        """Claim, per (owner, channel), the due actions at the head of its queue; also return the
+        earliest retry time of the queues that wait (see due_heads)."""
         a = FailoverActionRow
         with self.engine.connect() as conn:
             rows = conn.execute(select(a).where(a.status.in_(("pending", "sending"))).order_by(a.id)).all()
-        heads: dict[tuple[str, str, str], list[Any]] = defaultdict(list)
-        blocked: set[tuple[str, str, str]] = set()
-        for r in rows:
-            group = (r.owner_kind, r.owner, r.channel)
-            if group in blocked:
-                continue
-            if r.status == "sending" or r.next_at > now:
-                blocked.add(group)  # in flight or waiting to retry: what comes after it waits too
-                continue
-            heads[group].append(r)
+        heads, retry_at = due_heads(rows, now)
         claimed: list[list[FailoverActionRow]] = []
         plan_ids = {r.plan_id for rows_ in heads.values() for r in rows_}
         if len(self._reasons) > 10_000:
@@ -141,7 +181,7 @@ class ActionRelay:
                         break
                 if mine:
                     claimed.append(mine)
-        return claimed
+        return claimed, retry_at
 
     async def _send_group(self, rows: list[FailoverActionRow]) -> int:
         sent = 0
@@ -230,4 +270,4 @@ def to_action(row: FailoverActionRow, failover: FailoverEngine, reason: Mapping[
                   reason=reason or {"plan": row.plan_id}, attempt=row.attempts + 1)
 
 
-__all__ = ["ActionRelay", "backoff", "to_action", "OwnerStatus"]
+__all__ = ["ActionRelay", "backoff", "due_heads", "seconds_until", "to_action", "OwnerStatus"]

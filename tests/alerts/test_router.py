@@ -3,13 +3,16 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
+from types import SimpleNamespace
 
 import pytest
-from sqlalchemy import insert, select
+from sqlalchemy import event, insert, select
 
 from alerts.base import Alert, Batch, Delivery, Notifier, NotifyError, Thread
 from alerts.config import Alerts, Route
-from alerts.router import AlertRouter, alert_row
+from alerts import router as router_module
+from alerts.router import BATCH_MAX, IDLE_RECHECK, AlertRouter, alert_row, due_at, seconds_until
 from monitor.store.db import begin_write, make_engine
 from monitor.store.models import AlertDeliveryRow, AlertRow
 from tests.fakes import eventually
@@ -174,3 +177,99 @@ async def test_routes_pick_destinations_and_mute(store):
     assert email.channels_sent() == [["shop"]] and [b.alerts[0].new_state for b, _ in slack.messages] == ["degraded"]
     with store.connect() as conn:
         assert json.loads(conn.execute(select(AlertDeliveryRow.chain)).scalars().first()) == []
+
+
+# --- sleeping until something is due, instead of polling ----------------------------------------------
+
+@pytest.fixture
+def selects(store):
+    """The SELECTs run on the store from now on (a round of the router runs two)."""
+    seen: list[str] = []
+
+    def count(_conn, _cursor, statement, *_args) -> None:
+        if statement.lstrip().upper().startswith("SELECT"):
+            seen.append(statement)
+
+    event.listen(store, "before_cursor_execute", count)
+    yield seen
+    event.remove(store, "before_cursor_execute", count)
+
+
+def deliveries(engine) -> list[AlertDeliveryRow]:
+    with engine.connect() as conn:
+        return [AlertDeliveryRow.model_validate(r._mapping)
+                for r in conn.execute(select(AlertDeliveryRow).order_by(AlertDeliveryRow.id))]
+
+
+async def test_an_idle_router_reads_the_database_once_and_then_waits_for_a_wake(store, selects):
+    slack = Fake("slack")
+    router = AlertRouter(store, Alerts(group_wait=0), {"slack": slack})
+    router.start()
+    try:
+        await asyncio.sleep(2.5)
+        assert len(selects) <= 2                  # one round (outbox, deliveries); polling once a second made 6
+        store_alerts(store, meta_down(at=0))      # what the result writer does ...
+        router.wake()                             # ... and then it wakes the router
+        await eventually(lambda: slack.messages, timeout=5)
+    finally:
+        await router.stop()
+
+
+async def test_a_retry_goes_out_when_due_without_a_wake(store, monkeypatch):
+    monkeypatch.setattr(router_module, "BACKOFF_FIRST", 0.1)
+    slack = Fake("slack", threads=False)
+    slack.failures = [NotifyError("rate limited", retry_after=0.4)]  # Retry-After beats the 0.1 s backoff
+    router = AlertRouter(store, Alerts(group_wait=0), {"slack": slack})
+    store_alerts(store, meta_down(at=0)[:1])
+    await run(router, lambda: slack.messages, timeout=5)  # nothing wakes the router in this test
+    [row] = deliveries(store)
+    assert slack.attempts == 2 and row.status == "sent"
+    assert row.sent_at >= row.first_failed_at + 0.4      # not before the receiver said
+
+
+async def test_the_group_window_closing_sends_without_a_wake(store):
+    slack = Fake("slack", threads=False)
+    router = AlertRouter(store, Alerts(group_wait=0.6), {"slack": slack})
+    now = time.time()
+    store_alerts(store, meta_down(at=now)[:2])
+    router.start()
+    try:
+        await eventually(lambda: len(deliveries(store)) == 2)   # routed; now waiting for the window
+        store_alerts(store, meta_down(at=now)[2:])              # stored without a wake: routed when it closes
+        await eventually(lambda: slack.messages, timeout=5)
+    finally:
+        await router.stop()
+    assert slack.channels_sent() == [["facebook-shop", "instagram-shop", "messenger", "whatsapp-business"]]
+    assert min(r.sent_at for r in deliveries(store)) >= now + 0.6
+
+
+async def test_more_than_one_message_of_alerts_goes_out_without_a_wake(store):
+    slack = Fake("slack", threads=False)
+    router = AlertRouter(store, Alerts(group_wait=0), {"slack": slack})
+    store_alerts(store, [Alert(f"shop-{i}", f"Shop {i}", "up", "down", i, {}) for i in range(BATCH_MAX + 5)])
+    await run(router, lambda: len(slack.messages) == 2, timeout=5)
+    assert [len(b.alerts) for b, _ in slack.messages] == [BATCH_MAX, 5]
+
+
+def pending(*rows: tuple[int, float, float]) -> list[tuple[SimpleNamespace, SimpleNamespace]]:
+    """(attempts, next_at, alert at) per delivery, oldest first."""
+    return [(SimpleNamespace(attempts=n, next_at=next_at), SimpleNamespace(at=at)) for n, next_at, at in rows]
+
+
+@pytest.mark.parametrize(("rows", "expected"), [
+    (pending((0, 100, 100), (0, 105, 105)), 130),   # first attempt: when the oldest's window closes
+    (pending((0, 50, 50)), 80),                      # its window closed already: due
+    (pending((1, 140, 50)), 140),                    # a retry: its backoff
+    (pending((1, 90, 95)), 90),                      # a retry does not wait for the window
+    (pending((0, 90, 95), (1, 200, 96)), 90),        # nor does a batch with a retry in it
+    (pending((0, 100, 10)), 100),                    # handed on by a fallback: when it was handed on
+], ids=["window-open", "window-closed", "retry-later", "retry-ignores-window", "batch-retrying", "fallback"])
+def test_due_at(rows, expected):
+    assert due_at(rows, group_wait=30) == expected
+
+
+@pytest.mark.parametrize(("due", "expected"), [
+    (None, IDLE_RECHECK), (100.0, 0.0), (90.0, 0.0), (100.4, pytest.approx(0.4)), (100 + IDLE_RECHECK * 2, IDLE_RECHECK),
+], ids=["nothing-scheduled", "due-now", "overdue", "soon", "far-capped"])
+def test_seconds_until(due, expected):
+    assert seconds_until(due, now=100.0) == expected
