@@ -42,7 +42,6 @@ log = logging.getLogger("monitor")
 USER_AGENT = "channel-monitor/0.1 (+https://github.com/channel-monitor)"
 UPKEEP_INTERVAL = 300.0  # seconds between runs of rollups and retention
 DB_GAUGES_INTERVAL = 60.0  # seconds between readings of uptime, open incidents and applied values for /metrics
-DB_GAUGES_SETTLE = 1.0  # after a state change or an action, wait this long for the writer to store it, then read
 # The owner of the "is it us?" control checks: not a sales channel, never shown as one.
 CONTROL = Channel(id="monitor-connectivity", name="Monitor connectivity", checks=[Check(kind="control", target="-")])
 
@@ -126,7 +125,7 @@ class MonitorService:
                                  self.clock), self.clock, on_event=self._failover_event, on_outcome=self._action_outcome)
         await self.relay.start()
         self.writer = ResultWriter(self.engine, flush_interval=self.flush_interval, on_flush=self._on_flush,
-                                   on_alerts=lambda: self.alerts.wake())
+                                   on_alerts=lambda: self.alerts.wake(), on_transitions=self._gauges_wake.set)
         self._writer_task = asyncio.create_task(self.writer.run(), name="result-writer")
         self._upkeep_task = asyncio.create_task(self._upkeep_forever(), name="rollups-retention")
         self._gauges_task = asyncio.create_task(self._db_gauges_forever(), name="db-gauges")
@@ -214,7 +213,8 @@ class MonitorService:
                 await asyncio.wait_for(self._upkeep_wake.wait(), UPKEEP_INTERVAL)
 
     async def _db_gauges_forever(self) -> None:
-        """Keep the database-backed gauges of /metrics fresh: every DB_GAUGES_INTERVAL, and soon after a wake."""
+        """Keep the database-backed gauges of /metrics fresh: every DB_GAUGES_INTERVAL, and when woken (the
+        writer stored a state change, so an incident opened or closed; an action was acknowledged)."""
         while not self._stopping:
             self._gauges_wake.clear()  # before reading: a wake during the reading asks for another one
             try:
@@ -226,8 +226,6 @@ class MonitorService:
                 log.exception("reading uptime for /metrics crashed, trying again in %gs", DB_GAUGES_INTERVAL)
             with suppress(TimeoutError):
                 await asyncio.wait_for(self._gauges_wake.wait(), DB_GAUGES_INTERVAL)
-                if not self._stopping:
-                    await asyncio.sleep(DB_GAUGES_SETTLE)
 
     def _on_flush(self, written: int, dropped: int) -> None:
         self.metrics.results_written.inc(written)
@@ -319,7 +317,6 @@ class MonitorService:
             return
         self.writer.add_transition(event)
         self.metrics.set_channel_state(event.channel, event.new)
-        self._gauges_wake.set()  # an incident opened or closed
         self.failover_soon()
         recovered = event.new not in (State.DOWN, State.MAINTENANCE) and event.down_since is not None
         down_for = event.at - event.down_since if recovered else None  # maintenance in between included

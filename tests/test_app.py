@@ -48,9 +48,12 @@ async def test_channel_goes_down_and_recovers_with_one_incident(tmp_path, aiohtt
     assert metrics.value("probe_http_status_code", labels) == 503
     assert metrics.value("channel_monitor_channel_state", {"channel": "allegro", "state": "down"}) == 1
     assert metrics.value("channel_monitor_probe_failures_total", {**labels, "error_class": "http_status"}) >= 2
+    # Read from the database once the writer has stored the incident, not at the next minute's reading.
+    await eventually(lambda: metrics.value("channel_monitor_incident_open", {"channel": "allegro"}) == 1)
     fake_channel.mode = "ok"
     await eventually(lambda: state(app, "allegro") == "up")
     await eventually(lambda: len(incidents(app)) == 1 and incidents(app)[0].ended_at is not None)
+    await eventually(lambda: metrics.value("channel_monitor_incident_open", {"channel": "allegro"}) == 0)
     assert '"error": "HTTP 503"' in incidents(app)[0].cause
 
 

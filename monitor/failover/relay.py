@@ -186,9 +186,13 @@ class ActionRelay:
     async def _send_group(self, rows: list[FailoverActionRow]) -> int:
         sent = 0
         for i, row in enumerate(rows):
+            started = time.perf_counter()
             result = await self._attempt(row)
+            seconds = time.perf_counter() - started
             sent += 1
             await asyncio.to_thread(self._record, row, result, rows[i + 1:] if result.outcome != "applied" else [])
+            if row.actuator in self.actuators:  # (metrics label values come from the config only)
+                self.on_outcome(row.actuator, result.outcome, seconds)  # once stored: whoever it wakes reads it
             self._announce(row, result)
             if result.outcome != "applied":
                 break  # the rest of the group was released back to pending by _record
@@ -199,7 +203,6 @@ class ActionRelay:
         if entry is None:
             return ActionResult.failed(f"actuator {row.actuator!r} is not in the config any more")
         kind, options = entry
-        started = time.perf_counter()
         # A backstop for an actuator that hangs despite its own timeout: room for its few requests
         # (meta_ads makes up to three), each bounded by the configured timeout.
         limit = 3 * float(getattr(options, "timeout", 30.0)) + 10.0
@@ -211,7 +214,6 @@ class ActionRelay:
         except Exception as exc:  # an actuator bug must not stop the relay; retried like a failure
             log.exception("actuator %s crashed on action %s", row.actuator, row.id)
             result = ActionResult.retry(f"actuator error: {type(exc).__name__}")
-        self.on_outcome(row.actuator, result.outcome, time.perf_counter() - started)
         return result
 
     def _record(self, row: FailoverActionRow, result: ActionResult, release: list[FailoverActionRow]) -> None:

@@ -30,13 +30,15 @@ class ResultWriter:
 
     def __init__(self, engine: Engine, *, flush_interval: float = 0.5, batch_max: int = 5000,
                  buffer_max: int = 500_000, on_flush: Callable[[int, int], None] | None = None,
-                 on_alerts: Callable[[], None] = lambda: None) -> None:
+                 on_alerts: Callable[[], None] = lambda: None,
+                 on_transitions: Callable[[], None] = lambda: None) -> None:
         self.engine = engine
         self.flush_interval = flush_interval
         self.batch_max = batch_max
         self.buffer_max = buffer_max
         self.on_flush = on_flush or (lambda written, dropped: None)
         self.on_alerts = on_alerts  # alerts were stored: the router may route them now
+        self.on_transitions = on_transitions  # state changes (and incidents) were stored
         self.results: deque[dict[str, Any]] = deque()
         self.transitions: deque[Transition] = deque()
         self.alerts: deque[dict[str, Any]] = deque()  # alert outbox rows (alerts/router.py)
@@ -115,6 +117,8 @@ class ResultWriter:
                 self.on_flush(len(results), self.dropped)
                 if alerts:
                     self.on_alerts()
+                if transitions:
+                    self.on_transitions()
 
     def _write(self, results: list[dict[str, Any]], transitions: list[Transition], progress: list[dict[str, Any]],
                alerts: list[dict[str, Any]] = ()) -> None:  # type: ignore[assignment]
