@@ -88,6 +88,8 @@ class Metrics:
         self.alerts = Counter(f"{PREFIX}_alerts", "Alert deliveries by notifier and outcome (sent, failed, permanent)",
                               ("notifier", "outcome"), registry=registry)
         self.last_cycle = Gauge(f"{PREFIX}_last_cycle_timestamp_seconds", "When the last probe finished", registry=registry)
+        self.shortest_interval = Gauge(f"{PREFIX}_shortest_check_interval_seconds", "The shortest configured check "
+                                       "interval: with all well, a probe finishes at least this often", registry=registry)
 
     def render(self) -> bytes:
         """The whole /metrics text (format 0.0.4)."""

@@ -111,6 +111,7 @@ class MonitorService:
             self.metrics.set_channel_state(channel.id, health.state)
         notifiers = self._build_notifiers()
         self.alerts = AlertRouter(self.engine, self.config.alerts, notifiers, self.clock, on_outcome=self._alert_outcome)
+        self.metrics.shortest_interval.set(min(k.interval_seconds for c in self.config.channels for k in c.checks))
         self.metrics.start_at_zero([(c.id, k.id or k.kind, k.kind) for c in self.config.channels for k in c.checks],
                                    [SERVICE_LOG, *notifiers], [a.id for a in self.config.failover.actuators])
         self.alerts.start()

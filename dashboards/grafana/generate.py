@@ -147,8 +147,9 @@ NOISE_COLUMNS = ("Time", "__name__", "job", "instance")
 
 
 def stat_panel(title: str, description: str, expr: str, *, thresholds, unit: str = units.Short,
-               mappings: list[ValueMap] | None = None, legend: str = "", width: int = 4, height: int = 4):
-    builder = panel(stat.Panel(), title, description, query(expr, legend), width=width, height=height)
+               mappings: list[ValueMap] | None = None, legend: str = "", width: int = 4, height: int = 4,
+               more: tuple[prometheus.Dataquery, ...] = ()):
+    builder = panel(stat.Panel(), title, description, query(expr, legend), *more, width=width, height=height)
     builder = (builder.unit(unit).thresholds(thresholds).color_scheme(color_by_thresholds())
                .color_mode(common.BigValueColorMode.BACKGROUND).graph_mode(common.BigValueGraphMode.AREA)
                .reduce_options(last_value()))
@@ -455,10 +456,12 @@ def self_health_row():
         "stale and no channel is being watched.", f"up{{{JOB}}}", legend="{{instance}}",
         thresholds=steps("red", (1, "green")), mappings=mapping({0: ("DOWN", "red"), 1: ("UP", "green")}))
     heartbeat = stat_panel(
-        "Since the last probe", "Time since the last probe finished (heartbeat). Probes run every few seconds "
-        "to a minute; over 2 minutes the ChannelMonitorStalled alert fires (scheduler stuck).",
+        "Since the last probe", "Time since the last probe finished (heartbeat), and after how long without one "
+        "the ChannelMonitorStalled alert fires: twice the shortest check interval plus a minute (scheduler "
+        "stuck). The colours assume checks of a minute or less.",
         "time() - channel_monitor_last_cycle_timestamp_seconds", legend="{{instance}}", unit=units.Seconds,
-        thresholds=steps("green", (60, "orange"), (120, "red")))
+        thresholds=steps("green", (60, "orange"), (120, "red")),
+        more=(query("2 * channel_monitor_shortest_check_interval_seconds + 60", "alert after"),))
     connectivity = stat_panel(
         "Own network", "LOST while the monitor's own network seems down: channel states are frozen rather "
         "than all marked down.", "channel_monitor_connectivity_lost", legend="{{instance}}",
