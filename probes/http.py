@@ -3,13 +3,13 @@ from __future__ import annotations
 
 import json
 import re
-import ssl
 import time
 from functools import cache
 from typing import Literal
 from urllib.parse import urlsplit
 
 import aiohttp
+from cryptography import x509
 from pydantic import Field, field_validator, model_validator
 
 from monitor.durations import Duration
@@ -152,13 +152,14 @@ def _phases(progress: dict) -> dict[str, float]:
 def _cert_expiry(response: aiohttp.ClientResponse) -> tuple[float, float] | None:
     """Seconds until the server certificate expires, and when (Unix time; https only), for [CERT_EXPIRY]
     conditions and the probe_ssl_earliest_cert_expiry metric."""
-    connection = response.connection
-    ssl_object = connection.transport.get_extra_info("ssl_object") if connection and connection.transport else None
-    cert = ssl_object.getpeercert() if ssl_object else None
-    if not cert or "notAfter" not in cert:
+    der = getattr(response, "peer_certificate", None)  # kept by probes.session.CertificateResponse
+    if not der:
         return None
-    not_after = ssl.cert_time_to_seconds(cert["notAfter"])
-    return not_after - time.time(), float(not_after)
+    try:
+        not_after = x509.load_der_x509_certificate(der).not_valid_after_utc.timestamp()
+    except ValueError:  # a certificate cryptography cannot parse: no expiry, the request itself went fine
+        return None
+    return not_after - time.time(), not_after
 
 
 async def read_limited(response: aiohttp.ClientResponse, limit: int) -> tuple[bytes, bool]:

@@ -6,6 +6,7 @@ from types import SimpleNamespace
 from typing import Any
 
 import aiohttp
+from aiohttp.connector import Connection
 
 from probes.guard import ALLOW_NOTHING, NetworkGuard
 
@@ -37,6 +38,23 @@ def phase_trace_config() -> aiohttp.TraceConfig:
     return trace
 
 
+class CertificateResponse(aiohttp.ClientResponse):
+    """A response that keeps the server certificate (DER) of the connection it arrived on.
+
+    With a fresh connection per probe, aiohttp releases (closes) the connection as soon as a short body
+    has arrived, before the probe gets the response: the certificate must be taken while it is open.
+    """
+
+    peer_certificate: bytes | None = None
+
+    async def start(self, connection: Connection) -> aiohttp.ClientResponse:
+        transport = connection.transport
+        ssl_object = transport.get_extra_info("ssl_object") if transport is not None else None
+        # The DER form: unlike the parsed dict it is there with verification off (verify_tls: false) too.
+        self.peer_certificate = ssl_object.getpeercert(binary_form=True) if ssl_object is not None else None
+        return await super().start(connection)
+
+
 def create_http_session(user_agent: str, guard: NetworkGuard = ALLOW_NOTHING) -> aiohttp.ClientSession:
     """Build the one client session all probes share; every connection passes the guard."""
     # A fresh connection per probe (force_close) and no DNS cache, as blackbox_exporter does: a
@@ -51,4 +69,5 @@ def create_http_session(user_agent: str, guard: NetworkGuard = ALLOW_NOTHING) ->
         trace_configs=[phase_trace_config()],
         cookie_jar=aiohttp.DummyCookieJar(),
         auto_decompress=True,
+        response_class=CertificateResponse,
     )

@@ -110,3 +110,32 @@ async def test_phases_are_summed_over_redirect_hops(aiohttp_server, run_check, m
     assert facts["redirects"] == 1
     assert phases["resolve"] >= 0.3 and phases["connect"] >= 0  # the first hop's lookup, not lost or negative
     assert phases["processing"] < 0.3  # and not counted as the platform's processing time
+
+
+async def test_an_https_check_reports_the_certificate_expiry_even_without_verification(run_check, tmp_path):
+    import datetime
+    import ssl
+
+    import trustme
+    from aiohttp.test_utils import TestServer
+    from prometheus_client import CollectorRegistry
+
+    from monitor.metrics import Metrics
+
+    not_after = datetime.datetime(2031, 5, 1, 12, 0, tzinfo=datetime.timezone.utc)
+    cert = trustme.CA().issue_cert("127.0.0.1", not_after=not_after)
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    cert.configure_cert(context)
+    app = web.Application()
+    app.router.add_get("/", text("ok"))
+    server = TestServer(app, host="127.0.0.1")
+    await server.start_server(ssl=context)
+    try:
+        result = (await run_check(f"https://127.0.0.1:{server.port}/", verify_tls=False)).result
+    finally:
+        await server.close()
+    assert result.ok and result.facts["cert_not_after"] == not_after.timestamp()
+    metrics = Metrics(CollectorRegistry())
+    metrics.observe_probe("shop", "home", "http", result, 0.1)
+    assert metrics.value("probe_ssl_earliest_cert_expiry", {"channel": "shop", "check": "home", "kind": "http"}) \
+        == not_after.timestamp()
