@@ -52,7 +52,9 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # examples/
 import run_bench  # noqa: E402  (the load benchmark: shops, config, service start, scraping, machine line)
+from examples.failover_receiver import FailoverReceiver  # noqa: E402
 from run_bench import BenchError, fmt_duration, parse_duration  # noqa: E402
 
 TARGET_S = 1.0
@@ -90,50 +92,36 @@ class BreakableShop:
         return web.Response(body=self.body, content_type="text/html", charset="utf-8")
 
 
-class Receiver:
-    """A seller's webhook receiver: verifies the signature, applies each key once, records ack times."""
+class Receiver(FailoverReceiver):
+    """The receiver sellers start from (examples/failover_receiver.py: signature, one apply per key, 409 on a
+    changed value), plus when each key was first acknowledged and what it refused."""
 
     def __init__(self, secret: str) -> None:
-        from aiohttp import web
-
-        self.secret = secret
+        super().__init__(secret)
+        self.values = {(PROMOTION, c): v for c, v in NORMAL.items()}
         self.acks: list[dict] = []               # every acknowledged delivery, in order
         self.first_ack: dict[str, float] = {}    # idempotency key -> time.time() of its first acknowledgement
         self.rejected: list[str] = []
-        self.amounts = dict(NORMAL)
-        self.paused: set[str] = set()
-        self.app = web.Application()
-        self.app.router.add_post("/failover", self.handle)
 
     async def handle(self, request):
-        from aiohttp import web
-
-        from monitor.failover.signing import HEADER, SignatureError, verify
-
-        body = await request.read()
-        try:
-            verify(self.secret, body, request.headers.get(HEADER, ""), time.time())
-        except SignatureError as exc:
-            self.rejected.append(str(exc))
-            return web.json_response({"error": str(exc)}, status=401)
-        action = json.loads(body)
-        key = action.get("id")
-        if not key or request.headers.get("Idempotency-Key") != key:
-            self.rejected.append("Idempotency-Key differs from id")
-            return web.json_response({"error": "Idempotency-Key differs from id"}, status=400)
-        if key not in self.first_ack:
-            op, channel = action["op"], action["channel"]
-            if op == "set_amount":
-                self.amounts[channel] = action["value"]
-            elif op == "pause":
-                self.paused.add(channel)
-            elif op == "resume":
-                self.paused.discard(channel)
-        now = time.time()  # acknowledged: the 200 below is all that is left
-        self.first_ack.setdefault(key, now)
-        self.acks.append({"at": now, "op": action["op"], "channel": action["channel"], "key": key,
+        response = await super().handle(request)
+        now = time.time()  # acknowledged (or refused): sending the answer is all that is left
+        if response.status != 200:
+            self.rejected.append(f"HTTP {response.status}: {response.text}")
+            return response
+        action = json.loads(await request.read())  # aiohttp keeps the body read by the example
+        self.first_ack.setdefault(action["id"], now)
+        self.acks.append({"at": now, "op": action["op"], "channel": action["channel"], "key": action["id"],
                           "value": action.get("value"), "attempt": action.get("attempt")})
-        return web.json_response({"ok": True, "value": action.get("value")})
+        return response
+
+    @property
+    def amounts(self) -> dict[str, int]:
+        return {channel: v for (owner, channel), v in self.values.items() if owner == PROMOTION}
+
+    @property
+    def paused_channels(self) -> set[str]:
+        return {channel for owner, channel in self.paused if owner == PROMOTION}
 
 
 class Loopback:
@@ -259,7 +247,7 @@ def quiet(db: Db, receiver: Receiver, seconds: float) -> bool:
     waiting = db.rows("SELECT COUNT(*) FROM failover_actions WHERE status IN ('pending', 'sending')")
     last = receiver.acks[-1]["at"] if receiver.acks else 0.0
     return (bool(up) and up[0][0] == 3 and bool(waiting) and waiting[0][0] == 0 and receiver.amounts == NORMAL
-            and not receiver.paused and time.time() - last > seconds)
+            and not receiver.paused_channels and time.time() - last > seconds)
 
 
 def wait_quiet(db: Db, receiver: Receiver, service: subprocess.Popen, log: Path, args: argparse.Namespace) -> None:
@@ -504,8 +492,8 @@ def run(args: argparse.Namespace, say) -> dict:
             "cycles": cycles,
             "summary": summary,
             "receiver": {"acks": len(receiver.acks), "distinct_keys": len(receiver.first_ack),
-                         "rejected": len(receiver.rejected), "amounts": receiver.amounts, "paused": sorted(receiver.paused),
-                         "back_to_normal": receiver.amounts == NORMAL and not receiver.paused},
+                         "rejected": len(receiver.rejected), "amounts": receiver.amounts, "paused": sorted(receiver.paused_channels),
+                         "back_to_normal": receiver.amounts == NORMAL and not receiver.paused_channels},
             "service_exit_code": exit_code, "shutdown_s": round(shutdown_s, 2),
             "error": missing,
             "target": {"what": "max over cycles of threshold-crossing result -> first action acknowledged",
