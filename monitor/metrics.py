@@ -96,7 +96,7 @@ class Metrics:
         return generate_latest(self.registry) + render(self.families).encode()
 
     def value(self, name: str, labels: Mapping[str, str] | None = None) -> float | None:
-        """One sample's value by metric name and labels, from either store (for tests and the CLI)."""
+        """One sample's value by metric name and labels, from either store (None when it has no sample)."""
         labels = labels or {}
         for family in self.families:
             if family.name == name and set(labels) == set(family.label_names):
