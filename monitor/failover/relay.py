@@ -56,7 +56,8 @@ def due_heads(rows: list[Any], now: float) -> tuple[dict[Group, list[Any]], floa
     earliest time a queue waiting for a retry may go on (None: no queue waits for one).
 
     A queue whose head is "sending" has no time: in this process the round that sent it records the
-    outcome and looks again; another process's sends are covered by IDLE_RECHECK.
+    outcome and looks again (or, when recording failed, the next round sends it again); another process's
+    sends are covered by IDLE_RECHECK.
     """
     heads: dict[Group, list[Any]] = defaultdict(list)
     blocked: set[Group] = set()
@@ -116,6 +117,7 @@ class ActionRelay:
 
     async def _run(self) -> None:
         wait = 0.0  # the first round at once: rows released by _release_claims, or due while we were down
+        release = False
         while not self._stopping:
             if wait > 0:
                 with suppress(TimeoutError):
@@ -124,9 +126,16 @@ class ActionRelay:
             if self._stopping:
                 return
             try:
+                if release:
+                    # A failed round may have left claimed rows "sending" whose outcome was never stored
+                    # (the database failed while recording it): no send of ours is in flight now (drain
+                    # waits for all), so send them again with the same key, as after a crash.
+                    await asyncio.to_thread(self._release_claims)
+                    release = False
                 wait = seconds_until(await self.drain(), self.clock())
             except Exception:  # the database is down, or a bug: keep the loop, try again next round
                 log.exception("failover relay round failed; trying again")
+                release = True
                 await asyncio.sleep(ERROR_RETRY)  # not cut short by a wake: a database that is down is not hammered
                 wait = ERROR_RETRY  # then up to as long again for a wake, as before
 

@@ -136,3 +136,25 @@ def test_due_heads(rows, heads, retry_at):
 ], ids=["nothing-scheduled", "due-now", "overdue", "soon", "far-capped"])
 def test_seconds_until(due, expected):
     assert seconds_until(due, now=100.0) == expected
+
+
+async def test_an_outcome_the_database_failed_to_store_is_sent_again_not_stranded(setup, receiver, monkeypatch):
+    from sqlalchemy.exc import OperationalError
+
+    monkeypatch.setattr(relay_module, "ERROR_RETRY", 0.2)
+    real, calls = setup.relay._record, []
+
+    def record_fails_once(row, result, release):
+        calls.append(row.id)
+        if len(calls) == 1:
+            raise OperationalError("UPDATE failover_actions", {}, Exception("database is locked"))
+        return real(row, result, release)
+
+    monkeypatch.setattr(setup.relay, "_record", record_fails_once)
+    outage(setup.fe)
+    await setup.relay.start()
+    await eventually(lambda: {a.status for a in actions(setup.engine)} == {"applied"}, timeout=5)
+    first = calls[0]
+    sends = [d for d in receiver.deliveries if d["id"] == next(a.key for a in actions(setup.engine) if a.id == first)]
+    assert len(sends) == 2 and sends[0]["id"] == sends[1]["id"]  # the same key again: applied once by the receiver
+    assert receiver.spending("ads") == FAILED_OVER and receiver.duplicates() == 1
