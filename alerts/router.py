@@ -170,8 +170,8 @@ class AlertRouter:
 
         After a send that is now: its outcome (sent, a retry scheduled, more than one batch waiting)
         is read by the next round. Otherwise it is the earliest moment a destination's rows fall due.
-        A notifier failing for `fallback_after` needs no timer of its own: that is decided when a
-        retry fails, and the retry's time is among those above.
+        A notifier failing for `fallback_after` hands the alerts it was retrying to the next notifier
+        at that moment, not at its next retry (retries back off up to 5 minutes, or a Retry-After).
         """
         now = self.clock()
         pending = await asyncio.to_thread(self._pending)
@@ -180,6 +180,15 @@ class AlertRouter:
             if destination not in self.notifiers or self.health[destination].broken:
                 await asyncio.to_thread(self._fall_back, rows, f"{destination} is not delivering")  # wakes us
                 continue
+            health = self.health[destination]
+            retrying = [(r, a) for r, a in rows if r.attempts]
+            if health.failing_since is not None and retrying:
+                give_up_at = health.failing_since + self.config.fallback_after
+                if give_up_at <= now:
+                    why = f"{destination} failing for over {self.config.fallback_after:g}s: {health.last_error}"
+                    await asyncio.to_thread(self._fall_back, retrying, why)  # wakes us for what is left
+                    continue
+                look_again = give_up_at if look_again is None else min(look_again, give_up_at)
             at = due_at(rows, self.config.group_wait)
             if at <= now:
                 await self._send(destination, rows[:BATCH_MAX])

@@ -131,7 +131,7 @@ async def test_a_permanent_failure_falls_back_at_once_and_is_reported(store):
 
 async def test_a_notifier_failing_too_long_hands_over_and_reports_the_chain_when_back(store):
     slack, email = Fake("slack", threads=False), Fake("email")
-    slack.failures = [NotifyError("HTTP 503")] * 2  # the first alert fails twice, over 1 s
+    slack.failures = [NotifyError("HTTP 503")]  # the first alert fails, and is still failing 1 s later
     router = AlertRouter(store, Alerts(group_wait=0, fallback_after=1.0, routes=[Route(to=["slack", "email"])]),
                          {"slack": slack, "email": email})
     store_alerts(store, meta_down(at=0)[:1])
@@ -273,3 +273,18 @@ def test_due_at(rows, expected):
 ], ids=["nothing-scheduled", "due-now", "overdue", "soon", "far-capped"])
 def test_seconds_until(due, expected):
     assert seconds_until(due, now=100.0) == expected
+
+
+async def test_failing_for_fallback_after_hands_over_then_not_at_the_next_retry(store):
+    slack, email = Fake("slack", threads=False), Fake("email")
+    slack.failures = [NotifyError("rate limited", retry_after=60)]  # Slack asks for a minute
+    router = AlertRouter(store, Alerts(group_wait=0, fallback_after=1.0, routes=[Route(to=["slack", "email"])]),
+                         {"slack": slack, "email": email})
+    store_alerts(store, meta_down(at=0)[:1])
+    router.start()
+    try:
+        await eventually(lambda: email.messages, timeout=8)  # at 1 s of failing, not after the 60 s wait
+    finally:
+        await router.stop()
+    assert slack.attempts == 1
+    assert statuses(store) == [("slack", "fell_back"), ("email", "sent")]
