@@ -98,7 +98,7 @@ class Receiver(FailoverReceiver):
 
     def __init__(self, secret: str) -> None:
         super().__init__(secret)
-        self.values = {(PROMOTION, c): v for c, v in NORMAL.items()}
+        self.values = {("promotion", PROMOTION, c): v for c, v in NORMAL.items()}
         self.acks: list[dict] = []               # every acknowledged delivery, in order
         self.first_ack: dict[str, float] = {}    # idempotency key -> time.time() of its first acknowledgement
         self.rejected: list[str] = []
@@ -117,11 +117,11 @@ class Receiver(FailoverReceiver):
 
     @property
     def amounts(self) -> dict[str, int]:
-        return {channel: v for (owner, channel), v in self.values.items() if owner == PROMOTION}
+        return {channel: v for (kind, owner, channel), v in self.values.items() if owner == PROMOTION}
 
     @property
     def paused_channels(self) -> set[str]:
-        return {channel for owner, channel in self.paused if owner == PROMOTION}
+        return {channel for kind, owner, channel in self.paused if owner == PROMOTION}
 
 
 class Loopback:

@@ -32,7 +32,7 @@ from aiohttp import web
 from monitor.failover.signing import HEADER, SignatureError, verify
 
 log = logging.getLogger("failover-receiver")
-Place = tuple[str, str]  # (promotion or notice, channel)
+Place = tuple[str, str, str]  # ("promotion" or "notice", its id, channel): a notice may share a promotion's id
 
 
 class FailoverReceiver:
@@ -59,11 +59,14 @@ class FailoverReceiver:
             return web.json_response({"error": "Idempotency-Key must equal the action's id"}, status=400)
         if key in self.answers:  # a retry of an action already applied: the same answer, nothing done again
             return web.json_response(self.answers[key])
-        place = (action["promotion"] or action["notice"], action["channel"])
+        place = ("promotion", action["promotion"], action["channel"]) if action["promotion"] else \
+            ("notice", action["notice"], action["channel"])
         expect, current = action.get("expect"), self.values.get(place)
-        if expect is not None and current is not None and current != expect:
+        # 409 only when the place holds neither what the monitor expects nor the value it asks for: already
+        # holding the value is a success (e.g. an earlier attempt was applied but its answer was lost).
+        if expect is not None and current is not None and current not in (expect, action.get("value")):
             # Changed outside the monitor: refuse, and write nothing (no answer stored: a person may fix it).
-            return web.json_response({"error": f"{place[1]} holds {current}, not {expect}: changed by someone else"},
+            return web.json_response({"error": f"{place[2]} holds {current}, not {expect}: changed by someone else"},
                                      status=409)
         answer = {"ok": True, "value": self.apply(action, place)}
         self.answers[key] = answer
@@ -82,7 +85,7 @@ class FailoverReceiver:
             self.values[place] = 1
         elif op == "withdraw_notice":
             self.values[place] = 0
-        log.info("%s %s on %s (%s): %s", op, place[0], place[1], action.get("target"), action.get("value"))
+        log.info("%s %s %s on %s (%s): %s", op, *place, action.get("target"), action.get("value"))
         return self.values.get(place)
 
 

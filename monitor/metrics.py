@@ -139,6 +139,8 @@ class Metrics:
         not_after = facts.get("cert_not_after")
         if isinstance(not_after, (int, float)) and not isinstance(not_after, bool):
             self.cert_expiry.set(labels, float(not_after))
+        elif result.ok:  # a good answer without a certificate (the target moved to plain http): none to expire
+            self.cert_expiry.remove(labels)
         if kind == "dns":
             self.dns_rcode.set(labels, rcode_number(str(facts.get("rcode") or "")))
 

@@ -66,6 +66,9 @@ def test_a_failure_counts_its_reason_and_a_request_without_answer_zeroes_status_
     assert got[key("probe_http_duration_seconds", **check, phase="transfer")] == 0
     # The certificate seen last stays known: a refused connection says nothing new about it.
     assert got[key("probe_ssl_earliest_cert_expiry", **check)] == 1_800_000_000
+    # A good answer without a certificate (the site now redirects to plain http): no expiry to watch.
+    metrics.observe_probe("allegro", "home", "http", ProbeResult(ok=True, facts={"status": 200}), 0.1)
+    assert metrics.value("probe_ssl_earliest_cert_expiry", check) is None
 
 
 @pytest.mark.parametrize(("rcode", "value"), [("NOERROR", 0), ("SERVFAIL", 2), ("NXDOMAIN", 3), ("REFUSED", 5), ("", -1),
