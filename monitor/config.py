@@ -172,13 +172,20 @@ class Channel(Strict):
     maintenance: list[MaintenanceWindow] = []
     checks: list[Check] = Field(min_length=1)
 
+    @property
+    def down_capable(self) -> int:
+        """How many checks can take the channel down (on_failure: degraded ones only degrade it)."""
+        return sum(1 for c in self.checks if c.on_failure == "down")
+
     @model_validator(mode="after")
     def _down_when_reachable(self) -> Channel:
         # More than the channel has could never be reached: the channel would never go down.
-        if isinstance(self.down_when, int) and self.down_when > len(self.checks):
-            raise ValueError(f"down_when is {self.down_when} but channel {self.id!r} has {len(self.checks)} "
-                             f"check{'s' if len(self.checks) != 1 else ''}, so it could never be down; "
-                             f"use a number up to {len(self.checks)}, or 'all'")
+        n = self.down_capable
+        if isinstance(self.down_when, int) and self.down_when > n:
+            others = len(self.checks) - n
+            raise ValueError(f"down_when is {self.down_when} but channel {self.id!r} has {n} check{'s' if n != 1 else ''} "
+                             "that can take it down" + (f" ({others} more with on_failure: degraded)" if others else "")
+                             + f", so it could never be down; use a number up to {n}, or 'all'")
         return self
 
 
@@ -244,7 +251,8 @@ class Config(Strict):
 
     def rules(self, channel: Channel) -> Rules:
         """How the channel's checks become its state, for the health state machine."""
-        down_when = {"any": 1, "all": None}.get(channel.down_when, channel.down_when)  # type: ignore[arg-type]
+        # "all" counts the checks that can take the channel down: degrade-only ones never reach down.
+        down_when = {"any": 1, "all": max(1, channel.down_capable)}.get(channel.down_when, channel.down_when)  # type: ignore[arg-type]
         return Rules(Thresholds(*self.check_thresholds(channel)), down_when, channel.min_state_time or 0.0,
                      frozenset(c.id for c in channel.checks if c.on_failure == "degraded" and c.id),
                      FlapSettings(self.flapping.samples, self.flapping.high, self.flapping.low))

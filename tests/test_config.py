@@ -62,8 +62,12 @@ BAD = [
       "timeout, conditions, on_failure, method, headers, expect_status, body_contains, body_not_contains, body_matches, "
       "body_not_matches, content_type, max_response_time, max_body_bytes, follow_redirects, max_redirects, verify_tls"]),
     ("down-when-over-checks", MINIMAL.replace("    checks:", "    down_when: 3\n    checks:"),
-     ["c.yaml:3: channels[0]: down_when is 3 but channel 'allegro' has 1 check, so it could never be down; "
-      "use a number up to 1, or 'all'"]),
+     ["c.yaml:3: channels[0]: down_when is 3 but channel 'allegro' has 1 check that can take it down, so it "
+      "could never be down; use a number up to 1, or 'all'"]),
+    ("down-when-over-down-checks", MINIMAL.replace("    checks:", "    down_when: 2\n    checks:")
+     + "        on_failure: degraded\n      - {kind: dns, target: allegro.pl}\n",
+     ["c.yaml:3: channels[0]: down_when is 2 but channel 'allegro' has 1 check that can take it down (1 more with "
+      "on_failure: degraded), so it could never be down; use a number up to 1, or 'all'"]),
     ("bad-duration", MINIMAL + "        interval: 5x\n",
      ["c.yaml:8: channels[0].checks[0].interval: '5x' is not a duration; write a number with a unit: 500ms, 30s, 5m, 1h or 1d"]),
     ("negative-duration", MINIMAL + "        interval: -5\n",
@@ -171,7 +175,7 @@ def test_maintenance_windows_and_rules_load():
     maintenance:
       - {reason: weekly backup, cron: '0 2 * * sun', duration: 2h, time_zone: Europe/Warsaw}
       - {start: '2026-12-01T02:00:00', end: '2026-12-01T04:00:00', time_zone: Europe/Warsaw}
-    checks:""") + "        on_failure: degraded\n      - {kind: dns, target: allegro.pl}\n"
+    checks:""") + "        on_failure: degraded\n      - {kind: dns, target: allegro.pl}\n      - {kind: tls, target: allegro.pl}\n"
     config = parse_config(text, PROBES)
     channel = config.channels[0]
     rules = config.rules(channel)
@@ -198,3 +202,11 @@ def test_bad_maintenance_windows_are_explained(window, message):
 def test_flapping_thresholds_must_leave_a_gap():
     assert problems("flapping: {high: 20, low: 30}\n" + MINIMAL) == [
         "c.yaml:1: flapping: low (30) must be below high (20); e.g. low: 25, high: 50"]
+
+
+def test_down_when_all_counts_the_checks_that_can_take_the_channel_down():
+    text = MINIMAL.replace("    checks:", "    down_when: all\n    checks:") + (
+        "        on_failure: degraded\n      - {kind: dns, target: allegro.pl}\n      - {kind: tls, target: allegro.pl}\n")
+    config = parse_config(text, PROBES)
+    # dns and tls down take the channel down; the degrade-only http check could never be down, so it is not waited for
+    assert config.rules(config.channels[0]).down_when == 2
