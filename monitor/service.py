@@ -42,6 +42,7 @@ log = logging.getLogger("monitor")
 USER_AGENT = "channel-monitor/0.1 (+https://github.com/channel-monitor)"
 UPKEEP_INTERVAL = 300.0  # seconds between runs of rollups and retention
 DB_GAUGES_INTERVAL = 60.0  # seconds between readings of uptime, open incidents and applied values for /metrics
+DB_GAUGES_MIN_GAP = 1.0  # at most one such reading a second, however many state changes wake it (a flap storm)
 # The owner of the "is it us?" control checks: not a sales channel, never shown as one.
 CONTROL = Channel(id="monitor-connectivity", name="Monitor connectivity", checks=[Check(kind="control", target="-")])
 
@@ -69,9 +70,9 @@ class MonitorService:
         self.channels: dict[str, Channel] = {c.id: c for c in config.channels}
         self.health: dict[str, ChannelHealth] = {}
         self._inflight: set[asyncio.Task] = set()
-        # Admin changes are stored in a thread, then applied: one at a time, so that the stored order and
-        # the applied order are the same (two PUTs racing could otherwise leave the last stored override
-        # different from the one in force until a restart).
+        # Admin changes (overrides, windows, approvals, freezes) are stored in a thread, then applied: one at
+        # a time, so that the stored order and the applied order are the same (two PUTs racing could otherwise
+        # leave the last stored override different from the one in force until a restart).
         self._admin_lock = asyncio.Lock()
         self._writer_task: asyncio.Task | None = None
         self._tick_task: asyncio.Task | None = None
@@ -225,8 +226,12 @@ class MonitorService:
                 log.warning("reading uptime for /metrics failed, trying again in %gs: %s", DB_GAUGES_INTERVAL, exc)
             except Exception:
                 log.exception("reading uptime for /metrics crashed, trying again in %gs", DB_GAUGES_INTERVAL)
+            read_at = time.monotonic()
             with suppress(TimeoutError):
                 await asyncio.wait_for(self._gauges_wake.wait(), DB_GAUGES_INTERVAL)
+            gap = read_at + DB_GAUGES_MIN_GAP - time.monotonic()
+            if gap > 0 and not self._stopping:
+                await asyncio.sleep(gap)
 
     def _on_flush(self, written: int, dropped: int) -> None:
         self.metrics.results_written.inc(written)
@@ -346,6 +351,9 @@ class MonitorService:
             try:
                 decision = self.failover.evaluate(self.clock(), self.health_views(), self.guard.lost)
                 if not decision.empty:
+                    # The state changes (and their alerts) that led here are stored first, so that the
+                    # outbox keeps "Facebook down" before "promotion moved".
+                    await self.writer.flush()
                     # The alerts a decision causes are stored in its own transaction: a crash right after
                     # the commit cannot lose "promotion moved" while its actions go out.
                     alerts = [self._failover_alert(*e) for e in decision.events]
@@ -398,14 +406,16 @@ class MonitorService:
 
     async def approve_plan(self, plan_id: int, by: str) -> Any:
         """Carry out a plan waiting for approval (admin API)."""
-        draft = await asyncio.to_thread(self.failover.approve, plan_id, by, self.clock())
+        async with self._admin_lock:  # two approvals of one plan: the second finds it approved already
+            draft = await asyncio.to_thread(self.failover.approve, plan_id, by, self.clock())
         self.relay.wake()
         self._failover_metrics()
         return draft
 
     async def set_frozen(self, owner: Owner, frozen: bool, by: str, reason: str) -> None:
         """Freeze or unfreeze a promotion or notice (admin API); unfreezing lets failover catch up at once."""
-        await asyncio.to_thread(self.failover.set_frozen, owner, frozen, by, reason, self.clock())
+        async with self._admin_lock:
+            await asyncio.to_thread(self.failover.set_frozen, owner, frozen, by, reason, self.clock())
         self._failover_metrics()
         self.failover_soon()
 

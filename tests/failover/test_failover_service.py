@@ -104,8 +104,10 @@ async def test_approve_mode_waits_for_a_person(tmp_path, aiohttp_server, aiohttp
     assert denied.status in (401, 403)
     assert app[SERVICE].failover.pending  # nothing changed
     auth = {"Authorization": "Bearer test-admin-token-1234"}
-    ok = await client.post(f"/api/admin/failover/plans/{pending.id}/approve", json={"by": "ola"}, headers=auth)
-    assert ok.status == 200, await ok.text()
+    # Two people approve at the same moment: one approval carries it out, the other is told it is done.
+    both = await asyncio.gather(*(client.post(f"/api/admin/failover/plans/{pending.id}/approve", json={"by": "ola"},
+                                              headers=auth) for _ in range(2)))
+    assert sorted(r.status for r in both) == [200, 409], [await r.text() for r in both]
     await eventually(lambda: receiver.spending("ads") == {"shop": 71429, "allegro": 0, "facebook": 28571})
     again = await client.post(f"/api/admin/failover/plans/{pending.id}/approve", json={"by": "ola"}, headers=auth)
     assert again.status == 409
@@ -177,6 +179,10 @@ async def test_failover_alerts_are_stored_with_the_plan_not_after_it(tmp_path, a
     await eventually(lambda: all(h.state.value == "up" for h in service.health.values()))
     await eventually(lambda: not service.writer.depth)
     service._writer_task.cancel()  # the result writer is stuck: nothing it holds reaches the database
+
+    async def stuck() -> None:
+        return None
+    service.writer.flush = stuck
     before = {a.id for a in rows(app, AlertRow)}  # the first "up" of each channel
     fakes["facebook"].mode = "error"
     await eventually(lambda: any(p.owner == "ads" for p in rows(app, FailoverPlanRow)))
@@ -184,3 +190,24 @@ async def test_failover_alerts_are_stored_with_the_plan_not_after_it(tmp_path, a
     assert {a.event for a in stored} == {"failover_planned"}  # "facebook down" waits in the stuck writer
     assert {a.channel for a in stored} == {"ads", "fb-down"}
     await eventually(lambda: {a.event for a in recorder.sent} >= {"failover_planned"})
+
+
+async def test_the_down_alert_is_stored_before_the_failover_alerts_it_causes(tmp_path, aiohttp_server, aiohttp_client):
+    from monitor.store.models import AlertRow
+    from tests.fakes import Recorder
+
+    fakes = {c: FakeChannel() for c in NORMAL}
+    urls = {c: str((await aiohttp_server(fake.app)).make_url("/")) for c, fake in fakes.items()}
+    receiver = Receiver(amounts={("ads", c): v for c, v in NORMAL.items()})
+    hook = str((await aiohttp_server(receiver.app)).make_url("/failover"))
+    # A slow writer: without the flush before the failover commit, the plan's alerts would come first.
+    app = create_app(failover_config(tmp_path, urls, hook), notifiers=[Recorder()], flush_interval=5)
+    await aiohttp_client(app)
+    service = app[SERVICE]
+    await eventually(lambda: all(h.state.value == "up" for h in service.health.values()))
+    fakes["facebook"].mode = "error"
+    await eventually(lambda: any(a.event == "failover_planned" for a in rows(app, AlertRow)), timeout=10)
+    stored = rows(app, AlertRow)
+    down = next(a.id for a in stored if a.event == "state" and a.key.startswith("down:facebook:"))
+    planned = next(a.id for a in stored if a.event == "failover_planned" and a.channel == "ads")
+    assert down < planned
