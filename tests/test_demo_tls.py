@@ -47,3 +47,24 @@ async def test_an_unreachable_own_shop_closes_its_https_listener_too():
         await handshake(port, world.ca_file, "sklep.example")
     finally:
         await world.stop()
+
+
+async def test_the_channel_page_and_api_show_when_the_certificate_expires(tmp_path, aiohttp_client):
+    from monitor.app import create_app
+    from monitor.web.keys import SERVICE
+    from probes import PROBES
+    from tests.fakes import eventually
+
+    world = DemoWorld()
+    await world.start()
+    config = world.config(PROBES, interval="200ms", timeout="150ms").model_copy(update={"data_dir": str(tmp_path)})
+    app = create_app(config, demo=world, flush_interval=0.05)
+    client = await aiohttp_client(app)
+    await eventually(lambda: (TLS_CHANNEL, "certificate") in app[SERVICE].runner.latest)
+    channel = await (await client.get(f"/api/channels/{TLS_CHANNEL}")).json()
+    [cert] = [c for c in channel["checks"] if c["id"] == "certificate"]
+    days_left = (cert["cert_not_after"] - time.time()) / 86400
+    assert VALID_DAYS - 1 < days_left <= VALID_DAYS
+    assert all(c["cert_not_after"] is None for c in channel["checks"] if c["kind"] == "dns")
+    page = await (await client.get(f"/channels/{TLS_CHANNEL}")).text()
+    assert "<dt>Certificate</dt><dd>valid until" in page and f"{VALID_DAYS - 1} days left" in page

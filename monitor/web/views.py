@@ -32,6 +32,8 @@ def channel_summary(service: MonitorService, channel_id: str, uptime: dict[str, 
             "duration_seconds": round(latest.duration_seconds, 4) if latest else None,
             "last_run_at": latest.at if latest else None,
             "conditions": [c.as_json() for c in latest.conditions] if latest else [],
+            # When the certificate the last result saw expires (tls checks, https http checks), else None.
+            "cert_not_after": _number(latest.result.facts.get("cert_not_after")) if latest else None,
         })
     # The cause is what put the channel in its state (kept while it recovers), not merely any
     # failing check: an up channel whose status page is stale has nothing to explain.
@@ -119,6 +121,10 @@ def describe_window(w: Window) -> str:
     if w.cron is not None:
         return f"recurring: cron '{w.cron}' ({w.time_zone}), lasting {span(w.duration or 0)}"
     return f"one-off: {fmt_time(w.start)} to {fmt_time(w.end)}"
+
+
+def _number(value: object) -> float | None:
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
 
 
 def ago(since: float | None, now: float) -> str:
