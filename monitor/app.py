@@ -35,8 +35,12 @@ def create_app(config: Config, *, probes: Mapping[str, ProbeKind] = PROBES,
                              notifiers=notifiers, actuators=actuators)
     app = web.Application(middlewares=[status.security_headers])
     app[SERVICE] = service
-    aiohttp_jinja2.setup(app, loader=jinja2.FileSystemLoader(Path(__file__).parent / "web" / "templates"),
-                         autoescape=True, undefined=jinja2.StrictUndefined)
+    env = aiohttp_jinja2.setup(app, loader=jinja2.FileSystemLoader(Path(__file__).parent / "web" / "templates"),
+                               autoescape=True, undefined=jinja2.StrictUndefined, auto_reload=False)
+    # Compiled once at start and kept: the pages keep working if the installed files are replaced or removed
+    # under a running service (a pip install into its environment), and a template error shows at start.
+    for name in env.loader.list_templates():
+        env.get_template(name)
     status.setup_routes(app)
     api.setup_routes(app)
     statuspage_api.setup_routes(app)

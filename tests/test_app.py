@@ -154,3 +154,16 @@ async def test_demo_break_heal_and_replay_2021(tmp_path, aiohttp_client):
     bad = await client.post("/demo/channels/allegro", json={"mode": "explode"})
     assert bad.status == 400 and "mode 'explode' is not allowed" in await bad.text()
     assert (await client.post("/demo/channels/nope", json={"mode": "error"})).status == 404
+
+
+async def test_pages_survive_the_installed_templates_going_away(tmp_path, aiohttp_client, fake_channel):
+    import aiohttp_jinja2
+
+    app = create_app(config_for(tmp_path, ("allegro", fake_channel.url)), flush_interval=0.05)
+    client = await aiohttp_client(app)
+    await eventually(lambda: state(app, "allegro") == "up")
+    # A pip install into the service's environment removed the installed copy of the templates.
+    aiohttp_jinja2.get_env(app).loader.searchpath = [str(tmp_path / "gone")]
+    for path in ("/", "/channels/allegro", "/incidents", "/channels/nope"):
+        response = await client.get(path)
+        assert response.status in (200, 404) and "<html" in await response.text(), path
