@@ -5,11 +5,13 @@ import argparse
 import asyncio
 import gc
 import logging
+import secrets
 import signal
 import socket
 import sys
 
 from aiohttp import web
+from pydantic import SecretStr
 
 from monitor.app import create_app
 from monitor.config import Config, ConfigError, load_config, parse_listen
@@ -45,7 +47,9 @@ async def _serve(config_path: str | None, args: argparse.Namespace) -> int:
     else:
         demo = DemoWorld()
         await demo.start()
-        config = demo.config(PROBES)
+        # The demo has no config file to put an admin token in: it makes one, so that the admin commands
+        # (override, maintenance, failover approve/freeze) can be tried; printed below, never logged.
+        config = demo.config(PROBES).model_copy(update={"admin_token": SecretStr(secrets.token_urlsafe(24))})
     config = _apply_overrides(config, args)
     setup_logging(config.log_format)
     host, port = parse_listen(config.listen)
@@ -72,6 +76,8 @@ async def _serve(config_path: str | None, args: argparse.Namespace) -> int:
     bound_host, bound_port = sock.getsockname()[:2]
     shown = f"[{bound_host}]" if ":" in bound_host else bound_host
     print(f"Status page: http://{shown}:{bound_port}/" + ("  (demo: simulated channels)" if demo else ""), flush=True)
+    if demo and config.admin_token is not None:
+        print(f"Admin commands of this demo: export CM_ADMIN_TOKEN={config.admin_token.get_secret_value()}", flush=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

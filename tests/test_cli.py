@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import json
 import signal
 import socket
@@ -22,9 +23,10 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-async def run_cli(*args: str, timeout: float = 30) -> tuple[int, str, str]:
+async def run_cli(*args: str, timeout: float = 30, env: dict[str, str] | None = None) -> tuple[int, str, str]:
     proc = await asyncio.create_subprocess_exec(*EXE, *args, cwd=ROOT, stdout=asyncio.subprocess.PIPE,
-                                                stderr=asyncio.subprocess.PIPE)
+                                                stderr=asyncio.subprocess.PIPE,
+                                                env={**os.environ, **env} if env is not None else None)
     out, err = await asyncio.wait_for(proc.communicate(), timeout)
     return proc.returncode, out.decode(), err.decode()
 
@@ -186,7 +188,15 @@ async def test_demo_runs_with_no_config_and_is_controlled_from_the_cli(tmp_path)
     try:
         line = (await asyncio.wait_for(proc.stdout.readline(), 20)).decode()
         assert line == f"Status page: http://127.0.0.1:{port}/  (demo: simulated channels)\n"
+        token_line = (await asyncio.wait_for(proc.stdout.readline(), 20)).decode()
+        assert token_line.startswith("Admin commands of this demo: export CM_ADMIN_TOKEN=")
+        token = token_line.strip().rsplit("=", 1)[1]
         url = f"http://127.0.0.1:{port}"
+        freeze = ("failover", "freeze", "promotion", "christmas-ads", "--by", "ola", "--reason", "review", "--url", url)
+        code, _, err = await run_cli(*freeze, env={"CM_ADMIN_TOKEN": "wrong-token-0123456789"})
+        assert code == 2, err
+        code, out, err = await run_cli(*freeze, env={"CM_ADMIN_TOKEN": token})  # the README's example, in the demo
+        assert code == 0, err
         code, out, _ = await run_cli("demo", "break", "amazon", "--mode", "error", "--url", url)
         assert code == 0 and out.startswith("amazon: error.")
         code, out, _ = await run_cli("demo", "status", "--url", url)
