@@ -22,7 +22,7 @@ Severity = Literal["critical", "warning", "info"]
 
 # Failover events (monitor/failover): the alert's channel fields name the promotion or notice.
 FAILOVER_EVENTS = {
-    "failover_planned": "Failover: moving promotion",
+    "failover_planned": "Failover: moving",
     "failover_dry_run": "Failover (dry-run, nothing applied): would move",
     "failover_approval_needed": "Failover waits for approval",
     "failover_frozen": "Failover frozen",

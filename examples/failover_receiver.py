@@ -102,7 +102,9 @@ def main(argv: list[str] | None = None) -> int:
               file=sys.stderr)
         return 2
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
-    web.run_app(FailoverReceiver(secret).app, host=args.host, port=args.port, print=None)
+    url = f"http://{args.host}:{args.port}/failover"
+    web.run_app(FailoverReceiver(secret).app, host=args.host, port=args.port,
+                print=lambda _message: print(f"failover receiver listening on {url} (Ctrl-C stops it)", flush=True))
     return 0
 
 

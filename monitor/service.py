@@ -379,7 +379,8 @@ class MonitorService:
 
     def _failover_alert(self, event: str, owner: Owner, detail: str, key: str = "") -> Alert:
         kind, name = owner
-        label = (self.failover.promotions[name].name if kind == "promotion" and name in self.failover.promotions else name)
+        label = (self.failover.promotions[name].name if kind == "promotion" and name in self.failover.promotions
+                 else f"customer notice {name}" if kind == "notice" else name)
         return self._labelled(Alert(name, label, "", "", self.clock(), {}, event=event, detail=detail,
                                     key=key or f"failover:{name}"))
 

@@ -12,10 +12,11 @@ from typing import Any
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from monitor.durations import Duration
+from monitor.durations import Duration, format_duration
 from monitor.health import Override, State
 from monitor.maintenance import Window
 from monitor.web import failover_api
+from monitor.web.views import fmt_time
 from monitor.web.keys import SERVICE
 
 log = logging.getLogger("monitor.admin")
@@ -91,7 +92,8 @@ def setup_routes(app: web.Application, token: str | None, show_failover: bool = 
         start = service.clock() + (body.starts_in or 0.0)
         window = Window(body.reason, start=start, end=start + body.duration, by=body.by)
         await service.add_window(channel, window)
-        log.warning("maintenance: %s from %s for %ss by %s: %s", channel, start, body.duration, body.by, body.reason,
+        log.warning("maintenance: %s from %s for %s by %s: %s", channel, fmt_time(start), format_duration(body.duration),
+                    body.by, body.reason,
                     extra={"event": "admin", "channel": channel, "by": body.by, "reason": body.reason})
         return web.json_response({"channel": channel, "start": window.start, "end": window.end, "reason": body.reason})
 

@@ -60,7 +60,7 @@ def setup_routes(app: web.Application, show_public: bool, authorize: Callable[[w
             except LookupError as exc:
                 raise web.HTTPNotFound(text=str(exc)) from None
             verb = "frozen" if frozen else "unfrozen"
-            log.warning("failover: %s %s %s by %s: %s", kind, owner[1], verb, body.by, body.reason,
+            log.warning("failover: %s %s %s by %s%s", kind, owner[1], verb, body.by, f": {body.reason}" if body.reason else "",
                         extra={"event": "admin", "by": body.by, "reason": body.reason, "owner": owner[1]})
             return web.json_response({"kind": kind, "id": owner[1], "frozen": frozen})
         return handler

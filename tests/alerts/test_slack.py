@@ -133,7 +133,7 @@ def test_reply_has_one_bullet_of_details_per_alert() -> None:
     assert text.splitlines() == [
         "• Facebook Shop (facebook_shop): up → down · check dns · dns_servfail: SERVFAIL from 1.1.1.1 for facebook.com",
         "• Facebook Shop (facebook_shop): down → up · was down for 6h 1m",
-        "• Failover: moving promotion: Summer sale: budget 70% Facebook Shop → 0%, Google Shopping 30% → 100%"]
+        "• Failover: moving: Summer sale: budget 70% Facebook Shop → 0%, Google Shopping 30% → 100%"]
 
 
 def test_webhook_payload_is_the_message_of_the_batch() -> None:
