@@ -242,7 +242,7 @@ async def test_webhook_connection_refused_is_retry_without_url_secrets(ctx, capl
 async def test_webhook_secret_never_in_detail_or_logs(receiver, ctx, caplog):
     receiver.script.append(web.json_response({"error": f"bad signature for secret {SECRET}"}, status=409))
     receiver.script.append(web.json_response({"message": f"{SECRET} rejected"}, status=400))
-    with caplog.at_level(logging.INFO, logger="test"):
+    with caplog.at_level(logging.DEBUG, logger="test"):
         results = [await webhook.apply(action(), hook_config(receiver.url), ctx) for _ in range(3)]
     assert [r.outcome for r in results] == ["conflict", "failed", "applied"]
     assert results[0].detail == "webhook reports a conflict, HTTP 409: bad signature for secret ***"

@@ -105,8 +105,9 @@ async def apply(action: Action, config: Config, ctx: ActuatorContext) -> ActionR
     except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
         # The class name only: aiohttp's messages can contain the URL, with its query string.
         result = ActionResult.retry(f"webhook unreachable: {type(exc).__name__}", response={"error": type(exc).__name__})
-    ctx.log.info("failover webhook %s %s on %s: %s (%s)", action.op, action.key, action.channel,
-                 result.outcome, result.detail)
+    # Debug: the relay logs every outcome once, for every actuator kind.
+    ctx.log.debug("failover webhook %s %s on %s: %s (%s)", action.op, action.key, action.channel,
+                  result.outcome, result.detail)
     return result
 
 
