@@ -18,19 +18,20 @@ from monitor.store.queries import UPTIME_WINDOWS, open_incidents, uptime_windows
 
 @dataclass(frozen=True)
 class DbReading:
-    uptime: dict[str, dict[str, float | None]] = field(default_factory=dict)
+    uptime: dict[str, dict[str, float | None]] | None = None  # None: not read this time (the gauges keep theirs)
     open_incidents: frozenset[str] = frozenset()
     applied: dict[tuple[str, str, str], int] = field(default_factory=dict)
 
 
-def read(engine: Engine, now: float) -> DbReading:
-    """One reading of the database-backed gauges (blocking: run it in a thread)."""
-    uptime = uptime_windows(engine, now)
+def read(engine: Engine, now: float, *, uptime: bool = True) -> DbReading:
+    """One reading of the database-backed gauges (blocking: run it in a thread); `uptime` False skips the
+    costly uptime sums."""
+    windows = uptime_windows(engine, now) if uptime else None
     incidents = frozenset(i.channel for i in open_incidents(engine))
     with engine.connect() as conn:
         applied = {(r.owner_kind, r.owner, r.channel): r.applied
                    for r in conn.execute(select(FailoverTargetRow)) if r.applied is not None}
-    return DbReading(uptime, incidents, applied)
+    return DbReading(windows, incidents, applied)
 
 
 def apply(metrics: Metrics, reading: DbReading, channels: Iterable[str], places: Collection[tuple[str, str, str]]) -> None:
@@ -38,13 +39,14 @@ def apply(metrics: Metrics, reading: DbReading, channels: Iterable[str], places:
     promotions and notices only: rows of ones removed from the config stay out. A window without counted
     results has no sample (not a fake 1 or 0)."""
     for channel in channels:
-        values = reading.uptime.get(channel, {})
-        for window in UPTIME_WINDOWS:
-            ratio = values.get(window)
-            if ratio is None:
-                metrics.uptime.remove((channel, window))
-            else:
-                metrics.uptime.set((channel, window), ratio)
+        if reading.uptime is not None:
+            values = reading.uptime.get(channel, {})
+            for window in UPTIME_WINDOWS:
+                ratio = values.get(window)
+                if ratio is None:
+                    metrics.uptime.remove((channel, window))
+                else:
+                    metrics.uptime.set((channel, window), ratio)
         metrics.incident_open.set((channel,), 1 if channel in reading.open_incidents else 0)
     for place, value in reading.applied.items():
         if place in places:

@@ -203,3 +203,13 @@ def test_a_rendering_in_progress_survives_series_added_and_removed_meanwhile():
     rest = list(lines)
     assert started[2] == 'channel_monitor_test_value{channel="c0"} 0\n'
     assert rest == [f'channel_monitor_test_value{{channel="c{i}"}} {i}\n' for i in (1, 2, 4)]
+
+
+def test_a_reading_without_uptime_keeps_the_uptime_gauges(engine):
+    metrics = Metrics(CollectorRegistry())
+    metrics.uptime.set(("allegro", "24h"), 0.5)
+    reading = db_gauges.read(engine, NOW, uptime=False)  # a wake after a state change: incidents only
+    assert reading.uptime is None
+    db_gauges.apply(metrics, reading, ["allegro"], set())
+    assert metrics.value("channel_monitor_uptime_ratio", {"channel": "allegro", "window": "24h"}) == 0.5
+    assert metrics.value("channel_monitor_incident_open", {"channel": "allegro"}) == 0

@@ -8,9 +8,9 @@ from aiohttp import web
 from sqlalchemy import select
 
 from monitor.store.models import IncidentRow
-from monitor.store.queries import UPTIME_WINDOWS, uptime_windows
+from monitor.store.queries import UPTIME_WINDOWS
 from monitor.store.results import recent_results
-from monitor.web.keys import SERVICE
+from monitor.web.keys import SERVICE, UPTIME
 from monitor.web.views import cause_text, channel_summary
 
 MAX_LIMIT = 1000
@@ -41,7 +41,7 @@ def setup_routes(app: web.Application) -> None:
     async def one_channel(request: web.Request) -> web.Response:
         service = request.app[SERVICE]
         channel = channel_of(request)
-        uptime = await asyncio.to_thread(uptime_windows, service.engine, service.clock())
+        uptime = await request.app[UPTIME].get(service)
         return web.json_response(channel_summary(service, channel, uptime.get(channel, {})))
 
     async def results(request: web.Request) -> web.Response:
@@ -78,7 +78,7 @@ def setup_routes(app: web.Application) -> None:
 
     async def uptime(request: web.Request) -> web.Response:
         service = request.app[SERVICE]
-        values = await asyncio.to_thread(uptime_windows, service.engine, service.clock())
+        values = await request.app[UPTIME].get(service)
         return web.json_response({"windows": list(UPTIME_WINDOWS), "channels": {
             c: {w: values.get(c, {}).get(w) for w in UPTIME_WINDOWS} for c in service.channels}})
 

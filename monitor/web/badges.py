@@ -1,19 +1,14 @@
 """shields.io-style flat SVG badges: a channel's state and its 30-day uptime, for READMEs and dashboards."""
 from __future__ import annotations
 
-import asyncio
 import math
 import re
-import time
-from typing import Any
 from xml.sax.saxutils import escape, quoteattr
 
 from aiohttp import web
 
 from monitor.health import State
-from monitor.service import MonitorService
-from monitor.store.queries import UPTIME_WINDOWS, uptime_windows
-from monitor.web.keys import SERVICE
+from monitor.web.keys import SERVICE, UPTIME
 
 LABEL_COLOUR = "#555"
 GREY = "#9f9f9f"
@@ -24,7 +19,6 @@ UPTIME_COLOURS = ((0.999, "#4c1"), (0.99, "#97ca00"), (0.95, "#dfb317"), (0.90, 
 # No font metrics on the server: a fixed average width of Verdana 11px keeps badges deterministic.
 CHAR_WIDTH = 7
 PADDING = 10
-UPTIME_CACHE_SECONDS = 30.0  # as long as clients may cache the badge
 HEADERS = {"Cache-Control": "max-age=30"}
 # Characters XML 1.0 forbids even escaped; a name or cause holding one would make the document unparsable.
 _NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
@@ -84,16 +78,6 @@ def _unknown() -> web.Response:
 
 def setup_routes(app: web.Application) -> None:
     """Register /badge/{channel}/status.svg and /badge/{channel}/uptime-30d.svg."""
-    cache: dict[str, Any] = {"at": -math.inf, "uptime": {}}
-
-    async def uptimes(service: MonitorService) -> dict[str, dict[str, float | None]]:
-        now = time.monotonic()
-        if now - cache["at"] > UPTIME_CACHE_SECONDS:
-            cache["uptime"] = await asyncio.to_thread(uptime_windows, service.engine, service.clock(),
-                                                      {"30d": UPTIME_WINDOWS["30d"]})
-            cache["at"] = now
-        return cache["uptime"]
-
     async def state_badge(request: web.Request) -> web.Response:
         service = request.app[SERVICE]
         channel = service.channels.get(request.match_info["channel"])
@@ -108,7 +92,7 @@ def setup_routes(app: web.Application) -> None:
         channel = service.channels.get(request.match_info["channel"])
         if channel is None:
             return _unknown()
-        text, colour = uptime_text((await uptimes(service)).get(channel.id, {}).get("30d"))
+        text, colour = uptime_text((await request.app[UPTIME].get(service)).get(channel.id, {}).get("30d"))
         return _svg(badge(channel.name, text, colour))
 
     app.router.add_get("/badge/{channel}/status.svg", state_badge)

@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
-import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -21,7 +20,8 @@ from monitor.store.queries import (channel_incidents, incident_page, latency_ser
                                    uptime_windows)
 from monitor.store.rollups import DAY, HOUR, floor_to
 from monitor.web.charts import history_view, latency_chart
-from monitor.web.keys import DEMO, SERVICE
+from monitor.web.cache import Cached
+from monitor.web.keys import DEMO, SERVICE, UPTIME
 from monitor.web.views import (ago, channel_summary, describe_window, fmt_time, incident_view, maintenance_notices, money,
                                ms, overview_row, pct, state_label, state_reason)
 
@@ -46,53 +46,10 @@ async def security_headers(request: web.Request, handler) -> web.StreamResponse:
     return response
 
 
-class Cached:
-    """A value computed in a thread, again when older than `seconds`.
-
-    A caller waits only for the first value, or one grown too old (nobody asked for a while); otherwise
-    it gets the value there is while a refresh runs in the background (one at a time), so a page does not
-    wait for the database's sums.
-    """
-
-    def __init__(self, seconds: float, compute: Callable[[MonitorService], Any], *, wait_after: float | None = None) -> None:
-        self.seconds, self.compute = seconds, compute
-        self.wait_after = wait_after if wait_after is not None else 4 * seconds
-        self.at: float | None = None
-        self.value: Any = None
-        self.lock = asyncio.Lock()
-        self.refreshing: asyncio.Task | None = None
-
-    async def get(self, service: MonitorService) -> Any:
-        if self.age() > self.wait_after:  # none yet, or too old to show: wait for a fresh one
-            async with self.lock:
-                if self.refreshing is not None:
-                    await asyncio.gather(self.refreshing, return_exceptions=True)
-                if self.age() > self.wait_after:
-                    await self._refresh(service)
-        elif self.age() > self.seconds and self.refreshing is None:
-            self.refreshing = asyncio.create_task(self._refresh_in_background(service), name="status-page-cache")
-        return self.value
-
-    def age(self) -> float:
-        return math.inf if self.at is None else time.monotonic() - self.at
-
-    async def _refresh(self, service: MonitorService) -> None:
-        self.value = await asyncio.to_thread(self.compute, service)
-        self.at = time.monotonic()
-
-    async def _refresh_in_background(self, service: MonitorService) -> None:
-        try:
-            await self._refresh(service)
-        except Exception as exc:  # the database is down, or the service stopping: the next page tries again
-            log.warning("status page figures not refreshed: %s", exc)
-        finally:
-            self.refreshing = None
-
-
 def setup_routes(app: web.Application) -> None:
     """Register the status pages, API and health routes."""
     # From rollups: 24 h, 7 d, 30 d and 90 d per channel; and the 90 daily bars, drawn once per refresh.
-    uptime_cache = Cached(UPTIME_CACHE_SECONDS, lambda s: uptime_windows(s.engine, s.clock()))
+    uptime_cache = app[UPTIME] = Cached(UPTIME_CACHE_SECONDS, lambda s: uptime_windows(s.engine, s.clock()))
     history_cache = Cached(UPTIME_CACHE_SECONDS, lambda s: history_view(s.engine, s.clock(), HISTORY_DAYS))
 
     async def finish_refreshes(_app: web.Application) -> None:
