@@ -152,7 +152,7 @@ class Notifier(ABC):
     async def send(self, batch: Batch, thread: Thread | None = None) -> Delivery:
         """Deliver one batch; raise NotifyError on failure."""
 
-    async def close(self) -> None:
+    async def close(self) -> None:  # noqa: B027 - optional hook: most notifiers hold nothing to release
         """Release connections (called once at shutdown)."""
 
 

@@ -11,7 +11,7 @@ import re
 import ssl
 from datetime import UTC, datetime
 from email.message import EmailMessage
-from email.utils import formataddr, format_datetime, make_msgid, parseaddr
+from email.utils import format_datetime, formataddr, make_msgid, parseaddr
 from pathlib import Path
 from typing import Any, Literal
 

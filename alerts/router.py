@@ -33,9 +33,9 @@ from sqlalchemy.engine import Engine
 from alerts.base import Alert, Batch, Delivery, Notifier, NotifyError, Thread
 from alerts.config import Alerts, Route
 from monitor.store.db import begin_write
-from monitor.tasks import finish_or_cancel
 from monitor.store.models import AlertDeliveryRow, AlertRow, AlertThreadRow
 from monitor.store.upsert import upsert
+from monitor.tasks import finish_or_cancel
 
 log = logging.getLogger("monitor.alerts")
 BACKOFF_FIRST, BACKOFF_MAX = 1.0, 300.0

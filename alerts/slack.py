@@ -17,8 +17,11 @@ import aiohttp
 from pydantic import ConfigDict, Field, SecretStr, field_validator, model_validator
 from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.async_handler import AsyncRetryHandler, default_interval_calculator
-from slack_sdk.http_retry.builtin_async_handlers import (AsyncConnectionErrorRetryHandler,
-                                                         AsyncRateLimitErrorRetryHandler, AsyncServerErrorRetryHandler)
+from slack_sdk.http_retry.builtin_async_handlers import (
+    AsyncConnectionErrorRetryHandler,
+    AsyncRateLimitErrorRetryHandler,
+    AsyncServerErrorRetryHandler,
+)
 from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.webhook.async_client import AsyncWebhookClient
 
@@ -145,10 +148,10 @@ class _RateLimitRetry(AsyncRateLimitErrorRetryHandler):
                 and wait is not None and wait.is_integer() and wait <= MAX_RATE_LIMIT_WAIT)
 
 
-def retry_handlers() -> list[AsyncRetryHandler]:
-    """429 (honours Retry-After), 500/503 and dropped connections, with the SDK's backoff."""
-    return [_RateLimitRetry(max_retry_count=2), AsyncServerErrorRetryHandler(max_retry_count=2),
-            AsyncConnectionErrorRetryHandler(max_retry_count=1)]
+def retry_handlers(*, server_errors: bool = True) -> list[AsyncRetryHandler]:
+    """429 (honours Retry-After), dropped connections and, unless told not to, 500/503, with the SDK's backoff."""
+    handlers: list[AsyncRetryHandler] = [_RateLimitRetry(max_retry_count=2), AsyncConnectionErrorRetryHandler(max_retry_count=1)]
+    return [*handlers, AsyncServerErrorRetryHandler(max_retry_count=2)] if server_errors else handlers
 
 
 class SlackNotifier(Notifier):
@@ -223,7 +226,7 @@ class SlackNotifier(Notifier):
                 return None
             status = getattr(exc.response, "status_code", None) or getattr(exc.response, "status", 0)
             raise self._api_error(method.replace("_", "."), status, error, exc.response.headers) from exc
-        except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+        except (TimeoutError, aiohttp.ClientError) as exc:
             raise NotifyError(f"cannot reach Slack ({type(exc).__name__}); will retry") from exc
         return response.data if isinstance(response.data, dict) else {}
 
@@ -240,10 +243,11 @@ class SlackNotifier(Notifier):
         for attempt in range(WEBHOOK_5XX_RETRIES + 1):
             try:
                 response = await self._hook_client().send(**body, unfurl_links=False, unfurl_media=False)
-            except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+            except (TimeoutError, aiohttp.ClientError) as exc:
                 # from None: an aiohttp error may quote the URL, and the webhook URL is a secret.
                 raise NotifyError(f"cannot reach the Slack incoming webhook ({type(exc).__name__}); will retry") from None
-            # The SDK's webhook client consults retry handlers only on 429 and exceptions, so 5xx is retried here.
+            # 5xx is retried here, the only place: slack-sdk's webhook client consulted its retry handlers only on 429
+            # before 3.48 and on every status >= 400 since, so a 5xx handler there would multiply our attempts by 3.
             if response.status_code < 500 or attempt == WEBHOOK_5XX_RETRIES:
                 break
             await asyncio.sleep(default_interval_calculator.calculate_sleep_duration(attempt))
@@ -278,7 +282,8 @@ class SlackNotifier(Notifier):
         if self._hook is None or self._hook.session is not session:
             assert self.config.webhook_url is not None
             url = self.config.webhook_url.get_secret_value()
-            self._hook = AsyncWebhookClient(url, session=session, logger=self._sdk_log, retry_handlers=retry_handlers())
+            self._hook = AsyncWebhookClient(url, session=session, logger=self._sdk_log,
+                                            retry_handlers=retry_handlers(server_errors=False))
             self._hook.proxy = _proxy_for(url, self._hook.proxy)
         return self._hook
 

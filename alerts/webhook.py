@@ -6,7 +6,6 @@ every retry of a batch, so the receiver can drop duplicates.
 """
 from __future__ import annotations
 
-import asyncio
 import json
 import math
 from datetime import UTC, datetime
@@ -126,7 +125,7 @@ class WebhookNotifier(Notifier):
                 status = resp.status
                 raw = await resp.content.read(MAX_RESPONSE_BYTES)
                 wait = retry_after(resp.headers.get("Retry-After"), now) if status in (429, 503) else None
-        except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+        except (TimeoutError, aiohttp.ClientError) as exc:
             # The class name only: aiohttp's messages can contain the URL with its credentials or query.
             raise NotifyError(f"webhook {self.shown} unreachable: {type(exc).__name__}") from None
         why = _reason(raw, secret)

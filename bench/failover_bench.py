@@ -54,8 +54,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # examples/
 import run_bench  # noqa: E402  (the load benchmark: shops, config, service start, scraping, machine line)
-from examples.failover_receiver import FailoverReceiver  # noqa: E402
 from run_bench import BenchError, fmt_duration, parse_duration  # noqa: E402
+
+from examples.failover_receiver import FailoverReceiver  # noqa: E402
 
 TARGET_S = 1.0
 PROMOTION = "bench"
@@ -468,7 +469,7 @@ def run(args: argparse.Namespace, say) -> dict:
                     c[kind]["probes_started_in_second_before"] = busy[0][0] if busy else None
         db.close()
         return {
-            "date": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+            "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
             "machine": run_bench.machine_description(),
             "code": run_bench.code_version(),
             "command": run_bench.command_line(),

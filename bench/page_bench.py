@@ -262,7 +262,7 @@ def run(args: argparse.Namespace, say) -> dict:
 
         targets = {"overview": TARGET_OVERVIEW_P95_MS, "summary": TARGET_SUMMARY_P95_MS}
         result = {
-            "date": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+            "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
             "machine": rb.machine_description(), "code": rb.code_version(), "command": rb.command_line(),
             "load": {"channels": n_channels, "checks": n_checks, "interval_s": args.interval,
                      "expected_probes_per_s": n_checks / args.interval},

@@ -341,7 +341,7 @@ def monitor_command(args: argparse.Namespace) -> list[str]:
             return [str(candidate)]
     found = shutil.which("channel-monitor")
     if not found:
-        raise BenchError("channel-monitor is not installed; run .venv/bin/pip install -e '.[test]' first")
+        raise BenchError("channel-monitor is not installed; run the README's test command first")
     return [found]
 
 
@@ -533,7 +533,7 @@ def run(args: argparse.Namespace, say) -> dict:
         machine = (busy1[0] - busy0[0]) / max(1, busy1[1] - busy0[1]) * len(os.sched_getaffinity(0)) * 100
 
         result = {
-            "date": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+            "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
             "machine": machine_description(),
             "code": code_version(),
             "command": command_line(),

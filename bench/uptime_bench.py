@@ -55,7 +55,7 @@ from monitor.store.rollups import DAY, HOUR, roll_up_and_retain  # noqa: E402
 
 TARGET_UPTIME_MS = 200.0
 TARGET_DB_BYTES = 1 << 30  # 1 GiB
-START = int(dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc).timestamp())  # a midnight
+START = int(dt.datetime(2026, 1, 1, tzinfo=dt.UTC).timestamp())  # a midnight
 INSERT = ("INSERT INTO probe_results (at, channel, \"check\", kind, ok, error_class, error, duration_seconds, "
           "facts, severity, channel_state) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
 ROLLUP_INSERT = ("INSERT INTO rollups (period, bucket_start, channel, \"check\", n_up, n_degraded, n_down, "

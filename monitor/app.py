@@ -16,10 +16,9 @@ from monitor.config import Config
 from monitor.demo import DemoWorld
 from monitor.metrics import Metrics
 from monitor.service import MonitorService
-from monitor.web import admin, api, demo_api, status
-from monitor.web import badges, feed, statuspage_api
-from monitor.web.metrics_endpoint import metrics_handler
+from monitor.web import admin, api, badges, demo_api, feed, status, statuspage_api
 from monitor.web.keys import DEMO, SERVICE
+from monitor.web.metrics_endpoint import metrics_handler
 from probes import PROBES
 from probes.base import ProbeKind
 

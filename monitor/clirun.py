@@ -110,7 +110,7 @@ def _apply_overrides(config: Config, args: argparse.Namespace) -> Config:
         try:
             parse_listen(args.listen)
         except ValueError as exc:
-            raise SystemExit(_fail(f"--listen {exc}"))
+            raise SystemExit(_fail(f"--listen {exc}")) from None
         updates["listen"] = args.listen
     if getattr(args, "data_dir", None):
         updates["data_dir"] = args.data_dir

@@ -2,22 +2,22 @@
 from __future__ import annotations
 
 import ipaddress
-from datetime import datetime
-from zoneinfo import ZoneInfo
 import os
 import re
 from collections.abc import Mapping
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, SecretStr, ValidationError, field_validator, model_validator
 
+from alerts import config as alerts_config
+from alerts.config import Alerts
 from monitor.conditions import Condition, ConditionError, parse_condition
 from monitor.config_errors import ConfigError, Problem, StrictLoader, problems_from_validation, yaml_line_map
 from monitor.durations import Duration, format_duration
-from alerts import config as alerts_config
-from alerts.config import Alerts
 from monitor.failover import config as failover_config
 from monitor.failover.config import Failover
 from monitor.flapping import FlapSettings

@@ -20,7 +20,7 @@ def _name(common_name: str) -> x509.Name:
 
 def make_demo_tls(host_name: str, directory: Path) -> tuple[ssl.SSLContext, Path]:
     """A server context with a certificate for host_name, and the path of the CA file that trusts it."""
-    now = datetime.datetime.now(datetime.timezone.utc)
+    now = datetime.datetime.now(datetime.UTC)
     ca_key = ec.generate_private_key(ec.SECP256R1())
     ca_name = _name("channel-monitor demo CA")
     ca = (x509.CertificateBuilder().subject_name(ca_name).issuer_name(ca_name).public_key(ca_key.public_key())

@@ -27,7 +27,6 @@ from monitor.store.db import StoreError, make_engine
 from probes import PROBES
 
 
-
 def add_commands(sub: argparse._SubParsersAction) -> None:
     what_if = sub.add_parser("plan", help="what-if: print the allocation if these channels failed (changes nothing)")
     what_if.add_argument("--config", help="YAML config file (default: the built-in demo's promotions)")
@@ -42,7 +41,8 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     approve = actions.add_parser("approve", help="carry out a plan waiting for approval")
     approve.add_argument("plan", type=int)
     for name in ("freeze", "unfreeze"):
-        p = actions.add_parser(name, help=f"{name} a promotion or notice ({'no more moves' if name == 'freeze' else 'moves allowed again'})")
+        effect = "no more moves" if name == "freeze" else "moves allowed again"
+        p = actions.add_parser(name, help=f"{name} a promotion or notice ({effect})")
         p.add_argument("kind", choices=("promotion", "notice"))
         p.add_argument("id")
         p.add_argument("--reason", default="")

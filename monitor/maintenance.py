@@ -2,8 +2,8 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from functools import lru_cache
-from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from apscheduler.triggers.cron import CronTrigger
@@ -33,7 +33,7 @@ class Window:
         trigger = cron_trigger(self.cron, self.time_zone)
         # Look back one hour further than the duration: an occurrence in a spring-forward gap is
         # moved up to an hour later and must still be found.
-        cursor = datetime.fromtimestamp(now - self.duration - 3600, timezone.utc)
+        cursor = datetime.fromtimestamp(now - self.duration - 3600, UTC)
         latest = None
         while (occurrence := trigger.get_next_fire_time(None, cursor)) is not None and occurrence.timestamp() <= now:
             latest = occurrence.timestamp()
@@ -44,7 +44,7 @@ class Window:
         """When the window next begins (for the status page's upcoming maintenance)."""
         if self.cron is None:
             return self.start if self.start is not None and self.start > now else None
-        following = cron_trigger(self.cron, self.time_zone).get_next_fire_time(None, datetime.fromtimestamp(now, timezone.utc))
+        following = cron_trigger(self.cron, self.time_zone).get_next_fire_time(None, datetime.fromtimestamp(now, UTC))
         return following.timestamp() if following else None
 
 
@@ -61,13 +61,13 @@ def cron_trigger(expression: str, time_zone: str) -> CronTrigger:
         raise ValueError(f"{expression!r} is not a crontab line ({exc}); write 5 fields: minute hour day month weekday, "
                          "e.g. '0 2 * * sun' for Sundays at 02:00") from None
     # A line such as "0 0 30 2 *" (30 February) never fires, and searching for it is slow.
-    if trigger.get_next_fire_time(None, datetime(2026, 1, 1, tzinfo=timezone.utc)) is None or _never_soon(trigger):
+    if trigger.get_next_fire_time(None, datetime(2026, 1, 1, tzinfo=UTC)) is None or _never_soon(trigger):
         raise ValueError(f"{expression!r} never fires; check the day and month fields")
     return trigger
 
 
 def _never_soon(trigger: CronTrigger) -> bool:
-    start = datetime.now(timezone.utc)
+    start = datetime.now(UTC)
     following = trigger.get_next_fire_time(None, start)
     return following is None or following - start > timedelta(days=366 * 5)
 

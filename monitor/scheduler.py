@@ -4,7 +4,7 @@ from __future__ import annotations
 import asyncio
 import zlib
 from collections.abc import Awaitable, Callable
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from apscheduler.events import EVENT_JOB_MAX_INSTANCES, EVENT_JOB_MISSED, EVENT_JOB_SUBMITTED, JobEvent
 from apscheduler.executors.asyncio import AsyncIOExecutor
@@ -68,13 +68,13 @@ class CheckScheduler:
         self.jobs = jobs
         self.metrics = metrics
         self.jitter = jitter
-        self.scheduler = AsyncIOScheduler(timezone=timezone.utc, executors={"default": QuietAsyncIOExecutor()})
+        self.scheduler = AsyncIOScheduler(timezone=UTC, executors={"default": QuietAsyncIOExecutor()})
         self._due: dict[str, float] = {}
         self.scheduler.add_listener(self._on_event, EVENT_JOB_SUBMITTED | EVENT_JOB_MISSED | EVENT_JOB_MAX_INSTANCES)
 
     def start(self) -> None:
         """Add one job per check and start the scheduler."""
-        now = datetime.now(timezone.utc)
+        now = datetime.now(UTC)
         for channel, check, run in self.jobs:
             job_id = f"{channel.id}/{check.id}"
             interval = check.interval_seconds
@@ -97,7 +97,7 @@ class CheckScheduler:
     async def _job(self, job_id: str, channel: Channel, check: Check, run: RunCheck) -> None:
         due = self._due.pop(job_id, None)
         if due is not None:
-            self.metrics.scheduler_lag.observe(max(0.0, datetime.now(timezone.utc).timestamp() - due))
+            self.metrics.scheduler_lag.observe(max(0.0, datetime.now(UTC).timestamp() - due))
         await run(channel, check)
 
     def _on_event(self, event: JobEvent) -> None:

@@ -4,15 +4,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
-
-import aiohttp
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from typing import Any
 from contextlib import suppress
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
+import aiohttp
 from sqlalchemy.exc import SQLAlchemyError
 
 from alerts.base import Alert, Notifier, NotifierContext
@@ -20,12 +19,12 @@ from alerts.log import LogNotifier
 from alerts.router import AlertRouter, alert_row
 from monitor import db_gauges
 from monitor.config import Channel, Check, Config
-from monitor.health import ChannelHealth, Context, FlapEvent, Override, State, Transition
 from monitor.connectivity import ConnectivityGuard
 from monitor.failover.actions import ActuatorContext
 from monitor.failover.engine import FailoverEngine, Owner
 from monitor.failover.gate import HealthView
 from monitor.failover.relay import ActionRelay
+from monitor.health import ChannelHealth, Context, FlapEvent, Override, State, Transition
 from monitor.maintenance import Window, active
 from monitor.metrics import SERVICE_LOG, Metrics
 from monitor.runner import Runner, run_probe

@@ -16,7 +16,7 @@ import aiohttp
 from pydantic import Field
 
 from probes.base import Fact, ProbeConfig, ProbeContext, ProbeKind, ProbeResult
-from probes.http import decode, read_limited, check_target
+from probes.http import check_target, decode, read_limited
 from probes.http_errors import client_error
 
 REQUIRED = ("og:title", "og:type", "og:image", "og:url")

@@ -15,7 +15,7 @@ import aiohttp
 from pydantic import Field, field_validator, model_validator
 
 from probes.base import Fact, ProbeConfig, ProbeContext, ProbeKind, ProbeResult
-from probes.http import read_limited, check_target
+from probes.http import check_target, read_limited
 from probes.http_errors import client_error
 
 # Component statuses, worse ranks higher. A status not listed (a vendor's extension) ranks 2.

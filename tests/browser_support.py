@@ -6,7 +6,6 @@ import re
 import shutil
 from pathlib import Path
 
-
 from tests.conftest import missing as report_missing
 
 CHROMIUM_VAR = "CM_TEST_CHROMIUM"  # another Chromium executable than Debian's /usr/bin/chromium
@@ -19,7 +18,7 @@ def chromium_or_skip() -> str:
     try:
         import playwright.async_api  # noqa: F401
     except ImportError:
-        missing.append("Playwright's Python package (.venv/bin/pip install -e '.[test]')")
+        missing.append("Playwright's Python package (the README's test command installs it)")
     executable = os.environ.get(CHROMIUM_VAR) or DEFAULT_CHROMIUM
     if not (Path(executable).is_file() and os.access(executable, os.X_OK)) and not shutil.which(executable):
         missing.append(f"Chromium at {executable} (apt-get install chromium, or set {CHROMIUM_VAR})")

@@ -2,14 +2,13 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import json
+import os
 import signal
 import socket
 import sqlite3
 import sys
 from pathlib import Path
-
 
 from tests.fakes import FakeChannel
 

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import socket
 
-
 from monitor.app import create_app
 from monitor.config import parse_config
 from monitor.connectivity import ConnectivityGuard

@@ -32,7 +32,7 @@ async def test_entry_point_serves_and_passes_its_own_healthcheck(tmp_path):
     cmd = json.loads(instruction("CMD"))
     assert entry == ["channel-monitor"]
     exe = shutil.which("channel-monitor", path=str(Path(sys.executable).parent))
-    assert exe, "the console script is installed with the package (pip install -e '.[test]')"
+    assert exe, "the console script is installed with the package (the README's test command)"
     port = free_port()
     # Same arguments as the image, but on loopback and a temporary data directory.
     args = [a.replace("0.0.0.0:8080", f"127.0.0.1:{port}").replace("/data", str(tmp_path / "data")) for a in cmd]

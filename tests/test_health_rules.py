@@ -1,6 +1,8 @@
 """Health beyond thresholds: maintenance edges, overrides, frozen states, flapping, combination rules."""
 from __future__ import annotations
 
+from datetime import UTC
+
 import pytest
 
 from monitor.flapping import FlapDetector, FlapSettings, percent_state_change
@@ -138,10 +140,10 @@ def test_flap_detector_needs_half_its_samples_before_judging():
 @pytest.mark.parametrize("hour_utc,active", [(0, False), (1, True), (2.99, True), (3, False)],
                          ids=["before", "start", "just-before-end", "end"])
 def test_recurring_window_in_a_time_zone(hour_utc, active):
-    from datetime import datetime, timezone
+    from datetime import datetime
     # Sundays 02:00-04:00 in Warsaw (UTC+1 in November): 01:00-03:00 UTC on Sunday 22 Nov 2026.
     window = Window("weekly backup", cron="0 2 * * sun", duration=7200, time_zone="Europe/Warsaw")
-    now = datetime(2026, 11, 22, tzinfo=timezone.utc).timestamp() + hour_utc * 3600
+    now = datetime(2026, 11, 22, tzinfo=UTC).timestamp() + hour_utc * 3600
     assert window.active_at(now) is active
 
 

@@ -15,8 +15,18 @@ from sqlmodel import SQLModel
 
 from monitor.redact import redact_url
 from monitor.store import models  # noqa: F401  (every table on SQLModel.metadata)
-from monitor.store.db import (BASELINE, BASELINE_TABLES, StoreError, Upgrade, alembic_config, begin_write,
-                              driver_url, head_revision, make_engine, upgrade_schema)
+from monitor.store.db import (
+    BASELINE,
+    BASELINE_TABLES,
+    StoreError,
+    Upgrade,
+    alembic_config,
+    begin_write,
+    driver_url,
+    head_revision,
+    make_engine,
+    upgrade_schema,
+)
 from monitor.store.queries import load_channel_states, open_incidents
 from tests.test_cli import run_cli
 

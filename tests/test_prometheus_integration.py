@@ -23,7 +23,6 @@ from pathlib import Path
 import pytest
 import yaml
 
-
 ROOT = Path(__file__).resolve().parent.parent
 DASHBOARD = ROOT / "dashboards" / "grafana" / "channel-monitor.json"
 RULES = ROOT / "dashboards" / "prometheus" / "rules.yml"

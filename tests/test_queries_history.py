@@ -10,8 +10,15 @@ from types import SimpleNamespace
 from sqlalchemy import insert, text
 
 from monitor.store.models import FailoverPlanRow, IncidentRow, ProbeResultRow, RollupMarkRow, RollupRow
-from monitor.store.queries import (Day, _daily_statement, channel_incidents, daily_history, incident_page, latency_series,
-                                   plans_for_incidents)
+from monitor.store.queries import (
+    Day,
+    _daily_statement,
+    channel_incidents,
+    daily_history,
+    incident_page,
+    latency_series,
+    plans_for_incidents,
+)
 from monitor.store.rollups import DAY, HOUR, RAW_ID, apply_retention, floor_to, run_rollups
 
 NOW = 1_793_539_234.5  # 1 November 2026, 12:40:34.5 UTC

@@ -18,8 +18,7 @@ from monitor.config import Retention, parse_config
 from monitor.store import rollups
 from monitor.store.models import ProbeResultRow, RollupMarkRow, RollupRow
 from monitor.store.queries import UPTIME_WINDOWS, uptime_statement, uptime_windows
-from monitor.store.rollups import (DAY, HOUR, RAW_ID, apply_retention, read_marks, rollup_rows, run_rollups,
-                                   upsert)
+from monitor.store.rollups import DAY, HOUR, RAW_ID, apply_retention, read_marks, rollup_rows, run_rollups, upsert
 from monitor.web.keys import SERVICE
 from probes import PROBES
 from tests.fakes import eventually

@@ -1,11 +1,11 @@
 """Check scheduling: an early first run, then runs spread over the whole interval."""
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from monitor.scheduler import FIRST_RUN_SPREAD, PhasedIntervalTrigger, _phase
 
-T0 = datetime(2026, 11, 22, 12, 0, tzinfo=timezone.utc)
+T0 = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
 
 
 def fire_times(trigger: PhasedIntervalTrigger, count: int) -> list[float]:
@@ -52,11 +52,11 @@ async def test_a_run_cancelled_at_stop_before_it_began_logs_no_error(caplog):
         began.append(1)
 
     executor = QuietAsyncIOExecutor()
-    scheduler = AsyncIOScheduler(timezone=timezone.utc, executors={"default": executor})
+    scheduler = AsyncIOScheduler(timezone=UTC, executors={"default": executor})
     scheduler.start(paused=True)
     job = scheduler.add_job(run, "interval", seconds=60, id="cut-off")
     with caplog.at_level(logging.INFO, logger="apscheduler"):
-        executor.submit_job(job, [datetime.now(timezone.utc)])
+        executor.submit_job(job, [datetime.now(UTC)])
         executor.shutdown()  # what stopping does: cancels the submitted run before its first step
         await asyncio.sleep(0.05)
     scheduler.shutdown(wait=False)
@@ -68,12 +68,12 @@ async def test_a_run_cancelled_at_stop_before_it_began_logs_no_error(caplog):
 def test_other_errors_of_a_run_are_still_logged(caplog):
     import logging
 
-    from monitor.scheduler import QuietAsyncIOExecutor
-
     from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
+    from monitor.scheduler import QuietAsyncIOExecutor
+
     executor = QuietAsyncIOExecutor()
-    executor.start(AsyncIOScheduler(timezone=timezone.utc), "default")
+    executor.start(AsyncIOScheduler(timezone=UTC), "default")
     executor._instances["job"] = 1
     with caplog.at_level(logging.ERROR, logger="apscheduler"):
         executor._run_job_error("job", RuntimeError("a real bug"))

@@ -21,8 +21,6 @@ from monitor.store.writer import ResultWriter
 from tests.test_cli import free_port
 
 
-
-
 def row(at: float, ok: bool = True, channel: str = "allegro") -> dict:
     return {"at": at, "channel": channel, "check": "home", "kind": "http", "ok": ok,
             "error_class": None if ok else "http_status", "error": None if ok else "HTTP 503",

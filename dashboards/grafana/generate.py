@@ -7,8 +7,8 @@
 
 The dashboard is code so that a change to it is reviewed as a diff of PromQL and titles, not of a Grafana
 export; tests/test_dashboards.py keeps the committed JSON and this file in step and checks every metric and
-label against monitor/metrics.py. Needs `pip install -e '.[dashboards]'` (grafana-foundation-sdk for
-Grafana 11.6).
+label against monitor/metrics.py. Needs the `dashboards` extra (grafana-foundation-sdk for Grafana 11.6), which
+is in requirements/test.txt: the README's test command installs it.
 
 Rules every expression here follows (the tests and the Prometheus integration test rely on them):
 - only the variables $channel, $__rate_interval, $__interval and $__range;
@@ -45,11 +45,12 @@ try:
         VariableSort,
     )
     from grafana_foundation_sdk.models.prometheus import PromQueryFormat, QueryEditorMode
+
     from monitor.metrics import DNS_RCODES as METRIC_RCODES
     from monitor.metrics import HTTP_PHASES as METRIC_PHASES
     from monitor.store.queries import UPTIME_WINDOWS as WINDOWS
 except ImportError as exc:  # a clear hint beats a traceback for the one missing dependency
-    sys.exit(f"{exc}: install the generator's dependency with .venv/bin/pip install -e '.[dashboards]'")
+    sys.exit(f"{exc}: install the generator's dependency with the README's test command (requirements/test.txt)")
 
 HERE = Path(__file__).resolve().parent
 OUTPUT = HERE / "channel-monitor.json"

@@ -27,8 +27,15 @@ from monitor.failover.config import Failover, Notice, Promotion
 from monitor.failover.gate import HealthView, standing
 from monitor.failover.plan import Standing, normal_amounts, plan
 from monitor.store.db import begin_write
-from monitor.store.models import (AlertRow, FailoverActionRow, FailoverGateRow, FailoverOwnerRow, FailoverPlanRow,
-                                  FailoverTargetRow, IncidentRow)
+from monitor.store.models import (
+    AlertRow,
+    FailoverActionRow,
+    FailoverGateRow,
+    FailoverOwnerRow,
+    FailoverPlanRow,
+    FailoverTargetRow,
+    IncidentRow,
+)
 from monitor.store.upsert import upsert
 
 PROMOTION, NOTICE = "promotion", "notice"

@@ -30,8 +30,8 @@ from sqlalchemy.engine import Engine
 from monitor.failover.actions import Action, ActionResult, ActuatorContext, ActuatorKind
 from monitor.failover.engine import NOTICE, PROMOTION, FailoverEngine, Owner, OwnerStatus
 from monitor.store.db import begin_write
-from monitor.tasks import finish_or_cancel
 from monitor.store.models import FailoverActionRow, FailoverPlanRow, FailoverTargetRow
+from monitor.tasks import finish_or_cancel
 
 log = logging.getLogger("monitor.failover")
 BACKOFF_FIRST, BACKOFF_MAX = 1.0, 300.0

@@ -19,8 +19,8 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from monitor.health import CheckHealth, State, Transition
 from monitor.store.db import begin_write
-from monitor.store.upsert import upsert
 from monitor.store.models import AlertRow, ChannelStateRow, CheckProgressRow, IncidentRow, ProbeResultRow, TransitionRow
+from monitor.store.upsert import upsert
 
 log = logging.getLogger("monitor.store")
 

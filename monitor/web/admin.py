@@ -16,8 +16,8 @@ from monitor.durations import Duration, format_duration
 from monitor.health import Override, State
 from monitor.maintenance import Window
 from monitor.web import failover_api
-from monitor.web.views import fmt_time
 from monitor.web.keys import SERVICE
+from monitor.web.views import fmt_time
 
 log = logging.getLogger("monitor.admin")
 

@@ -27,9 +27,10 @@ def setup_routes(app: web.Application) -> None:
         try:
             await world.set_mode(channel, mode)  # type: ignore[arg-type]
         except KeyError:
-            raise web.HTTPNotFound(text=f"no demo channel {channel!r}; use one of: {', '.join(world.modes)}")
+            raise web.HTTPNotFound(text=f"no demo channel {channel!r}; use one of: {', '.join(world.modes)}") from None
         except ValueError:
-            raise web.HTTPBadRequest(text=f"mode {mode!r} is not allowed; send {{\"mode\": one of {', '.join(MODES)}}}")
+            raise web.HTTPBadRequest(
+                text=f"mode {mode!r} is not allowed; send {{\"mode\": one of {', '.join(MODES)}}}") from None
         return web.json_response({"channel": channel, "mode": mode})
 
     async def replay(request: web.Request) -> web.Response:

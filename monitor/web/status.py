@@ -16,14 +16,25 @@ from aiohttp import web
 
 from monitor.failover.report import failover_summary
 from monitor.service import MonitorService
-from monitor.store.queries import (channel_incidents, incident_page, latency_series, plans_for_incidents, recent_incidents,
-                                   uptime_windows)
+from monitor.store.queries import channel_incidents, incident_page, latency_series, plans_for_incidents, recent_incidents, uptime_windows
 from monitor.store.rollups import DAY, HOUR, floor_to
-from monitor.web.charts import history_view, latency_chart
 from monitor.web.cache import Cached
+from monitor.web.charts import history_view, latency_chart
 from monitor.web.keys import DEMO, SERVICE, UPTIME
-from monitor.web.views import (ago, channel_summary, describe_window, fmt_time, incident_view, maintenance_notices, money,
-                               ms, overview_row, pct, state_label, state_reason)
+from monitor.web.views import (
+    ago,
+    channel_summary,
+    describe_window,
+    fmt_time,
+    incident_view,
+    maintenance_notices,
+    money,
+    ms,
+    overview_row,
+    pct,
+    state_label,
+    state_reason,
+)
 
 log = logging.getLogger("monitor.web")
 
@@ -31,7 +42,8 @@ UPTIME_CACHE_SECONDS = 15.0  # the status page refreshes often; uptime need not 
 HISTORY_DAYS = 90
 INCIDENTS_PER_PAGE = 50
 MAINTENANCE_HORIZON = 7 * DAY  # upcoming maintenance the overview announces
-CSP = "default-src 'none'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+CSP = ("default-src 'none'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; base-uri 'none'; "
+       "form-action 'none'; frame-ancestors 'none'")
 GROUPS = {"own_shop": "Own shop", "marketplace": "Marketplaces", "social": "Social",
           "comparison": "Price comparison", "messaging": "Messaging", "other": "Other"}
 

@@ -15,7 +15,7 @@ import math
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
 
@@ -57,7 +57,7 @@ CONNECTIVITY_LOST = "Monitor Connectivity Lost"
 @lru_cache(maxsize=4096)  # the same few times (state changes, start) are formatted on every request
 def iso(epoch: float) -> str:
     """'2026-11-22T14:00:00.000Z'."""
-    return datetime.fromtimestamp(epoch, timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return datetime.fromtimestamp(epoch, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def span(seconds: float) -> str:

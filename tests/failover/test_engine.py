@@ -216,9 +216,10 @@ def test_flapping_inputs_give_at_most_one_failover_and_one_failback(store):
 
 
 def test_a_plan_names_the_incidents_that_caused_it(store):
+    from sqlalchemy import insert
+
     from monitor.store.db import begin_write
     from monitor.store.models import IncidentRow
-    from sqlalchemy import insert
     with begin_write(store) as conn:
         incident = conn.execute(insert(IncidentRow).values(channel="facebook", started_at=5.0, cause="{}")).inserted_primary_key[0]
     fe = FailoverEngine(failover(hold_down=0), store)

@@ -12,11 +12,11 @@ from typing import Any
 
 import pytest
 
+from monitor.dnsserver import FakeDNSServer
 from monitor.runner import CheckResult
 from probes import dns as dns_probe
 from probes.dns import check_target, parse_resolver, system_resolvers
 from probes.guard import ALLOW_NOTHING
-from monitor.dnsserver import FakeDNSServer
 from tests.probes.conftest import build_check, check_yaml, config_error
 
 DEADLINE_SLACK = 0.3  # allowed on top of the check timeout

@@ -1,10 +1,10 @@
 """The SSRF guard: which addresses probes may reach, checked on the real connection path."""
 from __future__ import annotations
 
+import time
+
 import pytest
 from aiohttp import web
-
-import time
 
 from monitor.runner import run_probe
 from probes import PROBES

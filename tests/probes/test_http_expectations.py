@@ -122,7 +122,7 @@ async def test_an_https_check_reports_the_certificate_expiry_even_without_verifi
 
     from monitor.metrics import Metrics
 
-    not_after = datetime.datetime(2031, 5, 1, 12, 0, tzinfo=datetime.timezone.utc)
+    not_after = datetime.datetime(2031, 5, 1, 12, 0, tzinfo=datetime.UTC)
     cert = trustme.CA().issue_cert("127.0.0.1", not_after=not_after)
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     cert.configure_cert(context)

@@ -8,7 +8,7 @@ import json
 import re
 import time
 import xml.etree.ElementTree as ET
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from html.parser import HTMLParser
 
 from sqlalchemy import func, insert, select
@@ -79,7 +79,7 @@ def date(epoch: float) -> str:
 
 
 def iso(epoch: float) -> str:
-    return datetime.fromtimestamp(epoch, timezone.utc).isoformat()
+    return datetime.fromtimestamp(epoch, UTC).isoformat()
 
 
 def rollup(period: str, channel: str, check: str, bucket: int, **values) -> dict:

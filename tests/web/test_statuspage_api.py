@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -42,7 +42,7 @@ INDICATORS = {"none", "minor", "major", "critical", "maintenance"}
 
 
 def at(epoch: float) -> str:
-    return datetime.fromtimestamp(epoch, timezone.utc).isoformat()
+    return datetime.fromtimestamp(epoch, UTC).isoformat()
 
 
 def parse_iso(text: str) -> float:
@@ -57,7 +57,7 @@ def config(tmp_path, urls: dict[str, str], now: float, interval: str = "200ms", 
             {"kind": "http", "id": "home", "target": urls[cid], "body_contains": ["Add to cart"], "body_not_contains": [HOSTILE]}]}
     start = int(now) + 86400
     move = {"reason": "Warehouse move", "start": at(start), "end": at(start + 7200)}
-    hour = (datetime.fromtimestamp(now, timezone.utc).hour + 12) % 24  # never running now; next within a day
+    hour = (datetime.fromtimestamp(now, UTC).hour + 12) % 24  # never running now; next within a day
     nightly = {"reason": "Nightly reindex", "cron": f"0 {hour} * * *", "duration": "1h"}
     old = {"reason": "Old migration", "start": at(int(now) - 2 * 86400), "end": at(int(now) - 2 * 86400 + 3600)}
     doc = {"data_dir": str(tmp_path), "allow_networks": ["127.0.0.0/8"],
@@ -271,9 +271,9 @@ def test_indicator_table(states, lost, expected):
 
 
 def test_recurring_window_is_announced_a_week_ahead_at_most():
-    now = datetime(2026, 3, 2, 12, 0, tzinfo=timezone.utc).timestamp()  # a Monday
+    now = datetime(2026, 3, 2, 12, 0, tzinfo=UTC).timestamp()  # a Monday
     weekly = Window("weekly", cron="0 2 * * sun", duration=3600.0)  # next: Sunday 8 March, 02:00
-    assert [o.start for o in occurrences(weekly, now)] == [datetime(2026, 3, 8, 2, tzinfo=timezone.utc).timestamp()]
+    assert [o.start for o in occurrences(weekly, now)] == [datetime(2026, 3, 8, 2, tzinfo=UTC).timestamp()]
     monthly = Window("monthly", cron="0 2 1 * *", duration=3600.0)  # next: 1 April, beyond a week
     assert occurrences(monthly, now) == []
     running = Window("now", cron="0 12 * * *", duration=600.0)
@@ -290,7 +290,7 @@ async def test_summary_with_200_channels_and_their_windows(tmp_path, aiohttp_cli
     target = str((await aiohttp_server(FakeChannel().app)).make_url("/"))
     lines = [f"data_dir: {tmp_path}", "allow_networks: [127.0.0.0/8]", "defaults: {interval: 1h, timeout: 1s}", "channels:"]
     groups = ["own_shop", "marketplace", "social", "comparison", "messaging", "other"]
-    hour = (datetime.now(timezone.utc).hour + 12) % 24  # a recurring window on every channel, due within a day
+    hour = (datetime.now(UTC).hour + 12) % 24  # a recurring window on every channel, due within a day
     for n in range(200):
         lines += [f"  - {{id: c{n}, name: Channel {n}, group: {groups[n % 6]}, checks: [{{kind: http, target: '{target}'}}],",
                   f"     maintenance: [{{reason: Reindex {n % 3}, cron: '{n % 60} {hour} * * *', duration: 30m}}]}}"]

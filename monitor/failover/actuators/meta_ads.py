@@ -5,7 +5,6 @@ travels as the documented `access_token` parameter and never appears in a detail
 """
 from __future__ import annotations
 
-import asyncio
 import json
 import re
 from typing import Any
@@ -111,7 +110,7 @@ async def _graph(ctx: ActuatorContext, config: Config, target: str,
         async with request as resp:
             raw = await resp.content.read(MAX_RESPONSE_BYTES)
             status, headers = resp.status, resp.headers
-    except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+    except (TimeoutError, aiohttp.ClientError) as exc:
         # The class name only: aiohttp's messages can quote the URL, and a GET's URL holds the token.
         raise _Stop(ActionResult.retry(f"Graph API unreachable: {type(exc).__name__}",
                                        response={"error": type(exc).__name__})) from None

@@ -1,7 +1,6 @@
 """Webhook actuator: POST each action, signed, to the seller's own endpoint (docs/failover-webhook.schema.json)."""
 from __future__ import annotations
 
-import asyncio
 import json
 import math
 from datetime import UTC, datetime
@@ -102,7 +101,7 @@ async def apply(action: Action, config: Config, ctx: ActuatorContext) -> ActionR
                                  timeout=aiohttp.ClientTimeout(total=config.timeout)) as resp:
             raw = await resp.content.read(MAX_RESPONSE_BYTES)
             result = outcome(resp.status, resp.headers, raw, secret)
-    except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+    except (TimeoutError, aiohttp.ClientError) as exc:
         # The class name only: aiohttp's messages can contain the URL, with its query string.
         result = ActionResult.retry(f"webhook unreachable: {type(exc).__name__}", response={"error": type(exc).__name__})
     # Debug: the relay logs every outcome once, for every actuator kind.
