@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -191,3 +191,21 @@ class NotifierKind:
     config: type[NotifierConfig]
     build: Callable[[str, Any, NotifierContext], Notifier]
     description: str = ""
+
+
+def family(event: str) -> str:
+    """Events that replace each other in a message: a recovery replaces the outage, 'stopped' the 'started'."""
+    if event in ("state", "reminder"):
+        return "state"  # a reminder is the channel's current state too; a recovery replaces it
+    for prefix in ("flapping_", "connectivity_", "notifier_"):
+        if event.startswith(prefix):
+            return prefix
+    return "failover" if event in FAILOVER_EVENTS else event
+
+
+def current(alerts: Sequence[Alert]) -> list[Alert]:
+    """What a message shows now: the newest alert per channel and kind of event, in first-seen order."""
+    latest: dict[tuple[str, str], Alert] = {}
+    for alert in alerts:
+        latest[(family(alert.event), alert.channel)] = alert  # an existing key keeps its place
+    return list(latest.values())

@@ -10,7 +10,7 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from alerts.base import FAILOVER_EVENTS, Alert, Batch, human_duration
+from alerts.base import Alert, Batch, current, human_duration
 from alerts.wording import Wording
 
 HEADER_MAX = 150       # header block text
@@ -39,14 +39,6 @@ def fit(text: str, limit: int) -> str:
     if amp != -1 and ";" not in cut[amp:]:
         cut = cut[:amp]
     return cut + "…"
-
-
-def current(alerts: Sequence[Alert]) -> list[Alert]:
-    """What a message shows now: the newest alert per channel and kind of event, in first-seen order."""
-    latest: dict[tuple[str, str], Alert] = {}
-    for alert in alerts:
-        latest[(_family(alert.event), alert.channel)] = alert  # an existing key keeps its place
-    return list(latest.values())
 
 
 def message(batch: Batch, thread_alerts: Sequence[Alert], wording: Wording) -> Payload:
@@ -108,15 +100,6 @@ def detail(alert: Alert, wording: Wording) -> str:
     if alert.down_for is not None:
         parts.append(f"was down for {human_duration(alert.down_for)}")
     return " · ".join(parts)
-
-
-def _family(event: str) -> str:
-    if event in ("state", "reminder"):
-        return "state"  # a reminder is the channel's current state too; a recovery replaces it
-    for prefix in ("flapping_", "connectivity_", "notifier_"):
-        if event.startswith(prefix):
-            return prefix
-    return "failover" if event in FAILOVER_EVENTS else event
 
 
 def _link(url: str) -> str:

@@ -11,7 +11,7 @@ from pathlib import Path
 import jinja2
 import yaml
 
-from alerts.base import FAILOVER_EVENTS, Alert, human_duration
+from alerts.base import FAILOVER_EVENTS, Alert, current, human_duration
 from probes.base import ERROR_CLASSES
 
 TEMPLATES = Path(__file__).parent / "templates" / "wording.yaml"
@@ -64,13 +64,23 @@ class Wording:
         return self.lines[key].render(**values)
 
     def title(self, alerts: tuple[Alert, ...] | list[Alert]) -> str:
-        """The headline of a grouped message: '4 channels down: A, B, C, D — DNS: SERVFAIL ...'."""
+        """The headline of a grouped message: '4 channels down: A, B, C, D — DNS: SERVFAIL ...'.
+
+        It says what holds now: the newest alert of each kind (a restored connection replaces "lost"), and a
+        channel still flapping is named as flapping whatever its latest state change said.
+        """
         alerts = list(alerts)
+        shown = current(alerts)
+        flapping = [a for a in shown if a.event == "flapping_started"]
+        if flapping:
+            names = ", ".join(sorted(a.channel_name for a in flapping))
+            return self.titles["flapping_one" if len(flapping) == 1 else "flapping_many"].render(
+                a=flapping[0], n=len(flapping), names=names)
         states = [a for a in alerts if a.event == "state"]
         if len(alerts) == 1 or not states:
             if len(alerts) == 1 and states:
                 return self._one_state(alerts[0])
-            return self.titles["other"].render(line=self.line(alerts[0])) + (f" (+{len(alerts) - 1} more)" if len(alerts) > 1 else "")
+            return self.titles["other"].render(line=self.line(shown[0])) + (f" (+{len(shown) - 1} more)" if len(shown) > 1 else "")
         # Newest state per channel: a channel that went down and came back within the window counts as back.
         latest = {a.channel: a for a in states}
         kinds = {_kind(a) for a in latest.values()}

@@ -18,7 +18,7 @@ What it does, in order:
 2. writes run_bench's config (N http checks, default 2000 every 10 s) plus three channels checked every
    1 s: fo-a (the breakable shop; fail_threshold 3, recover_threshold 2), fo-b and fo-c (simulated shops),
    and one promotion in mode auto over them (50/30/20) with a webhook actuator pointing at the receiver,
-   hold_down 0 s and failback_after 0 s;
+   hold_down 0 s, failback_after 0 s and settle 0 s (the settle window would add its own wait to every figure);
 3. starts the service as users do, waits for /healthz, the warm-up (one interval + 5 s) and fo-a/b/c up;
 4. runs --cycles break/heal cycles. Break: the shop answers 503; read from the service's SQLite database
    (read-only, polled: the result writer flushes every 0.5 s) fo-a's transition to down (its `at` is the
@@ -205,7 +205,7 @@ def write_config(path: Path, args: argparse.Namespace, ports: list[int], shop_po
          "checks": [{"id": "home", "kind": "http", "target": f"http://127.0.0.1:{ports[-1]}/fo-c/home", **common}]},
     ]
     config["failover"] = {
-        "timing": {"hold_down": "0s", "failback_after": "0s", "max_moves_per_hour": 60},
+        "timing": {"hold_down": "0s", "failback_after": "0s", "settle": "0s", "max_moves_per_hour": 60},
         "actuators": [{"id": "hook", "kind": "webhook", "url": f"http://127.0.0.1:{hook_port}/failover",
                        "secret": secret}],
         "promotions": [{"id": PROMOTION, "name": "Bench", "total": sum(NORMAL.values()), "unit": "PLN",
@@ -476,7 +476,7 @@ def run(args: argparse.Namespace, say) -> dict:
             "load": {"checks": n_checks, "channels": n_channels, "checks_per_channel": args.checks_per_channel,
                      "interval_s": args.interval, "failover_channels": list(CHANNELS), "failover_interval_s": FO_INTERVAL,
                      "expected_probes_per_s": expected_rate},
-            "failover_config": {"hold_down_s": 0, "failback_after_s": 0, "fail_threshold": 3, "recover_threshold": 2,
+            "failover_config": {"hold_down_s": 0, "failback_after_s": 0, "settle_s": 0, "fail_threshold": 3, "recover_threshold": 2,
                                 "actuator": "webhook", "normal": NORMAL},
             "window_s": round(window, 2),
             "probes_per_s": round(probes / window, 2) if window > 0 else None,
@@ -544,7 +544,7 @@ def report(r: dict) -> str:
         f"{r['db_probes_per_s']}) over {r['window_s']:.0f}s of cycles, {r['missed_runs']} missed runs, "
         f"p99 scheduling lag <= {r['lag_p99_bucket_le_s']} s, service CPU "
         f"{r['service_cpu_pct_of_one_core']:.0f}% of one core, machine {r['machine_cpu_pct']:.0f}% of one core",
-        "failover: hold_down 0s, failback_after 0s; fo-a fail_threshold 3 (1 s interval, 500 ms timeout), "
+        "failover: hold_down 0s, failback_after 0s, settle 0s; fo-a fail_threshold 3 (1 s interval, 500 ms timeout), "
         "recover_threshold 2; promotion 50/30/20 over fo-a/fo-b/fo-c, mode auto, signed webhook to 127.0.0.1",
         "",
         "times from the threshold-crossing result (`at` of the fo-a transition: the start of the probe whose result",

@@ -9,16 +9,17 @@ import urllib.error
 import urllib.request
 from typing import Any
 
+from monitor import clioptions
 from monitor.config import ConfigError, load_config, parse_listen
 from probes import PROBES
 
 TOKEN_ENV = "CM_ADMIN_TOKEN"
 
 
-def add_options(parser: argparse.ArgumentParser) -> None:
-    """--by, --config, --url and --token, shared by every admin command."""
-    parser.add_argument("--by", required=True, help="who decides (recorded and logged)")
-    parser.add_argument("--config", help="YAML config file: its listen address is the service's URL")
+def add_options(parser: argparse.ArgumentParser, *also: str, by_required: bool = True) -> None:
+    """--by, --config, --url and --token, shared by every admin command (plus `also` of clioptions')."""
+    parser.add_argument("--by", required=by_required, help="who decides (recorded and logged)")
+    clioptions.accept(parser, "config", *also, config="YAML config file: its listen address is the service's URL")
     parser.add_argument("--url", help="the running service (default: from the config, else http://127.0.0.1:8080)")
     parser.add_argument("--token", default=os.environ.get(TOKEN_ENV), help=f"admin token (default: ${TOKEN_ENV})")
 
@@ -26,7 +27,7 @@ def add_options(parser: argparse.ArgumentParser) -> None:
 def call(args: argparse.Namespace, method: str, path: str, body: dict[str, Any] | None) -> dict[str, Any] | None:
     """Send the request; on failure print why (and the fix) and return None."""
     base = args.url
-    if base is None and args.config:
+    if base is None and getattr(args, "config", None):
         try:
             host, port = parse_listen(load_config(args.config, PROBES).listen)
         except ConfigError as exc:

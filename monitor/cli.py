@@ -4,11 +4,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import sys
 import time
 from collections.abc import Sequence
 
-from monitor import admin_cli, clirun, db_cli, demo_cli, failover_cli
+from monitor import admin_cli, clioptions, clirun, db_cli, demo_cli, failover_cli
 from monitor.config import ConfigError, load_config
 from monitor.durations import format_duration
 from monitor.redact import redact_url
@@ -20,25 +21,28 @@ from probes.guard import NetworkGuard
 from probes.session import create_http_session
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+EXIT_BROKEN_PIPE = 128 + 13  # what a shell reports for a command ended by SIGPIPE (git log | head)
+SERVE = ("listen", "data_dir", "log_format")  # the options of the running service (run, demo)
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="channel-monitor", description=(
         "Watch sales channels, record their uptime and alert when they fail. "
-        "With no command it runs the built-in demo."))
-    _serve_options(parser)
+        "With no command it runs the built-in demo. --config, --data-dir, --json, --listen and --log-format "
+        "may come before or after the command."))
+    clioptions.add_all(parser, SERVE + ("config",))
     sub = parser.add_subparsers(dest="command")
     run = sub.add_parser("run", help="run the service (the built-in demo when no --config is given)")
-    run.add_argument("--config", help="YAML config file; without it the simulated demo channels are watched")
-    _serve_options(run)
+    clioptions.accept(run, *SERVE, "config",
+                      config="YAML config file; without it the simulated demo channels are watched")
     demo = sub.add_parser("demo", help="run the demo, or break/heal/replay its simulated channels")
-    _serve_options(demo)
+    clioptions.accept(demo, *SERVE)
     demo_cli.add_actions(demo)
     check = sub.add_parser("check-config", help="validate a config file and exit (2 when it has problems)")
-    check.add_argument("file")
+    check.add_argument("file", nargs="?", help="the config file (or --config FILE)")
+    clioptions.accept(check, "config")
     once = sub.add_parser("probe-once", help="run every check once and print the results")
-    once.add_argument("--config", required=True)
-    once.add_argument("--json", action="store_true", help="one JSON object per check, for scripts")
+    clioptions.accept(once, "config", "json", json="one JSON object per check, for scripts")
     once.add_argument("--channel", action="append", help="only this channel id (repeatable)")
     db_cli.add_actions(sub.add_parser("db", help="database schema: `db upgrade` runs the migrations"))
     failover_cli.add_commands(sub)
@@ -46,21 +50,27 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _serve_options(parser: argparse.ArgumentParser) -> None:
-    # SUPPRESS: an option given before the command is not reset by the command's own default.
-    parser.add_argument("--listen", default=argparse.SUPPRESS,
-                        help="address of the status page and API (default 127.0.0.1:8080)")
-    parser.add_argument("--data-dir", default=argparse.SUPPRESS, help="where the SQLite database lives (default ./data)")
-    parser.add_argument("--log-format", choices=("text", "json"), default=argparse.SUPPRESS,
-                        help="log line format (default text)")
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     """Parse the command line and run the chosen command; return the exit code."""
-    args = build_parser().parse_args(argv)
+    try:
+        code = _main(argv)
+        sys.stdout.flush()  # here, so that a reader gone early is caught below and not at exit
+        return code
+    except BrokenPipeError:
+        # The reader stopped reading (`channel-monitor failover status | head`): stop quietly, as git does.
+        # Whatever is still buffered goes nowhere, so that the flush at exit does not fail again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_BROKEN_PIPE
+
+
+def _main(argv: Sequence[str] | None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
     command = args.command or "run"
+    clioptions.check(parser, args, " ".join(filter(None, [command, getattr(args, "action", None)])))
+    config = getattr(args, "config", None)
     if command == "run":
-        return clirun.serve(getattr(args, "config", None), args)
+        return clirun.serve(config, args)
     if command == "demo":
         return demo_cli.dispatch(args) if getattr(args, "action", None) else clirun.serve(None, args)
     if command == "db":
@@ -70,8 +80,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     if command in ("plan", "failover"):
         return failover_cli.dispatch(args)
     if command == "check-config":
-        return check_config(args.file)
-    return asyncio.run(probe_once(args.config, args.channel, args.json))
+        if (args.file is None) == (config is None):
+            parser.error("check-config takes one config file: `check-config FILE` or `check-config --config FILE`")
+        return check_config(args.file or config)
+    if config is None:
+        parser.error("probe-once needs --config FILE")
+    return asyncio.run(probe_once(config, args.channel, getattr(args, "json", False)))
 
 
 def check_config(path: str) -> int:
@@ -122,6 +136,8 @@ async def probe_once(path: str, only: list[str] | None, as_json: bool) -> int:
                       "" if r.result.ok else f"{r.result.error_class}: {r.result.error}"] for r in results])
         failed = sum(not r.result.ok for r in results)
         print(f"\n{len(results) - failed} of {len(results)} checks passed")
+        if results and all(not r.result.ok and (r.result.error_class or "").startswith(("dns_", "connect_")) for r in results):
+            print("Every check failed at DNS or connect: is this machine offline, or is its DNS resolver down?")
     return EXIT_OK if all(r.result.ok for r in results) else EXIT_FAILED
 
 

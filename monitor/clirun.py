@@ -5,6 +5,7 @@ import argparse
 import asyncio
 import gc
 import logging
+import os
 import secrets
 import signal
 import socket
@@ -13,9 +14,10 @@ import sys
 from aiohttp import web
 from pydantic import SecretStr
 
+from monitor import clioptions
 from monitor.app import create_app
 from monitor.config import Config, ConfigError, load_config, parse_listen
-from monitor.demo import DemoWorld
+from monitor.demo import DemoWorld, demo_speed
 from monitor.logs import setup_logging
 from monitor.store.db import StoreError
 from probes import PROBES
@@ -45,7 +47,11 @@ async def _serve(config_path: str | None, args: argparse.Namespace) -> int:
             print(str(exc), file=sys.stderr)
             return 2
     else:
-        demo = DemoWorld()
+        try:
+            demo = DemoWorld(speed=demo_speed(os.environ))
+        except ValueError as exc:
+            print(str(exc), file=sys.stderr)
+            return 2
         await demo.start()
         # The demo has no config file to put an admin token in: it makes one, so that the admin commands
         # (override, maintenance, failover approve/freeze) can be tried; printed below, never logged.
@@ -113,6 +119,10 @@ def _apply_overrides(config: Config, args: argparse.Namespace) -> Config:
             raise SystemExit(_fail(f"--listen {exc}")) from None
         updates["listen"] = args.listen
     if getattr(args, "data_dir", None):
+        try:
+            clioptions.database(config, args.data_dir)  # refused with a PostgreSQL database_url: it would be ignored
+        except clioptions.UsageError as exc:
+            raise SystemExit(_fail(str(exc))) from None
         updates["data_dir"] = args.data_dir
     if getattr(args, "log_format", None):
         updates["log_format"] = args.log_format

@@ -17,7 +17,7 @@ from alerts import config as alerts_config
 from alerts.config import Alerts
 from monitor.conditions import Condition, ConditionError, parse_condition
 from monitor.config_errors import ConfigError, Problem, StrictLoader, problems_from_validation, yaml_line_map
-from monitor.durations import Duration, format_duration
+from monitor.durations import Delay, Duration, format_duration
 from monitor.failover import config as failover_config
 from monitor.failover.config import Failover
 from monitor.flapping import FlapSettings
@@ -124,11 +124,20 @@ class Flapping(Strict):
     samples: int = Field(21, ge=5, le=200)
     high: float = Field(50.0, gt=0, le=100)
     low: float = Field(25.0, ge=0, lt=100)
+    # Results needed before a channel is judged: fewer catch a flapping channel sooner (6: after three ok/fail
+    # cycles), but two quick blips in a row then already count as flapping.
+    min_samples: int = Field(6, ge=3, le=200)
+    # A channel down again within this time of recovering continues its last incident (one incident, one
+    # alert thread) instead of opening a new one.
+    reopen_within: Delay = 300.0
 
     @model_validator(mode="after")
     def _low_below_high(self) -> Flapping:
         if self.low >= self.high:
             raise ValueError(f"low ({self.low:g}) must be below high ({self.high:g}); e.g. low: 25, high: 50")
+        if self.min_samples > self.samples:
+            raise ValueError(f"min_samples ({self.min_samples}) must be at most samples ({self.samples}); "
+                             f"e.g. min_samples: {min(6, self.samples)}")
         return self
 
 
@@ -255,7 +264,8 @@ class Config(Strict):
         down_when = {"any": 1, "all": max(1, channel.down_capable)}.get(channel.down_when, channel.down_when)  # type: ignore[arg-type]
         return Rules(Thresholds(*self.check_thresholds(channel)), down_when, channel.min_state_time or 0.0,
                      frozenset(c.id for c in channel.checks if c.on_failure == "degraded" and c.id),
-                     FlapSettings(self.flapping.samples, self.flapping.high, self.flapping.low))
+                     FlapSettings(self.flapping.samples, self.flapping.high, self.flapping.low,
+                                  self.flapping.min_samples, self.flapping.reopen_within))
 
 
 def parse_listen(value: str) -> tuple[str, int]:

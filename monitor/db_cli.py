@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
+from monitor import clioptions
 from monitor.config import ConfigError, load_config
 from monitor.redact import redact_url
 from monitor.store.db import StoreError, ensure_data_dir, make_engine, upgrade_schema
@@ -16,26 +16,26 @@ def add_actions(parser: argparse.ArgumentParser) -> None:
     actions = parser.add_subparsers(dest="action", required=True)
     upgrade = actions.add_parser("upgrade", help="run the schema migrations up to this version "
                                  "(the service also does it at start when that is safe)")
-    upgrade.add_argument("--config", help="YAML config file: its database_url or data_dir names the database")
-    upgrade.add_argument("--data-dir", default=argparse.SUPPRESS,
-                         help="where the SQLite database lives (default ./data; overrides the config's data_dir)")
+    clioptions.accept(upgrade, "config", "data_dir",
+                      config="YAML config file: its database_url or data_dir names the database",
+                      data_dir="where the SQLite database lives (default ./data; overrides the config's data_dir)")
 
 
 def dispatch(args: argparse.Namespace) -> int:
     """Upgrade the database the config (or --data-dir) names; print what was done."""
-    data_dir = getattr(args, "data_dir", None)
-    if args.config:
+    config = None
+    if getattr(args, "config", None):
         try:
             config = load_config(args.config, PROBES)
         except ConfigError as exc:
             print(str(exc), file=sys.stderr)
             return 2
-        if data_dir:
-            config = config.model_copy(update={"data_dir": data_dir})
-        url, sqlite_dir = config.db_url, None if config.database_url else Path(config.data_dir)
-    else:
-        sqlite_dir = Path(data_dir or "data")
-        url = f"sqlite:///{sqlite_dir / 'channel-monitor.db'}"
+    try:
+        url, sqlite_path = clioptions.database(config, getattr(args, "data_dir", None))
+    except clioptions.UsageError as exc:
+        print(f"channel-monitor: error: {exc}", file=sys.stderr)
+        return 2
+    sqlite_dir = sqlite_path.parent if sqlite_path is not None else None
     try:
         if sqlite_dir is not None:
             ensure_data_dir(sqlite_dir)

@@ -23,6 +23,7 @@ from aiohttp import web
 from monitor.config import Config, parse_config
 from monitor.demo_tls import make_demo_tls
 from monitor.dnsserver import FakeDNSServer
+from monitor.durations import format_duration
 from probes.base import ProbeKind
 
 MODES = ("ok", "dns", "unreachable", "error", "maintenance", "slow")
@@ -50,12 +51,16 @@ DEMO_CHANNELS = (
 )
 _BY_ID = {c.id: c for c in DEMO_CHANNELS}
 TLS_CHANNEL = "own-shop"  # the one demo channel with an HTTPS listener and a certificate check
-# The demo's failover: a promotion spread over four channels and a customer notice, applied through
-# the log actuator (nothing leaves the machine), fast enough to watch: break facebook-shop and its
-# share moves after 10 s; heal it and it comes back 30 s after the channel is up again.
-DEMO_FAILOVER = """show_failover: true
+# The demo's failover: a promotion spread over four channels, one whose buyers land on the own shop, and a
+# customer notice, applied through the log actuator (nothing leaves the machine), fast enough to watch: break
+# facebook-shop and its share moves 10 s after it is down (plus the 6 s settle window, in which channels failing
+# together are gathered into one plan); heal it and it comes back 30 s (plus 6 s) after it is up again.
+DEMO_TIMING = {"interval": 5.0, "timeout": 2.0, "hold_down": 10.0, "failback_after": 30.0, "settle": 6.0}
+# CM_DEMO_SPEED=10 runs the demo ten times faster (checks, delays and the 2021 replay): for tests and a quick look.
+SPEED_VARIABLE = "CM_DEMO_SPEED"
+DEMO_FAILOVER_TEMPLATE = """show_failover: true
 failover:
-  timing: {hold_down: 10s, failback_after: 30s}
+  timing: {timing}
   actuators:
     - {id: log, kind: log}
   promotions:
@@ -77,13 +82,47 @@ failover:
       text: 'WhatsApp is down: write to us on Messenger or by e-mail'
       mode: auto
 """
+# Ceneo's offers send buyers to the own shop: while the shop is failed over, that spend moves to Allegro.
+DEMO_LANDS_ON = """    - id: comparison-ads
+      name: Price comparison ads
+      total: 100000
+      unit: PLN
+      mode: auto
+      channels:
+        ceneo: {share: 70, actuator: log, target: 'ceneo-cpc', lands_on: own-shop}
+        allegro: {share: 30, actuator: log, target: 'allegro-sponsored'}
+"""
+
+
+def demo_failover(speed: float = 1.0) -> str:
+    """The demo's failover section, its delays divided by `speed`."""
+    t = {k: format_duration(v / speed) for k, v in DEMO_TIMING.items()}
+    text = DEMO_FAILOVER_TEMPLATE.replace(
+        "{timing}", f"{{hold_down: {t['hold_down']}, failback_after: {t['failback_after']}, settle: {t['settle']}}}")
+    return text.replace("  notices:\n", DEMO_LANDS_ON + "  notices:\n")
+
+
+DEMO_FAILOVER = demo_failover()
+
+
+def demo_speed(environ: Mapping[str, str]) -> float:
+    """CM_DEMO_SPEED from the environment (1 when unset); a clear error for a value that is not a number >= 1."""
+    raw = environ.get(SPEED_VARIABLE, "1")
+    try:
+        speed = float(raw)
+    except ValueError:
+        speed = 0.0
+    if not 1 <= speed <= 100:
+        raise ValueError(f"{SPEED_VARIABLE}={raw!r} is not a speed-up; use a number from 1 to 100 (e.g. 10), or unset it")
+    return speed
 
 
 class DemoWorld:
     """The simulated channels: their servers, their modes and the 2021 replay."""
 
-    def __init__(self, host: str = "127.0.0.1") -> None:
+    def __init__(self, host: str = "127.0.0.1", speed: float = 1.0) -> None:
         self.host = host
+        self.speed = speed
         self.modes = {c.id: "ok" for c in DEMO_CHANNELS}
         self.ports: dict[str, int] = {}
         self.replay_until: float | None = None
@@ -124,8 +163,10 @@ class DemoWorld:
         if self._tls_dir:
             shutil.rmtree(self._tls_dir, ignore_errors=True)
 
-    def config(self, probes: Mapping[str, ProbeKind], interval: str = "5s", timeout: str = "2s") -> Config:
-        """The monitor configuration that watches these channels."""
+    def config(self, probes: Mapping[str, ProbeKind], interval: str | None = None, timeout: str | None = None) -> Config:
+        """The monitor configuration that watches these channels (checks every 5 s / speed, unless given)."""
+        interval = interval or format_duration(DEMO_TIMING["interval"] / self.speed)
+        timeout = timeout or format_duration(DEMO_TIMING["timeout"] / self.speed)
         lines = [f"defaults: {{interval: {interval}, timeout: {timeout}}}",
                  "allow_networks: ['127.0.0.0/8']  # the simulated channels live on loopback", "channels:"]
         for c in DEMO_CHANNELS:
@@ -135,7 +176,7 @@ class DemoWorld:
                       "       body_contains: ['Add to cart'], body_not_contains: ['przerwa techniczna', 'captcha']}"
                       + (f",\n      {{kind: tls, id: certificate, target: '{self.host}:{self.tls_port}', "
                          f"server_name: {c.domain}, ca_file: '{self.ca_file}'}}" if c.id == TLS_CHANNEL else "") + "]}"]
-        return parse_config("\n".join(lines) + "\n" + DEMO_FAILOVER, probes, source="<built-in demo>")
+        return parse_config("\n".join(lines) + "\n" + demo_failover(self.speed), probes, source="<built-in demo>")
 
     async def set_mode(self, channel: str, mode: str) -> None:
         """Break or heal one channel; raise KeyError/ValueError for unknown names."""
@@ -169,7 +210,7 @@ class DemoWorld:
         """
         for channel in META_2021:
             await self.set_mode(channel, "dns")
-        self.replay_until = time.time() + minutes * 60
+        self.replay_until = time.time() + minutes * 60 / self.speed
         if self._replay_task is None or self._replay_task.done():
             self._replay_task = asyncio.create_task(self._end_replay())
         return self.replay_until

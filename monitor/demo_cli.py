@@ -7,6 +7,7 @@ import sys
 import urllib.error
 import urllib.request
 
+from monitor import clioptions
 from monitor.demo import DEMO_CHANNELS, MODES
 from monitor.report import print_table
 
@@ -26,6 +27,7 @@ def add_actions(parser: argparse.ArgumentParser) -> None:
     actions.add_parser("status", help="show each simulated channel's mode")
     for action in actions.choices.values():
         action.add_argument("--url", default="http://127.0.0.1:8080", help="the running demo (default http://127.0.0.1:8080)")
+        clioptions.accept(action)  # none of --config, --data-dir, ...: it talks to the demo at --url
 
 
 def dispatch(args: argparse.Namespace) -> int:

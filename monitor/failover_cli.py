@@ -15,29 +15,32 @@ from typing import Any
 
 import yaml
 
-from monitor import admin_client
+from monitor import admin_client, clioptions
 from monitor.config import Config, ConfigError, load_config
 from monitor.demo import DEMO_CHANNELS, DEMO_FAILOVER
 from monitor.failover.config import Failover
 from monitor.failover.engine import FailoverEngine
 from monitor.failover.plan import Standing, normal_amounts, plan
 from monitor.failover.report import failover_summary
+from monitor.money import money
+from monitor.redact import redact_url
 from monitor.report import print_table
-from monitor.store.db import StoreError, make_engine
+from monitor.store.db import make_engine
 from probes import PROBES
 
 
 def add_commands(sub: argparse._SubParsersAction) -> None:
     what_if = sub.add_parser("plan", help="what-if: print the allocation if these channels failed (changes nothing)")
-    what_if.add_argument("--config", help="YAML config file (default: the built-in demo's promotions)")
+    clioptions.accept(what_if, "config", "data_dir", "json",
+                      config="YAML config file (default: the built-in demo's promotions)",
+                      data_dir="where the database with what is applied now lives (default: the config's data_dir, "
+                      "else ./data)")
     what_if.add_argument("--fail", action="append", default=[], metavar="CHANNEL", help="a failed channel (repeatable)")
-    what_if.add_argument("--json", action="store_true")
     failover = sub.add_parser("failover", help="failover status, approvals and freezes")
     actions = failover.add_subparsers(dest="action", required=True)
     status = actions.add_parser("status", help="promotions, notices, and the latest plans with their actions")
-    status.add_argument("--config", help="YAML config file (default: the demo, data in ./data)")
+    clioptions.accept(status, "config", "data_dir", "json", config="YAML config file (default: the demo's)")
     status.add_argument("--plans", type=int, default=10, help="how many recent plans to show (default 10)")
-    status.add_argument("--json", action="store_true")
     approve = actions.add_parser("approve", help="carry out a plan waiting for approval")
     approve.add_argument("plan", type=int)
     for name in ("freeze", "unfreeze"):
@@ -50,19 +53,54 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
         admin_client.add_options(p)
 
 
-def _load(path: str | None) -> tuple[Failover, list[str], Config | None]:
-    if path is None:
-        return (Failover.model_validate(yaml.safe_load(DEMO_FAILOVER)["failover"]), [c.id for c in DEMO_CHANNELS], None)
-    config = load_config(path, PROBES)
-    return config.failover, [c.id for c in config.channels], config
+class _Unreadable(Exception):
+    """The database the command was asked to read cannot be read; the message names it and says why."""
+
+
+def _load(args: argparse.Namespace) -> tuple[Failover, dict[str, str], Config | None, str, Path | None] | None:
+    """The failover config, channel names by id, the config (None for the demo) and the database it names.
+
+    None (after saying why) when the config or the options cannot be used.
+    """
+    path = getattr(args, "config", None)
+    try:
+        if path is None:
+            failover = Failover.model_validate(yaml.safe_load(DEMO_FAILOVER)["failover"])
+            names, config = {c.id: c.name for c in DEMO_CHANNELS}, None
+        else:
+            config = load_config(path, PROBES)
+            failover, names = config.failover, {c.id: c.name for c in config.channels}
+        url, sqlite_path = clioptions.database(config, getattr(args, "data_dir", None))
+    except ConfigError as exc:
+        print(str(exc), file=sys.stderr)
+        return None
+    except clioptions.UsageError as exc:
+        print(f"channel-monitor: error: {exc}", file=sys.stderr)
+        return None
+    return failover, names, config, url, sqlite_path
+
+
+def _summary(failover: Failover, url: str, plans: int) -> dict[str, Any]:
+    """failover_summary() of the stored state, read without writing anything."""
+    try:
+        engine = make_engine(url, upgrade=False)
+        try:
+            fe = FailoverEngine(failover, engine)
+            fe.load(dt.datetime.now().timestamp(), write=False)
+            return failover_summary(fe, plans=plans)
+        finally:
+            engine.dispose()
+    except Exception as exc:  # not migrated, not channel-monitor's, a server that does not answer
+        raise _Unreadable(f"cannot read failover state from {redact_url(url)}: {' '.join(str(exc).split())}; "
+                          "has the service run with this config (and --data-dir)?") from None
 
 
 def what_if(args: argparse.Namespace) -> int:
-    try:
-        failover, channels, _ = _load(args.config)
-    except ConfigError as exc:
-        print(str(exc), file=sys.stderr)
+    loaded = _load(args)
+    if loaded is None:
         return 2
+    failover, names, _, url, sqlite_path = loaded
+    channels = list(names)
     unknown = [c for c in args.fail if c not in channels]
     if unknown:
         print(f"not a channel: {', '.join(unknown)}; channels: {', '.join(channels)}", file=sys.stderr)
@@ -70,56 +108,78 @@ def what_if(args: argparse.Namespace) -> int:
     if not failover.promotions and not failover.notices:
         print("no promotions or notices in the config: add a failover section (see README, Failover)", file=sys.stderr)
         return 2
+    stored: dict[str, dict[str, Any]] = {}
+    if sqlite_path is None or sqlite_path.exists():
+        try:
+            stored = {p["id"]: p for p in _summary(failover, url, plans=0)["promotions"]}
+        except _Unreadable as exc:
+            print(str(exc), file=sys.stderr)
+            return 2
+        source = f"NOW is what is applied (stored in {sqlite_path or redact_url(url)})"
+    else:
+        source = f"NOW is the normal allocation (nothing is stored in {sqlite_path} yet)"
     standings = {c: Standing.FAILED if c in args.fail else Standing.ACTIVE for c in channels}
     out: dict[str, Any] = {"failed": args.fail, "promotions": [], "notices": []}
     for promotion in failover.promotions:
         normal, result = normal_amounts(promotion), plan(promotion, standings)
+        now = _now(normal, stored.get(promotion.id))
         out["promotions"].append({"id": promotion.id, "name": promotion.name, "unit": promotion.unit,
-                                  "policy": promotion.policy, "normal": normal, "after": result.amounts,
+                                  "policy": promotion.policy, "normal": normal, "now": now,
+                                  # held: nowhere healthy to move to, so the allocation of now is kept
+                                  "after": dict(now) if result.held else result.amounts,
                                   "unallocated": result.unallocated, "held": result.held})
     for notice in failover.notices:
         if notice.when_down in args.fail:
             out["notices"].append({"id": notice.id, "post_on": [c for c in notice.post_on if c not in args.fail],
                                    "text": notice.text})
-    if args.json:
+    if getattr(args, "json", False):
         print(json.dumps(out, indent=2))
         return 0
-    print(f"What if {', '.join(args.fail) or 'nothing'} failed (nothing is changed):\n")
+    print(f"What if {', '.join(args.fail) or 'nothing'} failed (nothing is changed):\n{source}.\n")
     for p in out["promotions"]:
         print(f"{p['name']} ({p['id']}, {p['policy']}, {p['unit']}):")
-        print_table(["CHANNEL", "NOW", "AFTER", "CHANGE"],
-                    [[c, _amount(n, p["unit"]), _amount(p["after"][c], p["unit"]), _change(n, p["after"][c], p["unit"])
-                      + ("  (failed: paused)" if c in args.fail else "")] for c, n in p["normal"].items()])
+        rows = []
+        for c, now in p["now"].items():
+            after = p["after"][c]
+            note = ("  (failed: paused)" if after == 0 else "  (failed: keeps it)") if c in args.fail else ""
+            rows.append([c, money(now, p["unit"]), money(after, p["unit"]), (_change(now, after, p["unit"]) + note).strip()])
+        print_table(["CHANNEL", "NOW", "AFTER", "CHANGE"], rows)
         if p["held"]:
-            print("  no healthy channel left: the last allocation would be kept, and you would be alerted")
+            print("  no healthy channel left: the allocation of now would be kept, and you would be alerted")
         if p["unallocated"]:
-            print(f"  {_amount(p['unallocated'], p['unit'])} could not be placed: every healthy channel is at its max")
+            print(f"  {money(p['unallocated'], p['unit'])} could not be placed: every healthy channel is at its max")
         print()
     for n in out["notices"]:
-        print(f"notice {n['id']} would be posted on {', '.join(n['post_on'])}: {n['text']}")
+        where = (f"would be posted on {', '.join(n['post_on'])}" if n["post_on"]
+                 else "would not be posted (every channel it posts on failed too)")
+        print(f"notice {n['id']} {where}: {n['text']}")
     return 0
 
 
+def _now(normal: dict[str, int], stored: dict[str, Any] | None) -> dict[str, int]:
+    """What each channel holds now: the applied value, else the planned one, else (nothing stored) the normal one."""
+    if stored is None:
+        return dict(normal)
+    return {c: next(v for v in (stored["applied"].get(c), stored["planned"].get(c), n) if v is not None)
+            for c, n in normal.items()}
+
+
 def status(args: argparse.Namespace) -> int:
+    loaded = _load(args)
+    if loaded is None:
+        return 2
+    failover, names, config, url, sqlite_path = loaded
+    if sqlite_path is not None and not sqlite_path.exists():
+        started = "the service with this config" if config else "the demo (`channel-monitor`)"
+        print(f"no database at {sqlite_path}: start {started} first, or pass the --config or --data-dir it runs with",
+              file=sys.stderr)
+        return 2
     try:
-        failover, _channels, config = _load(args.config)
-    except ConfigError as exc:
+        summary = _summary(failover, url, args.plans)
+    except _Unreadable as exc:
         print(str(exc), file=sys.stderr)
         return 2
-    url = config.db_url if config else f"sqlite:///{Path('data') / 'channel-monitor.db'}"
-    if config is None and not (Path("data") / "channel-monitor.db").exists():
-        print("no demo database in ./data: start `channel-monitor` first, or pass --config", file=sys.stderr)
-        return 2
-    try:
-        engine = make_engine(url, upgrade=False)
-        fe = FailoverEngine(failover, engine)
-        fe.load(dt.datetime.now().timestamp(), write=False)
-        summary = failover_summary(fe, plans=args.plans)
-        engine.dispose()
-    except (StoreError, Exception) as exc:  # a database that is not there yet, or not migrated
-        print(f"cannot read failover state from the database: {exc}; has the service run with this config?", file=sys.stderr)
-        return 2
-    if args.json:
+    if getattr(args, "json", False):
         print(json.dumps(summary, indent=2))
         return 0
     print(f"Failed over: {', '.join(summary['failed_over']) or 'none'}\n")
@@ -129,9 +189,8 @@ def status(args: argparse.Namespace) -> int:
         if p["pending_plan"]:
             flag = f"waiting for approval (plan {p['pending_plan']})"
         for c, n in p["normal"].items():
-            applied = p["applied"].get(c)
-            rows.append([p["id"], p["mode"], c, _amount(n, p["unit"]), _amount(p["planned"].get(c, 0), p["unit"]),
-                         "-" if applied is None else _amount(applied, p["unit"]), flag])
+            rows.append([p["id"], p["mode"], c, money(n, p["unit"]), money(p["planned"].get(c, 0), p["unit"]),
+                         money(p["applied"].get(c), p["unit"]), flag])
     if rows:
         print_table(["PROMOTION", "MODE", "CHANNEL", "NORMAL", "PLANNED", "APPLIED", "STATUS"], rows)
     for n in summary["notices"]:
@@ -140,7 +199,7 @@ def status(args: argparse.Namespace) -> int:
     if summary["plans"]:
         print("\nLatest plans:")
         print_table(["PLAN", "WHEN (UTC)", "FOR", "STATUS", "CHANGES", "ACTIONS"],
-                    [[p["id"], _when(p["at"]), p["owner"], p["status"], _changes(p), _action_counts(p["actions"])]
+                    [[p["id"], _when(p["at"]), p["owner"], p["status"], _changes(p, names), _action_counts(p["actions"])]
                      for p in summary["plans"]], max_width=70)
     return 0
 
@@ -167,24 +226,24 @@ def dispatch(args: argparse.Namespace) -> int:
     return status(args) if args.action == "status" else admin(args)
 
 
-def _amount(value: int, unit: str) -> str:
-    if unit == "weight":
-        return f"{value:,}"
-    return f"{value / 100:,.2f} {unit}"  # minor units: 2 decimals for PLN, EUR, USD
-
-
 def _change(old: int, new: int, unit: str) -> str:
     if old == new:
         return ""
-    return ("+" if new > old else "-") + _amount(abs(new - old), unit)
+    return ("+" if new > old else "-") + money(abs(new - old), unit)
 
 
 def _when(at: float) -> str:
     return dt.datetime.fromtimestamp(at, dt.UTC).strftime("%Y-%m-%d %H:%M:%S")
 
 
-def _changes(plan_: dict) -> str:
-    return ", ".join(f"{c} {plan_['before'].get(c, 0)}->{v}" for c, v in plan_["after"].items() if plan_["before"].get(c, 0) != v)
+def _changes(plan_: dict, names: dict[str, str]) -> str:
+    """What a plan changes, for people: 'Allegro 300.00 PLN -> 375.00 PLN', or 'post on Messenger' for a notice."""
+    changed = [(names.get(c, c), plan_["before"].get(c, 0), v) for c, v in plan_["after"].items()
+               if plan_["before"].get(c, 0) != v]
+    if plan_["kind"] == "notice":
+        return ", ".join(f"post on {name}" if v else f"withdraw from {name}" for name, _, v in changed)
+    unit = plan_["unit"] or "weight"  # a promotion no longer in the config: its unit is unknown, plain numbers
+    return ", ".join(f"{name} {money(old, unit)} -> {money(new, unit)}" for name, old, new in changed)
 
 
 def _action_counts(actions: list[dict]) -> str:

@@ -15,6 +15,8 @@ class FlapSettings:
     samples: int = 21      # observations kept
     high: float = 50.0     # percent: start flapping above this
     low: float = 25.0      # percent: stop flapping below this
+    min_samples: int = 6   # observations before the first judgement
+    reopen_within: float = 300.0  # seconds: down again this soon after recovering is the same incident
 
 
 def percent_state_change(states: list[str] | tuple[str, ...]) -> float:
@@ -40,7 +42,7 @@ class FlapDetector:
         self.history.append(state)
         while len(self.history) > self.settings.samples:
             self.history.popleft()
-        if len(self.history) < self.settings.samples // 2:
+        if len(self.history) < self.settings.min_samples:
             return None  # too few samples to judge
         change = percent_state_change(tuple(self.history))
         if not self.flapping and change > self.settings.high:

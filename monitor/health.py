@@ -162,6 +162,9 @@ class ChannelHealth:
     cause: Mapping[str, str | None] = field(default_factory=dict)  # why it entered its state
     flap: FlapDetector = field(default_factory=FlapDetector)
     down_since: float | None = None  # set on going down, kept through maintenance, cleared on recovery
+    # The last incident's start and when it ended: down again within flapping.reopen_within continues it.
+    last_down_since: float | None = None
+    recovered_at: float | None = None
 
     def observe(self, check: str, verdict: Verdict, now: float, ctx: Context = Context()) -> list[Transition | FlapEvent]:
         """Record a check's verdict; return the transition and flapping changes it causes."""
@@ -223,12 +226,22 @@ class ChannelHealth:
         if held and not forced and self.state is not State.UNKNOWN:
             return None
         if new is State.DOWN and self.down_since is None:
-            self.down_since = now
+            self.down_since = self.incident_since(now) or now
         transition = Transition(self.channel, self.state, new, now, cause, self.since, self.flap.flapping, self.down_since)
         if new not in (State.DOWN, State.MAINTENANCE):
+            if self.down_since is not None:
+                self.last_down_since, self.recovered_at = self.down_since, now
             self.down_since = None
         self.state, self.since, self.cause = new, now, transition.cause
         return transition
+
+    def incident_since(self, now: float) -> float | None:
+        """The start of the channel's current incident: the open one, or the last one if it ended less than
+        flapping.reopen_within ago (going down again continues it); None: no incident."""
+        if self.down_since is not None:
+            return self.down_since
+        recent = self.recovered_at is not None and now - self.recovered_at <= self.rules.flapping.reopen_within
+        return self.last_down_since if recent else None
 
     def restore(self, state: State, since: float | None, check_ids: list[str],
                 cause: Mapping[str, str | None] | None = None) -> None:

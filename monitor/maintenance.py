@@ -1,7 +1,7 @@
 """Maintenance windows: one-off (start, end) or recurring (cron, duration, time zone). Pure; no clock reads."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -20,6 +20,9 @@ class Window:
     duration: float | None = None  # seconds each recurrence lasts
     time_zone: str = "UTC"
     by: str | None = None          # who scheduled it (admin API)
+    # The stored row's id (admin API), to cancel it by. Not part of equality: the window a running service
+    # holds is the same window as the row it was stored as, whether or not it was given the id.
+    id: int | None = field(default=None, compare=False)
 
     def active_at(self, now: float) -> bool:
         """True while the window covers now."""

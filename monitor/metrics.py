@@ -61,9 +61,11 @@ class Metrics:
         self.incident_open = fam(f"{PREFIX}_incident_open", "1 while the channel has an open incident", ("channel",))
         self.failed_over = fam(f"{PREFIX}_failover_failed_over", "1 while the channel's promotions are moved away",
                                ("channel",))
+        self.flapping = fam(f"{PREFIX}_channel_flapping", "1 while the channel is flapping (its results keep changing)",
+                            ("channel",))
         self.families = (self.probe_success, self.probe_duration, self.http_phase, self.http_status, self.cert_expiry,
                          self.dns_rcode, self.probes, self.probe_failures, self.missed_runs, self.channel_state,
-                         self.uptime, self.incident_open, self.failed_over)
+                         self.uptime, self.incident_open, self.failed_over, self.flapping)
 
         self.scheduler_lag = Histogram(f"{PREFIX}_scheduler_lag_seconds", "How late a probe started after it was due",
                                        buckets=LAG_BUCKETS, registry=registry)

@@ -30,7 +30,7 @@ from monitor.metrics import SERVICE_LOG, Metrics
 from monitor.runner import Runner, run_probe
 from monitor.scheduler import CheckScheduler
 from monitor.store.db import ensure_data_dir, make_engine
-from monitor.store.persist import load_check_progress, load_overrides, load_windows, save_override, save_window
+from monitor.store.persist import delete_window, load_check_progress, load_overrides, load_windows, save_override, save_window
 from monitor.store.queries import load_channel_states
 from monitor.store.rollups import roll_up_and_retain
 from monitor.store.writer import ResultWriter
@@ -65,7 +65,7 @@ class MonitorService:
         self.extra_notifiers = list(notifiers or [])  # built elsewhere (tests): routed like configured ones
         self.log_notifier = LogNotifier()
         self._connectivity_since: float | None = None
-        self._flapping_since: dict[str, float] = {}
+        self._flapping_key: dict[str, str] = {}  # the alert thread of each flapping channel
         self._last_tick: float | None = None
         self.started_at = clock()
         self.channels: dict[str, Channel] = {c.id: c for c in config.channels}
@@ -111,13 +111,14 @@ class MonitorService:
                     health.checks[check.id or check.kind] = progress[(channel.id, check.id)]
             self.health[channel.id] = health
             self.metrics.set_channel_state(channel.id, health.state)
+            self.metrics.flapping.set((channel.id,), 0)
         notifiers = self._build_notifiers()
         self.alerts = AlertRouter(self.engine, self.config.alerts, notifiers, self.clock, on_outcome=self._alert_outcome)
         self.metrics.shortest_interval.set(min(k.interval_seconds for c in self.config.channels for k in c.checks))
         self.metrics.start_at_zero([(c.id, k.id or k.kind, k.kind) for c in self.config.channels for k in c.checks],
                                    [SERVICE_LOG, *notifiers], [a.id for a in self.config.failover.actuators])
         self.alerts.start()
-        self.failover = FailoverEngine(self.config.failover, self.engine)
+        self.failover = FailoverEngine(self.config.failover, self.engine, {c.id: c.name for c in self.config.channels})
         await asyncio.to_thread(self.failover.load, self.clock())
         self._failover_metrics()
         # Actuators talk to the seller's own systems (often on their network): a pooled session of
@@ -262,12 +263,22 @@ class MonitorService:
                 self.overrides[channel] = override
             self._apply_now(channel)
 
-    async def add_window(self, channel: str, window: Window) -> None:
-        """Add a maintenance window; stored, then applied at once if it has begun."""
+    async def add_window(self, channel: str, window: Window) -> int:
+        """Add a maintenance window; stored, then applied at once if it has begun. Return its id (to cancel it)."""
         async with self._admin_lock:
-            await asyncio.to_thread(save_window, self.engine, channel, window, self.clock())
-            self.windows[channel].append(window)
+            window_id = await asyncio.to_thread(save_window, self.engine, channel, window, self.clock())
+            self.windows[channel].append(replace(window, id=window_id))
             self._apply_now(channel)
+            return window_id
+
+    async def remove_window(self, channel: str, window_id: int) -> bool:
+        """Cancel a window added through the admin API; deleted, then applied at once. False: no such window."""
+        async with self._admin_lock:
+            window = await asyncio.to_thread(delete_window, self.engine, channel, window_id)
+            if window in self.windows[channel]:  # (None, no such window, never is)
+                self.windows[channel].remove(window)
+                self._apply_now(channel)
+            return window is not None
 
     def _apply_now(self, channel: str) -> None:
         now = self.clock()
@@ -321,9 +332,13 @@ class MonitorService:
         if isinstance(event, FlapEvent):
             # The changes made while flapping were not announced, so the end says where it settled.
             settled = "" if event.started else f"; now {self.health[event.channel].state.value}"
-            if event.started:
-                self._flapping_since[event.channel] = event.at
-            key = f"flapping:{event.channel}:{int(self._flapping_since.get(event.channel, event.at))}"
+            self.metrics.flapping.set((event.channel,), 1 if event.started else 0)
+            if event.started or event.channel not in self._flapping_key:
+                # In the thread of the channel's incident (flapping keeps it going), else one of its own.
+                incident = self.health[event.channel].incident_since(event.at)
+                self._flapping_key[event.channel] = (f"down:{event.channel}:{int(incident)}" if incident is not None
+                                                     else f"flapping:{event.channel}:{int(event.at)}")
+            key = self._flapping_key[event.channel] if event.started else self._flapping_key.pop(event.channel)
             self.publish(Alert(event.channel, name, "", "", event.at, {}, key=key, event=(
                 "flapping_started" if event.started else "flapping_stopped"),
                 detail=f"{event.percent:.0f}% state changes{settled}"))
@@ -388,8 +403,9 @@ class MonitorService:
         kind, name = owner
         label = (self.failover.promotions[name].name if kind == "promotion" and name in self.failover.promotions
                  else f"customer notice {name}" if kind == "notice" else name)
-        return self._labelled(Alert(name, label, "", "", self.clock(), {}, event=event, detail=detail,
-                                    key=key or f"failover:{name}"))
+        # In the thread of the outage that moved it (the relay's events too), else one of the owner's own.
+        key = key or self.failover.episodes.get(owner) or f"failover:{name}"
+        return self._labelled(Alert(name, label, "", "", self.clock(), {}, event=event, detail=detail, key=key))
 
     def _failover_event(self, event: str, owner: Owner, detail: str, key: str = "") -> None:
         """An event of the relay (an action failed, a conflict froze a promotion), after its own commit."""

@@ -11,7 +11,8 @@ from alerts.base import Alert, Batch, Delivery, Notifier, NotifyError, Thread
 
 
 class FakeChannel:
-    """An HTTP target on 127.0.0.1 whose answer a test can change: ok, error, hang, or custom."""
+    """An HTTP target on 127.0.0.1 whose answer a test can change: ok, error, hang, alternate (503 and 200 in
+    turn: a flapping channel), or custom."""
 
     def __init__(self) -> None:
         self.mode = "ok"
@@ -22,7 +23,7 @@ class FakeChannel:
 
     async def handle(self, _request: web.Request) -> web.Response:
         self.hits += 1
-        if self.mode == "error":
+        if self.mode == "error" or (self.mode == "alternate" and self.hits % 2):
             return web.Response(status=503, text="unavailable")
         if self.mode == "hang":
             await asyncio.sleep(3600)

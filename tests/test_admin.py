@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import asyncio
+import json
 
+import pytest
 from pydantic import SecretStr
 
 from monitor.app import create_app
@@ -128,3 +130,73 @@ async def test_racing_overrides_leave_the_stored_one_in_force(tmp_path, aiohttp_
     stored = load_overrides(service.engine, service.clock())
     assert stored["allegro"].by == service.overrides["allegro"].by  # what a restart would load is what is in force
     assert state(app, "allegro") == service.overrides["allegro"].state.value
+
+
+async def test_a_maintenance_window_is_cancelled_at_once_and_for_good(tmp_path, aiohttp_client, fake_channel):
+    config = admin_config(tmp_path, fake_channel.url)
+    app = create_app(config, flush_interval=0.05)
+    client = await aiohttp_client(app)
+    await eventually(lambda: state(app, "allegro") == "up")
+    now = await (await client.post("/api/admin/channels/allegro/maintenance", headers=TOKEN,
+                                    json={"by": "ops", "reason": "API upgrade", "duration": "1h"})).json()
+    later = await (await client.post("/api/admin/channels/allegro/maintenance", headers=TOKEN,
+                                      json={"by": "ola", "reason": "move", "duration": "1h", "starts_in": "2h"})).json()
+    assert isinstance(now["id"], int) and later["id"] != now["id"] and state(app, "allegro") == "maintenance"
+    listed = await (await client.get("/api/admin/channels/allegro/maintenance", headers=TOKEN)).json()
+    assert [(w["id"], w["reason"], w["by"], w["start"], w["active"]) for w in listed["windows"]] == [
+        (now["id"], "API upgrade", "ops", now["start"], True), (later["id"], "move", "ola", later["start"], False)]
+    response = await client.delete(f"/api/admin/channels/allegro/maintenance/{now['id']}?by=ops", headers=TOKEN)
+    assert await response.json() == {"channel": "allegro", "id": now["id"], "cancelled": True, "state": "up"}
+    assert state(app, "allegro") == "up"  # at once, not when the window would have ended
+    again = await client.delete(f"/api/admin/channels/allegro/maintenance/{now['id']}", headers=TOKEN)
+    assert (again.status, await again.text()) == (404, f"'allegro' has no maintenance window {now['id']} added through "
+                                                  "the admin API (windows in the config are changed there); see GET "
+                                                  "/api/admin/channels/allegro/maintenance for the ids")
+    assert (await client.delete("/api/admin/channels/allegro/maintenance/soon", headers=TOKEN)).status == 400
+    assert (await client.delete(f"/api/admin/channels/allegro/maintenance/{2**64}", headers=TOKEN)).status == 404
+    assert (await client.delete(f"/api/admin/channels/allegro/maintenance/{later['id']}")).status == 401
+    await client.close()
+    restarted = create_app(config, flush_interval=0.05)
+    await aiohttp_client(restarted)
+    assert [(w.id, w.reason) for w in restarted[SERVICE].windows["allegro"]] == [(later["id"], "move")]
+    await eventually(lambda: state(restarted, "allegro") == "up")
+
+
+@pytest.mark.parametrize(("path", "method", "body", "message"), [
+    ("maintenance", "post", {"by": "ops", "reason": "upgrade", "duration": "soon"},
+     "duration: 'soon' is not a duration; write a number with a unit: 500ms, 30s, 5m, 1h or 1d; "
+     "fields: by, reason, duration, starts_in"),
+    ("override", "put", {"state": "down", "by": "ops", "reason": "move", "expires_in": "-1h"},
+     "expires_in: '-1h' is not a duration; write a number with a unit: 500ms, 30s, 5m, 1h or 1d; "
+     "fields: state, by, reason, expires_in"),
+    ("maintenance", "post", {"by": "", "reason": "upgrade", "duration": "1h", "when": "now"},
+     "by: '' is not valid: string should have at least 1 character; when: unknown key 'when'; "
+     "fields: by, reason, duration, starts_in"),
+], ids=["bad-duration", "bad-expiry", "empty-and-unknown-fields"])
+async def test_a_bad_body_is_told_in_plain_words(tmp_path, aiohttp_client, fake_channel, path, method, body, message):
+    client = await aiohttp_client(create_app(admin_config(tmp_path, fake_channel.url)))
+    response = await getattr(client, method)(f"/api/admin/channels/allegro/{path}", headers=TOKEN, json=body)
+    assert (response.status, await response.text()) == (400, message)
+
+
+async def test_the_cli_lists_and_cancels_a_maintenance_window(tmp_path, aiohttp_client, fake_channel):
+    from tests.test_cli import run_cli
+    app = create_app(admin_config(tmp_path, fake_channel.url), flush_interval=0.05)
+    client = await aiohttp_client(app)
+    url = str(client.make_url("")).rstrip("/")
+    await eventually(lambda: state(app, "allegro") == "up")
+    auth = ("--url", url, "--token", "s3cret-token")
+    code, out, err = await run_cli("maintenance", "allegro", "--duration", "1h", "--reason", "API upgrade", "--by", "ops", *auth)
+    assert code == 0, err
+    window = app[SERVICE].windows["allegro"][0]
+    window_id = int(out.rsplit("--cancel ", 1)[1].rstrip(")\n"))
+    assert out.endswith(f"added by ops as window {window_id} (cancel it with --cancel {window_id})\n")
+    code, out, _ = await run_cli("maintenance", "allegro", "--list", *auth)
+    assert code == 0 and out.splitlines()[1].split("  ")[0] == str(window_id) and "API upgrade" in out
+    code, out, _ = await run_cli("maintenance", "allegro", "--cancel", str(window_id), *auth)
+    assert (code, state(app, "allegro")) == (2, "maintenance")  # no --by: nothing sent
+    code, out, err = await run_cli("maintenance", "allegro", "--cancel", str(window_id), "--by", "ops", *auth)
+    assert (code, out) == (0, f"allegro: maintenance window {window_id} cancelled by ops; the channel is up\n"), err
+    assert state(app, "allegro") == "up" and window not in app[SERVICE].windows["allegro"]
+    code, out, _ = await run_cli("maintenance", "allegro", "--list", "--json", *auth)
+    assert json.loads(out) == {"channel": "allegro", "windows": []}

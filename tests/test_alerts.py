@@ -49,7 +49,19 @@ def _ctx():
      "4 channel alerts: Facebook Shop, Instagram Shop, Messenger, WhatsApp Business"),
     ([Alert("shop", "Shop", "up", "degraded", 1.0, {"check": "tls", "error_class": "tls_expiring", "error": "expires in 5 days"})],
      "Shop is degraded — TLS: expires in 5 days"),
-], ids=["2021-grouped", "one-down", "recovered", "mixed", "cert-expiring"])
+    ([Alert("monitor-connectivity", "Monitor", "", "", 1.0, {}, event="connectivity_lost", detail="9 of 10 failing"),
+      Alert("monitor-connectivity", "Monitor", "", "", 9.0, {}, event="connectivity_restored", detail="probes answer again")],
+     "The monitor is connected again (probes answer again)"),
+    ([DOWN, Alert("allegro", "Allegro", "down", "up", 2.0, {}, down_for=1.0),
+      Alert("allegro", "Allegro", "", "", 3.0, {}, event="flapping_started", detail="80% state changes"),
+      Alert("allegro", "Allegro", "up", "down", 4.0, {}, flapping=True)],
+     "Allegro is flapping (80% state changes)"),
+    ([Alert("allegro", "Allegro", "", "", 3.0, {}, event="flapping_started", detail="80% state changes"),
+      Alert("allegro", "Allegro", "down", "up", 9.0, {}, down_for=8.0),
+      Alert("allegro", "Allegro", "", "", 9.0, {}, event="flapping_stopped", detail="10% state changes; now up")],
+     "Allegro is back up after 8s"),
+], ids=["2021-grouped", "one-down", "recovered", "mixed", "cert-expiring", "connectivity-restored", "flapping",
+        "flapping-ended"])
 def test_titles_in_plain_words(alerts, title):
     assert Wording().title(alerts) == title
 

@@ -81,6 +81,25 @@ async def wait_for_page(page, predicate, what: str, timeout: float, log: Path, r
                          f"service log:\n{log_tail(log)}")
 
 
+# Every word (of letters only) in a table cell that is drawn on more than one line box.
+SPLIT_WORDS_JS = """() => {
+  const split = [];
+  for (const cell of document.querySelectorAll('td, th')) {
+    const walker = document.createTreeWalker(cell, NodeFilter.SHOW_TEXT);
+    for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+      for (const m of node.textContent.matchAll(/[A-Za-z]{3,}/g)) {
+        const range = document.createRange();
+        range.setStart(node, m.index);
+        range.setEnd(node, m.index + m[0].length);
+        const tops = new Set([...range.getClientRects()].map(r => Math.round(r.top)));
+        if (tops.size > 1) split.push(m[0]);
+      }
+    }
+  }
+  return split;
+}"""
+
+
 async def test_status_page_in_chromium_shows_a_broken_channel_and_the_moved_promotion(tmp_path):
     chromium = chromium_or_skip()
     from playwright.async_api import async_playwright
@@ -193,6 +212,14 @@ async def test_status_page_in_chromium_shows_a_broken_channel_and_the_moved_prom
                     assert dark["banner"] == down_banner
                     assert is_red(dark["channels"][BROKEN_NAME]["dot"]) and dark["channels"][BROKEN_NAME]["dot"] != fb["dot"], dark["channels"]
                     await page.screenshot(path=str(ARTIFACTS / "status-down-dark.png"), full_page=True)
+
+                    # On a phone, the incident list's narrow columns wrap between words, never inside one ("ongoin g").
+                    await page.set_viewport_size({"width": 320, "height": 740})
+                    split = {}
+                    for path in ("/incidents", f"/channels/{BROKEN}", "/"):
+                        await page.goto(f"{origin}{path}", wait_until="load")
+                        split[path] = await page.evaluate(SPLIT_WORDS_JS)
+                    assert not any(split.values()), f"words broken across lines in table cells: {split}"
                 except Exception:
                     with contextlib.suppress(Exception):  # what the page showed when it went wrong
                         await page.screenshot(path=str(ARTIFACTS / "status-failed.png"), full_page=True)

@@ -10,6 +10,8 @@ import sqlite3
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.fakes import FakeChannel
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -215,3 +217,94 @@ async def test_demo_runs_with_no_config_and_is_controlled_from_the_cli(tmp_path)
 async def test_demo_control_without_a_running_demo_says_how_to_start_it():
     code, _, err = await run_cli("demo", "status", "--url", f"http://127.0.0.1:{free_port()}")
     assert code == 2 and "start it with `channel-monitor demo` or pass --url" in err
+
+
+async def test_probe_once_wraps_a_long_reason_instead_of_cutting_it(tmp_path, fake_channel):
+    wanted = "Add to basket before the Christmas sale ends tomorrow at midnight"
+    path = write_config(tmp_path, fake_channel.url)
+    path.write_text(path.read_text().replace("body_contains: ['Add to cart']", f"body_contains: ['{wanted}']"))
+    code, out, _ = await run_cli("probe-once", "--config", str(path))
+    assert code == 1
+    lines = out.splitlines()
+    why = lines[0].index("WHY")
+    assert [line[why:] for line in lines[1:3]] == [
+        "content_mismatch: body lacks 'Add to basket before the",
+        "Christmas sale ends tomorrow at midnight'"]
+    assert "Every check failed" not in out  # it reached the channel: not a network problem here
+    code, out, _ = await run_cli("probe-once", "--config", str(path), "--json")
+    assert json.loads(out)["error"] == f"body lacks '{wanted}'"
+
+
+async def test_probe_once_says_when_every_check_fails_at_dns_or_connect(tmp_path):
+    path = write_config(tmp_path, f"http://127.0.0.1:{free_port()}/")  # nothing listens there
+    path.write_text(path.read_text() + f"""  - id: amazon
+    name: Amazon
+    checks:
+      - {{kind: tcp, target: '127.0.0.1:{free_port()}'}}
+""")
+    code, out, _ = await run_cli("probe-once", "--config", str(path))
+    assert code == 1
+    assert out.splitlines()[-2:] == [
+        "0 of 2 checks passed",
+        "Every check failed at DNS or connect: is this machine offline, or is its DNS resolver down?"]
+    code, out, _ = await run_cli("probe-once", "--json", "--config", str(path))
+    assert [json.loads(line)["error_class"] for line in out.splitlines()] == ["connect_refused", "connect_refused"]
+
+
+async def test_options_come_before_or_after_the_command(tmp_path, fake_channel):
+    path = str(write_config(tmp_path, fake_channel.url))
+    for args in (("check-config", path), ("check-config", "--config", path), ("--config", path, "check-config")):
+        code, out, err = await run_cli(*args)
+        assert (code, out.splitlines()[0]) == (0, f"{path}: OK, 1 channels, 1 checks"), (args, err)
+    for args in (("--data-dir", str(tmp_path / "d1"), "db", "upgrade"), ("db", "upgrade", "--data-dir", str(tmp_path / "d2"))):
+        code, out, err = await run_cli(*args)
+        assert code == 0 and out.startswith(f"sqlite:///{args[1] if args[0] == '--data-dir' else args[3]}/channel-monitor.db: "), err
+    code, out, _ = await run_cli("--json", "--config", path, "probe-once")
+    assert code == 0 and json.loads(out)["ok"] is True
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (("--data-dir", "elsewhere", "check-config", "examples/channels.yaml"), "--data-dir does not apply to `channel-monitor check-config`"),
+    (("--data-dir", "elsewhere", "probe-once", "--config", "examples/channels.yaml"),
+     "--data-dir does not apply to `channel-monitor probe-once`"),
+    (("--json", "demo", "status"), "--json does not apply to `channel-monitor demo status`"),
+    (("--data-dir", "elsewhere", "override", "allegro", "--lift", "--by", "ola"), "--data-dir does not apply to `channel-monitor override`"),
+    (("probe-once",), "probe-once needs --config FILE"),
+], ids=["check-config", "probe-once", "demo-control", "admin-command", "probe-once-without-config"])
+async def test_an_option_a_command_would_ignore_is_refused(args, message):
+    code, out, err = await run_cli(*args)
+    assert (code, out, err.splitlines()[-1]) == (2, "", f"channel-monitor: error: {message}")
+
+
+async def test_data_dir_with_a_postgresql_config_is_refused_not_ignored(tmp_path, fake_channel):
+    path = write_config(tmp_path, fake_channel.url)
+    path.write_text(path.read_text() + "database_url: postgresql://cm:secret@127.0.0.1:1/cm\n")
+    for command in (("db", "upgrade"), ("failover", "status"), ("plan",), ("run", "--listen", f"127.0.0.1:{free_port()}")):
+        code, _, err = await run_cli(*command, "--config", str(path), "--data-dir", str(tmp_path / "d"))
+        assert (code, err) == (2, f"channel-monitor: error: --data-dir {tmp_path / 'd'} names a SQLite directory, but the "
+                                  "config uses database_url postgresql://cm:***@127.0.0.1:1/cm; leave out --data-dir\n"), command
+
+
+async def run_into_closed_pipe(*args: str) -> tuple[int, str]:
+    """Run the CLI with its stdout a pipe whose reader has gone (`channel-monitor ... | head` after head exits)."""
+    read, write = os.pipe()
+    os.close(read)
+    try:
+        proc = await asyncio.create_subprocess_exec(*EXE, *args, cwd=ROOT, stdout=write, stderr=asyncio.subprocess.PIPE)
+    finally:
+        os.close(write)
+    _, err = await asyncio.wait_for(proc.communicate(), 30)
+    return proc.returncode, err.decode()
+
+
+@pytest.mark.parametrize("args", [
+    ("failover", "status", "--data-dir", "{db}"),
+    ("plan", "--fail", "allegro", "--data-dir", "{db}"),
+    ("check-config", "examples/channels.yaml"),
+    ("probe-once", "--config", "{config}"),
+], ids=["failover-status", "plan", "check-config", "probe-once"])
+async def test_a_reader_that_stops_early_ends_the_command_quietly(tmp_path, fake_channel, args):
+    assert (await run_cli("db", "upgrade", "--data-dir", str(tmp_path / "db")))[0] == 0
+    values = {"db": str(tmp_path / "db"), "config": str(write_config(tmp_path, fake_channel.url))}
+    code, err = await run_into_closed_pipe(*(a.format(**values) for a in args))
+    assert (code, err) == (141, "")  # as `git log | head`: no traceback, the shell's SIGPIPE status

@@ -6,7 +6,7 @@ from datetime import UTC
 import pytest
 
 from monitor.flapping import FlapDetector, FlapSettings, percent_state_change
-from monitor.health import ChannelHealth, Context, FlapEvent, Override, Rules, State, Thresholds, Verdict
+from monitor.health import ChannelHealth, Context, FlapEvent, Override, Rules, State, Thresholds, Transition, Verdict
 from monitor.maintenance import Window
 
 OK = Verdict(True)
@@ -132,9 +132,23 @@ def test_percent_state_change(states, percent):
     assert percent_state_change(states) == pytest.approx(percent, abs=0.01)
 
 
-def test_flap_detector_needs_half_its_samples_before_judging():
-    detector = FlapDetector(FlapSettings(samples=21))
-    assert [detector.observe(s) for s in ["up", "down"] * 4] == [None] * 8
+@pytest.mark.parametrize("min_samples", [3, 6, 10])
+def test_flap_detector_judges_from_min_samples_on(min_samples):
+    detector = FlapDetector(FlapSettings(samples=21, min_samples=min_samples))
+    seen = [detector.observe(s) for s in ["up", "down"] * 6]
+    assert seen == [None] * (min_samples - 1) + [True] + [None] * (12 - min_samples)
+
+
+def test_an_ok_503_channel_is_one_incident_with_one_key_and_is_flapping_after_three_cycles():
+    health = ChannelHealth("shop", Rules(thresholds=Thresholds(1, 1)))
+    events = [e for i in range(20) for e in health.observe("home", Verdict(i % 2 == 0, None if i % 2 == 0 else "http_status"), 10.0 * i)]
+    transitions = [e for e in events if isinstance(e, Transition)]
+    assert len(transitions) == 20
+    assert {t.down_since for t in transitions if t.new is State.DOWN} == {10.0}  # every outage continues the first
+    flaps = [e for e in events if isinstance(e, FlapEvent)]
+    assert [(f.started, f.at) for f in flaps] == [(True, 50.0)]                # the 6th result
+    health.observe("home", Verdict(True), 200.0)                                # ends up
+    assert health.incident_since(200.0) == 10.0 and health.incident_since(501.0) is None
 
 
 @pytest.mark.parametrize("hour_utc,active", [(0, False), (1, True), (2.99, True), (3, False)],

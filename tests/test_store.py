@@ -109,6 +109,22 @@ async def test_down_and_recovery_open_and_close_one_incident(engine):
     assert load_channel_states(engine)["allegro"].state == "up"
 
 
+async def test_down_again_soon_after_recovering_reopens_the_same_incident(engine):
+    writer = ResultWriter(engine)
+    writer.add_transition(Transition("allegro", State.UP, State.DOWN, 10.0, down_since=10.0))
+    writer.add_transition(Transition("allegro", State.DOWN, State.UP, 20.0, down_since=10.0))
+    writer.add_transition(Transition("allegro", State.UP, State.DOWN, 30.0, down_since=10.0))  # health continued it
+    await writer.flush()
+    [incident] = open_incidents(engine)
+    assert (incident.started_at, incident.ended_at) == (10.0, None)
+    writer.add_transition(Transition("allegro", State.DOWN, State.UP, 40.0, down_since=10.0))
+    writer.add_transition(Transition("allegro", State.UP, State.DOWN, 900.0, down_since=900.0))  # a new one
+    await writer.flush()
+    with engine.connect() as conn:
+        rows = conn.execute(select(IncidentRow.started_at, IncidentRow.ended_at).order_by(IncidentRow.id)).all()
+    assert [tuple(r) for r in rows] == [(10.0, 40.0), (900.0, None)]
+
+
 async def test_failed_write_keeps_rows_and_retries(engine, caplog):
     writer = ResultWriter(engine)
     writer.add_result(row(1.0))

@@ -239,6 +239,10 @@ def status_overview_row(dash):
         stat_panel("Open incidents", "Channels with an open incident (read from the database every minute).",
                    f"count(channel_monitor_incident_open{{{CHANNEL}}} == 1) or vector(0)",
                    thresholds=steps("green", (1, "red"))),
+        stat_panel("Channels flapping", "Channels whose results keep changing (flap detection): one incident and "
+                   "one alert thread while it lasts, and failover holds still for them.",
+                   f"count(channel_monitor_channel_flapping{{{CHANNEL}}} == 1) or vector(0)",
+                   thresholds=steps("green", (1, "orange"))),
     ]
     for s in stats:
         dash = dash.with_panel(s)

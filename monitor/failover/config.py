@@ -17,6 +17,7 @@ from monitor.durations import Delay
 Slug = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")]
 Mode = Literal["auto", "approve", "dry-run"]
 MAX_TOTAL = 10**15  # minor units; far above any budget, far below 64-bit overflow
+SETTLE_MAX_FACTOR = 4  # a plan waits at most this many settle windows after the first change it covers
 
 
 class Strict(BaseModel):
@@ -28,7 +29,13 @@ class Timing(Strict):
 
     hold_down: Delay = 120.0          # a channel must be down this long before its promotions move
     failback_after: Delay = 600.0     # and healthy this long before they move back
-    max_moves_per_hour: int = Field(4, ge=1, le=60)  # more changes than this to one promotion: freeze it
+    # Channels that fail (or recover) together cross their delays a few seconds apart (each check runs at its
+    # own phase of its interval): a plan waits until no channel's standing has changed for `settle`, at most
+    # SETTLE_MAX_FACTOR x settle after the first change, so one outage is one plan out and one plan back.
+    settle: Delay = 30.0
+    # Outage episodes (a promotion leaving its normal allocation; its re-plans and failback count with it) in an
+    # hour before the promotion is frozen instead: a channel that keeps failing and recovering.
+    max_moves_per_hour: int = Field(4, ge=1, le=60)
 
 
 class Actuator(KindEntry):
@@ -44,6 +51,9 @@ class Placement(Strict):
     max: int | None = Field(None, ge=0, le=MAX_TOTAL)  # never more than this
     actuator: Slug
     target: str = Field("", max_length=200)   # the object on the channel's side, e.g. a Meta ad set id
+    # The channel its buyers land on (a Google Shopping or Meta ad that sends them to the own shop): while that
+    # channel is failed over, this placement is failed over too, however healthy its own channel is.
+    lands_on: Slug | None = None
 
     @model_validator(mode="after")
     def _one_of(self) -> Placement:
@@ -184,6 +194,12 @@ def validate_failover(raw: Any, failover: Failover | None, channel_ids: set[str]
         for channel, placement in promo.channels.items():
             need_channel(loc + ("channels", channel), channel)
             need_actuator(loc + ("channels", channel, "actuator"), placement.actuator)
+            if placement.lands_on is not None:
+                if placement.lands_on == channel:
+                    problems.append(Problem(loc + ("channels", channel, "lands_on"), f"{channel!r} is this placement's "
+                                            "own channel; name the channel its buyers land on, or leave lands_on out"))
+                else:
+                    need_channel(loc + ("channels", channel, "lands_on"), placement.lands_on)
             cap = placement.max if placement.max is not None else promo.total
             if not placement.min <= normal[channel] <= cap:
                 problems.append(Problem(loc + ("channels", channel), f"its normal amount {normal[channel]} is outside "

@@ -10,6 +10,13 @@ or stored twice.
 Memory mirrors the tables (failover_gates, failover_targets, failover_owners, pending plans) and is
 loaded at start, so evaluate() never reads the database; it runs on every state change and once a
 second for the hold-down and failback timers.
+
+One outage, one plan: channels that fail together cross their hold-downs seconds apart, so plans wait
+until the channels' standings have held still for `timing.settle` (at most SETTLE_MAX_FACTOR settle
+windows after the first change). An owner away from its normal allocation is in an *episode*: every plan
+of the episode (out, re-plans, back) carries the key of the outage that started it, so its alerts go to
+that incident's thread, and the episode counts once against `max_moves_per_hour`; the return to normal
+is never refused.
 """
 from __future__ import annotations
 
@@ -23,9 +30,10 @@ from typing import Any
 from sqlalchemy import insert, select, update
 from sqlalchemy.engine import Connection, Engine
 
-from monitor.failover.config import Failover, Notice, Promotion
+from monitor.failover.config import SETTLE_MAX_FACTOR, Failover, Notice, Promotion
 from monitor.failover.gate import HealthView, standing
-from monitor.failover.plan import Standing, normal_amounts, plan
+from monitor.failover.plan import Standing, normal_amounts, placement_standings, plan
+from monitor.money import money
 from monitor.store.db import begin_write
 from monitor.store.models import (
     AlertRow,
@@ -88,9 +96,10 @@ class Pending:
 class FailoverEngine:
     """Decides and records failover; the relay (monitor/failover/relay.py) carries it out."""
 
-    def __init__(self, failover: Failover, engine: Engine) -> None:
+    def __init__(self, failover: Failover, engine: Engine, names: Mapping[str, str] | None = None) -> None:
         self.config = failover
         self.engine = engine
+        self.names = dict(names or {})  # channel id -> name, for texts people read
         self.promotions: dict[str, Promotion] = {p.id: p for p in failover.promotions}
         self.notices: dict[str, Notice] = {n.id: n for n in failover.notices}
         self.actuator_of: dict[str, str] = {}
@@ -98,8 +107,13 @@ class FailoverEngine:
         self.planned: dict[Owner, dict[str, int]] = {}
         self.owners: dict[Owner, OwnerStatus] = {}
         self.pending: dict[Owner, Pending] = {}
-        self.moves: dict[Owner, deque[float]] = {}
+        self.moves: dict[Owner, deque[float]] = {}   # when each of the owner's recent episodes began
+        self.episodes: dict[Owner, str] = {}          # owner away from normal -> key of the outage that began it
         self.standings: dict[str, Standing] = {}
+        # Settling: the standings last seen, when they last changed, and the first change not yet planned.
+        self._seen: dict[str, Standing] = {}
+        self._changed_at = 0.0
+        self._first_change: float | None = None
 
     @property
     def enabled(self) -> bool:
@@ -132,13 +146,21 @@ class FailoverEngine:
             pending = conn.execute(select(FailoverPlanRow).where(FailoverPlanRow.status == "pending_approval")
                                    .order_by(FailoverPlanRow.id)).all()
             self.pending = {(r.owner_kind, r.owner): Pending(r.id, json.loads(r.after)) for r in pending}
-            recent = conn.execute(select(FailoverPlanRow.owner_kind, FailoverPlanRow.owner, FailoverPlanRow.at)
+            recent = conn.execute(select(FailoverPlanRow.owner_kind, FailoverPlanRow.owner, FailoverPlanRow.at,
+                                         FailoverPlanRow.before)
                                   .where(FailoverPlanRow.at >= now - HOUR,
                                          FailoverPlanRow.status.in_(("applied", "approved", "dry_run")))
                                   .order_by(FailoverPlanRow.at)).all()
+            last_reasons = {}
+            for owner in self.owner_keys():
+                last_reasons[owner] = conn.execute(
+                    select(FailoverPlanRow.reason).where(FailoverPlanRow.owner_kind == owner[0],
+                                                         FailoverPlanRow.owner == owner[1])
+                    .order_by(FailoverPlanRow.id.desc()).limit(1)).scalar()
         self.moves = {}
-        for kind, name, at in recent:
-            self.moves.setdefault((kind, name), deque()).append(at)
+        for kind, name, at, before in recent:
+            if kind == PROMOTION and name in self.promotions and json.loads(before) == self.normal((kind, name)):
+                self.moves.setdefault((kind, name), deque()).append(at)  # an episode began
         missing = []
         for owner in self.owner_keys():
             have = targets.setdefault(owner, {})
@@ -152,6 +174,11 @@ class FailoverEngine:
                 upsert(conn, FailoverTargetRow.__table__, missing, ["owner_kind", "owner", "channel"])
         # Only the channels still in the config: a channel removed from a promotion is left alone.
         self.planned = {o: {c: targets[o][c] for c in self.normal(o)} for o in self.owner_keys()}
+        self.episodes = {}
+        for owner, reason in last_reasons.items():
+            key = json.loads(reason).get("key") if reason else None
+            if key and self.planned[owner] != self.normal(owner):
+                self.episodes[owner] = key
 
     # ------------------------------------------------------------------------------------ deciding
 
@@ -168,10 +195,12 @@ class FailoverEngine:
             if failed != was:
                 decision.gates[channel] = failed
         self.standings = standings
+        if not self._settled(standings, now):
+            return decision  # the gates are recorded; plans wait until the standings hold still
         failed = sorted(c for c, s in standings.items() if s is Standing.FAILED)
         reason: dict[str, Any] = {"failed": failed,
                                   "causes": {c: {**health[c].cause, "down_since": health[c].down_since} for c in failed}}
-        # The outage a plan is about, for alert threading: the most recent one among the failed channels.
+        # The outage a new episode is about, for alert threading: the most recent one among the failed channels.
         outages = sorted((health[c].down_since, c) for c in failed if health[c].down_since is not None)
         if outages:
             reason["key"] = f"down:{outages[-1][1]}:{int(outages[-1][0])}"
@@ -179,10 +208,38 @@ class FailoverEngine:
             if self._running(promotion, now):
                 self._decide_promotion(promotion, standings, now, reason, decision)
         for notice in self.notices.values():
+            owner = (NOTICE, notice.id)
             posted = standings.get(notice.when_down) is Standing.FAILED
-            desired = {c: int(posted and standings.get(c) is not Standing.FAILED) for c in notice.post_on}
-            self._propose((NOTICE, notice.id), notice.mode, desired, 0, now, reason, decision, limit=None)
+            # Only where customers can read it: a channel that is up (not one inside its hold-down, whose
+            # notice would be withdrawn a moment later); one that has it keeps it until it is failed over.
+            desired = {c: int(posted and (standings.get(c) is Standing.ACTIVE or (
+                standings.get(c) is Standing.HOLD and self.planned[owner].get(c) == 1))) for c in notice.post_on}
+            self._propose(owner, notice.mode, desired, 0, now, reason, decision, limit=None)
         return decision
+
+    def _settled(self, standings: dict[str, Standing], now: float) -> bool:
+        """Whether plans may be made now: the standings have not changed for `settle`, or the first change
+        not yet planned is SETTLE_MAX_FACTOR settle windows old (a channel that keeps changing cannot
+        postpone the others' failover for ever)."""
+        if standings != self._seen:
+            self._seen = dict(standings)
+            self._changed_at = now
+            if self._first_change is None:
+                self._first_change = now
+        if self._first_change is None:
+            return True
+        settle = self.config.timing.settle
+        if now - self._changed_at >= settle or now - self._first_change >= SETTLE_MAX_FACTOR * settle:
+            self._first_change = None
+            return True
+        return False
+
+    def settling_until(self) -> float | None:
+        """When the plans waiting for the standings to settle will be made (for status display)."""
+        if self._first_change is None:
+            return None
+        settle = self.config.timing.settle
+        return min(self._changed_at + settle, self._first_change + SETTLE_MAX_FACTOR * settle)
 
     @staticmethod
     def _running(promotion: Promotion, now: float) -> bool:
@@ -195,7 +252,12 @@ class FailoverEngine:
                           reason: dict[str, Any], decision: Decision) -> None:
         owner = (PROMOTION, promotion.id)
         status = self.owners.get(owner, OwnerStatus())
-        allocation = plan(promotion, standings)
+        placed = placement_standings(promotion, standings)
+        via = {c: p.lands_on for c, p in promotion.channels.items()
+               if p.lands_on and placed[c] is Standing.FAILED and standings.get(c) is not Standing.FAILED}
+        if via:  # failed over because the channel its buyers land on is
+            reason = {**reason, "lands_on": via}
+        allocation = plan(promotion, placed, self.planned[owner])
         if allocation.held != status.held and not status.frozen:
             decision.owners[owner] = OwnerStatus(status.frozen, allocation.held, status.reason, status.by, now)
             if allocation.held:
@@ -217,24 +279,42 @@ class FailoverEngine:
             if pending is not None:
                 decision.superseded.add(owner)  # the outage ended before anyone approved
             return
+        # The episode's key (the outage that began it) for every plan of the episode, failback included.
+        key = self.episodes.get(owner) or reason.get("key", "")
+        reason = {**reason, "key": key} if key else {k: v for k, v in reason.items() if k != "key"}
+        text = self.describe(owner, planned, desired)
         if mode == "approve":
             if pending is not None and pending.after == desired:
                 return  # still waiting for the same approval
             decision.superseded.add(owner)
             decision.plans.append(PlanDraft(owner, mode, "pending_approval", dict(planned), desired, reason, unallocated))
-            decision.events.append(("failover_approval_needed", owner, _moves_text(planned, desired), reason.get("key", "")))
+            decision.events.append(("failover_approval_needed", owner, text, key))
             return
         recent = [t for t in self.moves.get(owner, ()) if t > now - HOUR]
-        if limit is not None and len(recent) >= limit:
-            decision.owners[owner] = OwnerStatus(True, status.held, f"{len(recent)} moves in the last hour "
+        if limit is not None and planned == self.normal(owner) and len(recent) >= limit:
+            # Only a new episode is refused: a promotion already away from normal may always go on and come back.
+            decision.owners[owner] = OwnerStatus(True, status.held, f"{len(recent)} outages moved it in the last hour "
                                                  f"(limit {limit}); unfreeze it when the channels are stable",
                                                  "monitor", now)
-            decision.events.append(("failover_frozen", owner, decision.owners[owner].reason, reason.get("key", "")))
+            decision.events.append(("failover_frozen", owner, decision.owners[owner].reason, key))
             return
         state = "dry_run" if mode == "dry-run" else "applied"
         decision.plans.append(PlanDraft(owner, mode, state, dict(planned), desired, reason, unallocated))
-        decision.events.append(("failover_planned" if state == "applied" else "failover_dry_run", owner,
-                                _moves_text(planned, desired), reason.get("key", "")))
+        decision.events.append(("failover_planned" if state == "applied" else "failover_dry_run", owner, text, key))
+
+    def describe(self, owner: Owner, before: Mapping[str, int], after: Mapping[str, int]) -> str:
+        """A plan's changes for people: 'Allegro 1,000.00 PLN -> 1,400.00 PLN, ...' or 'post on Messenger'."""
+        changed = [c for c, v in after.items() if before.get(c, 0) != v]
+        if owner[0] == NOTICE:
+            parts = [f"{verb} {', '.join(self.name(c) for c in changed if bool(after[c]) == posted)}"
+                     for verb, posted in (("post on", True), ("withdraw from", False))
+                     if any(bool(after[c]) == posted for c in changed)]
+            return "; ".join(parts)
+        unit = self.promotions[owner[1]].unit
+        return ", ".join(f"{self.name(c)} {money(before.get(c, 0), unit)} -> {money(after[c], unit)}" for c in changed)
+
+    def name(self, channel: str) -> str:
+        return self.names.get(channel, channel)
 
     # ----------------------------------------------------------------------------------- recording
 
@@ -267,10 +347,21 @@ class FailoverEngine:
             if draft.status == "pending_approval":
                 self.pending[draft.owner] = Pending(plan_id, draft.after)
             else:
-                self.planned[draft.owner] = dict(draft.after)
-                self.moves.setdefault(draft.owner, deque()).append(decision.at)
+                self._moved(draft.owner, draft.before, draft.after, draft.reason.get("key", ""), decision.at)
         self.owners.update(decision.owners)
         return ids
+
+    def _moved(self, owner: Owner, before: dict[str, int], after: dict[str, int], key: str, at: float) -> None:
+        """Take a plan carried out (or dry-run) into memory: the planned values and the episode."""
+        self.planned[owner] = dict(after)
+        normal = self.normal(owner)
+        if after == normal:
+            self.episodes.pop(owner, None)
+            return
+        if before == normal:
+            self.moves.setdefault(owner, deque()).append(at)  # a new episode
+        if key and owner not in self.episodes:
+            self.episodes[owner] = key
 
     @staticmethod
     def _open_incidents(conn: Connection, decision: Decision) -> dict[str, int]:
@@ -345,16 +436,21 @@ class FailoverEngine:
         """Carry out a plan that waits for approval; raise LookupError/ValueError with the reason."""
         owner = next((o for o, p in self.pending.items() if p.plan_id == plan_id), None)
         if owner is None:
-            raise LookupError(f"plan {plan_id} is not waiting for approval (see 'channel-monitor failover status')")
+            with self.engine.connect() as conn:
+                status = conn.execute(select(FailoverPlanRow.status).where(FailoverPlanRow.id == plan_id)).scalar()
+            if status is None:
+                raise KeyError(f"there is no plan {plan_id}; 'channel-monitor failover status' lists the plans and their ids")
+            raise LookupError(f"plan {plan_id} is not waiting for approval: it is {status.replace('_', ' ')} "
+                              "(see 'channel-monitor failover status')")
         after = self.pending[owner].after
         before = dict(self.planned[owner])
         with begin_write(self.engine) as conn:
+            reason = json.loads(conn.execute(select(FailoverPlanRow.reason).where(FailoverPlanRow.id == plan_id)).scalar() or "{}")
             conn.execute(update(FailoverPlanRow).where(FailoverPlanRow.id == plan_id)
                          .values(status="approved", decided_by=by, decided_at=now, before=json.dumps(before)))
             self._write_actions(conn, plan_id, owner, before, after, now, "pending")
         del self.pending[owner]
-        self.planned[owner] = dict(after)
-        self.moves.setdefault(owner, deque()).append(now)
+        self._moved(owner, before, after, reason.get("key", ""), now)
         return PlanDraft(owner, "approve", "approved", before, after, {})
 
     def set_frozen(self, owner: Owner, frozen: bool, by: str, reason: str, now: float) -> None:
@@ -383,10 +479,6 @@ def _ops(kind: str, old: int, new: int, known: bool = True) -> list[tuple[str, i
     if old == 0:
         return [("set_amount", new, None), ("resume", new, None)]  # the paused amount may be stale: no expect
     return [("set_amount", new, expect)]
-
-
-def _moves_text(before: Mapping[str, int], after: Mapping[str, int]) -> str:
-    return ", ".join(f"{c} {before.get(c, 0)} -> {v}" for c, v in after.items() if before.get(c, 0) != v)
 
 
 def owner_label(owner: Owner) -> str:

@@ -20,6 +20,16 @@ the caller keeps the last allocation and tells a human (a promotion is never lef
 
 When every channel is ACTIVE (or HOLD) again, the result is the normal allocation exactly: failback
 is this same function, not a separate restore.
+
+Two refinements need more than a channel's own standing:
+- A placement that `lands_on` another channel (an ad that sends buyers to the own shop) takes the worse of
+  its channel's standing and that channel's (placement_standings).
+- Given what is planned now (`current`), money only flows back during a failback: when the only change is
+  that failed channels came back (a failback step), they get their normal amounts and nothing more, and
+  each receiver keeps a part of what it carries now, in proportion (priority: in its order), so no channel
+  ever holds more than before the step. Without this, a staggered failback would put a failed channel's
+  money on a channel that just came back, only to take it away again at the next step. Anything else (a
+  new failure, a receiver that stops receiving) is planned afresh.
 """
 from __future__ import annotations
 
@@ -74,8 +84,61 @@ def normal_amounts(promotion: Promotion) -> dict[str, int]:
     return amounts
 
 
-def plan(promotion: Promotion, standings: Mapping[str, Standing]) -> Allocation:
-    """The desired allocation of one promotion; a channel missing from `standings` counts as HOLD."""
+_WORSE = {Standing.ACTIVE: 0, Standing.HOLD: 1, Standing.FAILED: 2}
+
+
+def placement_standings(promotion: Promotion, standings: Mapping[str, Standing]) -> dict[str, Standing]:
+    """Each placement's standing: its channel's, or the channel its buyers land on if that one is worse."""
+    out = {}
+    for channel, placement in promotion.channels.items():
+        own = standings.get(channel, Standing.HOLD)
+        landing = own if placement.lands_on is None else standings.get(placement.lands_on, Standing.HOLD)
+        out[channel] = max(own, landing, key=_WORSE.__getitem__)
+    return out
+
+
+def plan(promotion: Promotion, standings: Mapping[str, Standing], current: Mapping[str, int] | None = None) -> Allocation:
+    """The desired allocation of one promotion; a channel missing from `standings` counts as HOLD.
+
+    `standings` are per placement (see placement_standings). With `current` (what is planned now), a channel
+    back from failover receives nothing more while another channel is still failed (see the module doc).
+    """
+    if current is None or Standing.FAILED not in standings.values():
+        return _plan(promotion, standings)
+    normal = normal_amounts(promotion)
+    now = {c: current.get(c, normal[c]) for c in promotion.channels}
+    away = {c for c in now if now[c] < normal[c]}                   # failed over in the current plan
+    carrying = {c for c in now if now[c] > normal[c]}               # receiving a failed channel's part
+    failed = {c for c, s in standings.items() if s is Standing.FAILED}
+    # (A failed channel with a normal amount of 0 holds 0 either way: it cannot tell a new failure.)
+    if {c for c in failed if normal[c]} <= away and carrying and all(standings.get(c) is Standing.ACTIVE for c in carrying):
+        return _failback_step(promotion, normal, now, failed, carrying)
+    # Something new failed, a receiver stopped receiving, or nobody carries anything: plan afresh.
+    return _plan(promotion, standings)
+
+
+def _failback_step(promotion: Promotion, normal: dict[str, int], now: dict[str, int], failed: set[str],
+                   carrying: set[str]) -> Allocation:
+    """Failed channels came back and nothing else changed: they get their normal amounts, the receivers keep
+    what is still to be carried, never more than they carry now (so the step is also idempotent)."""
+    order = list(promotion.channels)
+    moving = sum(normal[c] for c in failed)
+    extra = {c: now[c] - normal[c] for c in order if c in carrying}
+    if promotion.policy == "priority":
+        ranked = [c for c in promotion.priority if c in extra] + [c for c in order if c in extra and c not in promotion.priority]
+        gives = _in_order(moving, ranked, extra)
+    else:  # each keeps the same fraction of its part: largest remainders, ties to the larger part, then config order
+        keep = min(moving, sum(extra.values()))
+        whole = sum(extra.values())
+        gives = {c: keep * e // whole for c, e in extra.items()}
+        left = keep - sum(gives.values())
+        for c in sorted(extra, key=lambda c: (-(keep * extra[c] % whole), -extra[c], order.index(c)))[:left]:
+            gives[c] += 1
+    amounts = {c: 0 if c in failed else normal[c] + gives.get(c, 0) for c in order}
+    return Allocation(amounts, unallocated=moving - sum(gives.values()))
+
+
+def _plan(promotion: Promotion, standings: Mapping[str, Standing]) -> Allocation:
     normal = normal_amounts(promotion)
     order = list(promotion.channels)
     standing = {c: standings.get(c, Standing.HOLD) for c in order}

@@ -29,6 +29,7 @@ from sqlalchemy.engine import Engine
 
 from monitor.failover.actions import Action, ActionResult, ActuatorContext, ActuatorKind
 from monitor.failover.engine import NOTICE, PROMOTION, FailoverEngine, Owner, OwnerStatus
+from monitor.money import money
 from monitor.store.db import begin_write
 from monitor.store.models import FailoverActionRow, FailoverPlanRow, FailoverTargetRow
 from monitor.tasks import finish_or_cancel
@@ -249,11 +250,12 @@ class ActionRelay:
         if result.outcome == "conflict":
             owner = (row.owner_kind, row.owner)
             if owner in self.failover.planned:
-                self.failover.set_frozen(owner, True, "monitor", f"conflict on {row.channel}: {result.detail}"[:500], now)
+                self.failover.set_frozen(owner, True, "monitor",
+                                         f"conflict on {self.failover.name(row.channel)}: {result.detail}"[:500], now)
 
     def _announce(self, row: FailoverActionRow, result: ActionResult) -> None:
         owner = (row.owner_kind, row.owner)
-        what = f"{row.op} on {row.channel} via {row.actuator}"
+        what = action_text(row, self.failover)
         if result.outcome == "applied":
             log.info("failover action applied: %s %s (%s)", owner[1], what, result.detail or "ok",
                      extra={"event": "action", "owner": owner[1], "channel": row.channel, "op": row.op,
@@ -269,6 +271,16 @@ class ActionRelay:
         else:
             self.on_event("action_conflict", owner, f"{what} not done: changed outside the service "
                                                     f"({result.detail}); promotion frozen until a person unfreezes it")
+
+
+def action_text(row: FailoverActionRow, failover: FailoverEngine) -> str:
+    """An action for people: 'set Allegro to 1,000.00 PLN via shop-hook', 'pause Facebook Shop via meta'."""
+    name = failover.name(row.channel)
+    promotion = failover.promotions.get(row.owner) if row.owner_kind == "promotion" else None
+    verb = {"set_amount": f"set {name} to {money(row.value, promotion.unit if promotion else 'weight')}",
+            "pause": f"pause {name}", "resume": f"resume {name}", "post_notice": f"post the notice on {name}",
+            "withdraw_notice": f"withdraw the notice from {name}"}.get(row.op, f"{row.op} on {name}")
+    return f"{verb} via {row.actuator}"
 
 
 def to_action(row: FailoverActionRow, failover: FailoverEngine, reason: Mapping[str, Any] | None = None) -> Action:

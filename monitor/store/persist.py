@@ -22,11 +22,23 @@ def save_override(engine: Engine, channel: str, override: Override | None, now: 
                ["channel"])
 
 
-def save_window(engine: Engine, channel: str, window: Window, now: float) -> None:
-    """Store a one-off maintenance window added through the admin API."""
+def save_window(engine: Engine, channel: str, window: Window, now: float) -> int:
+    """Store a one-off maintenance window added through the admin API; return its id."""
     with begin_write(engine) as conn:
-        conn.execute(insert(MaintenanceRow).values(channel=channel, start=window.start, end=window.end,
-                                                   reason=window.reason, by=window.by or "", created_at=now))
+        result = conn.execute(insert(MaintenanceRow).values(channel=channel, start=window.start, end=window.end,
+                                                            reason=window.reason, by=window.by or "", created_at=now))
+        return result.inserted_primary_key[0]
+
+
+def delete_window(engine: Engine, channel: str, window_id: int) -> Window | None:
+    """Delete one stored window of the channel; return it, or None when the channel has no window with that id."""
+    with begin_write(engine) as conn:
+        row = conn.execute(select(MaintenanceRow).where(MaintenanceRow.id == window_id,
+                                                        MaintenanceRow.channel == channel)).first()
+        if row is None:
+            return None
+        conn.execute(delete(MaintenanceRow).where(MaintenanceRow.id == window_id))
+    return _window(row)
 
 
 def load_overrides(engine: Engine, now: float) -> dict[str, Override]:
@@ -43,8 +55,12 @@ def load_windows(engine: Engine, now: float) -> dict[str, list[Window]]:
         rows = conn.execute(select(MaintenanceRow).where(MaintenanceRow.end > now).order_by(MaintenanceRow.start)).all()
     windows: dict[str, list[Window]] = {}
     for r in rows:
-        windows.setdefault(r.channel, []).append(Window(r.reason, start=r.start, end=r.end, by=r.by))
+        windows.setdefault(r.channel, []).append(_window(r))
     return windows
+
+
+def _window(row: MaintenanceRow) -> Window:
+    return Window(row.reason, start=row.start, end=row.end, by=row.by, id=row.id)
 
 
 def load_check_progress(engine: Engine) -> dict[tuple[str, str], CheckHealth]:

@@ -145,7 +145,15 @@ def record_transition(conn: Connection, t: Transition) -> None:
     open_incident = IncidentRow.channel == t.channel, IncidentRow.ended_at.is_(None)
     if t.new is State.DOWN:
         # After a maintenance window that began while the channel was down, its incident is still open.
-        if conn.execute(select(IncidentRow.id).where(*open_incident)).first() is None:
-            conn.execute(insert(IncidentRow).values(channel=t.channel, started_at=t.at, cause=cause))
+        if conn.execute(select(IncidentRow.id).where(*open_incident)).first() is not None:
+            return
+        if t.down_since is not None and t.down_since < t.at:
+            # Down again soon after recovering (flapping.reopen_within): the same incident goes on.
+            reopened = conn.execute(update(IncidentRow).where(
+                IncidentRow.channel == t.channel, IncidentRow.started_at >= t.down_since - 0.001,
+                IncidentRow.started_at <= t.down_since + 0.001).values(ended_at=None))
+            if reopened.rowcount:
+                return
+        conn.execute(insert(IncidentRow).values(channel=t.channel, started_at=t.at, cause=cause))
     elif t.new is not State.MAINTENANCE:
         conn.execute(update(IncidentRow).where(*open_incident).values(ended_at=t.at))

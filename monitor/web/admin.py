@@ -5,6 +5,7 @@ and changes nothing. Every change is logged with who and why.
 """
 from __future__ import annotations
 
+import asyncio
 import hmac
 import logging
 from typing import Any
@@ -12,9 +13,11 @@ from typing import Any
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from monitor.config_errors import format_loc, problems_from_validation
 from monitor.durations import Duration, format_duration
 from monitor.health import Override, State
 from monitor.maintenance import Window
+from monitor.store.persist import load_windows
 from monitor.web import failover_api
 from monitor.web.keys import SERVICE
 from monitor.web.views import fmt_time
@@ -51,12 +54,18 @@ def setup_routes(app: web.Application, token: str | None, show_failover: bool = 
                                        headers={"WWW-Authenticate": "Bearer"})
 
     async def parse(request: web.Request, model: type[BaseModel]) -> Any:
+        fields = ", ".join(model.model_fields)
         try:
-            return model.model_validate(await request.json())
-        except ValueError as exc:
-            detail = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()) \
-                if isinstance(exc, ValidationError) else "the body is not JSON"
-            raise web.HTTPBadRequest(text=f"{detail}; fields: {', '.join(model.model_fields)}") from None
+            body = await request.json()
+        except ValueError:
+            raise web.HTTPBadRequest(text=f"the body is not JSON; fields: {fields}") from None
+        try:
+            return model.model_validate(body)
+        except ValidationError as exc:
+            # The config's wording (no pydantic "Value error, " prefix); the allowed fields follow once, below.
+            problems = problems_from_validation(exc, (), lambda _loc: [])
+            detail = "; ".join(f"{format_loc(p.loc)}: {p.message}" if p.loc else p.message for p in problems)
+            raise web.HTTPBadRequest(text=f"{detail}; fields: {fields}") from None
 
     def channel_of(request: web.Request) -> str:
         channel = request.match_info["channel"]
@@ -91,13 +100,47 @@ def setup_routes(app: web.Application, token: str | None, show_failover: bool = 
         service = request.app[SERVICE]
         start = service.clock() + (body.starts_in or 0.0)
         window = Window(body.reason, start=start, end=start + body.duration, by=body.by)
-        await service.add_window(channel, window)
-        log.warning("maintenance: %s from %s for %s by %s: %s", channel, fmt_time(start), format_duration(body.duration),
-                    body.by, body.reason,
+        window_id = await service.add_window(channel, window)
+        log.warning("maintenance: %s window %s from %s for %s by %s: %s", channel, window_id, fmt_time(start),
+                    format_duration(body.duration), body.by, body.reason,
                     extra={"event": "admin", "channel": channel, "by": body.by, "reason": body.reason})
-        return web.json_response({"channel": channel, "start": window.start, "end": window.end, "reason": body.reason})
+        return web.json_response({"id": window_id, "channel": channel, "start": window.start, "end": window.end,
+                                  "reason": body.reason, "by": body.by})
+
+    async def list_maintenance(request: web.Request) -> web.Response:
+        authorize(request)
+        channel = channel_of(request)
+        service = request.app[SERVICE]
+        now = service.clock()
+        stored = (await asyncio.to_thread(load_windows, service.engine, now)).get(channel, [])
+        configured = [w for w in (m.window() for m in service.channels[channel].maintenance)
+                      if w.cron is not None or (w.end or 0) > now]
+        return web.json_response({"channel": channel, "windows": [
+            {"id": w.id, "reason": w.reason, "by": w.by, "start": w.start, "end": w.end, "cron": w.cron,
+             "duration": w.duration, "time_zone": w.time_zone, "active": w.active_at(now)} for w in configured + stored]})
+
+    async def cancel_maintenance(request: web.Request) -> web.Response:
+        authorize(request)
+        channel = channel_of(request)
+        by = request.query.get("by", "unknown")
+        try:
+            window_id = int(request.match_info["window"])
+        except ValueError:
+            raise web.HTTPBadRequest(text="the window id is a number; see GET "
+                                     f"/api/admin/channels/{channel}/maintenance for the ids") from None
+        service = request.app[SERVICE]
+        if not 0 < window_id < 2**63 or not await service.remove_window(channel, window_id):  # ids are 64-bit
+            raise web.HTTPNotFound(text=f"{channel!r} has no maintenance window {window_id} added through the admin API "
+                                   "(windows in the config are changed there); see GET "
+                                   f"/api/admin/channels/{channel}/maintenance for the ids")
+        log.warning("maintenance: %s window %s cancelled by %s", channel, window_id, by,
+                    extra={"event": "admin", "channel": channel, "by": by})
+        return web.json_response({"channel": channel, "id": window_id, "cancelled": True,
+                                  "state": service.health[channel].state.value})
 
     failover_api.setup_routes(app, show_failover, authorize, parse)
     app.router.add_put("/api/admin/channels/{channel}/override", set_override)
     app.router.add_delete("/api/admin/channels/{channel}/override", clear_override)
     app.router.add_post("/api/admin/channels/{channel}/maintenance", add_maintenance)
+    app.router.add_get("/api/admin/channels/{channel}/maintenance", list_maintenance)
+    app.router.add_delete("/api/admin/channels/{channel}/maintenance/{window}", cancel_maintenance)

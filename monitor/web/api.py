@@ -66,7 +66,7 @@ def setup_routes(app: web.Application) -> None:
             with service.engine.connect() as conn:
                 return [{"id": i.id, "channel": i.channel, "started_at": i.started_at, "ended_at": i.ended_at,
                          "duration_seconds": (i.ended_at or service.clock()) - i.started_at,
-                         "cause": json.loads(i.cause), "cause_text": cause_text(json.loads(i.cause))}
+                         "cause": json.loads(i.cause), "cause_text": cause_text(json.loads(i.cause)) or "—"}
                         for i in conn.execute(query)]
         return web.json_response({"incidents": await asyncio.to_thread(load)})
 

@@ -5,7 +5,7 @@ import asyncio
 import logging
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -20,33 +20,56 @@ class Cached:
     A caller waits only for the first value, or one grown too old (nobody asked for a while); otherwise
     it gets the value there is while a refresh runs in the background (one at a time), so a page does not
     wait for the database's sums.
+
+    `sees(service)` (optional) is a set of facts the value must reflect, e.g. each channel down or degraded
+    now with the time it became so: a value computed before one of them came true is not shown, the caller
+    waits for a fresh one (a page must not print "Down" beside an uptime summed while it was up). That costs
+    one refresh per channel going bad, not one per request. `settle(service)` (optional) runs before each
+    computation: it makes the database hold what the value must count (the results buffered so far).
     """
 
-    def __init__(self, seconds: float, compute: Callable[[MonitorService], Any], *, wait_after: float | None = None) -> None:
+    def __init__(self, seconds: float, compute: Callable[[MonitorService], Any], *, wait_after: float | None = None,
+                 sees: Callable[[MonitorService], frozenset] | None = None,
+                 settle: Callable[[MonitorService], Awaitable[None]] | None = None) -> None:
         self.seconds, self.compute = seconds, compute
         self.wait_after = wait_after if wait_after is not None else 4 * seconds
+        self.sees, self.settle = sees, settle
         self.at: float | None = None
         self.value: Any = None
+        self.seen: frozenset = frozenset()
         self.lock = asyncio.Lock()
         self.refreshing: asyncio.Task | None = None
 
     async def get(self, service: MonitorService) -> Any:
-        if self.age() > self.wait_after:  # none yet, or too old to show: wait for a fresh one
+        if self.age() > self.wait_after or self.missed(service):  # none yet, too old, or behind: wait for a fresh one
             async with self.lock:
                 if self.refreshing is not None:
                     await asyncio.gather(self.refreshing, return_exceptions=True)
                 if self.age() > self.wait_after:
                     await self._refresh(service)
+                elif self.missed(service):
+                    try:
+                        await self._refresh(service)
+                    except Exception as exc:  # the database is down: the last value rather than no page
+                        log.warning("status page figures not refreshed: %s", exc)
+                        self.seen = self.sees(service) if self.sees is not None else frozenset()
         elif self.age() > self.seconds and self.refreshing is None:
             self.refreshing = asyncio.create_task(self._refresh_in_background(service), name="status-page-cache")
         return self.value
+
+    def missed(self, service: MonitorService) -> bool:
+        """Has something the value must reflect come true since it was computed?"""
+        return self.sees is not None and self.at is not None and not self.sees(service) <= self.seen
 
     def age(self) -> float:
         return math.inf if self.at is None else time.monotonic() - self.at
 
     async def _refresh(self, service: MonitorService) -> None:
+        seen = self.sees(service) if self.sees is not None else frozenset()
+        if self.settle is not None:
+            await self.settle(service)
         self.value = await asyncio.to_thread(self.compute, service)
-        self.at = time.monotonic()
+        self.at, self.seen = time.monotonic(), seen
 
     async def _refresh_in_background(self, service: MonitorService) -> None:
         try:

@@ -16,6 +16,8 @@ from monitor.web.views import fmt_day, fmt_hour, ms, pct, span
 CHART_W, CHART_H = 640, 220               # the response-time chart's viewBox
 PAD_L, PAD_R, PAD_T, PAD_B = 88, 14, 14, 34  # room for the axis labels
 DAY_WORDS = {"up": "all up", "degraded": "degraded", "down": "down", "maintenance": "maintenance only", "none": "no data"}
+SEVERITY = {"none": 0, "maintenance": 0, "up": 1, "degraded": 2, "down": 3}  # a day's colour, by how bad
+NOW_COLOURS = ("degraded", "down")  # states that colour today whatever its stored results say
 
 
 def history_view(engine: Engine, now: float, days: int) -> dict[str, Any]:
@@ -33,13 +35,34 @@ def history_view(engine: Engine, now: float, days: int) -> dict[str, Any]:
     plain = {"up": [f'<i class="d-up" title="{d}: 100% up"></i>' for d in dates],
              "none": [f'<i class="d-none" title="{d}: no data"></i>' for d in dates]}
     return {"days": history, "bars": {channel: _bar(ds, dates, plain) for channel, ds in history.items()},
-            "empty": _bar(blank, dates, plain)}
+            "empty": _bar(blank, dates, plain), "blank": blank, "dates": dates, "plain": plain}
 
 
-def _bar(days: list[Day], dates: list[str], plain: dict[str, list[str]]) -> Markup:
+def bar_now(history: dict[str, Any], channel: str, state: str) -> Markup:
+    """A channel's bar with today at least as bad as the channel is now.
+
+    The figures count stored results; a channel forced down by hand, or down when a maintenance window
+    ends, has none in its new state yet, and its today must not stay green beside "Down".
+    """
+    bar = history["bars"].get(channel, history["empty"])
+    if state not in NOW_COLOURS:
+        return bar
+    days = history["days"].get(channel, history["blank"])
+    if SEVERITY[days[-1].worst] >= SEVERITY[state]:
+        return bar
+    return _bar(days, history["dates"], history["plain"], now=state)
+
+
+def _bar(days: list[Day], dates: list[str], plain: dict[str, list[str]], now: str | None = None) -> Markup:
     spans = []
     tally = dict.fromkeys(DAY_WORDS, 0)
     for i, day in enumerate(days):
+        if now is not None and i == len(days) - 1:  # today, worse now than its stored results say
+            tally[now] += 1
+            figures = day_figures(day)
+            spans.append(f'<i class="d-{now}" title="{dates[i]}: {escape(now)} now'
+                         f'{"" if day.results == 0 else "; so far " + escape(figures)}"></i>')
+            continue
         _, up, degraded, down, maintenance, unknown, _ = day
         if not (degraded or down or maintenance):
             worst = "up" if up else "none"

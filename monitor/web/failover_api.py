@@ -43,6 +43,8 @@ def setup_routes(app: web.Application, show_public: bool, authorize: Callable[[w
             draft = await request.app[SERVICE].approve_plan(plan_id, body.by)
         except ValueError:
             raise web.HTTPBadRequest(text="the plan id is a number; see GET /api/failover for the pending plan") from None
+        except KeyError as exc:  # no such plan (KeyError is a LookupError: caught first)
+            raise web.HTTPNotFound(text=str(exc.args[0])) from None
         except LookupError as exc:
             raise web.HTTPConflict(text=str(exc)) from None
         log.warning("failover: plan %s for %s %s approved by %s", plan_id, *draft.owner, body.by,

@@ -15,25 +15,27 @@ import aiohttp_jinja2
 from aiohttp import web
 
 from monitor.failover.report import failover_summary
+from monitor.health import State
+from monitor.money import money
 from monitor.service import MonitorService
 from monitor.store.queries import channel_incidents, incident_page, latency_series, plans_for_incidents, recent_incidents, uptime_windows
 from monitor.store.rollups import DAY, HOUR, floor_to
 from monitor.web.cache import Cached
-from monitor.web.charts import history_view, latency_chart
+from monitor.web.charts import bar_now, history_view, latency_chart
+from monitor.web.failover_view import attention, moved_away_from, placed
 from monitor.web.keys import DEMO, SERVICE, UPTIME
 from monitor.web.views import (
     ago,
+    cause_text,
     channel_summary,
     describe_window,
     fmt_time,
     incident_view,
     maintenance_notices,
-    money,
     ms,
     overview_row,
     pct,
     state_label,
-    state_reason,
 )
 
 log = logging.getLogger("monitor.web")
@@ -61,8 +63,12 @@ async def security_headers(request: web.Request, handler) -> web.StreamResponse:
 def setup_routes(app: web.Application) -> None:
     """Register the status pages, API and health routes."""
     # From rollups: 24 h, 7 d, 30 d and 90 d per channel; and the 90 daily bars, drawn once per refresh.
-    uptime_cache = app[UPTIME] = Cached(UPTIME_CACHE_SECONDS, lambda s: uptime_windows(s.engine, s.clock()))
-    history_cache = Cached(UPTIME_CACHE_SECONDS, lambda s: history_view(s.engine, s.clock(), HISTORY_DAYS))
+    # Both computed again (results buffered so far written first) as soon as a channel goes down or
+    # degraded, so no page shows a new "Down" beside figures summed while the channel was up.
+    uptime_cache = app[UPTIME] = Cached(UPTIME_CACHE_SECONDS, lambda s: uptime_windows(s.engine, s.clock()),
+                                        sees=bad_channels, settle=stored)
+    history_cache = Cached(UPTIME_CACHE_SECONDS, lambda s: history_view(s.engine, s.clock(), HISTORY_DAYS),
+                           sees=bad_channels, settle=stored)
 
     async def finish_refreshes(_app: web.Application) -> None:
         await asyncio.gather(*(c.refreshing for c in (uptime_cache, history_cache) if c.refreshing), return_exceptions=True)
@@ -87,15 +93,25 @@ def setup_routes(app: web.Application) -> None:
         incidents = [incident_view(i, now) for i in await asyncio.to_thread(recent_incidents, service.engine, 10)]
         down = [c for c in channels if c["state"] == "down"]
         degraded = [c for c in channels if c["state"] == "degraded"]
-        failover = None
-        if service.config.show_failover and service.failover.enabled:
-            failover = await asyncio.to_thread(failover_summary, service.failover, plans=5)
         names = {c["id"]: c["name"] for c in channels}
+        failover = notice = None
+        if service.failover.enabled:
+            show = service.config.show_failover
+            failover = await asyncio.to_thread(failover_summary, service.failover, plans=5 if show else 0)
+            notice = attention(failover, names, amounts=show)
+            if show:
+                failover["moved_away_from"] = moved_away_from(failover)
+                for p in failover["promotions"]:
+                    p["placed"] = placed(p)
+            else:
+                failover = None  # allocations reveal budgets
         groups = [(key, label, [c for c in channels if c["group"] == key]) for key, label in GROUPS.items()]
         context = {
             **common(request, service, "overview"), "alert_problems": service.alerts.problems, "failover": failover, "money": money,
+            "attention": notice, "owners": {p.id: p.name for p in service.failover.promotions.values()},
             "names_of": lambda ids: ", ".join(names.get(i, i) for i in ids), "channels": channels, "down": down,
-            "degraded": degraded, "groups": [g for g in groups if g[2]], "bars": history["bars"],
+            "degraded": degraded, "groups": [g for g in groups if g[2]],
+            "bars": {c["id"]: bar_now(history, c["id"], c["state"]) for c in channels},
             "empty_bar": history["empty"], "connectivity_lost": service.connectivity_lost,
             "connectivity_reason": service.guard.reason, "incidents": incidents, "names": names,
             "maintenance": maintenance_notices(service, now, MAINTENANCE_HORIZON)}
@@ -116,9 +132,9 @@ def setup_routes(app: web.Application) -> None:
             asyncio.to_thread(channel_incidents, service.engine, cid, 20))
         health = service.health[cid]
         checks = [{**c, "chart": latency_chart(c["id"], series.get(c["id"], []), lo, now)} for c in summary["checks"]]
-        context = {**common(request, service), "c": summary, "checks": checks, "reason": state_reason(health.cause),
+        context = {**common(request, service), "c": summary, "checks": checks, "reason": cause_text(health.cause),
                    "group_label": GROUPS.get(summary["group"], summary["group"]),
-                   "bar": history["bars"].get(cid, history["empty"]),
+                   "bar": bar_now(history, cid, summary["state"]),
                    "incidents": [incident_view(i, now) for i in incidents],
                    "maintenance": maintenance_notices(service, now, 30 * DAY, [cid]),
                    "windows": [describe_window(w) for w in service.windows.get(cid, [])]}
@@ -142,6 +158,7 @@ def setup_routes(app: web.Application) -> None:
         context = {**common(request, service, "incidents"),
                    "incidents": [incident_view(i, now, plans.get(i.id, [])) for i in rows],
                    "show_plans": service.config.show_failover, "names": names, "page": number, "pages": pages,
+                   "owners": {p.id: p.name for p in service.failover.promotions.values()},
                    "total": total, "per_page": INCIDENTS_PER_PAGE}
         return aiohttp_jinja2.render_template("incidents.html", request, context)
 
@@ -169,6 +186,11 @@ def setup_routes(app: web.Application) -> None:
         app.router.add_get(path, handler)
 
 
+def bad_channels(service: MonitorService) -> frozenset[tuple[str, float]]:
+    """Each channel down or degraded now, with the time it became so: what the pages' figures must have seen."""
+    return frozenset((cid, h.since) for cid, h in service.health.items() if h.state in (State.DOWN, State.DEGRADED))
 
 
-
+async def stored(service: MonitorService) -> None:
+    """Write the results buffered so far, so that the figures summed next count them."""
+    await service.writer.flush()

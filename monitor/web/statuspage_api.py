@@ -39,6 +39,7 @@ BODY_LIMIT = 500
 OPEN_CACHE_SECONDS = 1.0
 HEADERS = {"Cache-Control": "max-age=10", "Access-Control-Allow-Origin": "*"}  # public data, read cross-origin
 
+FLAPPING_NOTE = "Flapping: its checks keep passing and failing"
 COMPONENT_STATUS = {
     State.UP: "operational", State.DEGRADED: "degraded_performance", State.DOWN: "major_outage",
     State.MAINTENANCE: "under_maintenance",
@@ -110,7 +111,9 @@ def components(service: MonitorService) -> list[dict[str, Any]]:
         members.append({
             "id": channel.id, "name": channel.name, "status": COMPONENT_STATUS[state],
             "created_at": iso(min(since, service.started_at)), "updated_at": iso(since),
-            "position": len(members) + 1, "description": None, "showcase": True, "start_date": None,
+            "position": len(members) + 1, "showcase": True, "start_date": None,
+            # Statuspage has no flapping status: the description says it (clients show it as the component's note).
+            "description": FLAPPING_NOTE if health and health.flap.flapping else None,
             "group_id": f"group.{channel.group}", "page_id": PAGE_ID, "group": False, "only_show_if_degraded": False})
     out: list[dict[str, Any]] = []
     for position, (group, members) in enumerate(groups.items(), start=1):

@@ -4,11 +4,13 @@ from __future__ import annotations
 import json
 import math
 import time
+from collections.abc import Mapping
 from typing import Any
 
 from monitor.durations import format_duration
 from monitor.health import State
 from monitor.maintenance import Window
+from monitor.money import money  # noqa: F401 - re-exported for the templates and views
 from monitor.service import MonitorService
 from monitor.store.queries import UPTIME_WINDOWS
 
@@ -41,9 +43,9 @@ def channel_summary(service: MonitorService, channel_id: str, uptime: dict[str, 
     timed = next((c for c in checks if c["kind"] == "http" and c["duration_seconds"] is not None),
                  next((c for c in checks if c["duration_seconds"] is not None), None))
     return {"id": channel.id, "name": channel.name, "group": channel.group, "state": health.state.value,
-            "since": health.since,
+            "flapping": health.flap.flapping, "since": health.since,
             **{f"uptime_{w}": None if uptime.get(w) is None else round(uptime[w], 6) for w in UPTIME_WINDOWS},
-            "cause": cause_text(health.cause) if bad and health.cause.get("error") else None,
+            "cause": cause_text(health.cause) if bad else None,
             "latency_seconds": timed["duration_seconds"] if timed else None, "checks": checks}
 
 
@@ -58,28 +60,26 @@ def overview_row(service: MonitorService, channel_id: str, uptime: dict[str, flo
     latest = service.runner.latest
     runs = [r for r in (latest.get((channel_id, c.id or c.kind)) for c in channel.checks) if r is not None]
     timed = next((r for r in runs if r.kind == "http"), runs[0] if runs else None)
-    bad = health.state in (State.DOWN, State.DEGRADED) and health.cause.get("error")
+    cause = cause_text(health.cause) if health.state in (State.DOWN, State.DEGRADED) else None
     return {"id": channel.id, "name": channel.name, "group": channel.group, "state": health.state.value,
-            "label": health.state.value.capitalize(), "since": f"for {ago(health.since, now)}" if health.since else "",
-            "cause": cut(cause_text(health.cause), CAUSE_CHARS) if bad else None,
+            "label": health.state.value.capitalize() + (", flapping" if health.flap.flapping else ""),
+            "since": f"for {ago(health.since, now)}" if health.since else "",
+            "cause": cut(cause, CAUSE_CHARS) if cause else None,
             "latency": ms(timed.duration_seconds) if timed else "—",
             "u24": pct(uptime.get("24h")), "u30": pct(uptime.get("30d")), "u90": pct(uptime.get("90d"))}
 
 
-def cause_text(cause: dict[str, Any]) -> str:
-    """'storefront: connection refused by ...' from a stored cause."""
-    if not cause.get("error"):
-        return "—"
-    return f"{cause.get('check')}: {cause['error']}"
+def cause_text(cause: Mapping[str, Any]) -> str | None:
+    """Why a channel is (or was) in its state, in words, from a stored cause; None when it names nothing.
 
-
-def state_reason(cause: Any) -> str | None:
-    """Why a channel is in its state, in words: the failing check, the maintenance or the override."""
+    The one place causes become text (pages, /api/channels, /api/incidents): the failing check
+    ('storefront: connection refused by ...'), a manual override (who and why) or a maintenance window.
+    """
     if cause.get("error"):
-        return cause_text(dict(cause))
+        return f"{cause.get('check')}: {cause['error']}"
     if cause.get("maintenance"):
         return f"planned maintenance: {cause['maintenance']}"
-    if cause.get("override_by"):
+    if "override_by" in cause:
         return f"set by hand by {cause['override_by']}: {cause.get('reason') or 'no reason given'}"
     return None
 
@@ -89,7 +89,7 @@ def incident_view(incident: Any, now: float, plans: list | None = None) -> dict[
     end = incident.ended_at
     return {"id": incident.id, "channel": incident.channel, "started_at": incident.started_at, "ended_at": end,
             "duration": span((end if end is not None else now) - incident.started_at),
-            "cause": cause_text(json.loads(incident.cause)), "plans": plans or []}
+            "cause": cause_text(json.loads(incident.cause)) or "—", "plans": plans or []}
 
 
 def maintenance_notices(service: MonitorService, now: float, horizon: float,
@@ -191,9 +191,4 @@ def state_label(state: str) -> str:
     return state.capitalize()
 
 
-def money(value: int | None, unit: str) -> str:
-    """Minor units as an amount: 208334 PLN -> '2,083.34 PLN'; weights as they are."""
-    if value is None:
-        return "—"
-    return f"{value:,}" if unit == "weight" else f"{value / 100:,.2f} {unit}"
 

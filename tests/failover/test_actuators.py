@@ -397,7 +397,7 @@ def our_log(caplog: pytest.LogCaptureFixture) -> str:
 
 async def test_meta_budget_is_written_and_read_back(graph, ctx):
     result = await meta_ads.apply(action(value=8000, expect=5000), graph.config, ctx)
-    assert (result.outcome, result.observed, result.detail) == ("applied", 8000, "daily_budget 5000 -> 8000")
+    assert (result.outcome, result.observed, result.detail) == ("applied", 8000, "daily_budget 50.00 PLN -> 80.00 PLN")
     assert result.response == {"status": 200, "fbtrace_id": "WrItE123"}
     assert graph.writes == [(ADSET, {"daily_budget": "8000"})]
     assert graph.objects[ADSET]["daily_budget"] == "8000"
@@ -408,14 +408,14 @@ async def test_meta_budget_changed_by_a_human_is_a_conflict_and_nothing_is_writt
     graph.objects[ADSET]["daily_budget"] = "7000"
     result = await meta_ads.apply(action(value=8000, expect=5000), graph.config, ctx)
     assert (result.outcome, result.observed) == ("conflict", 7000)
-    assert result.detail == "daily_budget is 7000, expected 5000: changed outside channel-monitor; nothing written"
+    assert result.detail == "daily_budget is 70.00 PLN, expected 50.00 PLN: changed outside channel-monitor; nothing written"
     assert graph.writes == [] and graph.objects[ADSET]["daily_budget"] == "7000"
 
 
 async def test_meta_budget_already_in_place_is_applied_without_a_write(graph, ctx):
     graph.objects[ADSET]["daily_budget"] = "8000"  # the previous attempt got through before its answer was lost
     result = await meta_ads.apply(action(value=8000, expect=5000, attempt=2), graph.config, ctx)
-    assert (result.outcome, result.observed, result.detail) == ("applied", 8000, "daily_budget already 8000")
+    assert (result.outcome, result.observed, result.detail) == ("applied", 8000, "daily_budget already 80.00 PLN")
     assert graph.writes == []
 
 
@@ -428,7 +428,7 @@ async def test_meta_budget_without_expect_is_written_whatever_is_there(graph, ct
 async def test_meta_budget_read_back_that_differs_is_retry(graph, ctx):
     graph.ignore_budget_writes = True
     result = await meta_ads.apply(action(value=8000, expect=5000), graph.config, ctx)
-    assert (result.outcome, result.detail, result.observed) == ("retry", "read-back shows 5000, not 8000", 5000)
+    assert (result.outcome, result.detail, result.observed) == ("retry", "read-back shows 50.00 PLN, not 80.00 PLN", 5000)
 
 
 async def test_meta_object_without_daily_budget_fails(graph, ctx):
@@ -613,7 +613,7 @@ async def test_log_actuator_logs_one_line_and_applies(ctx, caplog):
     assert result == notice == ActionResult.applied("logged")
     first, second = caplog.records
     assert first.getMessage() == ("failover (log only): set_amount promotion black-friday on channel meta, "
-                                  f"target {ADSET}, value 8000 PLN, key act-7f3a")
+                                  f"target {ADSET}, value 80.00 PLN, key act-7f3a")
     assert second.getMessage() == ("failover (log only): post_notice notice meta-down on channel meta, "
                                    f"target {ADSET}, text 'Meta is down.\\nOrder here.', key act-7f3a")
     assert first.op == "set_amount" and first.action_key == "act-7f3a"

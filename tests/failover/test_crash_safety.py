@@ -108,7 +108,7 @@ def write_config(tmp_path: Path, urls: dict[str, str], hook: str) -> Path:
                   f"      - {{kind: http, id: home, target: '{url}'}}"]
         if cid != "facebook":  # never broken here: a 150 ms timeout on a loaded machine must not fail them over
             lines += ["    fail_threshold: 5"]
-    lines += ["failover:", "  timing: {hold_down: 0s, failback_after: 0s}",
+    lines += ["failover:", "  timing: {hold_down: 0s, failback_after: 0s, settle: 0s}",
               "  actuators:", f"    - {{id: hook, kind: webhook, url: '{hook}', secret: {SECRET}}}",
               "  promotions:", "    - id: ads", "      name: Black Friday ads", "      total: 100000", "      unit: PLN",
               "      mode: auto", "      channels:"]

@@ -21,9 +21,10 @@ UP, DOWN, DEGRADED, UNKNOWN, MAINT = State.UP, State.DOWN, State.DEGRADED, State
 ADS = (PROMOTION, "ads")
 
 
-def failover(mode="auto", hold_down=60.0, failback_after=300.0, moves=4, notice_mode="auto") -> Failover:
+def failover(mode="auto", hold_down=60.0, failback_after=300.0, moves=4, notice_mode="auto", settle=0.0) -> Failover:
     return Failover.model_validate({
-        "timing": {"hold_down": hold_down, "failback_after": failback_after, "max_moves_per_hour": moves},
+        "timing": {"hold_down": hold_down, "failback_after": failback_after, "max_moves_per_hour": moves,
+                   "settle": settle},
         "actuators": [{"id": "hook", "kind": "log"}],
         "promotions": [{"id": "ads", "name": "Ads", "total": 1000, "mode": mode, "channels": {
             "shop": {"share": 50, "actuator": "hook"}, "allegro": {"share": 30, "actuator": "hook"},
@@ -132,17 +133,101 @@ def test_nothing_healthy_left_holds_the_allocation_and_says_so(store):
     assert not step(fe, 11, views(shop=DOWN, allegro=DOWN, facebook=DOWN)).events  # said once
 
 
-def test_too_many_moves_freeze_the_promotion_until_a_person_unfreezes_it(store):
+def test_too_many_outages_in_an_hour_freeze_the_promotion_until_a_person_unfreezes_it(store):
     fe = FailoverEngine(failover(hold_down=0, failback_after=0, moves=2), store)
     fe.load(0)
-    step(fe, 10, views(facebook=DOWN))
-    step(fe, 20, views(since=20))
-    decision = step(fe, 30, views(facebook=DOWN))
+    for t in (10, 30):                                    # two outages, each out and back: two episodes
+        step(fe, t, views(facebook=DOWN))
+        step(fe, t + 10, views(since=t + 10))
+    assert fe.planned[ADS]["facebook"] == 200 and not fe.owners.get(ADS)
+    decision = step(fe, 50, views(facebook=DOWN))         # the third outage within the hour
     assert [e[0] for e in decision.events if e[1] == ADS] == ["failover_frozen"]
     assert fe.owners[ADS].frozen and fe.planned[ADS]["facebook"] == 200
-    fe.set_frozen(ADS, False, "ola", "", 40)
-    step(fe, 41, views(facebook=DOWN))
+    assert "2 outages moved it in the last hour (limit 2)" in fe.owners[ADS].reason
+    fe.set_frozen(ADS, False, "ola", "", 60)
+    step(fe, 61, views(facebook=DOWN))
     assert fe.planned[ADS]["facebook"] == 0
+
+
+def test_one_outage_is_one_move_however_many_plans_it_takes(store):
+    fe = FailoverEngine(failover(hold_down=0, failback_after=0, moves=1), store)
+    fe.load(0)
+    step(fe, 10, views(facebook=DOWN))                           # out
+    step(fe, 20, views(facebook=DOWN, allegro=DOWN))             # re-planned: a second channel fails
+    step(fe, 30, views(since=30))                                # back: the limit never keeps money away
+    assert fe.planned[ADS] == {"shop": 500, "allegro": 300, "facebook": 200} and not fe.owners.get(ADS)
+    assert [p for p in plans(store) if p[0] == "ads"] == [("ads", "applied")] * 3
+    assert [e[0] for e in step(fe, 40, views(facebook=DOWN)).events if e[1] == ADS] == ["failover_frozen"]
+    again = FailoverEngine(failover(hold_down=0, failback_after=0, moves=1), store)
+    again.load(41)                                               # the count survives a restart
+    assert len(again.moves[ADS]) == 1
+
+
+def test_channels_failing_within_the_settle_window_are_planned_together(store):
+    fe = FailoverEngine(failover(hold_down=0, failback_after=0, settle=5), store)
+    fe.load(0)
+    assert step(fe, 10.0, views(facebook=DOWN)).plans == []      # Facebook failed over: wait for others
+    assert step(fe, 10.85, views(facebook=DOWN, allegro=DOWN)).plans == []  # Allegro 0.85 s later
+    assert step(fe, 15.0, views(facebook=DOWN, allegro=DOWN)).plans == []   # 4.15 s of quiet: not yet
+    decision = step(fe, 15.85, views(facebook=DOWN, allegro=DOWN))
+    assert [d.owner for d in decision.plans] == [ADS, (NOTICE, "fb")]
+    assert fe.planned[ADS] == {"shop": 1000, "allegro": 0, "facebook": 0}
+    assert step(fe, 100.0, views(since=100, allegro=DOWN)).plans == []   # both back 0.85 s apart: one plan back
+    assert step(fe, 100.85, views(since=100)).plans == [] and step(fe, 105.8, views(since=100)).plans == []
+    assert [d.owner for d in step(fe, 105.85, views(since=100)).plans] == [ADS, (NOTICE, "fb")]
+    assert [p for p in plans(store) if p[0] == "ads"] == [("ads", "applied")] * 2
+
+
+def test_a_channel_that_keeps_changing_cannot_postpone_a_failover_past_four_settle_windows(store):
+    fe = FailoverEngine(failover(hold_down=0, settle=5), store)
+    fe.load(0)
+    step(fe, 10, views(facebook=DOWN))
+    for i, t in enumerate(range(11, 30)):                        # allegro flips every second
+        assert step(fe, t, views(facebook=DOWN, allegro=UNKNOWN if i % 2 else UP)).plans == []
+    assert [d.owner for d in step(fe, 30, views(facebook=DOWN, allegro=UNKNOWN)).plans] == [ADS, (NOTICE, "fb")]
+
+
+def test_a_channel_back_from_failover_gets_its_own_amount_and_never_more_while_another_is_still_out(store):
+    fe = FailoverEngine(failover(hold_down=0, failback_after=0), store)
+    fe.load(0)
+    step(fe, 10, views(facebook=DOWN, allegro=DOWN))
+    assert fe.planned[ADS] == {"shop": 1000, "allegro": 0, "facebook": 0}
+    step(fe, 20, views(since=20, facebook=DOWN))                 # Allegro back first, Facebook still out
+    assert fe.planned[ADS] == {"shop": 700, "allegro": 300, "facebook": 0}  # not 437/563 on Allegro
+    step(fe, 30, views(since=30))
+    assert fe.planned[ADS] == {"shop": 500, "allegro": 300, "facebook": 200}
+
+
+def test_every_plan_of_an_outage_carries_its_key_failback_included(store):
+    fe = FailoverEngine(failover(hold_down=0, failback_after=0), store)
+    fe.load(0)
+    out = step(fe, 10, views(facebook=HealthView(DOWN, 5, down_since=4.6)))
+    back = step(fe, 20, views(since=20))
+    keys = [e[3] for e in (*out.events, *back.events)]
+    assert keys == ["down:facebook:4"] * 4                      # promotion and notice, out and back
+    with store.connect() as conn:
+        reasons = [json.loads(r) for r in conn.execute(select(FailoverPlanRow.reason)).scalars()]
+    assert [r["key"] for r in reasons] == ["down:facebook:4"] * 4
+
+
+def test_the_outage_key_survives_a_restart_in_the_middle_of_the_outage(store):
+    fe = FailoverEngine(failover(hold_down=0, failback_after=0), store)
+    fe.load(0)
+    step(fe, 10, views(facebook=HealthView(DOWN, 5, down_since=4.6)))
+    again = FailoverEngine(failover(hold_down=0, failback_after=0), store)
+    again.load(15)
+    assert {e[3] for e in step(again, 20, views(since=20)).events} == {"down:facebook:4"}
+
+
+def test_alert_texts_name_channels_and_show_money_in_major_units(store):
+    config = failover(hold_down=0).model_copy(update={"promotions": [
+        failover().promotions[0].model_copy(update={"unit": "PLN", "total": 261539})]})
+    fe = FailoverEngine(config, store, {"shop": "Own shop", "allegro": "Allegro", "facebook": "Facebook Shop"})
+    fe.load(0)
+    events = {e[1]: e[2] for e in step(fe, 10, views(facebook=DOWN)).events}
+    assert events[ADS] == ("Own shop 1,307.69 PLN -> 1,634.62 PLN, Allegro 784.62 PLN -> 980.77 PLN, "
+                           "Facebook Shop 523.08 PLN -> 0.00 PLN")
+    assert events[(NOTICE, "fb")] == "post on Own shop"
 
 
 def test_approval_mode_waits_and_an_outage_that_ends_first_withdraws_the_request(store):
@@ -163,8 +248,15 @@ def test_approving_applies_the_plan(store):
     step(fe, 10, views(facebook=DOWN))
     draft = fe.approve(fe.pending[ADS].plan_id, "ola", 12)
     assert draft.after == fe.planned[ADS] == {"shop": 625, "allegro": 375, "facebook": 0}
-    with pytest.raises(LookupError):
+    with pytest.raises(KeyError, match="there is no plan 999"):
         fe.approve(999, "ola", 13)
+    with pytest.raises(LookupError, match=f"plan {draft_id(store)} is not waiting for approval: it is approved"):
+        fe.approve(draft_id(store), "ola", 14)
+
+
+def draft_id(engine) -> int:
+    with engine.connect() as conn:
+        return conn.execute(select(FailoverPlanRow.id).where(FailoverPlanRow.owner == "ads")).scalar()
 
 
 def test_dry_run_records_actions_that_are_never_sent(store):
@@ -229,3 +321,35 @@ def test_a_plan_names_the_incidents_that_caused_it(store):
         reason = json.loads(conn.execute(select(FailoverPlanRow.reason)).scalars().first())
     assert reason["incidents"] == {"facebook": incident}
     assert reason["causes"] == {"facebook": {"check": "home", "down_since": 5.0}}
+
+
+def test_a_placement_whose_buyers_land_on_a_failed_channel_is_failed_over_with_it(store):
+    config = Failover.model_validate({
+        "timing": {"hold_down": 0, "failback_after": 0, "settle": 0},
+        "actuators": [{"id": "hook", "kind": "log"}],
+        "promotions": [{"id": "ads", "name": "Ads", "total": 1000, "mode": "auto", "channels": {
+            "shop": {"share": 50, "actuator": "hook"}, "allegro": {"share": 30, "actuator": "hook"},
+            "facebook": {"share": 20, "actuator": "hook", "lands_on": "shop"}}}]})
+    fe = FailoverEngine(config, store)
+    fe.load(0)
+    decision = step(fe, 10, views(shop=DOWN))       # Facebook itself is fine, but its ads send buyers to the shop
+    assert fe.planned[ADS] == {"shop": 0, "allegro": 1000, "facebook": 0}
+    assert decision.plans[0].reason["failed"] == ["shop"] and decision.plans[0].reason["lands_on"] == {"facebook": "shop"}
+    step(fe, 20, views(since=20, facebook=DOWN))     # the shop is back, Facebook itself is down now
+    assert fe.planned[ADS] == {"shop": 500, "allegro": 500, "facebook": 0}
+    step(fe, 30, views(since=30))
+    assert fe.planned[ADS] == {"shop": 500, "allegro": 300, "facebook": 200}
+
+
+def test_a_notice_goes_only_where_customers_can_read_it(store):
+    fe = FailoverEngine(failover(hold_down=60), store)
+    fe.load(0)
+    # Facebook failed over while the shop (where the notice goes) is down inside its hold-down: no notice there.
+    step(fe, 100, views(since=0, facebook=DOWN, shop=HealthView(DOWN, 90)))
+    assert fe.gates == {"facebook": True} and fe.planned[(NOTICE, "fb")] == {"shop": 0}
+    step(fe, 120, views(since=0, facebook=DOWN, shop=HealthView(UP, 110)))   # the shop is back up: posted now
+    assert fe.planned[(NOTICE, "fb")] == {"shop": 1}
+    step(fe, 130, views(since=0, facebook=DOWN, shop=HealthView(DOWN, 125)))  # inside its hold-down: it stays
+    assert fe.planned[(NOTICE, "fb")] == {"shop": 1}
+    step(fe, 185, views(since=0, facebook=DOWN, shop=HealthView(DOWN, 125)))  # failed over: withdrawn
+    assert fe.planned[(NOTICE, "fb")] == {"shop": 0}

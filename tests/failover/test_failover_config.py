@@ -34,7 +34,7 @@ def test_a_valid_section_with_defaults():
 
 @pytest.mark.parametrize("section, expected", [
     ("failover:\n  timing: {max_moves: 3}\n",
-     ["fo.yaml:5: failover.timing.max_moves: unknown key 'max_moves'; allowed keys here: hold_down, failback_after, "
+     ["fo.yaml:5: failover.timing.max_moves: unknown key 'max_moves'; allowed keys here: hold_down, failback_after, settle, "
       "max_moves_per_hour"]),
     ("failover:\n  actuators: [{id: fb, kind: facebook}]\n",
      ["fo.yaml:5: failover.actuators[0].kind: 'facebook' is not an actuator kind; use one of: log, meta_ads, webhook"]),
@@ -84,3 +84,20 @@ def test_an_infinite_share_is_a_problem_not_a_crash():
     lines = problems("failover:\n  actuators: [{id: h, kind: log}]\n  promotions:\n"
                      "    - {id: ads, name: Ads, total: 1000, channels: {shop: {share: .inf, actuator: h}}}\n")
     assert len(lines) == 1 and lines[0].startswith("fo.yaml:7: failover.promotions[0].channels.shop.share: ")
+
+
+@pytest.mark.parametrize(("lands_on", "message"), [
+    ("shop", "fo.yaml:7: failover.promotions[0].channels.shop.lands_on: 'shop' is this placement's own channel; name "
+             "the channel its buyers land on, or leave lands_on out"),
+    ("ebay", "fo.yaml:7: failover.promotions[0].channels.shop.lands_on: 'ebay' is not a channel id; use one of: allegro, shop"),
+], ids=["itself", "unknown"])
+def test_lands_on_must_name_another_channel(lands_on, message):
+    assert problems("failover:\n  actuators: [{id: h, kind: log}]\n  promotions:\n"
+                    f"    - {{id: ads, name: Ads, total: 10, channels: {{shop: {{share: 1, actuator: h, lands_on: {lands_on}}}, "
+                    "allegro: {share: 1, actuator: h}}}\n") == [message]
+
+
+def test_settle_defaults_to_30_seconds_and_takes_0():
+    base = CHANNELS + "failover:\n  timing: {%s}\n"
+    assert parse_config(base % "", PROBES).failover.timing.settle == 30.0
+    assert parse_config(base % "settle: 0s", PROBES).failover.timing.settle == 0.0

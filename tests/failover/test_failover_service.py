@@ -24,7 +24,7 @@ def failover_config(tmp_path, urls: dict[str, str], hook: str, *, mode: str = "a
     for cid, url in urls.items():
         lines += [f"  - id: {cid}", f"    name: {cid.title()}", "    checks:",
                   f"      - {{kind: http, id: home, target: '{url}'}}"]
-    lines += ["show_failover: true", "admin_token: test-admin-token-1234", "failover:", f"  timing: {{hold_down: 0s, failback_after: 0s{timing}}}",
+    lines += ["show_failover: true", "admin_token: test-admin-token-1234", "failover:", f"  timing: {{hold_down: 0s, failback_after: 0s, settle: 0s{timing}}}",
               "  actuators:", f"    - {{id: hook, kind: webhook, url: '{hook}', secret: {SECRET}}}",
               "  promotions:", "    - id: ads", "      name: Black Friday ads", "      total: 100000", "      unit: PLN",
               f"      mode: {mode}", "      channels:"]
@@ -157,7 +157,7 @@ async def test_a_change_made_outside_the_service_is_a_conflict_that_freezes_the_
     assert statuses[("shop", "set_amount")] == "conflict"
     assert receiver.amounts[("ads", "shop")] == 50000  # not overwritten
     summary = await (await client.get("/api/failover")).json()
-    assert summary["promotions"][0]["reason"].startswith("conflict on shop: ")
+    assert summary["promotions"][0]["reason"].startswith("conflict on Shop: ")
     fakes["facebook"].mode = "ok"  # recovery does not touch a frozen promotion either
     await eventually(lambda: app[SERVICE].health["facebook"].state.value == "up")
     await asyncio.sleep(0.5)

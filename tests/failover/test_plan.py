@@ -520,3 +520,65 @@ def test_capped_rounding_minimal_example() -> None:
     # got nothing of an exact share of 1, b 3 for an exact share of 2.
     p, s = CAPPED_EXAMPLE
     assert plan(p, s) == Allocation({"a": 2, "b": 4, "c": 4, "z": 0})
+
+
+# With what is planned now (`current`), as the engine plans: money only flows back during a failback.
+
+STEPS = st.lists(st.lists(STANDING, min_size=8, max_size=8), min_size=1, max_size=6)
+
+
+def chained(p: Promotion, history: list[list[Standing | None]]) -> list[tuple[dict[str, Standing], Allocation]]:
+    """Plan each step from the previous plan, as the engine does (a held plan keeps the last allocation)."""
+    current, out = normal_amounts(p), []
+    for picks in history:
+        s = {c: x for c, x in zip(p.channels, picks) if x is not None}
+        result = plan(p, s, current)
+        out.append((s, result))
+        if not result.held:
+            current = result.amounts
+    return out
+
+
+@PROPERTY
+@given(promotions(), st.lists(st.booleans(), min_size=8, max_size=8), st.data())
+def test_a_staggered_failback_never_puts_more_on_a_channel_than_it_holds(p: Promotion, out: list[bool],
+                                                                          data: st.DataObject) -> None:
+    normal = normal_amounts(p)
+    failed = {c for c, o in zip(p.channels, out) if o}
+    assume(failed and len(failed) < len(p.channels))
+    first = plan(p, {c: F if c in failed else A for c in p.channels}, normal)
+    current, unallocated = first.amounts, first.unallocated
+    while failed:  # one or more channels come back at each step, the others stay as they are
+        back = data.draw(st.sets(st.sampled_from(sorted(failed)), min_size=1))
+        failed -= back
+        s = {c: F if c in failed else A for c in p.channels}
+        result = plan(p, s, current)
+        assert not result.held
+        assert sum(result.amounts.values()) + result.unallocated == p.total
+        # Nobody gets more than it held (or its normal amount), except what no one could take before (every
+        # receiver was at its cap), which a channel coming back may now take.
+        more = {c: a - max(current[c], normal[c]) for c, a in result.amounts.items() if a > max(current[c], normal[c])}
+        assert sum(more.values()) <= unallocated, more
+        for c, a in result.amounts.items():
+            assert a == 0 if c in failed else a >= normal[c], c
+            assert c not in back or a == normal[c] or unallocated, c
+        assert plan(p, s, result.amounts) == result  # the same standings again: no new plan
+        current, unallocated = result.amounts, result.unallocated
+    assert current == normal
+
+
+@PROPERTY
+@given(promotions(), STEPS)
+def test_planning_from_the_current_plan_keeps_every_rule(p: Promotion, history: list[list[Standing | None]]) -> None:
+    normal = normal_amounts(p)
+    for s, result in chained(p, history):
+        assert sum(result.amounts.values()) + result.unallocated == p.total and result.unallocated >= 0
+        if result.held:
+            continue
+        for c, a in result.amounts.items():
+            cap, standing = cap_of(p, c), standing_of(s, c)
+            assert cap is None or a <= cap, c
+            assert a == 0 if standing is F else a == normal[c] if standing is H else a >= normal[c], c
+    last = chained(p, history)[-1][1]
+    current = last.amounts if not last.held else normal
+    assert plan(p, dict.fromkeys(p.channels, A), current) == Allocation(normal)  # failback is exact

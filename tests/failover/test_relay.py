@@ -42,7 +42,7 @@ async def receiver(aiohttp_server):
 async def setup(sqlite_engine, receiver):
     """A loaded FailoverEngine, a relay (not started) sending to the receiver, and a SELECT counter."""
     config = Failover.model_validate({
-        "timing": {"hold_down": 0, "failback_after": 0},
+        "timing": {"hold_down": 0, "failback_after": 0, "settle": 0},
         "actuators": [{"id": "hook", "kind": "webhook", "url": receiver.url, "secret": SECRET}],
         "promotions": [{"id": "ads", "name": "Ads", "total": 1000, "mode": "auto", "channels": {
             c: {"share": v // 10, "actuator": "hook", "target": f"obj-{c}"} for c, v in NORMAL.items()}}]})

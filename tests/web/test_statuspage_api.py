@@ -62,6 +62,7 @@ def config(tmp_path, urls: dict[str, str], now: float, interval: str = "200ms", 
     old = {"reason": "Old migration", "start": at(int(now) - 2 * 86400), "end": at(int(now) - 2 * 86400 + 3600)}
     doc = {"data_dir": str(tmp_path), "allow_networks": ["127.0.0.0/8"],
            "defaults": {"interval": interval, "timeout": "150ms", "fail_threshold": 2, "recover_threshold": 2},
+           "flapping": {"reopen_within": "0s"},  # allegro's second outage, a second later, is its own incident
            "channels": [channel("allegro", "marketplace", []), channel("amazon", "marketplace", [move]),
                         channel("shop", "own_shop", [move, nightly, old])], **top}
     return parse_config(yaml.safe_dump(doc), PROBES)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from monitor.failover.actions import Action, ActionResult, ActuatorConfig, ActuatorContext, ActuatorKind
+from monitor.money import money
 
 
 class Config(ActuatorConfig):
@@ -15,7 +16,8 @@ def describe(action: Action) -> str:
     if action.target:
         parts.append(f"target {action.target}")
     if action.value is not None:
-        parts.append(f"value {action.value}{' ' + action.unit if action.unit else ''}")
+        # Money in major units (2,615.39 PLN, not 261539); a notice's 0/1 and a weight as they are.
+        parts.append(f"value {money(action.value, action.unit) if action.unit else action.value}")
     if action.text is not None:
         parts.append(f"text {action.text!r}")  # repr keeps a multi-line notice on one log line
     parts.append(f"key {action.key}")

@@ -14,6 +14,7 @@ import aiohttp
 from pydantic import Field, SecretStr, field_validator
 
 from monitor.failover.actions import Action, ActionResult, ActuatorConfig, ActuatorContext, ActuatorKind
+from monitor.money import money
 from monitor.redact import redact_url
 
 # https://developers.facebook.com/docs/marketing-apis/rate-limiting : 4 app, 17 user, 32 page, 613 ad account,
@@ -141,16 +142,18 @@ async def _set_amount(action: Action, config: Config, ctx: ActuatorContext) -> A
         return ActionResult.failed("set_amount without a value")
     current = _budget(await _read(ctx, config, action.target), action.target)
     if current == action.value:  # also a previous attempt that succeeded before we heard back
-        return ActionResult.applied(f"daily_budget already {current}", observed=current)
+        return ActionResult.applied(f"daily_budget already {money(current, action.unit)}", observed=current)
     if action.expect is not None and current != action.expect:
-        return ActionResult.conflict(f"daily_budget is {current}, expected {action.expect}: changed outside "
-                                     "channel-monitor; nothing written", observed=current)
+        return ActionResult.conflict(f"daily_budget is {money(current, action.unit)}, expected {money(action.expect, action.unit)}: "
+                                     "changed outside channel-monitor; nothing written", observed=current)
     _, response = await _graph(ctx, config, action.target, {"daily_budget": str(action.value)})
     ctx.log.info("meta_ads: daily_budget of %s %s -> %s (key %s)", action.target, current, action.value, action.key)
     after = _budget(await _read(ctx, config, action.target), action.target)
     if after != action.value:
-        return ActionResult.retry(f"read-back shows {after}, not {action.value}", observed=after, response=response)
-    return ActionResult.applied(f"daily_budget {current} -> {after}", observed=after, response=response)
+        return ActionResult.retry(f"read-back shows {money(after, action.unit)}, not {money(action.value, action.unit)}",
+                                  observed=after, response=response)
+    return ActionResult.applied(f"daily_budget {money(current, action.unit)} -> {money(after, action.unit)}",
+                                observed=after, response=response)
 
 
 async def _set_status(action: Action, config: Config, ctx: ActuatorContext) -> ActionResult:
