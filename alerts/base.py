@@ -16,7 +16,11 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+import aiohttp
 from pydantic import BaseModel, ConfigDict
+
+from probes.guard import ALLOW_NOTHING, NetworkGuard
+from probes.session import USER_AGENT, create_outbound_session
 
 Severity = Literal["critical", "warning", "info"]
 
@@ -137,6 +141,9 @@ class Notifier(ABC):
 
     id: str = ""
     threads: bool = False  # True: send() may get a Thread and returns a ref to thread later alerts on
+    # Configured values never to be shown (monitor.redact.secret_values of its options; set where it is built):
+    # the router scrubs them from every error the notifier reports, whatever a receiver echoed.
+    secrets: tuple[str, ...] = ()
 
     def wants(self, alert: Alert) -> bool:
         """Skip what a person need not hear: first sightings (unknown -> up), maintenance beginning
@@ -178,10 +185,22 @@ class NotifierConfig(BaseModel):
 
 @dataclass(frozen=True, slots=True)
 class NotifierContext:
-    """What a notifier gets when it is built: a logger and a wall-clock (Unix seconds) clock."""
+    """What a notifier gets when it is built: a logger, a wall-clock (Unix seconds) clock, and the outbound HTTP
+    session (probes/session.py create_outbound_session: behind the network guard, no redirects). Without one
+    (a notifier built on its own), the notifier makes such a session with `guard` on first use."""
 
     log: logging.Logger | logging.LoggerAdapter
     clock: Callable[[], float] = time.time
+    http: aiohttp.ClientSession | None = None
+    guard: NetworkGuard = ALLOW_NOTHING
+
+    def session(self, owned: list[aiohttp.ClientSession]) -> aiohttp.ClientSession:
+        """The shared outbound session, or one of the notifier's own (kept in `owned`, to be closed by it)."""
+        if self.http is not None:
+            return self.http
+        if not owned or owned[0].closed:
+            owned[:] = [create_outbound_session(USER_AGENT, self.guard)]
+        return owned[0]
 
 
 @dataclass(frozen=True, slots=True)

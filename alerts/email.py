@@ -20,6 +20,7 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 
 from alerts.base import Batch, Delivery, Notifier, NotifierConfig, NotifierContext, NotifierKind, NotifyError, Thread
 from alerts.wording import Wording
+from probes.guard import BlockedDestination
 
 _ADDRESS = re.compile(r"[^@\s<>(),;:\"\[\]\\]+@[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?")
 _LOOPBACK = {"localhost", "127.0.0.1", "::1"}
@@ -154,9 +155,11 @@ class EmailNotifier(Notifier):
         c = self.config
         msg = message(c, self.wording, batch, thread, self.ctx.clock())
         try:
+            # Through the network guard like every outbound connection: the socket goes to a checked address.
+            sock = await self.ctx.guard.connect(c.host, c.port, c.timeout)
             refused, _ = await aiosmtplib.send(
                 msg, sender=parseaddr(c.sender)[1], recipients=[parseaddr(a)[1] for a in c.to],
-                hostname=c.host, port=c.port, timeout=c.timeout, tls_context=self.tls,
+                hostname=c.host, port=None, sock=sock, timeout=c.timeout, tls_context=self.tls,
                 use_tls=c.security == "tls", start_tls=c.security == "starttls",
                 username=c.username, password=c.password.get_secret_value() if c.password else None)
         except (aiosmtplib.SMTPException, OSError) as exc:
@@ -184,6 +187,8 @@ class EmailNotifier(Notifier):
             return NotifyError(f"{where} {what}: {said}", permanent=exc.code >= 500)
         if isinstance(exc, (aiosmtplib.SMTPTimeoutError, aiosmtplib.SMTPConnectError, aiosmtplib.SMTPServerDisconnected)):
             return NotifyError(f"{where} unreachable: {type(exc).__name__}: {self._scrub(str(exc))}")
+        if isinstance(exc, BlockedDestination):  # the config's to fix: allow_networks, or another host
+            return NotifyError(f"{where}: not connecting: {exc}", permanent=True)
         if isinstance(exc, ssl.SSLCertVerificationError):  # may be a certificate about to be renewed: retry
             return NotifyError(f"{where}: TLS certificate not trusted: {exc.verify_message}")
         if isinstance(exc, OSError):

@@ -32,6 +32,7 @@ from sqlalchemy.engine import Engine
 
 from alerts.base import Alert, Batch, Delivery, Notifier, NotifyError, Thread
 from alerts.config import Alerts, Route
+from monitor.redact import scrub
 from monitor.store.db import begin_write
 from monitor.store.models import AlertDeliveryRow, AlertRow, AlertThreadRow
 from monitor.store.upsert import upsert
@@ -111,14 +112,21 @@ class AlertRouter:
 
     @property
     def problems(self) -> dict[str, str]:
-        """Notifiers that are broken or failing, with why (for the status page and /healthz)."""
+        """Notifiers that are broken or failing, for public pages: that they fail and since when, never the
+        receiver's own words, host or port (problem_details has them, for the admin API and the log)."""
         out = {}
         for name, h in self.health.items():
+            since = time.strftime('%H:%M:%S UTC', time.gmtime(h.failing_since)) if h.failing_since else "start"
             if h.broken:
-                out[name] = f"not delivering: {h.broken}"
+                out[name] = f"not delivering since {since} (a permanent error: see the log or GET /api/admin/notifiers)"
             elif h.failing_since is not None:
-                out[name] = f"failing since {time.strftime('%H:%M:%S UTC', time.gmtime(h.failing_since))}: {h.last_error}"
+                out[name] = f"failing since {since} (retrying; details in the log or GET /api/admin/notifiers)"
         return out
+
+    def problem_details(self) -> dict[str, dict[str, Any]]:
+        """Every notifier's delivery health with the (scrubbed) error, for the admin API."""
+        return {name: {"failing_since": h.failing_since, "broken": h.broken is not None, "last_error": h.last_error or None,
+                       "handed_to_fallback": h.fell_back} for name, h in self.health.items()}
 
     async def _run(self) -> None:
         while not self._stopping:
@@ -286,6 +294,9 @@ class AlertRouter:
     def _failed(self, destination: str, rows: list[tuple[AlertDeliveryRow, Alert]], error: NotifyError) -> None:
         now = self.clock()
         health = self.health[destination]
+        # Whatever the receiver answered (and the notifier quoted) loses every configured secret first.
+        error = NotifyError(scrub(str(error), self.notifiers[destination].secrets), permanent=error.permanent,
+                            retry_after=error.retry_after)
         health.last_error = str(error)[:300]
         if health.failing_since is None:
             health.failing_since = now

@@ -28,6 +28,8 @@ from slack_sdk.webhook.async_client import AsyncWebhookClient
 from alerts import slack_blocks
 from alerts.base import Batch, Delivery, Notifier, NotifierConfig, NotifierContext, NotifierKind, NotifyError, Thread
 from alerts.wording import Wording
+from monitor.redact import secret_values
+from probes.session import outbound_failure
 
 T = TypeVar("T")
 DEFAULT_BASE_URL = "https://slack.com/api/"
@@ -161,7 +163,8 @@ class SlackNotifier(Notifier):
         self.id, self.config, self.ctx = id, config, ctx
         self.wording = wording or Wording()
         self.threads = config.token is not None
-        self._session: aiohttp.ClientSession | None = None
+        self.secrets = secret_values(config)
+        self._owned: list[aiohttp.ClientSession] = []
         self._web: AsyncWebClient | None = None
         self._hook: AsyncWebhookClient | None = None
         self._lock = asyncio.Lock()
@@ -190,9 +193,9 @@ class SlackNotifier(Notifier):
         return Delivery(ref=f"{channel}|{ts}")
 
     async def close(self) -> None:
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+        for session in self._owned:
+            await session.close()
+        self._owned.clear()
 
     async def _reply(self, batch: Batch, channel: str, ts: str) -> None:
         """The details in the thread. The message itself went out: a failed reply is logged, not retried."""
@@ -227,7 +230,9 @@ class SlackNotifier(Notifier):
             status = getattr(exc.response, "status_code", None) or getattr(exc.response, "status", 0)
             raise self._api_error(method.replace("_", "."), status, error, exc.response.headers) from exc
         except (TimeoutError, aiohttp.ClientError) as exc:
-            raise NotifyError(f"cannot reach Slack ({type(exc).__name__}); will retry") from exc
+            what, permanent = outbound_failure(exc)
+            raise NotifyError(f"cannot reach Slack: {what}" + ("" if permanent else "; will retry"),
+                              permanent=permanent) from None
         return response.data if isinstance(response.data, dict) else {}
 
     def _api_error(self, method: str, status: int, error: str, headers: Any) -> NotifyError:
@@ -244,8 +249,10 @@ class SlackNotifier(Notifier):
             try:
                 response = await self._hook_client().send(**body, unfurl_links=False, unfurl_media=False)
             except (TimeoutError, aiohttp.ClientError) as exc:
-                # from None: an aiohttp error may quote the URL, and the webhook URL is a secret.
-                raise NotifyError(f"cannot reach the Slack incoming webhook ({type(exc).__name__}); will retry") from None
+                # from None, and our own words: an aiohttp error may quote the URL, and the webhook URL is a secret.
+                what, permanent = outbound_failure(exc)
+                raise NotifyError(f"cannot reach the Slack incoming webhook: {what}" + ("" if permanent else "; will retry"),
+                                  permanent=permanent) from None
             # 5xx is retried here, the only place: slack-sdk's webhook client consulted its retry handlers only on 429
             # before 3.48 and on every status >= 400 since, so a 5xx handler there would multiply our attempts by 3.
             if response.status_code < 500 or attempt == WEBHOOK_5XX_RETRIES:
@@ -263,26 +270,23 @@ class SlackNotifier(Notifier):
             raise NotifyError(_HOOK_GONE.format(error=code), permanent=True)
         raise NotifyError(f"the Slack incoming webhook answered {code}; will retry")
 
-    def _http(self) -> aiohttp.ClientSession:
-        if self._session is None or self._session.closed:
-            self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=self.config.timeout))
-        return self._session
-
     def _web_client(self) -> AsyncWebClient:
-        session = self._http()
+        # The shared outbound session: behind the network guard, and a redirect is refused, not followed.
+        session = self.ctx.session(self._owned)
         if self._web is None or self._web.session is not session:
             assert self.config.token is not None
             self._web = AsyncWebClient(token=self.config.token.get_secret_value(), base_url=self.config.base_url,
-                                       session=session, logger=self._sdk_log, retry_handlers=retry_handlers())
+                                       session=session, logger=self._sdk_log, retry_handlers=retry_handlers(),
+                                       timeout=int(max(1, self.config.timeout)))
             self._web.proxy = _proxy_for(self.config.base_url, self._web.proxy)
         return self._web
 
     def _hook_client(self) -> AsyncWebhookClient:
-        session = self._http()
+        session = self.ctx.session(self._owned)
         if self._hook is None or self._hook.session is not session:
             assert self.config.webhook_url is not None
             url = self.config.webhook_url.get_secret_value()
-            self._hook = AsyncWebhookClient(url, session=session, logger=self._sdk_log,
+            self._hook = AsyncWebhookClient(url, session=session, logger=self._sdk_log, timeout=int(max(1, self.config.timeout)),
                                             retry_handlers=retry_handlers(server_errors=False))
             self._hook.proxy = _proxy_for(url, self._hook.proxy)
         return self._hook

@@ -18,9 +18,9 @@ from alerts.base import Alert, Batch, Delivery, Notifier, NotifierConfig, Notifi
 from alerts.wording import Wording
 from monitor.failover.signing import HEADER, TIMESTAMP_HEADER, sign
 from monitor.failover.webhook_options import SignedWebhookOptions
-from monitor.redact import redact_url
+from monitor.redact import scrub, secret_values, url_origin
+from probes.session import USER_AGENT, outbound_failure
 
-USER_AGENT = "channel-monitor"
 MAX_RESPONSE_BYTES = 16 * 1024  # enough for an error message
 _RANK = {"info": 0, "warning": 1, "critical": 2}
 
@@ -101,14 +101,10 @@ class WebhookNotifier(Notifier):
         self.config = config
         self.ctx = ctx
         self.wording = Wording()
-        self.shown = redact_url(config.url)
-        self._session: aiohttp.ClientSession | None = None
-
-    def _http(self) -> aiohttp.ClientSession:
-        # Created on first use: a ClientSession must be made inside the running event loop.
-        if self._session is None or self._session.closed:
-            self._session = aiohttp.ClientSession()
-        return self._session
+        # Only scheme and host: Zapier, n8n and Slack put the token in the path.
+        self.shown = f"{id} ({url_origin(config.url)})"
+        self.secrets = secret_values(config)
+        self._owned: list[aiohttp.ClientSession] = []
 
     async def send(self, batch: Batch, thread: Thread | None = None) -> Delivery:
         now = self.ctx.clock()
@@ -120,15 +116,15 @@ class WebhookNotifier(Notifier):
             "User-Agent": USER_AGENT, HEADER: sign(secret, body, int(now)), TIMESTAMP_HEADER: str(int(now)),
         }
         try:
-            async with self._http().post(self.config.url, data=body, headers=headers, allow_redirects=False,
+            async with self.ctx.session(self._owned).post(self.config.url, data=body, headers=headers, allow_redirects=False,
                                          timeout=aiohttp.ClientTimeout(total=self.config.timeout)) as resp:
                 status = resp.status
                 raw = await resp.content.read(MAX_RESPONSE_BYTES)
                 wait = retry_after(resp.headers.get("Retry-After"), now) if status in (429, 503) else None
         except (TimeoutError, aiohttp.ClientError) as exc:
-            # The class name only: aiohttp's messages can contain the URL with its credentials or query.
-            raise NotifyError(f"webhook {self.shown} unreachable: {type(exc).__name__}") from None
-        why = _reason(raw, secret)
+            what, permanent = outbound_failure(exc)  # never aiohttp's text: it can quote the URL
+            raise NotifyError(f"webhook {self.shown} unreachable: {what}", permanent=permanent) from None
+        why = scrub(_reason(raw, secret), self.secrets)
         said = f"HTTP {status}" + (f": {why}" if why else "")
         if 200 <= status < 300:
             self.ctx.log.info("alert webhook %s accepted %s (HTTP %s)", self.shown, key, status)
@@ -140,9 +136,9 @@ class WebhookNotifier(Notifier):
         raise NotifyError(f"webhook {self.shown} rejected the alerts, {said}", permanent=True)
 
     async def close(self) -> None:
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+        for session in self._owned:
+            await session.close()
+        self._owned.clear()
 
 
 def build(id: str, config: Config, ctx: NotifierContext) -> WebhookNotifier:

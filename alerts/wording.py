@@ -66,23 +66,33 @@ class Wording:
     def title(self, alerts: tuple[Alert, ...] | list[Alert]) -> str:
         """The headline of a grouped message: '4 channels down: A, B, C, D — DNS: SERVFAIL ...'.
 
-        It says what holds now: the newest alert of each kind (a restored connection replaces "lost"), and a
-        channel still flapping is named as flapping whatever its latest state change said.
+        It says what holds now: the newest alert of each kind (a restored connection replaces "lost"). When every
+        channel shown is flapping, the title says so; otherwise the states' title names the flapping ones after it
+        (" (flapping: A)"). A channel counts as flapping from its flapping_started until its flapping_stopped, or
+        until a later recovery that is not itself part of the flapping.
         """
         alerts = list(alerts)
         shown = current(alerts)
-        flapping = [a for a in shown if a.event == "flapping_started"]
-        if flapping:
-            names = ", ".join(sorted(a.channel_name for a in flapping))
-            return self.titles["flapping_one" if len(flapping) == 1 else "flapping_many"].render(
-                a=flapping[0], n=len(flapping), names=names)
+        flapping = _still_flapping(alerts)
         states = [a for a in alerts if a.event == "state"]
+        # Newest state per channel: a channel that went down and came back within the window counts as back.
+        latest = {a.channel: a for a in states}
+        if flapping and set(latest) <= set(flapping):
+            started = list(flapping.values())
+            names = ", ".join(sorted(a.channel_name for a in started))
+            return self.titles["flapping_one" if len(started) == 1 else "flapping_many"].render(
+                a=started[0], n=len(started), names=names)
+        title = self._states_title(alerts, shown, states, latest)
+        if flapping:
+            title += f" (flapping: {', '.join(sorted(a.channel_name for a in flapping.values()))})"
+        return title
+
+    def _states_title(self, alerts: list[Alert], shown: list[Alert], states: list[Alert],
+                      latest: dict[str, Alert]) -> str:
         if len(alerts) == 1 or not states:
             if len(alerts) == 1 and states:
                 return self._one_state(alerts[0])
             return self.titles["other"].render(line=self.line(shown[0])) + (f" (+{len(shown) - 1} more)" if len(shown) > 1 else "")
-        # Newest state per channel: a channel that went down and came back within the window counts as back.
-        latest = {a.channel: a for a in states}
         kinds = {_kind(a) for a in latest.values()}
         names = ", ".join(sorted(a.channel_name for a in latest.values()))  # the same order whichever failed first
         n = len(latest)
@@ -109,6 +119,18 @@ class Wording:
         if kind == "degraded":
             return self.titles["degraded_one"].render(a=a, cause=self.cause(a))
         return self.line(a)
+
+
+def _still_flapping(alerts: list[Alert]) -> dict[str, Alert]:
+    """The channels flapping at the end of the list, each with its flapping_started alert. A recovery that is not
+    part of the flapping ends it too (after a restart no flapping_stopped ever comes: the detector starts empty)."""
+    flapping: dict[str, Alert] = {}
+    for a in alerts:
+        if a.event == "flapping_started":
+            flapping[a.channel] = a
+        elif a.event == "flapping_stopped" or (a.event == "state" and _kind(a) == "up" and not a.flapping):
+            flapping.pop(a.channel, None)
+    return flapping
 
 
 def _kind(a: Alert) -> str:

@@ -17,6 +17,7 @@ from monitor.demo import DemoWorld
 from monitor.metrics import Metrics
 from monitor.service import MonitorService
 from monitor.web import admin, api, badges, demo_api, feed, status, statuspage_api
+from monitor.web.headers import add_security_headers
 from monitor.web.keys import DEMO, SERVICE
 from monitor.web.metrics_endpoint import metrics_handler
 from probes import PROBES
@@ -32,7 +33,8 @@ def create_app(config: Config, *, probes: Mapping[str, ProbeKind] = PROBES,
     registry = registry if registry is not None else CollectorRegistry()
     service = MonitorService(config, probes, Metrics(registry), clock, flush_interval=flush_interval,
                              notifiers=notifiers, actuators=actuators)
-    app = web.Application(middlewares=[status.security_headers])
+    app = web.Application()
+    app.on_response_prepare.append(add_security_headers)  # errors raised as exceptions too
     app[SERVICE] = service
     env = aiohttp_jinja2.setup(app, loader=jinja2.FileSystemLoader(Path(__file__).parent / "web" / "templates"),
                                autoescape=True, undefined=jinja2.StrictUndefined, auto_reload=False)

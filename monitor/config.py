@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
 import yaml
@@ -23,8 +24,9 @@ from monitor.failover.config import Failover
 from monitor.flapping import FlapSettings
 from monitor.health import Rules, Thresholds
 from monitor.maintenance import Window, cron_trigger
-from monitor.redact import redact_url
+from monitor.redact import redact_url, url_origin
 from probes.base import ProbeConfig, ProbeKind
+from probes.guard import NetworkGuard
 
 Slug = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")]
 MIN_INTERVAL = 0.1  # below this a check only measures the monitor itself
@@ -319,6 +321,8 @@ def parse_config(text: str, probes: Mapping[str, ProbeKind], *, source: str = "<
         from alerts import NOTIFIERS as notifiers  # the built-in registry
     problems.extend(alerts_config.validate_alerts(data.get("alerts"), config.alerts if config else None,
                                                   channel_ids, dict(notifiers)))
+    if config is not None and not problems:
+        problems.extend(_unreachable_urls(config))
     # A value with a missing ${VAR} is reported once, not again for being empty afterwards.
     env_locs = {p.loc for p in problems if p.message.startswith("environment variable")}
     problems = [p for p in problems if p.loc not in env_locs or p.message.startswith("environment variable")]
@@ -329,6 +333,32 @@ def parse_config(text: str, probes: Mapping[str, ProbeKind], *, source: str = "<
         raise ConfigError(source, problems, lines)
     assert config is not None
     return config
+
+
+def _unreachable_urls(config: Config) -> list[Problem]:
+    """Notifier and actuator URLs the network guard would refuse, found now rather than at the first alert:
+    an address literal (or localhost) outside allow_networks, a metadata or link-local address, an ambiguous
+    spelling such as 127.1. Shown as scheme and host only: a webhook's path is a secret."""
+    guard = NetworkGuard(config.allow_networks)
+    entries = [(("alerts", "notifiers"), e) for e in config.alerts.notifiers]
+    entries += [(("failover", "actuators"), e) for e in config.failover.actuators]
+    problems = []
+    for i, (loc, entry) in enumerate(entries):
+        index = i if loc[0] == "alerts" else i - len(config.alerts.notifiers)
+        for name in type(entry.options).model_fields:
+            value = getattr(entry.options, name)
+            url = value.get_secret_value() if isinstance(value, SecretStr) else value
+            if not (name.endswith("url") and isinstance(url, str)):
+                continue
+            why = guard.host_problem(urlsplit(url).hostname or "")
+            if why:
+                fix = ("it is never allowed; use another address" if "always blocked" in why else
+                       "add its network to allow_networks (e.g. allow_networks: [127.0.0.0/8] for a receiver on this "
+                       "machine, [10.0.0.0/8] for one on your network)" if "allow_networks" in why else "")
+                why = why.replace(" (allow it with allow_networks)", "")
+                problems.append(Problem(loc + (index, name), f"{url_origin(url)} would be refused: {why}"
+                                        + (f"; {fix}" if fix else "")))
+    return problems
 
 
 def _substitute_env(value: Any, loc: tuple, environ: Mapping[str, str], problems: list[Problem],

@@ -20,7 +20,7 @@ from monitor.config import Config, ConfigError, load_config
 from monitor.demo import DEMO_CHANNELS, DEMO_FAILOVER
 from monitor.failover.config import Failover
 from monitor.failover.engine import FailoverEngine
-from monitor.failover.plan import Standing, normal_amounts, plan
+from monitor.failover.plan import Standing, normal_amounts, placement_standings, plan
 from monitor.failover.report import failover_summary
 from monitor.money import money
 from monitor.redact import redact_url
@@ -121,8 +121,12 @@ def what_if(args: argparse.Namespace) -> int:
     standings = {c: Standing.FAILED if c in args.fail else Standing.ACTIVE for c in channels}
     out: dict[str, Any] = {"failed": args.fail, "promotions": [], "notices": []}
     for promotion in failover.promotions:
-        normal, result = normal_amounts(promotion), plan(promotion, standings)
-        now = _now(normal, stored.get(promotion.id))
+        normal, saved = normal_amounts(promotion), stored.get(promotion.id)
+        # As the engine plans: per placement (an ad whose buyers land on a failed channel fails with it), from
+        # what is planned now.
+        planned = {c: saved["planned"].get(c, n) for c, n in normal.items()} if saved else normal
+        result = plan(promotion, placement_standings(promotion, standings), planned)
+        now = _now(normal, saved, dry_run=promotion.mode == "dry-run")
         out["promotions"].append({"id": promotion.id, "name": promotion.name, "unit": promotion.unit,
                                   "policy": promotion.policy, "normal": normal, "now": now,
                                   # held: nowhere healthy to move to, so the allocation of now is kept
@@ -135,13 +139,17 @@ def what_if(args: argparse.Namespace) -> int:
     if getattr(args, "json", False):
         print(json.dumps(out, indent=2))
         return 0
+    promotions = {p.id: p for p in failover.promotions}
     print(f"What if {', '.join(args.fail) or 'nothing'} failed (nothing is changed):\n{source}.\n")
     for p in out["promotions"]:
         print(f"{p['name']} ({p['id']}, {p['policy']}, {p['unit']}):")
         rows = []
+        lands = {c: placement.lands_on for c, placement in promotions[p["id"]].channels.items()}
         for c, now in p["now"].items():
             after = p["after"][c]
             note = ("  (failed: paused)" if after == 0 else "  (failed: keeps it)") if c in args.fail else ""
+            if not note and lands[c] in args.fail:
+                note = f"  (buyers land on {lands[c]}: {'paused' if after == 0 else 'keeps it'})"
             rows.append([c, money(now, p["unit"]), money(after, p["unit"]), (_change(now, after, p["unit"]) + note).strip()])
         print_table(["CHANNEL", "NOW", "AFTER", "CHANGE"], rows)
         if p["held"]:
@@ -156,11 +164,15 @@ def what_if(args: argparse.Namespace) -> int:
     return 0
 
 
-def _now(normal: dict[str, int], stored: dict[str, Any] | None) -> dict[str, int]:
-    """What each channel holds now: the applied value, else the planned one, else (nothing stored) the normal one."""
+def _now(normal: dict[str, int], stored: dict[str, Any] | None, *, dry_run: bool = False) -> dict[str, int]:
+    """What each channel holds now: the applied value, else the planned one, else (nothing stored) the normal one.
+
+    A dry-run promotion's planned values were never sent: without an applied value it holds its normal amount.
+    """
     if stored is None:
         return dict(normal)
-    return {c: next(v for v in (stored["applied"].get(c), stored["planned"].get(c), n) if v is not None)
+    planned = {} if dry_run else stored["planned"]
+    return {c: next(v for v in (stored["applied"].get(c), planned.get(c), n) if v is not None)
             for c, n in normal.items()}
 
 

@@ -244,10 +244,19 @@ class ChannelHealth:
         return self.last_down_since if recent else None
 
     def restore(self, state: State, since: float | None, check_ids: list[str],
-                cause: Mapping[str, str | None] | None = None) -> None:
-        """Resume from a stored state: every check starts where the channel was."""
+                cause: Mapping[str, str | None] | None = None, *, incident_since: float | None = None,
+                last_incident: tuple[float, float] | None = None) -> None:
+        """Resume from a stored state: every check starts where the channel was.
+
+        `incident_since` is the start of the channel's open incident (a reopened one began before the state's
+        `since`; one open through a maintenance window too), `last_incident` the start and end of its last closed
+        one: so alert keys and flapping.reopen_within work across a restart as they did before it.
+        """
         self.state, self.since, self.cause = state, since, cause or {}
-        self.down_since = since if state is State.DOWN else None
+        self.down_since = None
+        if state in (State.DOWN, State.MAINTENANCE):
+            self.down_since = incident_since if incident_since is not None else since if state is State.DOWN else None
+        self.last_down_since, self.recovered_at = last_incident if last_incident is not None else (None, None)
         check_state = state if state in (State.UP, State.DOWN, State.DEGRADED) else State.UNKNOWN
         self.checks = {c: CheckHealth(state=check_state) for c in check_ids}
 

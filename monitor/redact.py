@@ -1,7 +1,11 @@
-"""Keep secrets out of what is printed: URL credentials and query strings."""
+"""Keep secrets out of what is printed: URL credentials and query strings, webhook paths, configured secrets."""
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
+from urllib.parse import urlsplit
+
+from pydantic import BaseModel, SecretStr
 
 _USERINFO = re.compile(r"^(?P<scheme>[a-z][a-z0-9+.\-]*://)(?P<user>[^:@/]*)(?::[^@/]*)?@", re.I)
 
@@ -12,3 +16,41 @@ def redact_url(url: str) -> str:
     if "?" in redacted and "://" in redacted:
         redacted = redacted.split("?", 1)[0] + "?***"
     return redacted
+
+
+def url_origin(url: str) -> str:
+    """Only scheme, host and port: 'https://n8n.shop.example/webhook/T0K3N?x=1' -> 'https://n8n.shop.example'.
+
+    What a page or a log may say about a webhook: Slack, Zapier and n8n put the token in the path."""
+    parts = urlsplit(url)
+    try:
+        port = f":{parts.port}" if parts.port else ""
+    except ValueError:
+        port = ""
+    return f"{parts.scheme}://{parts.hostname or '?'}{port}"
+
+
+def secret_values(options: BaseModel) -> tuple[str, ...]:
+    """Every configured value of a notifier's or actuator's options that must never be shown: secrets (tokens,
+    passwords, signing keys), header values (an X-Api-Key), and the path and query of its URLs (base_url
+    excepted: an API's base path is not a secret)."""
+    found: list[str] = []
+    for name in type(options).model_fields:
+        value = getattr(options, name)
+        raw = value.get_secret_value() if isinstance(value, SecretStr) else value
+        if isinstance(value, SecretStr):
+            found.append(raw)
+        if name.endswith("url") and name != "base_url" and isinstance(raw, str):
+            parts = urlsplit(raw)
+            found += [raw, parts.path + (f"?{parts.query}" if parts.query else ""), parts.password or ""]
+        elif name == "headers" and isinstance(raw, dict):
+            found += [str(v) for v in raw.values()]
+    return tuple(sorted({v for v in found if len(v) >= 4 and v != "/"}, key=len, reverse=True))
+
+
+def scrub(text: str, secrets: Iterable[str]) -> str:
+    """The text with every one of `secrets` replaced by ***: for anything a receiver answered, which may quote
+    what it was sent (a 500 page echoing the X-Api-Key header)."""
+    for secret in secrets:  # longest first (secret_values' order), so a part never leaves the rest showing
+        text = text.replace(secret, "***")
+    return text

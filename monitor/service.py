@@ -11,7 +11,6 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-import aiohttp
 from sqlalchemy.exc import SQLAlchemyError
 
 from alerts.base import Alert, Notifier, NotifierContext
@@ -27,19 +26,19 @@ from monitor.failover.relay import ActionRelay
 from monitor.health import ChannelHealth, Context, FlapEvent, Override, State, Transition
 from monitor.maintenance import Window, active
 from monitor.metrics import SERVICE_LOG, Metrics
+from monitor.redact import secret_values
 from monitor.runner import Runner, run_probe
 from monitor.scheduler import CheckScheduler
 from monitor.store.db import ensure_data_dir, make_engine
 from monitor.store.persist import delete_window, load_check_progress, load_overrides, load_windows, save_override, save_window
-from monitor.store.queries import load_channel_states
+from monitor.store.queries import IncidentStarts, load_channel_states, load_incident_starts
 from monitor.store.rollups import roll_up_and_retain
 from monitor.store.writer import ResultWriter
 from probes.base import ProbeKind
 from probes.guard import NetworkGuard
-from probes.session import create_http_session
+from probes.session import USER_AGENT, create_http_session, create_outbound_session
 
 log = logging.getLogger("monitor")
-USER_AGENT = "channel-monitor/0.1 (+https://github.com/channel-monitor)"
 UPKEEP_INTERVAL = 300.0  # seconds between runs of rollups and retention
 DB_GAUGES_INTERVAL = 60.0  # seconds between readings of uptime, open incidents and applied values for /metrics
 DB_GAUGES_UPTIME_AGE = 15.0  # a wake reads uptime too when the last uptime reading is this old (as the pages)
@@ -96,6 +95,7 @@ class MonitorService:
             ensure_data_dir(Path(self.config.data_dir))
         self.engine = await asyncio.to_thread(make_engine, self.config.db_url)
         stored = await asyncio.to_thread(load_channel_states, self.engine)
+        incidents = await asyncio.to_thread(load_incident_starts, self.engine)
         progress = await asyncio.to_thread(load_check_progress, self.engine)
         self.overrides = await asyncio.to_thread(load_overrides, self.engine, self.clock())
         for channel_id, windows in (await asyncio.to_thread(load_windows, self.engine, self.clock())).items():
@@ -105,13 +105,18 @@ class MonitorService:
             health = ChannelHealth(channel.id, self.config.rules(channel))
             if channel.id in stored:
                 s = stored[channel.id]
-                health.restore(State(s.state), s.since, [c.id or c.kind for c in channel.checks], s.cause)
+                i = incidents.get(channel.id, IncidentStarts())
+                health.restore(State(s.state), s.since, [c.id or c.kind for c in channel.checks], s.cause,
+                               incident_since=i.open_since, last_incident=i.last)
             for check in channel.checks:  # threshold progress as last flushed (SIGKILL loses at most one flush)
                 if (channel.id, check.id) in progress:
                     health.checks[check.id or check.kind] = progress[(channel.id, check.id)]
             self.health[channel.id] = health
             self.metrics.set_channel_state(channel.id, health.state)
             self.metrics.flapping.set((channel.id,), 0)
+        # One guard for every outbound connection: probes, notifiers and actuators (allow_networks).
+        self.net_guard = NetworkGuard(self.config.allow_networks)
+        self.outbound = create_outbound_session(USER_AGENT, self.net_guard)
         notifiers = self._build_notifiers()
         self.alerts = AlertRouter(self.engine, self.config.alerts, notifiers, self.clock, on_outcome=self._alert_outcome)
         self.metrics.shortest_interval.set(min(k.interval_seconds for c in self.config.channels for k in c.checks))
@@ -121,11 +126,10 @@ class MonitorService:
         self.failover = FailoverEngine(self.config.failover, self.engine, {c.id: c.name for c in self.config.channels})
         await asyncio.to_thread(self.failover.load, self.clock())
         self._failover_metrics()
-        # Actuators talk to the seller's own systems (often on their network): a pooled session of
-        # their own, without the probes' SSRF guard and fresh-connection rule.
-        self.actuator_http = aiohttp.ClientSession(headers={"User-Agent": USER_AGENT})
+        # Actuators share the notifiers' outbound session: behind the same guard (the seller's own systems on
+        # a private network are reached through allow_networks), pooled, and no redirect followed.
         kinds = {a.id: (self.actuator_kinds[a.kind], a.options) for a in self.config.failover.actuators}
-        self.relay = ActionRelay(self.failover, kinds, ActuatorContext(self.actuator_http, logging.getLogger("monitor.actuators"),
+        self.relay = ActionRelay(self.failover, kinds, ActuatorContext(self.outbound, logging.getLogger("monitor.actuators"),
                                  self.clock), self.clock, on_event=self._failover_event, on_outcome=self._action_outcome)
         await self.relay.start()
         self.writer = ResultWriter(self.engine, flush_interval=self.flush_interval, on_flush=self._on_flush,
@@ -134,7 +138,7 @@ class MonitorService:
         self._upkeep_task = asyncio.create_task(self._upkeep_forever(), name="rollups-retention")
         self._gauges_task = asyncio.create_task(self._db_gauges_forever(), name="db-gauges")
         self.metrics.writer_queue.set_function(lambda: self.writer.depth)  # read at scrape time
-        guard = NetworkGuard(self.config.allow_networks)
+        guard = self.net_guard
         self.http = create_http_session(USER_AGENT, guard)
         self.runner = Runner(self.probes, self.http, self.health, self.writer, self.metrics, self.clock, self._on_event,
                              guard, self.context, self._on_result)
@@ -165,8 +169,8 @@ class MonitorService:
         if self._failover_task:
             await asyncio.gather(self._failover_task, return_exceptions=True)
         await self.relay.stop()
-        await self.actuator_http.close()
         await self.alerts.stop()
+        await self.outbound.close()
         if self._writer_task:
             self._writer_task.cancel()
             with suppress(asyncio.CancelledError):
@@ -447,10 +451,11 @@ class MonitorService:
 
     def _build_notifiers(self) -> dict[str, Notifier]:
         from alerts import NOTIFIERS  # the registry; config validation used the same one
-        ctx = NotifierContext(logging.getLogger("monitor.alerts"), self.clock)
+        ctx = NotifierContext(logging.getLogger("monitor.alerts"), self.clock, self.outbound, self.net_guard)
         built: dict[str, Notifier] = {}
         for entry in self.config.alerts.notifiers:
             built[entry.id] = NOTIFIERS[entry.kind].build(entry.id, entry.options, ctx)
+            built[entry.id].secrets = secret_values(entry.options)  # scrubbed from every error it reports
         for i, notifier in enumerate(self.extra_notifiers):
             built[notifier.id or f"extra-{i}"] = notifier
         return built

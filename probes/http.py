@@ -14,6 +14,7 @@ from pydantic import Field, field_validator, model_validator
 
 from monitor.durations import Duration
 from probes.base import ProbeConfig, ProbeContext, ProbeKind, ProbeResult
+from probes.guard import noncanonical_ipv4
 from probes.http_errors import client_error
 
 
@@ -69,6 +70,10 @@ def check_target(target: str) -> str:
     parts = urlsplit(target)
     if parts.scheme not in ("http", "https") or not parts.hostname or any(c.isspace() for c in target):
         raise ValueError(f"{target!r} is not an http(s) URL; write e.g. https://shop.example.com/")
+    canonical = noncanonical_ipv4(parts.hostname)
+    if canonical is not None:
+        raise ValueError(f"{target!r}: '{parts.hostname}' is an ambiguous spelling of an IPv4 address ({canonical}); "
+                         "write the address in dotted form")
     return target
 
 

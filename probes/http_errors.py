@@ -5,16 +5,19 @@ import errno
 import re
 import socket
 import ssl
+from urllib.parse import urlsplit
 
 import aiohttp
 
 from monitor.redact import redact_url
 from probes.base import ProbeResult
-from probes.guard import BlockedDestination
+from probes.guard import BlockedDestination, noncanonical_ipv4
 
 
 def client_error(exc: aiohttp.ClientError) -> ProbeResult:
     """Map aiohttp's exceptions onto the closed set of error classes."""
+    if isinstance(exc, aiohttp.ClientConnectorError) and isinstance(exc.os_error, BlockedDestination):
+        return ProbeResult.fail("blocked_destination", f"not connecting to {exc.host}: {exc.os_error}")
     if isinstance(exc, aiohttp.ClientConnectorDNSError):
         if isinstance(exc.os_error, socket.gaierror) and exc.os_error.errno == socket.EAI_NONAME:
             return ProbeResult.fail("dns_nxdomain", f"the name {exc.host} does not exist ({exc.os_error.strerror})")
@@ -25,8 +28,6 @@ def client_error(exc: aiohttp.ClientError) -> ProbeResult:
         return ProbeResult.fail(cls, f"TLS certificate: {reason}")
     if isinstance(exc, aiohttp.ClientSSLError) or isinstance(getattr(exc, "os_error", None), ssl.SSLError):
         return ProbeResult.fail("tls_invalid", f"TLS handshake failed: {exc}")
-    if isinstance(exc, aiohttp.ClientConnectorError) and isinstance(exc.os_error, BlockedDestination):
-        return ProbeResult.fail("blocked_destination", f"not connecting to {exc.host}: {exc.os_error}")
     if isinstance(exc, aiohttp.ClientConnectorError):
         code = exc.os_error.errno
         if code == errno.ECONNREFUSED:
@@ -40,6 +41,8 @@ def client_error(exc: aiohttp.ClientError) -> ProbeResult:
         return ProbeResult.fail("timeout", "the server stopped sending")
     if isinstance(exc, aiohttp.TooManyRedirects):
         return ProbeResult.fail("http_status", f"too many redirects (more than {len(exc.history) - 1})")
+    if isinstance(exc, aiohttp.InvalidUrlClientError) and (ambiguous := _ambiguous_host(exc)):
+        return ProbeResult.fail("blocked_destination", ambiguous)  # '127.1', '2130706433': never connected to
     if isinstance(exc, aiohttp.RedirectClientError):  # Location is not a usable http(s) URL
         return ProbeResult.fail("http_status", f"redirect to an invalid or non-http(s) URL: {short(exc)}")
     if isinstance(exc, aiohttp.ServerDisconnectedError):
@@ -54,6 +57,16 @@ def client_error(exc: aiohttp.ClientError) -> ProbeResult:
     if isinstance(exc, aiohttp.ClientPayloadError):
         return ProbeResult.fail("http_protocol", f"invalid HTTP answer: {short(exc)}")
     return ProbeResult.fail("connect_error", f"request failed: {short(exc)}")
+
+
+def _ambiguous_host(exc: aiohttp.InvalidUrlClientError) -> str | None:
+    """'not connecting to 127.1: ...' when the URL's host is a numeric IPv4 spelling other than dotted quad."""
+    raw = str(exc.url)  # aiohttp puts the whole URL there, or only the host it refused
+    host = (urlsplit(raw).hostname or "") if "://" in raw else raw
+    canonical = noncanonical_ipv4(host)
+    if canonical is None:
+        return None
+    return f"not connecting to {host}: an ambiguous spelling of an IPv4 address ({canonical}); write it in dotted form"
 
 
 _URL = re.compile(r"[a-zA-Z][a-zA-Z0-9+.-]*://[^\s'\"<>]+")

@@ -1,14 +1,18 @@
-"""The shared HTTP client session, with tracing that tells probes which phase a request is in."""
+"""The HTTP client sessions: the probes' (tracing tells them which phase a request is in) and the one outbound
+session of notifiers and actuators. Both connect only through the network guard."""
 from __future__ import annotations
 
 import time
 from types import SimpleNamespace
 from typing import Any
+from urllib.parse import urlsplit
 
 import aiohttp
 from aiohttp.connector import Connection
 
-from probes.guard import ALLOW_NOTHING, NetworkGuard
+from probes.guard import ALLOW_NOTHING, BlockedDestination, NetworkGuard, noncanonical_ipv4
+
+USER_AGENT = "channel-monitor/0.1 (+https://github.com/channel-monitor)"  # every request the monitor makes
 
 
 def _mark(phase: str, key: str | None = None, since: str | None = None):
@@ -27,9 +31,19 @@ def _mark(phase: str, key: str | None = None, since: str | None = None):
     return callback
 
 
+async def _refuse_odd_spelling(_session: aiohttp.ClientSession, _ctx: SimpleNamespace,
+                               params: aiohttp.TraceDnsResolveHostStartParams) -> None:
+    # aiohttp refuses '127.1' itself but hands '0x7f.0.0.1' to the resolver, which reads it as 127.0.0.1: refuse
+    # every numeric spelling but the dotted one before any lookup, on every hop (an aiohttp DNS error wraps it).
+    canonical = noncanonical_ipv4(params.host)
+    if canonical is not None:
+        raise BlockedDestination(f"{params.host} is an ambiguous spelling of an IPv4 address ({canonical})")
+
+
 def phase_trace_config() -> aiohttp.TraceConfig:
     """Record the request phase and its timestamps into the dict passed as trace_request_ctx."""
     trace = aiohttp.TraceConfig()
+    trace.on_dns_resolvehost_start.append(_refuse_odd_spelling)
     trace.on_dns_resolvehost_start.append(_mark("dns", "dns_start"))
     trace.on_dns_resolvehost_end.append(_mark("connect", "dns_end", since="dns_start"))
     trace.on_connection_create_start.append(_mark("connect", "connect_start"))
@@ -71,3 +85,57 @@ def create_http_session(user_agent: str, guard: NetworkGuard = ALLOW_NOTHING) ->
         auto_decompress=True,
         response_class=CertificateResponse,
     )
+
+
+class RedirectRefused(aiohttp.ClientError):
+    """A notifier's or actuator's request answered with a redirect: not followed (it could lead anywhere)."""
+
+    def __init__(self, status: int, location: str) -> None:
+        super().__init__(f"HTTP {status} redirect to {location}: redirects are not followed; use the final URL")
+        self.status, self.location = status, location
+
+
+async def _refuse_redirect(_session: aiohttp.ClientSession, _ctx: SimpleNamespace,
+                           params: aiohttp.TraceRequestRedirectParams) -> None:
+    location = params.response.headers.get("Location", "")
+    host = urlsplit(location).hostname or "the same server"  # the host only: the path may carry a secret
+    raise RedirectRefused(params.response.status, host)
+
+
+def create_outbound_session(user_agent: str, guard: NetworkGuard = ALLOW_NOTHING) -> aiohttp.ClientSession:
+    """The session notifiers and actuators share (Slack, webhooks, ad APIs): pooled connections, every one
+    through the guard, and no redirect followed whatever a library asks (a receiver that redirects is told so).
+
+    Callers pass their own timeout per request."""
+    connector = aiohttp.TCPConnector(limit=100, socket_factory=guard.socket_factory)
+    trace = aiohttp.TraceConfig()
+    trace.on_request_redirect.append(_refuse_redirect)
+    trace.on_dns_resolvehost_start.append(_refuse_odd_spelling)
+    return aiohttp.ClientSession(connector=connector, headers={"User-Agent": user_agent},
+                                 timeout=aiohttp.ClientTimeout(total=60), trace_configs=[trace],
+                                 cookie_jar=aiohttp.DummyCookieJar())
+
+
+def outbound_failure(exc: BaseException) -> tuple[str, bool]:
+    """(what went wrong, permanent) for a notifier's or actuator's failed request, naming no URL path: a blocked
+    address or a redirect is the config's to fix (permanent); a refused or slow connection may pass."""
+    if isinstance(exc, aiohttp.ClientConnectorError) and isinstance(exc.os_error, BlockedDestination):
+        return f"not connecting to {exc.host}: {exc.os_error}", True  # (a DNS error wraps it for odd spellings)
+    if isinstance(exc, BlockedDestination):
+        return f"not connecting: {exc}", True
+    if isinstance(exc, RedirectRefused):
+        return str(exc), True
+    if isinstance(exc, aiohttp.InvalidUrlClientError):
+        raw = str(exc.url)  # aiohttp puts the whole URL there, or only the host it refused
+        host = (urlsplit(raw).hostname or "") if "://" in raw else raw
+        canonical = noncanonical_ipv4(host)
+        if canonical is not None:
+            return f"not connecting to {host}: an ambiguous spelling of an IPv4 address ({canonical})", True
+        return "the URL is not valid", True
+    if isinstance(exc, TimeoutError | aiohttp.ServerTimeoutError):
+        return "no answer in time", False
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        if isinstance(exc.os_error, ConnectionRefusedError):
+            return f"connection refused by {exc.host}:{exc.port}", False
+        return f"cannot connect to {exc.host}:{exc.port} ({exc.os_error.strerror or type(exc.os_error).__name__})", False
+    return f"the connection failed ({type(exc).__name__})", False  # aiohttp's own text may quote the URL

@@ -91,6 +91,8 @@ async def probe(target: str, config: Config, ctx: ProbeContext) -> ProbeResult:
                 status, content_type = response.status, response.content_type
     except aiohttp.ClientError as exc:
         failed = client_error(exc)
+        if failed.error_class == "blocked_destination":
+            return failed  # a config mistake: never quietly "stale" (stale never takes a channel down)
         return _stale(f"cannot read the status page: {failed.error} ({failed.error_class})")
     except TimeoutError:
         return _stale(f"no complete answer from the status page within {deadline:g}s")

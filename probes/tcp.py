@@ -9,7 +9,7 @@ import socket
 import time
 
 from probes.base import Fact, ProbeConfig, ProbeContext, ProbeKind, ProbeResult
-from probes.guard import BlockedDestination
+from probes.guard import BlockedDestination, noncanonical_ipv4
 
 _HOST_PORT = re.compile(r"(?:\[(?P<v6>[^\[\]]+)\]|(?P<host>[^\s\[\]:/@?#]+))(?::(?P<port>\d{1,5}))?")
 _UNREACHABLE = (errno.ETIMEDOUT, errno.EHOSTUNREACH, errno.ENETUNREACH)
@@ -37,7 +37,12 @@ def split_host_port(target: str, default_port: int | None = None) -> tuple[str, 
     port = default_port if match.group("port") is None else int(match.group("port"))
     if not 1 <= port <= 65535:
         raise ValueError(f"{target!r} has port {port}; a port is a number from 1 to 65535")
-    return v6 or match.group("host"), port
+    host = v6 or match.group("host")
+    canonical = noncanonical_ipv4(host)
+    if canonical is not None:
+        raise ValueError(f"{target!r}: '{host}' is an ambiguous spelling of an IPv4 address ({canonical}); "
+                         "write the address in dotted form")
+    return host, port
 
 
 def check_target(target: str) -> str:
@@ -52,6 +57,10 @@ async def resolve_checked(host: str, port: int, ctx: ProbeContext) -> list[tuple
     to the name again, so a second DNS answer (rebinding) cannot swap in an unchecked address.
     """
     ctx.progress["phase"] = "dns"
+    canonical = noncanonical_ipv4(host)
+    if canonical is not None:  # the config rejects these; a target built otherwise is refused, not resolved
+        return ProbeResult.fail("blocked_destination", f"not connecting to {host}: an ambiguous spelling of an IPv4 "
+                                f"address ({canonical})", connected=False)
     loop = asyncio.get_running_loop()
     try:
         infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP)

@@ -8,6 +8,10 @@ from collections.abc import Callable
 from aiohttp import web
 
 from alerts.base import Alert, Batch, Delivery, Notifier, NotifyError, Thread
+from probes.guard import NetworkGuard
+
+# What tests' notifiers and actuators may reach: their fake receivers on loopback (as allow_networks would).
+LOOPBACK = NetworkGuard(["127.0.0.0/8", "::1/128"])
 
 
 class FakeChannel:

@@ -4,6 +4,7 @@ from __future__ import annotations
 import logging
 
 import pytest
+from pydantic import SecretStr
 
 from alerts import NOTIFIERS
 from alerts.base import Alert, Batch
@@ -60,8 +61,14 @@ def _ctx():
       Alert("allegro", "Allegro", "down", "up", 9.0, {}, down_for=8.0),
       Alert("allegro", "Allegro", "", "", 9.0, {}, event="flapping_stopped", detail="10% state changes; now up")],
      "Allegro is back up after 8s"),
+    (meta_down(1.0) + [Alert("messenger", "Messenger", "", "", 60.0, {}, event="flapping_started", detail="60% state changes")],
+     "4 channels down: Facebook Shop, Instagram Shop, Messenger, WhatsApp Business — DNS resolvers failed to answer "
+     "(SERVFAIL) (flapping: Messenger)"),
+    ([meta_down(1.0)[2], Alert("messenger", "Messenger", "", "", 60.0, {}, event="flapping_started", detail="60% state changes"),
+      Alert("messenger", "Messenger", "down", "up", 900.0, {}, down_for=899.0)],
+     "Messenger is back up after 14m 59s"),
 ], ids=["2021-grouped", "one-down", "recovered", "mixed", "cert-expiring", "connectivity-restored", "flapping",
-        "flapping-ended"])
+        "flapping-ended", "one-of-four-flapping", "recovered-after-flapping-without-stopped"])
 def test_titles_in_plain_words(alerts, title):
     assert Wording().title(alerts) == title
 
@@ -101,17 +108,22 @@ async def test_service_alerts_down_and_recovery_with_duration(tmp_path, aiohttp_
 
 async def test_a_broken_notifier_shows_on_the_status_page_and_in_the_api(tmp_path, aiohttp_client, fake_channel):
     broken = Recorder(fail=True)
-    app = create_app(immediate_alerts(config_for(tmp_path, ("allegro", fake_channel.url))), notifiers=[broken],
-                     flush_interval=0.05)
+    config = immediate_alerts(config_for(tmp_path, ("allegro", fake_channel.url)))
+    config = config.model_copy(update={"admin_token": SecretStr("test-admin-token-1234")})
+    app = create_app(config, notifiers=[broken], flush_interval=0.05)
     client = await aiohttp_client(app)
     await eventually(lambda: state(app, "allegro") == "up")
     fake_channel.mode = "error"
     await eventually(lambda: state(app, "allegro") == "down")
     await eventually(lambda: app[SERVICE].alerts.problems)
     page = await (await client.get("/")).text()
-    assert "Alerts are not getting through" in page and "recorder: not delivering: invalid_auth" in page
+    assert "Alerts are not getting through" in page and "recorder: not delivering since " in page
     body = await (await client.get("/api/channels")).json()
-    assert body["alert_problems"] == {"recorder": "not delivering: invalid_auth"}
+    assert list(body["alert_problems"]) == ["recorder"] and "invalid_auth" not in page + str(body)  # no receiver text
+    denied = await client.get("/api/admin/notifiers")
+    assert denied.status == 401
+    details = await (await client.get("/api/admin/notifiers", headers={"Authorization": "Bearer test-admin-token-1234"})).json()
+    assert details["notifiers"]["recorder"]["last_error"] == "invalid_auth" and details["notifiers"]["recorder"]["broken"]
 
 
 async def test_reminders_while_down_in_the_incidents_thread(tmp_path, aiohttp_client, fake_channel):

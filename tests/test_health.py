@@ -1,9 +1,26 @@
-"""The health state machine: thresholds, recovery, causes and restore, without I/O."""
+"""The health state machine: thresholds, recovery, causes and restore (without I/O, but for restoring from the
+stored states and incidents as the service does)."""
 from __future__ import annotations
 
 import pytest
+from sqlalchemy import select
 
-from monitor.health import ChannelHealth, CheckHealth, Rules, State, Thresholds, Verdict, advance_check, channel_state
+from monitor.health import (
+    ChannelHealth,
+    CheckHealth,
+    Context,
+    Rules,
+    State,
+    Thresholds,
+    Verdict,
+    advance_check,
+    channel_state,
+)
+from monitor.maintenance import Window
+from monitor.store.db import make_engine
+from monitor.store.models import IncidentRow
+from monitor.store.queries import IncidentStarts, load_channel_states, load_incident_starts
+from monitor.store.writer import ResultWriter
 
 OK = Verdict(True)
 
@@ -104,3 +121,74 @@ def test_degraded_transition_names_the_degraded_check():
     first(channel.observe("home", OK, 1.0))
     t = first(channel.observe("tls", DEGRADED, 2.0))
     assert (t.old, t.new, t.cause["check"], t.cause["error_class"]) == (State.UP, State.DEGRADED, "tls", "tls_expiring")
+
+
+RESTART_RULES = Rules(thresholds=Thresholds(fail=1, recover=1))
+BAD = Verdict(False, "http_5xx", "HTTP 503")
+
+
+@pytest.fixture
+def store(tmp_path):
+    engine = make_engine(f"sqlite:///{tmp_path / 'db.sqlite'}")
+    yield engine
+    engine.dispose()
+
+
+async def feed(health, writer, at, verdict):
+    """Observe one result and store its transition (and incident) as the service does."""
+    transition = first(health.observe("http", verdict, at))
+    writer.add_transition(transition)
+    await writer.flush()
+    return transition
+
+
+def restarted(engine, channel="allegro"):
+    """The channel's health as MonitorService.start restores it."""
+    stored, incidents = load_channel_states(engine)[channel], load_incident_starts(engine).get(channel, IncidentStarts())
+    health = ChannelHealth(channel, RESTART_RULES)
+    health.restore(State(stored.state), stored.since, ["http"], stored.cause, incident_since=incidents.open_since,
+                   last_incident=incidents.last)
+    return health
+
+
+def incidents(engine):
+    with engine.connect() as conn:
+        return [tuple(r) for r in conn.execute(select(IncidentRow.started_at, IncidentRow.ended_at).order_by(IncidentRow.id))]
+
+
+async def test_a_restart_inside_a_reopened_incident_keeps_its_start_and_its_thread(store):
+    writer, health = ResultWriter(store), ChannelHealth("allegro", RESTART_RULES)
+    await feed(health, writer, 0, OK)
+    await feed(health, writer, 100, BAD)                          # incident 100
+    await feed(health, writer, 200, OK)
+    again = await feed(health, writer, 250, BAD)                  # down again within reopen_within: incident 100 goes on
+    assert again.down_since == 100
+    health = restarted(store)
+    assert (health.down_since, health.since) == (100, 250)
+    up = await feed(health, writer, 300, OK)
+    assert up.down_since == 100                                   # the recovery is keyed down:allegro:100
+    down = await feed(health, writer, 350, BAD)                   # down again within reopen_within of 300
+    assert down.down_since == 100 and incidents(store) == [(100.0, None)]
+
+
+async def test_a_restart_after_a_recovery_still_reopens_the_incident(store):
+    writer, health = ResultWriter(store), ChannelHealth("allegro", RESTART_RULES)
+    await feed(health, writer, 0, OK)
+    for down_at in (100, 1000):                                   # two incidents; the last one counts
+        await feed(health, writer, down_at, BAD)
+        await feed(health, writer, down_at + 100, OK)
+    health = restarted(store)
+    assert (health.down_since, health.last_down_since, health.recovered_at) == (None, 1000, 1100)
+    down = await feed(health, writer, 1150, BAD)
+    assert down.down_since == 1000 and incidents(store) == [(100.0, 200.0), (1000.0, None)]
+
+
+async def test_a_restart_in_maintenance_keeps_the_outage_that_began_before_it(store):
+    writer, health = ResultWriter(store), ChannelHealth("allegro", RESTART_RULES)
+    await feed(health, writer, 0, OK)
+    await feed(health, writer, 100, BAD)
+    window = Window(start=150, end=400, reason="vendor work")
+    writer.add_transition(health.tick(150, Context(maintenance=window)))
+    await writer.flush()
+    health = restarted(store)
+    assert (health.state, health.down_since) == (State.MAINTENANCE, 100)

@@ -33,8 +33,8 @@ class Timing(Strict):
     # own phase of its interval): a plan waits until no channel's standing has changed for `settle`, at most
     # SETTLE_MAX_FACTOR x settle after the first change, so one outage is one plan out and one plan back.
     settle: Delay = 30.0
-    # Outage episodes (a promotion leaving its normal allocation; its re-plans and failback count with it) in an
-    # hour before the promotion is frozen instead: a channel that keeps failing and recovering.
+    # Moves that take money away from a channel (a new failure) in an hour before the promotion is frozen
+    # instead: a channel that keeps failing and recovering. Giving back (failback) never counts, never refused.
     max_moves_per_hour: int = Field(4, ge=1, le=60)
 
 

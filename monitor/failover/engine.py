@@ -14,9 +14,18 @@ second for the hold-down and failback timers.
 One outage, one plan: channels that fail together cross their hold-downs seconds apart, so plans wait
 until the channels' standings have held still for `timing.settle` (at most SETTLE_MAX_FACTOR settle
 windows after the first change). An owner away from its normal allocation is in an *episode*: every plan
-of the episode (out, re-plans, back) carries the key of the outage that started it, so its alerts go to
-that incident's thread, and the episode counts once against `max_moves_per_hour`; the return to normal
-is never refused.
+of the episode (out, re-plans, back) carries the key of the outage that started it (one of the channels the
+owner uses), so its alerts go to that incident's thread.
+
+Moves counted against `max_moves_per_hour`: a plan that takes money away from a channel (leaves some channel
+below both what it holds now and its normal amount: a new failure). Only such a plan is refused (the owner
+frozen) when the limit is reached; a plan that only gives back (a failback step, the return to normal, a
+receiver that stops receiving) never counts and is never refused, also once frozen by the limit (any other
+freeze, by a person or after a conflict, stops every move).
+
+Approvals: a plan waiting for approval is superseded as soon as what the engine would propose now (computed
+on every evaluate, also while the standings settle) is what is planned already, and approve() refuses a plan
+that no longer matches what the engine would propose now.
 """
 from __future__ import annotations
 
@@ -32,7 +41,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from monitor.failover.config import SETTLE_MAX_FACTOR, Failover, Notice, Promotion
 from monitor.failover.gate import HealthView, standing
-from monitor.failover.plan import Standing, normal_amounts, placement_standings, plan
+from monitor.failover.plan import Allocation, Standing, normal_amounts, placement_standings, plan
 from monitor.money import money
 from monitor.store.db import begin_write
 from monitor.store.models import (
@@ -50,6 +59,12 @@ PROMOTION, NOTICE = "promotion", "notice"
 HOUR = 3600.0
 KEY_NAMESPACE = uuid.UUID("6f1c1f3e-2a4b-4c39-9b6e-8c1d6a0f3b21")  # idempotency keys: uuid5 of plan, channel, op
 Owner = tuple[str, str]  # (owner_kind, owner id)
+MAX_PLAN_ID = 2**63       # plan ids are signed 64-bit integers in every database
+MOVE_LIMIT = "monitor (move limit)"  # who froze an owner that reached max_moves_per_hour
+
+
+class NoSuchPlan(LookupError):
+    """approve() of a plan id that was never stored (the admin API answers 404)."""
 
 
 @dataclass(slots=True)
@@ -70,6 +85,7 @@ class PlanDraft:
     after: dict[str, int]
     reason: dict[str, Any]
     unallocated: int = 0
+    basis: dict[str, Standing] | None = None  # the placement standings it was planned under (promotions)
 
 
 @dataclass(slots=True)
@@ -107,9 +123,13 @@ class FailoverEngine:
         self.planned: dict[Owner, dict[str, int]] = {}
         self.owners: dict[Owner, OwnerStatus] = {}
         self.pending: dict[Owner, Pending] = {}
-        self.moves: dict[Owner, deque[float]] = {}   # when each of the owner's recent episodes began
+        self.moves: dict[Owner, deque[float]] = {}   # when the owner's recent counted moves (money taken away) were
         self.episodes: dict[Owner, str] = {}          # owner away from normal -> key of the outage that began it
         self.standings: dict[str, Standing] = {}
+        # The placement standings each owner's planned values were planned under (plan()'s `previous`), and what
+        # the engine would propose for each owner now (at the last evaluate, settled or not: see approve()).
+        self.basis: dict[Owner, dict[str, Standing]] = {}
+        self.wanted: dict[Owner, tuple[dict[str, int], dict[str, Standing]]] = {}
         # Settling: the standings last seen, when they last changed, and the first change not yet planned.
         self._seen: dict[str, Standing] = {}
         self._changed_at = 0.0
@@ -129,6 +149,22 @@ class FailoverEngine:
             return normal_amounts(self.promotions[name])
         return dict.fromkeys(self.notices[name].post_on, 0)
 
+    def uses(self, owner: Owner) -> set[str]:
+        """The channels an owner depends on: a promotion's placements and where their buyers land; a notice's
+        when_down and post_on channels."""
+        kind, name = owner
+        if kind == PROMOTION:
+            placements = self.promotions[name].channels
+            return set(placements) | {p.lands_on for p in placements.values() if p.lands_on}
+        notice = self.notices[name]
+        return {notice.when_down, *notice.post_on}
+
+    def takes_away(self, owner: Owner, before: Mapping[str, int], after: Mapping[str, int]) -> bool:
+        """Whether a plan counts as a move: it leaves some channel below what it holds now and below its normal
+        amount (a new failure). Giving back (failback, the return to normal) never counts."""
+        normal = self.normal(owner)
+        return any(v < before.get(c, normal[c]) and v < normal[c] for c, v in after.items() if c in normal)
+
     # ------------------------------------------------------------------------------------- loading
 
     def load(self, now: float, *, write: bool = True) -> None:
@@ -145,9 +181,8 @@ class FailoverEngine:
                            for r in conn.execute(select(FailoverOwnerRow))}
             pending = conn.execute(select(FailoverPlanRow).where(FailoverPlanRow.status == "pending_approval")
                                    .order_by(FailoverPlanRow.id)).all()
-            self.pending = {(r.owner_kind, r.owner): Pending(r.id, json.loads(r.after)) for r in pending}
             recent = conn.execute(select(FailoverPlanRow.owner_kind, FailoverPlanRow.owner, FailoverPlanRow.at,
-                                         FailoverPlanRow.before)
+                                         FailoverPlanRow.before, FailoverPlanRow.after)
                                   .where(FailoverPlanRow.at >= now - HOUR,
                                          FailoverPlanRow.status.in_(("applied", "approved", "dry_run")))
                                   .order_by(FailoverPlanRow.at)).all()
@@ -157,10 +192,16 @@ class FailoverEngine:
                     select(FailoverPlanRow.reason).where(FailoverPlanRow.owner_kind == owner[0],
                                                          FailoverPlanRow.owner == owner[1])
                     .order_by(FailoverPlanRow.id.desc()).limit(1)).scalar()
+        owners = set(self.owner_keys())
+        self.pending = {(r.owner_kind, r.owner): Pending(r.id, json.loads(r.after)) for r in pending
+                        if (r.owner_kind, r.owner) in owners}
+        # A promotion or notice no longer in the config: its request can never be carried out.
+        orphans = [r.id for r in pending if (r.owner_kind, r.owner) not in owners]
         self.moves = {}
-        for kind, name, at, before in recent:
-            if kind == PROMOTION and name in self.promotions and json.loads(before) == self.normal((kind, name)):
-                self.moves.setdefault((kind, name), deque()).append(at)  # an episode began
+        for kind, name, at, before, after in recent:
+            if kind == PROMOTION and name in self.promotions and self.takes_away((kind, name), json.loads(before),
+                                                                                 json.loads(after)):
+                self.moves.setdefault((kind, name), deque()).append(at)
         missing = []
         for owner in self.owner_keys():
             have = targets.setdefault(owner, {})
@@ -169,16 +210,24 @@ class FailoverEngine:
                     have[channel] = value
                     missing.append({"owner_kind": owner[0], "owner": owner[1], "channel": channel,
                                     "planned": value, "applied": None, "updated_at": now})
-        if missing and write:
+        if (missing or orphans) and write:
             with begin_write(self.engine) as conn:
-                upsert(conn, FailoverTargetRow.__table__, missing, ["owner_kind", "owner", "channel"])
+                if missing:
+                    upsert(conn, FailoverTargetRow.__table__, missing, ["owner_kind", "owner", "channel"])
+                if orphans:
+                    conn.execute(update(FailoverPlanRow).where(FailoverPlanRow.id.in_(orphans))
+                                 .values(status="superseded", decided_at=now, decided_by="monitor"))
         # Only the channels still in the config: a channel removed from a promotion is left alone.
         self.planned = {o: {c: targets[o][c] for c in self.normal(o)} for o in self.owner_keys()}
         self.episodes = {}
-        for owner, reason in last_reasons.items():
-            key = json.loads(reason).get("key") if reason else None
-            if key and self.planned[owner] != self.normal(owner):
-                self.episodes[owner] = key
+        self.basis, self.wanted = {}, {}
+        for owner, stored in last_reasons.items():
+            reason = json.loads(stored) if stored else {}
+            # Only while the owner is still away because of a failure of a channel it uses: a later plan (a config
+            # change, say) must not be threaded under an outage that ended long ago.
+            if (reason.get("key") and set(reason.get("failed", ())) & self.uses(owner)
+                    and self.planned[owner] != self.normal(owner)):
+                self.episodes[owner] = reason["key"]
 
     # ------------------------------------------------------------------------------------ deciding
 
@@ -195,18 +244,23 @@ class FailoverEngine:
             if failed != was:
                 decision.gates[channel] = failed
         self.standings = standings
-        if not self._settled(standings, now):
-            return decision  # the gates are recorded; plans wait until the standings hold still
+        settled = self._settled(standings, now)
         failed = sorted(c for c, s in standings.items() if s is Standing.FAILED)
         reason: dict[str, Any] = {"failed": failed,
                                   "causes": {c: {**health[c].cause, "down_since": health[c].down_since} for c in failed}}
-        # The outage a new episode is about, for alert threading: the most recent one among the failed channels.
-        outages = sorted((health[c].down_since, c) for c in failed if health[c].down_since is not None)
-        if outages:
-            reason["key"] = f"down:{outages[-1][1]}:{int(outages[-1][0])}"
+        outages = {c: health[c].down_since for c in failed if health[c].down_since is not None}
         for promotion in self.promotions.values():
-            if self._running(promotion, now):
-                self._decide_promotion(promotion, standings, now, reason, decision)
+            owner = (PROMOTION, promotion.id)
+            if not self._running(promotion, now):
+                self.wanted.pop(owner, None)
+                continue
+            placed = placement_standings(promotion, standings)
+            allocation = plan(promotion, placed, self.planned[owner], self.basis.get(owner))
+            # Held: nothing would move (the last allocation is kept).
+            self.wanted[owner] = (dict(self.planned[owner]) if allocation.held else allocation.amounts, placed)
+            if settled:
+                self._decide_promotion(promotion, placed, allocation, standings, now,
+                                       self._keyed(owner, reason, outages), decision)
         for notice in self.notices.values():
             owner = (NOTICE, notice.id)
             posted = standings.get(notice.when_down) is Standing.FAILED
@@ -214,8 +268,20 @@ class FailoverEngine:
             # notice would be withdrawn a moment later); one that has it keeps it until it is failed over.
             desired = {c: int(posted and (standings.get(c) is Standing.ACTIVE or (
                 standings.get(c) is Standing.HOLD and self.planned[owner].get(c) == 1))) for c in notice.post_on}
-            self._propose(owner, notice.mode, desired, 0, now, reason, decision, limit=None)
+            self.wanted[owner] = (desired, {})
+            if settled:
+                self._propose(owner, notice.mode, desired, 0, now, self._keyed(owner, reason, outages), decision,
+                              limit=None)
+        # Plans wait until the standings hold still, but a request for approval that is moot already (nothing
+        # would move now: the outage ended, nothing healthy is left) is withdrawn at once.
+        decision.superseded.update(o for o in self.pending if o in self.wanted and self.wanted[o][0] == self.planned[o])
         return decision
+
+    def _keyed(self, owner: Owner, reason: dict[str, Any], outages: Mapping[str, float]) -> dict[str, Any]:
+        """The reason with the key of the outage a new episode of this owner is about, for alert threading: the
+        most recent outage among the failed channels the owner uses (none: no key)."""
+        own = sorted((since, c) for c, since in outages.items() if c in self.uses(owner))
+        return {**reason, "key": f"down:{own[-1][1]}:{int(own[-1][0])}"} if own else dict(reason)
 
     def _settled(self, standings: dict[str, Standing], now: float) -> bool:
         """Whether plans may be made now: the standings have not changed for `settle`, or the first change
@@ -248,37 +314,37 @@ class FailoverEngine:
         start, end = promotion.schedule.bounds()
         return (start is None or now >= start) and (end is None or now < end)
 
-    def _decide_promotion(self, promotion: Promotion, standings: Mapping[str, Standing], now: float,
-                          reason: dict[str, Any], decision: Decision) -> None:
+    def _decide_promotion(self, promotion: Promotion, placed: Mapping[str, Standing], allocation: Allocation,
+                          standings: Mapping[str, Standing], now: float, reason: dict[str, Any],
+                          decision: Decision) -> None:
         owner = (PROMOTION, promotion.id)
         status = self.owners.get(owner, OwnerStatus())
-        placed = placement_standings(promotion, standings)
         via = {c: p.lands_on for c, p in promotion.channels.items()
                if p.lands_on and placed[c] is Standing.FAILED and standings.get(c) is not Standing.FAILED}
         if via:  # failed over because the channel its buyers land on is
             reason = {**reason, "lands_on": via}
-        allocation = plan(promotion, placed, self.planned[owner])
         if allocation.held != status.held and not status.frozen:
             decision.owners[owner] = OwnerStatus(status.frozen, allocation.held, status.reason, status.by, now)
             if allocation.held:
                 decision.events.append(("failover_held", owner, "no healthy channel left to move it to; "
-                                         "the last allocation is kept", reason.get("key", "")))
+                                         "the last allocation is kept", self.episodes.get(owner) or reason.get("key", "")))
         if allocation.held:
             return
         self._propose(owner, promotion.mode, allocation.amounts, allocation.unallocated, now, reason, decision,
-                      limit=self.config.moves_limit(promotion))
+                      limit=self.config.moves_limit(promotion), basis=dict(placed))
 
     def _propose(self, owner: Owner, mode: str, desired: dict[str, int], unallocated: int, now: float,
-                 reason: dict[str, Any], decision: Decision, limit: int | None) -> None:
+                 reason: dict[str, Any], decision: Decision, limit: int | None,
+                 basis: dict[str, Standing] | None = None) -> None:
         status = self.owners.get(owner, OwnerStatus())
-        if status.frozen:
-            return
         planned = self.planned[owner]
+        # Frozen by the move limit: it still gives back (never kept away). Any other freeze (a person's, a conflict's):
+        # nothing moves.
+        if status.frozen and (status.by != MOVE_LIMIT or self.takes_away(owner, planned, desired)):
+            return
         pending = self.pending.get(owner)
         if desired == planned:
-            if pending is not None:
-                decision.superseded.add(owner)  # the outage ended before anyone approved
-            return
+            return  # (a request for approval is withdrawn in evaluate)
         # The episode's key (the outage that began it) for every plan of the episode, failback included.
         key = self.episodes.get(owner) or reason.get("key", "")
         reason = {**reason, "key": key} if key else {k: v for k, v in reason.items() if k != "key"}
@@ -287,19 +353,20 @@ class FailoverEngine:
             if pending is not None and pending.after == desired:
                 return  # still waiting for the same approval
             decision.superseded.add(owner)
-            decision.plans.append(PlanDraft(owner, mode, "pending_approval", dict(planned), desired, reason, unallocated))
+            decision.plans.append(PlanDraft(owner, mode, "pending_approval", dict(planned), desired, reason, unallocated,
+                                            basis))
             decision.events.append(("failover_approval_needed", owner, text, key))
             return
         recent = [t for t in self.moves.get(owner, ()) if t > now - HOUR]
-        if limit is not None and planned == self.normal(owner) and len(recent) >= limit:
-            # Only a new episode is refused: a promotion already away from normal may always go on and come back.
-            decision.owners[owner] = OwnerStatus(True, status.held, f"{len(recent)} outages moved it in the last hour "
-                                                 f"(limit {limit}); unfreeze it when the channels are stable",
-                                                 "monitor", now)
+        if limit is not None and len(recent) >= limit and self.takes_away(owner, planned, desired):
+            # Only a move that takes money away is refused: giving back (the way to normal) never is.
+            decision.owners[owner] = OwnerStatus(True, status.held, f"{len(recent)} moves took money away from a "
+                                                 f"channel in the last hour (limit {limit}); unfreeze it when the "
+                                                 "channels are stable", MOVE_LIMIT, now)
             decision.events.append(("failover_frozen", owner, decision.owners[owner].reason, key))
             return
         state = "dry_run" if mode == "dry-run" else "applied"
-        decision.plans.append(PlanDraft(owner, mode, state, dict(planned), desired, reason, unallocated))
+        decision.plans.append(PlanDraft(owner, mode, state, dict(planned), desired, reason, unallocated, basis))
         decision.events.append(("failover_planned" if state == "applied" else "failover_dry_run", owner, text, key))
 
     def describe(self, owner: Owner, before: Mapping[str, int], after: Mapping[str, int]) -> str:
@@ -347,20 +414,21 @@ class FailoverEngine:
             if draft.status == "pending_approval":
                 self.pending[draft.owner] = Pending(plan_id, draft.after)
             else:
-                self._moved(draft.owner, draft.before, draft.after, draft.reason.get("key", ""), decision.at)
+                self._moved(draft.owner, draft.before, draft.after, draft.reason.get("key", ""), decision.at, draft.basis)
         self.owners.update(decision.owners)
         return ids
 
-    def _moved(self, owner: Owner, before: dict[str, int], after: dict[str, int], key: str, at: float) -> None:
-        """Take a plan carried out (or dry-run) into memory: the planned values and the episode."""
+    def _moved(self, owner: Owner, before: dict[str, int], after: dict[str, int], key: str, at: float,
+               basis: dict[str, Standing] | None) -> None:
+        """Take a plan carried out (or dry-run) into memory: the planned values, their basis, moves and the episode."""
         self.planned[owner] = dict(after)
-        normal = self.normal(owner)
-        if after == normal:
+        if basis is not None:
+            self.basis[owner] = basis
+        if self.takes_away(owner, before, after):
+            self.moves.setdefault(owner, deque()).append(at)
+        if after == self.normal(owner):
             self.episodes.pop(owner, None)
-            return
-        if before == normal:
-            self.moves.setdefault(owner, deque()).append(at)  # a new episode
-        if key and owner not in self.episodes:
+        elif key and owner not in self.episodes:
             self.episodes[owner] = key
 
     @staticmethod
@@ -433,24 +501,39 @@ class FailoverEngine:
     # ---------------------------------------------------------------------------- human decisions
 
     def approve(self, plan_id: int, by: str, now: float) -> PlanDraft:
-        """Carry out a plan that waits for approval; raise LookupError/ValueError with the reason."""
+        """Carry out a plan that waits for approval.
+
+        Raise NoSuchPlan for an id never stored, LookupError for a plan not waiting for approval, or one that no
+        longer matches what failover would propose now (the channels changed since it was proposed: it is
+        superseded when they settle, and a new plan asks again if anything is still to move).
+        """
+        no_such = f"there is no plan {plan_id}; 'channel-monitor failover status' lists the plans and their ids"
+        if not 0 < plan_id < MAX_PLAN_ID:
+            raise NoSuchPlan(no_such)
         owner = next((o for o, p in self.pending.items() if p.plan_id == plan_id), None)
         if owner is None:
             with self.engine.connect() as conn:
                 status = conn.execute(select(FailoverPlanRow.status).where(FailoverPlanRow.id == plan_id)).scalar()
             if status is None:
-                raise KeyError(f"there is no plan {plan_id}; 'channel-monitor failover status' lists the plans and their ids")
+                raise NoSuchPlan(no_such)
             raise LookupError(f"plan {plan_id} is not waiting for approval: it is {status.replace('_', ' ')} "
                               "(see 'channel-monitor failover status')")
         after = self.pending[owner].after
         before = dict(self.planned[owner])
+        # What the engine would propose now (unknown only before its first evaluate: then the plan stands).
+        wanted, basis = self.wanted.get(owner, (after, None))
+        if wanted != after:
+            now_text = self.describe(owner, before, wanted) or "nothing to move"
+            raise LookupError(f"plan {plan_id} no longer matches what failover would do now ({now_text}): the "
+                              "channels changed since it was proposed; once they settle it is withdrawn, and a new "
+                              "plan asks for approval if anything is still to move (see 'channel-monitor failover status')")
         with begin_write(self.engine) as conn:
             reason = json.loads(conn.execute(select(FailoverPlanRow.reason).where(FailoverPlanRow.id == plan_id)).scalar() or "{}")
             conn.execute(update(FailoverPlanRow).where(FailoverPlanRow.id == plan_id)
                          .values(status="approved", decided_by=by, decided_at=now, before=json.dumps(before)))
             self._write_actions(conn, plan_id, owner, before, after, now, "pending")
         del self.pending[owner]
-        self._moved(owner, before, after, reason.get("key", ""), now)
+        self._moved(owner, before, after, reason.get("key", ""), now, basis or None)
         return PlanDraft(owner, "approve", "approved", before, after, {})
 
     def set_frozen(self, owner: Owner, frozen: bool, by: str, reason: str, now: float) -> None:

@@ -24,12 +24,18 @@ is this same function, not a separate restore.
 Two refinements need more than a channel's own standing:
 - A placement that `lands_on` another channel (an ad that sends buyers to the own shop) takes the worse of
   its channel's standing and that channel's (placement_standings).
-- Given what is planned now (`current`), money only flows back during a failback: when the only change is
-  that failed channels came back (a failback step), they get their normal amounts and nothing more, and
-  each receiver keeps a part of what it carries now, in proportion (priority: in its order), so no channel
-  ever holds more than before the step. Without this, a staggered failback would put a failed channel's
-  money on a channel that just came back, only to take it away again at the next step. Anything else (a
-  new failure, a receiver that stops receiving) is planned afresh.
+- Given what is planned now (`current`) and the standings it was planned under (`previous`), money only
+  flows back during a failback: when failed channels came back and nothing else changed (no new failure, no
+  other channel became ACTIVE, every receiver still ACTIVE), that is a failback step: they get their normal
+  amounts and nothing more, and each receiver keeps a part of what it carries now, in proportion (priority:
+  in its order), so no receiver ever holds more than before the step. What the receivers do not keep goes,
+  like any plan's, to the ACTIVE channels below their `max` (only money no one could take before); only
+  what none can take stays unallocated. Without this, a staggered failback would put a failed channel's
+  money on a channel that just came back, only to take it away again at the next step. The same standings
+  again give the same plan. Anything else (a new failure, a channel leaving HOLD, a receiver that stops
+  receiving) is planned afresh, and so is a `current` that does not fit the config (planned under another
+  total, caps or shares: see _fits). Without `previous`, only what `current` shows is known: a channel
+  away from its normal amount was FAILED, one above it ACTIVE, any other counts as not ACTIVE then.
 """
 from __future__ import annotations
 
@@ -97,36 +103,59 @@ def placement_standings(promotion: Promotion, standings: Mapping[str, Standing])
     return out
 
 
-def plan(promotion: Promotion, standings: Mapping[str, Standing], current: Mapping[str, int] | None = None) -> Allocation:
+def plan(promotion: Promotion, standings: Mapping[str, Standing], current: Mapping[str, int] | None = None,
+         previous: Mapping[str, Standing] | None = None) -> Allocation:
     """The desired allocation of one promotion; a channel missing from `standings` counts as HOLD.
 
-    `standings` are per placement (see placement_standings). With `current` (what is planned now), a channel
-    back from failover receives nothing more while another channel is still failed (see the module doc).
+    `standings` are per placement (see placement_standings). With `current` (what is planned now) and
+    `previous` (the standings it was planned under), a channel back from failover receives nothing more while
+    another channel is still failed (see the module doc).
     """
-    if current is None or Standing.FAILED not in standings.values():
+    if current is None or Standing.FAILED not in standings.values() or not _fits(promotion, current):
         return _plan(promotion, standings)
     normal = normal_amounts(promotion)
-    now = {c: current.get(c, normal[c]) for c in promotion.channels}
-    away = {c for c in now if now[c] < normal[c]}                   # failed over in the current plan
-    carrying = {c for c in now if now[c] > normal[c]}               # receiving a failed channel's part
-    failed = {c for c, s in standings.items() if s is Standing.FAILED}
+    order = list(promotion.channels)
+    now = {c: current[c] for c in order}
+    standing = {c: standings.get(c, Standing.HOLD) for c in order}
+    away = {c for c in order if now[c] < normal[c]}                 # failed over in the current plan
+    carrying = {c for c in order if now[c] > normal[c]}             # receiving a failed channel's part
+    failed = {c for c in order if standing[c] is Standing.FAILED}
+    if previous is None:  # only what `current` shows: away was FAILED, carrying was ACTIVE
+        previous = {c: Standing.FAILED if c in away else Standing.ACTIVE if c in carrying else Standing.HOLD for c in order}
+    back = {c for c in order if c in away or previous.get(c) is Standing.FAILED} - failed
+    newly_active = {c for c in order if standing[c] is Standing.ACTIVE and previous.get(c, Standing.HOLD) is not Standing.ACTIVE}
     # (A failed channel with a normal amount of 0 holds 0 either way: it cannot tell a new failure.)
-    if {c for c in failed if normal[c]} <= away and carrying and all(standings.get(c) is Standing.ACTIVE for c in carrying):
-        return _failback_step(promotion, normal, now, failed, carrying)
-    # Something new failed, a receiver stopped receiving, or nobody carries anything: plan afresh.
+    if ({c for c in failed if normal[c]} <= away and newly_active <= back and carrying
+            and all(standing[c] is Standing.ACTIVE for c in carrying)):
+        return _failback_step(promotion, normal, now, failed, carrying, standing)
+    # Something new failed, a channel left HOLD, a receiver stopped receiving, or nobody carries anything.
     return _plan(promotion, standings)
 
 
+def _fits(promotion: Promotion, current: Mapping[str, int]) -> bool:
+    """Whether `current` can be a plan of this config: its channels, no more than the total, every amount within
+    its `max`, and none between 0 and its normal amount (a failed channel holds 0, any other at least its normal).
+    A config changed since (another total, a lowered cap, other shares or channels) is planned afresh."""
+    if set(current) != set(promotion.channels) or sum(current.values()) > promotion.total:
+        return False
+    normal = normal_amounts(promotion)
+    for c, p in promotion.channels.items():
+        v = current[c]
+        if v < 0 or (p.max is not None and v > p.max) or 0 < v < normal[c]:
+            return False
+    return True
+
+
 def _failback_step(promotion: Promotion, normal: dict[str, int], now: dict[str, int], failed: set[str],
-                   carrying: set[str]) -> Allocation:
+                   carrying: set[str], standing: Mapping[str, Standing]) -> Allocation:
     """Failed channels came back and nothing else changed: they get their normal amounts, the receivers keep
-    what is still to be carried, never more than they carry now (so the step is also idempotent)."""
+    what is still to be carried, never more than they carry now (so the step is also idempotent); what they do
+    not keep goes to the ACTIVE channels with room, as in a fresh plan."""
     order = list(promotion.channels)
     moving = sum(normal[c] for c in failed)
     extra = {c: now[c] - normal[c] for c in order if c in carrying}
     if promotion.policy == "priority":
-        ranked = [c for c in promotion.priority if c in extra] + [c for c in order if c in extra and c not in promotion.priority]
-        gives = _in_order(moving, ranked, extra)
+        gives = _in_order(moving, _ranked(promotion, list(extra)), extra)
     else:  # each keeps the same fraction of its part: largest remainders, ties to the larger part, then config order
         keep = min(moving, sum(extra.values()))
         whole = sum(extra.values())
@@ -135,7 +164,21 @@ def _failback_step(promotion: Promotion, normal: dict[str, int], now: dict[str, 
         for c in sorted(extra, key=lambda c: (-(keep * extra[c] % whole), -extra[c], order.index(c)))[:left]:
             gives[c] += 1
     amounts = {c: 0 if c in failed else normal[c] + gives.get(c, 0) for c in order}
-    return Allocation(amounts, unallocated=moving - sum(gives.values()))
+    left = moving - sum(gives.values())
+    receivers = [c for c in order if standing[c] is Standing.ACTIVE]
+    room = {c: _room(promotion, c, amounts[c]) for c in receivers}
+    if left and any(room.values()):
+        more = (_in_order(left, _ranked(promotion, receivers), room) if promotion.policy == "priority"
+                else _proportional(left, receivers, {c: normal[c] for c in receivers}, room, order))
+        for c, g in more.items():
+            amounts[c] += g
+        left -= sum(more.values())
+    return Allocation(amounts, unallocated=left)
+
+
+def _ranked(promotion: Promotion, channels: list[str]) -> list[str]:
+    """`channels` in priority order: the `priority` list first, then config order."""
+    return [c for c in promotion.priority if c in channels] + [c for c in channels if c not in promotion.priority]
 
 
 def _plan(promotion: Promotion, standings: Mapping[str, Standing]) -> Allocation:
@@ -152,8 +195,7 @@ def _plan(promotion: Promotion, standings: Mapping[str, Standing]) -> Allocation
         return Allocation({c: normal[c] for c in order}, held=True)
     room = {c: _room(promotion, c, amounts[c]) for c in receivers}
     if promotion.policy == "priority":
-        ranked = [c for c in promotion.priority if c in room] + [c for c in receivers if c not in promotion.priority]
-        gives = _in_order(moving, ranked, room)
+        gives = _in_order(moving, _ranked(promotion, receivers), room)
     else:
         gives = _proportional(moving, receivers, {c: normal[c] for c in receivers}, room, order)
     for c, g in gives.items():

@@ -22,6 +22,7 @@ import time
 from collections import defaultdict
 from collections.abc import Callable, Mapping
 from contextlib import suppress
+from dataclasses import replace
 from typing import Any
 
 from sqlalchemy import select, update
@@ -30,6 +31,7 @@ from sqlalchemy.engine import Engine
 from monitor.failover.actions import Action, ActionResult, ActuatorContext, ActuatorKind
 from monitor.failover.engine import NOTICE, PROMOTION, FailoverEngine, Owner, OwnerStatus
 from monitor.money import money
+from monitor.redact import scrub, secret_values
 from monitor.store.db import begin_write
 from monitor.store.models import FailoverActionRow, FailoverPlanRow, FailoverTargetRow
 from monitor.tasks import finish_or_cancel
@@ -86,11 +88,14 @@ class ActionRelay:
 
     def __init__(self, failover: FailoverEngine, actuators: Mapping[str, tuple[ActuatorKind, Any]],
                  ctx: ActuatorContext, clock: Callable[[], float],
-                 on_event: Callable[[str, Owner, str], None] = lambda *a: None,
+                 on_event: Callable[[str, Owner, str, str], None] = lambda *a: None,
                  on_outcome: Callable[[str, str, float], None] = lambda *a: None) -> None:
         self.failover = failover
         self.engine: Engine = failover.engine
         self.actuators = actuators
+        # Configured values never to be shown (tokens, signing secrets, header values, URL paths): scrubbed from
+        # whatever an actuator reports, since receivers may echo what they were sent.
+        self._secrets = {name: secret_values(options) for name, (_kind, options) in actuators.items()}
         self.ctx = ctx
         self.clock = clock
         self.on_event = on_event
@@ -98,6 +103,9 @@ class ActionRelay:
         self._wake = asyncio.Event()
         self._task: asyncio.Task | None = None
         self._reasons: dict[int, dict[str, Any]] = {}  # plan id -> what receivers are told about why
+        # plan id -> the key of the outage it belongs to: an action's alerts go to that incident's thread,
+        # even after the episode ended (a failback action that keeps failing).
+        self._keys: dict[int, str] = {}
         self._stopping = False
 
     def wake(self) -> None:
@@ -176,11 +184,14 @@ class ActionRelay:
         plan_ids = {r.plan_id for rows_ in heads.values() for r in rows_}
         if len(self._reasons) > 10_000:
             self._reasons.clear()  # a cache: refilled below for what is being sent now
+            self._keys.clear()
         if plan_ids:
             with self.engine.connect() as conn:
                 for plan_id, reason in conn.execute(select(FailoverPlanRow.id, FailoverPlanRow.reason)
                                                     .where(FailoverPlanRow.id.in_(plan_ids))):
-                    self._reasons[plan_id] = {"plan": plan_id, "failed": json.loads(reason).get("failed", [])}
+                    stored = json.loads(reason)
+                    self._reasons[plan_id] = {"plan": plan_id, "failed": stored.get("failed", [])}
+                    self._keys[plan_id] = stored.get("key") or ""
         with begin_write(self.engine) as conn:
             for group_rows in heads.values():
                 mine = []
@@ -224,7 +235,11 @@ class ActionRelay:
         except Exception as exc:  # an actuator bug must not stop the relay; retried like a failure
             log.exception("actuator %s crashed on action %s", row.actuator, row.id)
             result = ActionResult.retry(f"actuator error: {type(exc).__name__}")
-        return result
+        secrets = self._secrets.get(row.actuator, ())
+        if not secrets:
+            return result
+        response = json.loads(scrub(json.dumps(dict(result.response), default=str), secrets))
+        return replace(result, detail=scrub(result.detail, secrets), response=response)
 
     def _record(self, row: FailoverActionRow, result: ActionResult, release: list[FailoverActionRow]) -> None:
         now = self.clock()
@@ -256,6 +271,7 @@ class ActionRelay:
     def _announce(self, row: FailoverActionRow, result: ActionResult) -> None:
         owner = (row.owner_kind, row.owner)
         what = action_text(row, self.failover)
+        key = self._keys.get(row.plan_id, "")
         if result.outcome == "applied":
             log.info("failover action applied: %s %s (%s)", owner[1], what, result.detail or "ok",
                      extra={"event": "action", "owner": owner[1], "channel": row.channel, "op": row.op,
@@ -265,12 +281,12 @@ class ActionRelay:
                         row.attempts + 1)
             if row.attempts + 1 == WARN_AFTER_ATTEMPTS:
                 self.on_event("action_retrying", owner, f"{what} still not applied after {WARN_AFTER_ATTEMPTS} "
-                                                        f"attempts: {result.detail}")
+                                                        f"attempts: {result.detail}", key)
         elif result.outcome == "failed":
-            self.on_event("action_failed", owner, f"{what} failed for good: {result.detail}")
+            self.on_event("action_failed", owner, f"{what} failed for good: {result.detail}", key)
         else:
             self.on_event("action_conflict", owner, f"{what} not done: changed outside the service "
-                                                    f"({result.detail}); promotion frozen until a person unfreezes it")
+                                                    f"({result.detail}); promotion frozen until a person unfreezes it", key)
 
 
 def action_text(row: FailoverActionRow, failover: FailoverEngine) -> str:

@@ -29,6 +29,29 @@ def load_channel_states(engine: Engine) -> dict[str, StoredState]:
     return {r.channel: StoredState(r.state, r.since, json.loads(r.cause)) for r in rows}
 
 
+@dataclass(frozen=True, slots=True)
+class IncidentStarts:
+    """Where a channel's incidents stand, for resuming its health after a restart."""
+
+    open_since: float | None = None             # the start of its open incident
+    last: tuple[float, float] | None = None     # start and end of its last closed incident
+
+
+def load_incident_starts(engine: Engine) -> dict[str, IncidentStarts]:
+    """Per channel with incidents: the start of the open one, and the start and end of the last closed one."""
+    ended = (select(IncidentRow.channel, func.max(IncidentRow.ended_at).label("ended_at"))
+             .where(IncidentRow.ended_at.is_not(None)).group_by(IncidentRow.channel).subquery())
+    last_closed = (select(IncidentRow.channel, func.max(IncidentRow.started_at), ended.c.ended_at)
+                   .join(ended, (IncidentRow.channel == ended.c.channel) & (IncidentRow.ended_at == ended.c.ended_at))
+                   .group_by(IncidentRow.channel, ended.c.ended_at))
+    open_ = (select(IncidentRow.channel, func.max(IncidentRow.started_at))
+             .where(IncidentRow.ended_at.is_(None)).group_by(IncidentRow.channel))
+    with engine.connect() as conn:
+        last = {channel: (float(start), float(end)) for channel, start, end in conn.execute(last_closed)}
+        opened = {channel: float(start) for channel, start in conn.execute(open_)}
+    return {c: IncidentStarts(opened.get(c), last.get(c)) for c in sorted(set(last) | set(opened))}
+
+
 def uptime_since(engine: Engine, since: float) -> dict[str, float]:
     """Share of good results per channel since a time (0..1); channels with no results are absent."""
     good = func.sum(case((ProbeResultRow.ok, 1), else_=0))

@@ -139,6 +139,12 @@ def setup_routes(app: web.Application, token: str | None, show_failover: bool = 
                                   "state": service.health[channel].state.value})
 
     failover_api.setup_routes(app, show_failover, authorize, parse)
+    async def notifiers(request: web.Request) -> web.Response:
+        # What the public pages only call "failing": since when and the notifier's (scrubbed) error.
+        authorize(request)
+        return web.json_response({"notifiers": request.app[SERVICE].alerts.problem_details()})
+
+    app.router.add_get("/api/admin/notifiers", notifiers)
     app.router.add_put("/api/admin/channels/{channel}/override", set_override)
     app.router.add_delete("/api/admin/channels/{channel}/override", clear_override)
     app.router.add_post("/api/admin/channels/{channel}/maintenance", add_maintenance)

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
 
+from monitor.failover.engine import MAX_PLAN_ID, NoSuchPlan
 from monitor.failover.report import failover_summary
 from monitor.web.keys import SERVICE
 
@@ -40,11 +41,14 @@ def setup_routes(app: web.Application, show_public: bool, authorize: Callable[[w
         body = await parse(request, Decision)
         try:
             plan_id = int(request.match_info["plan"])
-            draft = await request.app[SERVICE].approve_plan(plan_id, body.by)
         except ValueError:
             raise web.HTTPBadRequest(text="the plan id is a number; see GET /api/failover for the pending plan") from None
-        except KeyError as exc:  # no such plan (KeyError is a LookupError: caught first)
-            raise web.HTTPNotFound(text=str(exc.args[0])) from None
+        if not 0 < plan_id < MAX_PLAN_ID:  # no database stores such an id (and some would fail to compare it)
+            raise web.HTTPNotFound(text=f"there is no plan {plan_id}")
+        try:
+            draft = await request.app[SERVICE].approve_plan(plan_id, body.by)
+        except NoSuchPlan as exc:  # a LookupError too: caught first
+            raise web.HTTPNotFound(text=str(exc)) from None
         except LookupError as exc:
             raise web.HTTPConflict(text=str(exc)) from None
         log.warning("failover: plan %s for %s %s approved by %s", plan_id, *draft.owner, body.by,

@@ -44,20 +44,8 @@ UPTIME_CACHE_SECONDS = 15.0  # the status page refreshes often; uptime need not 
 HISTORY_DAYS = 90
 INCIDENTS_PER_PAGE = 50
 MAINTENANCE_HORIZON = 7 * DAY  # upcoming maintenance the overview announces
-CSP = ("default-src 'none'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; base-uri 'none'; "
-       "form-action 'none'; frame-ancestors 'none'")
 GROUPS = {"own_shop": "Own shop", "marketplace": "Marketplaces", "social": "Social",
           "comparison": "Price comparison", "messaging": "Messaging", "other": "Other"}
-
-
-@web.middleware
-async def security_headers(request: web.Request, handler) -> web.StreamResponse:
-    """Add the safe headers to every response."""
-    response = await handler(request)
-    response.headers.setdefault("Content-Security-Policy", CSP)
-    response.headers.setdefault("X-Content-Type-Options", "nosniff")
-    response.headers.setdefault("Referrer-Policy", "no-referrer")
-    return response
 
 
 def setup_routes(app: web.Application) -> None:

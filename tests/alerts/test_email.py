@@ -18,6 +18,7 @@ from pydantic import ValidationError
 
 from alerts.base import Alert, Batch, NotifierContext, NotifyError, Thread
 from alerts.email import KIND, Config, EmailNotifier
+from tests.fakes import LOOPBACK
 
 USER, PASSWORD = "alerts", "s3cret-Pa55word-4711"
 WRONG = "wr0ng-Pa55word-0815"
@@ -107,7 +108,7 @@ def smtp() -> Iterator[Callable[..., tuple[Inbox, int]]]:
 def notifier(port: int, **options: Any) -> EmailNotifier:
     config = {"host": "127.0.0.1", "port": port, "security": "none", "sender": "Channel Monitor <alerts@example.com>",
               "to": ["ops@example.com"], "timeout": 5, **options}
-    return KIND.build("mail", KIND.config.model_validate(config), NotifierContext(LOG, clock=lambda: NOW))
+    return KIND.build("mail", KIND.config.model_validate(config), NotifierContext(LOG, clock=lambda: NOW, guard=LOOPBACK))
 
 
 async def test_a_batch_of_four_down_alerts_is_one_email_with_the_grouped_subject(smtp):

@@ -20,6 +20,7 @@ from alerts.base import Alert, Batch, Delivery, NotifierContext, NotifyError, Th
 from alerts.slack import KIND, WEBHOOK_5XX_RETRIES, Config, SlackNotifier
 from alerts.slack_blocks import escape, fit
 from alerts.wording import Wording
+from tests.fakes import LOOPBACK
 from tests.fakes_slack import TOKEN, FakeSlack
 
 T0 = 1633362000.0  # 2021-10-04 15:40 UTC: Facebook's DNS outage
@@ -161,7 +162,7 @@ async def make(slack: FakeSlack) -> AsyncIterator[Callable[..., SlackNotifier]]:
         if "webhook_url" not in options:
             options = {"token": TOKEN, "channel": "#ops", **options}
         config = Config(**{"base_url": f"{slack.url}api/", "min_interval": 0, "timeout": 5, **options})
-        made.append(SlackNotifier("slack", config, NotifierContext(log=logging.getLogger("test.slack"))))
+        made.append(SlackNotifier("slack", config, NotifierContext(log=logging.getLogger("test.slack"), guard=LOOPBACK)))
         return made[-1]
 
     yield make

@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import select
 
 from monitor.failover.config import Failover
-from monitor.failover.engine import NOTICE, PROMOTION, FailoverEngine
+from monitor.failover.engine import NOTICE, PROMOTION, FailoverEngine, NoSuchPlan
 from monitor.failover.gate import HealthView
 from monitor.health import State
 from monitor.store.db import make_engine
@@ -143,24 +143,51 @@ def test_too_many_outages_in_an_hour_freeze_the_promotion_until_a_person_unfreez
     decision = step(fe, 50, views(facebook=DOWN))         # the third outage within the hour
     assert [e[0] for e in decision.events if e[1] == ADS] == ["failover_frozen"]
     assert fe.owners[ADS].frozen and fe.planned[ADS]["facebook"] == 200
-    assert "2 outages moved it in the last hour (limit 2)" in fe.owners[ADS].reason
+    assert fe.owners[ADS].reason == ("2 moves took money away from a channel in the last hour (limit 2); unfreeze it "
+                                     "when the channels are stable")
     fe.set_frozen(ADS, False, "ola", "", 60)
     step(fe, 61, views(facebook=DOWN))
     assert fe.planned[ADS]["facebook"] == 0
 
 
-def test_one_outage_is_one_move_however_many_plans_it_takes(store):
+def test_only_moves_that_take_money_away_count_and_the_way_back_is_never_refused(store):
     fe = FailoverEngine(failover(hold_down=0, failback_after=0, moves=1), store)
     fe.load(0)
-    step(fe, 10, views(facebook=DOWN))                           # out
-    step(fe, 20, views(facebook=DOWN, allegro=DOWN))             # re-planned: a second channel fails
-    step(fe, 30, views(since=30))                                # back: the limit never keeps money away
-    assert fe.planned[ADS] == {"shop": 500, "allegro": 300, "facebook": 200} and not fe.owners.get(ADS)
-    assert [p for p in plans(store) if p[0] == "ads"] == [("ads", "applied")] * 3
-    assert [e[0] for e in step(fe, 40, views(facebook=DOWN)).events if e[1] == ADS] == ["failover_frozen"]
+    step(fe, 10, views(facebook=DOWN))                           # out: takes Facebook's money (1 move)
+    assert fe.planned[ADS] == {"shop": 625, "allegro": 375, "facebook": 0} and len(fe.moves[ADS]) == 1
+    decision = step(fe, 20, views(facebook=DOWN, allegro=DOWN))  # a second failure would take Allegro's: refused
+    assert [e[0] for e in decision.events if e[1] == ADS] == ["failover_frozen"]
+    assert fe.owners[ADS].frozen and fe.planned[ADS] == {"shop": 625, "allegro": 375, "facebook": 0}
+    step(fe, 30, views(since=30))                                # back: frozen by the limit, it still gives back
+    assert fe.planned[ADS] == {"shop": 500, "allegro": 300, "facebook": 200} and fe.owners[ADS].frozen
+    assert [p for p in plans(store) if p[0] == "ads"] == [("ads", "applied")] * 2
+    assert len(fe.moves[ADS]) == 1                               # giving back never counts
     again = FailoverEngine(failover(hold_down=0, failback_after=0, moves=1), store)
-    again.load(41)                                               # the count survives a restart
-    assert len(again.moves[ADS]) == 1
+    again.load(41)                                               # the count survives a restart, counted the same way
+    assert list(again.moves[ADS]) == [10]
+
+
+def test_a_frozen_promotion_by_a_person_does_not_move_back_either(store):
+    fe = FailoverEngine(failover(hold_down=0, failback_after=0), store)
+    fe.load(0)
+    step(fe, 10, views(facebook=DOWN))
+    fe.set_frozen(ADS, True, "ola", "checking the shop", 11)
+    step(fe, 20, views(since=20))
+    assert fe.planned[ADS] == {"shop": 625, "allegro": 375, "facebook": 0}
+
+
+def test_a_channel_that_keeps_failing_inside_a_long_outage_is_frozen_by_the_limit(store):
+    fe = FailoverEngine(failover(hold_down=0, failback_after=0, moves=2), store)
+    fe.load(0)
+    shop = HealthView(DOWN, 1, down_since=1)
+    step(fe, 1, views(shop=shop))                                 # a long shop outage
+    for i in range(10):                                           # Allegro fails and recovers 10 times in 10 minutes
+        t = 60 + 60 * i
+        step(fe, t, views(shop=shop, allegro=HealthView(DOWN, t, down_since=t)))
+        step(fe, t + 30, views(shop=shop, allegro=HealthView(UP, t + 30)))
+    # shop out, Allegro out (2 moves), Allegro back (given back, not counted); Allegro out again: frozen
+    assert [p for p in plans(store) if p[0] == "ads"] == [("ads", "applied")] * 3
+    assert fe.owners[ADS].frozen and fe.planned[ADS] == {"shop": 0, "allegro": 300, "facebook": 700}
 
 
 def test_channels_failing_within_the_settle_window_are_planned_together(store):
@@ -248,8 +275,11 @@ def test_approving_applies_the_plan(store):
     step(fe, 10, views(facebook=DOWN))
     draft = fe.approve(fe.pending[ADS].plan_id, "ola", 12)
     assert draft.after == fe.planned[ADS] == {"shop": 625, "allegro": 375, "facebook": 0}
-    with pytest.raises(KeyError, match="there is no plan 999"):
+    with pytest.raises(NoSuchPlan, match="there is no plan 999"):
         fe.approve(999, "ola", 13)
+    for huge in (0, -1, 2**63, 10**20):                          # beyond any stored id: no database error
+        with pytest.raises(NoSuchPlan, match=f"there is no plan {huge};"):
+            fe.approve(huge, "ola", 13)
     with pytest.raises(LookupError, match=f"plan {draft_id(store)} is not waiting for approval: it is approved"):
         fe.approve(draft_id(store), "ola", 14)
 
@@ -353,3 +383,151 @@ def test_a_notice_goes_only_where_customers_can_read_it(store):
     assert fe.planned[(NOTICE, "fb")] == {"shop": 1}
     step(fe, 185, views(since=0, facebook=DOWN, shop=HealthView(DOWN, 125)))  # failed over: withdrawn
     assert fe.planned[(NOTICE, "fb")] == {"shop": 0}
+
+
+def promotion_config(channels: dict, total: int = 1000, mode: str = "auto", settle: float = 0.0, **extra) -> Failover:
+    return Failover.model_validate({
+        "timing": {"hold_down": 0, "failback_after": 0, "settle": settle},
+        "actuators": [{"id": "hook", "kind": "log"}],
+        "promotions": [{"id": "ads", "name": "Ads", "total": total, "mode": mode, "channels": channels}], **extra})
+
+
+TWO = {"shop": {"share": 50, "actuator": "hook"}, "allegro": {"share": 50, "actuator": "hook"}}
+
+
+def last_plan(engine) -> FailoverPlanRow:
+    with engine.connect() as conn:
+        return conn.execute(select(FailoverPlanRow).order_by(FailoverPlanRow.id.desc())).first()
+
+
+def test_a_channel_whose_maintenance_ends_during_a_failover_takes_its_part(store):
+    fe = FailoverEngine(promotion_config({
+        "shop": {"share": 50, "actuator": "hook"}, "allegro": {"share": 25, "actuator": "hook", "max": 400},
+        "facebook": {"share": 25, "actuator": "hook"}}), store)
+    fe.load(0)
+    step(fe, 10, views(shop=DOWN, facebook=MAINT))       # Allegro takes up to its max, Facebook holds: 350 unplaced
+    assert fe.planned[ADS] == {"shop": 0, "allegro": 400, "facebook": 250} and last_plan(store).unallocated == 350
+    step(fe, 20, views(shop=DOWN))                       # the maintenance is over, the shop still down
+    assert fe.planned[ADS] == {"shop": 0, "allegro": 400, "facebook": 600} and last_plan(store).unallocated == 0
+
+
+def test_a_cap_lowered_between_restarts_is_kept(store):
+    fe = FailoverEngine(promotion_config(TWO), store)
+    fe.load(0)
+    step(fe, 10, views(shop=DOWN))
+    assert fe.planned[ADS] == {"shop": 0, "allegro": 1000}
+    capped = {**TWO, "allegro": {"share": 50, "actuator": "hook", "max": 600}}
+    again = FailoverEngine(promotion_config(capped), store)
+    again.load(20)
+    for t in (20, 21):
+        step(again, t, views(shop=DOWN))
+    assert again.planned[ADS] == {"shop": 0, "allegro": 600} and last_plan(store).unallocated == 400
+
+
+@pytest.mark.parametrize(("total", "expected"), [
+    (1100, {"shop": 0, "allegro": 122, "facebook": 978}),   # the new 100 placed (what the receivers carried stays)
+    (900, {"shop": 0, "allegro": 100, "facebook": 800}),    # planned afresh: the old plan is more than the total
+], ids=["raised", "lowered"])
+def test_a_total_changed_between_restarts_is_placed_in_full(store, total, expected):
+    channels = {"shop": {"share": 10, "actuator": "hook"}, "allegro": {"share": 10, "actuator": "hook"},
+                "facebook": {"share": 80, "actuator": "hook"}}
+    fe = FailoverEngine(promotion_config(channels), store)
+    fe.load(0)
+    step(fe, 10, views(shop=DOWN))
+    assert fe.planned[ADS] == {"shop": 0, "allegro": 111, "facebook": 889}
+    again = FailoverEngine(promotion_config(channels, total=total), store)
+    again.load(20)
+    assert step(again, 20, views(shop=DOWN)).plans                # a plan is written: the new total is placed
+    assert again.planned[ADS] == expected and last_plan(store).unallocated == 0
+    assert step(again, 21, views(shop=DOWN)).empty
+
+
+def test_the_outage_key_is_of_a_channel_the_promotion_uses(store):
+    config = promotion_config(TWO, settle=10)
+    fe = FailoverEngine(config, store)
+    fe.load(0)
+    shop_down = HealthView(DOWN, 100, down_since=100)
+    other_down = HealthView(DOWN, 103, down_since=103)            # a channel in no promotion, down later
+    step(fe, 100, views(shop=shop_down))
+    step(fe, 103, views(shop=shop_down, facebook=other_down))
+    decision = step(fe, 113, views(shop=shop_down, facebook=other_down))
+    assert [e[3] for e in decision.events if e[1] == ADS] == ["down:shop:100"]
+
+
+def test_a_notice_is_keyed_by_its_own_channels(store):
+    fe = FailoverEngine(failover(hold_down=0), store)
+    fe.load(0)
+    decision = step(fe, 10, views(facebook=HealthView(DOWN, 5, down_since=5),
+                                  allegro=HealthView(DOWN, 8, down_since=8)))
+    assert {e[1]: e[3] for e in decision.events} == {ADS: "down:allegro:8", (NOTICE, "fb"): "down:facebook:5"}
+
+
+def test_a_plan_after_the_outage_ended_is_not_threaded_under_it(store):
+    fe = FailoverEngine(promotion_config(TWO), store)
+    fe.load(0)
+    step(fe, 100, views(shop=HealthView(DOWN, 100, down_since=100)))
+    step(fe, 200, views(since=200))                               # the outage is over, back at normal
+    assert fe.planned[ADS] == {"shop": 500, "allegro": 500} and not fe.episodes
+    again = FailoverEngine(promotion_config(TWO, total=2000), store)   # days later, a new total
+    again.load(900000)
+    assert again.episodes == {}
+    decision = step(again, 900000, views())
+    assert [e[3] for e in decision.events if e[1] == ADS] == [""] and "key" not in decision.plans[0].reason
+
+
+def test_a_restart_during_an_outage_keeps_its_key_only_while_a_channel_of_the_promotion_is_failed(store):
+    fe = FailoverEngine(promotion_config(TWO), store)
+    fe.load(0)
+    step(fe, 100, views(shop=HealthView(DOWN, 100, down_since=100)))
+    again = FailoverEngine(promotion_config(TWO), store)
+    again.load(150)
+    assert again.episodes == {ADS: "down:shop:100"}
+
+
+def test_a_request_for_approval_is_withdrawn_while_the_channels_settle_and_a_stale_one_is_refused(store):
+    fe = FailoverEngine(promotion_config(TWO, mode="approve", settle=30), store)
+    fe.load(0)
+    shop = HealthView(DOWN, 100, down_since=100)
+    step(fe, 100, views(shop=shop))
+    step(fe, 131, views(shop=shop))
+    plan_id = fe.pending[ADS].plan_id                             # "move the shop's money to Allegro?"
+    decision = step(fe, 200, views(since=200))                    # the shop is back before anyone answered
+    assert decision.superseded == {ADS} and ADS not in fe.pending  # withdrawn at once, not when settled
+    with pytest.raises(LookupError, match=f"plan {plan_id} is not waiting for approval: it is superseded"):
+        fe.approve(plan_id, "ola", 205)
+    assert fe.planned[ADS] == {"shop": 500, "allegro": 500}
+
+
+def test_approving_a_plan_the_engine_would_no_longer_propose_is_refused(store):
+    channels = {"shop": {"share": 50, "actuator": "hook"}, "allegro": {"share": 30, "actuator": "hook"},
+                "facebook": {"share": 20, "actuator": "hook"}}
+    fe = FailoverEngine(promotion_config(channels, mode="approve", settle=30), store)
+    fe.load(0)
+    step(fe, 100, views(shop=DOWN))
+    step(fe, 130, views(shop=DOWN))
+    plan_id = fe.pending[ADS].plan_id                             # the shop's 500 to Allegro and Facebook
+    step(fe, 140, views(shop=DOWN, allegro=DOWN))                 # Allegro fails too, not settled yet
+    assert fe.pending[ADS].plan_id == plan_id                     # still listed until a new plan replaces it
+    with pytest.raises(LookupError, match=f"plan {plan_id} no longer matches what failover would do now "
+                       r"\(shop 500 -> 0, allegro 300 -> 0, facebook 200 -> 1,000\): the channels changed since it was proposed"):
+        fe.approve(plan_id, "ola", 141)
+    assert fe.planned[ADS] == {"shop": 500, "allegro": 300, "facebook": 200}
+
+
+def test_a_request_of_a_promotion_no_longer_configured_is_withdrawn_at_start(store):
+    both = Failover.model_validate({
+        "timing": {"hold_down": 0, "failback_after": 0, "settle": 0}, "actuators": [{"id": "hook", "kind": "log"}],
+        "promotions": [{"id": "ads", "name": "Ads", "total": 1000, "mode": "approve", "channels": TWO},
+                       {"id": "old", "name": "Old", "total": 1000, "mode": "approve", "channels": TWO}]})
+    fe = FailoverEngine(both, store)
+    fe.load(0)
+    step(fe, 10, views(shop=DOWN))
+    old_plan = fe.pending[(PROMOTION, "old")].plan_id
+    again = FailoverEngine(promotion_config(TWO, mode="approve"), store)   # "old" removed from the config
+    again.load(20)
+    assert set(again.pending) == {ADS}
+    with store.connect() as conn:
+        row = conn.execute(select(FailoverPlanRow).where(FailoverPlanRow.id == old_plan)).first()
+    assert (row.status, row.decided_by, row.decided_at) == ("superseded", "monitor", 20)
+    with pytest.raises(LookupError, match=f"plan {old_plan} is not waiting for approval: it is superseded"):
+        again.approve(old_plan, "ola", 21)

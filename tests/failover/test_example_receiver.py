@@ -8,13 +8,14 @@ import subprocess
 import sys
 from pathlib import Path
 
-import aiohttp
 import pytest
 
 from examples.failover_receiver import FailoverReceiver
 from monitor.failover.actions import ActuatorContext
 from monitor.failover.actuators import webhook
+from probes.session import USER_AGENT, create_outbound_session
 from tests.failover.test_actuators import NOW, SECRET, action, hook_config
+from tests.fakes import LOOPBACK
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -29,7 +30,7 @@ async def example(aiohttp_server):
 
 @pytest.fixture
 async def ctx():
-    async with aiohttp.ClientSession() as http:
+    async with create_outbound_session(USER_AGENT, LOOPBACK) as http:  # as the service makes it
         yield ActuatorContext(http=http, log=logging.getLogger("test"), clock=lambda: NOW)
 
 

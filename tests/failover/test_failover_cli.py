@@ -3,9 +3,16 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from pathlib import Path
 
+from monitor.config import load_config
+from monitor.failover.engine import FailoverEngine
+from monitor.failover.gate import HealthView
 from monitor.failover.report import failover_summary
+from monitor.health import State
+from monitor.store.db import ensure_data_dir, make_engine
 from monitor.web.keys import SERVICE
+from probes import PROBES
 from tests.failover.test_failover_service import NORMAL, start
 from tests.fakes import eventually
 from tests.test_cli import run_cli, write_config
@@ -27,6 +34,45 @@ async def test_what_if_json_conserves_the_total_and_posts_notices(tmp_path):
                                               "text": "WhatsApp is down: write to us on Messenger or by e-mail"}]
     promo = data["promotions"][0]
     assert promo["after"] == promo["normal"] and sum(promo["after"].values()) == 500000
+
+
+async def test_what_if_fails_a_placement_whose_buyers_land_on_a_failed_channel(tmp_path):
+    code, out, err = await run_cli("plan", "--fail", "own-shop", "--data-dir", str(tmp_path))
+    assert (code, err) == (0, "")
+    assert out.split("Price comparison ads")[1].splitlines()[1:4] == [  # ceneo's ads send buyers to the own shop
+        "CHANNEL  NOW         AFTER         CHANGE",
+        "ceneo    700.00 PLN  0.00 PLN      -700.00 PLN  (buyers land on own-shop: paused)",
+        "allegro  300.00 PLN  1,000.00 PLN  +700.00 PLN"]
+
+
+async def test_what_if_now_of_a_dry_run_is_what_is_applied_not_what_it_planned(tmp_path):
+    config = tmp_path / "channels.yaml"
+    config.write_text(f"""
+data_dir: {tmp_path / 'data'}
+channels:
+  - {{id: shop, name: Shop, checks: [{{kind: http, target: 'http://127.0.0.1:9/'}}]}}
+  - {{id: allegro, name: Allegro, checks: [{{kind: http, target: 'http://127.0.0.1:9/'}}]}}
+failover:
+  timing: {{hold_down: 0s, settle: 0s}}
+  actuators: [{{id: hook, kind: log}}]
+  promotions:
+    - {{id: ads, name: Ads, total: 100000, unit: PLN, mode: dry-run, channels: {{shop: {{share: 50, actuator: hook}},
+       allegro: {{share: 50, actuator: hook}}}}}}
+""")
+    loaded = load_config(config, PROBES)
+    ensure_data_dir(Path(loaded.data_dir))
+    engine = make_engine(loaded.db_url)
+    fe = FailoverEngine(loaded.failover, engine)
+    fe.load(1000)
+    fe.commit(fe.evaluate(1000, {"shop": HealthView(State.DOWN, 1000, down_since=1000), "allegro": HealthView(State.UP, 0)},
+                          False))
+    engine.dispose()
+    assert fe.planned[("promotion", "ads")] == {"shop": 0, "allegro": 100000}   # planned in dry run, never sent
+    code, out, err = await run_cli("plan", "--config", str(config), "--fail", "allegro")
+    assert code == 0, err
+    assert out.split("CHANNEL ")[1].splitlines()[1:3] == [
+        "shop     500.00 PLN  1,000.00 PLN  +500.00 PLN",
+        "allegro  500.00 PLN  0.00 PLN      -500.00 PLN  (failed: paused)"]
 
 
 async def test_what_if_rejects_an_unknown_channel():

@@ -113,6 +113,9 @@ async def test_approve_mode_waits_for_a_person(tmp_path, aiohttp_server, aiohttp
     assert again.status == 409
     plan = next(p for p in rows(app, FailoverPlanRow) if p.id == pending.id)
     assert (plan.status, plan.decided_by) == ("approved", "ola")
+    for missing in ("999", "0", "100000000000000000000"):        # an id no database holds is no plan either
+        r = await client.post(f"/api/admin/failover/plans/{missing}/approve", json={"by": "ola"}, headers=auth)
+        assert (r.status, (await r.text()).split(";")[0]) == (404, f"there is no plan {missing}")
 
 
 async def test_freeze_stops_moves_until_unfrozen(tmp_path, aiohttp_server, aiohttp_client):

@@ -529,13 +529,13 @@ STEPS = st.lists(st.lists(STANDING, min_size=8, max_size=8), min_size=1, max_siz
 
 def chained(p: Promotion, history: list[list[Standing | None]]) -> list[tuple[dict[str, Standing], Allocation]]:
     """Plan each step from the previous plan, as the engine does (a held plan keeps the last allocation)."""
-    current, out = normal_amounts(p), []
+    current, out, basis = normal_amounts(p), [], dict.fromkeys(p.channels, A)
     for picks in history:
         s = {c: x for c, x in zip(p.channels, picks) if x is not None}
-        result = plan(p, s, current)
+        result = plan(p, s, current, basis)
         out.append((s, result))
         if not result.held:
-            current = result.amounts
+            current, basis = result.amounts, s
     return out
 
 
@@ -546,13 +546,14 @@ def test_a_staggered_failback_never_puts_more_on_a_channel_than_it_holds(p: Prom
     normal = normal_amounts(p)
     failed = {c for c, o in zip(p.channels, out) if o}
     assume(failed and len(failed) < len(p.channels))
-    first = plan(p, {c: F if c in failed else A for c in p.channels}, normal)
+    previous = {c: F if c in failed else A for c in p.channels}
+    first = plan(p, previous, normal, dict.fromkeys(p.channels, A))
     current, unallocated = first.amounts, first.unallocated
     while failed:  # one or more channels come back at each step, the others stay as they are
         back = data.draw(st.sets(st.sampled_from(sorted(failed)), min_size=1))
         failed -= back
         s = {c: F if c in failed else A for c in p.channels}
-        result = plan(p, s, current)
+        result = plan(p, s, current, previous)
         assert not result.held
         assert sum(result.amounts.values()) + result.unallocated == p.total
         # Nobody gets more than it held (or its normal amount), except what no one could take before (every
@@ -562,8 +563,8 @@ def test_a_staggered_failback_never_puts_more_on_a_channel_than_it_holds(p: Prom
         for c, a in result.amounts.items():
             assert a == 0 if c in failed else a >= normal[c], c
             assert c not in back or a == normal[c] or unallocated, c
-        assert plan(p, s, result.amounts) == result  # the same standings again: no new plan
-        current, unallocated = result.amounts, result.unallocated
+        assert plan(p, s, result.amounts, s) == result  # the same standings again: no new plan
+        current, unallocated, previous = result.amounts, result.unallocated, s
     assert current == normal
 
 
@@ -579,6 +580,48 @@ def test_planning_from_the_current_plan_keeps_every_rule(p: Promotion, history: 
             cap, standing = cap_of(p, c), standing_of(s, c)
             assert cap is None or a <= cap, c
             assert a == 0 if standing is F else a == normal[c] if standing is H else a >= normal[c], c
+        if result.unallocated:  # money is left unplaced only when no ACTIVE channel can take more
+            assert all(cap_of(p, c) == result.amounts[c] for c in p.channels if standing_of(s, c) is A)
+        assert plan(p, s, result.amounts, s) == result  # the same standings again: the same plan
     last = chained(p, history)[-1][1]
     current = last.amounts if not last.held else normal
     assert plan(p, dict.fromkeys(p.channels, A), current) == Allocation(normal)  # failback is exact
+
+
+# A failback step only when failed channels came back and nothing else changed; anything else is planned afresh.
+HELD_BACK = shares(1000, caps={"c": 400}, a=50, c=25, d=25)
+PRIORITY_HELD_BACK = shares(1000, policy="priority", priority=("c", "d"), a=50, c=25, d=25)
+
+
+@pytest.mark.parametrize(("p", "first", "then", "expected", "unallocated"), [
+    # a fails while d is in maintenance: c takes up to its max, 350 is unplaced; d's window ends: d takes it
+    (HELD_BACK, "FAH", "FAA", {"a": 0, "c": 400, "d": 600}, 0),
+    # c (first in priority) holding while a fails: d takes it all; c back: c takes it, as a fresh plan does
+    (PRIORITY_HELD_BACK, "FHA", "FAA", {"a": 0, "c": 750, "d": 250}, 0),
+], ids=["capped-receiver-and-hold-ends", "priority-receiver-leaves-hold"])
+@pytest.mark.parametrize("told", [True, False], ids=["previous-given", "previous-inferred"])
+def test_a_channel_leaving_hold_during_a_failover_gets_its_part(p, first, then, expected, unallocated, told):
+    before = standings_of(p, first)
+    out = plan(p, before, normal_amounts(p), dict.fromkeys(p.channels, A))
+    result = plan(p, standings_of(p, then), out.amounts, before if told else None)
+    assert result == Allocation(expected, unallocated) == plan(p, standings_of(p, then))
+
+
+def test_a_failback_step_places_what_the_receivers_no_longer_carry_on_a_channel_back_with_room():
+    p = shares(400, caps={"c": 110, "d": 110}, a=25, b=25, c=25, d=25)
+    out = plan(p, standings_of(p, "FFAA"), normal_amounts(p))
+    assert out == Allocation({"a": 0, "b": 0, "c": 110, "d": 110}, 180)     # every receiver at its max
+    back = plan(p, standings_of(p, "FAAA"), out.amounts, standings_of(p, "FFAA"))
+    # b gets its 100 back and the 80 no one could take before; c and d keep their 10 each
+    assert back == Allocation({"a": 0, "b": 180, "c": 110, "d": 110}, 0)
+
+
+@pytest.mark.parametrize(("current", "expected", "unallocated"), [
+    ({"a": 0, "b": 1000}, {"a": 0, "b": 600}, 400),      # planned before b's max was lowered to 600
+    ({"a": 0, "b": 1200}, {"a": 0, "b": 600}, 400),      # planned under a larger total
+    ({"a": 0, "c": 1000}, {"a": 0, "b": 600}, 400),      # planned for other channels
+    ({"a": 0, "b": 550}, {"a": 0, "b": 600}, 400),       # planned under a smaller total: the new money placed
+], ids=["cap-lowered", "total-lowered", "channels-changed", "total-raised"])
+def test_a_plan_made_under_another_config_is_not_a_failback_step(current, expected, unallocated):
+    p = shares(1000, caps={"b": 600}, a=50, b=50)
+    assert plan(p, standings_of(p, "FA"), current, standings_of(p, "FA")) == Allocation(expected, unallocated)

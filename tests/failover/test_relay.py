@@ -11,7 +11,6 @@ import logging
 import time
 from types import SimpleNamespace
 
-import aiohttp
 import pytest
 from sqlalchemy import event, select
 
@@ -24,8 +23,9 @@ from monitor.failover.gate import HealthView
 from monitor.failover.relay import IDLE_RECHECK, ActionRelay, due_heads, seconds_until
 from monitor.health import State
 from monitor.store.models import FailoverActionRow
+from probes.session import USER_AGENT, create_outbound_session
 from tests.failover.receiver import SECRET, Receiver
-from tests.fakes import eventually
+from tests.fakes import LOOPBACK, eventually
 
 NORMAL = {"shop": 500, "allegro": 300, "facebook": 200}
 FAILED_OVER = {"shop": 625, "allegro": 375, "facebook": 0}
@@ -55,7 +55,7 @@ async def setup(sqlite_engine, receiver):
             selects.append(statement)
 
     event.listen(sqlite_engine, "before_cursor_execute", count)
-    async with aiohttp.ClientSession() as http:
+    async with create_outbound_session(USER_AGENT, LOOPBACK) as http:  # as the service makes it
         relay = ActionRelay(fe, {"hook": (ACTUATORS["webhook"], webhook.Config(url=receiver.url, secret=SECRET))},
                             ActuatorContext(http, logging.getLogger("test"), time.time), time.time)
         yield SimpleNamespace(fe=fe, relay=relay, selects=selects, engine=sqlite_engine)
@@ -111,6 +111,23 @@ async def test_a_permanent_failure_lets_the_rest_of_its_queue_go_without_a_wake(
     await eventually(lambda: ("ads", "facebook") not in receiver.paused, timeout=5)
     statuses = [(a.op, a.channel, a.status) for a in actions(setup.engine)][3:]
     assert ("set_amount", "facebook", "failed") in statuses and ("resume", "facebook", "applied") in statuses
+
+
+async def test_a_failback_action_that_fails_alerts_in_the_outage_thread(setup, receiver):
+    """The episode is over in memory once the failback plan commits; its failing action still belongs to it."""
+    events: list[tuple[str, str]] = []
+    setup.relay.on_event = lambda event, _owner, _detail, key: events.append((event, key))
+    now = time.time()
+    views = {c: HealthView(State.DOWN if c == "facebook" else State.UP, now - 60, down_since=now - 90) for c in NORMAL}
+    setup.fe.commit(setup.fe.evaluate(now, views, False))
+    await setup.relay.start()
+    await eventually(lambda: {a.status for a in actions(setup.engine)} == {"applied"}, timeout=5)
+    receiver.script["facebook"].append(400)                   # the failback's set_amount is refused for good
+    outage(setup.fe, down=False)
+    assert setup.fe.episodes == {}
+    setup.relay.wake()
+    await eventually(lambda: events, timeout=5)
+    assert events == [("action_failed", f"down:facebook:{int(now - 90)}")]
 
 
 def row(id: int, channel: str, next_at: float, status: str = "pending") -> SimpleNamespace:

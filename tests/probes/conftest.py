@@ -27,7 +27,7 @@ from probes.session import create_http_session
 # Test servers live on loopback, which the SSRF guard blocks unless a config allows it.
 LOOPBACK = NetworkGuard(["127.0.0.0/8", "::1/128"])
 # How the guard explains a refused loopback address.
-BLOCKED_LOOPBACK = "is a private, loopback, link-local or reserved address (allow it with allow_networks)"
+BLOCKED_LOOPBACK = "is a private, loopback or reserved address (allow it with allow_networks)"
 
 RawHandler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
 

@@ -23,10 +23,12 @@ def test_default_guard_blocks_non_public_addresses(address, blocked):
     assert (NetworkGuard().reason(address) is not None) is blocked
 
 
-def test_allowed_networks_open_private_ranges_but_never_metadata():
-    guard = NetworkGuard(["169.254.0.0/16", "10.0.0.0/8"])
-    assert guard.reason("10.9.9.9") is None and guard.reason("169.254.1.1") is None
+def test_allowed_networks_open_private_ranges_but_never_metadata_or_link_local():
+    guard = NetworkGuard(["169.254.0.0/16", "fe80::/10", "10.0.0.0/8"])
+    assert guard.reason("10.9.9.9") is None
     assert guard.reason("169.254.169.254") == "a cloud metadata address (always blocked)"
+    link_local = "a link-local address (always blocked: cloud metadata services live there)"
+    assert guard.reason("169.254.1.1") == guard.reason("fe80::1") == guard.reason("::ffff:169.254.7.7") == link_local
 
 
 async def serve(aiohttp_server):
@@ -50,16 +52,17 @@ async def serve(aiohttp_server):
 @pytest.mark.parametrize("host,error_class", [
     ("127.0.0.1", "blocked_destination"), ("0x7f000001", "blocked_destination"),
     ("[::ffff:127.0.0.1]", "blocked_destination"), ("localhost", "blocked_destination"),
-    ("2130706433", "connect_error"),  # yarl refuses the decimal form as a URL before any lookup
+    ("2130706433", "blocked_destination"),  # refused as an ambiguous spelling before any lookup
 ], ids=["dotted", "hex", "ipv4-mapped-v6", "name", "decimal"])
 async def test_loopback_in_any_spelling_gets_no_connection(aiohttp_server, host, error_class):
     port, hits = await serve(aiohttp_server)
-    channel, check = build_check(f"http://{host}:{port}/")
+    channel, check = build_check("http://shop.example/")  # the config refuses odd spellings: test the run time
+    check = check.model_copy(update={"target": f"http://{host}:{port}/"})
     async with create_http_session("test") as strict:  # no networks allowed
         outcome = await run_probe(PROBES["http"], channel, check, strict, time.time)
     assert outcome.result.error_class == error_class, outcome.result
-    if error_class == "blocked_destination":
-        assert "private, loopback, link-local or reserved address" in outcome.result.error
+    assert ("private, loopback or reserved address (allow it with allow_networks)" in outcome.result.error
+            or "an ambiguous spelling of an IPv4 address (127.0.0.1)" in outcome.result.error)
     assert hits == []
 
 
@@ -70,3 +73,11 @@ async def test_redirect_to_a_blocked_address_is_stopped(aiohttp_server, run_chec
     assert outcome.result.error_class == "blocked_destination"
     assert "cloud metadata address" in outcome.result.error
     assert hits == ["/bounce"]
+
+
+@pytest.mark.parametrize("target", ["http://127.1:8080/", "http://2130706433/", "https://0177.0.0.1/x", "http://0x7f.1/"])
+def test_an_odd_spelling_of_an_address_is_a_config_error_with_the_fix(target):
+    from monitor.config import ConfigError
+    with pytest.raises(ConfigError) as caught:
+        build_check(target)
+    assert "is an ambiguous spelling of an IPv4 address (127.0.0.1); write the address in dotted form" in str(caught.value)

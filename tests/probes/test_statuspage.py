@@ -399,7 +399,8 @@ def test_config_rejects_non_http_target():
         "channels[0].checks[0].target: 'ftp://status.example.com/' is not an http(s) URL; write e.g. https://shop.example.com/")
 
 
-async def test_a_blocked_destination_is_stale_and_says_so(aiohttp_server, run_status):
+async def test_a_blocked_destination_is_reported_as_blocked_not_stale(aiohttp_server, run_status):
+    # status_stale never takes a channel down: a guard refusal reported so would go unnoticed.
     url = await serve_file(aiohttp_server, "summary-operational.json")
     session = create_http_session("test")  # the production guard: loopback is not allowed
     try:
@@ -407,6 +408,5 @@ async def test_a_blocked_destination_is_stale_and_says_so(aiohttp_server, run_st
     finally:
         await session.close()
 
-    assert (r.ok, r.error_class, r.severity) == (False, "status_stale", "stale")
-    assert r.error.startswith("cannot read the status page: not connecting to 127.0.0.1: "), r.error
-    assert r.error.endswith("(blocked_destination)"), r.error
+    assert (r.ok, r.error_class, r.severity) == (False, "blocked_destination", "down")
+    assert r.error.startswith("not connecting to 127.0.0.1: "), r.error

@@ -16,6 +16,7 @@ from pydantic import Field, SecretStr, field_validator
 from monitor.failover.actions import Action, ActionResult, ActuatorConfig, ActuatorContext, ActuatorKind
 from monitor.money import money
 from monitor.redact import redact_url
+from probes.session import outbound_failure
 
 # https://developers.facebook.com/docs/marketing-apis/rate-limiting : 4 app, 17 user, 32 page, 613 ad account,
 # 80004 ads-management business use case. Code 17 is also what a fifth daily_budget change to one ad set within
@@ -91,7 +92,9 @@ def _error(status: int, body: Any, headers: Any, token: str) -> ActionResult:
         return ActionResult.retry(f"rate limited: {detail}", retry_after=_usage_wait(headers), response=response)
     if code in TEMPORARY or status >= 500 or status == 429 or err.get("is_transient") is True:
         return ActionResult.retry(detail, response=response)
-    if code in PERMANENT or 300 <= status < 500:  # a redirect is not followed: it would carry the token along
+    if 300 <= status < 400:  # not followed: it would carry the token along
+        return ActionResult.failed(f"{detail}: a redirect, which is not followed; check base_url", response=response)
+    if code in PERMANENT or 400 <= status < 500:
         return ActionResult.failed(detail, response=response)
     return ActionResult.retry(f"unexpected answer: {detail}", response=response)
 
@@ -112,9 +115,10 @@ async def _graph(ctx: ActuatorContext, config: Config, target: str,
             raw = await resp.content.read(MAX_RESPONSE_BYTES)
             status, headers = resp.status, resp.headers
     except (TimeoutError, aiohttp.ClientError) as exc:
-        # The class name only: aiohttp's messages can quote the URL, and a GET's URL holds the token.
-        raise _Stop(ActionResult.retry(f"Graph API unreachable: {type(exc).__name__}",
-                                       response={"error": type(exc).__name__})) from None
+        # Our own words: aiohttp's messages can quote the URL, and a GET's URL holds the token.
+        what, permanent = outbound_failure(exc)
+        make = ActionResult.failed if permanent else ActionResult.retry
+        raise _Stop(make(f"Graph API unreachable: {what}", response={"error": type(exc).__name__})) from None
     try:
         body = json.loads(raw)
     except ValueError:

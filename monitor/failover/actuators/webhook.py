@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import math
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -11,8 +12,9 @@ import aiohttp
 from monitor.failover.actions import Action, ActionResult, ActuatorConfig, ActuatorContext, ActuatorKind
 from monitor.failover.signing import HEADER, TIMESTAMP_HEADER, sign
 from monitor.failover.webhook_options import SignedWebhookOptions
+from monitor.redact import scrub, secret_values
+from probes.session import USER_AGENT, outbound_failure
 
-USER_AGENT = "channel-monitor"
 MAX_RESPONSE_BYTES = 64 * 1024  # enough for {"value": ...} or an error message
 
 
@@ -102,8 +104,12 @@ async def apply(action: Action, config: Config, ctx: ActuatorContext) -> ActionR
             raw = await resp.content.read(MAX_RESPONSE_BYTES)
             result = outcome(resp.status, resp.headers, raw, secret)
     except (TimeoutError, aiohttp.ClientError) as exc:
-        # The class name only: aiohttp's messages can contain the URL, with its query string.
-        result = ActionResult.retry(f"webhook unreachable: {type(exc).__name__}", response={"error": type(exc).__name__})
+        # Our own words: aiohttp's messages can contain the URL, with its path and query string.
+        what, permanent = outbound_failure(exc)
+        make = ActionResult.failed if permanent else ActionResult.retry
+        result = make(f"webhook unreachable: {what}", response={"error": type(exc).__name__})
+    # A receiver may echo what it was sent (the X-Api-Key header, the URL's path): none of it is repeated.
+    result = replace(result, detail=scrub(result.detail, secret_values(config)))
     # Debug: the relay logs every outcome once, for every actuator kind.
     ctx.log.debug("failover webhook %s %s on %s: %s (%s)", action.op, action.key, action.channel,
                   result.outcome, result.detail)
