@@ -174,7 +174,6 @@ def human_duration(seconds: float) -> str:
     return f"{seconds // 86400}d {seconds % 86400 // 3600}h"
 
 
-_human = human_duration  # the name older callers use
 
 
 class NotifierConfig(BaseModel):

@@ -9,7 +9,6 @@ from monitor.config_errors import KindEntry, Problem, validate_kind_entries
 from monitor.durations import Delay, Duration
 
 Slug = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")]
-SEVERITIES = ("critical", "warning", "info")
 
 
 class Strict(BaseModel):

@@ -27,27 +27,22 @@ from contextlib import suppress
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from sqlalchemy import insert, select, update
 from sqlalchemy.engine import Engine
 
 from alerts.base import Alert, Batch, Delivery, Notifier, NotifyError, Thread
 from alerts.config import Alerts, Route
+from monitor.outbox import OutboxLoop
 from monitor.redact import scrub
-from monitor.store.db import begin_write
-from monitor.store.models import AlertDeliveryRow, AlertRow, AlertThreadRow
-from monitor.store.upsert import upsert
-from monitor.tasks import finish_or_cancel
+from monitor.store import alerts as store
+from monitor.store.models import AlertDeliveryRow, AlertThreadRow
 
 log = logging.getLogger("monitor.alerts")
 BACKOFF_FIRST, BACKOFF_MAX = 1.0, 300.0
 BATCH_MAX = 50          # alerts in one message at most
 SEND_TIMEOUT = 60.0     # a notifier hanging longer than this counts as a temporary failure
 ROUTE_BATCH = 1000      # outbox rows routed per round; a full batch means more are waiting
-# The router sleeps until a retry or a group window is due, or the result writer wakes it (new alerts).
-# This is a safety net for rows nobody wakes us for: written by another process (a second instance on
-# the same database, manual SQL), or a wall-clock jump that makes a computed sleep wrong.
-IDLE_RECHECK = 60.0
-ERROR_RETRY = 1.0       # after a failed round (the database is down)
+# The router sleeps until a retry or a group window is due, or the result writer wakes it (new alerts):
+# monitor/outbox.py's loop, shared with the failover relay.
 
 
 def alert_row(alert: Alert) -> dict[str, Any]:
@@ -89,23 +84,19 @@ class AlertRouter:
         self.clock = clock
         self.on_outcome = on_outcome
         self.health: dict[str, DestinationHealth] = {name: DestinationHealth() for name in self.notifiers}
-        self._wake = asyncio.Event()
-        self._task: asyncio.Task | None = None
-        self._stopping = False
+        self._loop = OutboxLoop("alert-router", self._round, clock)
 
     # -------------------------------------------------------------------------------- lifecycle
 
     def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="alert-router")
+        self._loop.start()
 
     def wake(self) -> None:
-        self._wake.set()
+        self._loop.wake()
 
     async def stop(self, grace: float = 5.0) -> None:
         """Finish the round in progress (at most `grace` s); what is still pending is sent after a restart."""
-        self._stopping = True
-        self._wake.set()
-        await finish_or_cancel(self._task, grace)
+        await self._loop.stop(grace)
         for notifier in self.notifiers.values():
             with suppress(Exception):
                 await notifier.close()
@@ -128,27 +119,17 @@ class AlertRouter:
         return {name: {"failing_since": h.failing_since, "broken": h.broken is not None, "last_error": h.last_error or None,
                        "handed_to_fallback": h.fell_back} for name, h in self.health.items()}
 
-    async def _run(self) -> None:
-        while not self._stopping:
-            try:
-                routed = await asyncio.to_thread(self.route_new)
-                due = await self.deliver_due()
-                wait = 0.0 if routed == ROUTE_BATCH else seconds_until(due, self.clock())
-            except Exception:  # the database is down, or a bug: keep the loop
-                log.exception("alert router round failed; trying again")
-                wait = ERROR_RETRY
-            if wait > 0:
-                with suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), wait)
-            self._wake.clear()  # before the next round reads: a wake after this asks for another round
+    async def _round(self) -> float | None:
+        """Route new outbox rows, send what is due; when to look again (a full batch routed: at once)."""
+        routed = await asyncio.to_thread(self.route_new)
+        due = await self.deliver_due()
+        return self.clock() if routed == ROUTE_BATCH else due
 
     # ---------------------------------------------------------------------------------- routing
 
     def route_new(self) -> int:
         """Turn new outbox rows into delivery rows; return how many alerts were routed."""
-        with self.engine.connect() as conn:
-            rows = conn.execute(select(AlertRow).where(AlertRow.routed.is_(False)).order_by(AlertRow.id)
-                                .limit(ROUTE_BATCH)).all()
+        rows = store.unrouted(self.engine, ROUTE_BATCH)
         if not rows:
             return 0
         deliveries = []
@@ -156,12 +137,8 @@ class AlertRouter:
             alert = alert_from_row(row)
             chain = self._chain(alert)
             if chain and self.notifiers[chain[0]].wants(alert):
-                deliveries.append({"alert_id": row.id, "destination": chain[0], "chain": json.dumps(chain[1:]),
-                                   "status": "pending", "attempts": 0, "next_at": row.at})
-        with begin_write(self.engine) as conn:
-            if deliveries:
-                upsert(conn, AlertDeliveryRow.__table__, deliveries, ["alert_id", "destination"], update=False)
-            conn.execute(update(AlertRow).where(AlertRow.id.in_([r.id for r in rows])).values(routed=True))
+                deliveries.append(store.NewDelivery(row.id, chain[0], chain[1:], row.at))
+        store.mark_routed(self.engine, [r.id for r in rows], deliveries)
         return len(rows)
 
     def _chain(self, alert: Alert) -> list[str]:
@@ -205,18 +182,10 @@ class AlertRouter:
         return look_again
 
     def _pending(self) -> dict[str, list[tuple[AlertDeliveryRow, Alert]]]:
-        d = AlertDeliveryRow
-        with self.engine.connect() as conn:
-            rows = conn.execute(select(d.__table__, AlertRow.payload.label("alert_payload"))
-                                .join(AlertRow, AlertRow.id == d.alert_id)
-                                .where(d.status == "pending").order_by(d.destination, d.id)).all()
+        """Pending deliveries with their alerts, per destination (oldest first)."""
         out: dict[str, list[tuple[AlertDeliveryRow, Alert]]] = {}
-        for row in rows:
-            values = dict(row._mapping)
-            payload = values.pop("alert_payload")
-            delivery = AlertDeliveryRow.model_validate(values)
-            alert = _alert(payload, delivery.alert_id)
-            out.setdefault(delivery.destination, []).append((delivery, alert))
+        for delivery, payload in store.pending_deliveries(self.engine):
+            out.setdefault(delivery.destination, []).append((delivery, _alert(payload, delivery.alert_id)))
         return out
 
     async def _send(self, destination: str, rows: list[tuple[AlertDeliveryRow, Alert]]) -> int:
@@ -250,12 +219,7 @@ class AlertRouter:
         if not notifier.threads:
             return [(None, alerts)]
         keys = sorted({a.key for a in alerts if a.key})
-        known: dict[str, AlertThreadRow] = {}
-        if keys:
-            with self.engine.connect() as conn:
-                for r in conn.execute(select(AlertThreadRow).where(AlertThreadRow.destination == destination,
-                                                                   AlertThreadRow.key.in_(keys))):
-                    known[r.key] = AlertThreadRow.model_validate(r._mapping)
+        known: dict[str, AlertThreadRow] = store.threads(self.engine, destination, keys) if keys else {}
         by_ref: dict[str, list[Alert]] = {}
         fresh: list[Alert] = []
         for a in alerts:
@@ -271,23 +235,16 @@ class AlertRouter:
     def _alerts(self, ids: list[int]) -> list[Alert]:
         if not ids:
             return []
-        with self.engine.connect() as conn:
-            return [alert_from_row(r) for r in conn.execute(select(AlertRow).where(AlertRow.id.in_(ids)).order_by(AlertRow.id))]
+        return [alert_from_row(r) for r in store.alert_payloads(self.engine, ids)]
 
     def _sent(self, destination: str, rows: list[AlertDeliveryRow], group: list[Alert], thread: Thread | None,
               delivery: Delivery) -> None:
         now = self.clock()
         ref = delivery.ref or (thread.ref if thread else None)
-        with begin_write(self.engine) as conn:
-            conn.execute(update(AlertDeliveryRow).where(AlertDeliveryRow.id.in_([r.id for r in rows]))
-                         .values(status="sent", sent_at=now, ref=ref, attempts=AlertDeliveryRow.attempts + 1))
-            if ref:
-                covered = [a.id for a in thread.alerts] if thread else []
-                covered += [a.id for a in group]
-                keys = {a.key for a in group if a.key} | ({a.key for a in thread.alerts if a.key} if thread else set())
-                upsert(conn, AlertThreadRow.__table__, [{"destination": destination, "key": k, "ref": ref,
-                                                         "alert_ids": json.dumps(covered), "updated_at": now}
-                                                        for k in sorted(keys)], ["destination", "key"])
+        covered = [a.id for a in thread.alerts] if thread else []
+        covered += [a.id for a in group]
+        keys = {a.key for a in group if a.key} | ({a.key for a in thread.alerts if a.key} if thread else set())
+        store.mark_sent(self.engine, [r.id for r in rows], now, ref, destination, sorted(keys), covered)
         for _ in rows:
             self.on_outcome(destination, "sent")
 
@@ -309,32 +266,26 @@ class AlertRouter:
         if give_up:
             self._fall_back(rows, f"{destination}: {error}")
             return
-        d = AlertDeliveryRow
-        with begin_write(self.engine) as conn:
-            for r, _ in rows:
-                wait = max(error.retry_after or 0.0, min(BACKOFF_MAX, BACKOFF_FIRST * 2 ** r.attempts))
-                conn.execute(update(d).where(d.id == r.id, d.status == "pending").values(
-                    attempts=r.attempts + 1, next_at=now + wait, last_error=str(error)[:500],
-                    first_failed_at=r.first_failed_at or now))
+        retries = [store.Retry(r.id, r.attempts + 1,
+                               now + max(error.retry_after or 0.0, min(BACKOFF_MAX, BACKOFF_FIRST * 2 ** r.attempts)),
+                               r.first_failed_at or now) for r, _ in rows]
+        store.schedule_retries(self.engine, retries, str(error))
 
     def _fall_back(self, rows: list[tuple[AlertDeliveryRow, Alert]], why: str) -> None:
         """Hand alerts to the next notifier of their route (or record that none is left)."""
         now = self.clock()
-        d = AlertDeliveryRow
-        with begin_write(self.engine) as conn:
-            for r, alert in rows:
-                chain = json.loads(r.chain)
-                nxt = next((n for n in chain if n in self.notifiers and not self.health[n].broken), None)
-                conn.execute(update(d).where(d.id == r.id, d.status == "pending").values(
-                    status="fell_back" if nxt else "failed", last_error=why[:500]))
-                if nxt:
-                    rest = chain[chain.index(nxt) + 1:]
-                    upsert(conn, d.__table__, [{"alert_id": r.alert_id, "destination": nxt, "chain": json.dumps(rest),
-                                                "status": "pending", "attempts": 0, "next_at": now}],
-                           ["alert_id", "destination"], update=False)
-                    self.health[r.destination].fell_back += 1 if r.destination in self.health else 0
-                else:
-                    log.error("alert %s (%s) could not be delivered anywhere: %s", r.alert_id, alert.summary, why)
+        handovers = []
+        for r, _ in rows:
+            chain = json.loads(r.chain)
+            nxt = next((n for n in chain if n in self.notifiers and not self.health[n].broken), None)
+            then = store.NewDelivery(r.alert_id, nxt, chain[chain.index(nxt) + 1:], now) if nxt else None
+            handovers.append(store.Handover(r.id, then))
+        store.hand_over(self.engine, handovers, why)
+        for (r, alert), handover in zip(rows, handovers, strict=True):
+            if handover.then:
+                self.health[r.destination].fell_back += 1 if r.destination in self.health else 0
+            else:
+                log.error("alert %s (%s) could not be delivered anywhere: %s", r.alert_id, alert.summary, why)
         self.wake()
 
     async def _recovered(self, destination: str) -> None:
@@ -369,11 +320,6 @@ def due_at(rows: list[tuple[AlertDeliveryRow, Alert]], group_wait: float) -> flo
     return max(oldest.next_at, alert.at + group_wait)
 
 
-def seconds_until(due: float | None, now: float) -> float:
-    """How long to sleep before `due` (None: nothing is scheduled), at most IDLE_RECHECK."""
-    return IDLE_RECHECK if due is None else min(IDLE_RECHECK, max(0.0, due - now))
-
-
 def _dedupe(alerts: list[Alert]) -> list[Alert]:
     """The same event about the same incident twice in one window (a restart, a reminder race) is said once."""
     seen: set[tuple] = set()
@@ -386,4 +332,4 @@ def _dedupe(alerts: list[Alert]) -> list[Alert]:
     return out
 
 
-__all__ = ["AlertRouter", "alert_row", "alert_from_row", "due_at", "seconds_until", "insert"]
+__all__ = ["AlertRouter", "alert_row", "alert_from_row", "due_at"]

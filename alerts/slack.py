@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-import urllib.request
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
@@ -278,7 +277,7 @@ class SlackNotifier(Notifier):
             self._web = AsyncWebClient(token=self.config.token.get_secret_value(), base_url=self.config.base_url,
                                        session=session, logger=self._sdk_log, retry_handlers=retry_handlers(),
                                        timeout=int(max(1, self.config.timeout)))
-            self._web.proxy = _proxy_for(self.config.base_url, self._web.proxy)
+            self._web.proxy = None  # direct, as every outbound request: through a proxy the guard sees only the proxy
         return self._web
 
     def _hook_client(self) -> AsyncWebhookClient:
@@ -288,14 +287,8 @@ class SlackNotifier(Notifier):
             url = self.config.webhook_url.get_secret_value()
             self._hook = AsyncWebhookClient(url, session=session, logger=self._sdk_log, timeout=int(max(1, self.config.timeout)),
                                             retry_handlers=retry_handlers(server_errors=False))
-            self._hook.proxy = _proxy_for(url, self._hook.proxy)
+            self._hook.proxy = None
         return self._hook
-
-
-def _proxy_for(url: str, proxy: str | None) -> str | None:
-    # slack-sdk takes HTTPS_PROXY from the environment but ignores NO_PROXY (slack_sdk/proxy_env_variable_loader.py).
-    host = urlsplit(url).hostname or ""
-    return None if proxy and urllib.request.proxy_bypass_environment(host) else proxy
 
 
 def _retry_after(headers: Any) -> float | None:

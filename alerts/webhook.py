@@ -78,8 +78,9 @@ def retry_after(value: str | None, now: float) -> float | None:
     return seconds if math.isfinite(seconds) and seconds >= 0 else None
 
 
-def _reason(raw: bytes, secret: str) -> str:
-    """The receiver's own explanation, one line, at most 200 characters, never echoing the secret."""
+def _reason(raw: bytes, secrets: tuple[str, ...]) -> str:
+    """The receiver's own explanation, one line, at most 200 characters, never echoing a configured secret
+    (scrubbed before it is cut: a secret on the cut must not leave its first characters)."""
     try:
         body = json.loads(raw)
     except ValueError:  # also UnicodeDecodeError
@@ -89,7 +90,7 @@ def _reason(raw: bytes, secret: str) -> str:
         text = body.get("error") or body.get("message") or ""
         if isinstance(text, dict):
             text = text.get("message") or ""
-    text = " ".join(str(text).split()).replace(secret, "***")
+    text = scrub(" ".join(str(text).split()), secrets)
     return text[:197] + "..." if len(text) > 200 else text
 
 
@@ -124,7 +125,7 @@ class WebhookNotifier(Notifier):
         except (TimeoutError, aiohttp.ClientError) as exc:
             what, permanent = outbound_failure(exc)  # never aiohttp's text: it can quote the URL
             raise NotifyError(f"webhook {self.shown} unreachable: {what}", permanent=permanent) from None
-        why = scrub(_reason(raw, secret), self.secrets)
+        why = _reason(raw, (*self.secrets, secret))
         said = f"HTTP {status}" + (f": {why}" if why else "")
         if 200 <= status < 300:
             self.ctx.log.info("alert webhook %s accepted %s (HTTP %s)", self.shown, key, status)

@@ -5,7 +5,7 @@
     # in channels.yaml:  actuators: [{id: hook, kind: webhook, url: 'http://127.0.0.1:9000/failover',
     #                                 secret: '${CM_FAILOVER_SECRET}'}]
 
-It does the four things the README ("Webhook requests") asks of a receiver:
+It does the four things docs/failover.md ("Webhook requests") asks of a receiver:
 1. verifies the signature over the raw body, rejecting stale or replayed requests (401);
 2. applies each Idempotency-Key once, and answers a repeat with the first answer;
 3. refuses with 409 when the monitor expects a value the object no longer has (someone changed the budget

@@ -1,27 +1,53 @@
-"""The composition root: create_app() wires the service, the web routes and their lifetimes."""
+"""The composition root: create_app() is the only place components are built and wired together.
+
+Each resource has its own cleanup context, started in order and stopped in reverse: storage, the outbound
+session, the result writer, the alert router, failover (engine, stepper, relay), the database loops, then
+probing (session, pipeline, tick, scheduler). So probing stops first and the writer's last flush comes after
+everything that can still produce a row.
+"""
 from __future__ import annotations
 
+import asyncio
+import logging
 import time
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import aiohttp_jinja2
-import jinja2
 from aiohttp import web
 from prometheus_client import CollectorRegistry
 
-from alerts.base import Notifier
+from alerts.base import Notifier, NotifierContext
+from alerts.router import AlertRouter
+from monitor.admin_actions import AdminActions
+from monitor.channels import ChannelBook
 from monitor.config import Config
 from monitor.demo import DemoWorld
-from monitor.metrics import Metrics
-from monitor.service import MonitorService
-from monitor.web import admin, api, badges, demo_api, feed, status, statuspage_api
-from monitor.web.headers import add_security_headers
-from monitor.web.keys import DEMO, SERVICE
-from monitor.web.metrics_endpoint import metrics_handler
+from monitor.events import AlertMaker
+from monitor.failover.actions import ActuatorContext
+from monitor.failover.engine import FailoverEngine
+from monitor.failover.relay import ActionRelay
+from monitor.failover.stepper import FailoverStepper
+from monitor.loops import DatabaseGauges, Tick, Upkeep
+from monitor.metrics import SERVICE_LOG, Metrics
+from monitor.pipeline import CONTROL, Pipeline
+from monitor.reactions import AlertPublisher, Reactions
+from monitor.readmodel import DemoView, MonitorReadModel, web_settings
+from monitor.redact import secret_values
+from monitor.running import MONITOR, Monitor
+from monitor.scheduler import CheckScheduler
+from monitor.store.db import ensure_data_dir, make_engine
+from monitor.store.persist import load_check_progress, load_overrides, load_windows
+from monitor.store.queries import load_channel_states, load_incident_starts
+from monitor.store.writer import ResultWriter
+from monitor.web.routes import web_app
 from probes import PROBES
 from probes.base import ProbeKind
+from probes.guard import NetworkGuard
+from probes.session import USER_AGENT, create_http_session, create_outbound_session
+
+log = logging.getLogger("monitor")
+Lifetime = Callable[[web.Application], AsyncIterator[None]]
 
 
 def create_app(config: Config, *, probes: Mapping[str, ProbeKind] = PROBES,
@@ -30,36 +56,156 @@ def create_app(config: Config, *, probes: Mapping[str, ProbeKind] = PROBES,
                notifiers: Sequence[Notifier] | None = None,
                actuators: Mapping[str, Any] | None = None) -> web.Application:
     """Build the web application; the monitor starts and stops with it."""
+    if actuators is None:
+        from monitor.failover.actuators import ACTUATORS as actuators  # the built-in registry
     registry = registry if registry is not None else CollectorRegistry()
-    service = MonitorService(config, probes, Metrics(registry), clock, flush_interval=flush_interval,
-                             notifiers=notifiers, actuators=actuators)
-    app = web.Application()
-    app.on_response_prepare.append(add_security_headers)  # errors raised as exceptions too
-    app[SERVICE] = service
-    env = aiohttp_jinja2.setup(app, loader=jinja2.FileSystemLoader(Path(__file__).parent / "web" / "templates"),
-                               autoescape=True, undefined=jinja2.StrictUndefined, auto_reload=False)
-    # Compiled once at start and kept: the pages keep working if the installed files are replaced or removed
-    # under a running service (a pip install into its environment), and a template error shows at start.
-    for name in env.loader.list_templates():
-        env.get_template(name)
-    status.setup_routes(app)
-    api.setup_routes(app)
-    statuspage_api.setup_routes(app)
-    badges.setup_routes(app)
-    feed.setup_routes(app)
-    admin.setup_routes(app, config.admin_token.get_secret_value() if config.admin_token else None,
-                       config.show_failover)
-    app.router.add_get("/metrics", metrics_handler(service.metrics.render))
+    monitor = Monitor(config, Metrics(registry), clock, ChannelBook(config, clock()), clock())
+    model = MonitorReadModel(monitor)
+    app = web_app(model, model, web_settings(config), demo=DemoView(demo) if demo is not None else None)
+    app[MONITOR] = monitor
     if demo is not None:
-        app[DEMO] = demo
-        demo_api.setup_routes(app)
-
-    async def lifecycle(_app: web.Application) -> AsyncIterator[None]:
-        await service.start()
-        yield
-        await service.stop()
-        if demo is not None:
-            await demo.stop()
-
-    app.cleanup_ctx.append(lifecycle)
+        app.cleanup_ctx.append(_demo(demo))
+    for lifetime in (_storage(monitor), _writer(monitor, flush_interval),
+                     _alerting(monitor, list(notifiers or [])), _failover(monitor, actuators), _loops(monitor),
+                     _probing(monitor, probes)):
+        app.cleanup_ctx.append(lifetime)
     return app
+
+
+def _demo(demo: DemoWorld) -> Lifetime:
+    async def lifetime(_app: web.Application) -> AsyncIterator[None]:
+        yield
+        await demo.stop()  # after the monitor: its probes stop before the simulated channels do
+    return lifetime
+
+
+def _storage(m: Monitor) -> Lifetime:
+    """The database: opened (and migrated), the stored states resumed into the book; disposed last."""
+    async def lifetime(_app: web.Application) -> AsyncIterator[None]:
+        config, book = m.config, m.book
+        if config.database_url is None:
+            ensure_data_dir(Path(config.data_dir))
+        m.engine = await asyncio.to_thread(make_engine, config.db_url)
+        now = m.clock()
+        book.restore(await asyncio.to_thread(load_channel_states, m.engine),
+                     await asyncio.to_thread(load_incident_starts, m.engine),
+                     await asyncio.to_thread(load_check_progress, m.engine),
+                     await asyncio.to_thread(load_overrides, m.engine, now),
+                     await asyncio.to_thread(load_windows, m.engine, now))
+        for channel_id, health in book.health.items():
+            m.metrics.set_channel_state(channel_id, health.state)
+            m.metrics.flapping.set((channel_id,), 0)
+        m.metrics.shortest_interval.set(min(k.interval_seconds for c in config.channels for k in c.checks))
+        yield
+        m.engine.dispose()
+    return lifetime
+
+
+def _writer(m: Monitor, flush_interval: float) -> Lifetime:
+    """The one writer of results, transitions and the alert outbox; its last flush comes after all else."""
+    async def lifetime(_app: web.Application) -> AsyncIterator[None]:
+        m.writer = ResultWriter(m.engine, flush_interval=flush_interval, on_flush=_count_flush(m.metrics),
+                                on_alerts=lambda: m.alerts.wake(), on_transitions=lambda: m.gauges.wake.set())
+        m.writer_task = asyncio.create_task(m.writer.run(), name="result-writer")
+        m.metrics.writer_queue.set_function(lambda: m.writer.depth)  # read at scrape time
+        yield
+        m.writer_task.cancel()
+        await asyncio.gather(m.writer_task, return_exceptions=True)
+        await m.writer.flush()
+    return lifetime
+
+
+def _count_flush(metrics: Metrics) -> Callable[[int, int], None]:
+    def on_flush(written: int, dropped: int) -> None:
+        metrics.results_written.inc(written)
+        metrics.results_dropped.set(dropped)
+    return on_flush
+
+
+def _alerting(m: Monitor, extra: list[Notifier]) -> Lifetime:
+    """The outbound session (behind the network guard) and the alert router with every notifier."""
+    async def lifetime(_app: web.Application) -> AsyncIterator[None]:
+        from alerts import NOTIFIERS  # the registry; config validation used the same one
+        config = m.config
+        # One guard for every outbound connection: probes, notifiers and actuators (allow_networks).
+        m.net_guard = NetworkGuard(config.allow_networks)
+        m.outbound = create_outbound_session(USER_AGENT, m.net_guard)
+        ctx = NotifierContext(logging.getLogger("monitor.alerts"), m.clock, m.outbound, m.net_guard)
+        built: dict[str, Notifier] = {}
+        for entry in config.alerts.notifiers:
+            built[entry.id] = NOTIFIERS[entry.kind].build(entry.id, entry.options, ctx)
+            built[entry.id].secrets = secret_values(entry.options)  # scrubbed from every error it reports
+        for i, notifier in enumerate(extra):  # built elsewhere (tests): routed like configured ones
+            built[notifier.id or f"extra-{i}"] = notifier
+        m.alerts = AlertRouter(m.engine, config.alerts, built, m.clock,
+                               on_outcome=lambda dest, outcome: m.metrics.alerts.labels(dest, outcome).inc())
+        m.metrics.start_at_zero([(c.id, k.ref, k.kind) for c in config.channels for k in c.checks],
+                                [SERVICE_LOG, *built], [a.id for a in config.failover.actuators])
+        m.publisher = AlertPublisher(m.metrics, m.writer.add_alert, bool(built), m.book.channels)
+        m.alerts.start()
+        yield
+        await m.alerts.stop()
+        await m.outbound.close()
+    return lifetime
+
+
+def _failover(m: Monitor, actuators: Mapping[str, Any]) -> Lifetime:
+    """The failover engine (loaded), its stepper and the action relay; the event reactions and admin actions."""
+    async def lifetime(_app: web.Application) -> AsyncIterator[None]:
+        config = m.config
+        m.failover = FailoverEngine(config.failover, m.engine, {c.id: c.name for c in config.channels})
+        await asyncio.to_thread(m.failover.load, m.clock())
+        lock = asyncio.Lock()  # admin changes, approvals and freezes: one at a time
+        m.stepper = FailoverStepper(m.failover, m.book, m.writer, m.publisher, m.metrics, m.clock, lock)
+        m.stepper.update_metrics()
+        # Actuators share the notifiers' outbound session: behind the same guard (the seller's own systems on
+        # a private network are reached through allow_networks), pooled, and no redirect followed.
+        kinds = {a.id: (actuators[a.kind], a.options) for a in config.failover.actuators}
+        m.relay = ActionRelay(m.failover, kinds, ActuatorContext(m.outbound, logging.getLogger("monitor.actuators"),
+                                                                m.clock),
+                              m.clock, on_event=m.stepper.relay_event, on_outcome=m.stepper.action_outcome)
+        m.stepper.relay, m.stepper.router = m.relay, m.alerts
+        m.maker = AlertMaker(m.book.channels)
+        m.reactions = Reactions(m.book, m.writer, m.metrics, m.maker, m.publisher, m.stepper.soon)
+        m.admin = AdminActions(m.engine, m.book, m.reactions, m.clock, lock)
+        await m.relay.start()
+        yield
+        await m.stepper.stop()
+        await m.relay.stop()
+    return lifetime
+
+
+def _loops(m: Monitor) -> Lifetime:
+    """Rollups and retention, and the database gauges of /metrics."""
+    async def lifetime(_app: web.Application) -> AsyncIterator[None]:
+        m.upkeep = Upkeep(m.engine, m.config.retention, m.clock)
+        m.gauges = DatabaseGauges(m.engine, m.metrics, m.book.channels, m.stepper.places, m.clock)
+        m.stepper.on_action_outcome = m.gauges.wake.set  # an applied value may have changed
+        m.upkeep.start()
+        m.gauges.start()
+        yield
+        await m.upkeep.stop()
+        await m.gauges.stop()
+    return lifetime
+
+
+def _probing(m: Monitor, probes: Mapping[str, ProbeKind]) -> Lifetime:
+    """The probes' session, the result pipeline, the 1 s tick and the scheduler; stopped first."""
+    async def lifetime(_app: web.Application) -> AsyncIterator[None]:
+        config = m.config
+        m.http = create_http_session(USER_AGENT, m.net_guard)
+        m.pipeline = Pipeline(probes, m.http, m.net_guard, m.book, m.writer, m.metrics, m.clock, m.reactions)
+        m.tick = Tick(m.book, m.reactions, m.stepper.soon, m.maker, m.publisher, config.alerts.reminder_every, m.clock)
+        m.tick.start()
+        jobs = [(channel, check, m.pipeline.run_check) for channel in config.channels for check in channel.checks]
+        jobs += [(CONTROL, check, m.pipeline.run_control) for check in config.connectivity.checks]
+        m.scheduler = CheckScheduler(jobs, m.metrics)
+        m.scheduler.start()
+        log.info("monitoring %d channels with %d checks", len(config.channels), sum(len(c.checks) for c in config.channels))
+        yield
+        m.pipeline.stopping()
+        m.scheduler.shutdown()
+        await m.tick.stop()
+        await m.pipeline.stop()
+        await m.http.close()
+    return lifetime

@@ -15,10 +15,9 @@ from monitor.durations import format_duration
 from monitor.redact import redact_url
 from monitor.report import print_table
 from monitor.runner import run_probe
-from monitor.service import USER_AGENT
 from probes import PROBES
 from probes.guard import NetworkGuard
-from probes.session import create_http_session
+from probes.session import USER_AGENT, create_http_session
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 EXIT_BROKEN_PIPE = 128 + 13  # what a shell reports for a command ended by SIGPIPE (git log | head)

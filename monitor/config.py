@@ -74,6 +74,11 @@ class Check(BaseModel):
         return self._conditions
 
     @property
+    def ref(self) -> str:
+        """The check's name within its channel: its id (load_config gives a check without one its kind)."""
+        return self.id or self.kind
+
+    @property
     def interval_seconds(self) -> float:
         assert self.interval is not None, "load_config applies defaults"
         return self.interval
@@ -348,7 +353,9 @@ def _unreachable_urls(config: Config) -> list[Problem]:
         for name in type(entry.options).model_fields:
             value = getattr(entry.options, name)
             url = value.get_secret_value() if isinstance(value, SecretStr) else value
-            if not (name.endswith("url") and isinstance(url, str)):
+            if name == "host" and isinstance(url, str):  # an SMTP server's host name or address
+                url = f"smtp://{url if ':' not in url else f'[{url}]'}"
+            elif not (name.endswith("url") and isinstance(url, str)):
                 continue
             why = guard.host_problem(urlsplit(url).hostname or "")
             if why:

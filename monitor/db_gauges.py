@@ -8,11 +8,10 @@ from __future__ import annotations
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 
-from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
 from monitor.metrics import Metrics
-from monitor.store.models import FailoverTargetRow
+from monitor.store.failover_actions import applied_values
 from monitor.store.queries import UPTIME_WINDOWS, open_incidents, uptime_windows
 
 
@@ -28,9 +27,7 @@ def read(engine: Engine, now: float, *, uptime: bool = True) -> DbReading:
     costly uptime sums."""
     windows = uptime_windows(engine, now) if uptime else None
     incidents = frozenset(i.channel for i in open_incidents(engine))
-    with engine.connect() as conn:
-        applied = {(r.owner_kind, r.owner, r.channel): r.applied
-                   for r in conn.execute(select(FailoverTargetRow)) if r.applied is not None}
+    applied = {place: value for place, value in applied_values(engine).items() if value is not None}
     return DbReading(windows, incidents, applied)
 
 

@@ -59,7 +59,6 @@ class Transition:
     new: State
     at: float
     cause: Mapping[str, str | None] = field(default_factory=dict)
-    old_since: float | None = None  # when the old state began: how long a channel was down
     flapping: bool = False  # the channel was flapping: notifiers stay quiet, failover holds still
     down_since: float | None = None  # when the unavailability began (maintenance in between included)
 
@@ -124,11 +123,15 @@ class Override:
 
 @dataclass(frozen=True, slots=True)
 class Context:
-    """What decides a channel's state besides its checks; the service builds it for each call."""
+    """What decides a channel's state besides its checks; the ChannelBook builds it for each call."""
 
     maintenance: Window | None = None   # an active maintenance window
     override: Override | None = None    # an active manual override
     frozen: bool = False                # the monitor's own connectivity is lost: hold every state
+
+    def steered(self, now: float) -> bool:
+        """A person decides the state now (maintenance, an active override), not the channel's checks."""
+        return self.maintenance is not None or (self.override is not None and self.override.active_at(now))
 
 
 @dataclass(frozen=True, slots=True)
@@ -178,8 +181,7 @@ class ChannelHealth:
         else:
             self.checks[check] = advance_check(previous, verdict, self.rules.thresholds)
         events: list[Transition | FlapEvent] = []
-        steered = ctx.maintenance is not None or (ctx.override is not None and ctx.override.active_at(now))
-        if verdict.level is not None and not ctx.frozen and not steered:
+        if verdict.level is not None and not ctx.frozen and not ctx.steered(now):
             self.flap.settings = self.rules.flapping
             flap = self.flap.observe(self._raw_verdict_state().value)
             if flap is not None:
@@ -209,6 +211,7 @@ class ChannelHealth:
 
     def _evaluate(self, now: float, ctx: Context, trigger: str | None) -> Transition | None:
         forced = False
+        cause: dict[str, str | None]
         if ctx.override is not None and ctx.override.active_at(now):
             new, cause, forced = ctx.override.state, {"override_by": ctx.override.by, "reason": ctx.override.reason}, True
         elif ctx.maintenance is not None:
@@ -227,7 +230,7 @@ class ChannelHealth:
             return None
         if new is State.DOWN and self.down_since is None:
             self.down_since = self.incident_since(now) or now
-        transition = Transition(self.channel, self.state, new, now, cause, self.since, self.flap.flapping, self.down_since)
+        transition = Transition(self.channel, self.state, new, now, cause, self.flap.flapping, self.down_since)
         if new not in (State.DOWN, State.MAINTENANCE):
             if self.down_since is not None:
                 self.last_down_since, self.recovered_at = self.down_since, now

@@ -3,7 +3,8 @@
 The per-check and per-channel families (probe results, channel state, uptime) hold tens of thousands
 of samples at 2,000 checks. prometheus-client keeps a child object per label set and formats every
 sample through its generic exposition code: about 9 µs a sample, ~250 ms a scrape at 2,000 checks
-(bench/metrics_bench.py). Here a sample is a dict entry and its line prefix (name and escaped labels) is
+(measured with bench/run_bench.py's /metrics scrapes; see bench/README.md). Here a sample is a dict entry
+and its line prefix (name and escaped labels) is
 built once, when the label set first appears, so a rendering is one join: the same text for a tenth of
 the time. Small service-level metrics stay with prometheus-client (histograms, counters by notifier).
 """

@@ -28,7 +28,7 @@ HTTP_PHASES = ("resolve", "connect", "processing", "transfer")
 # Outcomes of an alert delivery (alerts/router.py) and of a failover action (monitor/failover/actions.py).
 ALERT_OUTCOMES = ("sent", "failed", "permanent")
 ACTION_OUTCOMES = ("applied", "retry", "failed", "conflict")
-# The always-on log line every alert gets (MonitorService.publish), counted like a notifier.
+# The always-on log line every alert gets (monitor.reactions.AlertPublisher), counted like a notifier.
 SERVICE_LOG = "service-log"
 DNS_RCODES = {"NOERROR": 0, "FORMERR": 1, "SERVFAIL": 2, "NXDOMAIN": 3, "NOTIMP": 4, "REFUSED": 5,
               "YXDOMAIN": 6, "YXRRSET": 7, "NXRRSET": 8, "NOTAUTH": 9, "NOTZONE": 10}

@@ -1,9 +1,10 @@
 """Keep secrets out of what is printed: URL credentials and query strings, webhook paths, configured secrets."""
 from __future__ import annotations
 
+import base64
 import re
 from collections.abc import Iterable
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlsplit
 
 from pydantic import BaseModel, SecretStr
 
@@ -31,21 +32,39 @@ def url_origin(url: str) -> str:
 
 
 def secret_values(options: BaseModel) -> tuple[str, ...]:
-    """Every configured value of a notifier's or actuator's options that must never be shown: secrets (tokens,
-    passwords, signing keys), header values (an X-Api-Key), and the path and query of its URLs (base_url
-    excepted: an API's base path is not a secret)."""
+    """Every configured value of a notifier's or actuator's options that must never be shown, in every form a
+    receiver may echo it: secrets (tokens, passwords, signing keys) and the words inside them ("Bearer tok"),
+    header values (an X-Api-Key), the path of its URLs and each token-like segment of it, query values, URL
+    user and password and their Basic form (base_url excepted: an API's base path is not a secret)."""
     found: list[str] = []
     for name in type(options).model_fields:
         value = getattr(options, name)
         raw = value.get_secret_value() if isinstance(value, SecretStr) else value
         if isinstance(value, SecretStr):
-            found.append(raw)
+            found += [raw, *_words(raw)]
         if name.endswith("url") and name != "base_url" and isinstance(raw, str):
-            parts = urlsplit(raw)
-            found += [raw, parts.path + (f"?{parts.query}" if parts.query else ""), parts.password or ""]
+            found += _url_secrets(raw)
         elif name == "headers" and isinstance(raw, dict):
-            found += [str(v) for v in raw.values()]
+            for header in raw.values():
+                found += [str(header), *_words(str(header))]
     return tuple(sorted({v for v in found if len(v) >= 4 and v != "/"}, key=len, reverse=True))
+
+
+def _url_secrets(url: str) -> list[str]:
+    parts = urlsplit(url)
+    found = [url, parts.path + (f"?{parts.query}" if parts.query else ""), parts.path, parts.query]
+    # A segment that looks like a token (a digit in it, or long): Slack's T../B../XXXX, n8n's webhook id.
+    found += [s for s in parts.path.split("/") if len(s) >= 16 or (len(s) >= 6 and any(c.isdigit() for c in s))]
+    found += [value for _key, value in parse_qsl(parts.query, keep_blank_values=False)]
+    if parts.username or parts.password:
+        found += [parts.username or "", parts.password or "",
+                  base64.b64encode(f"{parts.username or ''}:{parts.password or ''}".encode()).decode()]
+    return found
+
+
+def _words(value: str) -> list[str]:
+    """The token-like parts of a value ('Bearer tok-123' -> 'tok-123'), which a receiver may quote alone."""
+    return [w for w in re.split(r"[\s,;=]+", value) if len(w) >= 8]
 
 
 def scrub(text: str, secrets: Iterable[str]) -> str:

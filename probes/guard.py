@@ -12,6 +12,7 @@ import asyncio
 import ipaddress
 import re
 import socket
+import unicodedata
 from collections.abc import Iterable
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -20,7 +21,10 @@ IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 # Cloud metadata endpoints (AWS/GCP/Azure/OpenStack, AWS IPv6, Alibaba, ECS task metadata) and the
 # link-local ranges they live in: blocked even when allow_networks lists them.
 METADATA = tuple(ipaddress.ip_network(n) for n in (
-    "169.254.169.254/32", "169.254.170.2/32", "fd00:ec2::254/128", "100.100.100.200/32"))
+    "169.254.169.254/32", "169.254.170.2/32", "fd00:ec2::254/128", "100.100.100.200/32",
+    "168.63.129.16/32"))  # Azure's WireServer: a public address that hands out the VM's configuration
+NAT64 = ipaddress.ip_network("64:ff9b::/96")
+IPV4_COMPATIBLE = ipaddress.ip_network("::/96")
 LINK_LOCAL = tuple(ipaddress.ip_network(n) for n in ("169.254.0.0/16", "fe80::/10"))
 _NUMERIC_HOST = re.compile(r"^(0x[0-9a-f]+|[0-9]+)(\.(0x[0-9a-f]+|[0-9]+)){0,3}$", re.IGNORECASE)
 
@@ -39,6 +43,22 @@ def noncanonical_ipv4(host: str) -> str | None:
         return socket.inet_ntoa(socket.inet_aton(host))
     except OSError:
         return "no address"  # numeric but not an address at all (e.g. 999999999999)
+
+
+def _embedded_ipv4(ip: IPAddress) -> IPAddress:
+    """The IPv4 address an IPv6 one carries (mapped, NAT64, 6to4, Teredo, IPv4-compatible), judged as itself:
+    ::ffff:169.254.169.254 and 64:ff9b::a9fe:a9fe reach the metadata service where such routes exist."""
+    if not isinstance(ip, ipaddress.IPv6Address):
+        return ip
+    if ip.ipv4_mapped is not None:
+        return ip.ipv4_mapped
+    if ip in NAT64 or (ip in IPV4_COMPATIBLE and int(ip) > 1):
+        return ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
+    if ip.sixtofour is not None:
+        return ip.sixtofour
+    if ip.teredo is not None:
+        return ip.teredo[1]
+    return ip
 
 
 class BlockedDestination(OSError):
@@ -61,9 +81,7 @@ class NetworkGuard:
         return self._verdicts[address]
 
     def _reason(self, address: str) -> str | None:
-        ip: IPAddress = ipaddress.ip_address(address.split("%", 1)[0])
-        if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-            ip = ip.ipv4_mapped
+        ip: IPAddress = _embedded_ipv4(ipaddress.ip_address(address.split("%", 1)[0]))
         if any(ip in net for net in METADATA):
             return "a cloud metadata address (always blocked)"
         if any(ip.version == net.version and ip in net for net in LINK_LOCAL):
@@ -83,7 +101,8 @@ class NetworkGuard:
     def host_problem(self, host: str) -> str | None:
         """For config checks: why a URL's host can never be connected to, judged without DNS (an address
         literal, or localhost), or None. A name is judged at connect time, on its resolved addresses."""
-        host = host.strip("[]")
+        # As the HTTP client will read it: fullwidth digits are digits (NFKC), a trailing dot changes nothing.
+        host = unicodedata.normalize("NFKC", host).strip("[]").rstrip(".").lower()
         canonical = noncanonical_ipv4(host)
         if canonical is not None:
             return (f"'{host}' is an ambiguous spelling of an IPv4 address ({canonical}); write the address in "

@@ -1,4 +1,4 @@
-"""The admin API: token checks, manual overrides and maintenance windows on a running service."""
+"""The admin API: token checks, manual overrides and maintenance windows on a running monitor."""
 from __future__ import annotations
 
 import asyncio
@@ -8,7 +8,7 @@ import pytest
 from pydantic import SecretStr
 
 from monitor.app import create_app
-from monitor.web.keys import SERVICE
+from monitor.running import MONITOR
 from tests.fakes import Recorder, eventually, immediate_alerts
 from tests.test_app import config_for, incidents, state
 
@@ -35,7 +35,7 @@ async def test_wrong_token_is_401_and_changes_nothing(tmp_path, aiohttp_client, 
         response = await client.put("/api/admin/channels/allegro/override", headers=headers,
                                     json={"state": "down", "by": "mallory", "reason": "x"})
         assert response.status == 401
-    assert state(app, "allegro") == "up" and app[SERVICE].overrides == {}
+    assert state(app, "allegro") == "up" and app[MONITOR].book.overrides == {}
 
 
 async def test_override_forces_down_with_who_and_why_then_lifts(tmp_path, aiohttp_client, fake_channel):
@@ -83,15 +83,15 @@ async def test_override_and_threshold_progress_survive_a_restart(tmp_path, aioht
     client = await aiohttp_client(app)
     await client.put("/api/admin/channels/allegro/override", headers=TOKEN,
                      json={"state": "up", "by": "anna", "reason": "known false alarm", "expires_in": "1h"})
-    await eventually(lambda: "home" in app[SERVICE].health["allegro"].checks
-                     and app[SERVICE].health["allegro"].checks["home"].fails >= 3)
+    await eventually(lambda: "home" in app[MONITOR].book.health["allegro"].checks
+                     and app[MONITOR].book.health["allegro"].checks["home"].fails >= 3)
     await client.close()
-    fails = app[SERVICE].health["allegro"].checks["home"].fails
+    fails = app[MONITOR].book.health["allegro"].checks["home"].fails
     again = create_app(config, flush_interval=0.05)
     await aiohttp_client(again)
-    restored = again[SERVICE].health["allegro"].checks["home"]
+    restored = again[MONITOR].book.health["allegro"].checks["home"]
     assert restored.fails >= fails  # resumed mid-count, not from zero
-    assert again[SERVICE].overrides["allegro"].by == "anna" and state(again, "allegro") == "up"
+    assert again[MONITOR].book.overrides["allegro"].by == "anna" and state(again, "allegro") == "up"
 
 
 async def test_the_cli_forces_lifts_and_schedules_through_the_admin_api(tmp_path, aiohttp_client, fake_channel):
@@ -126,10 +126,10 @@ async def test_racing_overrides_leave_the_stored_one_in_force(tmp_path, aiohttp_
                        json={"state": "down" if i % 2 else "up", "by": f"ops{i}", "reason": f"race {i}"})
             for i in range(12)]
     assert {r.status for r in await asyncio.gather(*puts)} == {200}
-    service = app[SERVICE]
-    stored = load_overrides(service.engine, service.clock())
-    assert stored["allegro"].by == service.overrides["allegro"].by  # what a restart would load is what is in force
-    assert state(app, "allegro") == service.overrides["allegro"].state.value
+    monitor = app[MONITOR]
+    stored = load_overrides(monitor.engine, monitor.clock())
+    assert stored["allegro"].by == monitor.book.overrides["allegro"].by  # what a restart would load is what is in force
+    assert state(app, "allegro") == monitor.book.overrides["allegro"].state.value
 
 
 async def test_a_maintenance_window_is_cancelled_at_once_and_for_good(tmp_path, aiohttp_client, fake_channel):
@@ -158,7 +158,7 @@ async def test_a_maintenance_window_is_cancelled_at_once_and_for_good(tmp_path, 
     await client.close()
     restarted = create_app(config, flush_interval=0.05)
     await aiohttp_client(restarted)
-    assert [(w.id, w.reason) for w in restarted[SERVICE].windows["allegro"]] == [(later["id"], "move")]
+    assert [(w.id, w.reason) for w in restarted[MONITOR].book.windows["allegro"]] == [(later["id"], "move")]
     await eventually(lambda: state(restarted, "allegro") == "up")
 
 
@@ -188,7 +188,7 @@ async def test_the_cli_lists_and_cancels_a_maintenance_window(tmp_path, aiohttp_
     auth = ("--url", url, "--token", "s3cret-token")
     code, out, err = await run_cli("maintenance", "allegro", "--duration", "1h", "--reason", "API upgrade", "--by", "ops", *auth)
     assert code == 0, err
-    window = app[SERVICE].windows["allegro"][0]
+    window = app[MONITOR].book.windows["allegro"][0]
     window_id = int(out.rsplit("--cancel ", 1)[1].rstrip(")\n"))
     assert out.endswith(f"added by ops as window {window_id} (cancel it with --cancel {window_id})\n")
     code, out, _ = await run_cli("maintenance", "allegro", "--list", *auth)
@@ -197,6 +197,6 @@ async def test_the_cli_lists_and_cancels_a_maintenance_window(tmp_path, aiohttp_
     assert (code, state(app, "allegro")) == (2, "maintenance")  # no --by: nothing sent
     code, out, err = await run_cli("maintenance", "allegro", "--cancel", str(window_id), "--by", "ops", *auth)
     assert (code, out) == (0, f"allegro: maintenance window {window_id} cancelled by ops; the channel is up\n"), err
-    assert state(app, "allegro") == "up" and window not in app[SERVICE].windows["allegro"]
+    assert state(app, "allegro") == "up" and window not in app[MONITOR].book.windows["allegro"]
     code, out, _ = await run_cli("maintenance", "allegro", "--list", "--json", *auth)
     assert json.loads(out) == {"channel": "allegro", "windows": []}

@@ -11,7 +11,7 @@ from alerts.base import Alert, Batch
 from alerts.log import LogNotifier
 from alerts.wording import Wording
 from monitor.app import create_app
-from monitor.web.keys import SERVICE
+from monitor.running import MONITOR
 from tests.fakes import Recorder, eventually, immediate_alerts
 from tests.test_app import config_for, state
 
@@ -115,7 +115,7 @@ async def test_a_broken_notifier_shows_on_the_status_page_and_in_the_api(tmp_pat
     await eventually(lambda: state(app, "allegro") == "up")
     fake_channel.mode = "error"
     await eventually(lambda: state(app, "allegro") == "down")
-    await eventually(lambda: app[SERVICE].alerts.problems)
+    await eventually(lambda: app[MONITOR].alerts.problems)
     page = await (await client.get("/")).text()
     assert "Alerts are not getting through" in page and "recorder: not delivering since " in page
     body = await (await client.get("/api/channels")).json()

@@ -9,8 +9,8 @@ from sqlalchemy import func, select
 from monitor.app import create_app
 from monitor.config import parse_config
 from monitor.demo import META_2021, DemoWorld
+from monitor.running import MONITOR
 from monitor.store.models import IncidentRow, ProbeResultRow
-from monitor.web.keys import SERVICE
 from probes import PROBES
 from tests.fakes import FakeChannel, eventually
 
@@ -25,11 +25,11 @@ def config_for(tmp_path, *channels: tuple[str, str], extra: str = ""):
 
 
 def state(app, channel: str) -> str:
-    return app[SERVICE].health[channel].state.value
+    return app[MONITOR].book.health[channel].state.value
 
 
 def incidents(app) -> list[IncidentRow]:
-    with app[SERVICE].engine.connect() as conn:
+    with app[MONITOR].engine.connect() as conn:
         return [IncidentRow.model_validate(r._mapping) for r in conn.execute(select(IncidentRow))]
 
 
@@ -43,7 +43,7 @@ async def test_channel_goes_down_and_recovers_with_one_incident(tmp_path, aiohtt
     page = await (await client.get("/")).text()
     assert "1 of 1 channels down: Allegro" in page and "home: HTTP 503" in page
     labels = {"channel": "allegro", "check": "home", "kind": "http"}
-    metrics = app[SERVICE].metrics
+    metrics = app[MONITOR].metrics
     assert metrics.value("probe_success", labels) == 0
     assert metrics.value("probe_http_status_code", labels) == 503
     assert metrics.value("channel_monitor_channel_state", {"channel": "allegro", "state": "down"}) == 1
@@ -63,7 +63,7 @@ async def test_api_healthz_and_metrics(tmp_path, aiohttp_client, fake_channel):
     await eventually(lambda: state(app, "amazon") == "up")
     health = await client.get("/healthz")
     assert health.status == 200 and (await health.json())["status"] == "ok"
-    await eventually(lambda: app[SERVICE].metrics.results_written._value.get() > 0)
+    await eventually(lambda: app[MONITOR].metrics.results_written._value.get() > 0)
     [channel] = (await (await client.get("/api/channels")).json())["channels"]
     assert channel["state"] == "up" and channel["checks"][0]["ok"] is True
     metrics = await (await client.get("/metrics")).text()
@@ -82,7 +82,7 @@ async def test_stuck_target_does_not_delay_other_checks(tmp_path, aiohttp_client
     await aiohttp_client(app)
     await asyncio.sleep(2.0)
     assert fast.hits >= 7  # every 200 ms for 2 s, undisturbed by the hanging neighbour
-    latest = app[SERVICE].runner.latest[("stuck", "home")]
+    latest = app[MONITOR].pipeline.latest[("stuck", "home")]
     assert latest.result.error_class == "timeout" and latest.duration_seconds < 0.3
     assert state(app, "stuck") == "down" and state(app, "fast") == "up"
 
@@ -115,11 +115,11 @@ async def test_restart_resumes_down_state_without_a_second_incident(tmp_path, ai
 async def test_shutdown_flushes_buffered_results(tmp_path, aiohttp_client, fake_channel):
     app = create_app(config_for(tmp_path, ("ceneo", fake_channel.url)), flush_interval=60)  # only shutdown flushes
     client = await aiohttp_client(app)
-    service = app[SERVICE]
+    monitor = app[MONITOR]
     await eventually(lambda: fake_channel.hits >= 3)
     await client.close()
-    stored_probes = service.metrics.probes.get(("ceneo", "home", "http"))
-    with service.engine.connect() as conn:
+    stored_probes = monitor.metrics.probes.get(("ceneo", "home", "http"))
+    with monitor.engine.connect() as conn:
         stored = conn.execute(select(func.count()).select_from(ProbeResultRow)).scalar_one()
     assert stored == stored_probes >= 3
 
@@ -130,20 +130,20 @@ async def test_demo_break_heal_and_replay_2021(tmp_path, aiohttp_client):
     config = world.config(PROBES, interval="200ms", timeout="150ms").model_copy(update={"data_dir": str(tmp_path)})
     app = create_app(config, demo=world, flush_interval=0.05)
     client = await aiohttp_client(app)
-    await eventually(lambda: all(h.state.value == "up" for h in app[SERVICE].health.values()))
+    await eventually(lambda: all(h.state.value == "up" for h in app[MONITOR].book.health.values()))
     assert (await client.post("/demo/channels/allegro", json={"mode": "maintenance"})).status == 200
     await eventually(lambda: state(app, "allegro") == "down")
-    assert "przerwa techniczna" in app[SERVICE].runner.latest[("allegro", "storefront")].result.error
+    assert "przerwa techniczna" in app[MONITOR].pipeline.latest[("allegro", "storefront")].result.error
     await client.post("/demo/channels/allegro", json={"mode": "ok"})
     await eventually(lambda: state(app, "allegro") == "up")
     replay = await client.post("/demo/replay-2021", json={"minutes": 0.04})
     assert replay.status == 200
     await eventually(lambda: all(state(app, c) == "down" for c in META_2021))
     assert all(state(app, c) == "up" for c in ("allegro", "amazon", "own-shop", "ceneo"))
-    dns = app[SERVICE].runner.latest[("facebook-shop", "dns")].result
+    dns = app[MONITOR].pipeline.latest[("facebook-shop", "dns")].result
     assert (dns.error_class, dns.facts["rcode"]) == ("dns_servfail", "SERVFAIL")
     assert dns.error.startswith("SERVFAIL from 127.0.0.1:") and dns.error.endswith(" for facebook.com")
-    assert app[SERVICE].runner.latest[("facebook-shop", "storefront")].result.ok  # DNS alone explains it
+    assert app[MONITOR].pipeline.latest[("facebook-shop", "storefront")].result.ok  # DNS alone explains it
     [facebook] = [c for c in (await (await client.get("/api/channels")).json())["channels"] if c["id"] == "facebook-shop"]
     assert facebook["cause"].startswith("dns: SERVFAIL from 127.0.0.1:")
     again = await client.post("/demo/replay-2021", json={"minutes": 0.04})  # a second replay extends the first

@@ -6,7 +6,7 @@ import socket
 from monitor.app import create_app
 from monitor.config import parse_config
 from monitor.connectivity import ConnectivityGuard
-from monitor.web.keys import SERVICE
+from monitor.running import MONITOR
 from probes import PROBES
 from tests.fakes import FakeChannel, Recorder, eventually, immediate_alerts
 
@@ -67,20 +67,20 @@ channels:
     recorder = Recorder()
     app = create_app(immediate_alerts(config), notifiers=[recorder], flush_interval=0.05)
     client = await aiohttp_client(app)
-    service = app[SERVICE]
-    await eventually(lambda: all(h.state.value == "up" for h in service.health.values()))
+    monitor = app[MONITOR]
+    await eventually(lambda: all(h.state.value == "up" for h in monitor.book.health.values()))
     for shop in shops:  # our own network "fails": every target stops answering at once
         shop.mode = "error"
-    await eventually(lambda: service.connectivity_lost)
+    await eventually(lambda: monitor.book.connectivity_lost)
     before = sum(s.hits for s in shops)
     await eventually(lambda: sum(s.hits for s in shops) > before + 12)  # three more rounds of failures
-    assert all(h.state.value == "up" for h in service.health.values())  # frozen, not down
+    assert all(h.state.value == "up" for h in monitor.book.health.values())  # frozen, not down
     body = await (await client.get("/api/channels")).json()
     assert body["connectivity"] == {"lost": True, "reason": "4 of 4 channels are failing at once"}
     assert "Monitor connectivity lost" in await (await client.get("/")).text()
     for shop in shops:
         shop.mode = "ok"
-    await eventually(lambda: not service.connectivity_lost)
+    await eventually(lambda: not monitor.book.connectivity_lost)
     await eventually(lambda: len(recorder.sent) == 2)
     assert [a.event for a in recorder.sent] == ["connectivity_lost", "connectivity_restored"]  # no down alerts
 
@@ -99,9 +99,9 @@ channels:
 """, PROBES)
     app = create_app(config, flush_interval=0.05)
     await aiohttp_client(app)
-    await eventually(lambda: app[SERVICE].connectivity_lost)
-    assert app[SERVICE].guard.reason == "all 1 control targets are failing"
-    assert app[SERVICE].metrics.connectivity_lost._value.get() == 1
+    await eventually(lambda: app[MONITOR].book.connectivity_lost)
+    assert app[MONITOR].book.guard.reason == "all 1 control targets are failing"
+    assert app[MONITOR].metrics.connectivity_lost._value.get() == 1
 
 
 async def test_a_control_probe_in_flight_is_cut_off_quietly_at_stop(tmp_path, aiohttp_client, aiohttp_server, caplog):
@@ -118,9 +118,9 @@ channels:
 """, PROBES)
     app = create_app(config, flush_interval=0.05)
     client = await aiohttp_client(app)
-    service = app[SERVICE]
+    monitor = app[MONITOR]
     await eventually(lambda: hanging.hits >= 2)          # the channel's probe and the control probe both hang
-    assert len(service._inflight) == 2                   # the control probe is tracked like a check
+    assert len(monitor.pipeline._inflight) == 2          # the control probe is tracked like a check
     await client.close()                                 # stop: both are cut off
-    assert service._inflight == set()
+    assert monitor.pipeline._inflight == set()
     assert not [r for r in caplog.records if r.levelname in ("ERROR", "CRITICAL")]

@@ -51,7 +51,7 @@ async def test_an_unreachable_own_shop_closes_its_https_listener_too():
 
 async def test_the_channel_page_and_api_show_when_the_certificate_expires(tmp_path, aiohttp_client):
     from monitor.app import create_app
-    from monitor.web.keys import SERVICE
+    from monitor.running import MONITOR
     from probes import PROBES
     from tests.fakes import eventually
 
@@ -60,7 +60,7 @@ async def test_the_channel_page_and_api_show_when_the_certificate_expires(tmp_pa
     config = world.config(PROBES, interval="200ms", timeout="150ms").model_copy(update={"data_dir": str(tmp_path)})
     app = create_app(config, demo=world, flush_interval=0.05)
     client = await aiohttp_client(app)
-    await eventually(lambda: (TLS_CHANNEL, "certificate") in app[SERVICE].runner.latest)
+    await eventually(lambda: (TLS_CHANNEL, "certificate") in app[MONITOR].pipeline.latest)
     channel = await (await client.get(f"/api/channels/{TLS_CHANNEL}")).json()
     [cert] = [c for c in channel["checks"] if c["id"] == "certificate"]
     days_left = (cert["cert_not_after"] - time.time()) / 86400

@@ -143,7 +143,7 @@ async def feed(health, writer, at, verdict):
 
 
 def restarted(engine, channel="allegro"):
-    """The channel's health as MonitorService.start restores it."""
+    """The channel's health as the app's start (ChannelBook.restore) restores it."""
     stored, incidents = load_channel_states(engine)[channel], load_incident_starts(engine).get(channel, IncidentStarts())
     health = ChannelHealth(channel, RESTART_RULES)
     health.restore(State(stored.state), stored.since, ["http"], stored.cause, incident_since=incidents.open_since,

@@ -183,3 +183,32 @@ failover:
     with pytest.raises(ConfigError) as caught:
         parse_config(allowed, PROBES, source="c.yaml")
     assert [line.split(":")[2] for line in str(caught.value).splitlines()] == [" alerts.notifiers[0].url"]
+
+
+async def test_slack_ignores_an_https_proxy_from_the_environment(canary, monkeypatch):
+    # Through a proxy the guard would see only the proxy's address, never the destination.
+    monkeypatch.setenv("HTTPS_PROXY", f"http://127.0.0.1:{canary.port}")
+    monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{canary.port}")
+    proxy_allowed = NetworkGuard(["127.0.0.1/32"])
+    bot = await notify("slack", {"token": "xoxb-1-abc", "channel": "#ops", "base_url": "http://169.254.169.254/api/"},
+                       proxy_allowed)
+    hook = await notify("slack", {"webhook_url": "http://10.1.2.3/services/T0K3N", "base_url": "http://10.1.2.3/api/"},
+                        proxy_allowed)
+    assert refused(bot) and refused(hook), (bot, hook)
+    assert canary.connections == 0
+
+
+def test_check_config_judges_an_smtp_host_and_fullwidth_digits():
+    from monitor.config import ConfigError, parse_config
+    text = """channels:
+  - {id: shop, name: Shop, checks: [{kind: http, target: 'https://shop.example/'}]}
+alerts:
+  notifiers:
+    - {id: mail, kind: email, host: 169.254.169.254, sender: a@b.example, to: [c@d.example]}
+    - {id: hook, kind: webhook, url: 'http://１２７.０.０.１:9/hook', secret: 'a-long-secret-0123456789'}
+"""
+    with pytest.raises(ConfigError) as caught:
+        parse_config(text, PROBES, source="c.yaml")
+    lines = str(caught.value).splitlines()
+    assert lines[0].startswith("c.yaml:5: alerts.notifiers[0].host: smtp://169.254.169.254 would be refused: ")
+    assert lines[1].startswith("c.yaml:6: alerts.notifiers[1].url: ") and "127.0.0.1 is a private, loopback" in lines[1]

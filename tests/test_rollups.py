@@ -12,14 +12,14 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 from sqlalchemy import delete, func, insert, select, text, update
 
-import monitor.service
+import monitor.loops
 from monitor.app import create_app
 from monitor.config import Retention, parse_config
+from monitor.running import MONITOR
 from monitor.store import rollups
 from monitor.store.models import ProbeResultRow, RollupMarkRow, RollupRow
 from monitor.store.queries import UPTIME_WINDOWS, uptime_statement, uptime_windows
 from monitor.store.rollups import DAY, HOUR, RAW_ID, apply_retention, read_marks, rollup_rows, run_rollups, upsert
-from monitor.web.keys import SERVICE
 from probes import PROBES
 from tests.fakes import eventually
 
@@ -370,7 +370,7 @@ def test_retention_config_defaults_and_order():
 # -------------------------------------------------------------------------------------------- service
 
 async def test_service_rolls_up_and_api_reports_every_window(tmp_path, aiohttp_client, fake_channel, monkeypatch):
-    monkeypatch.setattr(monitor.service, "UPKEEP_INTERVAL", 0.1)
+    monkeypatch.setattr(monitor.loops, "UPKEEP_INTERVAL", 0.1)
     config = parse_config("\n".join([
         f"data_dir: {tmp_path}", "allow_networks: [127.0.0.0/8]",
         "defaults: {interval: 100ms, timeout: 90ms}",
@@ -378,7 +378,7 @@ async def test_service_rolls_up_and_api_reports_every_window(tmp_path, aiohttp_c
         f"      - {{kind: http, id: home, target: '{fake_channel.url}'}}"]), PROBES)
     app = create_app(config, flush_interval=0.05)
     client = await aiohttp_client(app)
-    engine = app[SERVICE].engine
+    engine = app[MONITOR].engine
 
     def counted() -> int:
         with engine.connect() as conn:

@@ -9,7 +9,7 @@ from aiohttp import web
 
 from monitor.app import create_app
 from monitor.config import parse_config
-from monitor.web.keys import SERVICE
+from monitor.running import MONITOR
 from probes import PROBES
 from tests.fakes import FakeChannel, eventually
 
@@ -48,12 +48,12 @@ async def test_an_echoing_receiver_puts_no_secret_on_pages_api_or_log(tmp_path, 
     ])
     app = create_app(parse_config(text, PROBES), flush_interval=0.05)
     client = await aiohttp_client(app)
-    service = app[SERVICE]
+    monitor = app[MONITOR]
     with caplog.at_level(logging.DEBUG):
-        await eventually(lambda: all(h.state.value == "up" for h in service.health.values()))
+        await eventually(lambda: all(h.state.value == "up" for h in monitor.book.health.values()))
         shop.mode = "error"
-        await eventually(lambda: service.alerts.problems, timeout=15)
-        await eventually(lambda: _action_errors(service), timeout=15)
+        await eventually(lambda: monitor.alerts.problems, timeout=15)
+        await eventually(lambda: _action_errors(monitor), timeout=15)
         shown = {
             "overview": await (await client.get("/")).text(),
             "channels": await (await client.get("/api/channels")).text(),
@@ -69,14 +69,54 @@ async def test_an_echoing_receiver_puts_no_secret_on_pages_api_or_log(tmp_path, 
     details = json.loads(shown["notifiers (admin)"])["notifiers"]["n8n"]
     assert "HTTP 500" in details["last_error"] and "***" in details["last_error"]
     assert "webhook n8n (http://127.0.0.1:" in details["last_error"]
-    assert any("***" in e for e in _action_errors(service))
+    assert any("***" in e for e in _action_errors(monitor))
     # The public page says that alerts fail, not the receiver's words, host or port.
     assert "n8n: failing since " in shown["overview"] and f":{receiver.port}" not in shown["overview"]
 
 
-def _action_errors(service) -> list[str]:
+def _action_errors(monitor) -> list[str]:
     from sqlalchemy import select
 
     from monitor.store.models import FailoverActionRow
-    with service.engine.connect() as conn:
+    with monitor.engine.connect() as conn:
         return [e for e in conn.execute(select(FailoverActionRow.last_error)).scalars() if e]
+
+
+def test_every_form_a_receiver_may_echo_a_secret_in_is_known():
+    from alerts.webhook import Config
+    from monitor.redact import scrub, secret_values
+    config = Config(url="http://hookuser:s3cr3t-basic-pass-777@127.0.0.1:9/webhook/a1b2c3d4-path-token-9876?token=q-secret-55",
+                    secret="signing-secret-0123456789", headers={"Authorization": "Bearer tok-secret-1234567890abcdef"})
+    echoes = ['Cannot POST /webhook/a1b2c3d4-path-token-9876',                  # Express: the path alone
+              'The requested webhook "POST a1b2c3d4-path-token-9876" is not registered',  # n8n: one segment
+              "invalid token tok-secret-1234567890abcdef",                     # the token without "Bearer"
+              "Authorization was Basic aG9va3VzZXI6czNjcjN0LWJhc2ljLXBhc3MtNzc3",  # the URL's userinfo as sent
+              "query token q-secret-55 expired"]
+    secrets = secret_values(config)
+    for echo in echoes:
+        shown = scrub(echo, secrets)
+        assert "***" in shown and not any(s in shown for s in ("a1b2c3d4", "tok-secret", "aG9va3Vz", "q-secret-55")), shown
+
+
+async def test_a_secret_at_the_cut_leaves_nothing_of_itself(aiohttp_server):
+    from alerts.base import Batch, NotifierContext, NotifyError
+    from alerts.webhook import KIND
+    from tests.fakes import LOOPBACK
+    from tests.test_outbound_guard import ALERT
+
+    async def long_echo(request: web.Request) -> web.Response:  # the key straddles the 200-character cut
+        return web.json_response({"error": "x" * 190 + " key=" + request.headers["X-Api-Key"]}, status=500)
+    app = web.Application()
+    app.router.add_post("/hook", long_echo)
+    server = await aiohttp_server(app)
+    options = KIND.config.model_validate({"url": f"http://127.0.0.1:{server.port}/hook", "secret": SIGNING,
+                                          "headers": {"X-Api-Key": API_KEY}})
+    notifier = KIND.build("n", options, NotifierContext(logging.getLogger("t"), guard=LOOPBACK))
+    try:
+        await notifier.send(Batch((ALERT,), "n"))
+    except NotifyError as exc:
+        assert API_KEY[:6] not in str(exc), str(exc)
+    else:
+        raise AssertionError("a 500 must fail")
+    finally:
+        await notifier.close()

@@ -19,7 +19,6 @@ from pydantic import BaseModel, ConfigDict
 # pause / resume: stop or restart the promotion on the channel (its amount is left as it is).
 # post_notice / withdraw_notice: publish or remove the customer notice `text` on the channel.
 Op = Literal["set_amount", "pause", "resume", "post_notice", "withdraw_notice"]
-OPS: tuple[str, ...] = ("set_amount", "pause", "resume", "post_notice", "withdraw_notice")
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,11 +1,11 @@
 """The reconciler: desired allocation (plan) versus what was last planned, turned into stored actions.
 
 evaluate() is pure over the engine's memory and the channels' health: it returns a Decision (gate
-changes, new plans, freezes) and changes nothing. commit() writes a Decision in ONE transaction:
-gates, plan rows, action rows (the outbox the relay drains) and the new planned values, then updates
-memory. A crash before the commit loses the decision, and the next evaluate makes it again; after the
-commit, the relay finds the actions. So there is no moment where an action is decided but not stored,
-or stored twice.
+changes, new plans, freezes) and changes nothing. commit() writes a Decision in ONE transaction
+(monitor/store/failover.py holds the SQL): gates, plan rows, action rows (the outbox the relay drains) and
+the new planned values, then updates memory. A crash before the commit loses the decision, and the next
+evaluate makes it again; after the commit, the relay finds the actions. So there is no moment where an
+action is decided but not stored, or stored twice.
 
 Memory mirrors the tables (failover_gates, failover_targets, failover_owners, pending plans) and is
 loaded at start, so evaluate() never reads the database; it runs on every state change and once a
@@ -29,36 +29,22 @@ that no longer matches what the engine would propose now.
 """
 from __future__ import annotations
 
-import json
-import uuid
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import insert, select, update
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine import Engine
 
 from monitor.failover.config import SETTLE_MAX_FACTOR, Failover, Notice, Promotion
 from monitor.failover.gate import HealthView, standing
 from monitor.failover.plan import Allocation, Standing, normal_amounts, placement_standings, plan
 from monitor.money import money
-from monitor.store.db import begin_write
-from monitor.store.models import (
-    AlertRow,
-    FailoverActionRow,
-    FailoverGateRow,
-    FailoverOwnerRow,
-    FailoverPlanRow,
-    FailoverTargetRow,
-    IncidentRow,
-)
-from monitor.store.upsert import upsert
+from monitor.store import failover as store
+from monitor.store.failover import Owner
 
 PROMOTION, NOTICE = "promotion", "notice"
 HOUR = 3600.0
-KEY_NAMESPACE = uuid.UUID("6f1c1f3e-2a4b-4c39-9b6e-8c1d6a0f3b21")  # idempotency keys: uuid5 of plan, channel, op
-Owner = tuple[str, str]  # (owner_kind, owner id)
 MAX_PLAN_ID = 2**63       # plan ids are signed 64-bit integers in every database
 MOVE_LIMIT = "monitor (move limit)"  # who froze an owner that reached max_moves_per_hour
 
@@ -172,57 +158,32 @@ class FailoverEngine:
 
         write=False (for status commands) keeps new ones in memory only.
         """
-        with self.engine.connect() as conn:
-            self.gates = {r.channel: r.failed for r in conn.execute(select(FailoverGateRow))}
-            targets: dict[Owner, dict[str, int]] = {}
-            for r in conn.execute(select(FailoverTargetRow)):
-                targets.setdefault((r.owner_kind, r.owner), {})[r.channel] = r.planned
-            self.owners = {(r.owner_kind, r.owner): OwnerStatus(r.frozen, r.held, r.reason, r.by, r.since)
-                           for r in conn.execute(select(FailoverOwnerRow))}
-            pending = conn.execute(select(FailoverPlanRow).where(FailoverPlanRow.status == "pending_approval")
-                                   .order_by(FailoverPlanRow.id)).all()
-            recent = conn.execute(select(FailoverPlanRow.owner_kind, FailoverPlanRow.owner, FailoverPlanRow.at,
-                                         FailoverPlanRow.before, FailoverPlanRow.after)
-                                  .where(FailoverPlanRow.at >= now - HOUR,
-                                         FailoverPlanRow.status.in_(("applied", "approved", "dry_run")))
-                                  .order_by(FailoverPlanRow.at)).all()
-            last_reasons = {}
-            for owner in self.owner_keys():
-                last_reasons[owner] = conn.execute(
-                    select(FailoverPlanRow.reason).where(FailoverPlanRow.owner_kind == owner[0],
-                                                         FailoverPlanRow.owner == owner[1])
-                    .order_by(FailoverPlanRow.id.desc()).limit(1)).scalar()
+        stored = store.load_state(self.engine, self.owner_keys(), now - HOUR)
+        self.gates = stored.gates
+        targets = stored.targets
+        self.owners = {owner: OwnerStatus(*record) for owner, record in stored.owners.items()}
         owners = set(self.owner_keys())
-        self.pending = {(r.owner_kind, r.owner): Pending(r.id, json.loads(r.after)) for r in pending
-                        if (r.owner_kind, r.owner) in owners}
+        self.pending = {p.owner: Pending(p.id, p.after) for p in stored.pending if p.owner in owners}
         # A promotion or notice no longer in the config: its request can never be carried out.
-        orphans = [r.id for r in pending if (r.owner_kind, r.owner) not in owners]
+        orphans = [p.id for p in stored.pending if p.owner not in owners]
         self.moves = {}
-        for kind, name, at, before, after in recent:
-            if kind == PROMOTION and name in self.promotions and self.takes_away((kind, name), json.loads(before),
-                                                                                 json.loads(after)):
-                self.moves.setdefault((kind, name), deque()).append(at)
-        missing = []
+        for owner, at, before, after in stored.recent:
+            if owner[0] == PROMOTION and owner[1] in self.promotions and self.takes_away(owner, before, after):
+                self.moves.setdefault(owner, deque()).append(at)
+        missing: list[tuple[Owner, str, int]] = []
         for owner in self.owner_keys():
             have = targets.setdefault(owner, {})
             for channel, value in self.normal(owner).items():
                 if channel not in have:
                     have[channel] = value
-                    missing.append({"owner_kind": owner[0], "owner": owner[1], "channel": channel,
-                                    "planned": value, "applied": None, "updated_at": now})
+                    missing.append((owner, channel, value))
         if (missing or orphans) and write:
-            with begin_write(self.engine) as conn:
-                if missing:
-                    upsert(conn, FailoverTargetRow.__table__, missing, ["owner_kind", "owner", "channel"])
-                if orphans:
-                    conn.execute(update(FailoverPlanRow).where(FailoverPlanRow.id.in_(orphans))
-                                 .values(status="superseded", decided_at=now, decided_by="monitor"))
+            store.add_targets(self.engine, missing, orphans, now)
         # Only the channels still in the config: a channel removed from a promotion is left alone.
         self.planned = {o: {c: targets[o][c] for c in self.normal(o)} for o in self.owner_keys()}
         self.episodes = {}
         self.basis, self.wanted = {}, {}
-        for owner, stored in last_reasons.items():
-            reason = json.loads(stored) if stored else {}
+        for owner, reason in stored.last_reasons.items():
             # Only while the owner is still away because of a failure of a channel it uses: a later plan (a config
             # change, say) must not be threaded under an outage that ended long ago.
             if (reason.get("key") and set(reason.get("failed", ())) & self.uses(owner)
@@ -388,24 +349,13 @@ class FailoverEngine:
     def commit(self, decision: Decision, alert_rows: Sequence[dict[str, Any]] = ()) -> list[int]:
         """Write a decision in one transaction, with the outbox rows of the alerts it causes, then take it
         into memory; return the new plans' ids."""
-        ids: list[int] = []
-        with begin_write(self.engine) as conn:
-            if alert_rows:
-                conn.execute(insert(AlertRow), list(alert_rows))
-            if decision.gates:
-                upsert(conn, FailoverGateRow.__table__, [{"channel": c, "failed": f, "changed_at": decision.at}
-                                                         for c, f in decision.gates.items()], ["channel"])
-            for owner in decision.superseded:
-                if owner in self.pending:
-                    conn.execute(update(FailoverPlanRow).where(FailoverPlanRow.id == self.pending[owner].plan_id)
-                                 .values(status="superseded", decided_at=decision.at, decided_by="monitor"))
-            incidents = self._open_incidents(conn, decision)
-            for draft in decision.plans:
-                if incidents:
-                    draft.reason["incidents"] = {c: incidents[c] for c in draft.reason.get("failed", []) if c in incidents}
-                ids.append(self._write_plan(conn, draft, decision.at))
-            if decision.owners:
-                self._write_owners(conn, decision.owners)
+        written = store.write_decision(self.engine, store.DecisionWrite(
+            decision.at, decision.gates, [self.pending[o].plan_id for o in decision.superseded if o in self.pending],
+            [self._plan_write(d) for d in decision.plans], decision.owners, alert_rows))
+        ids = written.plan_ids
+        for draft, incidents in zip(decision.plans, written.incidents, strict=True):
+            if incidents is not None:
+                draft.reason["incidents"] = incidents
         # Committed: now memory may follow.
         self.gates.update(decision.gates)
         for owner in decision.superseded:
@@ -431,59 +381,22 @@ class FailoverEngine:
         elif key and owner not in self.episodes:
             self.episodes[owner] = key
 
-    @staticmethod
-    def _open_incidents(conn: Connection, decision: Decision) -> dict[str, int]:
-        """The open incident of each failed channel, for the audit (it may not be written yet when
-        the hold-down is 0: the result writer flushes within a second; down_since then identifies it)."""
-        failed = {c for d in decision.plans for c in d.reason.get("failed", [])}
-        if not failed:
-            return {}
-        rows = conn.execute(select(IncidentRow.channel, IncidentRow.id).where(
-            IncidentRow.channel.in_(sorted(failed)), IncidentRow.ended_at.is_(None)))
-        return {channel: int(i) for channel, i in rows}
+    def _plan_write(self, draft: PlanDraft) -> store.PlanWrite:
+        """A plan as the store writes it, with the actions that carry it out."""
+        return store.PlanWrite(draft.owner, draft.mode, draft.status, draft.before, draft.after, draft.reason,
+                               draft.unallocated, self._changes(draft.owner, draft.before, draft.after))
 
-    def _write_plan(self, conn: Connection, draft: PlanDraft, at: float) -> int:
-        plan_id = conn.execute(insert(FailoverPlanRow).values(
-            at=at, owner_kind=draft.owner[0], owner=draft.owner[1], mode=draft.mode, status=draft.status,
-            reason=json.dumps(draft.reason, sort_keys=True), before=json.dumps(draft.before),
-            after=json.dumps(draft.after), unallocated=draft.unallocated)).inserted_primary_key[0]
-        if draft.status != "pending_approval":
-            self._write_actions(conn, plan_id, draft.owner, draft.before, draft.after, at,
-                                "dry_run" if draft.status == "dry_run" else "pending")
-        return int(plan_id)
-
-    def _write_actions(self, conn: Connection, plan_id: int, owner: Owner, before: dict[str, int],
-                       after: dict[str, int], at: float, status: str) -> None:
-        rows = []
+    def _changes(self, owner: Owner, before: Mapping[str, int], after: Mapping[str, int]) -> tuple[store.PlaceChange, ...]:
+        """The places a plan moves and the actions that move each (expecting `before` where it is known)."""
+        changes = []
         for channel, value in after.items():
             old = before.get(channel, 0)
             if value == old:
                 continue
             actuator, target, text = self._placement(owner, channel)
-            # Is `old` what the channel holds? Only if the last action for this place was applied (or
-            # there was none: the config's allocation). One still pending, in flight, released after a
-            # crash, refused or only dry-run leaves it unknown: then no `expect`, so no false conflict.
-            last = conn.execute(select(FailoverActionRow.status).where(
-                FailoverActionRow.owner_kind == owner[0], FailoverActionRow.owner == owner[1],
-                FailoverActionRow.channel == channel).order_by(FailoverActionRow.id.desc()).limit(1)).scalar()
-            for op, v, expect in _ops(owner[0], old, value, known=last in (None, "applied")):
-                key = str(uuid.uuid5(KEY_NAMESPACE, f"{plan_id}:{owner[0]}:{owner[1]}:{channel}:{op}"))
-                rows.append({"plan_id": plan_id, "key": key, "op": op, "owner_kind": owner[0], "owner": owner[1],
-                             "channel": channel, "actuator": actuator, "target": target, "value": v, "expect": expect,
-                             "text": text if owner[0] == NOTICE else None, "status": status, "attempts": 0,
-                             "next_at": at, "last_error": None, "observed": None, "response": "{}",
-                             "created_at": at, "applied_at": None})
-            if status == "pending":
-                # Values are absolute: an older action for the same place that has not gone out yet is moot.
-                conn.execute(update(FailoverActionRow).where(
-                    FailoverActionRow.owner_kind == owner[0], FailoverActionRow.owner == owner[1],
-                    FailoverActionRow.channel == channel, FailoverActionRow.status == "pending",
-                    FailoverActionRow.plan_id != plan_id).values(status="superseded"))
-            conn.execute(update(FailoverTargetRow).where(
-                FailoverTargetRow.owner_kind == owner[0], FailoverTargetRow.owner == owner[1],
-                FailoverTargetRow.channel == channel).values(planned=value, updated_at=at))
-        if rows:
-            conn.execute(insert(FailoverActionRow), rows)
+            changes.append(store.PlaceChange(channel, value, actuator, target, text if owner[0] == NOTICE else None,
+                                             tuple(_ops(owner[0], old, value))))
+        return tuple(changes)
 
     def _placement(self, owner: Owner, channel: str) -> tuple[str, str, str | None]:
         kind, name = owner
@@ -492,11 +405,6 @@ class FailoverEngine:
             return placement.actuator, placement.target, None
         notice = self.notices[name]
         return notice.actuator, notice.target, notice.text
-
-    def _write_owners(self, conn: Connection, owners: Mapping[Owner, OwnerStatus]) -> None:
-        upsert(conn, FailoverOwnerRow.__table__, [
-            {"owner_kind": o[0], "owner": o[1], "frozen": s.frozen, "held": s.held, "reason": s.reason[:500],
-             "by": s.by[:100], "since": s.since} for o, s in owners.items()], ["owner_kind", "owner"])
 
     # ---------------------------------------------------------------------------- human decisions
 
@@ -512,8 +420,7 @@ class FailoverEngine:
             raise NoSuchPlan(no_such)
         owner = next((o for o, p in self.pending.items() if p.plan_id == plan_id), None)
         if owner is None:
-            with self.engine.connect() as conn:
-                status = conn.execute(select(FailoverPlanRow.status).where(FailoverPlanRow.id == plan_id)).scalar()
+            status = store.plan_status(self.engine, plan_id)
             if status is None:
                 raise NoSuchPlan(no_such)
             raise LookupError(f"plan {plan_id} is not waiting for approval: it is {status.replace('_', ' ')} "
@@ -527,11 +434,7 @@ class FailoverEngine:
             raise LookupError(f"plan {plan_id} no longer matches what failover would do now ({now_text}): the "
                               "channels changed since it was proposed; once they settle it is withdrawn, and a new "
                               "plan asks for approval if anything is still to move (see 'channel-monitor failover status')")
-        with begin_write(self.engine) as conn:
-            reason = json.loads(conn.execute(select(FailoverPlanRow.reason).where(FailoverPlanRow.id == plan_id)).scalar() or "{}")
-            conn.execute(update(FailoverPlanRow).where(FailoverPlanRow.id == plan_id)
-                         .values(status="approved", decided_by=by, decided_at=now, before=json.dumps(before)))
-            self._write_actions(conn, plan_id, owner, before, after, now, "pending")
+        reason = store.approve_plan(self.engine, plan_id, owner, before, self._changes(owner, before, after), by, now)
         del self.pending[owner]
         self._moved(owner, before, after, reason.get("key", ""), now, basis or None)
         return PlanDraft(owner, "approve", "approved", before, after, {})
@@ -542,8 +445,7 @@ class FailoverEngine:
             raise LookupError(f"no {owner[0]} {owner[1]!r}; see 'channel-monitor failover status'")
         current = self.owners.get(owner, OwnerStatus())
         status = OwnerStatus(frozen, current.held, reason, by, now)
-        with begin_write(self.engine) as conn:
-            self._write_owners(conn, {owner: status})
+        store.write_owner(self.engine, owner, status)
         self.owners[owner] = status
         if not frozen:
             self.moves.pop(owner, None)  # a person looked at it: the move limit starts afresh

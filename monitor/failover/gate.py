@@ -44,14 +44,3 @@ def standing(failed: bool, health: HealthView, now: float, hold_down: float, fai
         return Standing.FAILED, True
     healthy = health.state in (State.UP, State.DEGRADED) and not health.flapping
     return (Standing.ACTIVE if healthy else Standing.HOLD), False
-
-
-def next_change(failed: bool, health: HealthView, now: float, hold_down: float, failback_after: float) -> float | None:
-    """When the gate would change if the health stays as it is (for status display); None: it would not."""
-    if health.flapping:
-        return None
-    if health.state is State.DOWN and not failed:
-        return now if health.forced else health.since + hold_down
-    if health.state in (State.UP, State.DEGRADED) and failed:
-        return now if health.forced else health.since + failback_after
-    return None

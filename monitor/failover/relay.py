@@ -21,29 +21,24 @@ import logging
 import time
 from collections import defaultdict
 from collections.abc import Callable, Mapping
-from contextlib import suppress
 from dataclasses import replace
 from typing import Any
 
-from sqlalchemy import select, update
 from sqlalchemy.engine import Engine
 
 from monitor.failover.actions import Action, ActionResult, ActuatorContext, ActuatorKind
 from monitor.failover.engine import NOTICE, PROMOTION, FailoverEngine, Owner, OwnerStatus
 from monitor.money import money
+from monitor.outbox import OutboxLoop
 from monitor.redact import scrub, secret_values
-from monitor.store.db import begin_write
-from monitor.store.models import FailoverActionRow, FailoverPlanRow, FailoverTargetRow
-from monitor.tasks import finish_or_cancel
+from monitor.store import failover_actions as action_store
+from monitor.store.models import FailoverActionRow
 
 log = logging.getLogger("monitor.failover")
 BACKOFF_FIRST, BACKOFF_MAX = 1.0, 300.0
 WARN_AFTER_ATTEMPTS = 5  # alert a human once an action has failed this many times in a row
-# The relay sleeps until the next retry is due or the service wakes it (after a plan or an approval is
-# stored). This is a safety net for rows nobody wakes us for: written by another process (a second
-# instance on the same database, manual SQL), or a wall-clock jump that makes a computed sleep wrong.
-IDLE_RECHECK = 60.0
-ERROR_RETRY = 1.0        # after a failed round (the database is down): wait this long before the next
+# The relay sleeps until the next retry is due or it is woken (after a plan or an approval is stored):
+# monitor/outbox.py's loop, shared with the alert router.
 
 
 def backoff(attempts: int) -> float:
@@ -60,7 +55,7 @@ def due_heads(rows: list[Any], now: float) -> tuple[dict[Group, list[Any]], floa
 
     A queue whose head is "sending" has no time: in this process the round that sent it records the
     outcome and looks again (or, when recording failed, the next round sends it again); another process's
-    sends are covered by IDLE_RECHECK.
+    sends are covered by the outbox loop's IDLE_RECHECK.
     """
     heads: dict[Group, list[Any]] = defaultdict(list)
     blocked: set[Group] = set()
@@ -76,11 +71,6 @@ def due_heads(rows: list[Any], now: float) -> tuple[dict[Group, list[Any]], floa
             continue
         heads[group].append(r)
     return heads, retry_at
-
-
-def seconds_until(due: float | None, now: float) -> float:
-    """How long to sleep before `due` (None: nothing is scheduled), at most IDLE_RECHECK."""
-    return IDLE_RECHECK if due is None else min(IDLE_RECHECK, max(0.0, due - now))
 
 
 class ActionRelay:
@@ -100,53 +90,38 @@ class ActionRelay:
         self.clock = clock
         self.on_event = on_event
         self.on_outcome = on_outcome  # (actuator, outcome, seconds) for metrics
-        self._wake = asyncio.Event()
-        self._task: asyncio.Task | None = None
+        self._release = False  # a failed round: release its claims before the next one
+        self._loop = OutboxLoop("failover-relay", self._round, clock, on_error=self._failed_round, pause_on_error=True)
         self._reasons: dict[int, dict[str, Any]] = {}  # plan id -> what receivers are told about why
         # plan id -> the key of the outage it belongs to: an action's alerts go to that incident's thread,
         # even after the episode ended (a failback action that keeps failing).
         self._keys: dict[int, str] = {}
-        self._stopping = False
 
     def wake(self) -> None:
-        self._wake.set()
+        self._loop.wake()
 
     async def start(self) -> None:
         await asyncio.to_thread(self._release_claims)
-        self._task = asyncio.create_task(self._run(), name="failover-relay")
+        self._loop.start()  # its first round at once: rows released above, or due while we were down
 
     async def stop(self, grace: float = 5.0) -> None:
         """Let the round in progress finish (at most `grace` seconds), then stop.
 
         A send cut off by the deadline stays "sending" and is sent again, with the same key, at the next start.
         """
-        self._stopping = True
-        self._wake.set()
-        await finish_or_cancel(self._task, grace)
+        await self._loop.stop(grace)
 
-    async def _run(self) -> None:
-        wait = 0.0  # the first round at once: rows released by _release_claims, or due while we were down
-        release = False
-        while not self._stopping:
-            if wait > 0:
-                with suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), wait)
-            self._wake.clear()  # before the round reads: a wake during it asks for another round
-            if self._stopping:
-                return
-            try:
-                if release:
-                    # A failed round may have left claimed rows "sending" whose outcome was never stored
-                    # (the database failed while recording it): no send of ours is in flight now (drain
-                    # waits for all), so send them again with the same key, as after a crash.
-                    await asyncio.to_thread(self._release_claims)
-                    release = False
-                wait = seconds_until(await self.drain(), self.clock())
-            except Exception:  # the database is down, or a bug: keep the loop, try again next round
-                log.exception("failover relay round failed; trying again")
-                release = True
-                await asyncio.sleep(ERROR_RETRY)  # not cut short by a wake: a database that is down is not hammered
-                wait = ERROR_RETRY  # then up to as long again for a wake, as before
+    async def _round(self) -> float | None:
+        if self._release:
+            # A failed round may have left claimed rows "sending" whose outcome was never stored (the database
+            # failed while recording it): no send of ours is in flight now (drain waits for all), so send them
+            # again with the same key, as after a crash.
+            await asyncio.to_thread(self._release_claims)
+            self._release = False
+        return await self.drain()
+
+    def _failed_round(self) -> None:
+        self._release = True
 
     async def drain(self) -> float | None:
         """Send every due action once; return when to look again (None: only when woken).
@@ -167,42 +142,21 @@ class ActionRelay:
 
     def _release_claims(self) -> None:
         """Rows left "sending" by a crash may have reached the receiver: count that attempt, send again."""
-        a = FailoverActionRow
-        with begin_write(self.engine) as conn:
-            conn.execute(update(a).where(a.status == "sending").values(
-                status="pending", attempts=a.attempts + 1,
-                last_error="interrupted while sending (the service stopped); sent again with the same key"))
+        action_store.release_sending(self.engine)
 
     def _claim(self, now: float) -> tuple[list[list[FailoverActionRow]], float | None]:
         """Claim, per (owner, channel), the due actions at the head of its queue; also return the
         earliest retry time of the queues that wait (see due_heads)."""
-        a = FailoverActionRow
-        with self.engine.connect() as conn:
-            rows = conn.execute(select(a).where(a.status.in_(("pending", "sending"))).order_by(a.id)).all()
-        heads, retry_at = due_heads(rows, now)
-        claimed: list[list[FailoverActionRow]] = []
+        heads, retry_at = due_heads(action_store.open_actions(self.engine), now)
         plan_ids = {r.plan_id for rows_ in heads.values() for r in rows_}
         if len(self._reasons) > 10_000:
             self._reasons.clear()  # a cache: refilled below for what is being sent now
             self._keys.clear()
         if plan_ids:
-            with self.engine.connect() as conn:
-                for plan_id, reason in conn.execute(select(FailoverPlanRow.id, FailoverPlanRow.reason)
-                                                    .where(FailoverPlanRow.id.in_(plan_ids))):
-                    stored = json.loads(reason)
-                    self._reasons[plan_id] = {"plan": plan_id, "failed": stored.get("failed", [])}
-                    self._keys[plan_id] = stored.get("key") or ""
-        with begin_write(self.engine) as conn:
-            for group_rows in heads.values():
-                mine = []
-                for r in group_rows:
-                    if conn.execute(update(a).where(a.id == r.id, a.status == "pending").values(status="sending")).rowcount:
-                        mine.append(FailoverActionRow.model_validate(r._mapping))
-                    else:
-                        break
-                if mine:
-                    claimed.append(mine)
-        return claimed, retry_at
+            for plan_id, stored in action_store.plan_reasons(self.engine, plan_ids).items():
+                self._reasons[plan_id] = {"plan": plan_id, "failed": stored.get("failed", [])}
+                self._keys[plan_id] = stored.get("key") or ""
+        return action_store.claim_actions(self.engine, heads.values()), retry_at
 
     async def _send_group(self, rows: list[FailoverActionRow]) -> int:
         sent = 0
@@ -243,25 +197,18 @@ class ActionRelay:
 
     def _record(self, row: FailoverActionRow, result: ActionResult, release: list[FailoverActionRow]) -> None:
         now = self.clock()
-        a, t = FailoverActionRow, FailoverTargetRow
-        values: dict[str, Any] = {"attempts": row.attempts + 1, "last_error": (result.detail or None) and result.detail[:500],
-                                   "observed": result.observed, "response": json.dumps(dict(result.response), default=str)}
+        status: str = result.outcome  # failed or conflict: as it came
+        next_at: float | None = None
+        applied_at: float | None = None
         if result.outcome == "applied":
-            values |= {"status": "applied", "applied_at": now}
+            applied_at = now
         elif result.outcome == "retry":
-            wait = max(result.retry_after or 0.0, backoff(row.attempts + 1))
-            values |= {"status": "pending", "next_at": now + wait}
-        else:
-            values |= {"status": result.outcome}  # failed or conflict
-        with begin_write(self.engine) as conn:
-            # Only if still ours: a newer plan may have superseded it meanwhile (then it stays superseded).
-            conn.execute(update(a).where(a.id == row.id, a.status == "sending").values(**values))
-            if release:
-                conn.execute(update(a).where(a.id.in_([r.id for r in release]), a.status == "sending")
-                             .values(status="pending"))
-            if result.outcome == "applied" and row.op in ("set_amount", "pause", "post_notice", "withdraw_notice"):
-                conn.execute(update(t).where(t.owner_kind == row.owner_kind, t.owner == row.owner,
-                                             t.channel == row.channel).values(applied=row.value, updated_at=now))
+            status, next_at = "pending", now + max(result.retry_after or 0.0, backoff(row.attempts + 1))
+        outcome = action_store.ActionOutcome(status, row.attempts + 1, (result.detail or None) and result.detail[:500],
+                                             result.observed, json.dumps(dict(result.response), default=str), next_at, applied_at)
+        moved = result.outcome == "applied" and row.op in ("set_amount", "pause", "post_notice", "withdraw_notice")
+        action_store.record_outcome(self.engine, row.id, outcome, [r.id for r in release],
+                                    ((row.owner_kind, row.owner, row.channel), row.value) if moved else None, now)
         if result.outcome == "conflict":
             owner = (row.owner_kind, row.owner)
             if owner in self.failover.planned:
@@ -309,4 +256,4 @@ def to_action(row: FailoverActionRow, failover: FailoverEngine, reason: Mapping[
                   reason=reason or {"plan": row.plan_id}, attempt=row.attempts + 1)
 
 
-__all__ = ["ActionRelay", "backoff", "due_heads", "seconds_until", "to_action", "OwnerStatus"]
+__all__ = ["ActionRelay", "backoff", "due_heads", "to_action", "OwnerStatus"]

@@ -4,29 +4,20 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from sqlalchemy import select
-
 from monitor.failover.engine import NOTICE, PROMOTION, FailoverEngine, OwnerStatus
-from monitor.store.models import FailoverActionRow, FailoverPlanRow, FailoverTargetRow
+from monitor.store.failover_actions import failover_history
 
 
 def failover_summary(failover: FailoverEngine, *, plans: int = 20) -> dict[str, Any]:
     """Every promotion and notice (normal, planned and applied values, status) and the latest plans with their actions."""
-    with failover.engine.connect() as conn:
-        applied: dict[tuple[str, str], dict[str, int | None]] = {}
-        for r in conn.execute(select(FailoverTargetRow)):
-            applied.setdefault((r.owner_kind, r.owner), {})[r.channel] = r.applied
-        recent = conn.execute(select(FailoverPlanRow).order_by(FailoverPlanRow.id.desc()).limit(plans)).all()
-        ids = [p.id for p in recent]
-        actions: dict[int, list[dict[str, Any]]] = {}
-        if ids:
-            for a in conn.execute(select(FailoverActionRow).where(FailoverActionRow.plan_id.in_(ids))
-                                  .order_by(FailoverActionRow.id)):
-                actions.setdefault(a.plan_id, []).append({
-                    "id": a.id, "op": a.op, "channel": a.channel, "actuator": a.actuator, "value": a.value,
-                    "expect": a.expect, "status": a.status, "attempts": a.attempts, "last_error": a.last_error,
-                    "observed": a.observed, "key": a.key, "created_at": a.created_at, "applied_at": a.applied_at,
-                    "next_attempt_at": a.next_at if a.status == "pending" else None})
+    history = failover_history(failover.engine, plans)
+    applied, recent = history.applied, history.plans
+    actions = {plan_id: [{
+        "id": a.id, "op": a.op, "channel": a.channel, "actuator": a.actuator, "value": a.value,
+        "expect": a.expect, "status": a.status, "attempts": a.attempts, "last_error": a.last_error,
+        "observed": a.observed, "key": a.key, "created_at": a.created_at, "applied_at": a.applied_at,
+        "next_attempt_at": a.next_at if a.status == "pending" else None} for a in rows]
+        for plan_id, rows in history.actions.items()}
 
     def status(owner: tuple[str, str]) -> dict[str, Any]:
         s = failover.owners.get(owner, OwnerStatus())

@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
 from monitor.failover.signing import HEADER, TIMESTAMP_HEADER
-from monitor.redact import redact_url
+from monitor.redact import url_origin
 
 # Headers a signed webhook sets itself; config `headers` may not replace them (the signature covers the body as sent).
 RESERVED = frozenset(h.lower() for h in ("Content-Type", "Idempotency-Key", HEADER, TIMESTAMP_HEADER, "User-Agent"))
@@ -20,7 +20,10 @@ RESERVED = frozenset(h.lower() for h in ("Content-Type", "Idempotency-Key", HEAD
 def check_url(url: str, example: str) -> str:
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname or any(c.isspace() for c in url):
-        raise ValueError(f"{redact_url(url)!r} is not an http(s) URL; write e.g. {example}")
+        # Scheme and host only: a webhook's path (and anything after it) can be its secret.
+        shown = url_origin(url) if "://" in url else "the value given"
+        raise ValueError(f"{shown} ... is not an http(s) URL (the rest is not shown: a webhook's path can be a "
+                         f"secret); write e.g. {example}")
     return url
 
 

@@ -68,9 +68,13 @@ def open_incidents(engine: Engine) -> list[IncidentRow]:
         return [IncidentRow.model_validate(r._mapping) for r in conn.execute(query)]
 
 
-def recent_incidents(engine: Engine, limit: int = 20) -> list[IncidentRow]:
-    """The latest incidents, newest first."""
-    query = select(IncidentRow).order_by(IncidentRow.started_at.desc()).limit(limit)
+def find_incidents(engine: Engine, limit: int, channel: str | None = None, open_only: bool = False) -> list[IncidentRow]:
+    """The latest incidents (newest first), of one channel or of all, optionally only those still open."""
+    query = select(IncidentRow).order_by(IncidentRow.started_at.desc(), IncidentRow.id.desc()).limit(limit)
+    if channel is not None:
+        query = query.where(IncidentRow.channel == channel)
+    if open_only:
+        query = query.where(IncidentRow.ended_at.is_(None))
     with engine.connect() as conn:
         return [IncidentRow.model_validate(r._mapping) for r in conn.execute(query)]
 
@@ -310,10 +314,7 @@ AND bucket_start >= :lo AND bucket_start < :cut AND latency_count > 0"""
 
 def channel_incidents(engine: Engine, channel: str, limit: int = 50) -> list[IncidentRow]:
     """A channel's latest incidents, newest first."""
-    query = (select(IncidentRow).where(IncidentRow.channel == channel)
-             .order_by(IncidentRow.started_at.desc(), IncidentRow.id.desc()).limit(limit))
-    with engine.connect() as conn:
-        return [IncidentRow.model_validate(r._mapping) for r in conn.execute(query)]
+    return find_incidents(engine, limit, channel)
 
 
 def incident_page(engine: Engine, page: int, per_page: int = 50) -> tuple[list[IncidentRow], int]:

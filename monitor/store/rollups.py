@@ -39,7 +39,6 @@ from monitor.store.upsert import upsert as upsert_rows
 
 HOUR = 3600
 DAY = 86400
-AVAILABLE = ("up", "degraded")  # what uptime counts as available; "down" as unavailable
 STATES = ("up", "degraded", "down", "maintenance")  # any other state is counted as unknown
 # Mark names (rollup_marks.name).
 RAW_ID = "raw_id"                        # highest probe_results.id counted in the rollups

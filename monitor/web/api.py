@@ -1,93 +1,91 @@
-"""Our own JSON API beyond /api/channels: one channel, its results, incidents and uptime (docs/openapi.yaml)."""
+"""Our own JSON API (docs/openapi.yaml): the channels, one channel, its results, incidents and uptime."""
 from __future__ import annotations
 
-import asyncio
 import json
 
 from aiohttp import web
-from sqlalchemy import select
 
-from monitor.store.models import IncidentRow
-from monitor.store.queries import UPTIME_WINDOWS
-from monitor.store.results import recent_results
-from monitor.web.keys import SERVICE, UPTIME
+from monitor.web.keys import READ_MODEL, UPTIME
+from monitor.web.read_model import UPTIME_WINDOWS, Incident
 from monitor.web.views import cause_text, channel_summary
 
 MAX_LIMIT = 1000
 
 
-def setup_routes(app: web.Application) -> None:
-    """Register /api/channels/{id}, /api/channels/{id}/results, /api/incidents and /api/uptime."""
+def _no_channel(channel: str) -> web.HTTPNotFound:
+    return web.HTTPNotFound(text=json.dumps({"error": f"no channel {channel!r}"}), content_type="application/json")
 
-    def channel_of(request: web.Request) -> str:
-        channel = request.match_info["channel"]
-        if channel not in request.app[SERVICE].channels:
-            raise web.HTTPNotFound(text=json.dumps({"error": f"no channel {channel!r}"}), content_type="application/json")
-        return channel
 
-    def number(request: web.Request, name: str, default: float | None, low: float, high: float) -> float | None:
-        raw = request.query.get(name)
-        if raw is None:
-            return default
-        try:
-            value = float(raw)
-        except ValueError:
-            value = float("nan")
-        if not low <= value <= high:
-            raise web.HTTPBadRequest(text=json.dumps({"error": f"{name}={raw!r}: give a number from {low:g} to {high:g}"}),
-                                     content_type="application/json")
-        return value
+def _channel(request: web.Request, channel: str) -> str:
+    """The channel named, else a 404 in JSON."""
+    if channel not in request.app[READ_MODEL].channels():
+        raise _no_channel(channel)
+    return channel
 
-    async def one_channel(request: web.Request) -> web.Response:
-        service = request.app[SERVICE]
-        channel = channel_of(request)
-        uptime = await request.app[UPTIME].get(service)
-        return web.json_response(channel_summary(service, channel, uptime.get(channel, {})))
 
-    async def results(request: web.Request) -> web.Response:
-        service = request.app[SERVICE]
-        channel = channel_of(request)
-        limit = int(number(request, "limit", 100, 1, MAX_LIMIT) or 100)
-        before = number(request, "before", None, 0, 1e12)
-        rows = await asyncio.to_thread(recent_results, service.engine, channel, request.query.get("check"), limit, before)
-        return web.json_response({"channel": channel, "results": rows,
-                                  "next_before": rows[-1]["at"] if len(rows) == limit else None})
+def _number(request: web.Request, name: str, default: float | None, low: float, high: float) -> float | None:
+    """A number from the query string within [low, high], else a 400 in JSON."""
+    raw = request.query.get(name)
+    if raw is None:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        value = float("nan")
+    if not low <= value <= high:
+        raise web.HTTPBadRequest(text=json.dumps({"error": f"{name}={raw!r}: give a number from {low:g} to {high:g}"}),
+                                 content_type="application/json")
+    return value
 
-    async def incidents(request: web.Request) -> web.Response:
-        service = request.app[SERVICE]
-        limit = int(number(request, "limit", 50, 1, MAX_LIMIT) or 50)
-        query = select(IncidentRow).order_by(IncidentRow.started_at.desc()).limit(limit)
-        if request.query.get("channel"):
-            query = query.where(IncidentRow.channel == channel_of_query(request))
-        if request.query.get("open") in ("1", "true"):
-            query = query.where(IncidentRow.ended_at.is_(None))
 
-        def load() -> list[dict]:
-            with service.engine.connect() as conn:
-                return [{"id": i.id, "channel": i.channel, "started_at": i.started_at, "ended_at": i.ended_at,
-                         "duration_seconds": (i.ended_at or service.clock()) - i.started_at,
-                         "cause": json.loads(i.cause), "cause_text": cause_text(json.loads(i.cause)) or "—"}
-                        for i in conn.execute(query)]
-        return web.json_response({"incidents": await asyncio.to_thread(load)})
+async def channels(request: web.Request) -> web.Response:
+    """GET /api/channels: every channel with its checks, and what keeps the monitor from judging them."""
+    model = request.app[READ_MODEL]
+    uptime = await request.app[UPTIME].get(model)
+    connectivity = model.connectivity()
+    return web.json_response({"connectivity": {"lost": connectivity.lost, "reason": connectivity.reason},
+                              "alert_problems": model.alert_problems(),
+                              "channels": [channel_summary(model, cid, uptime.get(cid, {})) for cid in model.channels()]})
 
-    def channel_of_query(request: web.Request) -> str:
-        channel = request.query["channel"]
-        if channel not in request.app[SERVICE].channels:
-            raise web.HTTPNotFound(text=json.dumps({"error": f"no channel {channel!r}"}), content_type="application/json")
-        return channel
 
-    async def uptime(request: web.Request) -> web.Response:
-        service = request.app[SERVICE]
-        values = await request.app[UPTIME].get(service)
-        return web.json_response({"windows": list(UPTIME_WINDOWS), "channels": {
-            c: {w: values.get(c, {}).get(w) for w in UPTIME_WINDOWS} for c in service.channels}})
+async def one_channel(request: web.Request) -> web.Response:
+    """GET /api/channels/{channel}."""
+    model = request.app[READ_MODEL]
+    channel = _channel(request, request.match_info["channel"])
+    uptime = await request.app[UPTIME].get(model)
+    return web.json_response(channel_summary(model, channel, uptime.get(channel, {})))
 
-    async def favicon(_request: web.Request) -> web.Response:
-        # Browsers ask for it on every page; "no content" keeps their consoles free of 404 errors.
-        return web.Response(status=204, headers={"Cache-Control": "max-age=86400"})
 
-    app.router.add_get("/favicon.ico", favicon)
-    app.router.add_get("/api/channels/{channel}", one_channel)
-    app.router.add_get("/api/channels/{channel}/results", results)
-    app.router.add_get("/api/incidents", incidents)
-    app.router.add_get("/api/uptime", uptime)
+async def results(request: web.Request) -> web.Response:
+    """GET /api/channels/{channel}/results?check=&limit=&before=: its latest results, paged by time."""
+    model = request.app[READ_MODEL]
+    channel = _channel(request, request.match_info["channel"])
+    limit = int(_number(request, "limit", 100, 1, MAX_LIMIT) or 100)
+    before = _number(request, "before", None, 0, 1e12)
+    rows = await model.results(channel, request.query.get("check"), limit, before)
+    return web.json_response({"channel": channel, "results": rows,
+                              "next_before": rows[-1]["at"] if len(rows) == limit else None})
+
+
+async def incidents(request: web.Request) -> web.Response:
+    """GET /api/incidents?channel=&open=&limit=: the latest incidents, newest first."""
+    model = request.app[READ_MODEL]
+    limit = int(_number(request, "limit", 50, 1, MAX_LIMIT) or 50)
+    channel = _channel(request, request.query["channel"]) if request.query.get("channel") else None
+    rows = await model.incidents(limit, channel=channel, open_only=request.query.get("open") in ("1", "true"))
+    now = model.now()
+    return web.json_response({"incidents": [_incident(i, now) for i in rows]})
+
+
+def _incident(i: Incident, now: float) -> dict:
+    cause = json.loads(i.cause)
+    return {"id": i.id, "channel": i.channel, "started_at": i.started_at, "ended_at": i.ended_at,
+            "duration_seconds": (i.ended_at or now) - i.started_at, "cause": cause, "cause_text": cause_text(cause) or "—"}
+
+
+async def uptime(request: web.Request) -> web.Response:
+    """GET /api/uptime: every channel's uptime by window."""
+    model = request.app[READ_MODEL]
+    values = await request.app[UPTIME].get(model)
+    return web.json_response({"windows": list(UPTIME_WINDOWS), "channels": {
+        c: {w: values.get(c, {}).get(w) for w in UPTIME_WINDOWS} for c in model.channels()}})

@@ -8,7 +8,7 @@ from xml.sax.saxutils import escape, quoteattr
 from aiohttp import web
 
 from monitor.health import State
-from monitor.web.keys import SERVICE, UPTIME
+from monitor.web.keys import READ_MODEL, UPTIME
 
 LABEL_COLOUR = "#555"
 GREY = "#9f9f9f"
@@ -76,24 +76,21 @@ def _unknown() -> web.Response:
     return _svg(badge("status", "unknown channel", GREY), status=404)
 
 
-def setup_routes(app: web.Application) -> None:
-    """Register /badge/{channel}/status.svg and /badge/{channel}/uptime-30d.svg."""
-    async def state_badge(request: web.Request) -> web.Response:
-        service = request.app[SERVICE]
-        channel = service.channels.get(request.match_info["channel"])
-        if channel is None:
-            return _unknown()
-        health = service.health.get(channel.id)
-        state = health.state if health else State.UNKNOWN
-        return _svg(badge(channel.name, state.value, STATE_COLOURS[state]))
+async def state_badge(request: web.Request) -> web.Response:
+    """GET /badge/{channel}/status.svg: the channel's name and state."""
+    model = request.app[READ_MODEL]
+    channel = model.channels().get(request.match_info["channel"])
+    if channel is None:
+        return _unknown()
+    state = model.status(channel.id).state
+    return _svg(badge(channel.name, state.value, STATE_COLOURS[state]))
 
-    async def uptime_badge(request: web.Request) -> web.Response:
-        service = request.app[SERVICE]
-        channel = service.channels.get(request.match_info["channel"])
-        if channel is None:
-            return _unknown()
-        text, colour = uptime_text((await request.app[UPTIME].get(service)).get(channel.id, {}).get("30d"))
-        return _svg(badge(channel.name, text, colour))
 
-    app.router.add_get("/badge/{channel}/status.svg", state_badge)
-    app.router.add_get("/badge/{channel}/uptime-30d.svg", uptime_badge)
+async def uptime_badge(request: web.Request) -> web.Response:
+    """GET /badge/{channel}/uptime-30d.svg: the channel's name and 30-day uptime."""
+    model = request.app[READ_MODEL]
+    channel = model.channels().get(request.match_info["channel"])
+    if channel is None:
+        return _unknown()
+    text, colour = uptime_text((await request.app[UPTIME].get(model)).get(channel.id, {}).get("30d"))
+    return _svg(badge(channel.name, text, colour))

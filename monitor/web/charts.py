@@ -4,13 +4,12 @@ from __future__ import annotations
 import functools
 import math
 import time
+from collections.abc import Mapping
 from typing import Any
 
 from markupsafe import Markup, escape
-from sqlalchemy.engine import Engine
 
-from monitor.store.queries import Day, LatencyPoint, daily_history
-from monitor.store.rollups import DAY, HOUR, floor_to
+from monitor.web.read_model import DAY, HOUR, Day, LatencyPoint, floor_to
 from monitor.web.views import fmt_day, fmt_hour, ms, pct, span
 
 CHART_W, CHART_H = 640, 220               # the response-time chart's viewBox
@@ -20,14 +19,13 @@ SEVERITY = {"none": 0, "maintenance": 0, "up": 1, "degraded": 2, "down": 3}  # a
 NOW_COLOURS = ("degraded", "down")  # states that colour today whatever its stored results say
 
 
-def history_view(engine: Engine, now: float, days: int) -> dict[str, Any]:
+def history_view(history: Mapping[str, list[Day]], now: float, days: int) -> dict[str, Any]:
     """Every channel's daily history and its bar as markup, drawn once per cache refresh (pages paste them).
 
     Each bar is a row of spans, one per day, coloured by the day's worst state; the title of each (a
     tooltip) and the bar's aria-label hold only dates and our own figures. The spans of days without
     trouble or without data, the most common, are drawn once per date for all channels.
     """
-    history = daily_history(engine, now, days)
     today = floor_to(now, DAY)
     first = today - (days - 1) * DAY
     blank = [Day(d, span=max(0.0, now - today) if d == today else DAY) for d in range(first, today + DAY, DAY)]

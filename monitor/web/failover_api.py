@@ -6,16 +6,14 @@ approve a plan, freeze or unfreeze a promotion/notice. Every change is logged wi
 """
 from __future__ import annotations
 
-import asyncio
 import logging
-from collections.abc import Callable
 
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
 
-from monitor.failover.engine import MAX_PLAN_ID, NoSuchPlan
-from monitor.failover.report import failover_summary
-from monitor.web.keys import SERVICE
+from monitor.web.admin import authorize, parse
+from monitor.web.keys import ADMIN, READ_MODEL, SETTINGS
+from monitor.web.read_model import UnknownPlan
 
 log = logging.getLogger("monitor.admin")
 
@@ -26,52 +24,52 @@ class Decision(BaseModel):
     reason: str = Field("", max_length=500)
 
 
-def setup_routes(app: web.Application, show_public: bool, authorize: Callable[[web.Request], None],
-                 parse: Callable) -> None:
-    """Register the failover routes; `authorize` and `parse` come from the admin module."""
-
-    async def summary(request: web.Request) -> web.Response:
-        if not show_public:
-            authorize(request)
-        service = request.app[SERVICE]
-        return web.json_response(await asyncio.to_thread(failover_summary, service.failover))
-
-    async def approve(request: web.Request) -> web.Response:
+async def summary(request: web.Request) -> web.Response:
+    """GET /api/failover: public with show_failover, else for the admin token only."""
+    if not request.app[SETTINGS].show_failover:
         authorize(request)
-        body = await parse(request, Decision)
-        try:
-            plan_id = int(request.match_info["plan"])
-        except ValueError:
-            raise web.HTTPBadRequest(text="the plan id is a number; see GET /api/failover for the pending plan") from None
-        if not 0 < plan_id < MAX_PLAN_ID:  # no database stores such an id (and some would fail to compare it)
-            raise web.HTTPNotFound(text=f"there is no plan {plan_id}")
-        try:
-            draft = await request.app[SERVICE].approve_plan(plan_id, body.by)
-        except NoSuchPlan as exc:  # a LookupError too: caught first
-            raise web.HTTPNotFound(text=str(exc)) from None
-        except LookupError as exc:
-            raise web.HTTPConflict(text=str(exc)) from None
-        log.warning("failover: plan %s for %s %s approved by %s", plan_id, *draft.owner, body.by,
-                    extra={"event": "admin", "by": body.by, "plan": plan_id})
-        return web.json_response({"plan": plan_id, "status": "approved", "after": draft.after})
+    return web.json_response(await request.app[READ_MODEL].failover_summary())
 
-    def freezer(frozen: bool):
-        async def handler(request: web.Request) -> web.Response:
-            authorize(request)
-            body = await parse(request, Decision)
-            kind = request.match_info["kind"].rstrip("s")  # promotions/notices -> promotion/notice
-            owner = (kind, request.match_info["owner"])
-            try:
-                await request.app[SERVICE].set_frozen(owner, frozen, body.by, body.reason or ("frozen by hand" if frozen else ""))
-            except LookupError as exc:
-                raise web.HTTPNotFound(text=str(exc)) from None
-            verb = "frozen" if frozen else "unfrozen"
-            log.warning("failover: %s %s %s by %s%s", kind, owner[1], verb, body.by, f": {body.reason}" if body.reason else "",
-                        extra={"event": "admin", "by": body.by, "reason": body.reason, "owner": owner[1]})
-            return web.json_response({"kind": kind, "id": owner[1], "frozen": frozen})
-        return handler
 
-    app.router.add_get("/api/failover", summary)
-    app.router.add_post("/api/admin/failover/plans/{plan}/approve", approve)
-    app.router.add_post("/api/admin/failover/{kind:promotions|notices}/{owner}/freeze", freezer(True))
-    app.router.add_post("/api/admin/failover/{kind:promotions|notices}/{owner}/unfreeze", freezer(False))
+async def approve(request: web.Request) -> web.Response:
+    """POST /api/admin/failover/plans/{plan}/approve: carry out a plan that waits for approval."""
+    authorize(request)
+    body = await parse(request, Decision)
+    try:
+        plan_id = int(request.match_info["plan"])
+    except ValueError:
+        raise web.HTTPBadRequest(text="the plan id is a number; see GET /api/failover for the pending plan") from None
+    try:
+        approved = await request.app[ADMIN].approve_plan(plan_id, body.by)
+    except UnknownPlan as exc:  # a LookupError too: caught first
+        raise web.HTTPNotFound(text=str(exc)) from None
+    except LookupError as exc:
+        raise web.HTTPConflict(text=str(exc)) from None
+    log.warning("failover: plan %s for %s %s approved by %s", plan_id, *approved.owner, body.by,
+                extra={"event": "admin", "by": body.by, "plan": plan_id})
+    return web.json_response({"plan": plan_id, "status": "approved", "after": approved.after})
+
+
+async def freeze(request: web.Request) -> web.Response:
+    """POST /api/admin/failover/{promotions|notices}/{owner}/freeze: hold it where it is."""
+    return await _set_frozen(request, True)
+
+
+async def unfreeze(request: web.Request) -> web.Response:
+    """POST /api/admin/failover/{promotions|notices}/{owner}/unfreeze: let failover move it again."""
+    return await _set_frozen(request, False)
+
+
+async def _set_frozen(request: web.Request, frozen: bool) -> web.Response:
+    authorize(request)
+    body = await parse(request, Decision)
+    kind = request.match_info["kind"].rstrip("s")  # promotions/notices -> promotion/notice
+    owner = (kind, request.match_info["owner"])
+    try:
+        await request.app[ADMIN].set_frozen(owner, frozen, body.by, body.reason or ("frozen by hand" if frozen else ""))
+    except LookupError as exc:
+        raise web.HTTPNotFound(text=str(exc)) from None
+    verb = "frozen" if frozen else "unfrozen"
+    log.warning("failover: %s %s %s by %s%s", kind, owner[1], verb, body.by, f": {body.reason}" if body.reason else "",
+                extra={"event": "admin", "by": body.by, "reason": body.reason, "owner": owner[1]})
+    return web.json_response({"kind": kind, "id": owner[1], "frozen": frozen})

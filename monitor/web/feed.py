@@ -1,7 +1,6 @@
 """GET /feed.atom: the latest incidents as an Atom 1.0 feed, for feed readers and chat integrations."""
 from __future__ import annotations
 
-import asyncio
 import json
 import time
 import xml.etree.ElementTree as ET
@@ -10,11 +9,11 @@ from urllib.parse import urljoin
 
 from aiohttp import web
 
-from monitor.store.models import IncidentRow
-from monitor.store.queries import recent_incidents
 from monitor.web.badges import xml_text
-from monitor.web.keys import SERVICE
-from monitor.web.statuspage_api import LIMIT, PAGE_NAME, incident_cause, iso, page_url, span
+from monitor.web.keys import READ_MODEL
+from monitor.web.read_model import Incident
+from monitor.web.statuspage import LIMIT, PAGE_NAME, incident_cause, iso, span
+from monitor.web.statuspage_api import page_url
 
 ATOM = "http://www.w3.org/2005/Atom"
 TAG = "tag:channel-monitor,2026:"
@@ -31,7 +30,7 @@ def _when(epoch: float) -> str:
     return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(epoch))
 
 
-def atom(rows: Sequence[IncidentRow], names: Mapping[str, str], status_url: str, self_url: str, fallback_updated: float) -> bytes:
+def atom(rows: Sequence[Incident], names: Mapping[str, str], status_url: str, self_url: str, fallback_updated: float) -> bytes:
     """The feed document; ElementTree escapes every text and attribute."""
     feed = ET.Element("feed", {"xmlns": ATOM})
     _add(feed, "id", TAG + "incidents")
@@ -63,17 +62,13 @@ def atom(rows: Sequence[IncidentRow], names: Mapping[str, str], status_url: str,
     return ET.tostring(feed, encoding="utf-8", xml_declaration=True)
 
 
-def setup_routes(app: web.Application) -> None:
-    """Register /feed.atom."""
-
-    async def feed(request: web.Request) -> web.Response:
-        service = request.app[SERVICE]
-        rows = await asyncio.to_thread(recent_incidents, service.engine, LIMIT)
-        names = {c.id: c.name for c in service.channels.values()}
-        status_url = page_url(request, service)
-        # Built from the page address, not the request's: nothing a caller sends is reflected.
-        body = atom(rows, names, status_url, urljoin(status_url, "feed.atom"), service.started_at)
-        return web.Response(body=body, content_type="application/atom+xml", charset="utf-8",
-                            headers={"Cache-Control": "max-age=60", "Access-Control-Allow-Origin": "*"})
-
-    app.router.add_get("/feed.atom", feed)
+async def feed(request: web.Request) -> web.Response:
+    """GET /feed.atom: the latest incidents."""
+    model = request.app[READ_MODEL]
+    rows = await model.incidents(LIMIT)
+    names = {c.id: c.name for c in model.channels().values()}
+    status_url = page_url(request)
+    # Built from the page address, not the request's: nothing a caller sends is reflected.
+    body = atom(rows, names, status_url, urljoin(status_url, "feed.atom"), model.started_at)
+    return web.Response(body=body, content_type="application/atom+xml", charset="utf-8",
+                        headers={"Cache-Control": "max-age=60", "Access-Control-Allow-Origin": "*"})

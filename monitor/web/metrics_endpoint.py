@@ -17,21 +17,28 @@ from aiohttp import web
 from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
 
 
-def metrics_handler(render: Callable[[], bytes], max_age: float = 1.0,
-                    clock: Callable[[], float] = time.monotonic) -> Callable[[web.Request], object]:
-    """An aiohttp handler serving what `render` returns, rendered at most `max_age` seconds before the scrape."""
-    state: dict = {"body": b"", "at": float("-inf"), "rendering": None}
+class MetricsBody:
+    """The /metrics text, rendered at most `max_age` seconds before a scrape; scrapes arriving together share one rendering."""
 
-    async def refresh() -> None:
-        started = clock()
-        body = await asyncio.to_thread(render)
-        state["body"], state["at"] = body, started
+    def __init__(self, render: Callable[[], bytes], max_age: float = 1.0, clock: Callable[[], float] = time.monotonic) -> None:
+        self.render, self.max_age, self.clock = render, max_age, clock
+        self.body, self.at = b"", float("-inf")
+        self.rendering: asyncio.Future[None] | None = None
 
-    async def handler(_request: web.Request) -> web.Response:
-        if clock() - state["at"] > max_age:
-            if state["rendering"] is None or state["rendering"].done():
-                state["rendering"] = asyncio.ensure_future(refresh())
-            await asyncio.shield(state["rendering"])  # concurrent scrapes wait for the same rendering
-        return web.Response(body=state["body"], headers={"Content-Type": CONTENT_TYPE_PLAIN_0_0_4})
+    async def get(self) -> bytes:
+        """The latest rendering, rendered again first when older than max_age."""
+        if self.clock() - self.at > self.max_age:
+            if self.rendering is None or self.rendering.done():
+                self.rendering = asyncio.ensure_future(self._refresh())
+            await asyncio.shield(self.rendering)  # concurrent scrapes wait for the same rendering
+        return self.body
 
-    return handler
+    async def _refresh(self) -> None:
+        started = self.clock()
+        body = await asyncio.to_thread(self.render)
+        self.body, self.at = body, started
+
+
+def metrics_response(body: bytes) -> web.Response:
+    """The scrape's answer: text format 0.0.4, uncompressed."""
+    return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_PLAIN_0_0_4})

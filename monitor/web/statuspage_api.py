@@ -1,250 +1,28 @@
 """Atlassian Statuspage v2-compatible, read-only JSON under /api/v2/, so status aggregators (and our own
 `statuspage` probe) can read this monitor like any vendor's page.
 
-Shapes follow Statuspage's public v2 API: channels are components, channel groups are component groups,
-incidents come from the incidents table and scheduled maintenances from the maintenance windows.
-Timestamps are UTC with milliseconds and a "Z" ("2026-11-22T14:00:00.000Z"), as statuspage.io emits them.
-Handlers read the service's memory plus at most one query of the small incidents table.
+The documents are built in monitor/web/statuspage.py. Handlers read the read model's memory plus at most
+one query of the small incidents table.
 """
 from __future__ import annotations
 
-import asyncio
-import hashlib
 import json
 import math
 import time
-from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from functools import lru_cache
 from typing import Any
 
 from aiohttp import web
 
 from monitor.health import State
-from monitor.maintenance import Window
-from monitor.service import MonitorService
-from monitor.store.models import IncidentRow
-from monitor.store.queries import open_incidents, recent_incidents
-from monitor.web.keys import SERVICE
-from monitor.web.views import cause_text
+from monitor.web.keys import READ_MODEL, SETTINGS
+from monitor.web.read_model import ChannelStatus, Incident, ReadModel
+from monitor.web.statuspage import LIMIT, Memo, components, incident, maintenances, page, status
 
-PAGE_ID = "channel-monitor"  # one page per monitor; no other page shares its responses
-PAGE_NAME = "Channel status"
-LIMIT = 50                   # incidents and maintenances per list, as Statuspage
-HORIZON = 7 * 86400.0        # a recurring window is announced this long before it starts
-BODY_LIMIT = 500
 # summary.json is what aggregators poll: its open incidents are re-read at most once a second (they reach
 # the database only at the writer's next flush anyway), so most polls need no database round trip.
 OPEN_CACHE_SECONDS = 1.0
 HEADERS = {"Cache-Control": "max-age=10", "Access-Control-Allow-Origin": "*"}  # public data, read cross-origin
-
-FLAPPING_NOTE = "Flapping: its checks keep passing and failing"
-COMPONENT_STATUS = {
-    State.UP: "operational", State.DEGRADED: "degraded_performance", State.DOWN: "major_outage",
-    State.MAINTENANCE: "under_maintenance",
-    # Not yet probed (just started or just added) says nothing about the channel: reporting it as an
-    # outage would alarm every aggregator after each restart.
-    State.UNKNOWN: "operational",
-}
-RANK = {"operational": 0, "under_maintenance": 1, "degraded_performance": 2, "partial_outage": 3, "major_outage": 4}
-GROUP_NAMES = {"own_shop": "Own shop", "marketplace": "Marketplaces", "social": "Social",
-               "comparison": "Price comparison", "messaging": "Messaging", "other": "Other"}
-DESCRIPTIONS = {"none": "All Systems Operational", "minor": "Minor Service Outage", "major": "Partial System Outage",
-                "critical": "Major Service Outage", "maintenance": "Service Under Maintenance"}
-CONNECTIVITY_LOST = "Monitor Connectivity Lost"
-
-
-@lru_cache(maxsize=4096)  # the same few times (state changes, start) are formatted on every request
-def iso(epoch: float) -> str:
-    """'2026-11-22T14:00:00.000Z'."""
-    return datetime.fromtimestamp(epoch, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-def span(seconds: float) -> str:
-    """A duration in its two largest units: '12s', '5m 12s', '2h 3m', '1d 4h'."""
-    left, parts = max(0, int(seconds)), []
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
-        if left >= size or (unit == "s" and not parts):
-            parts.append(f"{left // size}{unit}")
-            left %= size
-    return " ".join(parts[:2])
-
-
-def indicator(states: Sequence[State], connectivity_lost: bool = False) -> tuple[str, str]:
-    """The page's (status.indicator, status.description) from the channels' states."""
-    if connectivity_lost:  # every state is frozen and may be stale: say so rather than "operational"
-        return "critical", CONNECTIVITY_LOST
-    down = sum(s is State.DOWN for s in states)
-    if down and 2 * down >= len(states):
-        level = "critical"
-    elif down:
-        level = "major"
-    elif State.DEGRADED in states:
-        level = "minor"
-    elif State.MAINTENANCE in states:
-        level = "maintenance"
-    else:
-        level = "none"
-    return level, DESCRIPTIONS[level]
-
-
-def page_url(request: web.Request, service: MonitorService) -> str:
-    """The configured public address (alerts.status_url), else this request's own base URL."""
-    return service.config.alerts.status_url or f"{request.scheme}://{request.host}/"
-
-
-def page(request: web.Request, service: MonitorService) -> dict[str, Any]:
-    times = [h.since for h in service.health.values() if h.since is not None]
-    return {"id": PAGE_ID, "name": PAGE_NAME, "url": page_url(request, service), "time_zone": "Etc/UTC",
-            "updated_at": iso(max(times, default=service.started_at))}
-
-
-def components(service: MonitorService) -> list[dict[str, Any]]:
-    """Groups (in order of their first channel) each followed by its channels, positioned as Statuspage does."""
-    groups: dict[str, list[dict[str, Any]]] = {}
-    for channel in service.channels.values():
-        members = groups.setdefault(channel.group, [])
-        health = service.health.get(channel.id)
-        state = health.state if health else State.UNKNOWN
-        since = health.since if health and health.since is not None else service.started_at
-        members.append({
-            "id": channel.id, "name": channel.name, "status": COMPONENT_STATUS[state],
-            "created_at": iso(min(since, service.started_at)), "updated_at": iso(since),
-            "position": len(members) + 1, "showcase": True, "start_date": None,
-            # Statuspage has no flapping status: the description says it (clients show it as the component's note).
-            "description": FLAPPING_NOTE if health and health.flap.flapping else None,
-            "group_id": f"group.{channel.group}", "page_id": PAGE_ID, "group": False, "only_show_if_degraded": False})
-    out: list[dict[str, Any]] = []
-    for position, (group, members) in enumerate(groups.items(), start=1):
-        out.append({
-            "id": f"group.{group}", "name": GROUP_NAMES.get(group, group),
-            "status": max((m["status"] for m in members), key=RANK.__getitem__),  # the worst channel's
-            "created_at": min(m["created_at"] for m in members), "updated_at": max(m["updated_at"] for m in members),
-            "position": position, "description": None, "showcase": False, "start_date": None, "group_id": None,
-            "page_id": PAGE_ID, "group": True, "only_show_if_degraded": False, "components": [m["id"] for m in members]})
-        out.extend(members)
-    return out
-
-
-def status(service: MonitorService) -> dict[str, str]:
-    level, description = indicator([h.state for h in service.health.values()], service.connectivity_lost)
-    return {"indicator": level, "description": description}
-
-
-def _body(text: str) -> str:
-    return text if len(text) <= BODY_LIMIT else text[:BODY_LIMIT - 1] + "…"
-
-
-def _update(parent: str, status_: str, body: str, at: float) -> dict[str, Any]:
-    return {"id": f"{parent}-{status_}", "status": status_, "body": _body(body), "incident_id": parent,
-            "created_at": iso(at), "updated_at": iso(at), "display_at": iso(at), "affected_components": None,
-            "deliver_notifications": False, "custom_tweet": None, "tweet_id": None}
-
-
-def incident_cause(cause: dict[str, Any]) -> str:
-    """What took the channel down, in plain words."""
-    if cause.get("error"):
-        return cause_text(cause)
-    if cause.get("reason"):  # a manual override; who set it stays private
-        return f"Marked down by hand: {cause['reason']}"
-    return "No cause recorded."
-
-
-def incident(row: IncidentRow, service: MonitorService, url: str, by_id: dict[str, dict[str, Any]]) -> dict[str, Any]:
-    """One incidents-table row as a Statuspage incident: investigating while open, resolved once ended."""
-    channel = service.channels.get(row.channel)
-    name = channel.name if channel else row.channel
-    iid = str(row.id)
-    try:
-        cause = json.loads(row.cause)
-    except ValueError:
-        cause = {}
-    updates = [_update(iid, "investigating", incident_cause(cause if isinstance(cause, dict) else {}), row.started_at)]
-    if row.ended_at is not None:
-        updates.insert(0, _update(iid, "resolved", f"{name} is up again after {span(row.ended_at - row.started_at)}.",
-                                  row.ended_at))
-    return {"id": iid, "name": f"{name} is down", "status": "resolved" if row.ended_at is not None else "investigating",
-            "created_at": iso(row.started_at), "updated_at": iso(row.ended_at or row.started_at), "monitoring_at": None,
-            "resolved_at": iso(row.ended_at) if row.ended_at is not None else None, "impact": "major",
-            "shortlink": url, "started_at": iso(row.started_at), "page_id": PAGE_ID, "incident_updates": updates,
-            "components": [by_id[row.channel]] if row.channel in by_id else []}
-
-
-@dataclass(frozen=True, slots=True)
-class Occurrence:
-    reason: str
-    start: float
-    end: float
-
-
-Memo = dict[Window, tuple[float, list[Occurrence]]]
-
-
-def occurrences(window: Window, now: float, horizon: float = HORIZON, memo: Memo | None = None) -> list[Occurrence]:
-    """What a window shows: a one-off as it is (past, current or future); a recurring one's current
-    occurrence, else its next if it starts within the horizon."""
-    if window.cron is None:
-        return [Occurrence(window.reason, window.start, window.end)] if window.start is not None and window.end is not None else []
-    # Finding a cron occurrence costs ~0.15 ms, too much for every window on every poll; the answer
-    # holds until that occurrence ends (or the next one starts, or enters the horizon).
-    if memo is not None and window in memo and now < memo[window][0]:
-        return memo[window][1]
-    assert window.duration is not None
-    start, following = window.current_start(now), window.next_start(now)
-    if start is None and following is not None and following - now <= horizon:
-        start, following = following, None
-    shown = [] if start is None else [Occurrence(window.reason, start, start + window.duration)]
-    if memo is not None:
-        if start is not None:  # shown until it ends, or until an overlapping next one begins
-            until = min(start + window.duration, following if following is not None else math.inf)
-        else:  # nothing within the horizon: until the next start enters it
-            until = following - horizon if following is not None else math.inf
-        memo[window] = (until, shown)
-    return shown
-
-
-def maintenances(service: MonitorService, now: float, url: str, by_id: dict[str, dict[str, Any]],
-                 statuses: Iterable[str] = ("scheduled", "in_progress", "completed"),
-                 memo: Memo | None = None) -> list[dict[str, Any]]:
-    """The windows as scheduled maintenances, latest first; the same window on several channels is one."""
-    merged: dict[Occurrence, list[str]] = {}
-    for channel_id, windows in service.windows.items():
-        for window in windows:
-            for occurrence in occurrences(window, now, memo=memo):
-                ids = merged.setdefault(occurrence, [])
-                if channel_id not in ids:
-                    ids.append(channel_id)
-    wanted = set(statuses)
-    out = []
-    for occ, channel_ids in sorted(merged.items(), key=lambda item: -item[0].start):
-        state = "scheduled" if now < occ.start else "in_progress" if now < occ.end else "completed"
-        if state not in wanted:
-            continue
-        mid = hashlib.sha1(f"{occ.reason}\0{occ.start}\0{occ.end}".encode()).hexdigest()[:12]
-        created = min(service.started_at, occ.start)
-        updates = [_update(mid, "scheduled", f"{occ.reason} (from {iso(occ.start)} until {iso(occ.end)})", created)]
-        if state != "scheduled":
-            updates.insert(0, _update(mid, "in_progress", "Scheduled maintenance is in progress.", occ.start))
-        if state == "completed":
-            updates.insert(0, _update(mid, "completed", "The scheduled maintenance has been completed.", occ.end))
-        out.append({"id": mid, "name": occ.reason, "status": state, "created_at": iso(created),
-                    "updated_at": updates[0]["created_at"], "monitoring_at": None,
-                    "resolved_at": iso(occ.end) if state == "completed" else None, "impact": "maintenance",
-                    "shortlink": url, "started_at": iso(occ.start), "page_id": PAGE_ID,
-                    "scheduled_for": iso(occ.start), "scheduled_until": iso(occ.end), "incident_updates": updates,
-                    "components": [by_id[c] for c in channel_ids if c in by_id]})
-        if len(out) == LIMIT:
-            break
-    return out
-
-
-def _json(body: dict[str, Any], **encoded: str) -> web.Response:
-    """The document, with members already encoded spliced in after the others (in their order)."""
-    text = json.dumps(body)
-    if encoded:
-        text = text[:-1] + "".join(f", {json.dumps(k)}: {v}" for k, v in encoded.items()) + "}"
-    return web.Response(text=text, content_type="application/json", headers=HEADERS)
 
 
 @dataclass(slots=True)
@@ -256,69 +34,126 @@ class Snapshot:
     by_id: dict[str, dict[str, Any]] | None = None
     encoded: str = "[]"
     open_at: float = -math.inf
-    open_rows: list[IncidentRow] = field(default_factory=list)
+    open_rows: list[Incident] = field(default_factory=list)
     memo: Memo = field(default_factory=dict)
 
 
-def setup_routes(app: web.Application) -> None:
-    """Register the /api/v2/*.json routes."""
-    snapshot = Snapshot()
+SNAPSHOT = web.AppKey("statuspage", Snapshot)
 
-    def base(request: web.Request) -> tuple[MonitorService, dict[str, Any], dict[str, dict[str, Any]], str]:
-        """The service, the page, components by id and the encoded component list.
 
-        Components change only with a channel's state, so they are rebuilt (and encoded) only then:
-        with 200 channels that is most of summary.json's work.
-        """
-        service = request.app[SERVICE]
-        key = tuple((h.state, h.since) for h in service.health.values())
-        if key != snapshot.key or snapshot.by_id is None:
-            listed = components(service)
-            snapshot.key, snapshot.listed, snapshot.encoded = key, listed, json.dumps(listed)
-            snapshot.by_id = {c["id"]: c for c in listed if not c["group"]}
-        return service, page(request, service), snapshot.by_id, snapshot.encoded
+@dataclass(slots=True)
+class View:
+    """One request's look: the read model, every channel's status, the page object."""
 
-    async def summary(request: web.Request) -> web.Response:
-        service, page_, by_id, encoded = base(request)
-        if time.monotonic() - snapshot.open_at > OPEN_CACHE_SECONDS:
-            snapshot.open_rows = await asyncio.to_thread(open_incidents, service.engine)
-            snapshot.open_at = time.monotonic()
-        rows, url = snapshot.open_rows, page_["url"]
-        return _json({"page": page_}, components=encoded, incidents=json.dumps(
-            [incident(r, service, url, by_id) for r in reversed(rows)]), scheduled_maintenances=json.dumps(
-            maintenances(service, service.clock(), url, by_id, ("scheduled", "in_progress"), snapshot.memo)),
-            status=json.dumps(status(service)))
+    model: ReadModel
+    statuses: dict[str, ChannelStatus]
+    page: dict[str, Any]
 
-    async def status_json(request: web.Request) -> web.Response:
-        service = request.app[SERVICE]
-        return _json({"page": page(request, service), "status": status(service)})
 
-    async def components_json(request: web.Request) -> web.Response:
-        _service, page_, _by_id, encoded = base(request)
-        return _json({"page": page_}, components=encoded)
+def page_url(request: web.Request) -> str:
+    """The configured public address (alerts.status_url), else this request's own base URL."""
+    return request.app[SETTINGS].status_url or f"{request.scheme}://{request.host}/"
 
-    def incidents_handler(unresolved: bool):
-        async def handler(request: web.Request) -> web.Response:
-            service, page_, by_id, _encoded = base(request)
-            if unresolved:
-                rows = list(reversed(await asyncio.to_thread(open_incidents, service.engine)))[:LIMIT]
-            else:
-                rows = await asyncio.to_thread(recent_incidents, service.engine, LIMIT)
-            return _json({"page": page_, "incidents": [incident(r, service, page_["url"], by_id) for r in rows]})
-        return handler
 
-    def maintenances_handler(*statuses: str):
-        async def handler(request: web.Request) -> web.Response:
-            service, page_, by_id, _encoded = base(request)
-            return _json({"page": page_, "scheduled_maintenances":
-                          maintenances(service, service.clock(), page_["url"], by_id, statuses, snapshot.memo)})
-        return handler
+def _view(request: web.Request) -> View:
+    model = request.app[READ_MODEL]
+    statuses = {cid: model.status(cid) for cid in model.channels()}
+    return View(model, statuses, page(page_url(request), statuses.values(), model.started_at))
 
-    app.router.add_get("/api/v2/summary.json", summary)
-    app.router.add_get("/api/v2/status.json", status_json)
-    app.router.add_get("/api/v2/components.json", components_json)
-    app.router.add_get("/api/v2/incidents.json", incidents_handler(False))
-    app.router.add_get("/api/v2/incidents/unresolved.json", incidents_handler(True))
-    app.router.add_get("/api/v2/scheduled-maintenances.json", maintenances_handler("scheduled", "in_progress", "completed"))
-    app.router.add_get("/api/v2/scheduled-maintenances/upcoming.json", maintenances_handler("scheduled"))
-    app.router.add_get("/api/v2/scheduled-maintenances/active.json", maintenances_handler("in_progress"))
+
+def _components(request: web.Request, view: View) -> tuple[dict[str, dict[str, Any]], str]:
+    """Components by id and the encoded component list.
+
+    Components change only with a channel's state, so they are rebuilt (and encoded) only then:
+    with 200 channels that is most of summary.json's work.
+    """
+    snapshot = request.app[SNAPSHOT]
+    key = tuple((s.state, s.since) for s in view.statuses.values())
+    if key != snapshot.key or snapshot.by_id is None:
+        listed = components(view.model.channels().values(), view.statuses, view.model.started_at)
+        snapshot.key, snapshot.listed, snapshot.encoded = key, listed, json.dumps(listed)
+        snapshot.by_id = {c["id"]: c for c in listed if not c["group"]}
+    return snapshot.by_id, snapshot.encoded
+
+
+def _json(body: dict[str, Any], **encoded: str) -> web.Response:
+    """The document, with members already encoded spliced in after the others (in their order)."""
+    text = json.dumps(body)
+    if encoded:
+        text = text[:-1] + "".join(f", {json.dumps(k)}: {v}" for k, v in encoded.items()) + "}"
+    return web.Response(text=text, content_type="application/json", headers=HEADERS)
+
+
+def _incidents(view: View, rows: list[Incident], by_id: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+    names = {c.id: c.name for c in view.model.channels().values()}
+    return [incident(r, names, view.page["url"], by_id) for r in rows]
+
+
+def _maintenances(request: web.Request, view: View, by_id: dict[str, dict[str, Any]], *statuses: str) -> list[dict[str, Any]]:
+    model = view.model
+    return maintenances(model.windows(), model.started_at, model.now(), view.page["url"], by_id, statuses,
+                        request.app[SNAPSHOT].memo)
+
+
+async def summary(request: web.Request) -> web.Response:
+    """GET /api/v2/summary.json: page, components, open incidents, current and upcoming maintenance, status."""
+    view = _view(request)
+    by_id, encoded = _components(request, view)
+    snapshot = request.app[SNAPSHOT]
+    if time.monotonic() - snapshot.open_at > OPEN_CACHE_SECONDS:
+        snapshot.open_rows = await view.model.open_incidents()
+        snapshot.open_at = time.monotonic()
+    return _json({"page": view.page}, components=encoded,
+                 incidents=json.dumps(_incidents(view, list(reversed(snapshot.open_rows)), by_id)),
+                 scheduled_maintenances=json.dumps(_maintenances(request, view, by_id, "scheduled", "in_progress")),
+                 status=json.dumps(status(view.statuses.values(), view.model.connectivity().lost)))
+
+
+async def status_json(request: web.Request) -> web.Response:
+    """GET /api/v2/status.json."""
+    view = _view(request)
+    return _json({"page": view.page, "status": status(view.statuses.values(), view.model.connectivity().lost)})
+
+
+async def components_json(request: web.Request) -> web.Response:
+    """GET /api/v2/components.json."""
+    view = _view(request)
+    _by_id, encoded = _components(request, view)
+    return _json({"page": view.page}, components=encoded)
+
+
+async def incidents_json(request: web.Request) -> web.Response:
+    """GET /api/v2/incidents.json: the latest incidents, newest first."""
+    view = _view(request)
+    by_id, _encoded = _components(request, view)
+    rows = await view.model.incidents(LIMIT)
+    return _json({"page": view.page, "incidents": _incidents(view, rows, by_id)})
+
+
+async def unresolved_json(request: web.Request) -> web.Response:
+    """GET /api/v2/incidents/unresolved.json: the open incidents, newest first."""
+    view = _view(request)
+    by_id, _encoded = _components(request, view)
+    rows = list(reversed(await view.model.open_incidents()))[:LIMIT]
+    return _json({"page": view.page, "incidents": _incidents(view, rows, by_id)})
+
+
+async def _maintenances_json(request: web.Request, *statuses: str) -> web.Response:
+    view = _view(request)
+    by_id, _encoded = _components(request, view)
+    return _json({"page": view.page, "scheduled_maintenances": _maintenances(request, view, by_id, *statuses)})
+
+
+async def maintenances_json(request: web.Request) -> web.Response:
+    """GET /api/v2/scheduled-maintenances.json: every window shown, latest first."""
+    return await _maintenances_json(request, "scheduled", "in_progress", "completed")
+
+
+async def upcoming_json(request: web.Request) -> web.Response:
+    """GET /api/v2/scheduled-maintenances/upcoming.json."""
+    return await _maintenances_json(request, "scheduled")
+
+
+async def active_json(request: web.Request) -> web.Response:
+    """GET /api/v2/scheduled-maintenances/active.json."""
+    return await _maintenances_json(request, "in_progress")

@@ -11,59 +11,60 @@ from monitor.durations import format_duration
 from monitor.health import State
 from monitor.maintenance import Window
 from monitor.money import money  # noqa: F401 - re-exported for the templates and views
-from monitor.service import MonitorService
-from monitor.store.queries import UPTIME_WINDOWS
+from monitor.web.read_model import UPTIME_WINDOWS, ChannelInfo, CheckInfo, Incident, PlanRef, ReadModel
 
 CAUSE_CHARS = 160  # probe text on the overview is cut to this
+GROUPS = {"own_shop": "Own shop", "marketplace": "Marketplaces", "social": "Social",
+          "comparison": "Price comparison", "messaging": "Messaging", "other": "Other"}
 
 
-def channel_summary(service: MonitorService, channel_id: str, uptime: dict[str, float | None]) -> dict[str, Any]:
+def channel_summary(model: ReadModel, channel_id: str, uptime: Mapping[str, float | None]) -> dict[str, Any]:
     """What the page and the API show for one channel, from memory (plus the cached uptime)."""
-    channel = service.channels[channel_id]
-    health = service.health[channel_id]
-    checks = []
-    for check in channel.checks:
-        latest = service.runner.latest.get((channel_id, check.id or check.kind))
-        checks.append({
-            "id": check.id, "kind": check.kind, "interval": format_duration(check.interval_seconds),
-            "state": health.checks[check.id].state.value if check.id in health.checks else "unknown",
-            "ok": latest.result.ok if latest else None,
-            "severity": None if latest is None or latest.result.ok else latest.result.severity,
-            "error_class": latest.result.error_class if latest else None,
-            "error": latest.result.error if latest else None,
-            "duration_seconds": round(latest.duration_seconds, 4) if latest else None,
-            "last_run_at": latest.at if latest else None,
-            "conditions": [c.as_json() for c in latest.conditions] if latest else [],
-            # When the certificate the last result saw expires (tls checks, https http checks), else None.
-            "cert_not_after": _number(latest.result.facts.get("cert_not_after")) if latest else None,
-        })
+    channel = model.channels()[channel_id]
+    status = model.status(channel_id)
+    checks = [_check_summary(model, channel_id, check) for check in channel.checks]
     # The cause is what put the channel in its state (kept while it recovers), not merely any
     # failing check: an up channel whose status page is stale has nothing to explain.
-    bad = health.state in (State.DOWN, State.DEGRADED)
+    bad = status.state in (State.DOWN, State.DEGRADED)
     timed = next((c for c in checks if c["kind"] == "http" and c["duration_seconds"] is not None),
                  next((c for c in checks if c["duration_seconds"] is not None), None))
-    return {"id": channel.id, "name": channel.name, "group": channel.group, "state": health.state.value,
-            "flapping": health.flap.flapping, "since": health.since,
+    return {"id": channel.id, "name": channel.name, "group": channel.group, "state": status.state.value,
+            "flapping": status.flapping, "since": status.since,
             **{f"uptime_{w}": None if uptime.get(w) is None else round(uptime[w], 6) for w in UPTIME_WINDOWS},
-            "cause": cause_text(health.cause) if bad else None,
+            "cause": cause_text(status.cause) if bad else None,
             "latency_seconds": timed["duration_seconds"] if timed else None, "checks": checks}
 
 
-def overview_row(service: MonitorService, channel_id: str, uptime: dict[str, float | None], now: float) -> dict[str, Any]:
+def _check_summary(model: ReadModel, channel_id: str, check: CheckInfo) -> dict[str, Any]:
+    latest = model.latest(channel_id, check.id)
+    return {
+        "id": check.id, "kind": check.kind, "interval": format_duration(check.interval_seconds),
+        "state": model.check_state(channel_id, check.id).value,
+        "ok": latest.result.ok if latest else None,
+        "severity": None if latest is None or latest.result.ok else latest.result.severity,
+        "error_class": latest.result.error_class if latest else None,
+        "error": latest.result.error if latest else None,
+        "duration_seconds": round(latest.duration_seconds, 4) if latest else None,
+        "last_run_at": latest.at if latest else None,
+        "conditions": [c.as_json() for c in latest.conditions] if latest else [],
+        # When the certificate the last result saw expires (tls checks, https http checks), else None.
+        "cert_not_after": _number(latest.result.facts.get("cert_not_after")) if latest else None,
+    }
+
+
+def overview_row(model: ReadModel, channel: ChannelInfo, uptime: Mapping[str, float | None], now: float) -> dict[str, Any]:
     """One channel's line on the overview, as text ready to print (the page lists hundreds of them).
 
     The same figures as channel_summary: the state, the cause while down or degraded, the latest
     duration of the first http check (else of the first check that ran), the uptime.
     """
-    channel = service.channels[channel_id]
-    health = service.health[channel_id]
-    latest = service.runner.latest
-    runs = [r for r in (latest.get((channel_id, c.id or c.kind)) for c in channel.checks) if r is not None]
+    status = model.status(channel.id)
+    runs = [r for r in (model.latest(channel.id, c.id) for c in channel.checks) if r is not None]
     timed = next((r for r in runs if r.kind == "http"), runs[0] if runs else None)
-    cause = cause_text(health.cause) if health.state in (State.DOWN, State.DEGRADED) else None
-    return {"id": channel.id, "name": channel.name, "group": channel.group, "state": health.state.value,
-            "label": health.state.value.capitalize() + (", flapping" if health.flap.flapping else ""),
-            "since": f"for {ago(health.since, now)}" if health.since else "",
+    cause = cause_text(status.cause) if status.state in (State.DOWN, State.DEGRADED) else None
+    return {"id": channel.id, "name": channel.name, "group": channel.group, "state": status.state.value,
+            "label": status.state.value.capitalize() + (", flapping" if status.flapping else ""),
+            "since": f"for {ago(status.since, now)}" if status.since else "",
             "cause": cut(cause, CAUSE_CHARS) if cause else None,
             "latency": ms(timed.duration_seconds) if timed else "—",
             "u24": pct(uptime.get("24h")), "u30": pct(uptime.get("30d")), "u90": pct(uptime.get("90d"))}
@@ -84,7 +85,7 @@ def cause_text(cause: Mapping[str, Any]) -> str | None:
     return None
 
 
-def incident_view(incident: Any, now: float, plans: list | None = None) -> dict[str, Any]:
+def incident_view(incident: Incident, now: float, plans: list[PlanRef] | None = None) -> dict[str, Any]:
     """One incident for a page: times, how long (so far), the cause in words, the failover plans naming it."""
     end = incident.ended_at
     return {"id": incident.id, "channel": incident.channel, "started_at": incident.started_at, "ended_at": end,
@@ -92,16 +93,17 @@ def incident_view(incident: Any, now: float, plans: list | None = None) -> dict[
             "cause": cause_text(json.loads(incident.cause)) or "—", "plans": plans or []}
 
 
-def maintenance_notices(service: MonitorService, now: float, horizon: float,
+def maintenance_notices(model: ReadModel, now: float, horizon: float,
                         channels: list[str] | None = None) -> list[dict[str, Any]]:
     """Maintenance going on now, then maintenance starting within the horizon, soonest first."""
     notices = []
-    for cid in channels if channels is not None else list(service.windows):
-        for w in service.windows.get(cid, []):
+    windows, known = model.windows(), model.channels()
+    for cid in channels if channels is not None else list(windows):
+        for w in windows.get(cid, []):
             start, end = _occurrence(w, now)
             if start is None or end is None or end <= now or start > now + horizon:
                 continue
-            notices.append({"channel": cid, "name": service.channels[cid].name if cid in service.channels else cid,
+            notices.append({"channel": cid, "name": known[cid].name if cid in known else cid,
                             "reason": w.reason, "by": w.by, "start": start, "end": end, "current": start <= now})
     return sorted(notices, key=lambda n: (not n["current"], n["start"]))
 

@@ -7,7 +7,7 @@ from prometheus_client import CollectorRegistry
 
 from monitor.app import create_app
 from monitor.config import parse_config
-from monitor.web.keys import SERVICE
+from monitor.running import MONITOR
 from probes import PROBES
 from tests.alerts.test_email import Inbox, free_port
 from tests.fakes import FakeChannel, eventually
@@ -45,8 +45,8 @@ async def test_four_failures_are_one_message_updated_in_place_on_recovery(tmp_pa
     registry = CollectorRegistry()
     app = create_app(config(tmp_path, urls, slack, free_port()), registry=registry, flush_interval=0.05)
     client = await aiohttp_client(app)
-    service = app[SERVICE]
-    await eventually(lambda: all(h.state.value == "up" for h in service.health.values()))
+    monitor = app[MONITOR]
+    await eventually(lambda: all(h.state.value == "up" for h in monitor.book.health.values()))
     with caplog.at_level(logging.DEBUG):
         for shop in shops.values():
             shop.mode = "error"
@@ -60,7 +60,7 @@ async def test_four_failures_are_one_message_updated_in_place_on_recovery(tmp_pa
         assert "Facebook Shop" in slack.messages[message.ts].text
         await eventually(lambda: len(slack.replies(message.ts)) == 2)
     page = await (await client.get("/")).text()
-    shown = caplog.text + page + app[SERVICE].metrics.render().decode()
+    shown = caplog.text + page + app[MONITOR].metrics.render().decode()
     assert TOKEN not in shown and SMTP_PASSWORD not in shown
     assert registry.get_sample_value("channel_monitor_alerts_total", {"notifier": "slack", "outcome": "sent"}) >= 2
 
@@ -74,8 +74,8 @@ async def test_a_revoked_slack_token_falls_back_to_email(tmp_path, aiohttp_serve
     try:
         app = create_app(config(tmp_path, urls, slack, port, token="xoxb-revoked-0000-token"), flush_interval=0.05)
         client = await aiohttp_client(app)
-        service = app[SERVICE]
-        await eventually(lambda: all(h.state.value == "up" for h in service.health.values()))
+        monitor = app[MONITOR]
+        await eventually(lambda: all(h.state.value == "up" for h in monitor.book.health.values()))
         shops["messenger"].mode = "error"
         await eventually(lambda: inbox.messages, timeout=10)
         [mail] = inbox.messages
@@ -96,12 +96,12 @@ async def test_slack_down_across_a_restart_then_everything_once_in_order(tmp_pat
     cfg = cfg.model_copy(update={"alerts": cfg.alerts.model_copy(update={"routes": [cfg.alerts.routes[0].model_copy(update={"to": ["slack"]})]})})
     app = create_app(cfg, flush_interval=0.05)
     client = await aiohttp_client(app)
-    service = app[SERVICE]
-    await eventually(lambda: all(h.state.value == "up" for h in service.health.values()))
+    monitor = app[MONITOR]
+    await eventually(lambda: all(h.state.value == "up" for h in monitor.book.health.values()))
     shops["messenger"].mode = "error"
-    await eventually(lambda: service.health["messenger"].state.value == "down")
+    await eventually(lambda: monitor.book.health["messenger"].state.value == "down")
     shops["whatsapp-business"].mode = "error"
-    await eventually(lambda: service.health["whatsapp-business"].state.value == "down")
+    await eventually(lambda: monitor.book.health["whatsapp-business"].state.value == "down")
     await eventually(lambda: slack.count("chat.postMessage") >= 1, timeout=10)
     await client.close()                                             # the service stops; Slack is still down
     slack.script["chat.postMessage"].clear()                         # ... and comes back

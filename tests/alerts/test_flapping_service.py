@@ -5,8 +5,8 @@ from sqlalchemy import select
 
 from monitor.app import create_app
 from monitor.config import parse_config
+from monitor.running import MONITOR
 from monitor.store.models import IncidentRow
-from monitor.web.keys import SERVICE
 from probes import PROBES
 from tests.fakes import FakeChannel, eventually
 from tests.fakes_slack import TOKEN, FakeSlack
@@ -24,19 +24,19 @@ async def test_an_ok_503_channel_is_one_incident_and_one_thread_titled_flapping(
               f"    - {{id: slack, kind: slack, token: '{TOKEN}', channel: '#ops', base_url: '{slack.url}api/', min_interval: 0}}"]
     app = create_app(parse_config("\n".join(lines), PROBES), flush_interval=0.05)
     client = await aiohttp_client(app)
-    service = app[SERVICE]
-    await eventually(lambda: all(h.state.value == "up" for h in service.health.values()))
+    monitor = app[MONITOR]
+    await eventually(lambda: all(h.state.value == "up" for h in monitor.book.health.values()))
     shops["allegro"].mode = "alternate"
-    await eventually(lambda: service.health["allegro"].flap.flapping, timeout=10)
+    await eventually(lambda: monitor.book.health["allegro"].flap.flapping, timeout=10)
     await eventually(lambda: shops["allegro"].hits >= 40, timeout=15)            # 20 ok/503 cycles
     await eventually(lambda: slack.top_level() and "flapping" in slack.top_level()[0].text)
     [root] = slack.top_level()
     assert root.text.startswith("Allegro is flapping (")
-    with service.engine.connect() as conn:
+    with monitor.engine.connect() as conn:
         incidents = conn.execute(select(IncidentRow.channel)).scalars().all()
     assert incidents == ["allegro"]
-    assert b'channel_monitor_channel_flapping{channel="allegro"} 1' in service.metrics.render()
-    assert b'channel_monitor_channel_flapping{channel="shop"} 0' in service.metrics.render()
+    assert b'channel_monitor_channel_flapping{channel="allegro"} 1' in monitor.metrics.render()
+    assert b'channel_monitor_channel_flapping{channel="shop"} 0' in monitor.metrics.render()
     assert client is not None
 
 
@@ -48,10 +48,10 @@ async def test_flapping_shows_on_the_pages_the_api_and_summary_json(tmp_path, ai
              f"channels: [{{id: allegro, name: Allegro, checks: [{{kind: http, target: '{url}'}}]}}]"]
     app = create_app(parse_config("\n".join(lines), PROBES), flush_interval=0.05)
     client = await aiohttp_client(app)
-    service = app[SERVICE]
-    await eventually(lambda: service.health["allegro"].state.value == "up")
+    monitor = app[MONITOR]
+    await eventually(lambda: monitor.book.health["allegro"].state.value == "up")
     shop.mode = "alternate"
-    await eventually(lambda: service.health["allegro"].flap.flapping, timeout=10)
+    await eventually(lambda: monitor.book.health["allegro"].flap.flapping, timeout=10)
     [channel] = (await (await client.get("/api/channels")).json())["channels"]
     assert channel["flapping"] is True
     assert ", flapping</span>" in await (await client.get("/")).text()

@@ -12,7 +12,8 @@ from sqlalchemy import event, insert, select
 from alerts import router as router_module
 from alerts.base import Alert, Batch, Delivery, Notifier, NotifyError, Thread
 from alerts.config import Alerts, Route
-from alerts.router import BATCH_MAX, IDLE_RECHECK, AlertRouter, alert_row, due_at, seconds_until
+from alerts.router import BATCH_MAX, AlertRouter, alert_row, due_at
+from monitor.outbox import IDLE_RECHECK, seconds_until
 from monitor.store.db import begin_write, make_engine
 from monitor.store.models import AlertDeliveryRow, AlertRow
 from tests.fakes import eventually

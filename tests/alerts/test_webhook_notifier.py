@@ -173,7 +173,7 @@ async def test_no_secret_or_url_credentials_in_errors_or_logs(receiver, make, ca
 
 def test_config_validation():
     assert Config.model_validate({"url": "https://hooks.example.com/a", "secret": SECRET}).timeout == 10
-    for bad, words in [({"url": "ftp://user:pw-1234@host/x"}, "'ftp://user:***@host/x' is not an http(s) URL"),
+    for bad, words in [({"url": "ftp://user:pw-1234@host/x"}, "ftp://host ... is not an http(s) URL (the rest is not shown"),
                        ({"secret": "short-pw-1234"}, "${"),
                        ({"headers": {"idempotency-key": "x"}}, "set by the webhook notifier itself"),
                        ({"headers": {"X-Channel-Monitor-Signature": "x"}}, "set by the webhook notifier itself"),

@@ -317,8 +317,8 @@ def test_webhook_body_survives_a_reason_that_is_not_json():
 
 
 @pytest.mark.parametrize(("options", "message"), [
-    ({"url": "ftp://hooks.example.com/x"}, "'ftp://hooks.example.com/x' is not an http(s) URL; write e.g. https://"),
-    ({"url": "https://u:pw@/x?k=1"}, "'https://u:***@/x?***' is not an http(s) URL"),
+    ({"url": "ftp://hooks.example.com/x"}, "ftp://hooks.example.com ... is not an http(s) URL (the rest is not shown"),
+    ({"url": "https://u:pw@/x?k=1"}, "https://? ... is not an http(s) URL (the rest is not shown"),
     ({"secret": "short"}, "at least 16 characters; generate one (openssl rand -hex 32) and reference it from the "
                           "environment: secret: ${FAILOVER_WEBHOOK_SECRET}"),
     ({"timeout": 0}, "greater than 0"),

@@ -10,8 +10,8 @@ from monitor.failover.engine import FailoverEngine
 from monitor.failover.gate import HealthView
 from monitor.failover.report import failover_summary
 from monitor.health import State
+from monitor.running import MONITOR
 from monitor.store.db import ensure_data_dir, make_engine
-from monitor.web.keys import SERVICE
 from probes import PROBES
 from tests.failover.test_failover_service import NORMAL, start
 from tests.fakes import eventually
@@ -84,8 +84,8 @@ async def test_status_and_admin_commands_against_a_running_service(tmp_path, aio
     app, client, fakes, receiver = await start(tmp_path, aiohttp_server, aiohttp_client, mode="approve")
     config_path = tmp_path / "channels.yaml"  # the config the app runs (its data_dir holds the app's database)
     fakes["facebook"].mode = "error"
-    await eventually(lambda: app[SERVICE].failover.pending)
-    plan_id = next(iter(app[SERVICE].failover.pending.values())).plan_id
+    await eventually(lambda: app[MONITOR].failover.pending)
+    plan_id = next(iter(app[MONITOR].failover.pending.values())).plan_id
     code, out, err = await run_cli("failover", "status", "--config", str(config_path))
     assert code == 0, err
     assert "Failed over: facebook" in out and f"waiting for approval (plan {plan_id})" in out
@@ -131,7 +131,7 @@ async def test_money_reads_in_major_units_with_channel_names_and_now_is_what_is_
     app, _client, fakes, receiver = await start(tmp_path, aiohttp_server, aiohttp_client)
     config = str(tmp_path / "channels.yaml")
     fakes["facebook"].mode = "error"
-    await eventually(lambda: failover_summary(app[SERVICE].failover)["promotions"][0]["applied"]
+    await eventually(lambda: failover_summary(app[MONITOR].failover)["promotions"][0]["applied"]
                      == {"shop": 62500, "allegro": 37500, "facebook": 0})
     code, out, err = await run_cli("failover", "status", "--config", config)
     assert code == 0, err

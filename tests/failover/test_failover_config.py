@@ -39,7 +39,8 @@ def test_a_valid_section_with_defaults():
     ("failover:\n  actuators: [{id: fb, kind: facebook}]\n",
      ["fo.yaml:5: failover.actuators[0].kind: 'facebook' is not an actuator kind; use one of: log, meta_ads, webhook"]),
     ("failover:\n  actuators: [{id: hook, kind: webhook, url: 'ftp://x', secret: '0123456789abcdef', retries: 3}]\n",
-     ["fo.yaml:5: failover.actuators[0].url: 'ftp://x' is not an http(s) URL; write e.g. https://hooks.example.com/failover",
+     ["fo.yaml:5: failover.actuators[0].url: ftp://x ... is not an http(s) URL (the rest is not shown: a webhook's path "
+      "can be a secret); write e.g. https://hooks.example.com/failover",
       "fo.yaml:5: failover.actuators[0].retries: unknown key 'retries'; allowed keys here: id, kind, url, secret, timeout, headers"]),
     ("failover:\n  actuators: [{id: h, kind: log}]\n  promotions:\n"
      "    - {id: ads, name: Ads, total: 1000, unit: zloty, channels: {shop: {share: 1, actuator: h}}}\n",

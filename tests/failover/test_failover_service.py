@@ -8,8 +8,8 @@ from sqlalchemy import select
 
 from monitor.app import create_app
 from monitor.config import parse_config
+from monitor.running import MONITOR
 from monitor.store.models import FailoverActionRow, FailoverPlanRow
-from monitor.web.keys import SERVICE
 from probes import PROBES
 from tests.failover.receiver import SECRET, Receiver
 from tests.fakes import FakeChannel, eventually
@@ -45,13 +45,13 @@ async def start(tmp_path, aiohttp_server, aiohttp_client, **kw):
     hook = str((await aiohttp_server(receiver.app)).make_url("/failover"))
     app = create_app(failover_config(tmp_path, urls, hook, **kw), flush_interval=0.05)
     client = await aiohttp_client(app)
-    service = app[SERVICE]
-    await eventually(lambda: all(h.state.value == "up" for h in service.health.values()))
+    monitor = app[MONITOR]
+    await eventually(lambda: all(h.state.value == "up" for h in monitor.book.health.values()))
     return app, client, fakes, receiver
 
 
 def rows(app, model):
-    with app[SERVICE].engine.connect() as conn:
+    with app[MONITOR].engine.connect() as conn:
         return [model.model_validate(r._mapping) for r in conn.execute(select(model).order_by(model.id))]
 
 
@@ -102,7 +102,7 @@ async def test_approve_mode_waits_for_a_person(tmp_path, aiohttp_server, aiohttp
     assert not [d for d in receiver.deliveries if d["promotion"] == "ads"]
     denied = await client.post(f"/api/admin/failover/plans/{pending.id}/approve", json={"by": "ola"})
     assert denied.status in (401, 403)
-    assert app[SERVICE].failover.pending  # nothing changed
+    assert app[MONITOR].failover.pending  # nothing changed
     auth = {"Authorization": "Bearer test-admin-token-1234"}
     # Two people approve at the same moment: one approval carries it out, the other is told it is done.
     both = await asyncio.gather(*(client.post(f"/api/admin/failover/plans/{pending.id}/approve", json={"by": "ola"},
@@ -154,15 +154,15 @@ async def test_a_change_made_outside_the_service_is_a_conflict_that_freezes_the_
     app, client, fakes, receiver = await start(tmp_path, aiohttp_server, aiohttp_client)
     receiver.script["shop"].extend([409])  # a person changed the shop's budget by hand meanwhile
     fakes["facebook"].mode = "error"
-    await eventually(lambda: app[SERVICE].failover.owners.get(("promotion", "ads")) is not None
-                     and app[SERVICE].failover.owners[("promotion", "ads")].frozen)
+    await eventually(lambda: app[MONITOR].failover.owners.get(("promotion", "ads")) is not None
+                     and app[MONITOR].failover.owners[("promotion", "ads")].frozen)
     statuses = {(a.channel, a.op): a.status for a in rows(app, FailoverActionRow)}
     assert statuses[("shop", "set_amount")] == "conflict"
     assert receiver.amounts[("ads", "shop")] == 50000  # not overwritten
     summary = await (await client.get("/api/failover")).json()
     assert summary["promotions"][0]["reason"].startswith("conflict on Shop: ")
     fakes["facebook"].mode = "ok"  # recovery does not touch a frozen promotion either
-    await eventually(lambda: app[SERVICE].health["facebook"].state.value == "up")
+    await eventually(lambda: app[MONITOR].book.health["facebook"].state.value == "up")
     await asyncio.sleep(0.5)
     assert len([p for p in rows(app, FailoverPlanRow) if p.owner == "ads"]) == 1
 
@@ -178,14 +178,14 @@ async def test_failover_alerts_are_stored_with_the_plan_not_after_it(tmp_path, a
     recorder = Recorder()
     app = create_app(immediate_alerts(failover_config(tmp_path, urls, hook)), notifiers=[recorder], flush_interval=0.05)
     await aiohttp_client(app)
-    service = app[SERVICE]
-    await eventually(lambda: all(h.state.value == "up" for h in service.health.values()))
-    await eventually(lambda: not service.writer.depth)
-    service._writer_task.cancel()  # the result writer is stuck: nothing it holds reaches the database
+    monitor = app[MONITOR]
+    await eventually(lambda: all(h.state.value == "up" for h in monitor.book.health.values()))
+    await eventually(lambda: not monitor.writer.depth)
+    monitor.writer_task.cancel()  # the result writer is stuck: nothing it holds reaches the database
 
     async def stuck() -> None:
         return None
-    service.writer.flush = stuck
+    monitor.writer.flush = stuck
     before = {a.id for a in rows(app, AlertRow)}  # the first "up" of each channel
     fakes["facebook"].mode = "error"
     await eventually(lambda: any(p.owner == "ads" for p in rows(app, FailoverPlanRow)))
@@ -206,8 +206,8 @@ async def test_the_down_alert_is_stored_before_the_failover_alerts_it_causes(tmp
     # A slow writer: without the flush before the failover commit, the plan's alerts would come first.
     app = create_app(failover_config(tmp_path, urls, hook), notifiers=[Recorder()], flush_interval=5)
     await aiohttp_client(app)
-    service = app[SERVICE]
-    await eventually(lambda: all(h.state.value == "up" for h in service.health.values()))
+    monitor = app[MONITOR]
+    await eventually(lambda: all(h.state.value == "up" for h in monitor.book.health.values()))
     fakes["facebook"].mode = "error"
     await eventually(lambda: any(a.event == "failover_planned" for a in rows(app, AlertRow)), timeout=10)
     stored = rows(app, AlertRow)

@@ -14,14 +14,16 @@ from types import SimpleNamespace
 import pytest
 from sqlalchemy import event, select
 
+from monitor import outbox as outbox_module
 from monitor.failover import relay as relay_module
 from monitor.failover.actions import ActuatorContext
 from monitor.failover.actuators import ACTUATORS, webhook
 from monitor.failover.config import Failover
 from monitor.failover.engine import FailoverEngine
 from monitor.failover.gate import HealthView
-from monitor.failover.relay import IDLE_RECHECK, ActionRelay, due_heads, seconds_until
+from monitor.failover.relay import ActionRelay, due_heads
 from monitor.health import State
+from monitor.outbox import IDLE_RECHECK, seconds_until
 from monitor.store.models import FailoverActionRow
 from probes.session import USER_AGENT, create_outbound_session
 from tests.failover.receiver import SECRET, Receiver
@@ -158,7 +160,7 @@ def test_seconds_until(due, expected):
 async def test_an_outcome_the_database_failed_to_store_is_sent_again_not_stranded(setup, receiver, monkeypatch):
     from sqlalchemy.exc import OperationalError
 
-    monkeypatch.setattr(relay_module, "ERROR_RETRY", 0.2)
+    monkeypatch.setattr(outbox_module, "ERROR_RETRY", 0.2)
     real, calls = setup.relay._record, []
 
     def record_fails_once(row, result, release):

@@ -14,8 +14,8 @@ from sqlalchemy import select
 
 from monitor.app import create_app
 from monitor.config import parse_config
+from monitor.running import MONITOR
 from monitor.store.models import FailoverActionRow, FailoverPlanRow
-from monitor.web.keys import SERVICE
 from probes import PROBES
 from tests.failover.receiver import SECRET, Receiver
 from tests.fakes import FakeChannel, eventually
@@ -55,8 +55,8 @@ async def test_2021_with_live_failover_is_one_plan_each_way_one_thread_and_no_fr
     slack.url = str((await aiohttp_server(slack.app, access_log=None)).make_url("/"))
     app = create_app(config(tmp_path, urls, hook, slack), flush_interval=0.05)
     await aiohttp_client(app)
-    service = app[SERVICE]
-    await eventually(lambda: all(h.state.value == "up" for h in service.health.values()), timeout=10)
+    monitor = app[MONITOR]
+    await eventually(lambda: all(h.state.value == "up" for h in monitor.book.health.values()), timeout=10)
 
     for channel in META:  # the DNS answers went away one after the other, 0.3 s apart
         shops[channel].mode = "error"
@@ -68,13 +68,13 @@ async def test_2021_with_live_failover_is_one_plan_each_way_one_thread_and_no_fr
         shops[channel].mode = "ok"
         await asyncio.sleep(0.3)
     await eventually(lambda: receiver.spending("ads") == NORMAL and not receiver.notices, timeout=15)
-    await eventually(lambda: {a.status for a in rows(service, FailoverActionRow)} == {"applied"})
+    await eventually(lambda: {a.status for a in rows(monitor, FailoverActionRow)} == {"applied"})
 
-    plans = rows(service, FailoverPlanRow)
+    plans = rows(monitor, FailoverPlanRow)
     assert [(p.owner, p.status) for p in plans] == [("ads", "applied"), ("whatsapp-down", "applied")] * 2
-    assert not any(s.frozen for s in service.failover.owners.values())
+    assert not any(s.frozen for s in monitor.failover.owners.values())
     # The notice never went to Messenger, which was down all along.
-    posted = [(a.op, a.channel) for a in rows(service, FailoverActionRow) if a.owner == "whatsapp-down"]
+    posted = [(a.op, a.channel) for a in rows(monitor, FailoverActionRow) if a.owner == "whatsapp-down"]
     assert posted == [("post_notice", "own-shop"), ("withdraw_notice", "own-shop")]
     assert not [d for d in receiver.deliveries if d.get("notice") and d["channel"] == "messenger"]
     # Every plan of the outage carries one key, out and back: the outage of a channel its owner uses (the promotion:
@@ -93,6 +93,6 @@ async def test_2021_with_live_failover_is_one_plan_each_way_one_thread_and_no_fr
     assert "customer notice whatsapp-down" in replies and "post on Own shop" in replies
 
 
-def rows(service, model):
-    with service.engine.connect() as conn:
+def rows(monitor, model):
+    with monitor.engine.connect() as conn:
         return [model.model_validate(r._mapping) for r in conn.execute(select(model).order_by(model.id))]

@@ -81,3 +81,14 @@ def test_an_odd_spelling_of_an_address_is_a_config_error_with_the_fix(target):
     with pytest.raises(ConfigError) as caught:
         build_check(target)
     assert "is an ambiguous spelling of an IPv4 address (127.0.0.1); write the address in dotted form" in str(caught.value)
+
+
+@pytest.mark.parametrize(("address", "blocked"), [
+    ("64:ff9b::a9fe:a9fe", "a cloud metadata address (always blocked)"),      # NAT64 of 169.254.169.254
+    ("2002:a9fe:a9fe::1", "a cloud metadata address (always blocked)"),       # 6to4 of it
+    ("::7f00:1", "a private, loopback or reserved address (allow it with allow_networks)"),  # IPv4-compatible 127.0.0.1
+    ("168.63.129.16", "a cloud metadata address (always blocked)"),           # Azure's WireServer, a public address
+    ("64:ff9b::808:808", None),                                               # NAT64 of a public address: allowed
+], ids=["nat64-metadata", "6to4-metadata", "ipv4-compatible-loopback", "azure-wireserver", "nat64-public"])
+def test_an_ipv4_address_carried_in_ipv6_is_judged_as_itself(address, blocked):
+    assert NetworkGuard().reason(address) == blocked

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from monitor.app import create_app
-from monitor.web.keys import SERVICE
+from monitor.running import MONITOR
 from tests.fakes import eventually
 from tests.test_app import config_for, state
 
@@ -29,7 +29,7 @@ async def test_channel_results_incidents_and_uptime(tmp_path, aiohttp_client, fa
     assert (await client.get("/api/channels/allegro/results?limit=abc")).status == 400
     assert (await client.get("/api/channels/nope/results")).status == 404
 
-    await eventually(lambda: app[SERVICE].writer.depth == 0)
+    await eventually(lambda: app[MONITOR].writer.depth == 0)
     incidents = await (await client.get("/api/incidents?channel=allegro&open=true")).json()
     [incident] = incidents["incidents"]
     assert incident["ended_at"] is None and incident["cause"]["error"] == "HTTP 503"

@@ -12,10 +12,10 @@ from sqlalchemy import func, select
 from monitor.app import create_app
 from monitor.config import parse_config
 from monitor.health import State
+from monitor.running import MONITOR
 from monitor.store.models import IncidentRow, ProbeResultRow
 from monitor.web.badges import STATE_COLOURS, badge, uptime_text
 from monitor.web.feed import atom
-from monitor.web.keys import SERVICE
 from probes import PROBES
 from tests.fakes import FakeChannel, eventually
 
@@ -27,13 +27,13 @@ ISO = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
 
 
 def results(app, channel: str, state: str) -> int:
-    with app[SERVICE].engine.connect() as conn:
+    with app[MONITOR].engine.connect() as conn:
         return conn.execute(select(func.count()).select_from(ProbeResultRow).where(
             ProbeResultRow.channel == channel, ProbeResultRow.channel_state == state)).scalar_one()
 
 
 def incidents(app) -> list[IncidentRow]:
-    with app[SERVICE].engine.connect() as conn:
+    with app[MONITOR].engine.connect() as conn:
         return [IncidentRow.model_validate(r._mapping) for r in conn.execute(select(IncidentRow))]
 
 

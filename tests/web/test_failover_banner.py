@@ -8,8 +8,8 @@ import re
 from sqlalchemy import select
 
 from monitor.app import create_app
+from monitor.running import MONITOR
 from monitor.store.models import FailoverTargetRow
-from monitor.web.keys import SERVICE
 from tests.failover.receiver import Receiver
 from tests.failover.test_failover_service import NORMAL, failover_config, start
 from tests.fakes import FakeChannel, eventually
@@ -35,18 +35,18 @@ def moved_away(page: str) -> str | None:
 
 def applied(app, channel: str) -> int | None:
     """What the receiver acknowledged for the promotion on a channel (the relay records it after the answer)."""
-    with app[SERVICE].engine.connect() as conn:
+    with app[MONITOR].engine.connect() as conn:
         return conn.execute(select(FailoverTargetRow.applied).where(
             FailoverTargetRow.owner == "ads", FailoverTargetRow.channel == channel)).scalar_one()
 
 
 async def test_moved_away_from_follows_the_applied_money_not_the_channels(tmp_path, aiohttp_server, aiohttp_client):
     app, client, fakes, receiver = await start(tmp_path, aiohttp_server, aiohttp_client)
-    service = app[SERVICE]
+    monitor = app[MONITOR]
     # Frozen before the outage: Facebook fails over as a channel, but this promotion's money never leaves it.
     await client.post("/api/admin/failover/promotions/ads/freeze", json={"by": "ola", "reason": "campaign review"}, headers=AUTH)
     fakes["facebook"].mode = "error"
-    await eventually(lambda: service.failover.gates.get("facebook") and ("fb-down", "shop") in receiver.notices)
+    await eventually(lambda: monitor.failover.gates.get("facebook") and ("fb-down", "shop") in receiver.notices)
     page = await (await client.get("/")).text()
     assert receiver.spending("ads") == NORMAL
     assert moved_away(page) is None, "names a channel that still holds the promotion's money"
@@ -60,7 +60,7 @@ async def test_moved_away_from_follows_the_applied_money_not_the_channels(tmp_pa
     # Frozen again, then Facebook recovers: nothing moves back, so the money is still away from it.
     await client.post("/api/admin/failover/promotions/ads/freeze", json={"by": "ola", "reason": "budget review"}, headers=AUTH)
     fakes["facebook"].mode = "ok"
-    await eventually(lambda: service.health["facebook"].state.value == "up" and not service.failover.gates.get("facebook"))
+    await eventually(lambda: monitor.book.health["facebook"].state.value == "up" and not monitor.failover.gates.get("facebook"))
     page = await (await client.get("/")).text()
     assert receiver.spending("ads") == MOVED
     assert moved_away(page) == "Facebook", "forgets 200.00 PLN still away from a channel that is up again"
@@ -69,7 +69,7 @@ async def test_moved_away_from_follows_the_applied_money_not_the_channels(tmp_pa
 
 async def test_banner_says_which_promotion_is_frozen_and_how_much_is_still_away_from_where(tmp_path, aiohttp_server, aiohttp_client):
     app, client, fakes, receiver = await start(tmp_path, aiohttp_server, aiohttp_client)
-    service = app[SERVICE]
+    monitor = app[MONITOR]
     page = await (await client.get("/")).text()
     assert banner(page) is None and "All channels up</div>" in page
 
@@ -83,7 +83,7 @@ async def test_banner_says_which_promotion_is_frozen_and_how_much_is_still_away_
     page = await (await client.get("/")).text()
     assert banner(page) == "Black Friday ads is frozen (budget review): 200.00 PLN is still away from Facebook"
     fakes["facebook"].mode = "ok"
-    await eventually(lambda: service.health["facebook"].state.value == "up" and not service.failover.gates.get("facebook"))
+    await eventually(lambda: monitor.book.health["facebook"].state.value == "up" and not monitor.failover.gates.get("facebook"))
     page = await (await client.get("/")).text()
     assert banner(page) == "Black Friday ads is frozen (budget review): 200.00 PLN is still away from Facebook"
     assert 'class="banner down" role="alert" id="failover-attention"' in page  # frozen: red, like an outage
@@ -94,8 +94,8 @@ async def test_banner_says_which_promotion_is_frozen_and_how_much_is_still_away_
 async def test_banner_names_a_plan_waiting_for_approval(tmp_path, aiohttp_server, aiohttp_client):
     app, client, fakes, _receiver = await start(tmp_path, aiohttp_server, aiohttp_client, mode="approve")
     fakes["allegro"].mode = "error"
-    await eventually(lambda: app[SERVICE].failover.pending)
-    plan = app[SERVICE].failover.pending[("promotion", "ads")].plan_id
+    await eventually(lambda: app[MONITOR].failover.pending)
+    plan = app[MONITOR].failover.pending[("promotion", "ads")].plan_id
     page = await (await client.get("/")).text()
     assert banner(page) == f"Black Friday ads waits for approval of plan {plan}" and moved_away(page) is None
 
@@ -103,7 +103,7 @@ async def test_banner_names_a_plan_waiting_for_approval(tmp_path, aiohttp_server
 async def test_a_dry_run_says_what_it_would_move_and_moves_no_money(tmp_path, aiohttp_server, aiohttp_client):
     app, client, fakes, receiver = await start(tmp_path, aiohttp_server, aiohttp_client, mode="dry-run")
     fakes["allegro"].mode = "error"
-    await eventually(lambda: app[SERVICE].failover.planned[("promotion", "ads")]["allegro"] == 0)
+    await eventually(lambda: app[MONITOR].failover.planned[("promotion", "ads")]["allegro"] == 0)
     page = await (await client.get("/")).text()
     assert banner(page) == "Black Friday ads would move 300.00 PLN away from Allegro; nothing is applied (dry run)"
     assert moved_away(page) is None and receiver.spending("ads") == NORMAL
@@ -116,8 +116,8 @@ async def test_banner_says_a_promotion_is_held_when_no_channel_is_left_to_take_i
                               json={"by": "ola", "reason": "upgrade", "duration": "1h"})
         assert r.status == 200
     fakes["facebook"].mode = "error"
-    await eventually(lambda: app[SERVICE].failover.owners.get(("promotion", "ads")) is not None
-                     and app[SERVICE].failover.owners[("promotion", "ads")].held)
+    await eventually(lambda: app[MONITOR].failover.owners.get(("promotion", "ads")) is not None
+                     and app[MONITOR].failover.owners[("promotion", "ads")].held)
     page = await (await client.get("/")).text()
     assert banner(page).startswith("Black Friday ads is held (no healthy channel to move it to; the last allocation is kept)")
     assert 'class="banner down" role="alert" id="failover-attention"' in page
@@ -131,8 +131,8 @@ async def test_a_public_page_says_only_that_failover_needs_attention(tmp_path, a
     config = failover_config(tmp_path, urls, hook).model_copy(update={"show_failover": False})
     app = create_app(config, flush_interval=0.05)
     client = await aiohttp_client(app)
-    service = app[SERVICE]
-    await eventually(lambda: all(h.state.value == "up" for h in service.health.values()))
+    monitor = app[MONITOR]
+    await eventually(lambda: all(h.state.value == "up" for h in monitor.book.health.values()))
     assert banner(await (await client.get("/")).text()) is None
     await client.post("/api/admin/failover/promotions/ads/freeze", json={"by": "ola", "reason": "budget of 1000.00 PLN"}, headers=AUTH)
     page = await (await client.get("/")).text()

@@ -6,7 +6,9 @@ import asyncio
 from aiohttp import web
 from prometheus_client import CollectorRegistry, Gauge, generate_latest
 
-from monitor.web.metrics_endpoint import metrics_handler
+from monitor.web import ops
+from monitor.web.keys import METRICS
+from monitor.web.metrics_endpoint import MetricsBody
 
 
 async def test_a_scrape_sees_values_at_most_max_age_old(aiohttp_client):
@@ -14,7 +16,8 @@ async def test_a_scrape_sees_values_at_most_max_age_old(aiohttp_client):
     gauge = Gauge("channel_monitor_test_value", "a value", registry=registry)
     now = [100.0]
     app = web.Application()
-    app.router.add_get("/metrics", metrics_handler(lambda: generate_latest(registry), max_age=1.0, clock=lambda: now[0]))
+    app[METRICS] = MetricsBody(lambda: generate_latest(registry), max_age=1.0, clock=lambda: now[0])
+    app.router.add_get("/metrics", ops.metrics)
     client = await aiohttp_client(app)
 
     async def scrape() -> str:

@@ -7,7 +7,7 @@ import re
 from pydantic import SecretStr
 
 from monitor.app import create_app
-from monitor.web.keys import SERVICE
+from monitor.running import MONITOR
 from tests.fakes import eventually
 from tests.test_admin import TOKEN, admin_config
 from tests.test_app import incidents, state
@@ -69,7 +69,7 @@ async def test_a_channel_forced_down_has_no_green_today_before_any_result_counts
     assert bar_of(await (await client.get("/")).text(), "allegro")[1][-1][0] == "up"
     await client.put("/api/admin/channels/allegro/override", headers=TOKEN,
                      json={"state": "down", "by": "anna@shop.pl", "reason": REASON})
-    assert app[SERVICE].health["allegro"].state.value == "down"
+    assert app[MONITOR].book.health["allegro"].state.value == "down"
     overview = await (await client.get("/")).text()
     colour, title = bar_of(overview, "allegro")[1][-1]
     assert colour == "down" and title.endswith(": down now; so far 100% up"), (colour, title)

@@ -15,10 +15,10 @@ from sqlalchemy import func, insert, select
 
 from monitor.app import create_app
 from monitor.config import parse_config
+from monitor.running import MONITOR
 from monitor.store.models import FailoverPlanRow, IncidentRow, ProbeResultRow, RollupRow
 from monitor.store.rollups import DAY, HOUR, floor_to
-from monitor.web import status
-from monitor.web.keys import SERVICE
+from monitor.web.cache import Cached
 from probes import PROBES
 from tests.fakes import FakeChannel, eventually
 
@@ -90,18 +90,18 @@ def rollup(period: str, channel: str, check: str, bucket: int, **values) -> dict
 
 
 def seed(app, rows: list[dict], table=RollupRow) -> None:
-    with app[SERVICE].engine.begin() as conn:
+    with app[MONITOR].engine.begin() as conn:
         conn.execute(insert(table), rows)
 
 
 def counted_up(app, channel: str) -> int:
-    with app[SERVICE].engine.connect() as conn:
+    with app[MONITOR].engine.connect() as conn:
         return conn.execute(select(func.count()).select_from(ProbeResultRow)
                             .where(ProbeResultRow.channel == channel, ProbeResultRow.channel_state == "up")).scalar_one()
 
 
 def incident_count(app) -> int:
-    with app[SERVICE].engine.connect() as conn:
+    with app[MONITOR].engine.connect() as conn:
         return conn.execute(select(func.count()).select_from(IncidentRow)).scalar_one()
 
 
@@ -116,7 +116,7 @@ async def test_overview_groups_channels_by_kind_with_90_daily_bars(tmp_path, aio
     app = create_app(config(tmp_path, channels, maintenance=windows), flush_interval=0.05)
     client = await aiohttp_client(app)
     await eventually(lambda: all(counted_up(app, c) for c, *_ in channels if c != "wa"))
-    await eventually(lambda: app[SERVICE].health["wa"].state.value == "maintenance")
+    await eventually(lambda: app[MONITOR].book.health["wa"].state.value == "maintenance")
     seed(app, [rollup("day", "allegro", "", day(1), n_up=1000, n_degraded=440),
                rollup("day", "allegro", "", day(2), n_up=1430, n_down=10),
                rollup("day", "allegro", "", day(3), n_maintenance=60),
@@ -164,7 +164,7 @@ async def test_channel_page_shows_checks_conditions_chart_and_maintenance(tmp_pa
     app = create_app(config(tmp_path, [("allegro", "Allegro", "marketplace", fake_channel.url)],
                             check=", conditions: ['[STATUS] == 200']", maintenance=windows), flush_interval=0.05)
     client = await aiohttp_client(app)
-    await eventually(lambda: app[SERVICE].health["allegro"].state.value == "up" and counted_up(app, "allegro"))
+    await eventually(lambda: app[MONITOR].book.health["allegro"].state.value == "up" and counted_up(app, "allegro"))
     hour = floor_to(time.time(), HOUR)
     seeded = [hour - 5 * HOUR, hour - 4 * HOUR, hour - 2 * HOUR]
     seed(app, [rollup("hour", "allegro", "home", h, n_up=60, latency_count=60, latency_sum_us=60 * 120_000,
@@ -257,8 +257,8 @@ async def test_hostile_probe_text_is_only_escaped_text(tmp_path, aiohttp_client,
     app = create_app(config(tmp_path, [("shop", "Shop", "own_shop", url)], check=", conditions: ['[BODY_TEXT] == \"ok\"']"),
                      flush_interval=0.05)
     client = await aiohttp_client(app)
-    await eventually(lambda: app[SERVICE].health["shop"].state.value == "down")
-    error = app[SERVICE].runner.latest[("shop", "home")].result.error
+    await eventually(lambda: app[MONITOR].book.health["shop"].state.value == "down")
+    error = app[MONITOR].pipeline.latest[("shop", "home")].result.error
     assert HOSTILE in error  # the probe does carry the server's text: the pages must defuse it
     await eventually(lambda: incident_count(app))
     for path in ("/", "/channels/shop", "/incidents"):
@@ -279,12 +279,15 @@ async def test_hostile_probe_text_is_only_escaped_text(tmp_path, aiohttp_client,
 async def test_figures_cache_serves_the_last_value_while_it_refreshes():
     calls: list[float] = []
 
-    def compute(_service) -> int:
+    def compute_in_thread() -> int:
         calls.append(time.monotonic())
         time.sleep(0.05)
         return len(calls)
 
-    cache = status.Cached(0.1, compute, wait_after=2.0)
+    async def compute(_model) -> int:
+        return await asyncio.to_thread(compute_in_thread)
+
+    cache = Cached(0.1, compute, wait_after=2.0)
     assert await cache.get(None) == 1                   # the first value is waited for
     assert await cache.get(None) == 1 and len(calls) == 1
     await asyncio.sleep(0.15)

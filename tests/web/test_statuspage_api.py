@@ -16,9 +16,9 @@ from monitor.config import parse_config
 from monitor.health import State
 from monitor.maintenance import Window
 from monitor.runner import run_probe
+from monitor.running import MONITOR
 from monitor.store.models import IncidentRow
-from monitor.web.keys import SERVICE
-from monitor.web.statuspage_api import indicator, occurrences, span
+from monitor.web.statuspage import indicator, occurrences, span
 from probes import PROBES
 from probes.session import create_http_session
 from tests.fakes import FakeChannel, eventually
@@ -69,12 +69,12 @@ def config(tmp_path, urls: dict[str, str], now: float, interval: str = "200ms", 
 
 
 def incidents(app) -> list[IncidentRow]:
-    with app[SERVICE].engine.connect() as conn:
+    with app[MONITOR].engine.connect() as conn:
         return [IncidentRow.model_validate(r._mapping) for r in conn.execute(select(IncidentRow).order_by(IncidentRow.id))]
 
 
 def state(app, channel: str) -> str:
-    return app[SERVICE].health[channel].state.value
+    return app[MONITOR].book.health[channel].state.value
 
 
 @pytest.fixture
@@ -85,7 +85,7 @@ async def world(tmp_path, aiohttp_server, aiohttp_client):
     fakes["allegro"].body = OK_BODY + HOSTILE
     app = create_app(config(tmp_path, urls, time.time()), flush_interval=0.05)
     client = await aiohttp_client(app)
-    await app[SERVICE].add_window("amazon", Window("Amazon API migration", start=time.time() - 60,
+    await app[MONITOR].admin.add_window("amazon", Window("Amazon API migration", start=time.time() - 60,
                                                    end=time.time() + 3600, by="ops@example.com"))
     await eventually(lambda: len(incidents(app)) == 1)
     fakes["allegro"].body = OK_BODY
@@ -192,7 +192,7 @@ async def test_v2_documents_field_by_field(world):
         ("shop", 1, "operational", "group.own_shop")]
     assert [c["name"] for c in components] == ["Marketplaces", "Allegro", "Amazon", "Own shop", "Shop"]
     assert components[0]["components"] == ["allegro", "amazon"] and components[3]["components"] == ["shop"]
-    assert parse_iso(components[1]["updated_at"]) == pytest.approx(app[SERVICE].health["allegro"].since, abs=0.001)
+    assert parse_iso(components[1]["updated_at"]) == pytest.approx(app[MONITOR].book.health["allegro"].since, abs=0.001)
     assert summary["status"] == {"indicator": "major", "description": "Partial System Outage"}  # 1 of 3 down
 
     [open_] = summary["incidents"]
@@ -297,10 +297,10 @@ async def test_summary_with_200_channels_and_their_windows(tmp_path, aiohttp_cli
                   f"     maintenance: [{{reason: Reindex {n % 3}, cron: '{n % 60} {hour} * * *', duration: 30m}}]}}"]
     app = create_app(parse_config("\n".join(lines), PROBES), flush_interval=0.05)
     client = await aiohttp_client(app)
-    await eventually(lambda: all(h.state is State.UP for h in app[SERVICE].health.values()), timeout=20)
+    await eventually(lambda: all(h.state is State.UP for h in app[MONITOR].book.health.values()), timeout=20)
     for n in range(60):
         if n % 10 == 0:  # a state change now and then rebuilds the components
-            app[SERVICE].health[f"c{n}"].since = time.time()
+            app[MONITOR].book.health[f"c{n}"].since = time.time()
         body = await get(client, "/api/v2/summary.json")
     assert len(body["components"]) == 206 and body["status"]["indicator"] == "none"
     assert len(body["scheduled_maintenances"]) == 50
@@ -312,7 +312,7 @@ async def test_page_url_from_config_and_unprobed_channels_are_operational(tmp_pa
                      flush_interval=0.05)
     client = await aiohttp_client(app)
     summary = await get(client, "/api/v2/summary.json")
-    assert all(h.state is State.UNKNOWN for h in app[SERVICE].health.values())  # below fail_threshold
+    assert all(h.state is State.UNKNOWN for h in app[MONITOR].book.health.values())  # below fail_threshold
     assert summary["page"]["url"] == "https://status.example.com/"
     assert {c["status"] for c in summary["components"]} == {"operational"}
     assert summary["status"] == {"indicator": "none", "description": "All Systems Operational"}

@@ -55,24 +55,25 @@ def _json(raw: bytes) -> Any:
         return None
 
 
-def _message(body: Any, secret: str) -> str:
-    """The receiver's own explanation ("error" or "message"), one line, at most 200 characters."""
+def _message(body: Any, secrets: tuple[str, ...]) -> str:
+    """The receiver's own explanation ("error" or "message"), one line, at most 200 characters, scrubbed of every
+    configured secret before it is cut."""
     if not isinstance(body, dict):
         return ""
     text = body.get("error") or body.get("message") or ""
     if isinstance(text, dict):  # {"error": {"message": ...}}
         text = text.get("message") or ""
-    text = " ".join(str(text).split()).replace(secret, "***")
+    text = scrub(" ".join(str(text).split()), secrets)
     return text[:197] + "..." if len(text) > 200 else text
 
 
-def outcome(status: int, headers: Any, raw: bytes, secret: str) -> ActionResult:
-    """Map the receiver's answer to an ActionResult."""
+def outcome(status: int, headers: Any, raw: bytes, secrets: str | tuple[str, ...]) -> ActionResult:
+    """Map the receiver's answer to an ActionResult (`secrets`: never repeated from what it says)."""
     body = _json(raw)
     response: dict[str, Any] = {"status": status}
     if request_id := headers.get("X-Request-Id"):
         response["request_id"] = request_id[:100]
-    why = _message(body, secret)
+    why = _message(body, (secrets,) if isinstance(secrets, str) else secrets)
     said = f"HTTP {status}" + (f": {why}" if why else "")
     if 200 <= status < 300:
         value = body.get("value") if isinstance(body, dict) else None
@@ -102,7 +103,7 @@ async def apply(action: Action, config: Config, ctx: ActuatorContext) -> ActionR
         async with ctx.http.post(config.url, data=body, headers=headers, allow_redirects=False,
                                  timeout=aiohttp.ClientTimeout(total=config.timeout)) as resp:
             raw = await resp.content.read(MAX_RESPONSE_BYTES)
-            result = outcome(resp.status, resp.headers, raw, secret)
+            result = outcome(resp.status, resp.headers, raw, (*secret_values(config), secret))
     except (TimeoutError, aiohttp.ClientError) as exc:
         # Our own words: aiohttp's messages can contain the URL, with its path and query string.
         what, permanent = outbound_failure(exc)

@@ -1,0 +1,105 @@
+"""One straight line per result: probe -> book (health, "is it us?") -> writer -> metrics -> events.
+
+The scheduler calls run_check; nothing here calls back into whoever wired it, except the events sink.
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+
+import aiohttp
+
+from monitor.channels import ChannelBook, Event
+from monitor.config import Channel, Check
+from monitor.health import Verdict
+from monitor.metrics import Metrics
+from monitor.runner import CheckResult, run_probe
+from monitor.store.writer import ResultWriter
+from probes.base import ProbeKind
+from probes.guard import NetworkGuard
+
+log = logging.getLogger("monitor.pipeline")
+# The owner of the "is it us?" control checks: not a sales channel, never shown as one.
+CONTROL = Channel(id="monitor-connectivity", name="Monitor connectivity", checks=[Check(kind="control", target="-")])
+
+
+class Pipeline:
+    """Runs checks for the scheduler and records each result once, everywhere it is needed."""
+
+    def __init__(self, probes: Mapping[str, ProbeKind], http: aiohttp.ClientSession, guard: NetworkGuard,
+                 book: ChannelBook, writer: ResultWriter, metrics: Metrics, clock: Callable[[], float],
+                 on_events: Callable[[Iterable[Event]], None]) -> None:
+        self.probes = probes
+        self.http = http
+        self.guard = guard
+        self.book = book
+        self.writer = writer
+        self.metrics = metrics
+        self.clock = clock
+        self.on_events = on_events
+        self.latest: dict[tuple[str, str], CheckResult] = {}  # (channel, check) -> its last result
+        self._inflight: set[asyncio.Task] = set()
+        self._stopping = False
+
+    async def run_check(self, channel: Channel, check: Check) -> None:
+        """Probe a channel's check once, then record the result."""
+        await self._tracked(self._check(channel, check))
+
+    async def run_control(self, _owner: Channel, check: Check) -> None:
+        """Probe a control target: its results only feed the "is it us?" guard."""
+        await self._tracked(self._control(check))
+
+    async def _check(self, channel: Channel, check: Check) -> None:
+        self.record(await run_probe(self.probes[check.kind], channel, check, self.http, self.clock, self.guard))
+
+    async def _control(self, check: Check) -> None:
+        outcome = await run_probe(self.probes[check.kind], CONTROL, check, self.http, self.clock, self.guard)
+        self.latest[(CONTROL.id, check.ref)] = outcome
+        self.on_events(self.book.control(check.ref, outcome.result.ok, outcome.at))
+
+    def record(self, outcome: CheckResult) -> None:
+        """Feed one result to the book, the writer and the metrics (no I/O here), then hand on its events."""
+        r = outcome.result
+        self.latest[(outcome.channel, outcome.check)] = outcome
+        events = self.book.observe(outcome.channel, outcome.check, Verdict(r.ok, r.error_class, r.error, r.severity),
+                                   outcome.at)
+        health = self.book.health[outcome.channel]
+        self.writer.set_progress(outcome.channel, outcome.check, health.checks[outcome.check], outcome.at)
+        self.writer.add_result({
+            "at": outcome.at, "channel": outcome.channel, "check": outcome.check, "kind": outcome.kind,
+            "ok": r.ok, "error_class": r.error_class, "error": r.error,
+            "duration_seconds": outcome.duration_seconds,
+            # Facts are kept for failures only: they explain an incident, and on every good result they
+            # were ~70% of each row (bench: 3.6 GB instead of ~1 GB after 30 days at 1,000 checks/min).
+            "facts": json.dumps(dict(r.facts)) if r.facts and not r.ok else "{}",
+            "severity": None if r.ok else r.severity, "channel_state": health.state.value,
+        })
+        self.metrics.observe_probe(outcome.channel, outcome.check, outcome.kind, r, outcome.duration_seconds)
+        self.metrics.last_cycle.set(self.clock())
+        self.on_events(events)
+
+    def stopping(self) -> None:
+        """From now on a probe cut off ends quietly (the scheduler's shutdown cancels the running ones)."""
+        self._stopping = True
+
+    async def stop(self) -> None:
+        """Cut off the probes in flight: a probe stopped by shutdown has no result worth storing."""
+        self._stopping = True
+        for task in list(self._inflight):
+            task.cancel()
+        await asyncio.gather(*self._inflight, return_exceptions=True)
+
+    async def _tracked(self, work: Awaitable[None]) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self._inflight.add(task)
+        try:
+            await work
+        except asyncio.CancelledError:
+            if not self._stopping:
+                raise
+            # Cut off by shutdown: end quietly instead of letting APScheduler log it as a crash.
+        finally:
+            self._inflight.discard(task)

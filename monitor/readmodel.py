@@ -1,0 +1,194 @@
+"""The web layer's read model, admin actions and demo controls over the running monitor.
+
+The one place that reads the monitor's components for the web (monitor/web/read_model.py says what it
+may ask): handlers never see the monitor itself. Anything read from storage runs in a thread.
+"""
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from monitor.config import Config
+from monitor.demo import DEMO_CHANNELS, MODES, DemoWorld
+from monitor.failover import report
+from monitor.failover.engine import MAX_PLAN_ID, NoSuchPlan
+from monitor.health import Override, State
+from monitor.maintenance import Window
+from monitor.running import Monitor
+from monitor.store import queries
+from monitor.store.models import IncidentRow
+from monitor.store.persist import load_windows
+from monitor.store.results import recent_results
+from monitor.web.read_model import (
+    Approved,
+    ChannelInfo,
+    ChannelStatus,
+    CheckInfo,
+    Connectivity,
+    Day,
+    Health,
+    Incident,
+    LatencyPoint,
+    LatestResult,
+    PlanRef,
+    UnknownPlan,
+    Uptime,
+    WebSettings,
+)
+
+
+def web_settings(config: Config) -> WebSettings:
+    """The settings the handlers obey, from the config."""
+    return WebSettings(admin_token=config.admin_token.get_secret_value() if config.admin_token else None,
+                       show_failover=config.show_failover, status_url=config.alerts.status_url)
+
+
+def _incident(row: IncidentRow) -> Incident:
+    return Incident(row.id or 0, row.channel, row.started_at, row.ended_at, row.cause)
+
+
+class MonitorReadModel:
+    """ReadModel and AdminActions over the monitor's components (read when asked: they start with the app)."""
+
+    def __init__(self, monitor: Monitor) -> None:
+        self.m = monitor
+        self._channels = {c.id: ChannelInfo(c.id, c.name, c.group, tuple(
+            CheckInfo(k.id or k.kind, k.kind, k.interval_seconds) for k in c.checks)) for c in monitor.config.channels}
+
+    # -------------------------------------------------------------------------------- from memory
+
+    @property
+    def started_at(self) -> float:
+        return self.m.started_at
+
+    def now(self) -> float:
+        return self.m.clock()
+
+    def channels(self) -> Mapping[str, ChannelInfo]:
+        return self._channels
+
+    def status(self, channel: str) -> ChannelStatus:
+        h = self.m.book.health.get(channel)
+        return ChannelStatus(h.state, h.since, h.cause, h.flap.flapping) if h is not None else ChannelStatus()
+
+    def check_state(self, channel: str, check: str) -> State:
+        h = self.m.book.health.get(channel)
+        return h.checks[check].state if h is not None and check in h.checks else State.UNKNOWN
+
+    def latest(self, channel: str, check: str) -> LatestResult | None:
+        return self.m.pipeline.latest.get((channel, check))
+
+    def windows(self) -> Mapping[str, Sequence[Window]]:
+        return self.m.book.windows
+
+    def alert_problems(self) -> dict[str, str]:
+        return self.m.alerts.problems
+
+    def connectivity(self) -> Connectivity:
+        guard = self.m.book.guard
+        return Connectivity(guard.lost, guard.reason)
+
+    def health(self) -> Health:
+        m = self.m
+        return Health(m.healthy, m.scheduler.running, m.writer.depth, m.writer.failing)
+
+    def failover_enabled(self) -> bool:
+        return self.m.failover.enabled
+
+    def promotion_names(self) -> Mapping[str, str]:
+        return {p.id: p.name for p in self.m.failover.promotions.values()}
+
+    def render_metrics(self) -> bytes:
+        return self.m.metrics.render()
+
+    # ------------------------------------------------------------------------------- from storage
+
+    async def settle(self) -> None:
+        await self.m.writer.flush()
+
+    async def uptime(self, now: float) -> Uptime:
+        return await asyncio.to_thread(queries.uptime_windows, self.m.engine, now)
+
+    async def daily_history(self, now: float, days: int) -> Mapping[str, list[Day]]:
+        return await asyncio.to_thread(queries.daily_history, self.m.engine, now, days)
+
+    async def latency(self, channel: str, since: float, now: float) -> Mapping[str, list[LatencyPoint]]:
+        return await asyncio.to_thread(queries.latency_series, self.m.engine, channel, since, now)
+
+    async def incidents(self, limit: int, *, channel: str | None = None, open_only: bool = False) -> list[Incident]:
+        rows = await asyncio.to_thread(queries.find_incidents, self.m.engine, limit, channel, open_only)
+        return [_incident(r) for r in rows]
+
+    async def open_incidents(self) -> list[Incident]:
+        return [_incident(r) for r in await asyncio.to_thread(queries.open_incidents, self.m.engine)]
+
+    async def incident_page(self, page: int, per_page: int) -> tuple[list[Incident], int]:
+        rows, total = await asyncio.to_thread(queries.incident_page, self.m.engine, page, per_page)
+        return [_incident(r) for r in rows], total
+
+    async def plans_for_incidents(self, incidents: Sequence[Incident], now: float) -> Mapping[int, list[PlanRef]]:
+        return await asyncio.to_thread(queries.plans_for_incidents, self.m.engine, list(incidents), now)  # type: ignore[arg-type]
+
+    async def results(self, channel: str, check: str | None, limit: int, before: float | None) -> list[dict[str, Any]]:
+        return await asyncio.to_thread(recent_results, self.m.engine, channel, check, limit, before)
+
+    async def failover_summary(self, plans: int = 20) -> dict[str, Any]:
+        return await asyncio.to_thread(report.failover_summary, self.m.failover, plans=plans)
+
+    # ---------------------------------------------------------------------------- admin actions
+
+    async def set_override(self, channel: str, override: Override | None) -> None:
+        await self.m.admin.set_override(channel, override)
+
+    async def add_window(self, channel: str, window: Window) -> int:
+        return await self.m.admin.add_window(channel, window)
+
+    async def remove_window(self, channel: str, window_id: int) -> bool:
+        return await self.m.admin.remove_window(channel, window_id)
+
+    async def maintenance_windows(self, channel: str) -> list[Window]:
+        now = self.m.clock()
+        stored = (await asyncio.to_thread(load_windows, self.m.engine, now)).get(channel, [])
+        configured = [w for w in (m.window() for m in self.m.book.channels[channel].maintenance)
+                      if w.cron is not None or (w.end or 0) > now]
+        return configured + stored
+
+    async def approve_plan(self, plan_id: int, by: str) -> Approved:
+        if not 0 < plan_id < MAX_PLAN_ID:  # no database stores such an id (and some would fail to compare it)
+            raise UnknownPlan(f"there is no plan {plan_id}")
+        try:
+            draft = await self.m.stepper.approve(plan_id, by)
+        except NoSuchPlan as exc:
+            raise UnknownPlan(str(exc)) from exc
+        return Approved(draft.owner, draft.after)
+
+    async def set_frozen(self, owner: tuple[str, str], frozen: bool, by: str, reason: str) -> None:
+        await self.m.stepper.set_frozen(owner, frozen, by, reason)
+
+    def notifier_details(self) -> dict[str, dict[str, Any]]:
+        return self.m.alerts.problem_details()
+
+
+class DemoView:
+    """DemoControls over the demo's simulated world."""
+
+    modes_allowed: Sequence[str] = MODES
+    names: Mapping[str, str] = {c.id: c.name for c in DEMO_CHANNELS}
+
+    def __init__(self, world: DemoWorld) -> None:
+        self.world = world
+
+    @property
+    def modes(self) -> Mapping[str, str]:
+        return self.world.modes
+
+    @property
+    def replay_until(self) -> float | None:
+        return self.world.replay_until
+
+    async def set_mode(self, channel: str, mode: Any) -> None:
+        await self.world.set_mode(channel, mode)
+
+    async def replay_2021(self, minutes: float) -> float:
+        return await self.world.replay_2021(minutes)

@@ -1,0 +1,71 @@
+"""The running monitor's components, as create_app wired them: one handle for the web's read model and for tests.
+
+No logic lives here: each component owns its part (monitor/channels.py the states, monitor/pipeline.py the
+results, monitor/failover/stepper.py the decisions, alerts/router.py the delivery...). The attributes are
+set by create_app's cleanup contexts as each resource starts.
+"""
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import aiohttp
+from aiohttp import web
+from sqlalchemy.engine import Engine
+
+from alerts.router import AlertRouter
+from monitor.admin_actions import AdminActions
+from monitor.channels import ChannelBook
+from monitor.config import Config
+from monitor.events import AlertMaker
+from monitor.failover.engine import FailoverEngine
+from monitor.failover.relay import ActionRelay
+from monitor.failover.stepper import FailoverStepper
+from monitor.loops import DatabaseGauges, Tick, Upkeep
+from monitor.metrics import Metrics
+from monitor.pipeline import Pipeline
+from monitor.reactions import AlertPublisher, Reactions
+from monitor.scheduler import CheckScheduler
+from monitor.store.writer import ResultWriter
+from probes.guard import NetworkGuard
+
+
+@dataclass(eq=False)
+class Monitor:
+    """Handles on every running component (set while the app starts)."""
+
+    config: Config
+    metrics: Metrics
+    clock: Callable[[], float]
+    book: ChannelBook
+    started_at: float
+    engine: Engine = field(init=False)
+    writer: ResultWriter = field(init=False)
+    writer_task: asyncio.Task = field(init=False)
+    alerts: AlertRouter = field(init=False)
+    failover: FailoverEngine = field(init=False)
+    stepper: FailoverStepper = field(init=False)
+    relay: ActionRelay = field(init=False)
+    admin: AdminActions = field(init=False)
+    pipeline: Pipeline = field(init=False)
+    tick: Tick = field(init=False)
+    scheduler: CheckScheduler = field(init=False)
+    net_guard: NetworkGuard = field(init=False)
+    outbound: aiohttp.ClientSession = field(init=False)
+    http: aiohttp.ClientSession = field(init=False)
+    publisher: AlertPublisher = field(init=False)
+    maker: AlertMaker = field(init=False)
+    reactions: Reactions = field(init=False)
+    upkeep: Upkeep = field(init=False)
+    gauges: DatabaseGauges = field(init=False)
+
+    @property
+    def healthy(self) -> bool:
+        """True while probing and writing work (what /healthz reports)."""
+        writer_alive = not self.writer_task.done()
+        ticking = self.tick.task is not None and not self.tick.task.done()
+        return self.scheduler.running and writer_alive and ticking and not self.writer.failing
+
+
+MONITOR = web.AppKey("monitor", Monitor)
