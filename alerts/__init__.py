@@ -1,4 +1,5 @@
 """The notifier registry: a new notifier kind is one file in this package and one line here."""
+
 from alerts import email, log, slack, webhook
 from alerts.base import NotifierKind
 

@@ -7,6 +7,7 @@ with the Thread of an earlier message about the same incidents when the notifier
 messages in place (Slack with a bot token, e-mail replies). Payload builders are pure functions of
 (Batch, Thread); the notifier only does I/O.
 """
+
 from __future__ import annotations
 
 import logging
@@ -19,8 +20,9 @@ from typing import Any, Literal
 import aiohttp
 from pydantic import BaseModel, ConfigDict
 
+from monitor.core.http import USER_AGENT
 from probes.guard import ALLOW_NOTHING, NetworkGuard
-from probes.session import USER_AGENT, create_outbound_session
+from probes.session import create_outbound_session
 
 Severity = Literal["critical", "warning", "info"]
 
@@ -54,13 +56,13 @@ class Alert:
     # (FAILOVER_EVENTS), or "notifier_failing"/"notifier_recovered" (the alert route's own health).
     event: str = "state"
     detail: str = ""
-    flapping: bool = False         # a state change of a flapping channel: one flapping alert covers it
+    flapping: bool = False  # a state change of a flapping channel: one flapping alert covers it
     # The incident this alert belongs to, so later alerts about it update the same message:
     # "down:<channel>:<outage start>", "connectivity:<start>", "failover:<owner>", or "" (none).
     key: str = ""
-    group: str = ""                # the channel's group (own_shop, marketplace...), for routing
-    tags: tuple[str, ...] = ()     # the channel's tags, for routing
-    id: int = 0                    # the outbox row, once stored
+    group: str = ""  # the channel's group (own_shop, marketplace...), for routing
+    tags: tuple[str, ...] = ()  # the channel's tags, for routing
+    id: int = 0  # the outbox row, once stored
 
     @property
     def severity(self) -> Severity:
@@ -113,8 +115,8 @@ class Batch:
 class Thread:
     """An earlier message about the same incidents: update it, reply under it."""
 
-    ref: str                       # the notifier's reference, e.g. "C0123|1700000000.000100" for Slack
-    alerts: tuple[Alert, ...]      # every alert the message has covered so far, oldest first
+    ref: str  # the notifier's reference, e.g. "C0123|1700000000.000100" for Slack
+    alerts: tuple[Alert, ...]  # every alert the message has covered so far, oldest first
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,7 +143,7 @@ class Notifier(ABC):
 
     id: str = ""
     threads: bool = False  # True: send() may get a Thread and returns a ref to thread later alerts on
-    # Configured values never to be shown (monitor.redact.secret_values of its options; set where it is built):
+    # Configured values never to be shown (monitor.core.redact.secret_values of its options; set where it is built):
     # the router scrubs them from every error the notifier reports, whatever a receiver echoed.
     secrets: tuple[str, ...] = ()
 
@@ -172,8 +174,6 @@ def human_duration(seconds: float) -> str:
     if seconds < 86400:
         return f"{seconds // 3600}h {seconds % 3600 // 60}m"
     return f"{seconds // 86400}d {seconds % 86400 // 3600}h"
-
-
 
 
 class NotifierConfig(BaseModel):

@@ -3,6 +3,7 @@
 Replies carry In-Reply-To/References to the incident's first message, so mail clients show one
 conversation per incident.
 """
+
 from __future__ import annotations
 
 import base64
@@ -31,8 +32,7 @@ def _address(value: str) -> str:
     _name, addr = parseaddr(value)
     # One "@" in the whole value: a list ("a@x, b@y") would otherwise parse as its first address.
     if value.count("@") != 1 or any(c in value for c in "\r\n\0") or not _ADDRESS.fullmatch(addr):
-        raise ValueError(f"{value!r} is not an e-mail address; write e.g. alerts@example.com "
-                         "or 'Channel Monitor <alerts@example.com>'")
+        raise ValueError(f"{value!r} is not an e-mail address; write e.g. alerts@example.com or 'Channel Monitor <alerts@example.com>'")
     return value
 
 
@@ -102,7 +102,7 @@ def _utc(at: float) -> str:
 
 def _one_line(text: str) -> str:
     text = " ".join(text.split())
-    return text[:MAX_SUBJECT - 1] + "…" if len(text) > MAX_SUBJECT else text
+    return text[: MAX_SUBJECT - 1] + "…" if len(text) > MAX_SUBJECT else text
 
 
 def message(config: Config, wording: Wording, batch: Batch, thread: Thread | None, now: float) -> EmailMessage:
@@ -120,10 +120,14 @@ def message(config: Config, wording: Wording, batch: Batch, thread: Thread | Non
     if batch.status_url:
         url = html.escape(batch.status_url)
         # Only http(s) becomes a link: anything else is shown as text.
-        link = (f'<p><a href="{url}">Status page</a></p>' if batch.status_url.startswith(("https://", "http://"))
-                else f"<p>Status page: {url}</p>")
-    page = (f'<!DOCTYPE html><html><head><meta charset="utf-8"></head><body>'
-            f"<h2>{html.escape(title)}</h2><ul>{items}</ul>{link}</body></html>")
+        link = (
+            f'<p><a href="{url}">Status page</a></p>'
+            if batch.status_url.startswith(("https://", "http://"))
+            else f"<p>Status page: {url}</p>"
+        )
+    page = (
+        f'<!DOCTYPE html><html><head><meta charset="utf-8"></head><body><h2>{html.escape(title)}</h2><ul>{items}</ul>{link}</body></html>'
+    )
 
     msg = EmailMessage()
     msg["From"] = formataddr(parseaddr(config.sender))
@@ -158,15 +162,25 @@ class EmailNotifier(Notifier):
             # Through the network guard like every outbound connection: the socket goes to a checked address.
             sock = await self.ctx.guard.connect(c.host, c.port, c.timeout)
             refused, _ = await aiosmtplib.send(
-                msg, sender=parseaddr(c.sender)[1], recipients=[parseaddr(a)[1] for a in c.to],
-                hostname=c.host, port=None, sock=sock, timeout=c.timeout, tls_context=self.tls,
-                use_tls=c.security == "tls", start_tls=c.security == "starttls",
-                username=c.username, password=c.password.get_secret_value() if c.password else None)
+                msg,
+                sender=parseaddr(c.sender)[1],
+                recipients=[parseaddr(a)[1] for a in c.to],
+                hostname=c.host,
+                port=None,
+                sock=sock,
+                timeout=c.timeout,
+                tls_context=self.tls,
+                use_tls=c.security == "tls",
+                start_tls=c.security == "starttls",
+                username=c.username,
+                password=c.password.get_secret_value() if c.password else None,
+            )
         except (aiosmtplib.SMTPException, OSError) as exc:
             raise self._error(exc) from None
         if refused:  # delivered to the others: retrying would send them a duplicate
-            self.ctx.log.warning("e-mail %s: the SMTP server refused %s", self.id,
-                                 ", ".join(f"{r} ({e.code} {e.message})" for r, e in refused.items()))
+            self.ctx.log.warning(
+                "e-mail %s: the SMTP server refused %s", self.id, ", ".join(f"{r} ({e.code} {e.message})" for r, e in refused.items())
+            )
         self.ctx.log.info("e-mail %s sent %s to %d recipient(s)", self.id, msg["Message-ID"], len(c.to) - len(refused))
         return Delivery(ref=thread.ref if thread is not None else str(msg["Message-ID"]))
 
@@ -202,8 +216,7 @@ class EmailNotifier(Notifier):
             return text
         password = self.config.password.get_secret_value()
         user = self.config.username or ""
-        for form in (password, base64.b64encode(password.encode()).decode(),
-                     base64.b64encode(f"\0{user}\0{password}".encode()).decode()):
+        for form in (password, base64.b64encode(password.encode()).decode(), base64.b64encode(f"\0{user}\0{password}".encode()).decode()):
             text = text.replace(form, "***")
         return text
 

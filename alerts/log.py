@@ -1,4 +1,5 @@
 """The log notifier: one log line per alert (critical ones as warnings)."""
+
 from __future__ import annotations
 
 import logging
@@ -23,15 +24,25 @@ class LogNotifier(Notifier):
 
     def log(self, alert: Alert) -> None:
         level = logging.WARNING if alert.severity == "critical" or alert.severity == "warning" and alert.event != "state" else logging.INFO
-        self.logger.log(level, alert.summary, extra={
-            "event": "transition" if alert.event == "state" else alert.event, "channel": alert.channel,
-            "old": alert.old_state, "new": alert.new_state, "cause": dict(alert.cause),
-            "down_for_seconds": alert.down_for, "severity": alert.severity})
+        self.logger.log(
+            level,
+            alert.summary,
+            extra={
+                "event": "transition" if alert.event == "state" else alert.event,
+                "channel": alert.channel,
+                "old": alert.old_state,
+                "new": alert.new_state,
+                "cause": dict(alert.cause),
+                "down_for_seconds": alert.down_for,
+                "severity": alert.severity,
+            },
+        )
 
 
 class Config(NotifierConfig):
     """The log notifier has no options."""
 
 
-KIND = NotifierKind(Config, lambda id, _config, ctx: LogNotifier(ctx.log if isinstance(ctx.log, logging.Logger) else None, id),
-                    "one log line per alert")
+KIND = NotifierKind(
+    Config, lambda id, _config, ctx: LogNotifier(ctx.log if isinstance(ctx.log, logging.Logger) else None, id), "one log line per alert"
+)

@@ -16,6 +16,7 @@ caused them (alert_outbox). This router, one background task, then:
 Delivery is at least once, in order per destination; a restart during a Slack outage loses nothing
 (pending rows stay pending). The log notifier is not routed: it logs every alert when it is published.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -31,16 +32,16 @@ from sqlalchemy.engine import Engine
 
 from alerts.base import Alert, Batch, Delivery, Notifier, NotifyError, Thread
 from alerts.config import Alerts, Route
+from monitor.core.redact import scrub
 from monitor.outbox import OutboxLoop
-from monitor.redact import scrub
 from monitor.store import alerts as store
 from monitor.store.models import AlertDeliveryRow, AlertThreadRow
 
 log = logging.getLogger("monitor.alerts")
 BACKOFF_FIRST, BACKOFF_MAX = 1.0, 300.0
-BATCH_MAX = 50          # alerts in one message at most
-SEND_TIMEOUT = 60.0     # a notifier hanging longer than this counts as a temporary failure
-ROUTE_BATCH = 1000      # outbox rows routed per round; a full batch means more are waiting
+BATCH_MAX = 50  # alerts in one message at most
+SEND_TIMEOUT = 60.0  # a notifier hanging longer than this counts as a temporary failure
+ROUTE_BATCH = 1000  # outbox rows routed per round; a full batch means more are waiting
 # The router sleeps until a retry or a group window is due, or the result writer wakes it (new alerts):
 # monitor/outbox.py's loop, shared with the failover relay.
 
@@ -48,8 +49,15 @@ ROUTE_BATCH = 1000      # outbox rows routed per round; a full batch means more 
 def alert_row(alert: Alert) -> dict[str, Any]:
     """The outbox row of an alert (the writer inserts it)."""
     payload = {k: v for k, v in asdict(alert).items() if k != "id"}
-    return {"at": alert.at, "event": alert.event, "channel": alert.channel, "key": alert.key,
-            "severity": alert.severity, "payload": json.dumps(payload, default=list), "routed": False}
+    return {
+        "at": alert.at,
+        "event": alert.event,
+        "channel": alert.channel,
+        "key": alert.key,
+        "severity": alert.severity,
+        "payload": json.dumps(payload, default=list),
+        "routed": False,
+    }
 
 
 def alert_from_row(row: Any) -> Alert:
@@ -65,17 +73,22 @@ def _alert(payload: str, alert_id: int) -> Alert:
 @dataclass(slots=True)
 class DestinationHealth:
     failing_since: float | None = None
-    broken: str | None = None        # a permanent error: not tried again until restart
+    broken: str | None = None  # a permanent error: not tried again until restart
     last_error: str = ""
-    fell_back: int = 0               # alerts handed on while failing
+    fell_back: int = 0  # alerts handed on while failing
 
 
 class AlertRouter:
     """Routes, groups and delivers the outbox; one instance per service."""
 
-    def __init__(self, engine: Engine, config: Alerts, notifiers: Mapping[str, Notifier],
-                 clock: Callable[[], float] = time.time,
-                 on_outcome: Callable[[str, str], None] = lambda dest, outcome: None) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        config: Alerts,
+        notifiers: Mapping[str, Notifier],
+        clock: Callable[[], float] = time.time,
+        on_outcome: Callable[[str, str], None] = lambda dest, outcome: None,
+    ) -> None:
         self.engine = engine
         self.config = config
         self.notifiers = dict(notifiers)
@@ -107,7 +120,7 @@ class AlertRouter:
         receiver's own words, host or port (problem_details has them, for the admin API and the log)."""
         out = {}
         for name, h in self.health.items():
-            since = time.strftime('%H:%M:%S UTC', time.gmtime(h.failing_since)) if h.failing_since else "start"
+            since = time.strftime("%H:%M:%S UTC", time.gmtime(h.failing_since)) if h.failing_since else "start"
             if h.broken:
                 out[name] = f"not delivering since {since} (a permanent error: see the log or GET /api/admin/notifiers)"
             elif h.failing_since is not None:
@@ -116,8 +129,15 @@ class AlertRouter:
 
     def problem_details(self) -> dict[str, dict[str, Any]]:
         """Every notifier's delivery health with the (scrubbed) error, for the admin API."""
-        return {name: {"failing_since": h.failing_since, "broken": h.broken is not None, "last_error": h.last_error or None,
-                       "handed_to_fallback": h.fell_back} for name, h in self.health.items()}
+        return {
+            name: {
+                "failing_since": h.failing_since,
+                "broken": h.broken is not None,
+                "last_error": h.last_error or None,
+                "handed_to_fallback": h.fell_back,
+            }
+            for name, h in self.health.items()
+        }
 
     async def _round(self) -> float | None:
         """Route new outbox rows, send what is due; when to look again (a full batch routed: at once)."""
@@ -208,13 +228,13 @@ class AlertRouter:
                 return messages
             messages += 1
             ids = {a.id for a in group}
-            await asyncio.to_thread(self._sent, destination, [r for r, a in rows if a.id in ids or a.id not in
-                                                              {x.id for x in alerts}], group, thread, delivery)
+            await asyncio.to_thread(
+                self._sent, destination, [r for r, a in rows if a.id in ids or a.id not in {x.id for x in alerts}], group, thread, delivery
+            )
         await self._recovered(destination)
         return messages
 
-    def _thread_groups(self, destination: str, notifier: Notifier,
-                       alerts: list[Alert]) -> list[tuple[Thread | None, list[Alert]]]:
+    def _thread_groups(self, destination: str, notifier: Notifier, alerts: list[Alert]) -> list[tuple[Thread | None, list[Alert]]]:
         """Alerts whose incident has a message already go to that message; the rest make a new one."""
         if not notifier.threads:
             return [(None, alerts)]
@@ -237,8 +257,7 @@ class AlertRouter:
             return []
         return [alert_from_row(r) for r in store.alert_payloads(self.engine, ids)]
 
-    def _sent(self, destination: str, rows: list[AlertDeliveryRow], group: list[Alert], thread: Thread | None,
-              delivery: Delivery) -> None:
+    def _sent(self, destination: str, rows: list[AlertDeliveryRow], group: list[Alert], thread: Thread | None, delivery: Delivery) -> None:
         now = self.clock()
         ref = delivery.ref or (thread.ref if thread else None)
         covered = [a.id for a in thread.alerts] if thread else []
@@ -252,8 +271,9 @@ class AlertRouter:
         now = self.clock()
         health = self.health[destination]
         # Whatever the receiver answered (and the notifier quoted) loses every configured secret first.
-        error = NotifyError(scrub(str(error), self.notifiers[destination].secrets), permanent=error.permanent,
-                            retry_after=error.retry_after)
+        error = NotifyError(
+            scrub(str(error), self.notifiers[destination].secrets), permanent=error.permanent, retry_after=error.retry_after
+        )
         health.last_error = str(error)[:300]
         if health.failing_since is None:
             health.failing_since = now
@@ -266,9 +286,15 @@ class AlertRouter:
         if give_up:
             self._fall_back(rows, f"{destination}: {error}")
             return
-        retries = [store.Retry(r.id, r.attempts + 1,
-                               now + max(error.retry_after or 0.0, min(BACKOFF_MAX, BACKOFF_FIRST * 2 ** r.attempts)),
-                               r.first_failed_at or now) for r, _ in rows]
+        retries = [
+            store.Retry(
+                r.id,
+                r.attempts + 1,
+                now + max(error.retry_after or 0.0, min(BACKOFF_MAX, BACKOFF_FIRST * 2**r.attempts)),
+                r.first_failed_at or now,
+            )
+            for r, _ in rows
+        ]
         store.schedule_retries(self.engine, retries, str(error))
 
     def _fall_back(self, rows: list[tuple[AlertDeliveryRow, Alert]], why: str) -> None:
@@ -278,7 +304,7 @@ class AlertRouter:
         for r, _ in rows:
             chain = json.loads(r.chain)
             nxt = next((n for n in chain if n in self.notifiers and not self.health[n].broken), None)
-            then = store.NewDelivery(r.alert_id, nxt, chain[chain.index(nxt) + 1:], now) if nxt else None
+            then = store.NewDelivery(r.alert_id, nxt, chain[chain.index(nxt) + 1 :], now) if nxt else None
             handovers.append(store.Handover(r.id, then))
         store.hand_over(self.engine, handovers, why)
         for (r, alert), handover in zip(rows, handovers, strict=True):
@@ -298,8 +324,9 @@ class AlertRouter:
         log.info("notifier %s delivers again", destination)
         if not handed:
             return  # a short hiccup: the retries delivered everything, nobody needs a report
-        detail = (f"Alerts to {destination} failed from {time.strftime('%H:%M:%S UTC', time.gmtime(since))} "
-                  f"until now ({health.last_error}); ")
+        detail = (
+            f"Alerts to {destination} failed from {time.strftime('%H:%M:%S UTC', time.gmtime(since))} until now ({health.last_error}); "
+        )
         detail += f"{handed} alerts went to the next notifier of their route meanwhile"
         notice = Alert(destination, destination, "", "", self.clock(), {}, event="notifier_recovered", detail=detail)
         try:

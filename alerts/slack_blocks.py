@@ -4,6 +4,7 @@ Every value that comes from an alert is escaped (https://api.slack.com/reference
 so probe text can never become a link or a mention, and text is cut to Block Kit's limits
 (https://api.slack.com/reference/block-kit/blocks) so Slack never answers msg_too_long or invalid_blocks.
 """
+
 from __future__ import annotations
 
 import time
@@ -13,12 +14,12 @@ from typing import Any
 from alerts.base import Alert, Batch, current, human_duration
 from alerts.wording import Wording
 
-HEADER_MAX = 150       # header block text
-SECTION_MAX = 3000     # section block text
-LINE_MAX = 270         # one line of the message: 10 lines and "and N more" always fit a section
-DETAIL_MAX = 600       # one bullet of a thread reply
-MAX_LINES = 10         # lines in the message before "and N more"
-MAX_DETAILS = 40       # bullets in one thread reply (keeps it far under Slack's 40,000 characters)
+HEADER_MAX = 150  # header block text
+SECTION_MAX = 3000  # section block text
+LINE_MAX = 270  # one line of the message: 10 lines and "and N more" always fit a section
+DETAIL_MAX = 600  # one bullet of a thread reply
+MAX_LINES = 10  # lines in the message before "and N more"
+MAX_DETAILS = 40  # bullets in one thread reply (keeps it far under Slack's 40,000 characters)
 EMOJI = {"critical": ":red_circle:", "warning": ":large_yellow_circle:", "info": ":large_green_circle:"}
 _RANK = {"info": 0, "warning": 1, "critical": 2}
 

@@ -1,25 +1,25 @@
 """Webhook notifier: POST each batch as signed JSON to the seller's own endpoint.
 
-The body is signed like the failover webhook (monitor/failover/signing.py, header
+The body is signed like the failover webhook (monitor/core/signing.py, header
 X-Channel-Monitor-Signature), so one receiver can verify both; the Idempotency-Key is the same on
 every retry of a batch, so the receiver can drop duplicates.
 """
+
 from __future__ import annotations
 
 import json
-import math
-from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 from typing import Any
 
 import aiohttp
 
 from alerts.base import Alert, Batch, Delivery, Notifier, NotifierConfig, NotifierContext, NotifierKind, NotifyError, Thread
 from alerts.wording import Wording
-from monitor.failover.signing import HEADER, TIMESTAMP_HEADER, sign
-from monitor.failover.webhook_options import SignedWebhookOptions
-from monitor.redact import scrub, secret_values, url_origin
-from probes.session import USER_AGENT, outbound_failure
+from monitor.core.http import USER_AGENT, retry_after
+from monitor.core.redact import scrub, secret_values, url_origin
+from monitor.core.signing import HEADER, TIMESTAMP_HEADER, sign
+from monitor.core.timefmt import iso_z
+from monitor.core.webhook_options import SignedWebhookOptions
+from probes.session import outbound_failure
 
 MAX_RESPONSE_BYTES = 16 * 1024  # enough for an error message
 _RANK = {"info": 0, "warning": 1, "critical": 2}
@@ -36,46 +36,38 @@ def delivery_id(batch: Batch) -> str:
     return f"{batch.destination}:{batch.alerts[0].id}-{batch.alerts[-1].id}"
 
 
-def _iso(at: float) -> str:
-    return datetime.fromtimestamp(at, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
 def _alert(alert: Alert, wording: Wording) -> dict[str, Any]:
     return {
-        "id": alert.id, "event": alert.event, "severity": alert.severity, "channel": alert.channel,
-        "channel_name": alert.channel_name, "old_state": alert.old_state, "new_state": alert.new_state,
-        "at": _iso(alert.at), "cause": dict(alert.cause), "down_for": alert.down_for, "detail": alert.detail,
-        "key": alert.key, "line": wording.line(alert),
+        "id": alert.id,
+        "event": alert.event,
+        "severity": alert.severity,
+        "channel": alert.channel,
+        "channel_name": alert.channel_name,
+        "old_state": alert.old_state,
+        "new_state": alert.new_state,
+        "at": iso_z(alert.at),
+        "cause": dict(alert.cause),
+        "down_for": alert.down_for,
+        "detail": alert.detail,
+        "key": alert.key,
+        "line": wording.line(alert),
     }
 
 
 def payload(batch: Batch, wording: Wording) -> dict[str, Any]:
     """The JSON object sent for batch."""
     return {
-        "id": delivery_id(batch), "title": wording.title(batch.alerts),
+        "id": delivery_id(batch),
+        "title": wording.title(batch.alerts),
         "severity": max((a.severity for a in batch.alerts), key=_RANK.__getitem__),
-        "alerts": [_alert(a, wording) for a in batch.alerts], "status_url": batch.status_url,
+        "alerts": [_alert(a, wording) for a in batch.alerts],
+        "status_url": batch.status_url,
     }
 
 
 def encode(body: dict[str, Any]) -> bytes:
     """Compact, sorted keys: the signed bytes are reproducible."""
     return json.dumps(body, separators=(",", ":"), sort_keys=True, ensure_ascii=False, default=str).encode()
-
-
-def retry_after(value: str | None, now: float) -> float | None:
-    """Seconds from a Retry-After header: delta-seconds or an HTTP date."""
-    if not value:
-        return None
-    try:
-        seconds = float(value)
-    except ValueError:
-        try:
-            seconds = parsedate_to_datetime(value).timestamp() - now
-        except (TypeError, ValueError):
-            return None
-        seconds = max(seconds, 0.0)
-    return seconds if math.isfinite(seconds) and seconds >= 0 else None
 
 
 def _reason(raw: bytes, secrets: tuple[str, ...]) -> str:
@@ -113,12 +105,17 @@ class WebhookNotifier(Notifier):
         key = delivery_id(batch)
         body = encode(payload(batch, self.wording))
         headers = {
-            **self.config.headers, "Content-Type": "application/json", "Idempotency-Key": key,
-            "User-Agent": USER_AGENT, HEADER: sign(secret, body, int(now)), TIMESTAMP_HEADER: str(int(now)),
+            **self.config.headers,
+            "Content-Type": "application/json",
+            "Idempotency-Key": key,
+            "User-Agent": USER_AGENT,
+            HEADER: sign(secret, body, int(now)),
+            TIMESTAMP_HEADER: str(int(now)),
         }
         try:
-            async with self.ctx.session(self._owned).post(self.config.url, data=body, headers=headers, allow_redirects=False,
-                                         timeout=aiohttp.ClientTimeout(total=self.config.timeout)) as resp:
+            async with self.ctx.session(self._owned).post(
+                self.config.url, data=body, headers=headers, allow_redirects=False, timeout=aiohttp.ClientTimeout(total=self.config.timeout)
+            ) as resp:
                 status = resp.status
                 raw = await resp.content.read(MAX_RESPONSE_BYTES)
                 wait = retry_after(resp.headers.get("Retry-After"), now) if status in (429, 503) else None

@@ -3,6 +3,7 @@
 The sentences are Jinja2 templates in alerts/templates/wording.yaml; this module picks the template
 and fills in the values. Notifiers escape the result for their medium (Slack mrkdwn, HTML e-mail).
 """
+
 from __future__ import annotations
 
 from collections import Counter
@@ -80,15 +81,13 @@ class Wording:
         if flapping and set(latest) <= set(flapping):
             started = list(flapping.values())
             names = ", ".join(sorted(a.channel_name for a in started))
-            return self.titles["flapping_one" if len(started) == 1 else "flapping_many"].render(
-                a=started[0], n=len(started), names=names)
+            return self.titles["flapping_one" if len(started) == 1 else "flapping_many"].render(a=started[0], n=len(started), names=names)
         title = self._states_title(alerts, shown, states, latest)
         if flapping:
             title += f" (flapping: {', '.join(sorted(a.channel_name for a in flapping.values()))})"
         return title
 
-    def _states_title(self, alerts: list[Alert], shown: list[Alert], states: list[Alert],
-                      latest: dict[str, Alert]) -> str:
+    def _states_title(self, alerts: list[Alert], shown: list[Alert], states: list[Alert], latest: dict[str, Alert]) -> str:
         if len(alerts) == 1 or not states:
             if len(alerts) == 1 and states:
                 return self._one_state(alerts[0])

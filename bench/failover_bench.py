@@ -13,7 +13,7 @@ What it does, in order:
 1. starts the simulated shops of bench/run_bench.py in their own process (the same command) and, in a
    thread of this process, two small aiohttp servers on 127.0.0.1: a *breakable shop* (GET / answers 200
    with "Add to cart", or 503 while broken) and a *webhook receiver* that verifies every request's
-   X-Channel-Monitor-Signature with monitor.failover.signing.verify and records the time.time() at which
+   X-Channel-Monitor-Signature with monitor.core.signing.verify and records the time.time() at which
    it acknowledged each action (first acknowledgement per idempotency key);
 2. writes run_bench's config (N http checks, default 2000 every 10 s) plus three channels checked every
    1 s: fo-a (the breakable shop; fail_threshold 3, recover_threshold 2), fo-b and fo-c (simulated shops),
@@ -33,6 +33,7 @@ Every wait is bounded; children get SIGTERM then SIGKILL in `finally` and die wi
 (PR_SET_PDEATHSIG). Only 127.0.0.1 is used. Exit status 0 when the target is met, 1 when it is not
 (or an action never came), 2 when the benchmark could not run.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -71,6 +72,7 @@ class ActionMissing(Exception):
 
 # --------------------------------------------------------------------------- loopback servers (a thread)
 
+
 class BreakableShop:
     """GET / answers the product page, or 503 while `broken`; every request's time is kept."""
 
@@ -100,8 +102,8 @@ class Receiver(FailoverReceiver):
     def __init__(self, secret: str) -> None:
         super().__init__(secret)
         self.values = {("promotion", PROMOTION, c): v for c, v in NORMAL.items()}
-        self.acks: list[dict] = []               # every acknowledged delivery, in order
-        self.first_ack: dict[str, float] = {}    # idempotency key -> time.time() of its first acknowledgement
+        self.acks: list[dict] = []  # every acknowledged delivery, in order
+        self.first_ack: dict[str, float] = {}  # idempotency key -> time.time() of its first acknowledgement
         self.rejected: list[str] = []
 
     async def handle(self, request):
@@ -112,8 +114,16 @@ class Receiver(FailoverReceiver):
             return response
         action = json.loads(await request.read())  # aiohttp keeps the body read by the example
         self.first_ack.setdefault(action["id"], now)
-        self.acks.append({"at": now, "op": action["op"], "channel": action["channel"], "key": action["id"],
-                          "value": action.get("value"), "attempt": action.get("attempt")})
+        self.acks.append(
+            {
+                "at": now,
+                "op": action["op"],
+                "channel": action["channel"],
+                "key": action["id"],
+                "value": action.get("value"),
+                "attempt": action.get("attempt"),
+            }
+        )
         return response
 
     @property
@@ -180,8 +190,8 @@ class Loopback:
 
 # --------------------------------------------------------------------------- config
 
-def write_config(path: Path, args: argparse.Namespace, ports: list[int], shop_port: int, hook_port: int,
-                 secret: str) -> tuple[int, int]:
+
+def write_config(path: Path, args: argparse.Namespace, ports: list[int], shop_port: int, hook_port: int, secret: str) -> tuple[int, int]:
     """run_bench's config, then the three failover channels and the promotion."""
     import yaml
 
@@ -193,31 +203,52 @@ def write_config(path: Path, args: argparse.Namespace, ports: list[int], shop_po
         if run_bench._config_has("allow_networks"):
             config["allow_networks"] = ["127.0.0.0/8"]
         config["channels"] = []
-    common = {"interval": fmt_duration(FO_INTERVAL), "timeout": fmt_duration(FO_TIMEOUT),
-              "body_contains": ["Add to cart"]}
+    common = {"interval": fmt_duration(FO_INTERVAL), "timeout": fmt_duration(FO_TIMEOUT), "body_contains": ["Add to cart"]}
     config["channels"] += [
-        {"id": "fo-a", "name": "Failover A (breakable)", "group": "own_shop", "fail_threshold": 3,
-         "recover_threshold": 2,
-         "checks": [{"id": "home", "kind": "http", "target": f"http://127.0.0.1:{shop_port}/", **common}]},
-        {"id": "fo-b", "name": "Failover B", "group": "own_shop",
-         "checks": [{"id": "home", "kind": "http", "target": f"http://127.0.0.1:{ports[0]}/fo-b/home", **common}]},
-        {"id": "fo-c", "name": "Failover C", "group": "own_shop",
-         "checks": [{"id": "home", "kind": "http", "target": f"http://127.0.0.1:{ports[-1]}/fo-c/home", **common}]},
+        {
+            "id": "fo-a",
+            "name": "Failover A (breakable)",
+            "group": "own_shop",
+            "fail_threshold": 3,
+            "recover_threshold": 2,
+            "checks": [{"id": "home", "kind": "http", "target": f"http://127.0.0.1:{shop_port}/", **common}],
+        },
+        {
+            "id": "fo-b",
+            "name": "Failover B",
+            "group": "own_shop",
+            "checks": [{"id": "home", "kind": "http", "target": f"http://127.0.0.1:{ports[0]}/fo-b/home", **common}],
+        },
+        {
+            "id": "fo-c",
+            "name": "Failover C",
+            "group": "own_shop",
+            "checks": [{"id": "home", "kind": "http", "target": f"http://127.0.0.1:{ports[-1]}/fo-c/home", **common}],
+        },
     ]
     config["failover"] = {
         "timing": {"hold_down": "0s", "failback_after": "0s", "settle": "0s", "max_moves_per_hour": 60},
-        "actuators": [{"id": "hook", "kind": "webhook", "url": f"http://127.0.0.1:{hook_port}/failover",
-                       "secret": secret}],
-        "promotions": [{"id": PROMOTION, "name": "Bench", "total": sum(NORMAL.values()), "unit": "PLN",
-                        "mode": "auto", "channels": {c: {"share": v // 1000, "actuator": "hook"}
-                                                     for c, v in NORMAL.items()}}],
+        "actuators": [{"id": "hook", "kind": "webhook", "url": f"http://127.0.0.1:{hook_port}/failover", "secret": secret}],
+        "promotions": [
+            {
+                "id": PROMOTION,
+                "name": "Bench",
+                "total": sum(NORMAL.values()),
+                "unit": "PLN",
+                "mode": "auto",
+                "channels": {c: {"share": v // 1000, "actuator": "hook"} for c, v in NORMAL.items()},
+            }
+        ],
     }
-    path.write_text("# generated by bench/failover_bench.py (bench/run_bench.py's load + failover)\n"
-                    + yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
+    path.write_text(
+        "# generated by bench/failover_bench.py (bench/run_bench.py's load + failover)\n" + yaml.safe_dump(config, sort_keys=False),
+        encoding="utf-8",
+    )
     return n_channels, n_checks
 
 
 # --------------------------------------------------------------------------- the service's database
+
 
 class Db:
     """Read-only queries on the service's SQLite file (WAL: reading never blocks its writer)."""
@@ -247,13 +278,26 @@ def quiet(db: Db, receiver: Receiver, seconds: float) -> bool:
     up = db.rows("SELECT COUNT(*) FROM channel_states WHERE channel IN ('fo-a', 'fo-b', 'fo-c') AND state = 'up'")
     waiting = db.rows("SELECT COUNT(*) FROM failover_actions WHERE status IN ('pending', 'sending')")
     last = receiver.acks[-1]["at"] if receiver.acks else 0.0
-    return (bool(up) and up[0][0] == 3 and bool(waiting) and waiting[0][0] == 0 and receiver.amounts == NORMAL
-            and not receiver.paused_channels and time.time() - last > seconds)
+    return (
+        bool(up)
+        and up[0][0] == 3
+        and bool(waiting)
+        and waiting[0][0] == 0
+        and receiver.amounts == NORMAL
+        and not receiver.paused_channels
+        and time.time() - last > seconds
+    )
 
 
 def wait_quiet(db: Db, receiver: Receiver, service: subprocess.Popen, log: Path, args: argparse.Namespace) -> None:
-    poll(f"quiet (fo-a, fo-b, fo-c up, no action pending, the receiver's allocation normal and nothing received "
-         f"for {args.settle:g}s)", lambda: quiet(db, receiver, args.settle), args.quiet_timeout, service, log, step=0.1)
+    poll(
+        f"quiet (fo-a, fo-b, fo-c up, no action pending, the receiver's allocation normal and nothing received for {args.settle:g}s)",
+        lambda: quiet(db, receiver, args.settle),
+        args.quiet_timeout,
+        service,
+        log,
+        step=0.1,
+    )
 
 
 def poll(what: str, fn, timeout: float, service: subprocess.Popen, log: Path, step: float = 0.02):
@@ -273,8 +317,18 @@ def poll(what: str, fn, timeout: float, service: subprocess.Popen, log: Path, st
 
 # --------------------------------------------------------------------------- one break or heal
 
-def phase(kind: str, *, shop: BreakableShop, receiver: Receiver, db: Db, service: subprocess.Popen, log: Path,
-          args: argparse.Namespace, after: dict) -> dict:
+
+def phase(
+    kind: str,
+    *,
+    shop: BreakableShop,
+    receiver: Receiver,
+    db: Db,
+    service: subprocess.Popen,
+    log: Path,
+    args: argparse.Namespace,
+    after: dict,
+) -> dict:
     """Break (kind 'failover') or heal (kind 'failback') fo-a and time what follows.
 
     Robust to other transitions meanwhile (a probe of fo-b timing out on a starved machine): the
@@ -287,26 +341,38 @@ def phase(kind: str, *, shop: BreakableShop, receiver: Receiver, db: Db, service
     shop.broken = kind == "failover"
     # 1. the transition the service recorded (the result writer flushes every 0.5 s). A probe sent just
     #    before the flip may already see the new answer, hence the 0.5 s of slack.
-    crossing_id, crossing = poll(f"fo-a transition to {new_state}", lambda: db.rows(
-        "SELECT id, at FROM transitions WHERE channel = 'fo-a' AND new_state = ? AND id > ? AND at >= ? "
-        "ORDER BY id LIMIT 1", (new_state, after["transition"], flipped - 0.5)), args.ack_timeout, service, log)[0]
+    crossing_id, crossing = poll(
+        f"fo-a transition to {new_state}",
+        lambda: db.rows(
+            "SELECT id, at FROM transitions WHERE channel = 'fo-a' AND new_state = ? AND id > ? AND at >= ? ORDER BY id LIMIT 1",
+            (new_state, after["transition"], flipped - 0.5),
+        ),
+        args.ack_timeout,
+        service,
+        log,
+    )[0]
     probe = db.rows("SELECT duration_seconds FROM probe_results WHERE channel = 'fo-a' AND at = ? LIMIT 1", (crossing,))
     probe_s = probe[0][0] if probe else None
 
     # 2. the plan the failover step wrote for it (committed before any of its actions is sent)
     def find_plan():
         for plan_id, plan_at, reason in db.rows(
-                "SELECT id, at, reason FROM failover_plans WHERE owner = ? AND id > ? AND at >= ? ORDER BY id",
-                (PROMOTION, after["plan"], crossing)):
+            "SELECT id, at, reason FROM failover_plans WHERE owner = ? AND id > ? AND at >= ? ORDER BY id",
+            (PROMOTION, after["plan"], crossing),
+        ):
             failed = json.loads(reason or "{}").get("failed", [])
             if ("fo-a" in failed) == (kind == "failover"):
                 return plan_id, plan_at, failed
         return None
 
     plan_id, plan_at, plan_failed = poll(f"{kind} plan", find_plan, args.db_timeout, service, log)
-    actions = poll(f"actions of plan {plan_id}", lambda: db.rows(
-        "SELECT key, op, channel FROM failover_actions WHERE plan_id = ? ORDER BY id", (plan_id,)),
-        args.db_timeout, service, log)
+    actions = poll(
+        f"actions of plan {plan_id}",
+        lambda: db.rows("SELECT key, op, channel FROM failover_actions WHERE plan_id = ? ORDER BY id", (plan_id,)),
+        args.db_timeout,
+        service,
+        log,
+    )
     keys = [k for k, _, _ in actions]
 
     # 3. every action of the plan acknowledged (or replaced by a newer plan before it was sent)
@@ -345,6 +411,7 @@ def phase(kind: str, *, shop: BreakableShop, receiver: Receiver, db: Db, service
 
 # --------------------------------------------------------------------------- the run
 
+
 def run(args: argparse.Namespace, say) -> dict:
     workdir = Path(args.tmpdir or tempfile.mkdtemp(prefix="cm-failover-bench-"))
     workdir.mkdir(parents=True, exist_ok=True)
@@ -355,22 +422,31 @@ def run(args: argparse.Namespace, say) -> dict:
     db = Db(data_dir / "channel-monitor.db")
     try:
         # 1. simulated shops (run_bench's, same command) and, here, the breakable shop and the receiver
-        max_life = (args.startup_timeout + args.warmup + args.quiet_timeout + 300
-                    + args.cycles * (4 * (args.ack_timeout + args.db_timeout) + args.quiet_timeout))
+        max_life = (
+            args.startup_timeout
+            + args.warmup
+            + args.quiet_timeout
+            + 300
+            + args.cycles * (4 * (args.ack_timeout + args.db_timeout) + args.quiet_timeout)
+        )
         endpoints, ports = run_bench.start_shops(args.ports, max_life, args.page_kb)
         secret = secrets.token_hex(16)  # 32 characters
         shop, receiver = BreakableShop(run_bench.page(args.page_kb)), Receiver(secret)
         loopback = Loopback(shop, receiver)
         loopback.start()
-        say(f"shops: pid {endpoints.pid}, ports {', '.join(map(str, ports))}; breakable shop 127.0.0.1:"
-            f"{loopback.shop_port}, receiver 127.0.0.1:{loopback.receiver_port}/failover (in this process)")
+        say(
+            f"shops: pid {endpoints.pid}, ports {', '.join(map(str, ports))}; breakable shop 127.0.0.1:"
+            f"{loopback.shop_port}, receiver 127.0.0.1:{loopback.receiver_port}/failover (in this process)"
+        )
 
         # 2. config
         config_path = workdir / "bench.yaml"
         n_channels, n_checks = write_config(config_path, args, ports, loopback.shop_port, loopback.receiver_port, secret)
         expected_rate = n_checks / args.interval + len(CHANNELS) / FO_INTERVAL
-        say(f"config: {n_checks} checks every {fmt_duration(args.interval)} + fo-a/fo-b/fo-c every "
-            f"{fmt_duration(FO_INTERVAL)} (expected {expected_rate:g} probes/s) -> {config_path}")
+        say(
+            f"config: {n_checks} checks every {fmt_duration(args.interval)} + fo-a/fo-b/fo-c every "
+            f"{fmt_duration(FO_INTERVAL)} (expected {expected_rate:g} probes/s) -> {config_path}"
+        )
 
         # 3. the service, as users start it
         service, base, cmd = run_bench.start_service(args, config_path, workdir, args.port or run_bench.free_port())
@@ -382,16 +458,27 @@ def run(args: argparse.Namespace, say) -> dict:
             wait_quiet(db, receiver, service, service_log, args)
         except ActionMissing as exc:
             raise BenchError(f"{exc}:\n{run_bench.tail(service_log)}") from None
-        after = {"transition": (db.rows("SELECT COALESCE(MAX(id), 0) FROM transitions") or [(0,)])[0][0],
-                 "plan": (db.rows("SELECT COALESCE(MAX(id), 0) FROM failover_plans") or [(0,)])[0][0]}
+        after = {
+            "transition": (db.rows("SELECT COALESCE(MAX(id), 0) FROM transitions") or [(0,)])[0][0],
+            "plan": (db.rows("SELECT COALESCE(MAX(id), 0) FROM failover_plans") or [(0,)])[0][0],
+        }
         # Failovers nobody asked for before the first break (e.g. probes timing out in the start-up burst).
-        before_cycles = {"acks": len(receiver.acks), "downs": [
-            {"channel": ch, "at": round(at, 3), "cause": json.loads(cause or "{}")} for ch, at, cause in db.rows(
-                "SELECT channel, at, cause FROM transitions WHERE channel IN ('fo-a', 'fo-b', 'fo-c') "
-                "AND new_state = 'down' AND id <= ? ORDER BY id", (after["transition"],))]}
+        before_cycles = {
+            "acks": len(receiver.acks),
+            "downs": [
+                {"channel": ch, "at": round(at, 3), "cause": json.loads(cause or "{}")}
+                for ch, at, cause in db.rows(
+                    "SELECT channel, at, cause FROM transitions WHERE channel IN ('fo-a', 'fo-b', 'fo-c') "
+                    "AND new_state = 'down' AND id <= ? ORDER BY id",
+                    (after["transition"],),
+                )
+            ],
+        }
         if before_cycles["acks"]:
-            say(f"note: {before_cycles['acks']} actions were acknowledged before the first break "
-                f"({len(before_cycles['downs'])} fo-* transitions to down during start-up)")
+            say(
+                f"note: {before_cycles['acks']} actions were acknowledged before the first break "
+                f"({len(before_cycles['downs'])} fo-* transitions to down during start-up)"
+            )
 
         # 4. the cycles, with /metrics and CPU around them
         say(f"running {args.cycles} break/heal cycles ...")
@@ -403,10 +490,12 @@ def run(args: argparse.Namespace, say) -> dict:
         for n in range(1, args.cycles + 1):
             cycle: dict = {"cycle": n}
             try:
-                cycle["failover"] = phase("failover", shop=shop, receiver=receiver, db=db, service=service,
-                                          log=service_log, args=args, after=after)
-                cycle["failback"] = phase("failback", shop=shop, receiver=receiver, db=db, service=service,
-                                          log=service_log, args=args, after=after)
+                cycle["failover"] = phase(
+                    "failover", shop=shop, receiver=receiver, db=db, service=service, log=service_log, args=args, after=after
+                )
+                cycle["failback"] = phase(
+                    "failback", shop=shop, receiver=receiver, db=db, service=service, log=service_log, args=args, after=after
+                )
             except ActionMissing as exc:
                 missing = f"cycle {n}: {exc}"
                 cycle["error"] = str(exc)
@@ -414,8 +503,10 @@ def run(args: argparse.Namespace, say) -> dict:
                 break
             cycles.append(cycle)
             fo, fb = cycle["failover"], cycle["failback"]
-            say(f"  cycle {n}: failover first ack {fo['first_ack_s'] * 1000:.0f} ms, last {fo['last_ack_s'] * 1000:.0f} ms; "
-                f"failback first ack {fb['first_ack_s'] * 1000:.0f} ms, last {fb['last_ack_s'] * 1000:.0f} ms")
+            say(
+                f"  cycle {n}: failover first ack {fo['first_ack_s'] * 1000:.0f} ms, last {fo['last_ack_s'] * 1000:.0f} ms; "
+                f"failback first ack {fb['first_ack_s'] * 1000:.0f} ms, last {fb['last_ack_s'] * 1000:.0f} ms"
+            )
             if n < args.cycles:
                 try:
                     wait_quiet(db, receiver, service, service_log, args)
@@ -426,23 +517,31 @@ def run(args: argparse.Namespace, say) -> dict:
             # A window of whole intervals: the scheduler runs checks unevenly within an interval, so a
             # window of a fraction of one more would not show the real rate.
             elapsed = time.time() - m0["at"]
-            run_bench.sleep_watching(-(-elapsed // args.interval) * args.interval - elapsed,
-                                     {"service": service, "shops": endpoints}, service_log)
+            run_bench.sleep_watching(
+                -(-elapsed // args.interval) * args.interval - elapsed, {"service": service, "shops": endpoints}, service_log
+            )
         cpu1, busy1, t1 = run_bench.proc_cpu_seconds(service.pid), run_bench.machine_busy(), time.time()
         m1 = run_bench.scrape(base)
         shop.broken = False
 
         # figures
         crossings = {c["failover"]["crossing_at"] for c in cycles if "failover" in c}
-        spurious = [{"channel": ch, "at": round(at, 3), "cause": json.loads(cause or "{}")} for ch, at, cause in db.rows(
-            "SELECT channel, at, cause FROM transitions WHERE channel IN ('fo-a', 'fo-b', 'fo-c') AND new_state = 'down' "
-            "AND id > ? AND at <= ? ORDER BY id", (first_transition, t1)) if round(at, 4) not in crossings]
+        spurious = [
+            {"channel": ch, "at": round(at, 3), "cause": json.loads(cause or "{}")}
+            for ch, at, cause in db.rows(
+                "SELECT channel, at, cause FROM transitions WHERE channel IN ('fo-a', 'fo-b', 'fo-c') AND new_state = 'down' "
+                "AND id > ? AND at <= ? ORDER BY id",
+                (first_transition, t1),
+            )
+            if round(at, 4) not in crossings
+        ]
         window = m1["at"] - m0["at"]
         probes = run_bench.total(m1, "channel_monitor_probes_total") - run_bench.total(m0, "channel_monitor_probes_total")
 
         def failures(m: dict) -> float:  # fo-a fails on purpose; any other failure means a distorted load
-            return sum(v for name, labels, v in m["samples"]
-                       if name == "channel_monitor_probe_failures_total" and labels.get("channel") != "fo-a")
+            return sum(
+                v for name, labels, v in m["samples"] if name == "channel_monitor_probe_failures_total" and labels.get("channel") != "fo-a"
+            )
 
         b0, b1 = run_bench.lag_buckets(m0), run_bench.lag_buckets(m1)
         p99, _ = run_bench.quantile_bucket(b0, b1, 0.99)
@@ -453,8 +552,11 @@ def run(args: argparse.Namespace, say) -> dict:
         for kind in ("failover", "failback"):
             for key in ("first_ack_s", "last_ack_s", "crossing_to_plan_s", "plan_to_first_ack_s"):
                 values = [c[kind][key] for c in done]
-                summary[f"{kind}_{key}"] = ({"median": round(statistics.median(values), 4), "max": round(max(values), 4),
-                                             "min": round(min(values), 4)} if values else None)
+                summary[f"{kind}_{key}"] = (
+                    {"median": round(statistics.median(values), 4), "max": round(max(values), 4), "min": round(min(values), 4)}
+                    if values
+                    else None
+                )
         passed = bool(done) and missing is None and len(done) == args.cycles and max(firsts) < TARGET_S
         exit_code, shutdown_s = run_bench.stop_process(service, args.stop_timeout)
         service = None
@@ -464,8 +566,10 @@ def run(args: argparse.Namespace, say) -> dict:
         for c in cycles:
             for kind in ("failover", "failback"):
                 if kind in c:
-                    busy = db.rows("SELECT COUNT(*) FROM probe_results WHERE at > ? AND at <= ?",
-                                   (c[kind]["crossing_at"] - 1.0, c[kind]["crossing_at"]))
+                    busy = db.rows(
+                        "SELECT COUNT(*) FROM probe_results WHERE at > ? AND at <= ?",
+                        (c[kind]["crossing_at"] - 1.0, c[kind]["crossing_at"]),
+                    )
                     c[kind]["probes_started_in_second_before"] = busy[0][0] if busy else None
         db.close()
         return {
@@ -473,16 +577,31 @@ def run(args: argparse.Namespace, say) -> dict:
             "machine": run_bench.machine_description(),
             "code": run_bench.code_version(),
             "command": run_bench.command_line(),
-            "load": {"checks": n_checks, "channels": n_channels, "checks_per_channel": args.checks_per_channel,
-                     "interval_s": args.interval, "failover_channels": list(CHANNELS), "failover_interval_s": FO_INTERVAL,
-                     "expected_probes_per_s": expected_rate},
-            "failover_config": {"hold_down_s": 0, "failback_after_s": 0, "settle_s": 0, "fail_threshold": 3, "recover_threshold": 2,
-                                "actuator": "webhook", "normal": NORMAL},
+            "load": {
+                "checks": n_checks,
+                "channels": n_channels,
+                "checks_per_channel": args.checks_per_channel,
+                "interval_s": args.interval,
+                "failover_channels": list(CHANNELS),
+                "failover_interval_s": FO_INTERVAL,
+                "expected_probes_per_s": expected_rate,
+            },
+            "failover_config": {
+                "hold_down_s": 0,
+                "failback_after_s": 0,
+                "settle_s": 0,
+                "fail_threshold": 3,
+                "recover_threshold": 2,
+                "actuator": "webhook",
+                "normal": NORMAL,
+            },
             "window_s": round(window, 2),
             "probes_per_s": round(probes / window, 2) if window > 0 else None,
             "db_probes_per_s": round(rows["window"] / window, 2) if window > 0 else None,
-            "missed_runs": int(run_bench.total(m1, "channel_monitor_scheduler_missed_runs_total")
-                               - run_bench.total(m0, "channel_monitor_scheduler_missed_runs_total")),
+            "missed_runs": int(
+                run_bench.total(m1, "channel_monitor_scheduler_missed_runs_total")
+                - run_bench.total(m0, "channel_monitor_scheduler_missed_runs_total")
+            ),
             "probe_failures_other_than_fo_a": int(failures(m1) - failures(m0)),
             "lag_p99_bucket_le_s": p99,
             "service_cpu_pct_of_one_core": round((cpu1 - cpu0) / max(1e-9, t1 - t0) * 100, 1),
@@ -492,13 +611,22 @@ def run(args: argparse.Namespace, say) -> dict:
             "spurious_downs_during_cycles": spurious,
             "cycles": cycles,
             "summary": summary,
-            "receiver": {"acks": len(receiver.acks), "distinct_keys": len(receiver.first_ack),
-                         "rejected": len(receiver.rejected), "amounts": receiver.amounts, "paused": sorted(receiver.paused_channels),
-                         "back_to_normal": receiver.amounts == NORMAL and not receiver.paused_channels},
-            "service_exit_code": exit_code, "shutdown_s": round(shutdown_s, 2),
+            "receiver": {
+                "acks": len(receiver.acks),
+                "distinct_keys": len(receiver.first_ack),
+                "rejected": len(receiver.rejected),
+                "amounts": receiver.amounts,
+                "paused": sorted(receiver.paused_channels),
+                "back_to_normal": receiver.amounts == NORMAL and not receiver.paused_channels,
+            },
+            "service_exit_code": exit_code,
+            "shutdown_s": round(shutdown_s, 2),
             "error": missing,
-            "target": {"what": "max over cycles of threshold-crossing result -> first action acknowledged",
-                       "limit_s": TARGET_S, "pass": passed},
+            "target": {
+                "what": "max over cycles of threshold-crossing result -> first action acknowledged",
+                "limit_s": TARGET_S,
+                "pass": passed,
+            },
             "pass": passed,
         }
     finally:
@@ -516,6 +644,7 @@ def run(args: argparse.Namespace, say) -> dict:
 
 
 # --------------------------------------------------------------------------- report
+
 
 def ms(seconds: float | None) -> str:
     return "-" if seconds is None else f"{seconds * 1000:.0f} ms"
@@ -551,8 +680,7 @@ def report(r: dict) -> str:
         "crossed the threshold; failover = fo-a down, 3 actions; failback = fo-a up again, 4 actions):",
         f"  {'cycle':5} {'phase':8} {'flip->':>8} {'probes':>6} {'probe':>6} {'crossing':>9} {'plan->':>10} "
         f"{'crossing->':>10} {'crossing->':>10}",
-        f"  {'':5} {'':8} {'crossing':>8} {'in 1s':>6} {'took':>6} {'->plan':>9} {'1st ack':>10} "
-        f"{'1st ack':>10} {'last ack':>10}",
+        f"  {'':5} {'':8} {'crossing':>8} {'in 1s':>6} {'took':>6} {'->plan':>9} {'1st ack':>10} {'1st ack':>10} {'last ack':>10}",
     ]
     for c in r["cycles"]:
         for kind in ("failover", "failback"):
@@ -560,16 +688,20 @@ def report(r: dict) -> str:
                 continue
             p = c[kind]
             load_ = p["probes_started_in_second_before"]
-            lines.append(f"  {c['cycle']:<5} {kind:8} {p['detect_s']:>7.2f}s {'-' if load_ is None else load_:>6} "
-                         f"{ms(p['crossing_probe_s']):>6} {ms(p['crossing_to_plan_s']):>9} {ms(p['plan_to_first_ack_s']):>10} "
-                         f"{ms(p['first_ack_s']):>10} {ms(p['last_ack_s']):>10}{note(p)}")
+            lines.append(
+                f"  {c['cycle']:<5} {kind:8} {p['detect_s']:>7.2f}s {'-' if load_ is None else load_:>6} "
+                f"{ms(p['crossing_probe_s']):>6} {ms(p['crossing_to_plan_s']):>9} {ms(p['plan_to_first_ack_s']):>10} "
+                f"{ms(p['first_ack_s']):>10} {ms(p['last_ack_s']):>10}{note(p)}"
+            )
         if "error" in c:
             lines.append(f"  {c['cycle']:<5} {c['error']}")
     for kind in ("failover", "failback"):
         first, last = s.get(f"{kind}_first_ack_s"), s.get(f"{kind}_last_ack_s")
         if first:
-            lines.append(f"  {kind:9} first ack: median {ms(first['median'])}, max {ms(first['max'])}; "
-                         f"last ack: median {ms(last['median'])}, max {ms(last['max'])}")
+            lines.append(
+                f"  {kind:9} first ack: median {ms(first['median'])}, max {ms(first['max'])}; "
+                f"last ack: median {ms(last['median'])}, max {ms(last['max'])}"
+            )
     rcv = r["receiver"]
     lines += [
         "",
@@ -581,19 +713,23 @@ def report(r: dict) -> str:
     pre = r["before_cycles"]
     if pre["acks"]:
         causes = ", ".join(f"{d['channel']} {d['cause'].get('error_class')}" for d in pre["downs"])
-        lines.append(f"  before the first break (start-up): {pre['acks']} actions acknowledged after "
-                     f"{len(pre['downs'])} fo-* transitions to down ({causes}); not counted above")
+        lines.append(
+            f"  before the first break (start-up): {pre['acks']} actions acknowledged after "
+            f"{len(pre['downs'])} fo-* transitions to down ({causes}); not counted above"
+        )
     if r["spurious_downs_during_cycles"]:
         causes = ", ".join(f"{d['channel']} {d['cause'].get('error_class')}" for d in r["spurious_downs_during_cycles"])
-        lines.append(f"  during the cycles, transitions to down nobody caused: {len(r['spurious_downs_during_cycles'])} "
-                     f"({causes})")
+        lines.append(f"  during the cycles, transitions to down nobody caused: {len(r['spurious_downs_during_cycles'])} ({causes})")
     if r["error"]:
         lines.append(f"  error: {r['error']}")
     first = s.get("failover_first_ack_s")
     verdict = "PASS" if r["pass"] else "FAIL"
-    lines += ["", f"RESULT: threshold-crossing result -> first action acknowledged, max over {len(r['cycles'])} cycles: "
-                  f"{ms(first['max']) if first else '-'} (median {ms(first['median']) if first else '-'}); "
-                  f"target < {TARGET_S:g} s: {verdict}"]
+    lines += [
+        "",
+        f"RESULT: threshold-crossing result -> first action acknowledged, max over {len(r['cycles'])} cycles: "
+        f"{ms(first['max']) if first else '-'} (median {ms(first['median']) if first else '-'}); "
+        f"target < {TARGET_S:g} s: {verdict}",
+    ]
     return "\n".join(lines)
 
 
@@ -604,10 +740,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--interval", type=parse_duration, default=10.0, help="interval of the background checks (default 10s)")
     p.add_argument("--timeout", type=parse_duration, default=5.0, help="timeout of the background checks (default 5s)")
     p.add_argument("--cycles", type=int, default=5, help="break/heal cycles (default 5)")
-    p.add_argument("--settle", type=parse_duration, default=3.0,
-                   help="before each break: fo-a/b/c up, nothing pending and no delivery for this long (default 3s)")
-    p.add_argument("--quiet-timeout", type=parse_duration, default=90.0,
-                   help="longest wait for that quiet state (default 90s)")
+    p.add_argument(
+        "--settle",
+        type=parse_duration,
+        default=3.0,
+        help="before each break: fo-a/b/c up, nothing pending and no delivery for this long (default 3s)",
+    )
+    p.add_argument("--quiet-timeout", type=parse_duration, default=90.0, help="longest wait for that quiet state (default 90s)")
     p.add_argument("--warmup", type=parse_duration, default=None, help="wait after start-up (default interval + 5s)")
     p.add_argument("--ack-timeout", type=parse_duration, default=30.0, help="longest wait for acknowledgements (default 30s)")
     p.add_argument("--db-timeout", type=parse_duration, default=10.0, help="longest wait for a row in the database (default 10s)")
@@ -620,8 +759,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.checks < 0 or args.checks_per_channel < 1 or args.ports < 1 or args.interval <= 0 or args.cycles < 1:
-        print("failover_bench: --checks must be >= 0; --checks-per-channel, --ports, --interval and --cycles positive",
-              file=sys.stderr)
+        print("failover_bench: --checks must be >= 0; --checks-per-channel, --ports, --interval and --cycles positive", file=sys.stderr)
         return 2
     if args.warmup is None:
         args.warmup = args.interval + 5.0

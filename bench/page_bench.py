@@ -33,6 +33,7 @@ measures /api/channels instead and says so. Every wait is bounded, only 127.0.0.
 children are stopped in `finally` and die with this script (PR_SET_PDEATHSIG). Exit status 0 when
 both targets pass, 1 when one fails, 2 when the benchmark could not run.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -67,8 +68,8 @@ HOUR, DAY = 3600, 86400
 
 # --------------------------------------------------------------------------- seeding
 
-def seed_history(db_path: Path, channels: list[str], checks: list[str], days: int, now: float,
-                 rng: random.Random) -> dict[str, int]:
+
+def seed_history(db_path: Path, channels: list[str], checks: list[str], days: int, now: float, rng: random.Random) -> dict[str, int]:
     """90 days of rollups, incidents and transitions for these channels, in the project's schema."""
     from monitor.store.db import make_engine
 
@@ -84,17 +85,21 @@ def seed_history(db_path: Path, channels: list[str], checks: list[str], days: in
                 cause = json.dumps({"check": check, "error_class": "http_status", "error": "HTTP 503"})
                 incidents.append((channel, start, min(end, now - 60), cause))
                 transitions.append((start, channel, "up", "down", cause))
-                transitions.append((min(end, now - 60), channel, "down", "up", json.dumps({"check": check, "error_class": None, "error": None})))
+                transitions.append(
+                    (min(end, now - 60), channel, "down", "up", json.dumps({"check": check, "error_class": None, "error": None}))
+                )
         with engine.begin() as conn:
             conn.exec_driver_sql("INSERT INTO incidents (channel, started_at, ended_at, cause) VALUES (?, ?, ?, ?)", incidents)
-            conn.exec_driver_sql("INSERT INTO transitions (at, channel, old_state, new_state, cause) VALUES (?, ?, ?, ?, ?)",
-                                 sorted(transitions))
+            conn.exec_driver_sql(
+                "INSERT INTO transitions (at, channel, old_state, new_state, cause) VALUES (?, ?, ?, ?, ?)", sorted(transitions)
+            )
     finally:
         engine.dispose()
     return {"rollups": rollups, "incidents": len(incidents), "transitions": len(transitions)}
 
 
 # --------------------------------------------------------------------------- measuring
+
 
 class Client:
     """One keep-alive HTTP/1.1 connection to the service; reconnects when the server closes it."""
@@ -139,14 +144,31 @@ def percentile(values: list[float], q: float) -> float:
 def stats(times_s: list[float], sizes: list[int], target_ms: float) -> dict:
     ms = [t * 1000 for t in times_s]
     p95 = percentile(ms, 0.95)
-    return {"requests": len(ms), "p50_ms": round(percentile(ms, 0.5), 2), "p95_ms": round(p95, 2),
-            "p99_ms": round(percentile(ms, 0.99), 2), "max_ms": round(max(ms), 2), "min_ms": round(min(ms), 2),
-            "over_target": sum(1 for v in ms if v >= target_ms), "bytes": max(sizes),
-            "target_p95_ms": target_ms, "pass": p95 < target_ms}
+    return {
+        "requests": len(ms),
+        "p50_ms": round(percentile(ms, 0.5), 2),
+        "p95_ms": round(p95, 2),
+        "p99_ms": round(percentile(ms, 0.99), 2),
+        "max_ms": round(max(ms), 2),
+        "min_ms": round(min(ms), 2),
+        "over_target": sum(1 for v in ms if v >= target_ms),
+        "bytes": max(sizes),
+        "target_p95_ms": target_ms,
+        "pass": p95 < target_ms,
+    }
 
 
-def measure(port: int, paths: dict[str, str], requests: int, duration: float, warmup: int, timeout: float,
-            watch: dict[str, subprocess.Popen], log: Path, pid: int) -> dict[str, dict]:
+def measure(
+    port: int,
+    paths: dict[str, str],
+    requests: int,
+    duration: float,
+    warmup: int,
+    timeout: float,
+    watch: dict[str, subprocess.Popen],
+    log: Path,
+    pid: int,
+) -> dict[str, dict]:
     clients = {name: Client(port, timeout) for name in paths}
     try:
         first = {}
@@ -188,6 +210,7 @@ def measure(port: int, paths: dict[str, str], requests: int, duration: float, wa
 
 # --------------------------------------------------------------------------- the run
 
+
 def run(args: argparse.Namespace, say) -> dict:
     workdir = Path(args.tmpdir or tempfile.mkdtemp(prefix="cm-page-bench-"))
     workdir.mkdir(parents=True, exist_ok=True)
@@ -201,11 +224,17 @@ def run(args: argparse.Namespace, say) -> dict:
         say(f"shops: pid {endpoints.pid}, 127.0.0.1 ports {', '.join(map(str, ports))}")
 
         config_path = workdir / "bench.yaml"
-        load = argparse.Namespace(checks=args.channels * args.checks_per_channel, checks_per_channel=args.checks_per_channel,
-                                  interval=args.interval, timeout=args.timeout)
+        load = argparse.Namespace(
+            checks=args.channels * args.checks_per_channel,
+            checks_per_channel=args.checks_per_channel,
+            interval=args.interval,
+            timeout=args.timeout,
+        )
         n_channels, n_checks = rb.write_config(config_path, load, ports)
-        say(f"config: {n_checks} http checks = {n_channels} channels x {args.checks_per_channel}, every "
-            f"{rb.fmt_duration(args.interval)} -> {config_path}")
+        say(
+            f"config: {n_checks} http checks = {n_channels} channels x {args.checks_per_channel}, every "
+            f"{rb.fmt_duration(args.interval)} -> {config_path}"
+        )
 
         channels = [f"shop-{c:04d}" for c in range(n_channels)]  # as run_bench names them
         checks = [rb.CHECK_NAMES[k] if k < len(rb.CHECK_NAMES) else f"page-{k}" for k in range(args.checks_per_channel)]
@@ -221,8 +250,10 @@ def run(args: argparse.Namespace, say) -> dict:
             seeded = seed_history(db_path, channels, checks, args.history_days, time.time(), random.Random(3))
         seed_s = time.perf_counter() - started
         db_mb = sum(p.stat().st_size for p in data_dir.glob("channel-monitor.db*")) / 1e6
-        say(f"history of {args.history_days} days: {seeded['rollups']:,} rollup rows, {seeded['incidents']:,} incidents, "
-            f"{seeded['transitions']:,} transitions ({seed_s:.0f}s, {db_mb:,.0f} MB)")
+        say(
+            f"history of {args.history_days} days: {seeded['rollups']:,} rollup rows, {seeded['incidents']:,} incidents, "
+            f"{seeded['transitions']:,} transitions ({seed_s:.0f}s, {db_mb:,.0f} MB)"
+        )
 
         port = rb.free_port()
         service, base, cmd = rb.start_service(args, config_path, workdir, port)
@@ -245,41 +276,53 @@ def run(args: argparse.Namespace, say) -> dict:
         shops0 = rb.proc_cpu_seconds(endpoints.pid)
         busy0, all0 = rb.machine_busy()
         self0 = time.process_time()
-        say(f"measuring: {args.requests} x GET / and {args.requests} x GET {summary_path}, side by side over "
-            f"{args.duration:g}s, after {args.warmup_requests} warm-up requests each")
-        measured = measure(port, paths, args.requests, args.duration, args.warmup_requests, 30.0, watch, service_log,
-                           service.pid)
+        say(
+            f"measuring: {args.requests} x GET / and {args.requests} x GET {summary_path}, side by side over "
+            f"{args.duration:g}s, after {args.warmup_requests} warm-up requests each"
+        )
+        measured = measure(port, paths, args.requests, args.duration, args.warmup_requests, 30.0, watch, service_log, service.pid)
         self1 = time.process_time()
         busy1, all1 = rb.machine_busy()
         cpu1 = rb.proc_cpu_seconds(service.pid)
         shops1 = rb.proc_cpu_seconds(endpoints.pid)
         m1 = rb.scrape(base)
         probes = rb.total(m1, "channel_monitor_probes_total") - rb.total(m0, "channel_monitor_probes_total")
-        failures = (rb.total(m1, "channel_monitor_probe_failures_total")
-                    - rb.total(m0, "channel_monitor_probe_failures_total"))
+        failures = rb.total(m1, "channel_monitor_probe_failures_total") - rb.total(m0, "channel_monitor_probe_failures_total")
         window = m1["at"] - m0["at"]
         exit_code, shutdown_s = rb.stop_process(service, args.stop_timeout)
 
         targets = {"overview": TARGET_OVERVIEW_P95_MS, "summary": TARGET_SUMMARY_P95_MS}
         result = {
             "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
-            "machine": rb.machine_description(), "code": rb.code_version(), "command": rb.command_line(),
-            "load": {"channels": n_channels, "checks": n_checks, "interval_s": args.interval,
-                     "expected_probes_per_s": n_checks / args.interval},
+            "machine": rb.machine_description(),
+            "code": rb.code_version(),
+            "command": rb.command_line(),
+            "load": {
+                "channels": n_channels,
+                "checks": n_checks,
+                "interval_s": args.interval,
+                "expected_probes_per_s": n_checks / args.interval,
+            },
             "history": {"days": args.history_days, **seeded, "seed_s": round(seed_s, 1), "db_mb_seeded": round(db_mb, 1)},
-            "paths": paths, "summary_is_stand_in": summary_path != SUMMARY_PATH,
-            "window_s": round(window, 1), "probes_per_s_during": round(probes / window, 1),
+            "paths": paths,
+            "summary_is_stand_in": summary_path != SUMMARY_PATH,
+            "window_s": round(window, 1),
+            "probes_per_s_during": round(probes / window, 1),
             "probe_failures_during": int(failures),
             "service_cpu_pct_during": round((cpu1 - cpu0) / window * 100, 1),
             # of one core; the machine has len(sched_getaffinity) of them
             "machine_cpu_pct_during": round(machine := (busy1 - busy0) / max(1, all1 - all0) * len(os.sched_getaffinity(0)) * 100, 1),
-            "other_processes_cpu_pct_during": round(max(0.0, machine - (cpu1 - cpu0 + shops1 - shops0 + self1 - self0)
-                                                        / window * 100), 1),
+            "other_processes_cpu_pct_during": round(max(0.0, machine - (cpu1 - cpu0 + shops1 - shops0 + self1 - self0) / window * 100), 1),
             "first_request_ms": measured["first_ms"],
-            "endpoints": {name: {**stats(measured["times"][name], measured["sizes"][name], targets[name]),
-                                 "service_cpu_ms_per_request": round(measured["cpu"][name] / args.requests * 1000, 1)}
-                          for name in paths},
-            "service_exit": exit_code, "shutdown_s": round(shutdown_s, 2),
+            "endpoints": {
+                name: {
+                    **stats(measured["times"][name], measured["sizes"][name], targets[name]),
+                    "service_cpu_ms_per_request": round(measured["cpu"][name] / args.requests * 1000, 1),
+                }
+                for name in paths
+            },
+            "service_exit": exit_code,
+            "shutdown_s": round(shutdown_s, 2),
         }
         result["pass"] = all(e["pass"] for e in result["endpoints"].values())
         return result
@@ -315,21 +358,30 @@ def report(r: dict) -> str:
     ]
     for name, e in r["endpoints"].items():
         path = r["paths"][name] + (" (stand-in)" if name == "summary" and r["summary_is_stand_in"] else "")
-        lines.append(f"  {path:26} {e['requests']:>8} {e['p50_ms']:>6.1f} ms {e['p95_ms']:>6.1f} ms {e['p99_ms']:>6.1f} ms "
-                     f"{e['max_ms']:>6.1f} ms {e['bytes'] / 1024:>5.0f} KiB {e['service_cpu_ms_per_request']:>6.1f} ms   p95 < {e['target_p95_ms']:g} ms  "
-                     f"{mark[e['pass']]} ({e['over_target']} over)")
-    lines += ["", "  CPU/req: the service's CPU time while the request was in flight, averaged (/proc ticks of 10 ms;"
-              " includes concurrent probe work when the load runs)"]
+        lines.append(
+            f"  {path:26} {e['requests']:>8} {e['p50_ms']:>6.1f} ms {e['p95_ms']:>6.1f} ms {e['p99_ms']:>6.1f} ms "
+            f"{e['max_ms']:>6.1f} ms {e['bytes'] / 1024:>5.0f} KiB {e['service_cpu_ms_per_request']:>6.1f} ms   p95 < {e['target_p95_ms']:g} ms  "
+            f"{mark[e['pass']]} ({e['over_target']} over)"
+        )
+    lines += [
+        "",
+        "  CPU/req: the service's CPU time while the request was in flight, averaged (/proc ticks of 10 ms;"
+        " includes concurrent probe work when the load runs)",
+    ]
     if r["summary_is_stand_in"]:
         lines += ["", f"note: the service has no {SUMMARY_PATH} yet; {FALLBACK_SUMMARY_PATH} was measured against its target"]
-    lines += ["", "RESULT: " + ("both targets met" if r["pass"] else
-                                "FAIL: " + ", ".join(n for n, e in r["endpoints"].items() if not e["pass"]))]
+    lines += [
+        "",
+        "RESULT: " + ("both targets met" if r["pass"] else "FAIL: " + ", ".join(n for n, e in r["endpoints"].items() if not e["pass"])),
+    ]
     return "\n".join(lines)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(description="Status page and summary.json latency with 200 channels, 90 days of "
-                                            "history and the 2,000-check probe load (127.0.0.1 only).")
+    p = argparse.ArgumentParser(
+        description="Status page and summary.json latency with 200 channels, 90 days of "
+        "history and the 2,000-check probe load (127.0.0.1 only)."
+    )
     p.add_argument("--channels", type=int, default=200, help="channels (default 200)")
     p.add_argument("--checks-per-channel", type=int, default=10, help="http checks per channel (default 10: 2,000 checks)")
     p.add_argument("--interval", type=rb.parse_duration, default=10.0, help="interval of every check (default 10s)")
@@ -337,8 +389,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--history-days", type=int, default=90, help="days of rollups and incidents seeded (default 90)")
     p.add_argument("--requests", type=int, default=200, help="measured requests per endpoint (default 200)")
     p.add_argument("--warmup-requests", type=int, default=5, help="unmeasured requests per endpoint first (default 5)")
-    p.add_argument("--duration", type=rb.parse_duration, default=60.0,
-                   help="spread the measured requests over this long (default 60s; 0: back to back)")
+    p.add_argument(
+        "--duration",
+        type=rb.parse_duration,
+        default=60.0,
+        help="spread the measured requests over this long (default 60s; 0: back to back)",
+    )
     p.add_argument("--settle", type=rb.parse_duration, default=None, help="wait after start-up (default interval + 5s)")
     rb.add_process_options(p)
     return p
@@ -346,8 +402,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    if min(args.channels, args.checks_per_channel, args.requests, args.ports, args.history_days) < 1 \
-            or args.interval <= 0 or args.duration < 0 or args.warmup_requests < 1:
+    if (
+        min(args.channels, args.checks_per_channel, args.requests, args.ports, args.history_days) < 1
+        or args.interval <= 0
+        or args.duration < 0
+        or args.warmup_requests < 1
+    ):
         print("page_bench: counts, --interval and --warmup-requests must be positive", file=sys.stderr)
         return 2
     if args.settle is None:

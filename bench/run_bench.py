@@ -28,6 +28,7 @@ script (PR_SET_PDEATHSIG) if it is killed. Only 127.0.0.1 is used. Needs the pro
 --py-spy FILE also samples the service during the window (py-spy must be installed in the venv)
 and prints the functions where its CPU goes; that run's figures include py-spy's overhead.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -65,8 +66,7 @@ TARGET_METRICS_P95_MS = 100.0  # issue 8: /metrics with 2,000 checks answers in 
 METRICS_SCRAPE_GAP_S = 1.2  # the endpoint shares a rendering for 1 s: spaced wider, every scrape renders afresh
 
 # Names of the pages a channel's checks look at; past the list, page-<n>.
-CHECK_NAMES = ["home", "product", "cart", "search", "category", "checkout", "login", "account",
-               "offers", "api"]
+CHECK_NAMES = ["home", "product", "cart", "search", "category", "checkout", "login", "account", "offers", "api"]
 # Only these series are fetched during the run (prometheus_client's name[] filter), so the
 # measurement scrapes stay cheap; one full scrape is measured separately at the end.
 METRIC_NAMES = [
@@ -80,11 +80,13 @@ METRIC_NAMES = [
     "channel_monitor_scheduler_lag_seconds_count",
     "channel_monitor_scheduler_lag_seconds_sum",
 ]
-PAGE = ("<!doctype html><html lang=en><head><meta charset=utf-8><title>{title} - Example Shop</title>"
-        "<link rel=stylesheet href=/static/shop.css></head><body><header><a href=/>Example Shop</a>"
-        "<nav><a href=/c/shoes>Shoes</a> <a href=/c/bags>Bags</a> <a href=/cart>Cart (0)</a></nav></header>"
-        "<main><h1>{title}</h1>{filler}<form method=post action=/cart/add><input type=hidden name=sku value=123>"
-        "<button type=submit>Add to cart</button></form></main><footer>&copy; Example Shop</footer></body></html>")
+PAGE = (
+    "<!doctype html><html lang=en><head><meta charset=utf-8><title>{title} - Example Shop</title>"
+    "<link rel=stylesheet href=/static/shop.css></head><body><header><a href=/>Example Shop</a>"
+    "<nav><a href=/c/shoes>Shoes</a> <a href=/c/bags>Bags</a> <a href=/cart>Cart (0)</a></nav></header>"
+    "<main><h1>{title}</h1>{filler}<form method=post action=/cart/add><input type=hidden name=sku value=123>"
+    "<button type=submit>Add to cart</button></form></main><footer>&copy; Example Shop</footer></body></html>"
+)
 FILLER = "<p>Comfortable everyday product, free delivery over 200 PLN, 30 days to return.</p>\n"
 
 
@@ -97,6 +99,7 @@ class Terminated(Exception):
 
 
 # --------------------------------------------------------------------------- simulated shops
+
 
 def page(size_kb: float) -> bytes:
     """The product page every shop serves, padded to about size_kb KiB (never below the bare page)."""
@@ -138,6 +141,7 @@ def serve_endpoints(count: int, max_seconds: float, parent: int, size_kb: float)
 
 
 # --------------------------------------------------------------------------- helpers
+
 
 def _die_with_parent() -> None:
     """preexec_fn: the child gets SIGTERM if this script dies (Linux), so nothing is left over."""
@@ -213,8 +217,7 @@ def scrape(base: str, names: list[str] | None = METRIC_NAMES, timeout: float = 3
     samples: list[tuple[str, dict, float]] = []
     for family in text_string_to_metric_families(body.decode()):
         samples.extend((s.name, s.labels, s.value) for s in family.samples)
-    return {"sent": sent, "received": received, "at": (sent + received) / 2, "samples": samples,
-            "bytes": len(body)}
+    return {"sent": sent, "received": received, "at": (sent + received) / 2, "samples": samples, "bytes": len(body)}
 
 
 def total(m: dict, name: str) -> float:
@@ -222,8 +225,7 @@ def total(m: dict, name: str) -> float:
 
 
 def lag_buckets(m: dict) -> dict[float, float]:
-    return {float(labels["le"]): v for n, labels, v in m["samples"]
-            if n == "channel_monitor_scheduler_lag_seconds_bucket"}
+    return {float(labels["le"]): v for n, labels, v in m["samples"] if n == "channel_monitor_scheduler_lag_seconds_bucket"}
 
 
 def quantile_bucket(before: dict[float, float], after: dict[float, float], q: float) -> tuple[float | None, int]:
@@ -277,6 +279,7 @@ def proc_status_mem_total() -> int:
 
 # --------------------------------------------------------------------------- the run
 
+
 def write_config(path: Path, args: argparse.Namespace, ports: list[int]) -> tuple[int, int]:
     import yaml
 
@@ -290,9 +293,17 @@ def write_config(path: Path, args: argparse.Namespace, ports: list[int]) -> tupl
         for k in range(min(per, args.checks - made)):
             name = CHECK_NAMES[k] if k < len(CHECK_NAMES) else f"page-{k}"
             port = ports[made % len(ports)]
-            checks.append({"id": name, "kind": "http", "target": f"http://127.0.0.1:{port}/{cid}/{name}",
-                           "interval": fmt_duration(args.interval), "timeout": fmt_duration(timeout),
-                           "body_contains": ["Add to cart"], "body_not_contains": ["captcha"]})
+            checks.append(
+                {
+                    "id": name,
+                    "kind": "http",
+                    "target": f"http://127.0.0.1:{port}/{cid}/{name}",
+                    "interval": fmt_duration(args.interval),
+                    "timeout": fmt_duration(timeout),
+                    "body_contains": ["Add to cart"],
+                    "body_not_contains": ["captcha"],
+                }
+            )
             made += 1
         channels.append({"id": cid, "name": f"Shop {c:04d}", "group": "own_shop", "checks": checks})
     config: dict = {"listen": "127.0.0.1:8080", "data_dir": "data"}
@@ -324,10 +335,12 @@ def command_line() -> str:
 def code_version() -> str:
     """The commit of the repository under test, with '+changes' when its tree is not clean."""
     try:
-        head = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"], capture_output=True,
-                              text=True, timeout=10).stdout.strip()
-        dirty = subprocess.run(["git", "-C", str(REPO), "status", "--porcelain", "--untracked-files=no"],
-                               capture_output=True, text=True, timeout=10).stdout.strip()
+        head = subprocess.run(
+            ["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"], capture_output=True, text=True, timeout=10
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "-C", str(REPO), "status", "--porcelain", "--untracked-files=no"], capture_output=True, text=True, timeout=10
+        ).stdout.strip()
     except (OSError, subprocess.TimeoutExpired):
         return "unknown"
     return (head or "unknown") + ("+changes" if dirty else "")
@@ -386,10 +399,24 @@ def start_shops(ports: int, max_life: float, page_kb: float) -> tuple[subprocess
 
     The process ends by itself after max_life seconds and dies with this one (PR_SET_PDEATHSIG)."""
     shops = subprocess.Popen(
-        [sys.executable, str(Path(__file__).resolve()), "--serve-endpoints", str(ports),
-         "--endpoint-max-seconds", str(max_life), "--endpoint-parent", str(os.getpid()), "--page-kb", str(page_kb)],
-        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, preexec_fn=_die_with_parent,
-        start_new_session=True)
+        [
+            sys.executable,
+            str(Path(__file__).resolve()),
+            "--serve-endpoints",
+            str(ports),
+            "--endpoint-max-seconds",
+            str(max_life),
+            "--endpoint-parent",
+            str(os.getpid()),
+            "--page-kb",
+            str(page_kb),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        preexec_fn=_die_with_parent,
+        start_new_session=True,
+    )
     return shops, read_ready(shops, 30.0)
 
 
@@ -397,11 +424,25 @@ def start_service(args: argparse.Namespace, config_path: Path, workdir: Path, po
     """`channel-monitor run` as users start it, on 127.0.0.1:port, logging to workdir/service.log.
 
     Returns the process, its base URL and the command line."""
-    cmd = monitor_command(args) + ["run", "--config", str(config_path), "--data-dir", str(workdir / "data"),
-                                   "--listen", f"127.0.0.1:{port}"]
+    cmd = monitor_command(args) + [
+        "run",
+        "--config",
+        str(config_path),
+        "--data-dir",
+        str(workdir / "data"),
+        "--listen",
+        f"127.0.0.1:{port}",
+    ]
     with open(workdir / "service.log", "wb") as log_file:
-        service = subprocess.Popen(cmd, stdout=log_file, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                   cwd=workdir, preexec_fn=_die_with_parent, start_new_session=True)
+        service = subprocess.Popen(
+            cmd,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            cwd=workdir,
+            preexec_fn=_die_with_parent,
+            start_new_session=True,
+        )
     return service, f"http://127.0.0.1:{port}", " ".join(cmd)
 
 
@@ -421,6 +462,7 @@ def bench_main(name: str, args: argparse.Namespace, run_fn, report_fn, errors: t
 
     Exit 0 when every target passes, 1 when one fails, 2 when the benchmark could not run; SIGTERM and
     SIGHUP stop it like Ctrl-C, with its children stopped by the benchmark's own `finally`."""
+
     def on_signal(signum, _frame):
         raise Terminated(signal.Signals(signum).name)
 
@@ -453,16 +495,17 @@ def run(args: argparse.Namespace, say) -> dict:
     try:
         # 1. the simulated shops, in their own process
         endpoints, ports = start_shops(args.ports, args.startup_timeout + args.warmup + args.duration + 300, args.page_kb)
-        say(f"shops: pid {endpoints.pid}, 127.0.0.1 ports {', '.join(map(str, ports))}, "
-            f"{len(page(args.page_kb)) / 1024:.1f} KiB page")
+        say(f"shops: pid {endpoints.pid}, 127.0.0.1 ports {', '.join(map(str, ports))}, {len(page(args.page_kb)) / 1024:.1f} KiB page")
 
         # 2. the config
         config_path = workdir / "bench.yaml"
         n_channels, n_checks = write_config(config_path, args, ports)
         expected_rate = n_checks / args.interval
-        say(f"config: {n_checks} checks = {n_channels} channels x {args.checks_per_channel}, every "
+        say(
+            f"config: {n_checks} checks = {n_channels} channels x {args.checks_per_channel}, every "
             f"{fmt_duration(args.interval)}, timeout {fmt_duration(min(args.timeout, args.interval))} "
-            f"(expected {expected_rate:g} probes/s) -> {config_path}")
+            f"(expected {expected_rate:g} probes/s) -> {config_path}"
+        )
 
         # 3. the real service, as users start it
         service, base, cmd = start_service(args, config_path, workdir, args.port or free_port())
@@ -537,10 +580,16 @@ def run(args: argparse.Namespace, say) -> dict:
             "machine": machine_description(),
             "code": code_version(),
             "command": command_line(),
-            "load": {"checks": n_checks, "channels": n_channels, "checks_per_channel": args.checks_per_channel,
-                     "interval_s": args.interval, "timeout_s": min(args.timeout, args.interval),
-                     "expected_probes_per_s": expected_rate, "endpoint_ports": len(ports),
-                     "page_bytes": len(page(args.page_kb))},
+            "load": {
+                "checks": n_checks,
+                "channels": n_channels,
+                "checks_per_channel": args.checks_per_channel,
+                "interval_s": args.interval,
+                "timeout_s": min(args.timeout, args.interval),
+                "expected_probes_per_s": expected_rate,
+                "endpoint_ports": len(ports),
+                "page_bytes": len(page(args.page_kb)),
+            },
             "warmup_s": args.warmup,
             "window_s": round(window, 3),
             "startup_s": round(startup, 2),
@@ -563,8 +612,7 @@ def run(args: argparse.Namespace, say) -> dict:
             "lag_p999_bucket_le_s": p999,
             "lag_mean_s": round(lag_sum / lag_count, 4) if lag_count else None,
             "lag_fraction_under_1s": round(under_1s, 5),
-            "lag_bucket_counts": {("+Inf" if b == float("inf") else f"{b:g}"): int(b1[b] - b0.get(b, 0.0))
-                                  for b in sorted(b1)},
+            "lag_bucket_counts": {("+Inf" if b == float("inf") else f"{b:g}"): int(b1[b] - b0.get(b, 0.0)) for b in sorted(b1)},
             "peak_rss_mb": round(hwm_kb / 1024, 1),
             "rss_end_mb": round(rss_kb / 1024, 1),
             "service_threads": threads,
@@ -572,24 +620,35 @@ def run(args: argparse.Namespace, say) -> dict:
             "machine_cpu_pct": round(machine, 1),
             "other_processes_cpu_pct": round(max(0.0, machine - (cpu + ep_cpu1 - ep_cpu0) / cpu_window * 100), 1),
             "full_metrics_scrape": {
-                "bytes": full["bytes"], "scrapes": len(scrape_seconds),
+                "bytes": full["bytes"],
+                "scrapes": len(scrape_seconds),
                 "cpu_ms_per_scrape": round(scrape_cpu / max(1, len(scrape_seconds)) * 1000, 1),
                 "p50_ms": round(scrape_seconds[len(scrape_seconds) // 2] * 1000, 1) if scrape_seconds else None,
                 "p95_ms": round(scrape_p95 * 1000, 1) if scrape_p95 is not None else None,
-                "max_ms": round(scrape_seconds[-1] * 1000, 1) if scrape_seconds else None},
-            "stored": {"probes_counted_at_stop": int(probes_at_stop), "rows_total": rows["total"],
-                       "rows_finished_by_last_scrape": rows["finished_by_last_scrape"],
-                       "missing": missing, "exit_code": exit_code, "shutdown_s": round(shutdown_s, 2)},
+                "max_ms": round(scrape_seconds[-1] * 1000, 1) if scrape_seconds else None,
+            },
+            "stored": {
+                "probes_counted_at_stop": int(probes_at_stop),
+                "rows_total": rows["total"],
+                "rows_finished_by_last_scrape": rows["finished_by_last_scrape"],
+                "missing": missing,
+                "exit_code": exit_code,
+                "shutdown_s": round(shutdown_s, 2),
+            },
         }
         result["targets"] = {
-            "probes_per_s": {"target": f">= {TARGET_PROBES_PER_S:g} (1% tolerance)",
-                             "pass": rate >= TARGET_PROBES_PER_S * (1 - RATE_TOLERANCE)},
+            "probes_per_s": {
+                "target": f">= {TARGET_PROBES_PER_S:g} (1% tolerance)",
+                "pass": rate >= TARGET_PROBES_PER_S * (1 - RATE_TOLERANCE),
+            },
             "p99_lag": {"target": f"< {TARGET_P99_LAG_S:g} s", "pass": p99 is not None and p99 <= TARGET_P99_LAG_S},
             "cpu_per_probe": {"target": f"< {TARGET_CPU_MS_PER_PROBE:g} ms", "pass": cpu_per_probe_ms < TARGET_CPU_MS_PER_PROBE},
             "peak_rss": {"target": f"< {TARGET_RSS_MB:g} MB", "pass": hwm_kb / 1024 < TARGET_RSS_MB},
             "all_stored": {"target": "every counted probe stored", "pass": missing == 0 and exit_code == 0},
-            "metrics_scrape": {"target": f"p95 < {TARGET_METRICS_P95_MS:g} ms",
-                               "pass": scrape_p95 is not None and scrape_p95 * 1000 < TARGET_METRICS_P95_MS},
+            "metrics_scrape": {
+                "target": f"p95 < {TARGET_METRICS_P95_MS:g} ms",
+                "pass": scrape_p95 is not None and scrape_p95 * 1000 < TARGET_METRICS_P95_MS,
+            },
             # Not a service target: failed probes mean the load was not the intended one.
             "no_failed_probes": {"target": "0 failed probes", "pass": failures == 0},
         }
@@ -616,11 +675,23 @@ def start_py_spy(args: argparse.Namespace, pid: int, workdir: Path) -> subproces
     exe = shutil.which("py-spy", path=str(Path(sys.executable).parent)) or shutil.which("py-spy")
     if not exe:
         raise BenchError("--py-spy needs py-spy: .venv/bin/pip install py-spy")
-    cmd = [exe, "record", "--pid", str(pid), "--duration", str(max(1, round(args.duration))), "--rate", "100",
-           "--format", "raw", "--output", str(Path(args.py_spy).resolve()), *args.py_spy_args.split()]
+    cmd = [
+        exe,
+        "record",
+        "--pid",
+        str(pid),
+        "--duration",
+        str(max(1, round(args.duration))),
+        "--rate",
+        "100",
+        "--format",
+        "raw",
+        "--output",
+        str(Path(args.py_spy).resolve()),
+        *args.py_spy_args.split(),
+    ]
     with open(workdir / "py-spy.log", "wb") as log:
-        return subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=log, preexec_fn=_die_with_parent,
-                                start_new_session=True)
+        return subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=log, preexec_fn=_die_with_parent, start_new_session=True)
 
 
 def finish_py_spy(spy: subprocess.Popen, args: argparse.Namespace, say) -> None:
@@ -708,6 +779,7 @@ def count_rows(db_path: Path, start: float, end: float, last_scrape: float) -> d
 
 # --------------------------------------------------------------------------- report
 
+
 def report(r: dict) -> str:
     t = r["targets"]
     mark = {True: "PASS", False: "FAIL"}
@@ -751,8 +823,10 @@ def report(r: dict) -> str:
         "RESULT: " + ("all targets met" if r["pass"] else "FAIL: " + ", ".join(k for k, v in t.items() if not v["pass"])),
     ]
     if r["probe_failures"]:
-        lines.append(f"warning: {r['probe_failures']} probes failed against the simulated shops, so the load was not the "
-                     "intended one; see service.log and the probe_results table (--keep)")
+        lines.append(
+            f"warning: {r['probe_failures']} probes failed against the simulated shops, so the load was not the "
+            "intended one; see service.log and the probe_results table (--keep)"
+        )
     return "\n".join(lines)
 
 
@@ -764,15 +838,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--timeout", type=parse_duration, default=5.0, help="timeout of every check (default 5s)")
     p.add_argument("--duration", type=parse_duration, default=60.0, help="measurement window (default 60s)")
     p.add_argument("--warmup", type=parse_duration, default=None, help="wait after start-up (default interval + 5s)")
-    p.add_argument("--page-kb", type=float, default=2.0,
-                   help="size of the shops' product page in KiB (default 2; real shop pages are 50-500)")
+    p.add_argument(
+        "--page-kb", type=float, default=2.0, help="size of the shops' product page in KiB (default 2; real shop pages are 50-500)"
+    )
     p.add_argument("--port", type=int, default=0, help="port of the service (default: a free one)")
     add_process_options(p)
     p.add_argument("--metrics-scrapes", type=int, default=20, help="full /metrics scrapes timed after the window (default 20)")
-    p.add_argument("--py-spy", metavar="FILE", help="also profile the service during the window with py-spy "
-                   "(raw collapsed stacks to FILE, summary printed); adds some overhead to the figures")
-    p.add_argument("--py-spy-args", default="", metavar="ARGS",
-                   help="extra py-spy record options, e.g. \"--gil\" or \"--native --threads\"")
+    p.add_argument(
+        "--py-spy",
+        metavar="FILE",
+        help="also profile the service during the window with py-spy "
+        "(raw collapsed stacks to FILE, summary printed); adds some overhead to the figures",
+    )
+    p.add_argument("--py-spy-args", default="", metavar="ARGS", help='extra py-spy record options, e.g. "--gil" or "--native --threads"')
     p.add_argument("--serve-endpoints", type=int, help=argparse.SUPPRESS)
     p.add_argument("--endpoint-max-seconds", type=float, default=600.0, help=argparse.SUPPRESS)
     p.add_argument("--endpoint-parent", type=int, default=0, help=argparse.SUPPRESS)
@@ -782,8 +860,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.serve_endpoints:
-        return serve_endpoints(args.serve_endpoints, args.endpoint_max_seconds, args.endpoint_parent or os.getppid(),
-                               args.page_kb)
+        return serve_endpoints(args.serve_endpoints, args.endpoint_max_seconds, args.endpoint_parent or os.getppid(), args.page_kb)
     if args.checks < 1 or args.checks_per_channel < 1 or args.ports < 1 or args.interval <= 0 or args.duration <= 0:
         print("run_bench: --checks, --checks-per-channel, --ports, --interval and --duration must be positive", file=sys.stderr)
         return 2

@@ -29,6 +29,7 @@ Everything runs in a temporary directory (removed unless --keep); --max-minutes 
 simulation (it stops early, and says so). Uses the project's own schema (make_engine), rollups,
 retention and uptime code. Exit status 0 when every measured target passes, 1 otherwise.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -49,18 +50,23 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from monitor.config import Retention  # noqa: E402
+from monitor.core.history import DAY, HOUR  # noqa: E402
 from monitor.store.db import make_engine  # noqa: E402
 from monitor.store.queries import uptime_windows  # noqa: E402
-from monitor.store.rollups import DAY, HOUR, roll_up_and_retain  # noqa: E402
+from monitor.store.rollups import roll_up_and_retain  # noqa: E402
 
 TARGET_UPTIME_MS = 200.0
 TARGET_DB_BYTES = 1 << 30  # 1 GiB
 START = int(dt.datetime(2026, 1, 1, tzinfo=dt.UTC).timestamp())  # a midnight
-INSERT = ("INSERT INTO probe_results (at, channel, \"check\", kind, ok, error_class, error, duration_seconds, "
-          "facts, severity, channel_state) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
-ROLLUP_INSERT = ("INSERT INTO rollups (period, bucket_start, channel, \"check\", n_up, n_degraded, n_down, "
-                 "n_maintenance, n_unknown, latency_count, latency_sum_us, latency_min, latency_max, latency_p95) "
-                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+INSERT = (
+    'INSERT INTO probe_results (at, channel, "check", kind, ok, error_class, error, duration_seconds, '
+    "facts, severity, channel_state) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+ROLLUP_INSERT = (
+    'INSERT INTO rollups (period, bucket_start, channel, "check", n_up, n_degraded, n_down, '
+    "n_maintenance, n_unknown, latency_count, latency_sum_us, latency_min, latency_max, latency_p95) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
 
 
 def channel_ids(n: int) -> list[str]:
@@ -69,14 +75,23 @@ def channel_ids(n: int) -> list[str]:
 
 def ok_facts(rng: random.Random, duration: float) -> str:
     """What an https http check records on success (monitor/probes: http facts)."""
-    return json.dumps({"status": 200, "response_time_seconds": round(duration, 6),
-                       "first_byte_seconds": round(duration * 0.85, 6), "dns_seconds": round(rng.uniform(0.001, 0.02), 6),
-                       "connect_seconds": round(duration * 0.3, 6), "body_bytes": rng.randint(120_000, 260_000),
-                       "content_type": "text/html; charset=utf-8", "redirects": 0,
-                       "cert_expiry_seconds": rng.randint(2_000_000, 7_000_000)})
+    return json.dumps(
+        {
+            "status": 200,
+            "response_time_seconds": round(duration, 6),
+            "first_byte_seconds": round(duration * 0.85, 6),
+            "dns_seconds": round(rng.uniform(0.001, 0.02), 6),
+            "connect_seconds": round(duration * 0.3, 6),
+            "body_bytes": rng.randint(120_000, 260_000),
+            "content_type": "text/html; charset=utf-8",
+            "redirects": 0,
+            "cert_expiry_seconds": rng.randint(2_000_000, 7_000_000),
+        }
+    )
 
 
 # ------------------------------------------------------------------------------------ part: uptime
+
 
 def seed_rollups(engine, channels: list[str], checks: list[str], days: int, now: float, rng: random.Random) -> int:
     """Hourly and daily rows of `days` days for every check (one result a minute) and every channel's
@@ -93,11 +108,14 @@ def seed_rollups(engine, channels: list[str], checks: list[str], days: int, now:
                     down = rng.randint(5, 60) if i in down_hours else 0
                     up = 60 - down
                     lat = sorted(rng.uniform(0.08, 0.3) for _ in range(3))
-                    hour = ["hour", start, channel, check, up, 0, down, 0, 0, up, int(up * lat[1] * 1e6),
-                            lat[0], lat[2], lat[2] * 1.05]
+                    hour = ["hour", start, channel, check, up, 0, down, 0, 0, up, int(up * lat[1] * 1e6), lat[0], lat[2], lat[2] * 1.05]
                     day = start // DAY * DAY
-                    for key, row in ((("hour", start, check), hour), (("day", day, check), None),
-                                     (("hour", start, ""), None), (("day", day, ""), None)):
+                    for key, row in (
+                        (("hour", start, check), hour),
+                        (("day", day, check), None),
+                        (("hour", start, ""), None),
+                        (("day", day, ""), None),
+                    ):
                         if row is not None:
                             out[key] = row
                             continue
@@ -137,8 +155,14 @@ def time_uptime(engine, now: float, repeats: int) -> dict:
         started = time.perf_counter()
         result = uptime_windows(engine, now)
         times.append((time.perf_counter() - started) * 1000)
-    return {"first_ms": round(times[0], 1), "median_ms": round(statistics.median(times), 1),
-            "min_ms": round(min(times), 1), "max_ms": round(max(times), 1), "repeats": repeats, "channels_reported": len(result)}
+    return {
+        "first_ms": round(times[0], 1),
+        "median_ms": round(statistics.median(times), 1),
+        "min_ms": round(min(times), 1),
+        "max_ms": round(max(times), 1),
+        "repeats": repeats,
+        "channels_reported": len(result),
+    }
 
 
 def part_uptime(args, workdir: Path, say) -> dict:
@@ -147,23 +171,33 @@ def part_uptime(args, workdir: Path, say) -> dict:
     engine = make_engine(f"sqlite:///{workdir / 'uptime.db'}")
     channels = channel_ids(args.channels)
     started = time.perf_counter()
-    checks = ["home", "dns", "tls", "product"][:args.checks_per_channel]
+    checks = ["home", "dns", "tls", "product"][: args.checks_per_channel]
     rollup_rows = seed_rollups(engine, channels, checks, args.history_days, now, rng)
     tail = seed_tail(engine, channels, checks, now, args.tail_minutes, rng)
-    say(f"seeded {rollup_rows:,} rollup rows and {tail:,} raw rows not yet rolled up "
-        f"in {time.perf_counter() - started:.0f}s")
+    say(f"seeded {rollup_rows:,} rollup rows and {tail:,} raw rows not yet rolled up in {time.perf_counter() - started:.0f}s")
     timing = time_uptime(engine, now, args.repeats)
     engine.dispose()
     size = (workdir / "uptime.db").stat().st_size
-    say(f"uptime of {args.channels} channels ({args.checks_per_channel} check each) x 4 windows: median {timing['median_ms']} ms, "
+    say(
+        f"uptime of {args.channels} channels ({args.checks_per_channel} check each) x 4 windows: median {timing['median_ms']} ms, "
         f"fastest {timing['min_ms']} ms, slowest {timing['max_ms']} ms, first {timing['first_ms']} ms "
-        f"({timing['repeats']} runs)")
-    return {"channels": args.channels, "checks_per_channel": args.checks_per_channel, "history_days": args.history_days, "rollup_rows": rollup_rows,
-            "raw_tail_rows": tail, "db_bytes": size, **timing, "target_ms": TARGET_UPTIME_MS,
-            "pass": timing["median_ms"] < TARGET_UPTIME_MS}
+        f"({timing['repeats']} runs)"
+    )
+    return {
+        "channels": args.channels,
+        "checks_per_channel": args.checks_per_channel,
+        "history_days": args.history_days,
+        "rollup_rows": rollup_rows,
+        "raw_tail_rows": tail,
+        "db_bytes": size,
+        **timing,
+        "target_ms": TARGET_UPTIME_MS,
+        "pass": timing["median_ms"] < TARGET_UPTIME_MS,
+    }
 
 
 # -------------------------------------------------------------------------------------- part: size
+
 
 def part_size(args, workdir: Path, say) -> dict:
     rng = random.Random(2)
@@ -179,9 +213,19 @@ def part_size(args, workdir: Path, say) -> dict:
     for _ in range(4099):
         duration = rng.lognormvariate(-1.8, 0.4)
         pool.append((duration, ok_facts(rng, duration) if args.facts == "full" else "{}"))
-    failed_facts = json.dumps({"status": 503, "response_time_seconds": 0.2134, "first_byte_seconds": 0.2101,
-                               "dns_seconds": 0.0093, "connect_seconds": 0.0712, "body_bytes": 1432,
-                               "content_type": "text/html", "redirects": 0, "cert_expiry_seconds": 5184000})
+    failed_facts = json.dumps(
+        {
+            "status": 503,
+            "response_time_seconds": 0.2134,
+            "first_byte_seconds": 0.2101,
+            "dns_seconds": 0.0093,
+            "connect_seconds": 0.0712,
+            "body_bytes": 1432,
+            "content_type": "text/html",
+            "redirects": 0,
+            "cert_expiry_seconds": 5184000,
+        }
+    )
     deadline = time.monotonic() + args.max_minutes * 60
     job_ms: list[float] = []
     inserted = 0
@@ -202,8 +246,21 @@ def part_size(args, workdir: Path, say) -> dict:
             channel = channels[int(i % args.rate / per_channel) % len(channels)]
             duration, facts = pool[i % len(pool)]
             if i % 100 == 37:  # 1 % failures
-                rows.append((at, channel, "home", "http", False, "http_status", "HTTP 503 Service Unavailable",
-                             duration, failed_facts, "down", "up"))
+                rows.append(
+                    (
+                        at,
+                        channel,
+                        "home",
+                        "http",
+                        False,
+                        "http_status",
+                        "HTTP 503 Service Unavailable",
+                        duration,
+                        failed_facts,
+                        "down",
+                        "up",
+                    )
+                )
             else:
                 rows.append((at, channel, "home", "http", True, None, None, duration, facts, None, "up"))
             i += 1
@@ -227,43 +284,69 @@ def part_size(args, workdir: Path, say) -> dict:
         page_size = conn.execute("PRAGMA page_size").fetchone()[0]
         pages = conn.execute("PRAGMA page_count").fetchone()[0]
         free = conn.execute("PRAGMA freelist_count").fetchone()[0]
-        tables = {name: size for name, size in conn.execute(
-            "SELECT name, sum(pgsize) FROM dbstat GROUP BY name ORDER BY 2 DESC")}
-        counts = {name: conn.execute(f'SELECT count(*) FROM "{name}"').fetchone()[0]
-                  for name in ("probe_results", "rollups")}
+        tables = {name: size for name, size in conn.execute("SELECT name, sum(pgsize) FROM dbstat GROUP BY name ORDER BY 2 DESC")}
+        counts = {name: conn.execute(f'SELECT count(*) FROM "{name}"').fetchone()[0] for name in ("probe_results", "rollups")}
     size = path.stat().st_size + sum(p.stat().st_size for p in workdir.glob("size.db-*"))
     job_sorted = sorted(job_ms)
-    say(f"simulated {simulated_days:.1f} days at {args.rate} checks/min ({inserted:,} results, facts={args.facts}): "
-        f"database {size / 1e6:,.0f} MB ({size / 2**30:.2f} GiB), {free * page_size / 1e6:,.0f} MB of it free pages")
+    say(
+        f"simulated {simulated_days:.1f} days at {args.rate} checks/min ({inserted:,} results, facts={args.facts}): "
+        f"database {size / 1e6:,.0f} MB ({size / 2**30:.2f} GiB), {free * page_size / 1e6:,.0f} MB of it free pages"
+    )
     say("  " + ", ".join(f"{n} {b / 1e6:,.0f} MB" for n, b in tables.items() if b > 1e6))
-    say(f"  rows left: {counts['probe_results']:,} raw, {counts['rollups']:,} rollups; job every "
+    say(
+        f"  rows left: {counts['probe_results']:,} raw, {counts['rollups']:,} rollups; job every "
         f"{job_every:g}s took median {statistics.median(job_sorted):.0f} ms, p99 "
-        f"{job_sorted[int(len(job_sorted) * 0.99)]:.0f} ms, max {job_sorted[-1]:.0f} ms")
+        f"{job_sorted[int(len(job_sorted) * 0.99)]:.0f} ms, max {job_sorted[-1]:.0f} ms"
+    )
     say(f"  uptime query on this database: median {timing['median_ms']} ms, slowest {timing['max_ms']} ms")
-    return {"sim_days": round(simulated_days, 2), "stopped_early": stopped_early, "rate_per_min": args.rate,
-            "channels": args.channels, "facts": args.facts, "results": inserted, "db_bytes": size,
-            "free_bytes": free * page_size, "page_bytes": pages * page_size, "bytes_by_object": tables,
-            "rows": counts, "job_every_s": job_every, "job_median_ms": round(statistics.median(job_sorted), 1),
-            "job_p99_ms": round(job_sorted[int(len(job_sorted) * 0.99)], 1), "job_max_ms": round(job_sorted[-1], 1),
-            "insert_seconds": round(insert_seconds, 1), "uptime": timing, "target_bytes": TARGET_DB_BYTES,
-            "pass": size < TARGET_DB_BYTES and not stopped_early}
+    return {
+        "sim_days": round(simulated_days, 2),
+        "stopped_early": stopped_early,
+        "rate_per_min": args.rate,
+        "channels": args.channels,
+        "facts": args.facts,
+        "results": inserted,
+        "db_bytes": size,
+        "free_bytes": free * page_size,
+        "page_bytes": pages * page_size,
+        "bytes_by_object": tables,
+        "rows": counts,
+        "job_every_s": job_every,
+        "job_median_ms": round(statistics.median(job_sorted), 1),
+        "job_p99_ms": round(job_sorted[int(len(job_sorted) * 0.99)], 1),
+        "job_max_ms": round(job_sorted[-1], 1),
+        "insert_seconds": round(insert_seconds, 1),
+        "uptime": timing,
+        "target_bytes": TARGET_DB_BYTES,
+        "pass": size < TARGET_DB_BYTES and not stopped_early,
+    }
 
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description="Uptime query and database size benchmark (SQLite).")
     p.add_argument("--part", choices=["uptime", "size", "both"], default="both")
     p.add_argument("--channels", type=int, default=1000, help="channels, one check each (default 1000)")
-    p.add_argument("--checks-per-channel", type=int, default=1, choices=[1, 2, 3, 4],
-                   help="uptime part: checks per channel, each with its own rollups (default 1)")
+    p.add_argument(
+        "--checks-per-channel",
+        type=int,
+        default=1,
+        choices=[1, 2, 3, 4],
+        help="uptime part: checks per channel, each with its own rollups (default 1)",
+    )
     p.add_argument("--history-days", type=int, default=90, help="uptime part: days of rollups (default 90)")
     p.add_argument("--tail-minutes", type=int, default=10, help="uptime part: minutes of raw rows not yet rolled up")
     p.add_argument("--repeats", type=int, default=15, help="uptime queries timed (default 15)")
     p.add_argument("--sim-days", type=float, default=30, help="size part: simulated days (default 30)")
     p.add_argument("--rate", type=int, default=1000, help="size part: checks a minute (default 1000)")
-    p.add_argument("--job-every", type=float, default=3600.0,
-                   help="size part: simulated seconds between runs of rollups and retention (default 3600)")
-    p.add_argument("--facts", choices=["full", "failures"], default="full",
-                   help="size part: facts JSON on every row (what the service stores) or on failures only")
+    p.add_argument(
+        "--job-every", type=float, default=3600.0, help="size part: simulated seconds between runs of rollups and retention (default 3600)"
+    )
+    p.add_argument(
+        "--facts",
+        choices=["full", "failures"],
+        default="full",
+        help="size part: facts JSON on every row (what the service stores) or on failures only",
+    )
     p.add_argument("--max-minutes", type=float, default=45.0, help="size part: stop the simulation after this")
     p.add_argument("--tmpdir", help="work here (kept) instead of a new temporary directory")
     p.add_argument("--keep", action="store_true", help="keep the temporary directory")
@@ -276,9 +359,13 @@ def main(argv: list[str] | None = None) -> int:
     workdir = Path(args.tmpdir) if args.tmpdir else Path(tempfile.mkdtemp(prefix="cm-uptime-bench-"))
     workdir.mkdir(parents=True, exist_ok=True)
     say = (lambda *a: print(*a, file=sys.stderr)) if args.json else print
-    report: dict = {"date": dt.date.today().isoformat(), "python": platform.python_version(),
-                    "sqlite": sqlite3.sqlite_version, "cpu": platform.processor() or platform.machine(),
-                    "cpus": os.cpu_count()}
+    report: dict = {
+        "date": dt.date.today().isoformat(),
+        "python": platform.python_version(),
+        "sqlite": sqlite3.sqlite_version,
+        "cpu": platform.processor() or platform.machine(),
+        "cpus": os.cpu_count(),
+    }
     try:
         if args.part in ("uptime", "both"):
             report["uptime"] = part_uptime(args, workdir, say)

@@ -15,8 +15,9 @@ It does the four things docs/failover.md ("Webhook requests") asks of a receiver
 `apply()` is where your shop platform, feed tool or ad API call goes; here it keeps values in memory and
 logs them. Keep the idempotency keys in your database in production: in memory they are forgotten at a
 restart, and a retry after a restart would then be applied again. Needs aiohttp and channel-monitor's
-`monitor.failover.signing` (or a copy of its verify()).
+`monitor.core.signing` (or a copy of its verify()).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -29,7 +30,7 @@ from collections.abc import Callable
 
 from aiohttp import web
 
-from monitor.failover.signing import HEADER, SignatureError, verify
+from monitor.core.signing import HEADER, SignatureError, verify
 
 log = logging.getLogger("failover-receiver")
 Place = tuple[str, str, str]  # ("promotion" or "notice", its id, channel): a notice may share a promotion's id
@@ -41,9 +42,9 @@ class FailoverReceiver:
     def __init__(self, secret: str, clock: Callable[[], float] = time.time) -> None:
         self.secret = secret
         self.clock = clock
-        self.values: dict[Place, int] = {}     # what each place holds now (amounts; notices: 1 = posted)
+        self.values: dict[Place, int] = {}  # what each place holds now (amounts; notices: 1 = posted)
         self.paused: set[Place] = set()
-        self.answers: dict[str, dict] = {}     # idempotency key -> the answer given the first time
+        self.answers: dict[str, dict] = {}  # idempotency key -> the answer given the first time
         self.app = web.Application()
         self.app.router.add_post("/failover", self.handle)
 
@@ -59,15 +60,17 @@ class FailoverReceiver:
             return web.json_response({"error": "Idempotency-Key must equal the action's id"}, status=400)
         if key in self.answers:  # a retry of an action already applied: the same answer, nothing done again
             return web.json_response(self.answers[key])
-        place = ("promotion", action["promotion"], action["channel"]) if action["promotion"] else \
-            ("notice", action["notice"], action["channel"])
+        place = (
+            ("promotion", action["promotion"], action["channel"])
+            if action["promotion"]
+            else ("notice", action["notice"], action["channel"])
+        )
         expect, current = action.get("expect"), self.values.get(place)
         # 409 only when the place holds neither what the monitor expects nor the value it asks for: already
         # holding the value is a success (e.g. an earlier attempt was applied but its answer was lost).
         if expect is not None and current is not None and current not in (expect, action.get("value")):
             # Changed outside the monitor: refuse, and write nothing (no answer stored: a person may fix it).
-            return web.json_response({"error": f"{place[2]} holds {current}, not {expect}: changed by someone else"},
-                                     status=409)
+            return web.json_response({"error": f"{place[2]} holds {current}, not {expect}: changed by someone else"}, status=409)
         answer = {"ok": True, "value": self.apply(action, place)}
         self.answers[key] = answer
         return web.json_response(answer)
@@ -93,18 +96,22 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="An example failover webhook receiver (POST /failover).")
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=9000, help="port (default 9000)")
-    parser.add_argument("--secret-env", default="CM_FAILOVER_SECRET",
-                        help="environment variable holding the shared secret (default CM_FAILOVER_SECRET)")
+    parser.add_argument(
+        "--secret-env", default="CM_FAILOVER_SECRET", help="environment variable holding the shared secret (default CM_FAILOVER_SECRET)"
+    )
     args = parser.parse_args(argv)
     secret = os.environ.get(args.secret_env, "")
     if len(secret) < 16:
-        print(f"failover_receiver: set {args.secret_env} to the actuator's secret (at least 16 characters)",
-              file=sys.stderr)
+        print(f"failover_receiver: set {args.secret_env} to the actuator's secret (at least 16 characters)", file=sys.stderr)
         return 2
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     url = f"http://{args.host}:{args.port}/failover"
-    web.run_app(FailoverReceiver(secret).app, host=args.host, port=args.port,
-                print=lambda _message: print(f"failover receiver listening on {url} (Ctrl-C stops it)", flush=True))
+    web.run_app(
+        FailoverReceiver(secret).app,
+        host=args.host,
+        port=args.port,
+        print=lambda _message: print(f"failover receiver listening on {url} (Ctrl-C stops it)", flush=True),
+    )
     return 0
 
 

@@ -3,6 +3,7 @@
 One at a time (a lock shared with approvals and freezes), so that the stored order is the applied order: two
 PUTs racing could otherwise leave the last stored override different from the one in force until a restart.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -20,8 +21,14 @@ from monitor.store.persist import delete_window, save_override, save_window
 class AdminActions:
     """Store an admin change, then apply it to the book at once and hand on what it changed."""
 
-    def __init__(self, engine: Engine, book: ChannelBook, on_events: Callable[[Iterable[Event]], None],
-                 clock: Callable[[], float], lock: asyncio.Lock) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        book: ChannelBook,
+        on_events: Callable[[Iterable[Event]], None],
+        clock: Callable[[], float],
+        lock: asyncio.Lock,
+    ) -> None:
         self.engine = engine
         self.book = book
         self.on_events = on_events

@@ -1,4 +1,5 @@
 """`channel-monitor override` and `channel-monitor maintenance`: the admin API from the command line."""
+
 from __future__ import annotations
 
 import argparse
@@ -8,13 +9,12 @@ import time
 import urllib.parse
 
 from monitor import admin_client
-from monitor.durations import format_duration
+from monitor.core.durations import format_duration
 from monitor.report import print_table
 
 
 def add_commands(sub: argparse._SubParsersAction) -> None:
-    override = sub.add_parser("override", help="force a channel down (planned shutdown: failover starts now) or up, "
-                              "or --lift the override")
+    override = sub.add_parser("override", help="force a channel down (planned shutdown: failover starts now) or up, or --lift the override")
     override.add_argument("channel")
     what = override.add_mutually_exclusive_group(required=True)
     what.add_argument("--state", choices=("down", "up"))
@@ -22,8 +22,9 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     override.add_argument("--reason", default="", help="why (required with --state)")
     override.add_argument("--expires-in", help="e.g. 2h; without it the override lasts until lifted")
     admin_client.add_options(override)
-    window = sub.add_parser("maintenance", help="add a one-off maintenance window to a channel (--duration), "
-                            "--list its windows, or --cancel one")
+    window = sub.add_parser(
+        "maintenance", help="add a one-off maintenance window to a channel (--duration), --list its windows, or --cancel one"
+    )
     window.add_argument("channel")
     what = window.add_mutually_exclusive_group(required=True)
     what.add_argument("--duration", help="add a window this long, e.g. 1h")
@@ -69,10 +70,19 @@ def _maintenance(args: argparse.Namespace, channel: str) -> int:
         elif not answer["windows"]:
             print(f"{args.channel}: no maintenance windows")
         else:
-            print_table(["ID", "FROM (UTC)", "TO (UTC)", "REASON", "BY"], [
-                [w["id"] or "config", _when(w["start"]) if w["start"] is not None else w["cron"],
-                 _when(w["end"]) if w["end"] is not None else f"for {format_duration(w['duration'])} ({w['time_zone']})",
-                 w["reason"], w["by"] or ""] for w in answer["windows"]])
+            print_table(
+                ["ID", "FROM (UTC)", "TO (UTC)", "REASON", "BY"],
+                [
+                    [
+                        w["id"] or "config",
+                        _when(w["start"]) if w["start"] is not None else w["cron"],
+                        _when(w["end"]) if w["end"] is not None else f"for {format_duration(w['duration'])} ({w['time_zone']})",
+                        w["reason"],
+                        w["by"] or "",
+                    ]
+                    for w in answer["windows"]
+                ],
+            )
         return 0
     if not args.by:
         print("say who decides with --by (it is recorded and logged)", file=sys.stderr)
@@ -81,8 +91,11 @@ def _maintenance(args: argparse.Namespace, channel: str) -> int:
         answer = admin_client.call(args, "DELETE", f"{path}/{args.cancel}?by={urllib.parse.quote(args.by)}", None)
         if answer is None:
             return 2
-        print(json.dumps(answer) if getattr(args, "json", False) else
-              f"{args.channel}: maintenance window {args.cancel} cancelled by {args.by}; the channel is {answer['state']}")
+        print(
+            json.dumps(answer)
+            if getattr(args, "json", False)
+            else f"{args.channel}: maintenance window {args.cancel} cancelled by {args.by}; the channel is {answer['state']}"
+        )
         return 0
     if not args.reason:
         print("say why with --reason (it is shown with the window)", file=sys.stderr)
@@ -93,9 +106,12 @@ def _maintenance(args: argparse.Namespace, channel: str) -> int:
     answer = admin_client.call(args, "POST", path, body)
     if answer is None:
         return 2
-    print(json.dumps(answer) if getattr(args, "json", False) else
-          f"{args.channel}: maintenance from {_when(answer['start'])} to {_when(answer['end'])} ({args.reason}), "
-          f"added by {args.by} as window {answer['id']} (cancel it with --cancel {answer['id']})")
+    print(
+        json.dumps(answer)
+        if getattr(args, "json", False)
+        else f"{args.channel}: maintenance from {_when(answer['start'])} to {_when(answer['end'])} ({args.reason}), "
+        f"added by {args.by} as window {answer['id']} (cancel it with --cancel {answer['id']})"
+    )
     return 0
 
 

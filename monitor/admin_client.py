@@ -1,4 +1,5 @@
 """The CLI's side of the admin API: find the running service, send one authorised request, say what happened."""
+
 from __future__ import annotations
 
 import argparse
@@ -39,8 +40,9 @@ def call(args: argparse.Namespace, method: str, path: str, body: dict[str, Any] 
         print(f"no admin token: export {TOKEN_ENV}=... (the service's admin_token) or pass --token", file=sys.stderr)
         return None
     data = json.dumps(body).encode() if body is not None else None
-    request = urllib.request.Request(base + path, data=data, method=method, headers={
-        "Content-Type": "application/json", "Authorization": f"Bearer {args.token}"})
+    request = urllib.request.Request(
+        base + path, data=data, method=method, headers={"Content-Type": "application/json", "Authorization": f"Bearer {args.token}"}
+    )
     try:
         with urllib.request.urlopen(request, timeout=15) as response:
             return json.loads(response.read())

@@ -5,6 +5,7 @@ session, the result writer, the alert router, failover (engine, stepper, relay),
 probing (session, pipeline, tick, scheduler). So probing stops first and the writer's last flush comes after
 everything that can still produce a row.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -22,6 +23,8 @@ from alerts.router import AlertRouter
 from monitor.admin_actions import AdminActions
 from monitor.channels import ChannelBook
 from monitor.config import Config
+from monitor.core.http import USER_AGENT
+from monitor.core.redact import secret_values
 from monitor.demo import DemoWorld
 from monitor.events import AlertMaker
 from monitor.failover.actions import ActuatorContext
@@ -33,7 +36,6 @@ from monitor.metrics import SERVICE_LOG, Metrics
 from monitor.pipeline import CONTROL, Pipeline
 from monitor.reactions import AlertPublisher, Reactions
 from monitor.readmodel import DemoView, MonitorReadModel, web_settings
-from monitor.redact import secret_values
 from monitor.running import MONITOR, Monitor
 from monitor.scheduler import CheckScheduler
 from monitor.store.db import ensure_data_dir, make_engine
@@ -44,17 +46,23 @@ from monitor.web.routes import web_app
 from probes import PROBES
 from probes.base import ProbeKind
 from probes.guard import NetworkGuard
-from probes.session import USER_AGENT, create_http_session, create_outbound_session
+from probes.session import create_http_session, create_outbound_session
 
 log = logging.getLogger("monitor")
 Lifetime = Callable[[web.Application], AsyncIterator[None]]
 
 
-def create_app(config: Config, *, probes: Mapping[str, ProbeKind] = PROBES,
-               registry: CollectorRegistry | None = None, clock: Callable[[], float] = time.time,
-               demo: DemoWorld | None = None, flush_interval: float = 0.5,
-               notifiers: Sequence[Notifier] | None = None,
-               actuators: Mapping[str, Any] | None = None) -> web.Application:
+def create_app(
+    config: Config,
+    *,
+    probes: Mapping[str, ProbeKind] = PROBES,
+    registry: CollectorRegistry | None = None,
+    clock: Callable[[], float] = time.time,
+    demo: DemoWorld | None = None,
+    flush_interval: float = 0.5,
+    notifiers: Sequence[Notifier] | None = None,
+    actuators: Mapping[str, Any] | None = None,
+) -> web.Application:
     """Build the web application; the monitor starts and stops with it."""
     if actuators is None:
         from monitor.failover.actuators import ACTUATORS as actuators  # the built-in registry
@@ -65,9 +73,14 @@ def create_app(config: Config, *, probes: Mapping[str, ProbeKind] = PROBES,
     app[MONITOR] = monitor
     if demo is not None:
         app.cleanup_ctx.append(_demo(demo))
-    for lifetime in (_storage(monitor), _writer(monitor, flush_interval),
-                     _alerting(monitor, list(notifiers or [])), _failover(monitor, actuators), _loops(monitor),
-                     _probing(monitor, probes)):
+    for lifetime in (
+        _storage(monitor),
+        _writer(monitor, flush_interval),
+        _alerting(monitor, list(notifiers or [])),
+        _failover(monitor, actuators),
+        _loops(monitor),
+        _probing(monitor, probes),
+    ):
         app.cleanup_ctx.append(lifetime)
     return app
 
@@ -76,42 +89,54 @@ def _demo(demo: DemoWorld) -> Lifetime:
     async def lifetime(_app: web.Application) -> AsyncIterator[None]:
         yield
         await demo.stop()  # after the monitor: its probes stop before the simulated channels do
+
     return lifetime
 
 
 def _storage(m: Monitor) -> Lifetime:
     """The database: opened (and migrated), the stored states resumed into the book; disposed last."""
+
     async def lifetime(_app: web.Application) -> AsyncIterator[None]:
         config, book = m.config, m.book
         if config.database_url is None:
             ensure_data_dir(Path(config.data_dir))
         m.engine = await asyncio.to_thread(make_engine, config.db_url)
         now = m.clock()
-        book.restore(await asyncio.to_thread(load_channel_states, m.engine),
-                     await asyncio.to_thread(load_incident_starts, m.engine),
-                     await asyncio.to_thread(load_check_progress, m.engine),
-                     await asyncio.to_thread(load_overrides, m.engine, now),
-                     await asyncio.to_thread(load_windows, m.engine, now))
+        book.restore(
+            await asyncio.to_thread(load_channel_states, m.engine),
+            await asyncio.to_thread(load_incident_starts, m.engine),
+            await asyncio.to_thread(load_check_progress, m.engine),
+            await asyncio.to_thread(load_overrides, m.engine, now),
+            await asyncio.to_thread(load_windows, m.engine, now),
+        )
         for channel_id, health in book.health.items():
             m.metrics.set_channel_state(channel_id, health.state)
             m.metrics.flapping.set((channel_id,), 0)
         m.metrics.shortest_interval.set(min(k.interval_seconds for c in config.channels for k in c.checks))
         yield
         m.engine.dispose()
+
     return lifetime
 
 
 def _writer(m: Monitor, flush_interval: float) -> Lifetime:
     """The one writer of results, transitions and the alert outbox; its last flush comes after all else."""
+
     async def lifetime(_app: web.Application) -> AsyncIterator[None]:
-        m.writer = ResultWriter(m.engine, flush_interval=flush_interval, on_flush=_count_flush(m.metrics),
-                                on_alerts=lambda: m.alerts.wake(), on_transitions=lambda: m.gauges.wake.set())
+        m.writer = ResultWriter(
+            m.engine,
+            flush_interval=flush_interval,
+            on_flush=_count_flush(m.metrics),
+            on_alerts=lambda: m.alerts.wake(),
+            on_transitions=lambda: m.gauges.wake.set(),
+        )
         m.writer_task = asyncio.create_task(m.writer.run(), name="result-writer")
         m.metrics.writer_queue.set_function(lambda: m.writer.depth)  # read at scrape time
         yield
         m.writer_task.cancel()
         await asyncio.gather(m.writer_task, return_exceptions=True)
         await m.writer.flush()
+
     return lifetime
 
 
@@ -119,13 +144,16 @@ def _count_flush(metrics: Metrics) -> Callable[[int, int], None]:
     def on_flush(written: int, dropped: int) -> None:
         metrics.results_written.inc(written)
         metrics.results_dropped.set(dropped)
+
     return on_flush
 
 
 def _alerting(m: Monitor, extra: list[Notifier]) -> Lifetime:
     """The outbound session (behind the network guard) and the alert router with every notifier."""
+
     async def lifetime(_app: web.Application) -> AsyncIterator[None]:
         from alerts import NOTIFIERS  # the registry; config validation used the same one
+
         config = m.config
         # One guard for every outbound connection: probes, notifiers and actuators (allow_networks).
         m.net_guard = NetworkGuard(config.allow_networks)
@@ -137,20 +165,26 @@ def _alerting(m: Monitor, extra: list[Notifier]) -> Lifetime:
             built[entry.id].secrets = secret_values(entry.options)  # scrubbed from every error it reports
         for i, notifier in enumerate(extra):  # built elsewhere (tests): routed like configured ones
             built[notifier.id or f"extra-{i}"] = notifier
-        m.alerts = AlertRouter(m.engine, config.alerts, built, m.clock,
-                               on_outcome=lambda dest, outcome: m.metrics.alerts.labels(dest, outcome).inc())
-        m.metrics.start_at_zero([(c.id, k.ref, k.kind) for c in config.channels for k in c.checks],
-                                [SERVICE_LOG, *built], [a.id for a in config.failover.actuators])
+        m.alerts = AlertRouter(
+            m.engine, config.alerts, built, m.clock, on_outcome=lambda dest, outcome: m.metrics.alerts.labels(dest, outcome).inc()
+        )
+        m.metrics.start_at_zero(
+            [(c.id, k.ref, k.kind) for c in config.channels for k in c.checks],
+            [SERVICE_LOG, *built],
+            [a.id for a in config.failover.actuators],
+        )
         m.publisher = AlertPublisher(m.metrics, m.writer.add_alert, bool(built), m.book.channels)
         m.alerts.start()
         yield
         await m.alerts.stop()
         await m.outbound.close()
+
     return lifetime
 
 
 def _failover(m: Monitor, actuators: Mapping[str, Any]) -> Lifetime:
     """The failover engine (loaded), its stepper and the action relay; the event reactions and admin actions."""
+
     async def lifetime(_app: web.Application) -> AsyncIterator[None]:
         config = m.config
         m.failover = FailoverEngine(config.failover, m.engine, {c.id: c.name for c in config.channels})
@@ -161,9 +195,14 @@ def _failover(m: Monitor, actuators: Mapping[str, Any]) -> Lifetime:
         # Actuators share the notifiers' outbound session: behind the same guard (the seller's own systems on
         # a private network are reached through allow_networks), pooled, and no redirect followed.
         kinds = {a.id: (actuators[a.kind], a.options) for a in config.failover.actuators}
-        m.relay = ActionRelay(m.failover, kinds, ActuatorContext(m.outbound, logging.getLogger("monitor.actuators"),
-                                                                m.clock),
-                              m.clock, on_event=m.stepper.relay_event, on_outcome=m.stepper.action_outcome)
+        m.relay = ActionRelay(
+            m.failover,
+            kinds,
+            ActuatorContext(m.outbound, logging.getLogger("monitor.actuators"), m.clock),
+            m.clock,
+            on_event=m.stepper.relay_event,
+            on_outcome=m.stepper.action_outcome,
+        )
         m.stepper.relay, m.stepper.router = m.relay, m.alerts
         m.maker = AlertMaker(m.book.channels)
         m.reactions = Reactions(m.book, m.writer, m.metrics, m.maker, m.publisher, m.stepper.soon)
@@ -172,11 +211,13 @@ def _failover(m: Monitor, actuators: Mapping[str, Any]) -> Lifetime:
         yield
         await m.stepper.stop()
         await m.relay.stop()
+
     return lifetime
 
 
 def _loops(m: Monitor) -> Lifetime:
     """Rollups and retention, and the database gauges of /metrics."""
+
     async def lifetime(_app: web.Application) -> AsyncIterator[None]:
         m.upkeep = Upkeep(m.engine, m.config.retention, m.clock)
         m.gauges = DatabaseGauges(m.engine, m.metrics, m.book.channels, m.stepper.places, m.clock)
@@ -186,11 +227,13 @@ def _loops(m: Monitor) -> Lifetime:
         yield
         await m.upkeep.stop()
         await m.gauges.stop()
+
     return lifetime
 
 
 def _probing(m: Monitor, probes: Mapping[str, ProbeKind]) -> Lifetime:
     """The probes' session, the result pipeline, the 1 s tick and the scheduler; stopped first."""
+
     async def lifetime(_app: web.Application) -> AsyncIterator[None]:
         config = m.config
         m.http = create_http_session(USER_AGENT, m.net_guard)
@@ -208,4 +251,5 @@ def _probing(m: Monitor, probes: Mapping[str, ProbeKind]) -> Lifetime:
         await m.tick.stop()
         await m.pipeline.stop()
         await m.http.close()
+
     return lifetime

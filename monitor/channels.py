@@ -4,6 +4,7 @@ The pipeline hands it each result and the clock hands it ticks; it answers with 
 (state changes, flapping, connectivity lost or restored). It does no I/O and owns no task: storing,
 alerting and failover react to the events it returns.
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
@@ -11,10 +12,10 @@ from dataclasses import dataclass
 
 from monitor.config import Channel, Config
 from monitor.connectivity import ConnectivityGuard
+from monitor.core.history import IncidentStarts, StoredState
 from monitor.failover.gate import HealthView
 from monitor.health import ChannelHealth, CheckHealth, Context, FlapEvent, Override, State, Transition, Verdict
 from monitor.maintenance import Window, active
-from monitor.store.queries import IncidentStarts, StoredState
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,7 +24,7 @@ class ConnectivityChange:
 
     lost: bool
     at: float
-    since: float    # when it was lost: the key of its alert thread
+    since: float  # when it was lost: the key of its alert thread
     reason: str
 
 
@@ -40,13 +41,19 @@ class ChannelBook:
         # Maintenance windows per channel (config now; the admin API adds more) and manual overrides.
         self.windows: dict[str, list[Window]] = {c.id: [w.window() for w in c.maintenance] for c in config.channels}
         self.overrides: dict[str, Override] = {}
-        self.guard = ConnectivityGuard(config.connectivity.max_failing_share, config.connectivity.min_channels,
-                                       config.defaults.fail_threshold)
+        self.guard = ConnectivityGuard(
+            config.connectivity.max_failing_share, config.connectivity.min_channels, config.defaults.fail_threshold
+        )
         self._connectivity_since: float | None = None
 
-    def restore(self, stored: Mapping[str, StoredState], incidents: Mapping[str, IncidentStarts],
-                progress: Mapping[tuple[str, str], CheckHealth], overrides: Mapping[str, Override],
-                windows: Mapping[str, Iterable[Window]]) -> None:
+    def restore(
+        self,
+        stored: Mapping[str, StoredState],
+        incidents: Mapping[str, IncidentStarts],
+        progress: Mapping[tuple[str, str], CheckHealth],
+        overrides: Mapping[str, Override],
+        windows: Mapping[str, Iterable[Window]],
+    ) -> None:
         """Resume from what was stored: states, open incidents, threshold progress, overrides and windows."""
         self.overrides = dict(overrides)
         for channel_id, added in windows.items():
@@ -56,8 +63,9 @@ class ChannelBook:
             health = self.health[channel.id]
             if channel.id in stored:
                 s, i = stored[channel.id], incidents.get(channel.id, IncidentStarts())
-                health.restore(State(s.state), s.since, [c.ref for c in channel.checks], s.cause,
-                               incident_since=i.open_since, last_incident=i.last)
+                health.restore(
+                    State(s.state), s.since, [c.ref for c in channel.checks], s.cause, incident_since=i.open_since, last_incident=i.last
+                )
             for check in channel.checks:  # threshold progress as last flushed (SIGKILL loses at most one flush)
                 if (channel.id, check.ref) in progress:
                     health.checks[check.ref] = progress[(channel.id, check.ref)]
@@ -82,8 +90,13 @@ class ChannelBook:
         events: list[Event] = []
         # "Is it us?" is judged on the latest results, before thresholds; a channel in maintenance or under
         # an override says nothing about the monitor's network.
-        lost = self.guard.channel_result(channel, check, not verdict.healthy and verdict.severity == "down",
-                                         health.rules.down_when or len(health.checks) or 1, ctx.steered(at))
+        lost = self.guard.channel_result(
+            channel,
+            check,
+            not verdict.healthy and verdict.severity == "down",
+            health.rules.down_when or len(health.checks) or 1,
+            ctx.steered(at),
+        )
         events += self._connectivity(lost, at)
         events += health.observe(check, verdict, at, ctx)
         return events
@@ -120,8 +133,17 @@ class ChannelBook:
 
     def health_views(self) -> dict[str, HealthView]:
         """What failover needs to know of every channel."""
-        return {c: HealthView(h.state, h.since if h.since is not None else self.started_at, h.flap.flapping,
-                              "override_by" in h.cause, dict(h.cause), h.down_since) for c, h in self.health.items()}
+        return {
+            c: HealthView(
+                h.state,
+                h.since if h.since is not None else self.started_at,
+                h.flap.flapping,
+                "override_by" in h.cause,
+                dict(h.cause),
+                h.down_since,
+            )
+            for c, h in self.health.items()
+        }
 
     def _connectivity(self, lost: bool | None, at: float) -> list[Event]:
         if lost is None:

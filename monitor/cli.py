@@ -1,4 +1,5 @@
 """The `channel-monitor` command: run, demo, check-config, probe-once, db upgrade, plan, failover."""
+
 from __future__ import annotations
 
 import argparse
@@ -11,13 +12,14 @@ from collections.abc import Sequence
 
 from monitor import admin_cli, clioptions, clirun, db_cli, demo_cli, failover_cli
 from monitor.config import ConfigError, load_config
-from monitor.durations import format_duration
-from monitor.redact import redact_url
+from monitor.core.durations import format_duration
+from monitor.core.http import USER_AGENT
+from monitor.core.redact import redact_url
 from monitor.report import print_table
 from monitor.runner import run_probe
 from probes import PROBES
 from probes.guard import NetworkGuard
-from probes.session import USER_AGENT, create_http_session
+from probes.session import create_http_session
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 EXIT_BROKEN_PIPE = 128 + 13  # what a shell reports for a command ended by SIGPIPE (git log | head)
@@ -25,15 +27,18 @@ SERVE = ("listen", "data_dir", "log_format")  # the options of the running servi
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="channel-monitor", description=(
-        "Watch sales channels, record their uptime and alert when they fail. "
-        "With no command it runs the built-in demo. --config, --data-dir, --json, --listen and --log-format "
-        "may come before or after the command."))
+    parser = argparse.ArgumentParser(
+        prog="channel-monitor",
+        description=(
+            "Watch sales channels, record their uptime and alert when they fail. "
+            "With no command it runs the built-in demo. --config, --data-dir, --json, --listen and --log-format "
+            "may come before or after the command."
+        ),
+    )
     clioptions.add_all(parser, SERVE + ("config",))
     sub = parser.add_subparsers(dest="command")
     run = sub.add_parser("run", help="run the service (the built-in demo when no --config is given)")
-    clioptions.accept(run, *SERVE, "config",
-                      config="YAML config file; without it the simulated demo channels are watched")
+    clioptions.accept(run, *SERVE, "config", config="YAML config file; without it the simulated demo channels are watched")
     demo = sub.add_parser("demo", help="run the demo, or break/heal/replay its simulated channels")
     clioptions.accept(demo, *SERVE)
     demo_cli.add_actions(demo)
@@ -97,17 +102,26 @@ def check_config(path: str) -> int:
         return EXIT_USAGE
     checks = sum(len(c.checks) for c in config.channels)
     print(f"{path}: OK, {len(config.channels)} channels, {checks} checks")
-    print_table(["CHANNEL", "NAME", "CHECK", "KIND", "EVERY", "TARGET"],
-                [[c.id, c.name, k.id, k.kind, format_duration(k.interval_seconds), redact_url(k.target)]
-                 for c in config.channels for k in c.checks])
+    print_table(
+        ["CHANNEL", "NAME", "CHECK", "KIND", "EVERY", "TARGET"],
+        [
+            [c.id, c.name, k.id, k.kind, format_duration(k.interval_seconds), redact_url(k.target)]
+            for c in config.channels
+            for k in c.checks
+        ],
+    )
     failover = config.failover
     if failover.promotions or failover.notices:
-        print(f"\nfailover: {len(failover.promotions)} promotions, {len(failover.notices)} notices, "
-              f"{len(failover.actuators)} actuators (hold-down {format_duration(failover.timing.hold_down)}, "
-              f"failback after {format_duration(failover.timing.failback_after)})")
-        print_table(["PROMOTION/NOTICE", "MODE", "CHANNELS"],
-                    [[p.id, p.mode, ", ".join(p.channels)] for p in failover.promotions]
-                    + [[n.id, n.mode, f"{n.when_down} down: post on {', '.join(n.post_on)}"] for n in failover.notices])
+        print(
+            f"\nfailover: {len(failover.promotions)} promotions, {len(failover.notices)} notices, "
+            f"{len(failover.actuators)} actuators (hold-down {format_duration(failover.timing.hold_down)}, "
+            f"failback after {format_duration(failover.timing.failback_after)})"
+        )
+        print_table(
+            ["PROMOTION/NOTICE", "MODE", "CHANNELS"],
+            [[p.id, p.mode, ", ".join(p.channels)] for p in failover.promotions]
+            + [[n.id, n.mode, f"{n.when_down} down: post on {', '.join(n.post_on)}"] for n in failover.notices],
+        )
     return EXIT_OK
 
 
@@ -124,15 +138,25 @@ async def probe_once(path: str, only: list[str] | None, as_json: bool) -> int:
         return EXIT_USAGE
     guard = NetworkGuard(config.allow_networks)
     async with create_http_session(USER_AGENT, guard) as http:
-        results = await asyncio.gather(*(run_probe(PROBES[k.kind], c, k, http, time.time, guard)
-                                         for c in channels for k in c.checks))
+        results = await asyncio.gather(*(run_probe(PROBES[k.kind], c, k, http, time.time, guard) for c in channels for k in c.checks))
     if as_json:
         for r in results:
             print(json.dumps(r.as_json(), sort_keys=False))
     else:
-        print_table(["CHANNEL", "CHECK", "KIND", "RESULT", "TIME", "WHY"],
-                    [[r.channel, r.check, r.kind, "ok" if r.result.ok else "FAIL", f"{r.duration_seconds * 1000:.0f} ms",
-                      "" if r.result.ok else f"{r.result.error_class}: {r.result.error}"] for r in results])
+        print_table(
+            ["CHANNEL", "CHECK", "KIND", "RESULT", "TIME", "WHY"],
+            [
+                [
+                    r.channel,
+                    r.check,
+                    r.kind,
+                    "ok" if r.result.ok else "FAIL",
+                    f"{r.duration_seconds * 1000:.0f} ms",
+                    "" if r.result.ok else f"{r.result.error_class}: {r.result.error}",
+                ]
+                for r in results
+            ],
+        )
         failed = sum(not r.result.ok for r in results)
         print(f"\n{len(results) - failed} of {len(results)} checks passed")
         if results and all(not r.result.ok and (r.result.error_class or "").startswith(("dns_", "connect_")) for r in results):

@@ -4,19 +4,19 @@
 same: the top-level parser takes every such option, each command declares those it uses (accept), and an
 option given before a command that does not use it is refused (check) instead of being silently ignored.
 """
+
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
 from typing import Any
 
-from monitor.config import Config
-from monitor.redact import redact_url
+from monitor.config import DEFAULT_DATA_DIR, Config
+from monitor.core.redact import redact_url
 
 OPTIONS: dict[str, tuple[str, dict[str, Any]]] = {
     "config": ("--config", {"metavar": "FILE", "help": "YAML config file"}),
-    "data_dir": ("--data-dir", {"metavar": "DIR", "help": "where the SQLite database lives (default: the config's "
-                                "data_dir, else ./data)"}),
+    "data_dir": ("--data-dir", {"metavar": "DIR", "help": "where the SQLite database lives (default: the config's data_dir, else ./data)"}),
     "json": ("--json", {"action": "store_true", "help": "JSON for scripts"}),
     "listen": ("--listen", {"metavar": "HOST:PORT", "help": "address of the status page and API (default 127.0.0.1:8080)"}),
     "log_format": ("--log-format", {"choices": ("text", "json"), "help": "log line format (default text)"}),
@@ -57,8 +57,10 @@ def database(config: Config | None, data_dir: str | None) -> tuple[str, Path | N
     """
     if config is not None and config.database_url:
         if data_dir is not None:
-            raise UsageError(f"--data-dir {data_dir} names a SQLite directory, but the config uses database_url "
-                             f"{redact_url(config.database_url)}; leave out --data-dir")
+            raise UsageError(
+                f"--data-dir {data_dir} names a SQLite directory, but the config uses database_url "
+                f"{redact_url(config.database_url)}; leave out --data-dir"
+            )
         return config.database_url, None
-    path = Path(data_dir if data_dir is not None else config.data_dir if config else "data") / "channel-monitor.db"
+    path = Path(data_dir if data_dir is not None else config.data_dir if config else DEFAULT_DATA_DIR) / "channel-monitor.db"
     return f"sqlite:///{path}", path

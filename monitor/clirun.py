@@ -1,4 +1,5 @@
 """Serving: bind the port, start the monitor, print the URL, stop cleanly on SIGINT/SIGTERM."""
+
 from __future__ import annotations
 
 import argparse
@@ -64,8 +65,10 @@ async def _serve(config_path: str | None, args: argparse.Namespace) -> int:
     except OSError as exc:
         if demo:
             await demo.stop()
-        return _fail(f"cannot listen on {config.listen}: {exc.strerror}; stop the other process or choose "
-                     "another address with --listen (or the listen key)")
+        return _fail(
+            f"cannot listen on {config.listen}: {exc.strerror}; stop the other process or choose "
+            "another address with --listen (or the listen key)"
+        )
     app = create_app(config, demo=demo)
     runner = web.AppRunner(app, handle_signals=False, access_log=None, shutdown_timeout=2)
     try:

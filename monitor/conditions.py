@@ -8,6 +8,7 @@ A condition is `[PLACEHOLDER]` with an optional path into a JSON value, an opera
 "quoted string", true/false/null, or a bare word such as NOERROR. Conditions are parsed when the
 config loads, so a typo is a config error with its column, never a failing check.
 """
+
 from __future__ import annotations
 
 import operator
@@ -16,15 +17,17 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from monitor.durations import parse_duration
+from monitor.core.durations import parse_duration
 
-OPERATORS = {"==": operator.eq, "!=": operator.ne, "<": operator.lt, "<=": operator.le,
-             ">": operator.gt, ">=": operator.ge}
-_TOKEN = re.compile(r"""
+OPERATORS = {"==": operator.eq, "!=": operator.ne, "<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge}
+_TOKEN = re.compile(
+    r"""
     (?P<ws>\s+) | (?P<placeholder>\[[A-Z_]+\]) | (?P<op>==|!=|<=|>=|<|>) |
     (?P<string>"(?:[^"\\]|\\.)*") | (?P<dot>\.) | (?P<index>\[\d+\]) |
     (?P<word>[A-Za-z0-9_:+\-.]+)
-""", re.X)
+""",
+    re.X,
+)
 _DURATION = re.compile(r"^\d+(?:\.\d+)?(ms|s|m|h|d)$")
 MISSING = object()
 
@@ -107,19 +110,22 @@ def parse_condition(text: str, placeholders: Mapping[str, str]) -> Condition:
         where = f"at column {tokens[i][2]}" if i < len(tokens) else "at the end"
         raise ConditionError(f"{text!r}: expected an operator {where}; use one of {' '.join(OPERATORS)}")
     op = tokens[i][1]
-    rest = tokens[i + 1:]
+    rest = tokens[i + 1 :]
     if len(rest) != 1 or rest[0][0] not in ("string", "word"):
         where = f"at column {rest[1][2]}" if len(rest) > 1 else "at the end"
-        raise ConditionError(f"{text!r}: expected one value after {op} ({where}); "
-                             'write a number, a duration like 2s, "text", true, false, null or a word like NOERROR')
+        raise ConditionError(
+            f"{text!r}: expected one value after {op} ({where}); "
+            'write a number, a duration like 2s, "text", true, false, null or a word like NOERROR'
+        )
     value = _value(*rest[0][:2])
     if op not in ("==", "!=") and not _is_number(value):
         raise ConditionError(f"{text!r}: {op} compares numbers or durations, not {rest[0][1]}")
     return Condition(text, name, tuple(path), op, value)
 
 
-def evaluate_all(conditions: Sequence[Condition], facts: Mapping[str, Any], data: Mapping[str, Any],
-                 keys: Mapping[str, str]) -> list[ConditionResult]:
+def evaluate_all(
+    conditions: Sequence[Condition], facts: Mapping[str, Any], data: Mapping[str, Any], keys: Mapping[str, str]
+) -> list[ConditionResult]:
     """Evaluate every condition (all are recorded, not only the first failure)."""
     return [c.evaluate(facts, data, keys) for c in conditions]
 

@@ -1,4 +1,5 @@
 """Typed, strict configuration: the YAML file becomes these models or a list of precise errors."""
+
 from __future__ import annotations
 
 import ipaddress
@@ -18,23 +19,20 @@ from alerts import config as alerts_config
 from alerts.config import Alerts
 from monitor.conditions import Condition, ConditionError, parse_condition
 from monitor.config_errors import ConfigError, Problem, StrictLoader, problems_from_validation, yaml_line_map
-from monitor.durations import Delay, Duration, format_duration
+from monitor.core.durations import Delay, Duration, format_duration
+from monitor.core.models import Slug, Strict
+from monitor.core.redact import redact_url, url_origin
 from monitor.failover import config as failover_config
 from monitor.failover.config import Failover
 from monitor.flapping import FlapSettings
 from monitor.health import Rules, Thresholds
 from monitor.maintenance import Window, cron_trigger
-from monitor.redact import redact_url, url_origin
 from probes.base import ProbeConfig, ProbeKind
 from probes.guard import NetworkGuard
 
-Slug = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")]
+DEFAULT_DATA_DIR = "data"  # relative to where the service starts (the demo too)
 MIN_INTERVAL = 0.1  # below this a check only measures the monitor itself
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")  # ${NAME} or ${NAME:-default}
-
-
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 class Defaults(Strict):
@@ -143,8 +141,9 @@ class Flapping(Strict):
         if self.low >= self.high:
             raise ValueError(f"low ({self.low:g}) must be below high ({self.high:g}); e.g. low: 25, high: 50")
         if self.min_samples > self.samples:
-            raise ValueError(f"min_samples ({self.min_samples}) must be at most samples ({self.samples}); "
-                             f"e.g. min_samples: {min(6, self.samples)}")
+            raise ValueError(
+                f"min_samples ({self.min_samples}) must be at most samples ({self.samples}); e.g. min_samples: {min(6, self.samples)}"
+            )
         return self
 
 
@@ -153,7 +152,7 @@ class Connectivity(Strict):
 
     checks: list[Check] = []  # control targets, e.g. public resolvers and a CDN; validated like channel checks
     max_failing_share: float = Field(0.75, gt=0, le=1)  # more channels than this failing at once: it is us
-    min_channels: int = Field(3, ge=1)                  # the share rule needs at least this many channels
+    min_channels: int = Field(3, ge=1)  # the share rule needs at least this many channels
 
 
 class Retention(Strict):
@@ -166,9 +165,11 @@ class Retention(Strict):
     @model_validator(mode="after")
     def _rollups_outlive_raw(self) -> Retention:
         if not self.raw <= self.hourly <= self.daily:
-            raise ValueError(f"raw ({format_duration(self.raw)}) must be at most hourly ({format_duration(self.hourly)}), "
-                             f"and hourly at most daily ({format_duration(self.daily)}): rollups are made from what "
-                             "they replace; e.g. raw: 7d, hourly: 90d, daily: 730d")
+            raise ValueError(
+                f"raw ({format_duration(self.raw)}) must be at most hourly ({format_duration(self.hourly)}), "
+                f"and hourly at most daily ({format_duration(self.daily)}): rollups are made from what "
+                "they replace; e.g. raw: 7d, hourly: 90d, daily: 730d"
+            )
         return self
 
 
@@ -199,9 +200,12 @@ class Channel(Strict):
         n = self.down_capable
         if isinstance(self.down_when, int) and self.down_when > n:
             others = len(self.checks) - n
-            raise ValueError(f"down_when is {self.down_when} but channel {self.id!r} has {n} check{'s' if n != 1 else ''} "
-                             "that can take it down" + (f" ({others} more with on_failure: degraded)" if others else "")
-                             + f", so it could never be down; use a number up to {n}, or 'all'")
+            raise ValueError(
+                f"down_when is {self.down_when} but channel {self.id!r} has {n} check{'s' if n != 1 else ''} "
+                "that can take it down"
+                + (f" ({others} more with on_failure: degraded)" if others else "")
+                + f", so it could never be down; use a number up to {n}, or 'all'"
+            )
         return self
 
 
@@ -209,7 +213,7 @@ class Config(Strict):
     """The whole service configuration."""
 
     listen: str = "127.0.0.1:8080"
-    data_dir: str = "data"
+    data_dir: str = DEFAULT_DATA_DIR
     database_url: str | None = None
     log_format: Literal["text", "json"] = "text"
     # Private, loopback and link-local networks probes may reach (public addresses always may;
@@ -238,8 +242,9 @@ class Config(Strict):
     @classmethod
     def _database_url(cls, value: str | None) -> str | None:
         if value is not None and not re.match(r"^(sqlite:///.+|postgresql(\+\w+)?://.+)$", value):
-            raise ValueError(f"{redact_url(value)!r} is not a database URL; use sqlite:///path/to/file.db "
-                             "or postgresql://user:password@host/dbname")
+            raise ValueError(
+                f"{redact_url(value)!r} is not a database URL; use sqlite:///path/to/file.db or postgresql://user:password@host/dbname"
+            )
         return value
 
     @field_validator("allow_networks")
@@ -262,17 +267,21 @@ class Config(Strict):
 
     def check_thresholds(self, channel: Channel) -> tuple[int, int]:
         """Return (fail, recover) thresholds for a channel, defaults applied."""
-        return (channel.fail_threshold or self.defaults.fail_threshold,
-                channel.recover_threshold or self.defaults.recover_threshold)
+        return (channel.fail_threshold or self.defaults.fail_threshold, channel.recover_threshold or self.defaults.recover_threshold)
 
     def rules(self, channel: Channel) -> Rules:
         """How the channel's checks become its state, for the health state machine."""
         # "all" counts the checks that can take the channel down: degrade-only ones never reach down.
         down_when = {"any": 1, "all": max(1, channel.down_capable)}.get(channel.down_when, channel.down_when)  # type: ignore[arg-type]
-        return Rules(Thresholds(*self.check_thresholds(channel)), down_when, channel.min_state_time or 0.0,
-                     frozenset(c.id for c in channel.checks if c.on_failure == "degraded" and c.id),
-                     FlapSettings(self.flapping.samples, self.flapping.high, self.flapping.low,
-                                  self.flapping.min_samples, self.flapping.reopen_within))
+        return Rules(
+            Thresholds(*self.check_thresholds(channel)),
+            down_when,
+            channel.min_state_time or 0.0,
+            frozenset(c.id for c in channel.checks if c.on_failure == "degraded" and c.id),
+            FlapSettings(
+                self.flapping.samples, self.flapping.high, self.flapping.low, self.flapping.min_samples, self.flapping.reopen_within
+            ),
+        )
 
 
 def parse_listen(value: str) -> tuple[str, int]:
@@ -295,9 +304,15 @@ def load_config(path: str | Path, probes: Mapping[str, ProbeKind]) -> Config:
     return parse_config(text, probes, source=str(path))
 
 
-def parse_config(text: str, probes: Mapping[str, ProbeKind], *, source: str = "<config>",
-                 environ: Mapping[str, str] | None = None, actuators: Mapping[str, Any] | None = None,
-                 notifiers: Mapping[str, Any] | None = None) -> Config:
+def parse_config(
+    text: str,
+    probes: Mapping[str, ProbeKind],
+    *,
+    source: str = "<config>",
+    environ: Mapping[str, str] | None = None,
+    actuators: Mapping[str, Any] | None = None,
+    notifiers: Mapping[str, Any] | None = None,
+) -> Config:
     """Validate config text; every problem is reported at once, with its key path and line."""
     try:
         data = yaml.load(text, Loader=StrictLoader)  # noqa: S506 (a SafeLoader subclass)
@@ -320,12 +335,12 @@ def parse_config(text: str, probes: Mapping[str, ProbeKind], *, source: str = "<
     if actuators is None:
         from monitor.failover.actuators import ACTUATORS as actuators  # the built-in registry
     channel_ids = {c["id"] for c in data.get("channels") or [] if isinstance(c, dict) and isinstance(c.get("id"), str)}
-    problems.extend(failover_config.validate_failover(data.get("failover"), config.failover if config else None,
-                                                      channel_ids, dict(actuators)))
+    problems.extend(
+        failover_config.validate_failover(data.get("failover"), config.failover if config else None, channel_ids, dict(actuators))
+    )
     if notifiers is None:
         from alerts import NOTIFIERS as notifiers  # the built-in registry
-    problems.extend(alerts_config.validate_alerts(data.get("alerts"), config.alerts if config else None,
-                                                  channel_ids, dict(notifiers)))
+    problems.extend(alerts_config.validate_alerts(data.get("alerts"), config.alerts if config else None, channel_ids, dict(notifiers)))
     if config is not None and not problems:
         problems.extend(_unreachable_urls(config))
     # A value with a missing ${VAR} is reported once, not again for being empty afterwards.
@@ -359,22 +374,26 @@ def _unreachable_urls(config: Config) -> list[Problem]:
                 continue
             why = guard.host_problem(urlsplit(url).hostname or "")
             if why:
-                fix = ("it is never allowed; use another address" if "always blocked" in why else
-                       "add its network to allow_networks (e.g. allow_networks: [127.0.0.0/8] for a receiver on this "
-                       "machine, [10.0.0.0/8] for one on your network)" if "allow_networks" in why else "")
+                fix = (
+                    "it is never allowed; use another address"
+                    if "always blocked" in why
+                    else "add its network to allow_networks (e.g. allow_networks: [127.0.0.0/8] for a receiver on this "
+                    "machine, [10.0.0.0/8] for one on your network)"
+                    if "allow_networks" in why
+                    else ""
+                )
                 why = why.replace(" (allow it with allow_networks)", "")
-                problems.append(Problem(loc + (index, name), f"{url_origin(url)} would be refused: {why}"
-                                        + (f"; {fix}" if fix else "")))
+                problems.append(Problem(loc + (index, name), f"{url_origin(url)} would be refused: {why}" + (f"; {fix}" if fix else "")))
     return problems
 
 
-def _substitute_env(value: Any, loc: tuple, environ: Mapping[str, str], problems: list[Problem],
-                    secrets: dict[str, str]) -> Any:
+def _substitute_env(value: Any, loc: tuple, environ: Mapping[str, str], problems: list[Problem], secrets: dict[str, str]) -> Any:
     if isinstance(value, dict):
         return {k: _substitute_env(v, loc + (k,), environ, problems, secrets) for k, v in value.items()}
     if isinstance(value, list):
         return [_substitute_env(v, loc + (i,), environ, problems, secrets) for i, v in enumerate(value)]
     if isinstance(value, str):
+
         def replace(match: re.Match[str]) -> str:
             name, default = match.group(1), match.group(2)
             if name not in environ and default is not None:
@@ -385,12 +404,14 @@ def _substitute_env(value: Any, loc: tuple, environ: Mapping[str, str], problems
             if len(environ[name]) >= 4:  # shorter values would redact ordinary words
                 secrets[environ[name]] = f"${{{name}}}"
             return environ[name]
+
         return _ENV_REF.sub(replace, value)
     return value
 
 
 def _allowed_keys(probes: Mapping[str, ProbeKind], data: Any):
     """Return a function giving the keys allowed at a location, for 'unknown key' messages."""
+
     def allowed(loc: tuple) -> list[str]:
         names = [p for p in loc if isinstance(p, str)]
         if names == []:
@@ -420,6 +441,7 @@ def _allowed_keys(probes: Mapping[str, ProbeKind], data: Any):
                 return common
             return common + (list(probes[kind].config.model_fields) if kind in probes else [])
         return []
+
     return allowed
 
 
@@ -484,8 +506,13 @@ def _finish_check(config: Config, check: Check, kind: ProbeKind, options: ProbeC
     interval = check.interval or config.defaults.interval
     timeout = check.timeout or min(config.defaults.timeout, interval)
     if interval < MIN_INTERVAL:
-        problems.append(Problem(loc + ("interval",), f"{format_duration(interval)} is too often; a check runs at most "
-                                f"every {format_duration(MIN_INTERVAL)} (1s or more is usual)"))
+        problems.append(
+            Problem(
+                loc + ("interval",),
+                f"{format_duration(interval)} is too often; a check runs at most "
+                f"every {format_duration(MIN_INTERVAL)} (1s or more is usual)",
+            )
+        )
     # The model is frozen for everyone else; load_config is where its defaults are decided.
     object.__setattr__(check, "id", check.id or check.kind)
     object.__setattr__(check, "interval", interval)
@@ -493,8 +520,13 @@ def _finish_check(config: Config, check: Check, kind: ProbeKind, options: ProbeC
     if check.__pydantic_extra__:
         check.__pydantic_extra__.clear()  # the kind-specific keys now live in options
     if timeout > interval:
-        problems.append(Problem(loc + ("timeout",), f"{format_duration(timeout)} is longer than the interval "
-                                f"{format_duration(interval)}; a check's timeout must be at most its interval"))
+        problems.append(
+            Problem(
+                loc + ("timeout",),
+                f"{format_duration(timeout)} is longer than the interval "
+                f"{format_duration(interval)}; a check's timeout must be at most its interval",
+            )
+        )
     return problems
 
 
@@ -508,7 +540,11 @@ def _unique_ids(config: Config) -> list[Problem]:
         seen_checks: set[str] = set()
         for ki, check in enumerate(channel.checks):
             if check.id in seen_checks:
-                problems.append(Problem(("channels", ci, "checks", ki, "id"),
-                                        f"two checks of channel {channel.id!r} are both named {check.id!r}; give each an 'id'"))
+                problems.append(
+                    Problem(
+                        ("channels", ci, "checks", ki, "id"),
+                        f"two checks of channel {channel.id!r} are both named {check.id!r}; give each an 'id'",
+                    )
+                )
             seen_checks.add(check.id or "")
     return problems

@@ -1,4 +1,5 @@
 """Turn validation failures into messages that name the file, line, key path, bad value and fix."""
+
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
@@ -62,7 +63,8 @@ class StrictLoader(yaml.SafeLoader):
             key = self.construct_object(key_node, deep=deep)
             if key in seen:
                 raise yaml.constructor.ConstructorError(
-                    None, None, f"key {key!r} appears twice (first on line {seen[key]}); keep one", key_node.start_mark)
+                    None, None, f"key {key!r} appears twice (first on line {seen[key]}); keep one", key_node.start_mark
+                )
             seen[key] = key_node.start_mark.line + 1
         return super().construct_mapping(node, deep=deep)
 
@@ -129,8 +131,7 @@ class KindEntry(BaseModel):
         return self._options
 
 
-def validate_kind_entries(raw: Any, loc: Loc, entries: Sequence[Any] | None, kinds: Mapping[str, Any],
-                          noun: str) -> list[Problem]:
+def validate_kind_entries(raw: Any, loc: Loc, entries: Sequence[Any] | None, kinds: Mapping[str, Any], noun: str) -> list[Problem]:
     """Check `{id, kind, ...}` entries (actuators, notifiers) against their kind's options model.
 
     `raw` is the list as read from YAML (so problems are found even when other keys are wrong);
@@ -143,8 +144,7 @@ def validate_kind_entries(raw: Any, loc: Loc, entries: Sequence[Any] | None, kin
             continue
         kind = kinds.get(item["kind"])
         if kind is None:
-            problems.append(Problem(loc + (i, "kind"), f"{item['kind']!r} is not {noun} kind; use one of: "
-                                    f"{', '.join(sorted(kinds))}"))
+            problems.append(Problem(loc + (i, "kind"), f"{item['kind']!r} is not {noun} kind; use one of: {', '.join(sorted(kinds))}"))
             continue
         try:
             options = kind.config.model_validate({k: v for k, v in item.items() if k not in ("id", "kind")})

@@ -1,4 +1,4 @@
-""""Is it us?": decide whether the monitor's own network is down, so no channel is declared dead for it.
+""" "Is it us?": decide whether the monitor's own network is down, so no channel is declared dead for it.
 
 Two signals, either one is enough: every control target (public resolvers, a CDN: things that are
 never all down at once) has failed its last few results, or more than a configured share of the
@@ -6,6 +6,7 @@ channels are failing at the same moment. The second one works with no control ta
 it is measured on each channel's latest result, so it fires a cycle or two before any channel
 could reach its fail threshold.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -18,15 +19,14 @@ class ConnectivityGuard:
     max_failing_share: float = 0.75
     min_channels: int = 3
     control_fail_threshold: int = 2
-    failing: set[str] = field(default_factory=set)        # channels whose latest results say down
-    reporting: set[str] = field(default_factory=set)      # channels with at least one result
+    failing: set[str] = field(default_factory=set)  # channels whose latest results say down
+    reporting: set[str] = field(default_factory=set)  # channels with at least one result
     failing_checks: dict[str, set[str]] = field(default_factory=dict)  # channel -> checks whose latest result failed
     control_fails: dict[str, int] = field(default_factory=dict)  # control check -> consecutive failures
     lost: bool = False
     reason: str = ""
 
-    def channel_result(self, channel: str, check: str, failed: bool, needed: int = 1,
-                       excluded: bool = False) -> bool | None:
+    def channel_result(self, channel: str, check: str, failed: bool, needed: int = 1, excluded: bool = False) -> bool | None:
         """Count one check result; return True/False when connectivity is lost/restored, else None.
 
         A channel counts as failing when `needed` of its checks' latest results failed (down, after

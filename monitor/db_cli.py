@@ -1,4 +1,5 @@
 """`channel-monitor db upgrade`: bring the database schema up to this version's migrations."""
+
 from __future__ import annotations
 
 import argparse
@@ -6,7 +7,7 @@ import sys
 
 from monitor import clioptions
 from monitor.config import ConfigError, load_config
-from monitor.redact import redact_url
+from monitor.core.redact import redact_url
 from monitor.store.db import StoreError, ensure_data_dir, make_engine, upgrade_schema
 from probes import PROBES
 
@@ -14,11 +15,16 @@ from probes import PROBES
 def add_actions(parser: argparse.ArgumentParser) -> None:
     """Add the `db` command's actions."""
     actions = parser.add_subparsers(dest="action", required=True)
-    upgrade = actions.add_parser("upgrade", help="run the schema migrations up to this version "
-                                 "(the service also does it at start when that is safe)")
-    clioptions.accept(upgrade, "config", "data_dir",
-                      config="YAML config file: its database_url or data_dir names the database",
-                      data_dir="where the SQLite database lives (default ./data; overrides the config's data_dir)")
+    upgrade = actions.add_parser(
+        "upgrade", help="run the schema migrations up to this version (the service also does it at start when that is safe)"
+    )
+    clioptions.accept(
+        upgrade,
+        "config",
+        "data_dir",
+        config="YAML config file: its database_url or data_dir names the database",
+        data_dir="where the SQLite database lives (default ./data; overrides the config's data_dir)",
+    )
 
 
 def dispatch(args: argparse.Namespace) -> int:

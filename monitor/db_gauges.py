@@ -3,6 +3,7 @@
 A scrape never waits on the database: the service reads these in a thread every minute, and soon after
 a state change or a failover action, and the gauges keep the last reading.
 """
+
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable
@@ -10,9 +11,10 @@ from dataclasses import dataclass, field
 
 from sqlalchemy.engine import Engine
 
+from monitor.core.history import UPTIME_WINDOWS
 from monitor.metrics import Metrics
 from monitor.store.failover_actions import applied_values
-from monitor.store.queries import UPTIME_WINDOWS, open_incidents, uptime_windows
+from monitor.store.queries import open_incidents, uptime_windows
 
 
 @dataclass(frozen=True)

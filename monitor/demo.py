@@ -7,6 +7,7 @@ error (HTTP 503), maintenance (HTTP 200 with a "przerwa techniczna" page, the fa
 check misses) and slow (never answers). The own shop also answers HTTPS, with a certificate from a CA
 made at start, for its certificate check.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -21,9 +22,9 @@ from pathlib import Path
 from aiohttp import web
 
 from monitor.config import Config, parse_config
+from monitor.core.durations import format_duration
 from monitor.demo_tls import make_demo_tls
 from monitor.dnsserver import FakeDNSServer
-from monitor.durations import format_duration
 from probes.base import ProbeKind
 
 MODES = ("ok", "dns", "unreachable", "error", "maintenance", "slow")
@@ -98,7 +99,8 @@ def demo_failover(speed: float = 1.0) -> str:
     """The demo's failover section, its delays divided by `speed`."""
     t = {k: format_duration(v / speed) for k, v in DEMO_TIMING.items()}
     text = DEMO_FAILOVER_TEMPLATE.replace(
-        "{timing}", f"{{hold_down: {t['hold_down']}, failback_after: {t['failback_after']}, settle: {t['settle']}}}")
+        "{timing}", f"{{hold_down: {t['hold_down']}, failback_after: {t['failback_after']}, settle: {t['settle']}}}"
+    )
     return text.replace("  notices:\n", DEMO_LANDS_ON + "  notices:\n")
 
 
@@ -167,15 +169,25 @@ class DemoWorld:
         """The monitor configuration that watches these channels (checks every 5 s / speed, unless given)."""
         interval = interval or format_duration(DEMO_TIMING["interval"] / self.speed)
         timeout = timeout or format_duration(DEMO_TIMING["timeout"] / self.speed)
-        lines = [f"defaults: {{interval: {interval}, timeout: {timeout}}}",
-                 "allow_networks: ['127.0.0.0/8']  # the simulated channels live on loopback", "channels:"]
+        lines = [
+            f"defaults: {{interval: {interval}, timeout: {timeout}}}",
+            "allow_networks: ['127.0.0.0/8']  # the simulated channels live on loopback",
+            "channels:",
+        ]
         for c in DEMO_CHANNELS:
-            lines += [f"  - {{id: {c.id}, name: '{c.name}', group: {c.group}, checks: [",
-                      f"      {{kind: dns, id: dns, target: '{c.domain}', resolvers: ['{self.dns.address}']}},",
-                      f"      {{kind: http, id: storefront, target: 'http://{self.host}:{self.ports[c.id]}/',",
-                      "       body_contains: ['Add to cart'], body_not_contains: ['przerwa techniczna', 'captcha']}"
-                      + (f",\n      {{kind: tls, id: certificate, target: '{self.host}:{self.tls_port}', "
-                         f"server_name: {c.domain}, ca_file: '{self.ca_file}'}}" if c.id == TLS_CHANNEL else "") + "]}"]
+            lines += [
+                f"  - {{id: {c.id}, name: '{c.name}', group: {c.group}, checks: [",
+                f"      {{kind: dns, id: dns, target: '{c.domain}', resolvers: ['{self.dns.address}']}},",
+                f"      {{kind: http, id: storefront, target: 'http://{self.host}:{self.ports[c.id]}/',",
+                "       body_contains: ['Add to cart'], body_not_contains: ['przerwa techniczna', 'captcha']}"
+                + (
+                    f",\n      {{kind: tls, id: certificate, target: '{self.host}:{self.tls_port}', "
+                    f"server_name: {c.domain}, ca_file: '{self.ca_file}'}}"
+                    if c.id == TLS_CHANNEL
+                    else ""
+                )
+                + "]}",
+            ]
         return parse_config("\n".join(lines) + "\n" + demo_failover(self.speed), probes, source="<built-in demo>")
 
     async def set_mode(self, channel: str, mode: str) -> None:
@@ -231,8 +243,7 @@ class DemoWorld:
         self._sites[channel] = site
 
     async def _open_tls(self) -> None:
-        site = web.TCPSite(self._runners[TLS_CHANNEL], self.host, self.tls_port, ssl_context=self._tls_context,
-                           reuse_address=True)
+        site = web.TCPSite(self._runners[TLS_CHANNEL], self.host, self.tls_port, ssl_context=self._tls_context, reuse_address=True)
         await site.start()
         self.tls_port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
         self._tls_site = site
@@ -247,4 +258,5 @@ class DemoWorld:
             if mode == "slow":
                 await asyncio.sleep(3600)
             return web.Response(text=f"<h1>{channel.name}</h1><button>Add to cart</button>", content_type="text/html")
+
         return handle

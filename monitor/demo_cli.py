@@ -1,4 +1,5 @@
 """`channel-monitor demo break|heal|replay-2021|status`: talk to a running demo over HTTP."""
+
 from __future__ import annotations
 
 import argparse
@@ -17,8 +18,7 @@ def add_actions(parser: argparse.ArgumentParser) -> None:
     actions = parser.add_subparsers(dest="action")
     brk = actions.add_parser("break", help="make a simulated channel fail")
     brk.add_argument("channel", choices=[c.id for c in DEMO_CHANNELS])
-    brk.add_argument("--mode", default="error", choices=[m for m in MODES if m != "ok"],
-                     help="how it fails (default error: HTTP 503)")
+    brk.add_argument("--mode", default="error", choices=[m for m in MODES if m != "ok"], help="how it fails (default error: HTTP 503)")
     heal = actions.add_parser("heal", help="make a simulated channel (or --all) work again")
     heal.add_argument("channel", nargs="?", choices=[c.id for c in DEMO_CHANNELS])
     heal.add_argument("--all", action="store_true")
@@ -46,8 +46,10 @@ def dispatch(args: argparse.Namespace) -> int:
             print("healed. The monitor marks a channel up after 2 good checks.")
         elif args.action == "replay-2021":
             _post(f"{base}/demo/replay-2021", {"minutes": args.minutes})
-            print(f"Replaying 4 October 2021: DNS answers SERVFAIL for Facebook Shop, Instagram Shop, Messenger "
-                  f"and WhatsApp Business for {args.minutes:g} minutes, then they recover. Watch {base}/")
+            print(
+                f"Replaying 4 October 2021: DNS answers SERVFAIL for Facebook Shop, Instagram Shop, Messenger "
+                f"and WhatsApp Business for {args.minutes:g} minutes, then they recover. Watch {base}/"
+            )
         else:
             state = _get(f"{base}/demo")
             print_table(["CHANNEL", "NAME", "MODE"], [[cid, state["channels"][cid], mode] for cid, mode in state["modes"].items()])
@@ -62,15 +64,13 @@ def dispatch(args: argparse.Namespace) -> int:
         return 2
     except (urllib.error.URLError, OSError) as exc:
         reason = getattr(exc, "reason", exc)
-        print(f"cannot reach the demo at {base}: {reason}; start it with `channel-monitor demo` "
-              "or pass --url", file=sys.stderr)
+        print(f"cannot reach the demo at {base}: {reason}; start it with `channel-monitor demo` or pass --url", file=sys.stderr)
         return 2
     return 0
 
 
 def _post(url: str, body: dict) -> dict:
-    request = urllib.request.Request(url, data=json.dumps(body).encode(), method="POST",
-                                     headers={"Content-Type": "application/json"})
+    request = urllib.request.Request(url, data=json.dumps(body).encode(), method="POST", headers={"Content-Type": "application/json"})
     with urllib.request.urlopen(request, timeout=10) as response:
         return json.loads(response.read())
 

@@ -12,6 +12,7 @@
 It serves UDP and (unless tcp=False) TCP on the same port. Names nobody configured get the
 `default` behaviour (NXDOMAIN). Every query is recorded in `queries` as (transport, name, type).
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -51,8 +52,7 @@ NXDOMAIN = Behaviour(rcode="NXDOMAIN")
 class FakeDNSServer:
     """An authoritative-looking DNS server for tests and the demo mode; see the module docstring."""
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 0, *, tcp: bool = True,
-                 default: Behaviour = NXDOMAIN) -> None:
+    def __init__(self, host: str = "127.0.0.1", port: int = 0, *, tcp: bool = True, default: Behaviour = NXDOMAIN) -> None:
         self.host, self.port, self.tcp, self.default = host, port, tcp, default
         self.names: dict[dns.name.Name, Behaviour] = {}
         self.queries: list[tuple[str, str, str]] = []
@@ -65,10 +65,18 @@ class FakeDNSServer:
     def set(self, name: str, behaviour: Behaviour) -> None:
         self.names[dns.name.from_text(name)] = behaviour
 
-    def answer(self, name: str, *, a: Iterable[str] = (), aaaa: Iterable[str] = (), ns: Iterable[str] = (),
-               cname: str | None = None, truncate_udp: bool = False, delay: float = 0.0) -> None:
-        self.set(name, Behaviour(a=tuple(a), aaaa=tuple(aaaa), ns=tuple(ns), cname=cname,
-                                 truncate_udp=truncate_udp, delay=delay))
+    def answer(
+        self,
+        name: str,
+        *,
+        a: Iterable[str] = (),
+        aaaa: Iterable[str] = (),
+        ns: Iterable[str] = (),
+        cname: str | None = None,
+        truncate_udp: bool = False,
+        delay: float = 0.0,
+    ) -> None:
+        self.set(name, Behaviour(a=tuple(a), aaaa=tuple(aaaa), ns=tuple(ns), cname=cname, truncate_udp=truncate_udp, delay=delay))
 
     def fail(self, name: str, rcode: str) -> None:
         dns.rcode.from_text(rcode)  # a typo fails here, not as a puzzling answer later
@@ -93,8 +101,7 @@ class FakeDNSServer:
     async def start(self) -> FakeDNSServer:
         loop = asyncio.get_running_loop()
         for _attempt in range(10):  # port 0: UDP picks a port, TCP must get the same one
-            self._udp, _ = await loop.create_datagram_endpoint(
-                lambda: _UDPProtocol(self), local_addr=(self.host, self.port))
+            self._udp, _ = await loop.create_datagram_endpoint(lambda: _UDPProtocol(self), local_addr=(self.host, self.port))
             port = self._udp.get_extra_info("sockname")[1]
             if not self.tcp:
                 break
@@ -138,8 +145,7 @@ class FakeDNSServer:
             question = query.question[0]
         except (dns.exception.DNSException, IndexError):
             return None  # garbage or no question: ignore it, as many servers do
-        self.queries.append((transport, question.name.to_text(omit_final_dot=True),
-                             dns.rdatatype.to_text(question.rdtype)))
+        self.queries.append((transport, question.name.to_text(omit_final_dot=True), dns.rdatatype.to_text(question.rdtype)))
         behaviour = self.behaviour(question.name)
         if behaviour.silent:
             return None
@@ -153,20 +159,23 @@ class FakeDNSServer:
             self._add_records(response, question.name, question.rdtype, behaviour)
         return response.to_wire()
 
-    def _add_records(self, response: dns.message.Message, owner: dns.name.Name, rdtype: int,
-                     behaviour: Behaviour) -> None:
+    def _add_records(self, response: dns.message.Message, owner: dns.name.Name, rdtype: int, behaviour: Behaviour) -> None:
         for _hop in range(8):
             response.set_rcode(dns.rcode.from_text(behaviour.rcode))
             if behaviour.rcode != "NOERROR":
                 return
             if behaviour.cname and rdtype != dns.rdatatype.CNAME:
                 target = dns.name.from_text(behaviour.cname)
-                response.answer.append(dns.rrset.from_text_list(
-                    owner, behaviour.ttl, dns.rdataclass.IN, dns.rdatatype.CNAME, [target.to_text()]))
+                response.answer.append(
+                    dns.rrset.from_text_list(owner, behaviour.ttl, dns.rdataclass.IN, dns.rdatatype.CNAME, [target.to_text()])
+                )
                 owner, behaviour = target, self.behaviour(target)
                 continue
-            values = {dns.rdatatype.A: behaviour.a, dns.rdatatype.AAAA: behaviour.aaaa,
-                      dns.rdatatype.NS: tuple(dns.name.from_text(v).to_text() for v in behaviour.ns)}.get(rdtype, ())
+            values = {
+                dns.rdatatype.A: behaviour.a,
+                dns.rdatatype.AAAA: behaviour.aaaa,
+                dns.rdatatype.NS: tuple(dns.name.from_text(v).to_text() for v in behaviour.ns),
+            }.get(rdtype, ())
             if values:
                 response.answer.append(dns.rrset.from_text_list(owner, behaviour.ttl, dns.rdataclass.IN, rdtype, values))
             return

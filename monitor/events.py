@@ -5,6 +5,7 @@ values here; keys are chosen so that every alert about one incident lands in tha
 "down:<channel>:<outage start>" (flapping and reminders included), "connectivity:<lost at>", and a
 failover episode's outage key (else "failover:<owner>").
 """
+
 from __future__ import annotations
 
 from collections.abc import Mapping
@@ -26,9 +27,17 @@ class AlertMaker:
 
     def for_event(self, event: Event, book: ChannelBook) -> Alert:
         if isinstance(event, ConnectivityChange):
-            return Alert(CONNECTIVITY_OWNER, "Monitor", "", "", event.at, {}, key=f"connectivity:{int(event.since)}",
-                         detail=event.reason or "probes answer again",
-                         event="connectivity_lost" if event.lost else "connectivity_restored")
+            return Alert(
+                CONNECTIVITY_OWNER,
+                "Monitor",
+                "",
+                "",
+                event.at,
+                {},
+                key=f"connectivity:{int(event.since)}",
+                detail=event.reason or "probes answer again",
+                event="connectivity_lost" if event.lost else "connectivity_restored",
+            )
         if isinstance(event, FlapEvent):
             return self._flapping(event, book)
         return self._state(event)
@@ -36,9 +45,17 @@ class AlertMaker:
     def _state(self, event: Transition) -> Alert:
         recovered = event.new not in (State.DOWN, State.MAINTENANCE)
         down_for = event.at - event.down_since if recovered and event.down_since is not None else None  # maintenance in between included
-        return Alert(event.channel, self.channels[event.channel].name, event.old.value, event.new.value, event.at,
-                     event.cause, down_for=down_for, flapping=event.flapping,
-                     key=f"down:{event.channel}:{int(event.down_since)}" if event.down_since is not None else "")
+        return Alert(
+            event.channel,
+            self.channels[event.channel].name,
+            event.old.value,
+            event.new.value,
+            event.at,
+            event.cause,
+            down_for=down_for,
+            flapping=event.flapping,
+            key=f"down:{event.channel}:{int(event.down_since)}" if event.down_since is not None else "",
+        )
 
     def _flapping(self, event: FlapEvent, book: ChannelBook) -> Alert:
         health = book.health[event.channel]
@@ -47,12 +64,21 @@ class AlertMaker:
         if event.started or event.channel not in self._flapping_key:
             # In the thread of the channel's incident (flapping keeps it going), else one of its own.
             incident = health.incident_since(event.at)
-            self._flapping_key[event.channel] = (f"down:{event.channel}:{int(incident)}" if incident is not None
-                                                 else f"flapping:{event.channel}:{int(event.at)}")
+            self._flapping_key[event.channel] = (
+                f"down:{event.channel}:{int(incident)}" if incident is not None else f"flapping:{event.channel}:{int(event.at)}"
+            )
         key = self._flapping_key[event.channel] if event.started else self._flapping_key.pop(event.channel)
-        return Alert(event.channel, self.channels[event.channel].name, "", "", event.at, {}, key=key,
-                     event="flapping_started" if event.started else "flapping_stopped",
-                     detail=f"{event.percent:.0f}% state changes{settled}")
+        return Alert(
+            event.channel,
+            self.channels[event.channel].name,
+            "",
+            "",
+            event.at,
+            {},
+            key=key,
+            event="flapping_started" if event.started else "flapping_stopped",
+            detail=f"{event.percent:.0f}% state changes{settled}",
+        )
 
     def reminders(self, book: ChannelBook, now: float, last: float, every: float) -> list[Alert]:
         """While a channel stays down, one alert per `every` since its outage began (boundaries crossed since
@@ -63,6 +89,17 @@ class AlertMaker:
                 continue
             start = health.down_since
             if int((now - start) // every) > int((last - start) // every) and now - start >= every:
-                out.append(Alert(channel_id, self.channels[channel_id].name, "down", "down", now, dict(health.cause),
-                                 down_for=now - start, event="reminder", key=f"down:{channel_id}:{int(start)}"))
+                out.append(
+                    Alert(
+                        channel_id,
+                        self.channels[channel_id].name,
+                        "down",
+                        "down",
+                        now,
+                        dict(health.cause),
+                        down_for=now - start,
+                        event="reminder",
+                        key=f"down:{channel_id}:{int(start)}",
+                    )
+                )
         return out

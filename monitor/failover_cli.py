@@ -4,6 +4,7 @@
 none is given) and the database. approve/freeze/unfreeze go through the running service's admin API,
 so that one place decides.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -17,13 +18,13 @@ import yaml
 
 from monitor import admin_client, clioptions
 from monitor.config import Config, ConfigError, load_config
+from monitor.core.money import money
+from monitor.core.redact import redact_url
 from monitor.demo import DEMO_CHANNELS, DEMO_FAILOVER
 from monitor.failover.config import Failover
 from monitor.failover.engine import FailoverEngine
 from monitor.failover.plan import Standing, normal_amounts, placement_standings, plan
 from monitor.failover.report import failover_summary
-from monitor.money import money
-from monitor.redact import redact_url
 from monitor.report import print_table
 from monitor.store.db import make_engine
 from probes import PROBES
@@ -31,10 +32,14 @@ from probes import PROBES
 
 def add_commands(sub: argparse._SubParsersAction) -> None:
     what_if = sub.add_parser("plan", help="what-if: print the allocation if these channels failed (changes nothing)")
-    clioptions.accept(what_if, "config", "data_dir", "json",
-                      config="YAML config file (default: the built-in demo's promotions)",
-                      data_dir="where the database with what is applied now lives (default: the config's data_dir, "
-                      "else ./data)")
+    clioptions.accept(
+        what_if,
+        "config",
+        "data_dir",
+        "json",
+        config="YAML config file (default: the built-in demo's promotions)",
+        data_dir="where the database with what is applied now lives (default: the config's data_dir, else ./data)",
+    )
     what_if.add_argument("--fail", action="append", default=[], metavar="CHANNEL", help="a failed channel (repeatable)")
     failover = sub.add_parser("failover", help="failover status, approvals and freezes")
     actions = failover.add_subparsers(dest="action", required=True)
@@ -91,8 +96,10 @@ def _summary(failover: Failover, url: str, plans: int) -> dict[str, Any]:
         finally:
             engine.dispose()
     except Exception as exc:  # not migrated, not channel-monitor's, a server that does not answer
-        raise _Unreadable(f"cannot read failover state from {redact_url(url)}: {' '.join(str(exc).split())}; "
-                          "has the service run with this config (and --data-dir)?") from None
+        raise _Unreadable(
+            f"cannot read failover state from {redact_url(url)}: {' '.join(str(exc).split())}; "
+            "has the service run with this config (and --data-dir)?"
+        ) from None
 
 
 def what_if(args: argparse.Namespace) -> int:
@@ -127,15 +134,23 @@ def what_if(args: argparse.Namespace) -> int:
         planned = {c: saved["planned"].get(c, n) for c, n in normal.items()} if saved else normal
         result = plan(promotion, placement_standings(promotion, standings), planned)
         now = _now(normal, saved, dry_run=promotion.mode == "dry-run")
-        out["promotions"].append({"id": promotion.id, "name": promotion.name, "unit": promotion.unit,
-                                  "policy": promotion.policy, "normal": normal, "now": now,
-                                  # held: nowhere healthy to move to, so the allocation of now is kept
-                                  "after": dict(now) if result.held else result.amounts,
-                                  "unallocated": result.unallocated, "held": result.held})
+        out["promotions"].append(
+            {
+                "id": promotion.id,
+                "name": promotion.name,
+                "unit": promotion.unit,
+                "policy": promotion.policy,
+                "normal": normal,
+                "now": now,
+                # held: nowhere healthy to move to, so the allocation of now is kept
+                "after": dict(now) if result.held else result.amounts,
+                "unallocated": result.unallocated,
+                "held": result.held,
+            }
+        )
     for notice in failover.notices:
         if notice.when_down in args.fail:
-            out["notices"].append({"id": notice.id, "post_on": [c for c in notice.post_on if c not in args.fail],
-                                   "text": notice.text})
+            out["notices"].append({"id": notice.id, "post_on": [c for c in notice.post_on if c not in args.fail], "text": notice.text})
     if getattr(args, "json", False):
         print(json.dumps(out, indent=2))
         return 0
@@ -158,8 +173,11 @@ def what_if(args: argparse.Namespace) -> int:
             print(f"  {money(p['unallocated'], p['unit'])} could not be placed: every healthy channel is at its max")
         print()
     for n in out["notices"]:
-        where = (f"would be posted on {', '.join(n['post_on'])}" if n["post_on"]
-                 else "would not be posted (every channel it posts on failed too)")
+        where = (
+            f"would be posted on {', '.join(n['post_on'])}"
+            if n["post_on"]
+            else "would not be posted (every channel it posts on failed too)"
+        )
         print(f"notice {n['id']} {where}: {n['text']}")
     return 0
 
@@ -172,8 +190,7 @@ def _now(normal: dict[str, int], stored: dict[str, Any] | None, *, dry_run: bool
     if stored is None:
         return dict(normal)
     planned = {} if dry_run else stored["planned"]
-    return {c: next(v for v in (stored["applied"].get(c), planned.get(c), n) if v is not None)
-            for c, n in normal.items()}
+    return {c: next(v for v in (stored["applied"].get(c), planned.get(c), n) if v is not None) for c, n in normal.items()}
 
 
 def status(args: argparse.Namespace) -> int:
@@ -183,8 +200,7 @@ def status(args: argparse.Namespace) -> int:
     failover, names, config, url, sqlite_path = loaded
     if sqlite_path is not None and not sqlite_path.exists():
         started = "the service with this config" if config else "the demo (`channel-monitor`)"
-        print(f"no database at {sqlite_path}: start {started} first, or pass the --config or --data-dir it runs with",
-              file=sys.stderr)
+        print(f"no database at {sqlite_path}: start {started} first, or pass the --config or --data-dir it runs with", file=sys.stderr)
         return 2
     try:
         summary = _summary(failover, url, args.plans)
@@ -201,8 +217,17 @@ def status(args: argparse.Namespace) -> int:
         if p["pending_plan"]:
             flag = f"waiting for approval (plan {p['pending_plan']})"
         for c, n in p["normal"].items():
-            rows.append([p["id"], p["mode"], c, money(n, p["unit"]), money(p["planned"].get(c, 0), p["unit"]),
-                         money(p["applied"].get(c), p["unit"]), flag])
+            rows.append(
+                [
+                    p["id"],
+                    p["mode"],
+                    c,
+                    money(n, p["unit"]),
+                    money(p["planned"].get(c, 0), p["unit"]),
+                    money(p["applied"].get(c), p["unit"]),
+                    flag,
+                ]
+            )
     if rows:
         print_table(["PROMOTION", "MODE", "CHANNEL", "NORMAL", "PLANNED", "APPLIED", "STATUS"], rows)
     for n in summary["notices"]:
@@ -210,9 +235,14 @@ def status(args: argparse.Namespace) -> int:
         print(f"notice {n['id']} ({n['mode']}): {'posted on ' + ', '.join(posted) if posted else 'not posted'}")
     if summary["plans"]:
         print("\nLatest plans:")
-        print_table(["PLAN", "WHEN (UTC)", "FOR", "STATUS", "CHANGES", "ACTIONS"],
-                    [[p["id"], _when(p["at"]), p["owner"], p["status"], _changes(p, names), _action_counts(p["actions"])]
-                     for p in summary["plans"]], max_width=70)
+        print_table(
+            ["PLAN", "WHEN (UTC)", "FOR", "STATUS", "CHANGES", "ACTIONS"],
+            [
+                [p["id"], _when(p["at"]), p["owner"], p["status"], _changes(p, names), _action_counts(p["actions"])]
+                for p in summary["plans"]
+            ],
+            max_width=70,
+        )
     return 0
 
 
@@ -250,8 +280,7 @@ def _when(at: float) -> str:
 
 def _changes(plan_: dict, names: dict[str, str]) -> str:
     """What a plan changes, for people: 'Allegro 300.00 PLN -> 375.00 PLN', or 'post on Messenger' for a notice."""
-    changed = [(names.get(c, c), plan_["before"].get(c, 0), v) for c, v in plan_["after"].items()
-               if plan_["before"].get(c, 0) != v]
+    changed = [(names.get(c, c), plan_["before"].get(c, 0), v) for c, v in plan_["after"].items() if plan_["before"].get(c, 0) != v]
     if plan_["kind"] == "notice":
         return ", ".join(f"post on {name}" if v else f"withdraw from {name}" for name, _, v in changed)
     unit = plan_["unit"] or "weight"  # a promotion no longer in the config: its unit is unknown, plain numbers

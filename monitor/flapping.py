@@ -4,6 +4,7 @@ Nagios keeps the last 21 states, counts the changes between neighbours, weights 
 more (0.8 for the oldest to 1.2 for the newest) and calls the object flapping above a high
 threshold, and stable again below a low one. The gap between the two is the hysteresis.
 """
+
 from __future__ import annotations
 
 from collections import deque
@@ -12,10 +13,10 @@ from dataclasses import dataclass, field
 
 @dataclass(frozen=True, slots=True)
 class FlapSettings:
-    samples: int = 21      # observations kept
-    high: float = 50.0     # percent: start flapping above this
-    low: float = 25.0      # percent: stop flapping below this
-    min_samples: int = 6   # observations before the first judgement
+    samples: int = 21  # observations kept
+    high: float = 50.0  # percent: start flapping above this
+    low: float = 25.0  # percent: stop flapping below this
+    min_samples: int = 6  # observations before the first judgement
     reopen_within: float = 300.0  # seconds: down again this soon after recovering is the same incident
 
 

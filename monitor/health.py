@@ -1,4 +1,5 @@
 """The channel health state machine: pure functions, no I/O, no clock reads."""
+
 from __future__ import annotations
 
 from collections.abc import Mapping
@@ -19,8 +20,8 @@ class State(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class Thresholds:
-    fail: int = 3      # consecutive bad results before a check changes for the worse
-    recover: int = 2   # consecutive better results before it changes back
+    fail: int = 3  # consecutive bad results before a check changes for the worse
+    recover: int = 2  # consecutive better results before it changes back
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,10 +44,10 @@ class Verdict:
 @dataclass(frozen=True, slots=True)
 class CheckHealth:
     state: State = State.UNKNOWN
-    fails: int = 0     # consecutive down results
-    warns: int = 0     # consecutive degraded results
-    oks: int = 0       # consecutive good results
-    nondown: int = 0   # consecutive results that were not down (good or degraded)
+    fails: int = 0  # consecutive down results
+    warns: int = 0  # consecutive degraded results
+    oks: int = 0  # consecutive good results
+    nondown: int = 0  # consecutive results that were not down (good or degraded)
     last: Verdict | None = None
 
 
@@ -125,9 +126,9 @@ class Override:
 class Context:
     """What decides a channel's state besides its checks; the ChannelBook builds it for each call."""
 
-    maintenance: Window | None = None   # an active maintenance window
-    override: Override | None = None    # an active manual override
-    frozen: bool = False                # the monitor's own connectivity is lost: hold every state
+    maintenance: Window | None = None  # an active maintenance window
+    override: Override | None = None  # an active manual override
+    frozen: bool = False  # the monitor's own connectivity is lost: hold every state
 
     def steered(self, now: float) -> bool:
         """A person decides the state now (maintenance, an active override), not the channel's checks."""
@@ -139,8 +140,8 @@ class Rules:
     """How one channel's checks become its state."""
 
     thresholds: Thresholds = Thresholds()
-    down_when: int | None = 1            # checks that must be down for the channel to be down; None: all
-    min_state_time: float = 0.0          # seconds a state is held before the checks may change it
+    down_when: int | None = 1  # checks that must be down for the channel to be down; None: all
+    min_state_time: float = 0.0  # seconds a state is held before the checks may change it
     degrade_only: frozenset[str] = frozenset()  # checks whose failures only degrade the channel
     flapping: FlapSettings = FlapSettings()
 
@@ -246,9 +247,16 @@ class ChannelHealth:
         recent = self.recovered_at is not None and now - self.recovered_at <= self.rules.flapping.reopen_within
         return self.last_down_since if recent else None
 
-    def restore(self, state: State, since: float | None, check_ids: list[str],
-                cause: Mapping[str, str | None] | None = None, *, incident_since: float | None = None,
-                last_incident: tuple[float, float] | None = None) -> None:
+    def restore(
+        self,
+        state: State,
+        since: float | None,
+        check_ids: list[str],
+        cause: Mapping[str, str | None] | None = None,
+        *,
+        incident_since: float | None = None,
+        last_incident: tuple[float, float] | None = None,
+    ) -> None:
         """Resume from a stored state: every check starts where the channel was.
 
         `incident_since` is the start of the channel's open incident (a reopened one began before the state's
@@ -268,8 +276,9 @@ def _cause(trigger: str | None, checks: Mapping[str, CheckHealth], new: State) -
     """Explain a transition by the check that caused it (a failing check when going down)."""
     name = trigger
     if new in (State.DOWN, State.DEGRADED) and (name is None or checks[name].state not in (State.DOWN, State.DEGRADED)):
-        name = next((n for n, c in checks.items() if c.state is State.DOWN),
-                    next((n for n, c in checks.items() if c.state is State.DEGRADED), None))
+        name = next(
+            (n for n, c in checks.items() if c.state is State.DOWN), next((n for n, c in checks.items() if c.state is State.DEGRADED), None)
+        )
     if name is None:
         return {}
     last = checks[name].last

@@ -1,4 +1,5 @@
 """Logging set-up: readable lines by default, one JSON object per line with --log-format json."""
+
 from __future__ import annotations
 
 import json
@@ -13,8 +14,12 @@ class JsonFormatter(logging.Formatter):
     """One JSON object per record, with the record's extra fields."""
 
     def format(self, record: logging.LogRecord) -> str:
-        data = {"ts": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created)) + f".{int(record.msecs):03d}Z",
-                "level": record.levelname.lower(), "logger": record.name, "msg": record.getMessage()}
+        data = {
+            "ts": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created)) + f".{int(record.msecs):03d}Z",
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "msg": record.getMessage(),
+        }
         data.update({k: v for k, v in record.__dict__.items() if k not in _STANDARD})
         if record.exc_info:
             data["exc"] = self.formatException(record.exc_info)

@@ -1,4 +1,5 @@
 """The background loops besides probing: the 1 s tick, rollups and retention, and the /metrics database gauges."""
+
 from __future__ import annotations
 
 import asyncio
@@ -29,9 +30,17 @@ DB_GAUGES_MIN_GAP = 1.0  # at most one such reading a second, however many state
 class Tick:
     """Every second: time-driven state changes (maintenance, overrides expiring), failover timers, reminders."""
 
-    def __init__(self, book: ChannelBook, on_events: Callable[[Iterable[Event]], None], failover_soon: Callable[[], None],
-                 maker: AlertMaker, publisher: AlertPublisher, reminder_every: float | None,
-                 clock: Callable[[], float], every: float = 1.0) -> None:
+    def __init__(
+        self,
+        book: ChannelBook,
+        on_events: Callable[[Iterable[Event]], None],
+        failover_soon: Callable[[], None],
+        maker: AlertMaker,
+        publisher: AlertPublisher,
+        reminder_every: float | None,
+        clock: Callable[[], float],
+        every: float = 1.0,
+    ) -> None:
         self.book, self.on_events, self.failover_soon = book, on_events, failover_soon
         self.maker, self.publisher, self.reminder_every = maker, publisher, reminder_every
         self.clock, self.every = clock, every
@@ -88,8 +97,7 @@ class Upkeep:
     async def _forever(self) -> None:
         while not self._stopping:
             try:
-                done = await asyncio.to_thread(roll_up_and_retain, self.engine, self.clock(), self.retention,
-                                               lambda: self._stopping)
+                done = await asyncio.to_thread(roll_up_and_retain, self.engine, self.clock(), self.retention, lambda: self._stopping)
                 log.debug("rollups and retention: %s", done.describe())
             except SQLAlchemyError as exc:  # the database is down: the result writer reports it too
                 log.error("rollups and retention failed, trying again in %gs: %s", UPKEEP_INTERVAL, exc)
@@ -104,8 +112,14 @@ class DatabaseGauges:
     stored a state change, so an incident opened or closed; an action was acknowledged). Uptime, the costly sum
     (about 0.2 s at 1,000 channels), at most every DB_GAUGES_UPTIME_AGE: a flap storm's wakes read the rest."""
 
-    def __init__(self, engine: Engine, metrics: Metrics, channels: dict[str, Channel],
-                 places: Callable[[], set[tuple[str, str, str]]], clock: Callable[[], float]) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        metrics: Metrics,
+        channels: dict[str, Channel],
+        places: Callable[[], set[tuple[str, str, str]]],
+        clock: Callable[[], float],
+    ) -> None:
         self.engine, self.metrics, self.channels, self.places, self.clock = engine, metrics, channels, places, clock
         self.wake = asyncio.Event()
         self._stopping = False

@@ -1,4 +1,5 @@
 """Maintenance windows: one-off (start, end) or recurring (cron, duration, time zone). Pure; no clock reads."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -14,12 +15,12 @@ class Window:
     """A period when a channel is expected to be unavailable: no down alert, no failover."""
 
     reason: str
-    start: float | None = None     # one-off: Unix times
+    start: float | None = None  # one-off: Unix times
     end: float | None = None
-    cron: str | None = None        # recurring: a 5-field crontab line, in time_zone
+    cron: str | None = None  # recurring: a 5-field crontab line, in time_zone
     duration: float | None = None  # seconds each recurrence lasts
     time_zone: str = "UTC"
-    by: str | None = None          # who scheduled it (admin API)
+    by: str | None = None  # who scheduled it (admin API)
     # The stored row's id (admin API), to cancel it by. Not part of equality: the window a running service
     # holds is the same window as the row it was stored as, whether or not it was given the id.
     id: int | None = field(default=None, compare=False)
@@ -61,8 +62,10 @@ def cron_trigger(expression: str, time_zone: str) -> CronTrigger:
     try:
         trigger = CronTrigger.from_crontab(expression, timezone=zone)
     except ValueError as exc:
-        raise ValueError(f"{expression!r} is not a crontab line ({exc}); write 5 fields: minute hour day month weekday, "
-                         "e.g. '0 2 * * sun' for Sundays at 02:00") from None
+        raise ValueError(
+            f"{expression!r} is not a crontab line ({exc}); write 5 fields: minute hour day month weekday, "
+            "e.g. '0 2 * * sun' for Sundays at 02:00"
+        ) from None
     # A line such as "0 0 30 2 *" (30 February) never fires, and searching for it is slow.
     if trigger.get_next_fire_time(None, datetime(2026, 1, 1, tzinfo=UTC)) is None or _never_soon(trigger):
         raise ValueError(f"{expression!r} never fires; check the day and month fields")

@@ -8,6 +8,7 @@ and its line prefix (name and escaped labels) is
 built once, when the label set first appears, so a rendering is one join: the same text for a tenth of
 the time. Small service-level metrics stay with prometheus-client (histograms, counters by notifier).
 """
+
 from __future__ import annotations
 
 import math

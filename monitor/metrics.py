@@ -4,6 +4,7 @@ phases, windows), never from what a target answers, so cardinality is bounded by
 Per-check and per-channel families live in `metric_table` families (fast to render); the small
 service-level ones in an injected prometheus-client registry. `render()` is the whole /metrics text.
 """
+
 from __future__ import annotations
 
 from collections.abc import Mapping
@@ -30,8 +31,19 @@ ALERT_OUTCOMES = ("sent", "failed", "permanent")
 ACTION_OUTCOMES = ("applied", "retry", "failed", "conflict")
 # The always-on log line every alert gets (monitor.reactions.AlertPublisher), counted like a notifier.
 SERVICE_LOG = "service-log"
-DNS_RCODES = {"NOERROR": 0, "FORMERR": 1, "SERVFAIL": 2, "NXDOMAIN": 3, "NOTIMP": 4, "REFUSED": 5,
-              "YXDOMAIN": 6, "YXRRSET": 7, "NXRRSET": 8, "NOTAUTH": 9, "NOTZONE": 10}
+DNS_RCODES = {
+    "NOERROR": 0,
+    "FORMERR": 1,
+    "SERVFAIL": 2,
+    "NXDOMAIN": 3,
+    "NOTIMP": 4,
+    "REFUSED": 5,
+    "YXDOMAIN": 6,
+    "YXRRSET": 7,
+    "NXRRSET": 8,
+    "NOTAUTH": 9,
+    "NOTZONE": 10,
+}
 
 
 class Metrics:
@@ -42,56 +54,108 @@ class Metrics:
         fam = Family
         self.probe_success = fam("probe_success", "1 if the check's last probe succeeded", CHECK_LABELS)
         self.probe_duration = fam("probe_duration_seconds", "How long the check's last probe took", CHECK_LABELS)
-        self.http_phase = fam("probe_http_duration_seconds", "Duration of each phase of the last HTTP request "
-                              "(connect includes the TLS handshake; 0 for a phase not reached)", CHECK_LABELS + ("phase",))
+        self.http_phase = fam(
+            "probe_http_duration_seconds",
+            "Duration of each phase of the last HTTP request (connect includes the TLS handshake; 0 for a phase not reached)",
+            CHECK_LABELS + ("phase",),
+        )
         self.http_status = fam("probe_http_status_code", "HTTP status of the last response (0: no response)", CHECK_LABELS)
-        self.cert_expiry = fam("probe_ssl_earliest_cert_expiry", "When the server's (leaf) certificate last seen "
-                               "expires (Unix time)", CHECK_LABELS)
-        self.dns_rcode = fam("probe_dns_rcode", "DNS response code of the last lookup (0 NOERROR, 2 SERVFAIL, "
-                             "3 NXDOMAIN, 5 REFUSED; -1: no resolver answered)", CHECK_LABELS)
+        self.cert_expiry = fam(
+            "probe_ssl_earliest_cert_expiry", "When the server's (leaf) certificate last seen expires (Unix time)", CHECK_LABELS
+        )
+        self.dns_rcode = fam(
+            "probe_dns_rcode",
+            "DNS response code of the last lookup (0 NOERROR, 2 SERVFAIL, 3 NXDOMAIN, 5 REFUSED; -1: no resolver answered)",
+            CHECK_LABELS,
+        )
         self.probes = fam(f"{PREFIX}_probes_total", "Probes run", CHECK_LABELS, "counter")
-        self.probe_failures = fam(f"{PREFIX}_probe_failures_total", "Failed probes by reason (error_class: see "
-                                  "README, Failure reasons)", CHECK_LABELS + ("error_class",), "counter")
-        self.missed_runs = fam(f"{PREFIX}_scheduler_missed_runs_total", "Runs skipped because the previous one was "
-                               "still going or too late", ("channel", "check"), "counter")
-        self.channel_state = fam(f"{PREFIX}_channel_state", "1 for the channel's current state, 0 for the others",
-                                 ("channel", "state"))
-        self.uptime = fam(f"{PREFIX}_uptime_ratio", "Share of results that found the channel available, by window "
-                          "(as the status page counts it; refreshed every minute)", ("channel", "window"))
+        self.probe_failures = fam(
+            f"{PREFIX}_probe_failures_total",
+            "Failed probes by reason (error_class: see README, Failure reasons)",
+            CHECK_LABELS + ("error_class",),
+            "counter",
+        )
+        self.missed_runs = fam(
+            f"{PREFIX}_scheduler_missed_runs_total",
+            "Runs skipped because the previous one was still going or too late",
+            ("channel", "check"),
+            "counter",
+        )
+        self.channel_state = fam(f"{PREFIX}_channel_state", "1 for the channel's current state, 0 for the others", ("channel", "state"))
+        self.uptime = fam(
+            f"{PREFIX}_uptime_ratio",
+            "Share of results that found the channel available, by window (as the status page counts it; refreshed every minute)",
+            ("channel", "window"),
+        )
         self.incident_open = fam(f"{PREFIX}_incident_open", "1 while the channel has an open incident", ("channel",))
-        self.failed_over = fam(f"{PREFIX}_failover_failed_over", "1 while the channel's promotions are moved away",
-                               ("channel",))
-        self.flapping = fam(f"{PREFIX}_channel_flapping", "1 while the channel is flapping (its results keep changing)",
-                            ("channel",))
-        self.families = (self.probe_success, self.probe_duration, self.http_phase, self.http_status, self.cert_expiry,
-                         self.dns_rcode, self.probes, self.probe_failures, self.missed_runs, self.channel_state,
-                         self.uptime, self.incident_open, self.failed_over, self.flapping)
+        self.failed_over = fam(f"{PREFIX}_failover_failed_over", "1 while the channel's promotions are moved away", ("channel",))
+        self.flapping = fam(f"{PREFIX}_channel_flapping", "1 while the channel is flapping (its results keep changing)", ("channel",))
+        self.families = (
+            self.probe_success,
+            self.probe_duration,
+            self.http_phase,
+            self.http_status,
+            self.cert_expiry,
+            self.dns_rcode,
+            self.probes,
+            self.probe_failures,
+            self.missed_runs,
+            self.channel_state,
+            self.uptime,
+            self.incident_open,
+            self.failed_over,
+            self.flapping,
+        )
 
-        self.scheduler_lag = Histogram(f"{PREFIX}_scheduler_lag_seconds", "How late a probe started after it was due",
-                                       buckets=LAG_BUCKETS, registry=registry)
+        self.scheduler_lag = Histogram(
+            f"{PREFIX}_scheduler_lag_seconds", "How late a probe started after it was due", buckets=LAG_BUCKETS, registry=registry
+        )
         self.results_written = Counter(f"{PREFIX}_results_written", "Probe results stored in the database", registry=registry)
         self.results_dropped = Gauge(f"{PREFIX}_results_dropped", "Results shed because the database kept failing", registry=registry)
         self.writer_queue = Gauge(f"{PREFIX}_writer_queue_depth", "Rows waiting to be written", registry=registry)
-        self.connectivity_lost = Gauge(f"{PREFIX}_connectivity_lost", "1 while the monitor's own network seems down "
-                                       "(channel states frozen)", registry=registry)
+        self.connectivity_lost = Gauge(
+            f"{PREFIX}_connectivity_lost", "1 while the monitor's own network seems down (channel states frozen)", registry=registry
+        )
         owner = ("kind", "owner", "channel")
-        self.planned_amount = Gauge(f"{PREFIX}_failover_planned_amount", "What failover last planned for a promotion "
-                                    "on a channel (minor units or weight; notices: 1 = posted)", owner, registry=registry)
-        self.applied_amount = Gauge(f"{PREFIX}_failover_applied_amount", "What the channel last confirmed for a "
-                                    "promotion (absent until an action was acknowledged)", owner, registry=registry)
-        self.normal_amount = Gauge(f"{PREFIX}_failover_normal_amount", "The promotion's configured amount on a "
-                                   "channel when every channel is healthy", owner, registry=registry)
-        self.failover_frozen = Gauge(f"{PREFIX}_failover_frozen", "1 while a promotion or notice is frozen (no moves)",
-                                     ("kind", "owner"), registry=registry)
-        self.failover_pending_approval = Gauge(f"{PREFIX}_failover_pending_approval", "1 while a plan waits for approval",
-                                               ("kind", "owner"), registry=registry)
-        self.actions = Counter(f"{PREFIX}_failover_actions", "Failover action attempts by actuator and outcome",
-                               ("actuator", "outcome"), registry=registry)
-        self.alerts = Counter(f"{PREFIX}_alerts", "Alert deliveries by notifier and outcome (sent, failed, permanent)",
-                              ("notifier", "outcome"), registry=registry)
+        self.planned_amount = Gauge(
+            f"{PREFIX}_failover_planned_amount",
+            "What failover last planned for a promotion on a channel (minor units or weight; notices: 1 = posted)",
+            owner,
+            registry=registry,
+        )
+        self.applied_amount = Gauge(
+            f"{PREFIX}_failover_applied_amount",
+            "What the channel last confirmed for a promotion (absent until an action was acknowledged)",
+            owner,
+            registry=registry,
+        )
+        self.normal_amount = Gauge(
+            f"{PREFIX}_failover_normal_amount",
+            "The promotion's configured amount on a channel when every channel is healthy",
+            owner,
+            registry=registry,
+        )
+        self.failover_frozen = Gauge(
+            f"{PREFIX}_failover_frozen", "1 while a promotion or notice is frozen (no moves)", ("kind", "owner"), registry=registry
+        )
+        self.failover_pending_approval = Gauge(
+            f"{PREFIX}_failover_pending_approval", "1 while a plan waits for approval", ("kind", "owner"), registry=registry
+        )
+        self.actions = Counter(
+            f"{PREFIX}_failover_actions", "Failover action attempts by actuator and outcome", ("actuator", "outcome"), registry=registry
+        )
+        self.alerts = Counter(
+            f"{PREFIX}_alerts",
+            "Alert deliveries by notifier and outcome (sent, failed, permanent)",
+            ("notifier", "outcome"),
+            registry=registry,
+        )
         self.last_cycle = Gauge(f"{PREFIX}_last_cycle_timestamp_seconds", "When the last probe finished", registry=registry)
-        self.shortest_interval = Gauge(f"{PREFIX}_shortest_check_interval_seconds", "The shortest configured check "
-                                       "interval: with all well, a probe finishes at least this often", registry=registry)
+        self.shortest_interval = Gauge(
+            f"{PREFIX}_shortest_check_interval_seconds",
+            "The shortest configured check interval: with all well, a probe finishes at least this often",
+            registry=registry,
+        )
 
     def render(self) -> bytes:
         """The whole /metrics text (format 0.0.4)."""
@@ -161,12 +225,16 @@ def rcode_number(text: str) -> int:
 
 def http_phases(facts: Mapping[str, Fact]) -> dict[str, float]:
     """blackbox_exporter's phases from an HTTP result's facts (0 for a phase not reached or not measured)."""
+
     def number(key: str) -> float:
         value = facts.get(key)
         return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else 0.0
 
     resolve, connect = number("dns_seconds"), number("connect_seconds")
     first_byte, total = number("first_byte_seconds"), number("response_time_seconds")
-    return {"resolve": resolve, "connect": connect,  # rounded to the facts' microseconds: no 5.6000000001e-05
-            "processing": round(max(0.0, first_byte - resolve - connect), 6) if first_byte else 0.0,
-            "transfer": round(max(0.0, total - first_byte), 6) if first_byte else 0.0}
+    return {
+        "resolve": resolve,
+        "connect": connect,  # rounded to the facts' microseconds: no 5.6000000001e-05
+        "processing": round(max(0.0, first_byte - resolve - connect), 6) if first_byte else 0.0,
+        "transfer": round(max(0.0, total - first_byte), 6) if first_byte else 0.0,
+    }

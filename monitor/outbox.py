@@ -6,6 +6,7 @@ rows, never longer than IDLE_RECHECK (a safety net for rows nobody wakes it for:
 or a wall-clock jump that made a computed sleep wrong). A failed round (the database is down) is retried
 after ERROR_RETRY.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -28,12 +29,19 @@ def seconds_until(due: float | None, now: float) -> float:
 class OutboxLoop:
     """Run `round` again and again, sleeping in between until it is due or woken."""
 
-    def __init__(self, name: str, round: Callable[[], Awaitable[float | None]], clock: Callable[[], float], *,
-                 on_error: Callable[[], None] = lambda: None, pause_on_error: bool = False) -> None:
+    def __init__(
+        self,
+        name: str,
+        round: Callable[[], Awaitable[float | None]],
+        clock: Callable[[], float],
+        *,
+        on_error: Callable[[], None] = lambda: None,
+        pause_on_error: bool = False,
+    ) -> None:
         self.name = name
         self.round = round
         self.clock = clock
-        self.on_error = on_error              # e.g. release what the failed round claimed, at the next round
+        self.on_error = on_error  # e.g. release what the failed round claimed, at the next round
         self.pause_on_error = pause_on_error  # sleep ERROR_RETRY even if woken: a database that is down is not hammered
         self._wake = asyncio.Event()
         self._task: asyncio.Task | None = None

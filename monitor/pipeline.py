@@ -2,6 +2,7 @@
 
 The scheduler calls run_check; nothing here calls back into whoever wired it, except the events sink.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -28,9 +29,17 @@ CONTROL = Channel(id="monitor-connectivity", name="Monitor connectivity", checks
 class Pipeline:
     """Runs checks for the scheduler and records each result once, everywhere it is needed."""
 
-    def __init__(self, probes: Mapping[str, ProbeKind], http: aiohttp.ClientSession, guard: NetworkGuard,
-                 book: ChannelBook, writer: ResultWriter, metrics: Metrics, clock: Callable[[], float],
-                 on_events: Callable[[Iterable[Event]], None]) -> None:
+    def __init__(
+        self,
+        probes: Mapping[str, ProbeKind],
+        http: aiohttp.ClientSession,
+        guard: NetworkGuard,
+        book: ChannelBook,
+        writer: ResultWriter,
+        metrics: Metrics,
+        clock: Callable[[], float],
+        on_events: Callable[[Iterable[Event]], None],
+    ) -> None:
         self.probes = probes
         self.http = http
         self.guard = guard
@@ -63,19 +72,26 @@ class Pipeline:
         """Feed one result to the book, the writer and the metrics (no I/O here), then hand on its events."""
         r = outcome.result
         self.latest[(outcome.channel, outcome.check)] = outcome
-        events = self.book.observe(outcome.channel, outcome.check, Verdict(r.ok, r.error_class, r.error, r.severity),
-                                   outcome.at)
+        events = self.book.observe(outcome.channel, outcome.check, Verdict(r.ok, r.error_class, r.error, r.severity), outcome.at)
         health = self.book.health[outcome.channel]
         self.writer.set_progress(outcome.channel, outcome.check, health.checks[outcome.check], outcome.at)
-        self.writer.add_result({
-            "at": outcome.at, "channel": outcome.channel, "check": outcome.check, "kind": outcome.kind,
-            "ok": r.ok, "error_class": r.error_class, "error": r.error,
-            "duration_seconds": outcome.duration_seconds,
-            # Facts are kept for failures only: they explain an incident, and on every good result they
-            # were ~70% of each row (bench: 3.6 GB instead of ~1 GB after 30 days at 1,000 checks/min).
-            "facts": json.dumps(dict(r.facts)) if r.facts and not r.ok else "{}",
-            "severity": None if r.ok else r.severity, "channel_state": health.state.value,
-        })
+        self.writer.add_result(
+            {
+                "at": outcome.at,
+                "channel": outcome.channel,
+                "check": outcome.check,
+                "kind": outcome.kind,
+                "ok": r.ok,
+                "error_class": r.error_class,
+                "error": r.error,
+                "duration_seconds": outcome.duration_seconds,
+                # Facts are kept for failures only: they explain an incident, and on every good result they
+                # were ~70% of each row (bench: 3.6 GB instead of ~1 GB after 30 days at 1,000 checks/min).
+                "facts": json.dumps(dict(r.facts)) if r.facts and not r.ok else "{}",
+                "severity": None if r.ok else r.severity,
+                "channel_state": health.state.value,
+            }
+        )
         self.metrics.observe_probe(outcome.channel, outcome.check, outcome.kind, r, outcome.duration_seconds)
         self.metrics.last_cycle.set(self.clock())
         self.on_events(events)

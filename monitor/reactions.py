@@ -3,6 +3,7 @@
 The one place events fan out, so that the book and the pipeline never call back into the rest: data goes
 probe -> result -> book -> events -> (store, metrics, failover step, alert outbox).
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
@@ -23,11 +24,12 @@ from monitor.store.writer import ResultWriter
 class AlertPublisher:
     """Every alert is logged at once and, when notifiers are configured, stored in the outbox."""
 
-    def __init__(self, metrics: Metrics, add_row: Callable[[dict[str, Any]], None], alerting: bool,
-                 channels: Mapping[str, Channel]) -> None:
+    def __init__(
+        self, metrics: Metrics, add_row: Callable[[dict[str, Any]], None], alerting: bool, channels: Mapping[str, Channel]
+    ) -> None:
         self.metrics = metrics
         self.channels = channels
-        self.add_row = add_row    # the result writer's outbox queue: stored with the state change queued with it
+        self.add_row = add_row  # the result writer's outbox queue: stored with the state change queued with it
         self.alerting = alerting  # notifiers besides the log exist
         self.log_notifier = LogNotifier()
 
@@ -39,7 +41,6 @@ class AlertPublisher:
         if self.alerting and not stored:
             self.add_row(alert_row(alert))
 
-
     def label(self, alert: Alert) -> Alert:
         """The alert with its channel's group and tags, which routes match on."""
         channel = self.channels.get(alert.channel)
@@ -49,8 +50,15 @@ class AlertPublisher:
 class Reactions:
     """Fan the book's events out: transitions to the writer, gauges, a failover step, and one alert each."""
 
-    def __init__(self, book: ChannelBook, writer: ResultWriter, metrics: Metrics, maker: AlertMaker,
-                 publisher: AlertPublisher, failover_soon: Callable[[], None]) -> None:
+    def __init__(
+        self,
+        book: ChannelBook,
+        writer: ResultWriter,
+        metrics: Metrics,
+        maker: AlertMaker,
+        publisher: AlertPublisher,
+        failover_soon: Callable[[], None],
+    ) -> None:
         self.book = book
         self.writer = writer
         self.metrics = metrics

@@ -3,6 +3,7 @@
 The one place that reads the monitor's components for the web (monitor/web/read_model.py says what it
 may ask): handlers never see the monitor itself. Anything read from storage runs in a thread.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -40,8 +41,11 @@ from monitor.web.read_model import (
 
 def web_settings(config: Config) -> WebSettings:
     """The settings the handlers obey, from the config."""
-    return WebSettings(admin_token=config.admin_token.get_secret_value() if config.admin_token else None,
-                       show_failover=config.show_failover, status_url=config.alerts.status_url)
+    return WebSettings(
+        admin_token=config.admin_token.get_secret_value() if config.admin_token else None,
+        show_failover=config.show_failover,
+        status_url=config.alerts.status_url,
+    )
 
 
 def _incident(row: IncidentRow) -> Incident:
@@ -53,8 +57,10 @@ class MonitorReadModel:
 
     def __init__(self, monitor: Monitor) -> None:
         self.m = monitor
-        self._channels = {c.id: ChannelInfo(c.id, c.name, c.group, tuple(
-            CheckInfo(k.id or k.kind, k.kind, k.interval_seconds) for k in c.checks)) for c in monitor.config.channels}
+        self._channels = {
+            c.id: ChannelInfo(c.id, c.name, c.group, tuple(CheckInfo(k.id or k.kind, k.kind, k.interval_seconds) for k in c.checks))
+            for c in monitor.config.channels
+        }
 
     # -------------------------------------------------------------------------------- from memory
 
@@ -150,8 +156,9 @@ class MonitorReadModel:
     async def maintenance_windows(self, channel: str) -> list[Window]:
         now = self.m.clock()
         stored = (await asyncio.to_thread(load_windows, self.m.engine, now)).get(channel, [])
-        configured = [w for w in (m.window() for m in self.m.book.channels[channel].maintenance)
-                      if w.cron is not None or (w.end or 0) > now]
+        configured = [
+            w for w in (m.window() for m in self.m.book.channels[channel].maintenance) if w.cron is not None or (w.end or 0) > now
+        ]
         return configured + stored
 
     async def approve_plan(self, plan_id: int, by: str) -> Approved:

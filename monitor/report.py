@@ -1,4 +1,5 @@
 """Plain-text tables for terminal output."""
+
 from __future__ import annotations
 
 import textwrap

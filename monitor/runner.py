@@ -1,4 +1,5 @@
 """One probe run: the probe under the check's deadline, then its conditions; every outcome a CheckResult."""
+
 from __future__ import annotations
 
 import asyncio
@@ -34,16 +35,29 @@ class CheckResult:
     def as_json(self) -> dict:
         """The stable shape printed by `probe-once --json`."""
         r = self.result
-        return {"channel": self.channel, "check": self.check, "kind": self.kind, "ok": r.ok,
-                "error_class": r.error_class, "error": r.error,
-                "duration_seconds": round(self.duration_seconds, 6), "facts": dict(r.facts),
-                # Keys added after the first release go last, so scripts reading by position keep working.
-                "severity": None if r.ok else r.severity,
-                "conditions": [c.as_json() for c in self.conditions]}
+        return {
+            "channel": self.channel,
+            "check": self.check,
+            "kind": self.kind,
+            "ok": r.ok,
+            "error_class": r.error_class,
+            "error": r.error,
+            "duration_seconds": round(self.duration_seconds, 6),
+            "facts": dict(r.facts),
+            # Keys added after the first release go last, so scripts reading by position keep working.
+            "severity": None if r.ok else r.severity,
+            "conditions": [c.as_json() for c in self.conditions],
+        }
 
 
-async def run_probe(kind: ProbeKind, channel: Channel, check: Check, http: aiohttp.ClientSession,
-                    clock: Callable[[], float], guard: NetworkGuard = ALLOW_NOTHING) -> CheckResult:
+async def run_probe(
+    kind: ProbeKind,
+    channel: Channel,
+    check: Check,
+    http: aiohttp.ClientSession,
+    clock: Callable[[], float],
+    guard: NetworkGuard = ALLOW_NOTHING,
+) -> CheckResult:
     """Run one probe under the check's deadline; every outcome becomes a CheckResult."""
     ctx = ProbeContext(http=http, log=log, timeout_seconds=check.timeout_seconds, guard=guard)
     at, start = clock(), time.perf_counter()
@@ -52,9 +66,11 @@ async def run_probe(kind: ProbeKind, channel: Channel, check: Check, http: aioht
             result = await kind.run(check.target, check.options, ctx)
     except TimeoutError:
         phase = ctx.progress.get("phase", "")
-        result = ProbeResult.fail(_PHASE_TIMEOUTS.get(phase, "timeout"),
-                                  f"no complete answer within {check.timeout_seconds:g}s" + (f" ({phase} phase)" if phase else ""),
-                                  severity=kind.timeout_severity)
+        result = ProbeResult.fail(
+            _PHASE_TIMEOUTS.get(phase, "timeout"),
+            f"no complete answer within {check.timeout_seconds:g}s" + (f" ({phase} phase)" if phase else ""),
+            severity=kind.timeout_severity,
+        )
     except Exception as exc:  # a bug in a probe must not stop the others
         log.exception("probe %s/%s crashed", channel.id, check.id)
         result = ProbeResult.fail("internal_error", f"internal error: {type(exc).__name__}: {exc}")
@@ -68,5 +84,4 @@ async def run_probe(kind: ProbeKind, channel: Channel, check: Check, http: aioht
         # data (a page body, its text, parsed JSON) only serves conditions; kept in Runner.latest it
         # would hold up to max_body_bytes per check in memory (bench: 526 MB with 100 KiB pages).
         result = replace(result, data={})
-    return CheckResult(channel.id, check.ref, check.kind, at, time.perf_counter() - start, result,
-                       tuple(conditions))
+    return CheckResult(channel.id, check.ref, check.kind, at, time.perf_counter() - start, result, tuple(conditions))

@@ -4,6 +4,7 @@ No logic lives here: each component owns its part (monitor/channels.py the state
 results, monitor/failover/stepper.py the decisions, alerts/router.py the delivery...). The attributes are
 set by create_app's cleanup contexts as each resource starts.
 """
+
 from __future__ import annotations
 
 import asyncio

@@ -1,4 +1,5 @@
 """APScheduler 3 drives the checks: one interval job per check, spread over its interval."""
+
 from __future__ import annotations
 
 import asyncio
@@ -79,10 +80,21 @@ class CheckScheduler:
             job_id = f"{channel.id}/{check.id}"
             interval = check.interval_seconds
             trigger = PhasedIntervalTrigger(
-                seconds=interval, start_date=now + timedelta(seconds=_phase(job_id, interval)), jitter=self.jitter or None,
-                first=now + timedelta(seconds=_phase(job_id, min(FIRST_RUN_SPREAD, interval))))
-            self.scheduler.add_job(self._job, trigger, args=(job_id, channel, check, run), id=job_id, name=job_id,
-                                   max_instances=1, coalesce=True, misfire_grace_time=max(1, int(interval / 2)))
+                seconds=interval,
+                start_date=now + timedelta(seconds=_phase(job_id, interval)),
+                jitter=self.jitter or None,
+                first=now + timedelta(seconds=_phase(job_id, min(FIRST_RUN_SPREAD, interval))),
+            )
+            self.scheduler.add_job(
+                self._job,
+                trigger,
+                args=(job_id, channel, check, run),
+                id=job_id,
+                name=job_id,
+                max_instances=1,
+                coalesce=True,
+                misfire_grace_time=max(1, int(interval / 2)),
+            )
         self.scheduler.start()
 
     def shutdown(self) -> None:

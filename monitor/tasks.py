@@ -1,4 +1,5 @@
 """Stopping a background loop politely."""
+
 from __future__ import annotations
 
 import asyncio

@@ -1,4 +1,5 @@
 """The probe registry: a new probe kind is one file in this package and one line here."""
+
 from probes import dns, http, opengraph, statuspage, tcp, tls
 from probes.base import ProbeKind
 

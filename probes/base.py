@@ -1,4 +1,5 @@
 """The probe interface: what every probe kind receives and returns."""
+
 from __future__ import annotations
 
 import logging
@@ -68,8 +69,9 @@ class ProbeResult:
     data: Mapping[str, Any] = field(default_factory=dict)
 
     @classmethod
-    def fail(cls, error_class: str, error: str, *, severity: Severity = "down",
-             data: Mapping[str, Any] | None = None, **facts: Fact) -> ProbeResult:
+    def fail(
+        cls, error_class: str, error: str, *, severity: Severity = "down", data: Mapping[str, Any] | None = None, **facts: Fact
+    ) -> ProbeResult:
         """Build a failed result; error_class must be one of ERROR_CLASSES."""
         assert error_class in ERROR_CLASSES, error_class
         return cls(ok=False, error_class=error_class, error=error, facts=facts, severity=severity, data=data or {})

@@ -4,6 +4,7 @@ Each resolver is asked directly (dns.asyncquery over UDP, again over TCP when th
 truncated) rather than through dns.asyncresolver, which retries elsewhere and hides the response
 code: an alert must say SERVFAIL, NXDOMAIN or REFUSED, and which resolvers said it.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -29,8 +30,15 @@ _LABEL = re.compile(r"(?!-)[a-z0-9_-]{1,63}(?<!-)")
 _RCODE_CLASSES = {"NXDOMAIN": "dns_nxdomain", "SERVFAIL": "dns_servfail", "REFUSED": "dns_refused"}
 # When as many resolvers fail one way as another, the class listed first is reported.
 _TIE_ORDER = ("dns_nxdomain", "dns_servfail", "dns_refused", "dns_no_answer", "dns_timeout", "dns_error")
-_SPLIT_WORDS = {None: "answered", "dns_nxdomain": "NXDOMAIN", "dns_servfail": "SERVFAIL", "dns_refused": "REFUSED",
-                "dns_no_answer": "no answer", "dns_timeout": "timed out", "dns_error": "failed"}
+_SPLIT_WORDS = {
+    None: "answered",
+    "dns_nxdomain": "NXDOMAIN",
+    "dns_servfail": "SERVFAIL",
+    "dns_refused": "REFUSED",
+    "dns_no_answer": "no answer",
+    "dns_timeout": "timed out",
+    "dns_error": "failed",
+}
 
 
 class Config(ProbeConfig):
@@ -42,8 +50,9 @@ class Config(ProbeConfig):
     @classmethod
     def _resolvers(cls, values: list[str] | None) -> list[str] | None:
         if values is not None and not values:
-            raise ValueError("an empty list asks no resolver; list at least one, e.g. ['1.1.1.1'], "
-                             "or leave resolvers out to use the system's")
+            raise ValueError(
+                "an empty list asks no resolver; list at least one, e.g. ['1.1.1.1'], or leave resolvers out to use the system's"
+            )
         return None if values is None else list(dict.fromkeys(format_resolver(*parse_resolver(v)) for v in values))
 
     @field_validator("record_types")
@@ -66,8 +75,9 @@ def parse_resolver(text: str) -> tuple[str, int]:
         if "[" in text and ip.version == 4 or not port.isdigit() or not 1 <= int(port) <= 65535:
             raise ValueError
     except ValueError:
-        raise ValueError(f"{text!r} is not a resolver address; write an IP address, IP:port or [IPv6]:port, "
-                         "e.g. 1.1.1.1 or 127.0.0.1:5353") from None
+        raise ValueError(
+            f"{text!r} is not a resolver address; write an IP address, IP:port or [IPv6]:port, e.g. 1.1.1.1 or 127.0.0.1:5353"
+        ) from None
     return str(ip), int(port)
 
 
@@ -127,14 +137,17 @@ async def probe(target: str, config: Config, ctx: ProbeContext) -> ProbeResult:
     resolvers = config.resolvers or system_resolvers()
     facts = {"rcode": "", "answers": "", "resolvers_ok": 0, "resolvers_failed": 0}
     if not resolvers:
-        return ProbeResult.fail("dns_error", f"no resolvers to ask: {RESOLV_CONF} lists none; "
-                                "set resolvers, e.g. [1.1.1.1]", **facts)
+        return ProbeResult.fail("dns_error", f"no resolvers to ask: {RESOLV_CONF} lists none; set resolvers, e.g. [1.1.1.1]", **facts)
     ctx.progress["phase"] = "dns"
     budget = ctx.timeout_seconds * 0.8  # our own answer ("which resolver timed out") beats the runner's cut-off
     outcomes = await asyncio.gather(*(_ask(r, name, config.record_types, budget) for r in resolvers))
     ok = [o for o in outcomes if o.error_class is None]
-    facts.update(rcode="NOERROR", answers=",".join(sorted({a for o in ok for a in o.answers})),
-                 resolvers_ok=len(ok), resolvers_failed=len(outcomes) - len(ok))
+    facts.update(
+        rcode="NOERROR",
+        answers=",".join(sorted({a for o in ok for a in o.answers})),
+        resolvers_ok=len(ok),
+        resolvers_failed=len(outcomes) - len(ok),
+    )
     if ok and (config.require == "any" or len(ok) == len(outcomes)):
         return ProbeResult(ok=True, facts=facts)
     counts = Counter(o.error_class for o in outcomes if o.error_class)
@@ -187,10 +200,14 @@ async def _query(resolver: str, ip: str, port: int, name: str, record_type: str)
         return _Outcome(resolver, "dns_error", rcode="", detail=f"invalid answer ({exc})")
     if rrset is None:
         return _Outcome(resolver, "dns_no_answer", detail=record_type)
-    return _Outcome(resolver, answers=tuple(
-        r.target.to_text(omit_final_dot=True) if r.rdtype == dns.rdatatype.NS else r.address for r in rrset))
+    return _Outcome(
+        resolver, answers=tuple(r.target.to_text(omit_final_dot=True) if r.rdtype == dns.rdatatype.NS else r.address for r in rrset)
+    )
 
 
-KIND = ProbeKind(Config, probe, check_target, placeholders={
-    "DNS_RCODE": "rcode", "DNS_ANSWERS": "answers",
-    "RESOLVERS_OK": "resolvers_ok", "RESOLVERS_FAILED": "resolvers_failed"})
+KIND = ProbeKind(
+    Config,
+    probe,
+    check_target,
+    placeholders={"DNS_RCODE": "rcode", "DNS_ANSWERS": "answers", "RESOLVERS_OK": "resolvers_ok", "RESOLVERS_FAILED": "resolvers_failed"},
+)

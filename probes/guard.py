@@ -6,6 +6,7 @@ address, so redirects, DNS rebinding and alternate spellings of an address (deci
 IPv6) all arrive here as the same plain address. Spellings such as 127.1 or 2130706433 are refused
 before that (noncanonical_ipv4): they are ambiguous, and a name in a config should say what it means.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -20,9 +21,10 @@ IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 # Cloud metadata endpoints (AWS/GCP/Azure/OpenStack, AWS IPv6, Alibaba, ECS task metadata) and the
 # link-local ranges they live in: blocked even when allow_networks lists them.
-METADATA = tuple(ipaddress.ip_network(n) for n in (
-    "169.254.169.254/32", "169.254.170.2/32", "fd00:ec2::254/128", "100.100.100.200/32",
-    "168.63.129.16/32"))  # Azure's WireServer: a public address that hands out the VM's configuration
+METADATA = tuple(
+    ipaddress.ip_network(n)
+    for n in ("169.254.169.254/32", "169.254.170.2/32", "fd00:ec2::254/128", "100.100.100.200/32", "168.63.129.16/32")
+)  # Azure's WireServer: a public address that hands out the VM's configuration
 NAT64 = ipaddress.ip_network("64:ff9b::/96")
 IPV4_COMPATIBLE = ipaddress.ip_network("::/96")
 LINK_LOCAL = tuple(ipaddress.ip_network(n) for n in ("169.254.0.0/16", "fe80::/10"))
@@ -105,8 +107,11 @@ class NetworkGuard:
         host = unicodedata.normalize("NFKC", host).strip("[]").rstrip(".").lower()
         canonical = noncanonical_ipv4(host)
         if canonical is not None:
-            return (f"'{host}' is an ambiguous spelling of an IPv4 address ({canonical}); write the address in "
-                    "dotted form" if canonical != "no address" else f"'{host}' is not an address")
+            return (
+                f"'{host}' is an ambiguous spelling of an IPv4 address ({canonical}); write the address in dotted form"
+                if canonical != "no address"
+                else f"'{host}' is not an address"
+            )
         address = "127.0.0.1" if host.lower() in ("localhost", "localhost.") else host
         try:
             ipaddress.ip_address(address.split("%", 1)[0])

@@ -1,4 +1,5 @@
 """HTTP(S) probe: status, body keywords, response time and body size of one request."""
+
 from __future__ import annotations
 
 import json
@@ -12,7 +13,7 @@ import aiohttp
 from cryptography import x509
 from pydantic import Field, field_validator, model_validator
 
-from monitor.durations import Duration
+from monitor.core.durations import Duration
 from probes.base import ProbeConfig, ProbeContext, ProbeKind, ProbeResult
 from probes.guard import noncanonical_ipv4
 from probes.http_errors import client_error
@@ -23,11 +24,11 @@ class Config(ProbeConfig):
     headers: dict[str, str] = {}
     # Statuses that count as success: numbers or classes like "2xx". Default: anything below 400.
     expect_status: list[int | str] = ["2xx", "3xx"]
-    body_contains: list[str] = []       # every one must appear (case-insensitive)
-    body_not_contains: list[str] = []   # none may appear: maintenance or captcha pages served with 200
-    body_matches: list[str] = []        # regular expressions that must match (case-insensitive)
-    body_not_matches: list[str] = []    # regular expressions that must not match
-    content_type: str | None = None     # e.g. application/json: an HTML captcha page instead fails
+    body_contains: list[str] = []  # every one must appear (case-insensitive)
+    body_not_contains: list[str] = []  # none may appear: maintenance or captcha pages served with 200
+    body_matches: list[str] = []  # regular expressions that must match (case-insensitive)
+    body_not_matches: list[str] = []  # regular expressions that must not match
+    content_type: str | None = None  # e.g. application/json: an HTML captcha page instead fails
     max_response_time: Duration | None = None
     max_body_bytes: int = Field(1_000_000, ge=1, le=100_000_000)  # counted after decompression
     follow_redirects: bool = True
@@ -72,8 +73,9 @@ def check_target(target: str) -> str:
         raise ValueError(f"{target!r} is not an http(s) URL; write e.g. https://shop.example.com/")
     canonical = noncanonical_ipv4(parts.hostname)
     if canonical is not None:
-        raise ValueError(f"{target!r}: '{parts.hostname}' is an ambiguous spelling of an IPv4 address ({canonical}); "
-                         "write the address in dotted form")
+        raise ValueError(
+            f"{target!r}: '{parts.hostname}' is an ambiguous spelling of an IPv4 address ({canonical}); write the address in dotted form"
+        )
     return target
 
 
@@ -87,7 +89,10 @@ async def probe(target: str, config: Config, ctx: ProbeContext) -> ProbeResult:
     start = time.perf_counter()
     try:
         async with ctx.http.request(
-            config.method, target, headers=config.headers, allow_redirects=config.follow_redirects,
+            config.method,
+            target,
+            headers=config.headers,
+            allow_redirects=config.follow_redirects,
             max_redirects=config.max_redirects + 1,  # aiohttp counts the redirect that fails too
             ssl=None if config.verify_tls else False,
             trace_request_ctx=ctx.progress,
@@ -101,8 +106,15 @@ async def probe(target: str, config: Config, ctx: ProbeContext) -> ProbeResult:
     except aiohttp.ClientError as exc:
         return client_error(exc)
     elapsed = time.perf_counter() - start
-    facts = {"status": status, "response_time_seconds": round(elapsed, 6), "first_byte_seconds": round(first_byte, 6),
-             **_phases(ctx.progress), "body_bytes": len(body), "content_type": media_type, "redirects": redirects}
+    facts = {
+        "status": status,
+        "response_time_seconds": round(elapsed, 6),
+        "first_byte_seconds": round(first_byte, 6),
+        **_phases(ctx.progress),
+        "body_bytes": len(body),
+        "content_type": media_type,
+        "redirects": redirects,
+    }
     if cert_expiry is not None:
         facts["cert_expiry_seconds"] = round(cert_expiry[0], 1)
         facts["cert_not_after"] = cert_expiry[1]
@@ -186,6 +198,17 @@ def decode(body: bytes, charset: str | None) -> str:
         return body.decode("utf-8", errors="replace")
 
 
-KIND = ProbeKind(Config, probe, check_target, placeholders={
-    "STATUS": "status", "RESPONSE_TIME": "response_time_seconds", "BODY": "body", "BODY_TEXT": "body_text",
-    "CONTENT_TYPE": "content_type", "CERT_EXPIRY": "cert_expiry_seconds", "REDIRECTS": "redirects"})
+KIND = ProbeKind(
+    Config,
+    probe,
+    check_target,
+    placeholders={
+        "STATUS": "status",
+        "RESPONSE_TIME": "response_time_seconds",
+        "BODY": "body",
+        "BODY_TEXT": "body_text",
+        "CONTENT_TYPE": "content_type",
+        "CERT_EXPIRY": "cert_expiry_seconds",
+        "REDIRECTS": "redirects",
+    },
+)

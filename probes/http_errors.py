@@ -1,4 +1,5 @@
 """How aiohttp's exceptions map onto the closed set of error classes (shared by HTTP-based probes)."""
+
 from __future__ import annotations
 
 import errno
@@ -9,7 +10,7 @@ from urllib.parse import urlsplit
 
 import aiohttp
 
-from monitor.redact import redact_url
+from monitor.core.redact import redact_url
 from probes.base import ProbeResult
 from probes.guard import BlockedDestination, noncanonical_ipv4
 

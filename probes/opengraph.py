@@ -3,6 +3,7 @@
 A page that does not load is the shop failing (severity down, the HTTP probe's classes); a page
 that loads with broken tags is catalog_invalid (severity degraded): sales go on, catalogs drift.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -22,33 +23,54 @@ from probes.http_errors import client_error
 REQUIRED = ("og:title", "og:type", "og:image", "og:url")
 # Where each product field is read from, in order: tags first (Shopify themes still emit the legacy
 # og:price:* ones), then the offers of a JSON-LD Product (all WooCommerce core prints).
-TAGS = {"price": ("product:price:amount", "og:price:amount"),
-        "currency": ("product:price:currency", "og:price:currency"),
-        "availability": ("product:availability", "og:availability")}
+TAGS = {
+    "price": ("product:price:amount", "og:price:amount"),
+    "currency": ("product:price:currency", "og:price:currency"),
+    "availability": ("product:availability", "og:availability"),
+}
 OFFER_KEYS = {"price": ("price", "lowPrice"), "currency": ("priceCurrency",), "availability": ("availability",)}
 PRICE = re.compile(r"[0-9]+(\.[0-9]+)?")  # matched against one tag value, never against HTML
 # Compared case-insensitively, with "_" read as a space and a schema.org prefix removed: Open Graph
 # and Meta values, Shopify's legacy instock/oos, Google's in_stock, and every schema.org ItemAvailability.
-AVAILABILITY = frozenset({
-    "in stock", "out of stock", "preorder", "backorder", "available for order", "discontinued", "pending",
-    "instock", "oos", "outofstock", "instoreonly", "limitedavailability", "madetoorder", "onlineonly",
-    "presale", "reserved", "soldout"})
+AVAILABILITY = frozenset(
+    {
+        "in stock",
+        "out of stock",
+        "preorder",
+        "backorder",
+        "available for order",
+        "discontinued",
+        "pending",
+        "instock",
+        "oos",
+        "outofstock",
+        "instoreonly",
+        "limitedavailability",
+        "madetoorder",
+        "onlineonly",
+        "presale",
+        "reserved",
+        "soldout",
+    }
+)
 # ISO 4217 active codes (list one): circulating currencies and fund codes. Left out on purpose: gold,
 # silver, bond units, XDR, XSU, XUA, the test code XTS and XXX (no currency), which no shop prices in.
 # ANG stays while XCG replaces it (2025).
-ISO_4217 = frozenset("""
+ISO_4217 = frozenset(
+    """
     AED AFN ALL AMD ANG AOA ARS AUD AWG AZN BAM BBD BDT BGN BHD BIF BMD BND BOB BOV BRL BSD BTN BWP BYN BZD
     CAD CDF CHE CHF CHW CLF CLP CNY COP COU CRC CUC CUP CVE CZK DJF DKK DOP DZD EGP ERN ETB EUR FJD FKP
     GBP GEL GHS GIP GMD GNF GTQ GYD HKD HNL HTG HUF IDR ILS INR IQD IRR ISK JMD JOD JPY KES KGS KHR KMF
     KPW KRW KWD KYD KZT LAK LBP LKR LRD LSL LYD MAD MDL MGA MKD MMK MNT MOP MRU MUR MVR MWK MXN MXV MYR
     MZN NAD NGN NIO NOK NPR NZD OMR PAB PEN PGK PHP PKR PLN PYG QAR RON RSD RUB RWF SAR SBD SCR SDG SEK
     SGD SHP SLE SLL SOS SRD SSP STN SVC SYP SZL THB TJS TMT TND TOP TRY TTD TWD TZS UAH UGX USD USN UYI
-    UYU UYW UZS VED VES VND VUV WST XAF XCD XCG XOF XPF YER ZAR ZMW ZWG""".split())
+    UYU UYW UZS VED VES VND VUV WST XAF XCD XCG XOF XPF YER ZAR ZMW ZWG""".split()
+)
 
 
 class Config(ProbeConfig):
-    require_price: bool = True   # false for pages that are not one product (home page, category)
-    check_image: bool = False    # GET og:image: it must answer 2xx with an image/* content type
+    require_price: bool = True  # false for pages that are not one product (home page, category)
+    check_image: bool = False  # GET og:image: it must answer 2xx with an image/* content type
     max_body_bytes: int = Field(5_000_000, ge=1, le=100_000_000)
 
 
@@ -92,8 +114,7 @@ async def probe(target: str, config: Config, ctx: ProbeContext) -> ProbeResult:
     # The image is judged within our own deadline, so its failure is catalog_invalid, not a timeout.
     deadline = asyncio.get_running_loop().time() + ctx.timeout_seconds - min(0.5, ctx.timeout_seconds * 0.2)
     try:
-        async with ctx.http.get(target, headers={"Accept": "text/html,application/xhtml+xml"},
-                                trace_request_ctx=ctx.progress) as response:
+        async with ctx.http.get(target, headers={"Accept": "text/html,application/xhtml+xml"}, trace_request_ctx=ctx.progress) as response:
             ctx.progress["phase"] = "body"
             body, truncated = await read_limited(response, config.max_body_bytes)
             status, charset, media_type = response.status, response.charset, response.content_type
@@ -106,16 +127,19 @@ async def probe(target: str, config: Config, ctx: ProbeContext) -> ProbeResult:
     parser = await parse_page(decode(body, charset))
     products, invalid_blocks = _jsonld_products(parser.jsonld)
     found = {field: _pick(field, parser.meta, products) for field in TAGS}  # field -> (source, value) | None
-    facts: dict[str, Fact] = {"status": status, "tags_found": sum(k.startswith(("og:", "product:")) for k in parser.meta),
-                              "has_jsonld_product": bool(products), **{f: v and v[1] for f, v in found.items()}}
+    facts: dict[str, Fact] = {
+        "status": status,
+        "tags_found": sum(k.startswith(("og:", "product:")) for k in parser.meta),
+        "has_jsonld_product": bool(products),
+        **{f: v and v[1] for f, v in found.items()},
+    }
     problems = [f"{tag} missing" for tag in REQUIRED if tag not in parser.meta]
     og_url = parser.meta.get("og:url")
     if og_url and (urlsplit(og_url).scheme not in ("http", "https") or not urlsplit(og_url).hostname):
         problems.append(f"og:url {og_url!r} is not an absolute http(s) URL")
     missing = [field for field, value in found.items() if value is None]
     if missing and config.require_price:
-        problems.append(f"{', '.join(missing)} missing "
-                        "(looked in product:*, og:price:*, og:availability and JSON-LD Product offers)")
+        problems.append(f"{', '.join(missing)} missing (looked in product:*, og:price:*, og:availability and JSON-LD Product offers)")
         if invalid_blocks:
             problems.append(f"{invalid_blocks} JSON-LD block(s) not valid JSON")
     problems += _invalid_values(found)
@@ -138,7 +162,7 @@ async def parse_page(text: str, chunk: int = 64 * 1024) -> TagParser:
     """Parse in chunks, yielding between them: HTMLParser takes ~0.5 s per MB, too long to block the loop."""
     parser = TagParser()
     for start in range(0, len(text), chunk):
-        parser.feed(text[start:start + chunk])
+        parser.feed(text[start : start + chunk])
         await asyncio.sleep(0)
     parser.close()
     return parser
@@ -173,8 +197,11 @@ def _invalid_values(found: dict[str, tuple[str, str] | None]) -> list[str]:
     if found["availability"]:
         value = re.sub(r"^(https?://schema\.org/|schema:)", "", found["availability"][1], flags=re.I)
         if " ".join(value.casefold().replace("_", " ").split()) not in AVAILABILITY:
-            problems.append("{} {!r} is not an availability catalogs accept, e.g. 'in stock' or "
-                            "https://schema.org/InStock".format(*found["availability"]))
+            problems.append(
+                "{} {!r} is not an availability catalogs accept, e.g. 'in stock' or https://schema.org/InStock".format(
+                    *found["availability"]
+                )
+            )
     return problems
 
 
@@ -219,7 +246,7 @@ def _jsonld_products(blocks: list[str]) -> tuple[list[dict], int]:
 
 
 def _is_product(node: dict) -> bool:
-    """"Product", "schema:Product" and "http://schema.org/Product" (alone or in a list) are all the same type."""
+    """ "Product", "schema:Product" and "http://schema.org/Product" (alone or in a list) are all the same type."""
     return "Product" in {str(t).rsplit("/", 1)[-1].rsplit(":", 1)[-1] for t in _as_list(node.get("@type"))}
 
 
@@ -238,5 +265,9 @@ def _scalar(value: Any) -> str | None:
     return value.strip() or None if isinstance(value, str) else None
 
 
-KIND = ProbeKind(Config, probe, check_target, placeholders={
-    "STATUS": "status", "PRICE": "price", "CURRENCY": "currency", "AVAILABILITY": "availability", "TAGS": "tags"})
+KIND = ProbeKind(
+    Config,
+    probe,
+    check_target,
+    placeholders={"STATUS": "status", "PRICE": "price", "CURRENCY": "currency", "AVAILABILITY": "availability", "TAGS": "tags"},
+)

@@ -1,5 +1,6 @@
 """The HTTP client sessions: the probes' (tracing tells them which phase a request is in) and the one outbound
 session of notifiers and actuators. Both connect only through the network guard."""
+
 from __future__ import annotations
 
 import time
@@ -12,14 +13,13 @@ from aiohttp.connector import Connection
 
 from probes.guard import ALLOW_NOTHING, BlockedDestination, NetworkGuard, noncanonical_ipv4
 
-USER_AGENT = "channel-monitor/0.1 (+https://github.com/channel-monitor)"  # every request the monitor makes
-
 
 def _mark(phase: str, key: str | None = None, since: str | None = None):
     """Set the phase and stamp `key`; with `since`, also add the time from that stamp to `key`_total.
 
     A redirected request goes through DNS and connect once per hop and each hop overwrites the stamps,
     so the durations are summed per hop (as blackbox_exporter does) rather than taken from the last one."""
+
     async def callback(_session: aiohttp.ClientSession, ctx: SimpleNamespace, _params: Any) -> None:
         progress = ctx.trace_request_ctx
         if isinstance(progress, dict):
@@ -28,11 +28,13 @@ def _mark(phase: str, key: str | None = None, since: str | None = None):
                 now = progress[key] = time.perf_counter()
                 if since and since in progress:
                     progress[key + "_total"] = progress.get(key + "_total", 0.0) + now - progress[since]
+
     return callback
 
 
-async def _refuse_odd_spelling(_session: aiohttp.ClientSession, _ctx: SimpleNamespace,
-                               params: aiohttp.TraceDnsResolveHostStartParams) -> None:
+async def _refuse_odd_spelling(
+    _session: aiohttp.ClientSession, _ctx: SimpleNamespace, params: aiohttp.TraceDnsResolveHostStartParams
+) -> None:
     # aiohttp refuses '127.1' itself but hands '0x7f.0.0.1' to the resolver, which reads it as 127.0.0.1: refuse
     # every numeric spelling but the dotted one before any lookup, on every hop (an aiohttp DNS error wraps it).
     canonical = noncanonical_ipv4(params.host)
@@ -74,8 +76,7 @@ def create_http_session(user_agent: str, guard: NetworkGuard = ALLOW_NOTHING) ->
     # A fresh connection per probe (force_close) and no DNS cache, as blackbox_exporter does: a
     # monitor that reuses a pooled connection or a cached address would not see DNS or connect
     # failures until the pool expires.
-    connector = aiohttp.TCPConnector(limit=0, force_close=True, use_dns_cache=False,
-                                     socket_factory=guard.socket_factory)
+    connector = aiohttp.TCPConnector(limit=0, force_close=True, use_dns_cache=False, socket_factory=guard.socket_factory)
     return aiohttp.ClientSession(
         connector=connector,
         headers={"User-Agent": user_agent},
@@ -95,8 +96,7 @@ class RedirectRefused(aiohttp.ClientError):
         self.status, self.location = status, location
 
 
-async def _refuse_redirect(_session: aiohttp.ClientSession, _ctx: SimpleNamespace,
-                           params: aiohttp.TraceRequestRedirectParams) -> None:
+async def _refuse_redirect(_session: aiohttp.ClientSession, _ctx: SimpleNamespace, params: aiohttp.TraceRequestRedirectParams) -> None:
     location = params.response.headers.get("Location", "")
     host = urlsplit(location).hostname or "the same server"  # the host only: the path may carry a secret
     raise RedirectRefused(params.response.status, host)
@@ -111,9 +111,13 @@ def create_outbound_session(user_agent: str, guard: NetworkGuard = ALLOW_NOTHING
     trace = aiohttp.TraceConfig()
     trace.on_request_redirect.append(_refuse_redirect)
     trace.on_dns_resolvehost_start.append(_refuse_odd_spelling)
-    return aiohttp.ClientSession(connector=connector, headers={"User-Agent": user_agent},
-                                 timeout=aiohttp.ClientTimeout(total=60), trace_configs=[trace],
-                                 cookie_jar=aiohttp.DummyCookieJar())
+    return aiohttp.ClientSession(
+        connector=connector,
+        headers={"User-Agent": user_agent},
+        timeout=aiohttp.ClientTimeout(total=60),
+        trace_configs=[trace],
+        cookie_jar=aiohttp.DummyCookieJar(),
+    )
 
 
 def outbound_failure(exc: BaseException) -> tuple[str, bool]:

@@ -3,6 +3,7 @@
 A status page that cannot be read says nothing about the channel, so every read failure is
 status_stale with severity "stale": never a channel down.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -20,8 +21,12 @@ from probes.http_errors import client_error
 
 # Component statuses, worse ranks higher. A status not listed (a vendor's extension) ranks 2.
 RANKS = {"operational": 0, "under_maintenance": 1, "degraded_performance": 2, "partial_outage": 3, "major_outage": 4}
-VERDICTS = {4: ("vendor_outage", "down"), 3: ("vendor_degraded", "degraded"), 2: ("vendor_degraded", "degraded"),
-            1: ("vendor_maintenance", "degraded")}
+VERDICTS = {
+    4: ("vendor_outage", "down"),
+    3: ("vendor_degraded", "degraded"),
+    2: ("vendor_degraded", "degraded"),
+    1: ("vendor_maintenance", "degraded"),
+}
 # Page-wide verdict when no components are chosen ("maintenance" is emitted by some pages).
 INDICATORS = {"none": None, "minor": VERDICTS[2], "major": VERDICTS[3], "critical": VERDICTS[4], "maintenance": VERDICTS[1]}
 # Meta keeps "Resolved" on a service for hours after an incident is closed: that is no trouble.
@@ -31,8 +36,8 @@ META_OK = frozenset({"no known issues", "resolved"})
 class Config(ProbeConfig):
     format: Literal["atlassian", "metastatus"] = "atlassian"
     components: list[str] = []  # atlassian: judge these (case-insensitive; a group name picks its children)
-    orgs: list[str] = []        # metastatus: org ids, e.g. fb-ig-shops, whatsapp-business-api
-    services: list[str] = []    # metastatus: only these services of those orgs (default: all)
+    orgs: list[str] = []  # metastatus: org ids, e.g. fb-ig-shops, whatsapp-business-api
+    services: list[str] = []  # metastatus: only these services of those orgs (default: all)
     max_body_bytes: int = Field(2_000_000, ge=1, le=100_000_000)
 
     @field_validator("components", "orgs", "services")
@@ -55,7 +60,7 @@ class Config(ProbeConfig):
 
 @dataclass(frozen=True, slots=True)
 class Item:
-    text: str    # how the message names it: "Checkout major_outage"
+    text: str  # how the message names it: "Checkout major_outage"
     status: str
     rank: int
 
@@ -84,8 +89,7 @@ async def probe(target: str, config: Config, ctx: ProbeContext) -> ProbeResult:
     deadline = max(ctx.timeout_seconds - min(0.5, ctx.timeout_seconds * 0.2), 0.001)
     try:
         async with asyncio.timeout(deadline):
-            async with ctx.http.get(target, headers={"Accept": "application/json"},
-                                    trace_request_ctx=ctx.progress) as response:
+            async with ctx.http.get(target, headers={"Accept": "application/json"}, trace_request_ctx=ctx.progress) as response:
                 ctx.progress["phase"] = "body"
                 body, too_large = await read_limited(response, config.max_body_bytes)
                 status, content_type = response.status, response.content_type
@@ -140,7 +144,8 @@ def _atlassian(doc: Any, config: Config, target: str) -> tuple[str, list[Item], 
         raise Malformed(f"unknown status.indicator {roll_up['indicator']!r}")
     components = doc.get("components", [])
     if not isinstance(components, list) or not all(
-            isinstance(c, dict) and isinstance(c.get("name"), str) and isinstance(c.get("status"), str) for c in components):
+        isinstance(c, dict) and isinstance(c.get("name"), str) and isinstance(c.get("status"), str) for c in components
+    ):
         raise Malformed("components is not a list of objects with a name and a status")
     page = doc.get("page") if isinstance(doc.get("page"), dict) else {}
     facts: dict[str, Fact] = {"indicator": roll_up["indicator"]}
@@ -154,8 +159,11 @@ def _atlassian(doc: Any, config: Config, target: str) -> tuple[str, list[Item], 
         chosen = []
         for name in config.components:
             key = name.casefold()
-            hits = [c for c in leaves if c["name"].casefold() == key or
-                    (key in groups and c.get("group_id") is not None and c.get("group_id") == groups[key])]
+            hits = [
+                c
+                for c in leaves
+                if c["name"].casefold() == key or (key in groups and c.get("group_id") is not None and c.get("group_id") == groups[key])
+            ]
             if not hits:
                 missing.append(f"component {name!r} not on the status page; names there: {_listed([c['name'] for c in leaves])}")
             chosen += [c for c in hits if all(c is not d for d in chosen)]
@@ -176,15 +184,22 @@ def _metastatus(doc: Any, config: Config) -> tuple[str, list[Item], list[str], d
             continue
         services = org.get("services")
         if not isinstance(services, list) or not all(
-                isinstance(s, dict) and isinstance(s.get("name"), str) and isinstance(s.get("status"), str) for s in services):
+            isinstance(s, dict) and isinstance(s.get("name"), str) and isinstance(s.get("status"), str) for s in services
+        ):
             raise Malformed(f"the services of org {org['id']!r} are not a list of objects with a name and a status")
         org_name = org.get("name") if isinstance(org.get("name"), str) else org["id"]
         seen += [s["name"] for s in services]
-        items += [Item(f"{org_name} / {s['name']}: {s['status']}", s["status"], meta_rank(s["status"]))
-                  for s in services if not wanted or s["name"].casefold() in wanted]
+        items += [
+            Item(f"{org_name} / {s['name']}: {s['status']}", s["status"], meta_rank(s["status"]))
+            for s in services
+            if not wanted or s["name"].casefold() in wanted
+        ]
     found = {name.casefold() for name in seen}
-    missing += [f"service {name!r} not in orgs {', '.join(config.orgs)}; names there: {_listed(seen)}"
-                for name in config.services if name.casefold() not in found and seen]
+    missing += [
+        f"service {name!r} not in orgs {', '.join(config.orgs)}; names there: {_listed(seen)}"
+        for name in config.services
+        if name.casefold() not in found and seen
+    ]
     return "Meta status", items, missing, {}
 
 
@@ -196,6 +211,10 @@ def _stale(message: str, **facts: Fact) -> ProbeResult:
     return ProbeResult.fail("status_stale", message, severity="stale", **facts)
 
 
-KIND = ProbeKind(Config, probe, check_target, placeholders={
-    "STATUS": "status", "INDICATOR": "indicator", "WORST_STATUS": "worst_status", "COMPONENTS_CHECKED": "components_checked"},
-    timeout_severity="stale")
+KIND = ProbeKind(
+    Config,
+    probe,
+    check_target,
+    placeholders={"STATUS": "status", "INDICATOR": "indicator", "WORST_STATUS": "worst_status", "COMPONENTS_CHECKED": "components_checked"},
+    timeout_severity="stale",
+)

@@ -1,4 +1,5 @@
 """TCP probe: does host:port accept a connection? Also the resolve-guard-connect steps tls.py reuses."""
+
 from __future__ import annotations
 
 import asyncio
@@ -40,8 +41,9 @@ def split_host_port(target: str, default_port: int | None = None) -> tuple[str, 
     host = v6 or match.group("host")
     canonical = noncanonical_ipv4(host)
     if canonical is not None:
-        raise ValueError(f"{target!r}: '{host}' is an ambiguous spelling of an IPv4 address ({canonical}); "
-                         "write the address in dotted form")
+        raise ValueError(
+            f"{target!r}: '{host}' is an ambiguous spelling of an IPv4 address ({canonical}); write the address in dotted form"
+        )
     return host, port
 
 
@@ -59,8 +61,9 @@ async def resolve_checked(host: str, port: int, ctx: ProbeContext) -> list[tuple
     ctx.progress["phase"] = "dns"
     canonical = noncanonical_ipv4(host)
     if canonical is not None:  # the config rejects these; a target built otherwise is refused, not resolved
-        return ProbeResult.fail("blocked_destination", f"not connecting to {host}: an ambiguous spelling of an IPv4 "
-                                f"address ({canonical})", connected=False)
+        return ProbeResult.fail(
+            "blocked_destination", f"not connecting to {host}: an ambiguous spelling of an IPv4 address ({canonical})", connected=False
+        )
     loop = asyncio.get_running_loop()
     try:
         infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP)
@@ -77,13 +80,11 @@ async def resolve_checked(host: str, port: int, ctx: ProbeContext) -> list[tuple
         try:
             ctx.guard.check(sockaddr[0])
         except BlockedDestination as exc:
-            return ProbeResult.fail("blocked_destination", f"not connecting to {host}:{port}: {exc}",
-                                    address=sockaddr[0], connected=False)
+            return ProbeResult.fail("blocked_destination", f"not connecting to {host}:{port}: {exc}", address=sockaddr[0], connected=False)
     return infos
 
 
-async def connect_first(infos: list[tuple], host: str, port: int,
-                        ctx: ProbeContext) -> tuple[socket.socket, dict[str, Fact]] | ProbeResult:
+async def connect_first(infos: list[tuple], host: str, port: int, ctx: ProbeContext) -> tuple[socket.socket, dict[str, Fact]] | ProbeResult:
     """Connect to the checked addresses in order; the first that answers wins.
 
     Returns the connected socket (the caller closes it) with its facts, or the failure.
@@ -134,5 +135,6 @@ async def probe(target: str, config: Config, ctx: ProbeContext) -> ProbeResult:
     return ProbeResult(ok=True, facts={**facts, "connected": True})
 
 
-KIND = ProbeKind(Config, probe, check_target, placeholders={
-    "CONNECTED": "connected", "CONNECT_TIME": "connect_seconds", "ADDRESS": "address"})
+KIND = ProbeKind(
+    Config, probe, check_target, placeholders={"CONNECTED": "connected", "CONNECT_TIME": "connect_seconds", "ADDRESS": "address"}
+)

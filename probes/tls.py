@@ -1,4 +1,5 @@
 """TLS probe: handshake with SNI, verify chain and host name, report the certificate's expiry."""
+
 from __future__ import annotations
 
 import asyncio
@@ -14,21 +15,27 @@ from cryptography import x509
 from cryptography.x509.oid import NameOID
 from pydantic import field_validator, model_validator
 
-from monitor.durations import Duration
+from monitor.core.durations import Duration
 from probes.base import Fact, ProbeConfig, ProbeContext, ProbeKind, ProbeResult
 from probes.tcp import connect_first, resolve_checked, split_host_port
 
 # OpenSSL X509_V_ERR_* codes with their own error class; every other verify failure is tls_invalid.
-_VERIFY_CLASSES = {10: "tls_expired", 9: "tls_not_yet_valid", 18: "tls_self_signed", 19: "tls_self_signed",
-                   62: "tls_wrong_host", 64: "tls_wrong_host"}
+_VERIFY_CLASSES = {
+    10: "tls_expired",
+    9: "tls_not_yet_valid",
+    18: "tls_self_signed",
+    19: "tls_self_signed",
+    62: "tls_wrong_host",
+    64: "tls_wrong_host",
+}
 _CA_HINT = "ca_file is the path of a PEM file with the CA certificates to trust"
 _SSL_NOISE = re.compile(r"^\[SSL: [A-Z0-9_]+\] | \(_ssl\.c:\d+\)$")
 
 
 class Config(ProbeConfig):
     server_name: str | None = None  # SNI and the name the certificate must match; default: the target's host
-    ca_file: str | None = None      # trust these CAs instead of the system store (private CAs, tests)
-    verify: bool = True             # false: only the handshake must succeed; facts are still reported
+    ca_file: str | None = None  # trust these CAs instead of the system store (private CAs, tests)
+    verify: bool = True  # false: only the handshake must succeed; facts are still reported
     warn_before: Duration = 14 * 86400.0  # a valid certificate expiring sooner is tls_expiring (degraded)
 
     @field_validator("server_name")
@@ -58,8 +65,7 @@ class Config(ProbeConfig):
         if self.ca_file and not self.verify:
             raise ValueError("ca_file has no effect with verify: false; remove one of them")
         if "warn_before" in self.model_fields_set and not self.verify:
-            raise ValueError("warn_before has no effect with verify: false; "
-                             "use a condition such as '[CERT_EXPIRY] > 14d' instead")
+            raise ValueError("warn_before has no effect with verify: false; use a condition such as '[CERT_EXPIRY] > 14d' instead")
         return self
 
 
@@ -97,8 +103,9 @@ async def probe(target: str, config: Config, ctx: ProbeContext) -> ProbeResult:
     if config.verify and "cert_expiry_seconds" in facts and facts["cert_expiry_seconds"] < config.warn_before:
         days = float(facts["cert_expiry_days"] or 0)
         left = f"{days:.1f} days" if days >= 1 else f"{days * 24:.1f} hours"
-        return ProbeResult.fail("tls_expiring", f"certificate for {name} expires in {left} "
-                                f"({_date(facts['cert_not_after'])})", severity="degraded", **facts)
+        return ProbeResult.fail(
+            "tls_expiring", f"certificate for {name} expires in {left} ({_date(facts['cert_not_after'])})", severity="degraded", **facts
+        )
     return ProbeResult(ok=True, facts=facts)
 
 
@@ -109,8 +116,7 @@ class ProbeFailed(Exception):
         self.result = result
 
 
-async def _handshake(infos: list[tuple], host: str, port: int, name: str, context: ssl.SSLContext,
-                     ctx: ProbeContext) -> dict[str, Fact]:
+async def _handshake(infos: list[tuple], host: str, port: int, name: str, context: ssl.SSLContext, ctx: ProbeContext) -> dict[str, Fact]:
     """Connect to a checked address, handshake, read the certificate and close the connection."""
     outcome = await connect_first(infos, host, port, ctx)
     if isinstance(outcome, ProbeResult):
@@ -150,10 +156,15 @@ def _cert_facts(der: bytes | None) -> dict[str, Fact]:
         names = [str(n.value) for n in san if isinstance(n, x509.DNSName | x509.IPAddress)]
     except x509.ExtensionNotFound:
         names = []
-    return {"cert_expiry_seconds": round(left, 3), "cert_expiry_days": round(left / 86400, 4),
-            "cert_not_after": not_after, "cert_not_before": cert.not_valid_before_utc.timestamp(),
-            "cert_subject": _cn(cert.subject, names[:1]), "cert_issuer": _cn(cert.issuer, []),
-            "cert_names": ", ".join(names[:5]) + (f" (+{len(names) - 5} more)" if len(names) > 5 else "")}
+    return {
+        "cert_expiry_seconds": round(left, 3),
+        "cert_expiry_days": round(left / 86400, 4),
+        "cert_not_after": not_after,
+        "cert_not_before": cert.not_valid_before_utc.timestamp(),
+        "cert_subject": _cn(cert.subject, names[:1]),
+        "cert_issuer": _cn(cert.issuer, []),
+        "cert_names": ", ".join(names[:5]) + (f" (+{len(names) - 5} more)" if len(names) > 5 else ""),
+    }
 
 
 def _cn(name: x509.Name, fallback: list[str]) -> str:
@@ -204,6 +215,16 @@ def _date(epoch: Fact) -> str:
     return datetime.fromtimestamp(float(epoch or 0), UTC).date().isoformat()
 
 
-KIND = ProbeKind(Config, probe, check_target, placeholders={
-    "CERT_EXPIRY": "cert_expiry_seconds", "CERT_SUBJECT": "cert_subject", "CERT_ISSUER": "cert_issuer",
-    "TLS_VERSION": "tls_version", "HANDSHAKE_TIME": "handshake_seconds", "CONNECT_TIME": "connect_seconds"})
+KIND = ProbeKind(
+    Config,
+    probe,
+    check_target,
+    placeholders={
+        "CERT_EXPIRY": "cert_expiry_seconds",
+        "CERT_SUBJECT": "cert_subject",
+        "CERT_ISSUER": "cert_issuer",
+        "TLS_VERSION": "tls_version",
+        "HANDSHAKE_TIME": "handshake_seconds",
+        "CONNECT_TIME": "connect_seconds",
+    },
+)

@@ -1,4 +1,5 @@
 """Helpers for tests/test_browser.py: finding the browser, reading the status page as a user sees it."""
+
 from __future__ import annotations
 
 import os

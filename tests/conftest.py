@@ -65,8 +65,10 @@ def postgres_server():
         cluster = postgres.Cluster()
         url = cluster.start()
     except postgres.Unavailable as exc:
-        missing(f"no PostgreSQL server for the storage tests: {exc}; install Debian's postgresql "
-                f"(apt-get install postgresql) or set {POSTGRES_URL_VAR}")
+        missing(
+            f"no PostgreSQL server for the storage tests: {exc}; install Debian's postgresql "
+            f"(apt-get install postgresql) or set {POSTGRES_URL_VAR}"
+        )
     yield url
     cluster.stop()
 

@@ -1,4 +1,5 @@
 """Loopback fakes shared by tests: a controllable sales channel and a polling helper."""
+
 from __future__ import annotations
 
 import asyncio

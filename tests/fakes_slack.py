@@ -4,6 +4,7 @@ Failures are scripted per method ("chat.postMessage", "chat.update", "webhook") 
 taken one per request before the normal handling (None: answer that one normally); every accepted
 message is recorded.
 """
+
 from __future__ import annotations
 
 import json
@@ -48,7 +49,7 @@ class FakeSlack:
         self.script: dict[str, deque[web.Response | None]] = defaultdict(deque)
         self.calls: list[Call] = []
         self.messages: dict[str, Message] = {}  # ts -> message
-        self.url = ""                           # set by the fixture: http://127.0.0.1:port/
+        self.url = ""  # set by the fixture: http://127.0.0.1:port/
         self._next_ts = 1633374000
         self.app = web.Application()
         self.app.router.add_post("/api/{method}", self._api)
@@ -127,8 +128,7 @@ class FakeSlack:
             return self.error("message_not_found")
         message.versions.append({"text": message.text, "blocks": message.blocks})
         message.text, message.blocks = body.get("text", ""), body.get("blocks", [])
-        return web.json_response({"ok": True, "channel": channel, "ts": message.ts, "text": message.text,
-                                  "message": _shape(message)})
+        return web.json_response({"ok": True, "channel": channel, "ts": message.ts, "text": message.text, "message": _shape(message)})
 
     async def _webhook(self, request: web.Request) -> web.StreamResponse:
         hook = request.match_info["id"]
@@ -160,6 +160,5 @@ async def _body(request: web.Request) -> dict[str, Any]:
 
 
 def _shape(message: Message) -> dict[str, Any]:
-    shaped = {"type": "message", "user": "U0BOT", "bot_id": "B0BOT", "text": message.text, "ts": message.ts,
-              "blocks": message.blocks}
+    shaped = {"type": "message", "user": "U0BOT", "bot_id": "B0BOT", "text": message.text, "ts": message.ts, "blocks": message.blocks}
     return {**shaped, "thread_ts": message.thread_ts} if message.thread_ts else shaped

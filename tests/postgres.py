@@ -1,4 +1,5 @@
 """A throw-away PostgreSQL cluster on loopback for the storage tests, made with the server's own binaries."""
+
 from __future__ import annotations
 
 import glob
@@ -18,8 +19,7 @@ class Unavailable(Exception):
 
 def _bindir() -> Path:
     """The newest Debian server binaries (/usr/lib/postgresql/N/bin), or initdb on PATH."""
-    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"),
-                   key=lambda p: [int(n) for n in re.findall(r"\d+", p)])
+    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"), key=lambda p: [int(n) for n in re.findall(r"\d+", p)])
     if found:
         return Path(found[-1]).parent
     initdb = shutil.which("initdb")
@@ -62,15 +62,26 @@ class Cluster:
     def start(self) -> str:
         """Create and start the cluster; return its superuser URL."""
         try:
-            self._run(str(self.bindir / "initdb"), "-D", str(self.data), "-U", "postgres", "-A", "trust",
-                      "-E", "UTF8", "--no-locale", "--no-sync")
+            self._run(
+                str(self.bindir / "initdb"), "-D", str(self.data), "-U", "postgres", "-A", "trust", "-E", "UTF8", "--no-locale", "--no-sync"
+            )
             for attempt in range(3):  # another process may take the free port before the server binds it
                 self.port = _free_port()
                 try:
-                    self._run(str(self.bindir / "pg_ctl"), "-D", str(self.data), "-l", str(self.root / "server.log"),
-                              "-w", "-t", "30", "-o",
-                              f"-p {self.port} -h 127.0.0.1 -k {self.root} -F -c full_page_writes=off "
-                              "-c synchronous_commit=off -c max_connections=200", "start")
+                    self._run(
+                        str(self.bindir / "pg_ctl"),
+                        "-D",
+                        str(self.data),
+                        "-l",
+                        str(self.root / "server.log"),
+                        "-w",
+                        "-t",
+                        "30",
+                        "-o",
+                        f"-p {self.port} -h 127.0.0.1 -k {self.root} -F -c full_page_writes=off "
+                        "-c synchronous_commit=off -c max_connections=200",
+                        "start",
+                    )
                     break
                 except Unavailable:
                     if attempt == 2:

@@ -1,4 +1,5 @@
 """Alerts: wording, the log line, and the router's grouping, threading, retries and fallback chain."""
+
 from __future__ import annotations
 
 import logging
@@ -20,10 +21,23 @@ DOWN = Alert("allegro", "Allegro", "up", "down", 100.0, {"check": "home", "error
 
 def meta_down(at: float = 100.0) -> list[Alert]:
     """The four Meta channels of 4 October 2021, down together with DNS SERVFAIL."""
-    return [Alert(c, n, "up", "down", at, {"check": "dns", "error_class": "dns_servfail",
-                                            "error": f"SERVFAIL from 127.0.0.1:53 for {d}"}, key=f"down:{c}:{int(at)}")
-            for c, n, d in [("facebook-shop", "Facebook Shop", "facebook.com"), ("instagram-shop", "Instagram Shop", "instagram.com"),
-                            ("messenger", "Messenger", "messenger.com"), ("whatsapp-business", "WhatsApp Business", "whatsapp.com")]]
+    return [
+        Alert(
+            c,
+            n,
+            "up",
+            "down",
+            at,
+            {"check": "dns", "error_class": "dns_servfail", "error": f"SERVFAIL from 127.0.0.1:53 for {d}"},
+            key=f"down:{c}:{int(at)}",
+        )
+        for c, n, d in [
+            ("facebook-shop", "Facebook Shop", "facebook.com"),
+            ("instagram-shop", "Instagram Shop", "instagram.com"),
+            ("messenger", "Messenger", "messenger.com"),
+            ("whatsapp-business", "WhatsApp Business", "whatsapp.com"),
+        ]
+    ]
 
 
 def test_summary_says_what_broke_and_how_long():
@@ -38,37 +52,78 @@ def test_registry_has_the_log_notifier():
 
 def _ctx():
     from alerts.base import NotifierContext
+
     return NotifierContext(logging.getLogger("test"))
 
 
-@pytest.mark.parametrize("alerts, title", [
-    (meta_down(), "4 channels down: Facebook Shop, Instagram Shop, Messenger, WhatsApp Business — DNS resolvers "
-                  "failed to answer (SERVFAIL)"),
-    ([DOWN], "Allegro is down — HTTP 503"),
-    ([Alert("allegro", "Allegro", "down", "up", 5000.0, {}, down_for=21720.0)], "Allegro is back up after 6h 2m"),
-    (meta_down() + [Alert("facebook-shop", "Facebook Shop", "down", "up", 200.0, {}, down_for=100.0)],
-     "4 channel alerts: Facebook Shop, Instagram Shop, Messenger, WhatsApp Business"),
-    ([Alert("shop", "Shop", "up", "degraded", 1.0, {"check": "tls", "error_class": "tls_expiring", "error": "expires in 5 days"})],
-     "Shop is degraded — TLS: expires in 5 days"),
-    ([Alert("monitor-connectivity", "Monitor", "", "", 1.0, {}, event="connectivity_lost", detail="9 of 10 failing"),
-      Alert("monitor-connectivity", "Monitor", "", "", 9.0, {}, event="connectivity_restored", detail="probes answer again")],
-     "The monitor is connected again (probes answer again)"),
-    ([DOWN, Alert("allegro", "Allegro", "down", "up", 2.0, {}, down_for=1.0),
-      Alert("allegro", "Allegro", "", "", 3.0, {}, event="flapping_started", detail="80% state changes"),
-      Alert("allegro", "Allegro", "up", "down", 4.0, {}, flapping=True)],
-     "Allegro is flapping (80% state changes)"),
-    ([Alert("allegro", "Allegro", "", "", 3.0, {}, event="flapping_started", detail="80% state changes"),
-      Alert("allegro", "Allegro", "down", "up", 9.0, {}, down_for=8.0),
-      Alert("allegro", "Allegro", "", "", 9.0, {}, event="flapping_stopped", detail="10% state changes; now up")],
-     "Allegro is back up after 8s"),
-    (meta_down(1.0) + [Alert("messenger", "Messenger", "", "", 60.0, {}, event="flapping_started", detail="60% state changes")],
-     "4 channels down: Facebook Shop, Instagram Shop, Messenger, WhatsApp Business — DNS resolvers failed to answer "
-     "(SERVFAIL) (flapping: Messenger)"),
-    ([meta_down(1.0)[2], Alert("messenger", "Messenger", "", "", 60.0, {}, event="flapping_started", detail="60% state changes"),
-      Alert("messenger", "Messenger", "down", "up", 900.0, {}, down_for=899.0)],
-     "Messenger is back up after 14m 59s"),
-], ids=["2021-grouped", "one-down", "recovered", "mixed", "cert-expiring", "connectivity-restored", "flapping",
-        "flapping-ended", "one-of-four-flapping", "recovered-after-flapping-without-stopped"])
+@pytest.mark.parametrize(
+    "alerts, title",
+    [
+        (
+            meta_down(),
+            "4 channels down: Facebook Shop, Instagram Shop, Messenger, WhatsApp Business — DNS resolvers failed to answer (SERVFAIL)",
+        ),
+        ([DOWN], "Allegro is down — HTTP 503"),
+        ([Alert("allegro", "Allegro", "down", "up", 5000.0, {}, down_for=21720.0)], "Allegro is back up after 6h 2m"),
+        (
+            meta_down() + [Alert("facebook-shop", "Facebook Shop", "down", "up", 200.0, {}, down_for=100.0)],
+            "4 channel alerts: Facebook Shop, Instagram Shop, Messenger, WhatsApp Business",
+        ),
+        (
+            [Alert("shop", "Shop", "up", "degraded", 1.0, {"check": "tls", "error_class": "tls_expiring", "error": "expires in 5 days"})],
+            "Shop is degraded — TLS: expires in 5 days",
+        ),
+        (
+            [
+                Alert("monitor-connectivity", "Monitor", "", "", 1.0, {}, event="connectivity_lost", detail="9 of 10 failing"),
+                Alert("monitor-connectivity", "Monitor", "", "", 9.0, {}, event="connectivity_restored", detail="probes answer again"),
+            ],
+            "The monitor is connected again (probes answer again)",
+        ),
+        (
+            [
+                DOWN,
+                Alert("allegro", "Allegro", "down", "up", 2.0, {}, down_for=1.0),
+                Alert("allegro", "Allegro", "", "", 3.0, {}, event="flapping_started", detail="80% state changes"),
+                Alert("allegro", "Allegro", "up", "down", 4.0, {}, flapping=True),
+            ],
+            "Allegro is flapping (80% state changes)",
+        ),
+        (
+            [
+                Alert("allegro", "Allegro", "", "", 3.0, {}, event="flapping_started", detail="80% state changes"),
+                Alert("allegro", "Allegro", "down", "up", 9.0, {}, down_for=8.0),
+                Alert("allegro", "Allegro", "", "", 9.0, {}, event="flapping_stopped", detail="10% state changes; now up"),
+            ],
+            "Allegro is back up after 8s",
+        ),
+        (
+            meta_down(1.0) + [Alert("messenger", "Messenger", "", "", 60.0, {}, event="flapping_started", detail="60% state changes")],
+            "4 channels down: Facebook Shop, Instagram Shop, Messenger, WhatsApp Business — DNS resolvers failed to answer "
+            "(SERVFAIL) (flapping: Messenger)",
+        ),
+        (
+            [
+                meta_down(1.0)[2],
+                Alert("messenger", "Messenger", "", "", 60.0, {}, event="flapping_started", detail="60% state changes"),
+                Alert("messenger", "Messenger", "down", "up", 900.0, {}, down_for=899.0),
+            ],
+            "Messenger is back up after 14m 59s",
+        ),
+    ],
+    ids=[
+        "2021-grouped",
+        "one-down",
+        "recovered",
+        "mixed",
+        "cert-expiring",
+        "connectivity-restored",
+        "flapping",
+        "flapping-ended",
+        "one-of-four-flapping",
+        "recovered-after-flapping-without-stopped",
+    ],
+)
 def test_titles_in_plain_words(alerts, title):
     assert Wording().title(alerts) == title
 
@@ -76,11 +131,14 @@ def test_titles_in_plain_words(alerts, title):
 def test_lines_name_the_cause_and_certificate_expiry():
     w = Wording()
     assert w.line(meta_down()[0]) == "Facebook Shop is down: DNS: SERVFAIL from 127.0.0.1:53 for facebook.com"
-    assert w.line(Alert("shop", "Shop", "up", "degraded", 1.0, {"check": "tls", "error_class": "tls_expiring",
-                                                                    "error": "expires in 5 days"})) == \
-        "Shop: the TLS certificate expires soon (expires in 5 days)"
-    assert w.line(Alert("m", "Monitor", "", "", 1.0, {}, event="connectivity_lost", detail="all 2 control targets fail")) == \
-        "The monitor lost its own connectivity (all 2 control targets fail): channel states are frozen, no failover runs"
+    assert (
+        w.line(Alert("shop", "Shop", "up", "degraded", 1.0, {"check": "tls", "error_class": "tls_expiring", "error": "expires in 5 days"}))
+        == "Shop: the TLS certificate expires soon (expires in 5 days)"
+    )
+    assert (
+        w.line(Alert("m", "Monitor", "", "", 1.0, {}, event="connectivity_lost", detail="all 2 control targets fail"))
+        == "The monitor lost its own connectivity (all 2 control targets fail): channel states are frozen, no failover runs"
+    )
 
 
 async def test_log_notifier_warns_on_down(caplog):
@@ -92,8 +150,7 @@ async def test_log_notifier_warns_on_down(caplog):
 
 async def test_service_alerts_down_and_recovery_with_duration(tmp_path, aiohttp_client, fake_channel):
     recorder = Recorder()
-    app = create_app(immediate_alerts(config_for(tmp_path, ("allegro", fake_channel.url))), notifiers=[recorder],
-                     flush_interval=0.05)
+    app = create_app(immediate_alerts(config_for(tmp_path, ("allegro", fake_channel.url))), notifiers=[recorder], flush_interval=0.05)
     await aiohttp_client(app)
     await eventually(lambda: state(app, "allegro") == "up")
     fake_channel.mode = "error"

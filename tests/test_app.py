@@ -1,4 +1,5 @@
 """The assembled service on loopback: probing, state changes, storage, status page, metrics, demo."""
+
 from __future__ import annotations
 
 import asyncio
@@ -16,11 +17,19 @@ from tests.fakes import FakeChannel, eventually
 
 
 def config_for(tmp_path, *channels: tuple[str, str], extra: str = ""):
-    lines = [f"data_dir: {tmp_path}", "allow_networks: [127.0.0.0/8]", "defaults: {interval: 200ms, timeout: 150ms, fail_threshold: 2, recover_threshold: 2}",
-             "channels:"]
+    lines = [
+        f"data_dir: {tmp_path}",
+        "allow_networks: [127.0.0.0/8]",
+        "defaults: {interval: 200ms, timeout: 150ms, fail_threshold: 2, recover_threshold: 2}",
+        "channels:",
+    ]
     for cid, url in channels:
-        lines += [f"  - id: {cid}", f"    name: {cid.title()}", "    checks:",
-                  f"      - {{kind: http, id: home, target: '{url}', body_contains: ['Add to cart']{extra}}}"]
+        lines += [
+            f"  - id: {cid}",
+            f"    name: {cid.title()}",
+            "    checks:",
+            f"      - {{kind: http, id: home, target: '{url}', body_contains: ['Add to cart']{extra}}}",
+        ]
     return parse_config("\n".join(lines), PROBES)
 
 

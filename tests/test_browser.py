@@ -10,6 +10,7 @@ CM_TEST_CHROMIUM); without them the test skips on a developer's machine and fail
 It takes about 40 s: the demo's checks run every 5 s, a channel is down after 3 failures, and the
 failover waits a 10 s hold-down before it moves the promotion.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -37,8 +38,9 @@ def monitor_command() -> list[str]:
 
 
 async def run_cli(*args: str, timeout: float = 30) -> tuple[int, str, str]:
-    proc = await asyncio.create_subprocess_exec(*monitor_command(), *args, cwd=ROOT, stdout=asyncio.subprocess.PIPE,
-                                                stderr=asyncio.subprocess.PIPE)
+    proc = await asyncio.create_subprocess_exec(
+        *monitor_command(), *args, cwd=ROOT, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+    )
     try:
         out, err = await asyncio.wait_for(proc.communicate(), timeout)
     finally:
@@ -76,9 +78,11 @@ async def wait_for_page(page, predicate, what: str, timeout: float, log: Path, r
         except PlaywrightError:
             pass  # the page was refreshing itself
         await asyncio.sleep(0.5)
-    raise AssertionError(f"the page did not show {what} within {timeout:g}s; it showed: banner {snap.get('banner')!r}, "
-                         f"channels {snap.get('channels')}, promotions {snap.get('promotions')}\n"
-                         f"service log:\n{log_tail(log)}")
+    raise AssertionError(
+        f"the page did not show {what} within {timeout:g}s; it showed: banner {snap.get('banner')!r}, "
+        f"channels {snap.get('channels')}, promotions {snap.get('promotions')}\n"
+        f"service log:\n{log_tail(log)}"
+    )
 
 
 # Every word (of letters only) in a table cell that is drawn on more than one line box.
@@ -111,8 +115,17 @@ async def test_status_page_in_chromium_shows_a_broken_channel_and_the_moved_prom
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     with open(log, "wb") as log_file:
         proc = await asyncio.create_subprocess_exec(
-            *monitor_command(), "run", "--listen", "127.0.0.1:0", "--data-dir", str(tmp_path / "data"),
-            cwd=tmp_path, stdout=asyncio.subprocess.PIPE, stderr=log_file, stdin=asyncio.subprocess.DEVNULL)
+            *monitor_command(),
+            "run",
+            "--listen",
+            "127.0.0.1:0",
+            "--data-dir",
+            str(tmp_path / "data"),
+            cwd=tmp_path,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=log_file,
+            stdin=asyncio.subprocess.DEVNULL,
+        )
     console_errors: list[str] = []
     requests: list[str] = []
     loads = 0
@@ -123,8 +136,9 @@ async def test_status_page_in_chromium_shows_a_broken_channel_and_the_moved_prom
         origin = "{0.scheme}://{0.netloc}".format(urlsplit(url))
 
         async with async_playwright() as pw:
-            browser = await pw.chromium.launch(executable_path=chromium, headless=True,
-                                               args=["--no-sandbox", "--disable-dev-shm-usage"], timeout=60_000)
+            browser = await pw.chromium.launch(
+                executable_path=chromium, headless=True, args=["--no-sandbox", "--disable-dev-shm-usage"], timeout=60_000
+            )
             try:
                 context = await browser.new_context(color_scheme="light", viewport={"width": 1280, "height": 900})
                 page = await context.new_page()
@@ -150,8 +164,12 @@ async def test_status_page_in_chromium_shows_a_broken_channel_and_the_moved_prom
 
                     # 1. All eight channels up once the first results are in (the demo probes at once).
                     def all_up(s: dict) -> bool:
-                        return (s["banner"] == "All channels up" and len(s["channels"]) == CHANNELS
-                                and all(c["state"] == "Up" for c in s["channels"].values()))
+                        return (
+                            s["banner"] == "All channels up"
+                            and len(s["channels"]) == CHANNELS
+                            and all(c["state"] == "Up" for c in s["channels"].values())
+                        )
+
                     snap = await wait_for_page(page, all_up, "'All channels up' with every channel Up", 45, log, reload_every=2)
                     assert len(snap["channels"]) == CHANNELS, snap["channels"]
                     assert all(is_green(c["dot"]) for c in snap["channels"].values()), snap["channels"]
@@ -178,8 +196,12 @@ async def test_status_page_in_chromium_shows_a_broken_channel_and_the_moved_prom
                     # 4. After the 10 s hold-down the promotion leaves Facebook Shop for the others.
                     def moved(s: dict) -> bool:
                         now = s["promotions"].get(PROMOTION, {})
-                        return (BROKEN_NAME in now and amount(now[BROKEN_NAME]["now"]) == 0
-                                and all(v["applied"] == v["now"] for v in now.values()))  # the log actuator applied it
+                        return (
+                            BROKEN_NAME in now
+                            and amount(now[BROKEN_NAME]["now"]) == 0
+                            and all(v["applied"] == v["now"] for v in now.values())
+                        )  # the log actuator applied it
+
                     await wait_for_page(page, moved, f"{PROMOTION} moved away from {BROKEN_NAME} and applied", 45, log)
 
                     # 5. Reload (the next self-refresh is then 10 s away) and read everything at once.
@@ -210,7 +232,9 @@ async def test_status_page_in_chromium_shows_a_broken_channel_and_the_moved_prom
                     await page.reload(wait_until="load")
                     dark = await page.evaluate(SNAPSHOT_JS)
                     assert dark["banner"] == down_banner
-                    assert is_red(dark["channels"][BROKEN_NAME]["dot"]) and dark["channels"][BROKEN_NAME]["dot"] != fb["dot"], dark["channels"]
+                    assert is_red(dark["channels"][BROKEN_NAME]["dot"]) and dark["channels"][BROKEN_NAME]["dot"] != fb["dot"], dark[
+                        "channels"
+                    ]
                     await page.screenshot(path=str(ARTIFACTS / "status-down-dark.png"), full_page=True)
 
                     # On a phone, the incident list's narrow columns wrap between words, never inside one ("ongoin g").
@@ -238,8 +262,11 @@ async def test_status_page_in_chromium_shows_a_broken_channel_and_the_moved_prom
 
     data = shot.read_bytes()
     assert data.startswith(b"\x89PNG\r\n\x1a\n") and len(data) > 20_000, len(data)
-    hint = ("; the browser asks for /favicon.ico by itself: serve one or declare an icon in the page's <head>"
-            if any("favicon" in e for e in console_errors) else "")
+    hint = (
+        "; the browser asks for /favicon.ico by itself: serve one or declare an icon in the page's <head>"
+        if any("favicon" in e for e in console_errors)
+        else ""
+    )
     assert not console_errors, f"console errors: {console_errors}{hint}"
     assert requests, "no request was recorded"
     foreign = [u for u in requests if not (u.startswith(origin + "/") or u.split(":", 1)[0] in ("data", "blob", "about"))]

@@ -1,4 +1,5 @@
 """The `channel-monitor` command as users run it: real processes, real signals, loopback targets."""
+
 from __future__ import annotations
 
 import asyncio
@@ -25,9 +26,14 @@ def free_port() -> int:
 
 
 async def run_cli(*args: str, timeout: float = 30, env: dict[str, str] | None = None) -> tuple[int, str, str]:
-    proc = await asyncio.create_subprocess_exec(*EXE, *args, cwd=ROOT, stdout=asyncio.subprocess.PIPE,
-                                                stderr=asyncio.subprocess.PIPE,
-                                                env={**os.environ, **env} if env is not None else None)
+    proc = await asyncio.create_subprocess_exec(
+        *EXE,
+        *args,
+        cwd=ROOT,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        env={**os.environ, **env} if env is not None else None,
+    )
     out, err = await asyncio.wait_for(proc.communicate(), timeout)
     return proc.returncode, out.decode(), err.decode()
 
@@ -35,7 +41,7 @@ async def run_cli(*args: str, timeout: float = 30, env: dict[str, str] | None = 
 def write_config(tmp_path: Path, url: str, interval: str = "200ms") -> Path:
     path = tmp_path / "channels.yaml"
     path.write_text(f"""
-data_dir: {tmp_path / 'data'}
+data_dir: {tmp_path / "data"}
 allow_networks: [127.0.0.0/8]
 defaults: {{interval: {interval}, timeout: 150ms, fail_threshold: 2, recover_threshold: 2}}
 channels:
@@ -54,8 +60,9 @@ class Service:
         self.args = args
 
     async def __aenter__(self) -> Service:
-        self.proc = await asyncio.create_subprocess_exec(*EXE, "run", *self.args, cwd=ROOT, stdout=asyncio.subprocess.PIPE,
-                                                         stderr=asyncio.subprocess.PIPE)
+        self.proc = await asyncio.create_subprocess_exec(
+            *EXE, "run", *self.args, cwd=ROOT, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+        )
         self.first_line = (await asyncio.wait_for(self.proc.stdout.readline(), 20)).decode()
         return self
 
@@ -84,12 +91,15 @@ async def test_check_config_accepts_the_example():
 
 async def test_check_config_rejects_bad_file_with_exit_2(tmp_path):
     bad = tmp_path / "bad.yaml"
-    bad.write_text("channels:\n  - id: x\n    name: X\n    checks:\n      - kind: http\n        target: https://x.pl/\n        interval: soon\n")
+    bad.write_text(
+        "channels:\n  - id: x\n    name: X\n    checks:\n      - kind: http\n        target: https://x.pl/\n        interval: soon\n"
+    )
     code, out, err = await run_cli("check-config", str(bad))
     assert (code, out) == (2, "")
-    assert err.splitlines() == [f"1 problem(s) in {bad}:",
-                                f"{bad}:7: channels[0].checks[0].interval: 'soon' is not a duration; "
-                                "write a number with a unit: 500ms, 30s, 5m, 1h or 1d"]
+    assert err.splitlines() == [
+        f"1 problem(s) in {bad}:",
+        f"{bad}:7: channels[0].checks[0].interval: 'soon' is not a duration; write a number with a unit: 500ms, 30s, 5m, 1h or 1d",
+    ]
 
 
 async def test_probe_once_json_prints_one_object_per_check(tmp_path, aiohttp_server):
@@ -98,11 +108,14 @@ async def test_probe_once_json_prints_one_object_per_check(tmp_path, aiohttp_ser
     good_url = str((await aiohttp_server(good.app)).make_url("/"))
     bad_url = str((await aiohttp_server(bad.app)).make_url("/"))
     path = write_config(tmp_path, good_url)
-    path.write_text(path.read_text() + f"""  - id: amazon
+    path.write_text(
+        path.read_text()
+        + f"""  - id: amazon
     name: Amazon
     checks:
       - {{kind: http, target: '{bad_url}'}}
-""")
+"""
+    )
     code, out, err = await run_cli("probe-once", "--config", str(path), "--json")
     assert code == 1, err
     first, second = (json.loads(line) for line in out.splitlines())
@@ -158,20 +171,30 @@ async def test_port_in_use_is_one_clear_error(tmp_path, fake_channel):
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        code, out, err = await run_cli("run", "--config", str(write_config(tmp_path, fake_channel.url)),
-                                       "--listen", f"127.0.0.1:{port}")
+        code, out, err = await run_cli("run", "--config", str(write_config(tmp_path, fake_channel.url)), "--listen", f"127.0.0.1:{port}")
     assert code == 2
-    assert err == (f"channel-monitor: error: cannot listen on 127.0.0.1:{port}: Address already in use; stop the other "
-                   "process or choose another address with --listen (or the listen key)\n")
+    assert err == (
+        f"channel-monitor: error: cannot listen on 127.0.0.1:{port}: Address already in use; stop the other "
+        "process or choose another address with --listen (or the listen key)\n"
+    )
 
 
 async def test_unusable_data_dir_is_one_clear_error(tmp_path, fake_channel):
     (tmp_path / "file").write_text("x")
-    code, _, err = await run_cli("run", "--config", str(write_config(tmp_path, fake_channel.url)),
-                                 "--data-dir", str(tmp_path / "file" / "data"), "--listen", f"127.0.0.1:{free_port()}")
+    code, _, err = await run_cli(
+        "run",
+        "--config",
+        str(write_config(tmp_path, fake_channel.url)),
+        "--data-dir",
+        str(tmp_path / "file" / "data"),
+        "--listen",
+        f"127.0.0.1:{free_port()}",
+    )
     assert code == 2
-    assert err.endswith(f"channel-monitor: error: cannot create data directory '{tmp_path}/file/data': Not a directory; "
-                        "choose another with --data-dir or the data_dir key\n")
+    assert err.endswith(
+        f"channel-monitor: error: cannot create data directory '{tmp_path}/file/data': Not a directory; "
+        "choose another with --data-dir or the data_dir key\n"
+    )
 
 
 async def test_corrupt_config_exits_2_before_starting(tmp_path):
@@ -184,8 +207,16 @@ async def test_corrupt_config_exits_2_before_starting(tmp_path):
 
 async def test_demo_runs_with_no_config_and_is_controlled_from_the_cli(tmp_path):
     port = free_port()
-    proc = await asyncio.create_subprocess_exec(*EXE, "--listen", f"127.0.0.1:{port}", "--data-dir", str(tmp_path / "data"),
-                                                cwd=ROOT, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    proc = await asyncio.create_subprocess_exec(
+        *EXE,
+        "--listen",
+        f"127.0.0.1:{port}",
+        "--data-dir",
+        str(tmp_path / "data"),
+        cwd=ROOT,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
     try:
         line = (await asyncio.wait_for(proc.stdout.readline(), 20)).decode()
         assert line == f"Status page: http://127.0.0.1:{port}/  (demo: simulated channels)\n"
@@ -229,7 +260,8 @@ async def test_probe_once_wraps_a_long_reason_instead_of_cutting_it(tmp_path, fa
     why = lines[0].index("WHY")
     assert [line[why:] for line in lines[1:3]] == [
         "content_mismatch: body lacks 'Add to basket before the",
-        "Christmas sale ends tomorrow at midnight'"]
+        "Christmas sale ends tomorrow at midnight'",
+    ]
     assert "Every check failed" not in out  # it reached the channel: not a network problem here
     code, out, _ = await run_cli("probe-once", "--config", str(path), "--json")
     assert json.loads(out)["error"] == f"body lacks '{wanted}'"
@@ -237,16 +269,20 @@ async def test_probe_once_wraps_a_long_reason_instead_of_cutting_it(tmp_path, fa
 
 async def test_probe_once_says_when_every_check_fails_at_dns_or_connect(tmp_path):
     path = write_config(tmp_path, f"http://127.0.0.1:{free_port()}/")  # nothing listens there
-    path.write_text(path.read_text() + f"""  - id: amazon
+    path.write_text(
+        path.read_text()
+        + f"""  - id: amazon
     name: Amazon
     checks:
       - {{kind: tcp, target: '127.0.0.1:{free_port()}'}}
-""")
+"""
+    )
     code, out, _ = await run_cli("probe-once", "--config", str(path))
     assert code == 1
     assert out.splitlines()[-2:] == [
         "0 of 2 checks passed",
-        "Every check failed at DNS or connect: is this machine offline, or is its DNS resolver down?"]
+        "Every check failed at DNS or connect: is this machine offline, or is its DNS resolver down?",
+    ]
     code, out, _ = await run_cli("probe-once", "--json", "--config", str(path))
     assert [json.loads(line)["error_class"] for line in out.splitlines()] == ["connect_refused", "connect_refused"]
 
@@ -263,14 +299,26 @@ async def test_options_come_before_or_after_the_command(tmp_path, fake_channel):
     assert code == 0 and json.loads(out)["ok"] is True
 
 
-@pytest.mark.parametrize(("args", "message"), [
-    (("--data-dir", "elsewhere", "check-config", "examples/channels.yaml"), "--data-dir does not apply to `channel-monitor check-config`"),
-    (("--data-dir", "elsewhere", "probe-once", "--config", "examples/channels.yaml"),
-     "--data-dir does not apply to `channel-monitor probe-once`"),
-    (("--json", "demo", "status"), "--json does not apply to `channel-monitor demo status`"),
-    (("--data-dir", "elsewhere", "override", "allegro", "--lift", "--by", "ola"), "--data-dir does not apply to `channel-monitor override`"),
-    (("probe-once",), "probe-once needs --config FILE"),
-], ids=["check-config", "probe-once", "demo-control", "admin-command", "probe-once-without-config"])
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (
+            ("--data-dir", "elsewhere", "check-config", "examples/channels.yaml"),
+            "--data-dir does not apply to `channel-monitor check-config`",
+        ),
+        (
+            ("--data-dir", "elsewhere", "probe-once", "--config", "examples/channels.yaml"),
+            "--data-dir does not apply to `channel-monitor probe-once`",
+        ),
+        (("--json", "demo", "status"), "--json does not apply to `channel-monitor demo status`"),
+        (
+            ("--data-dir", "elsewhere", "override", "allegro", "--lift", "--by", "ola"),
+            "--data-dir does not apply to `channel-monitor override`",
+        ),
+        (("probe-once",), "probe-once needs --config FILE"),
+    ],
+    ids=["check-config", "probe-once", "demo-control", "admin-command", "probe-once-without-config"],
+)
 async def test_an_option_a_command_would_ignore_is_refused(args, message):
     code, out, err = await run_cli(*args)
     assert (code, out, err.splitlines()[-1]) == (2, "", f"channel-monitor: error: {message}")
@@ -281,8 +329,11 @@ async def test_data_dir_with_a_postgresql_config_is_refused_not_ignored(tmp_path
     path.write_text(path.read_text() + "database_url: postgresql://cm:secret@127.0.0.1:1/cm\n")
     for command in (("db", "upgrade"), ("failover", "status"), ("plan",), ("run", "--listen", f"127.0.0.1:{free_port()}")):
         code, _, err = await run_cli(*command, "--config", str(path), "--data-dir", str(tmp_path / "d"))
-        assert (code, err) == (2, f"channel-monitor: error: --data-dir {tmp_path / 'd'} names a SQLite directory, but the "
-                                  "config uses database_url postgresql://cm:***@127.0.0.1:1/cm; leave out --data-dir\n"), command
+        assert (code, err) == (
+            2,
+            f"channel-monitor: error: --data-dir {tmp_path / 'd'} names a SQLite directory, but the "
+            "config uses database_url postgresql://cm:***@127.0.0.1:1/cm; leave out --data-dir\n",
+        ), command
 
 
 async def run_into_closed_pipe(*args: str) -> tuple[int, str]:
@@ -297,12 +348,16 @@ async def run_into_closed_pipe(*args: str) -> tuple[int, str]:
     return proc.returncode, err.decode()
 
 
-@pytest.mark.parametrize("args", [
-    ("failover", "status", "--data-dir", "{db}"),
-    ("plan", "--fail", "allegro", "--data-dir", "{db}"),
-    ("check-config", "examples/channels.yaml"),
-    ("probe-once", "--config", "{config}"),
-], ids=["failover-status", "plan", "check-config", "probe-once"])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("failover", "status", "--data-dir", "{db}"),
+        ("plan", "--fail", "allegro", "--data-dir", "{db}"),
+        ("check-config", "examples/channels.yaml"),
+        ("probe-once", "--config", "{config}"),
+    ],
+    ids=["failover-status", "plan", "check-config", "probe-once"],
+)
 async def test_a_reader_that_stops_early_ends_the_command_quietly(tmp_path, fake_channel, args):
     assert (await run_cli("db", "upgrade", "--data-dir", str(tmp_path / "db")))[0] == 0
     values = {"db": str(tmp_path / "db"), "config": str(write_config(tmp_path, fake_channel.url))}

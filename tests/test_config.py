@@ -1,4 +1,5 @@
 """Config loading: valid files load with defaults; every bad input gets its exact message."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -6,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from monitor.config import ConfigError, load_config, parse_config
-from monitor.durations import format_duration, parse_duration
+from monitor.core.durations import format_duration, parse_duration
 from probes import PROBES
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -55,44 +56,104 @@ def test_check_timeout_defaults_to_interval_when_shorter():
 
 
 BAD = [
-    ("unknown-top-key", "colour: red\n" + MINIMAL,
-     ["c.yaml:1: colour: unknown key 'colour'; allowed keys here: listen, data_dir, database_url, log_format, allow_networks, admin_token, defaults, flapping, connectivity, retention, channels, failover, alerts, show_failover"]),
-    ("unknown-check-key", MINIMAL + "        keyword: shop\n",
-     ["c.yaml:8: channels[0].checks[0].keyword: unknown key 'keyword'; allowed keys here: id, kind, target, interval, "
-      "timeout, conditions, on_failure, method, headers, expect_status, body_contains, body_not_contains, body_matches, "
-      "body_not_matches, content_type, max_response_time, max_body_bytes, follow_redirects, max_redirects, verify_tls"]),
-    ("down-when-over-checks", MINIMAL.replace("    checks:", "    down_when: 3\n    checks:"),
-     ["c.yaml:3: channels[0]: down_when is 3 but channel 'allegro' has 1 check that can take it down, so it "
-      "could never be down; use a number up to 1, or 'all'"]),
-    ("down-when-over-down-checks", MINIMAL.replace("    checks:", "    down_when: 2\n    checks:")
-     + "        on_failure: degraded\n      - {kind: dns, target: allegro.pl}\n",
-     ["c.yaml:3: channels[0]: down_when is 2 but channel 'allegro' has 1 check that can take it down (1 more with "
-      "on_failure: degraded), so it could never be down; use a number up to 1, or 'all'"]),
-    ("bad-duration", MINIMAL + "        interval: 5x\n",
-     ["c.yaml:8: channels[0].checks[0].interval: '5x' is not a duration; write a number with a unit: 500ms, 30s, 5m, 1h or 1d"]),
-    ("negative-duration", MINIMAL + "        interval: -5\n",
-     ["c.yaml:8: channels[0].checks[0].interval: -5 is not a positive duration; write a number with a unit: 500ms, 30s, 5m, 1h or 1d"]),
-    ("wrong-type", "defaults: {fail_threshold: many}\n" + MINIMAL,
-     ["c.yaml:1: defaults.fail_threshold: 'many' is not valid: input should be a valid integer, unable to parse string as an integer"]),
-    ("bad-url", MINIMAL.replace("https://allegro.pl/", "allegro.pl"),
-     ["c.yaml:7: channels[0].checks[0].target: 'allegro.pl' is not an http(s) URL; write e.g. https://shop.example.com/"]),
-    ("unknown-kind", MINIMAL.replace("kind: http", "kind: smtp"),
-     ["c.yaml:6: channels[0].checks[0].kind: 'smtp' is not a probe kind; use one of: dns, http, opengraph, statuspage, tcp, tls"]),
-    ("bad-id", MINIMAL.replace("id: allegro", "id: Allegro PL"),
-     ["c.yaml:3: channels[0].id: 'Allegro PL' is not a valid id; use lower-case letters, digits, '-' or '_' (at most 64), starting with a letter or digit"]),
-    ("missing-target", MINIMAL.replace("        target: https://allegro.pl/\n", ""),
-     ["c.yaml:6: channels[0].checks[0].target: required key is missing"]),
+    (
+        "unknown-top-key",
+        "colour: red\n" + MINIMAL,
+        [
+            "c.yaml:1: colour: unknown key 'colour'; allowed keys here: listen, data_dir, database_url, log_format, allow_networks, admin_token, defaults, flapping, connectivity, retention, channels, failover, alerts, show_failover"
+        ],
+    ),
+    (
+        "unknown-check-key",
+        MINIMAL + "        keyword: shop\n",
+        [
+            "c.yaml:8: channels[0].checks[0].keyword: unknown key 'keyword'; allowed keys here: id, kind, target, interval, "
+            "timeout, conditions, on_failure, method, headers, expect_status, body_contains, body_not_contains, body_matches, "
+            "body_not_matches, content_type, max_response_time, max_body_bytes, follow_redirects, max_redirects, verify_tls"
+        ],
+    ),
+    (
+        "down-when-over-checks",
+        MINIMAL.replace("    checks:", "    down_when: 3\n    checks:"),
+        [
+            "c.yaml:3: channels[0]: down_when is 3 but channel 'allegro' has 1 check that can take it down, so it "
+            "could never be down; use a number up to 1, or 'all'"
+        ],
+    ),
+    (
+        "down-when-over-down-checks",
+        MINIMAL.replace("    checks:", "    down_when: 2\n    checks:")
+        + "        on_failure: degraded\n      - {kind: dns, target: allegro.pl}\n",
+        [
+            "c.yaml:3: channels[0]: down_when is 2 but channel 'allegro' has 1 check that can take it down (1 more with "
+            "on_failure: degraded), so it could never be down; use a number up to 1, or 'all'"
+        ],
+    ),
+    (
+        "bad-duration",
+        MINIMAL + "        interval: 5x\n",
+        ["c.yaml:8: channels[0].checks[0].interval: '5x' is not a duration; write a number with a unit: 500ms, 30s, 5m, 1h or 1d"],
+    ),
+    (
+        "negative-duration",
+        MINIMAL + "        interval: -5\n",
+        ["c.yaml:8: channels[0].checks[0].interval: -5 is not a positive duration; write a number with a unit: 500ms, 30s, 5m, 1h or 1d"],
+    ),
+    (
+        "wrong-type",
+        "defaults: {fail_threshold: many}\n" + MINIMAL,
+        ["c.yaml:1: defaults.fail_threshold: 'many' is not valid: input should be a valid integer, unable to parse string as an integer"],
+    ),
+    (
+        "bad-url",
+        MINIMAL.replace("https://allegro.pl/", "allegro.pl"),
+        ["c.yaml:7: channels[0].checks[0].target: 'allegro.pl' is not an http(s) URL; write e.g. https://shop.example.com/"],
+    ),
+    (
+        "unknown-kind",
+        MINIMAL.replace("kind: http", "kind: smtp"),
+        ["c.yaml:6: channels[0].checks[0].kind: 'smtp' is not a probe kind; use one of: dns, http, opengraph, statuspage, tcp, tls"],
+    ),
+    (
+        "bad-id",
+        MINIMAL.replace("id: allegro", "id: Allegro PL"),
+        [
+            "c.yaml:3: channels[0].id: 'Allegro PL' is not a valid id; use lower-case letters, digits, '-' or '_' (at most 64), starting with a letter or digit"
+        ],
+    ),
+    (
+        "missing-target",
+        MINIMAL.replace("        target: https://allegro.pl/\n", ""),
+        ["c.yaml:6: channels[0].checks[0].target: required key is missing"],
+    ),
     ("no-channels", "listen: 127.0.0.1:9000\n", ["c.yaml: channels: required key is missing"]),
-    ("bad-listen", "listen: everywhere\n" + MINIMAL,
-     ["c.yaml:1: listen: 'everywhere' is not an address to listen on; write host:port, e.g. 127.0.0.1:8080"]),
-    ("bad-group", MINIMAL.replace("name: Allegro", "name: Allegro\n    group: bazaar"),
-     ["c.yaml:5: channels[0].group: 'bazaar' is not allowed; use one of: 'own_shop', 'marketplace', 'social', 'comparison', 'messaging' or 'other'"]),
-    ("timeout-over-interval", MINIMAL + "        interval: 10s\n        timeout: 30s\n",
-     ["c.yaml:9: channels[0].checks[0].timeout: 30s is longer than the interval 10s; a check's timeout must be at most its interval"]),
-    ("duplicate-check", MINIMAL + "      - kind: http\n        target: https://allegro.pl/x\n",
-     ["c.yaml:8: channels[0].checks[1].id: two checks of channel 'allegro' are both named 'http'; give each an 'id'"]),
-    ("duplicate-channel", MINIMAL + MINIMAL.replace("channels:\n", ""),
-     ["c.yaml:9: channels[1].id: 'allegro' is used by another channel; channel ids must be unique"]),
+    (
+        "bad-listen",
+        "listen: everywhere\n" + MINIMAL,
+        ["c.yaml:1: listen: 'everywhere' is not an address to listen on; write host:port, e.g. 127.0.0.1:8080"],
+    ),
+    (
+        "bad-group",
+        MINIMAL.replace("name: Allegro", "name: Allegro\n    group: bazaar"),
+        [
+            "c.yaml:5: channels[0].group: 'bazaar' is not allowed; use one of: 'own_shop', 'marketplace', 'social', 'comparison', 'messaging' or 'other'"
+        ],
+    ),
+    (
+        "timeout-over-interval",
+        MINIMAL + "        interval: 10s\n        timeout: 30s\n",
+        ["c.yaml:9: channels[0].checks[0].timeout: 30s is longer than the interval 10s; a check's timeout must be at most its interval"],
+    ),
+    (
+        "duplicate-check",
+        MINIMAL + "      - kind: http\n        target: https://allegro.pl/x\n",
+        ["c.yaml:8: channels[0].checks[1].id: two checks of channel 'allegro' are both named 'http'; give each an 'id'"],
+    ),
+    (
+        "duplicate-channel",
+        MINIMAL + MINIMAL.replace("channels:\n", ""),
+        ["c.yaml:9: channels[1].id: 'allegro' is used by another channel; channel ids must be unique"],
+    ),
     ("not-yaml", "channels: [\n", None),
     ("not-a-mapping", "- a\n- b\n", ["c.yaml: the file must be a YAML mapping with a 'channels' list"]),
 ]
@@ -116,7 +177,8 @@ def test_all_problems_are_reported_at_once_in_file_order():
 def test_missing_env_var_names_the_key_and_variable():
     text = MINIMAL.replace("https://allegro.pl/", "https://${SHOP_HOST}/")
     assert problems(text, environ={}) == [
-        "c.yaml:7: channels[0].checks[0].target: environment variable SHOP_HOST is not set; export it or remove ${SHOP_HOST}"]
+        "c.yaml:7: channels[0].checks[0].target: environment variable SHOP_HOST is not set; export it or remove ${SHOP_HOST}"
+    ]
 
 
 def test_unreadable_file_is_a_config_error(tmp_path):
@@ -125,8 +187,11 @@ def test_unreadable_file_is_a_config_error(tmp_path):
     assert str(info.value) == f"{tmp_path / 'nope.yaml'}: cannot read the file: No such file or directory"
 
 
-@pytest.mark.parametrize("text,seconds", [("500ms", 0.5), ("30s", 30), ("5m", 300), ("1h", 3600), ("1d", 86400), (15, 15), ("1.5s", 1.5)],
-                         ids=["ms", "s", "m", "h", "d", "number", "fraction"])
+@pytest.mark.parametrize(
+    "text,seconds",
+    [("500ms", 0.5), ("30s", 30), ("5m", 300), ("1h", 3600), ("1d", 86400), (15, 15), ("1.5s", 1.5)],
+    ids=["ms", "s", "m", "h", "d", "number", "fraction"],
+)
 def test_durations_parse(text, seconds):
     assert parse_duration(text) == seconds
 
@@ -141,16 +206,22 @@ def test_env_reference_default_is_used_when_unset():
     assert parse_config(text, PROBES, environ={}).channels[0].checks[0].target == "https://fallback.example/"
 
 
-@pytest.mark.parametrize("text,expected", [
-    (MINIMAL + "        interval: .nan\n", "channels[0].checks[0].interval: nan is not a positive duration"),
-    (MINIMAL + "        interval: .inf\n", "channels[0].checks[0].interval: inf is not a positive duration"),
-    (MINIMAL + "        interval: 99999999d\n", "is longer than the longest duration allowed (3650d)"),
-    (MINIMAL + "        interval: 1ms\n", "channels[0].checks[0].interval: 1ms is too often; a check runs at most every 100ms"),
-    (MINIMAL.replace("name: Allegro", 'name: "Allegro\\nFAKE"'), "has a line break or control character"),
-    ("database_url: mysql://x\n" + MINIMAL, "database_url: 'mysql://x' is not a database URL; use sqlite:///"),
-    (MINIMAL.replace("    name: Allegro\n", "    name: Allegro\n    name: Other\n"),
-     "c.yaml: line 5: not valid YAML: key 'name' appears twice (first on line 4); keep one"),
-], ids=["nan", "inf", "huge", "too-often", "newline-in-name", "database-scheme", "duplicate-key"])
+@pytest.mark.parametrize(
+    "text,expected",
+    [
+        (MINIMAL + "        interval: .nan\n", "channels[0].checks[0].interval: nan is not a positive duration"),
+        (MINIMAL + "        interval: .inf\n", "channels[0].checks[0].interval: inf is not a positive duration"),
+        (MINIMAL + "        interval: 99999999d\n", "is longer than the longest duration allowed (3650d)"),
+        (MINIMAL + "        interval: 1ms\n", "channels[0].checks[0].interval: 1ms is too often; a check runs at most every 100ms"),
+        (MINIMAL.replace("name: Allegro", 'name: "Allegro\\nFAKE"'), "has a line break or control character"),
+        ("database_url: mysql://x\n" + MINIMAL, "database_url: 'mysql://x' is not a database URL; use sqlite:///"),
+        (
+            MINIMAL.replace("    name: Allegro\n", "    name: Allegro\n    name: Other\n"),
+            "c.yaml: line 5: not valid YAML: key 'name' appears twice (first on line 4); keep one",
+        ),
+    ],
+    ids=["nan", "inf", "huge", "too-often", "newline-in-name", "database-scheme", "duplicate-key"],
+)
 def test_values_that_would_break_the_running_service_are_refused(text, expected):
     assert expected in "\n".join(problems(text))
 
@@ -170,12 +241,18 @@ def test_non_utf8_file_is_a_config_error(tmp_path):
 
 
 def test_maintenance_windows_and_rules_load():
-    text = MINIMAL.replace("    checks:", """    down_when: 2
+    text = (
+        MINIMAL.replace(
+            "    checks:",
+            """    down_when: 2
     min_state_time: 5m
     maintenance:
       - {reason: weekly backup, cron: '0 2 * * sun', duration: 2h, time_zone: Europe/Warsaw}
       - {start: '2026-12-01T02:00:00', end: '2026-12-01T04:00:00', time_zone: Europe/Warsaw}
-    checks:""") + "        on_failure: degraded\n      - {kind: dns, target: allegro.pl}\n      - {kind: tls, target: allegro.pl}\n"
+    checks:""",
+        )
+        + "        on_failure: degraded\n      - {kind: dns, target: allegro.pl}\n      - {kind: tls, target: allegro.pl}\n"
+    )
     config = parse_config(text, PROBES)
     channel = config.channels[0]
     rules = config.rules(channel)
@@ -185,15 +262,25 @@ def test_maintenance_windows_and_rules_load():
     assert (once.start, once.end) == (1796086800.0, 1796094000.0)  # 01:00-03:00 UTC
 
 
-@pytest.mark.parametrize("window,message", [
-    ("{cron: '0 2 * * sun'}", "a recurring window needs both cron and duration, e.g. cron: '0 2 * * sun', duration: 2h"),
-    ("{start: '2026-12-01T02:00:00Z'}", "a one-off window needs both start and end, e.g. start: 2026-12-01T02:00:00+01:00"),
-    ("{reason: x}", "give either start and end (one-off) or cron and duration (recurring)"),
-    ("{cron: 'every sunday', duration: 1h}", "'every sunday' is not a crontab line"),
-    ("{cron: '0 2 * * sun', duration: 1h, time_zone: Mars/Olympus}", "'Mars/Olympus' is not a time zone; use an IANA name such as Europe/Warsaw or UTC"),
-    ("{start: '2026-12-01T04:00:00Z', end: '2026-12-01T02:00:00Z'}", "end must be after start"),
-    ("{cron: '0 2 * * sun', duration: 1h, every: 1}", "unknown key 'every'; allowed keys here: reason, start, end, cron, duration, time_zone"),
-], ids=["cron-without-duration", "start-without-end", "neither", "bad-cron", "bad-zone", "end-before-start", "unknown-key"])
+@pytest.mark.parametrize(
+    "window,message",
+    [
+        ("{cron: '0 2 * * sun'}", "a recurring window needs both cron and duration, e.g. cron: '0 2 * * sun', duration: 2h"),
+        ("{start: '2026-12-01T02:00:00Z'}", "a one-off window needs both start and end, e.g. start: 2026-12-01T02:00:00+01:00"),
+        ("{reason: x}", "give either start and end (one-off) or cron and duration (recurring)"),
+        ("{cron: 'every sunday', duration: 1h}", "'every sunday' is not a crontab line"),
+        (
+            "{cron: '0 2 * * sun', duration: 1h, time_zone: Mars/Olympus}",
+            "'Mars/Olympus' is not a time zone; use an IANA name such as Europe/Warsaw or UTC",
+        ),
+        ("{start: '2026-12-01T04:00:00Z', end: '2026-12-01T02:00:00Z'}", "end must be after start"),
+        (
+            "{cron: '0 2 * * sun', duration: 1h, every: 1}",
+            "unknown key 'every'; allowed keys here: reason, start, end, cron, duration, time_zone",
+        ),
+    ],
+    ids=["cron-without-duration", "start-without-end", "neither", "bad-cron", "bad-zone", "end-before-start", "unknown-key"],
+)
 def test_bad_maintenance_windows_are_explained(window, message):
     text = MINIMAL.replace("    checks:", f"    maintenance: [{window}]\n    checks:")
     assert message in "\n".join(problems(text))
@@ -201,12 +288,14 @@ def test_bad_maintenance_windows_are_explained(window, message):
 
 def test_flapping_thresholds_must_leave_a_gap():
     assert problems("flapping: {high: 20, low: 30}\n" + MINIMAL) == [
-        "c.yaml:1: flapping: low (30) must be below high (20); e.g. low: 25, high: 50"]
+        "c.yaml:1: flapping: low (30) must be below high (20); e.g. low: 25, high: 50"
+    ]
 
 
 def test_down_when_all_counts_the_checks_that_can_take_the_channel_down():
     text = MINIMAL.replace("    checks:", "    down_when: all\n    checks:") + (
-        "        on_failure: degraded\n      - {kind: dns, target: allegro.pl}\n      - {kind: tls, target: allegro.pl}\n")
+        "        on_failure: degraded\n      - {kind: dns, target: allegro.pl}\n      - {kind: tls, target: allegro.pl}\n"
+    )
     config = parse_config(text, PROBES)
     # dns and tls down take the channel down; the degrade-only http check could never be down, so it is not waited for
     assert config.rules(config.channels[0]).down_when == 2

@@ -1,4 +1,5 @@
-""""Is it us?": when the monitor's own network fails, channels freeze instead of all going down."""
+""" "Is it us?": when the monitor's own network fails, channels freeze instead of all going down."""
+
 from __future__ import annotations
 
 import socket
@@ -58,12 +59,15 @@ async def test_everything_failing_at_once_freezes_states_and_alerts_once(tmp_pat
     shops = [FakeChannel() for _ in range(4)]
     urls = [str((await aiohttp_server(s.app)).make_url("/")) for s in shops]
     channels = "\n".join(f"  - {{id: c{i}, name: C{i}, checks: [{{kind: http, target: '{u}'}}]}}" for i, u in enumerate(urls))
-    config = parse_config(f"""data_dir: {tmp_path}
+    config = parse_config(
+        f"""data_dir: {tmp_path}
 allow_networks: [127.0.0.0/8]
 defaults: {{interval: 200ms, timeout: 150ms, fail_threshold: 3, recover_threshold: 1}}
 channels:
 {channels}
-""", PROBES)
+""",
+        PROBES,
+    )
     recorder = Recorder()
     app = create_app(immediate_alerts(config), notifiers=[recorder], flush_interval=0.05)
     client = await aiohttp_client(app)
@@ -89,14 +93,17 @@ async def test_failing_control_target_freezes_states(tmp_path, aiohttp_client, f
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         closed = s.getsockname()[1]
-    config = parse_config(f"""data_dir: {tmp_path}
+    config = parse_config(
+        f"""data_dir: {tmp_path}
 allow_networks: [127.0.0.0/8]
 defaults: {{interval: 200ms, timeout: 150ms}}
 connectivity:
   checks: [{{kind: tcp, id: cdn, target: '127.0.0.1:{closed}'}}]
 channels:
   - {{id: shop, name: Shop, checks: [{{kind: http, target: '{fake_channel.url}'}}]}}
-""", PROBES)
+""",
+        PROBES,
+    )
     app = create_app(config, flush_interval=0.05)
     await aiohttp_client(app)
     await eventually(lambda: app[MONITOR].book.connectivity_lost)
@@ -108,19 +115,22 @@ async def test_a_control_probe_in_flight_is_cut_off_quietly_at_stop(tmp_path, ai
     hanging = FakeChannel()
     hanging.mode = "hang"
     url = str((await aiohttp_server(hanging.app)).make_url("/"))
-    config = parse_config(f"""data_dir: {tmp_path}
+    config = parse_config(
+        f"""data_dir: {tmp_path}
 allow_networks: [127.0.0.0/8]
 defaults: {{interval: 5s, timeout: 4s}}
 connectivity:
   checks: [{{kind: http, id: cdn, target: '{url}'}}]
 channels:
   - {{id: shop, name: Shop, checks: [{{kind: http, target: '{url}'}}]}}
-""", PROBES)
+""",
+        PROBES,
+    )
     app = create_app(config, flush_interval=0.05)
     client = await aiohttp_client(app)
     monitor = app[MONITOR]
-    await eventually(lambda: hanging.hits >= 2)          # the channel's probe and the control probe both hang
-    assert len(monitor.pipeline._inflight) == 2          # the control probe is tracked like a check
-    await client.close()                                 # stop: both are cut off
+    await eventually(lambda: hanging.hits >= 2)  # the channel's probe and the control probe both hang
+    assert len(monitor.pipeline._inflight) == 2  # the control probe is tracked like a check
+    await client.close()  # stop: both are cut off
     assert monitor.pipeline._inflight == set()
     assert not [r for r in caplog.records if r.levelname in ("ERROR", "CRITICAL")]

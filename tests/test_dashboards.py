@@ -5,6 +5,7 @@ The PromQL checks read expressions with a small tokenizer, not a full parser: en
 matchers and `by (...)` / `on (...)` label lists. The promtool test parses every expression for real (it
 needs Debian's prometheus package: skipped on a developer's machine without it, a failure under CI=true).
 """
+
 from __future__ import annotations
 
 import importlib.util
@@ -19,9 +20,9 @@ from pathlib import Path
 import yaml
 from prometheus_client import CollectorRegistry
 
+from monitor.core.history import UPTIME_WINDOWS
 from monitor.health import State
 from monitor.metrics import ACTION_OUTCOMES, ALERT_OUTCOMES, DNS_RCODES, HTTP_PHASES, Metrics
-from monitor.store.queries import UPTIME_WINDOWS
 from probes.base import ERROR_CLASSES
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -40,18 +41,33 @@ TARGET_LABELS = {"job", "instance"}
 GRAFANA_VARIABLES = {"channel", "__rate_interval", "__interval", "__range"}
 SUBSTITUTIONS = {"$__rate_interval": "1m", "$__interval": "15s", "$__range": "6h", "$channel": ".*"}
 # Issue 8: the rows the dashboard must have, in this order.
-REQUIRED_ROWS = ["Channel status", "Uptime", "Latency by phase", "Failure reasons", "Certificates and DNS",
-                 "Failover allocation", "Alert and action delivery", "Monitor self-health"]
+REQUIRED_ROWS = [
+    "Channel status",
+    "Uptime",
+    "Latency by phase",
+    "Failure reasons",
+    "Certificates and DNS",
+    "Failover allocation",
+    "Alert and action delivery",
+    "Monitor self-health",
+]
 # Series a dashboard does not need to show: a histogram's sum and count (the buckets give the quantiles).
 NOT_SHOWN = {"channel_monitor_scheduler_lag_seconds_sum", "channel_monitor_scheduler_lag_seconds_count"}
 # Label values that come from closed sets in the code, so a typo in the dashboard would match nothing.
-CLOSED_LABEL_VALUES = {"state": {s.value for s in State}, "window": set(UPTIME_WINDOWS), "phase": set(HTTP_PHASES),
-                       "error_class": set(ERROR_CLASSES)}
-CLOSED_METRIC_LABEL_VALUES = {("channel_monitor_alerts_total", "outcome"): set(ALERT_OUTCOMES),
-                              ("channel_monitor_failover_actions_total", "outcome"): set(ACTION_OUTCOMES)}
+CLOSED_LABEL_VALUES = {
+    "state": {s.value for s in State},
+    "window": set(UPTIME_WINDOWS),
+    "phase": set(HTTP_PHASES),
+    "error_class": set(ERROR_CLASSES),
+}
+CLOSED_METRIC_LABEL_VALUES = {
+    ("channel_monitor_alerts_total", "outcome"): set(ALERT_OUTCOMES),
+    ("channel_monitor_failover_actions_total", "outcome"): set(ACTION_OUTCOMES),
+}
 
 
 # --- the generator and its output --------------------------------------------------------------------------
+
 
 @cache
 def generator():
@@ -91,11 +107,11 @@ def exprs() -> list[str]:
 
 
 def run_generate(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, str(GENERATE), *args], cwd=ROOT, capture_output=True, text=True,
-                          timeout=SUBPROCESS_TIMEOUT)
+    return subprocess.run([sys.executable, str(GENERATE), *args], cwd=ROOT, capture_output=True, text=True, timeout=SUBPROCESS_TIMEOUT)
 
 
 # --- what the service exports ----------------------------------------------------------------------------
+
 
 @cache
 def exported() -> dict[str, frozenset[str]]:
@@ -124,34 +140,51 @@ def labels_of(name: str, expr: str) -> frozenset[str]:
 
 # --- a small PromQL reader -----------------------------------------------------------------------------------
 
-TOKEN = re.compile(r"""\s*(?:
+TOKEN = re.compile(
+    r"""\s*(?:
     (?P<string>"(?:[^"\\]|\\.)*")
   | (?P<range>\[[^\]]*\])
   | (?P<matchers>\{[^}]*\})
   | (?P<number>(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?)
   | (?P<ident>[a-zA-Z_:][a-zA-Z0-9_:]*)
   | (?P<op>==|!=|>=|<=|=~|!~|[-+*/%^<>(),=])
-)""", re.VERBOSE)
+)""",
+    re.VERBOSE,
+)
 MATCHER = re.compile(r'\s*([a-zA-Z_][a-zA-Z0-9_]*)\s*(=~|!~|!=|=)\s*"((?:[^"\\]|\\.)*)"\s*(?:,|$)')
 LABEL_LISTS = {"by", "without", "on", "ignoring", "group_left", "group_right"}
 KEYWORDS = {"and", "or", "unless", "bool", "offset"}
 # Aggregation operators: `sum by (...) (...)` puts a label list, not a parenthesis, after the name.
-AGGREGATIONS = {"sum", "min", "max", "avg", "group", "stddev", "stdvar", "count", "count_values", "bottomk", "topk",
-                "quantile", "limitk", "limit_ratio"}
+AGGREGATIONS = {
+    "sum",
+    "min",
+    "max",
+    "avg",
+    "group",
+    "stddev",
+    "stdvar",
+    "count",
+    "count_values",
+    "bottomk",
+    "topk",
+    "quantile",
+    "limitk",
+    "limit_ratio",
+}
 
 
 @dataclass(frozen=True)
 class Selector:
     name: str
     matchers: tuple[tuple[str, str, str], ...]  # (label, operator, value)
-    position: int                                 # token index
+    position: int  # token index
 
 
 @dataclass(frozen=True)
 class LabelList:
     keyword: str
     labels: tuple[str, ...]
-    scope: tuple[Selector, ...]                   # the selectors the labels must exist on
+    scope: tuple[Selector, ...]  # the selectors the labels must exist on
 
 
 def tokens(expr: str) -> list[tuple[str, str]]:
@@ -197,7 +230,7 @@ def read(expr: str) -> tuple[list[Selector], list[LabelList]]:
             raise AssertionError(f"a selector without a metric name in {expr!r}")
         if kind == "ident" and text in LABEL_LISTS and following == ("op", "("):
             end = closing(toks, i + 1)
-            labels = tuple(t for k, t in toks[i + 2:end] if k == "ident")
+            labels = tuple(t for k, t in toks[i + 2 : end] if k == "ident")
             lists.append((text, labels, end))
             i = end + 1
             continue
@@ -211,8 +244,9 @@ def read(expr: str) -> tuple[list[Selector], list[LabelList]]:
     for keyword, labels, end in lists:
         if keyword in {"by", "without"}:
             # `sum by (a) (expr)`: the aggregated expression follows the list (the form the dashboard uses).
-            assert end + 1 < len(toks) and toks[end + 1] == ("op", "("), \
+            assert end + 1 < len(toks) and toks[end + 1] == ("op", "("), (
                 f"write `{keyword} (...)` before the aggregated expression in {expr!r}"
+            )
             last = closing(toks, end + 1)
             scope = tuple(s for s in selectors if end + 1 < s.position < last)
         else:  # on/ignoring/group_*: checked against every selector of the expression
@@ -223,11 +257,13 @@ def read(expr: str) -> tuple[list[Selector], list[LabelList]]:
 
 # --- the committed JSON is the generator's output -----------------------------------------------------------
 
+
 def test_committed_json_is_what_generate_py_produces():
     produced = generator().render()
     assert json.loads(produced)["uid"] == "channel-monitor"
     assert DASHBOARD.read_text(encoding="utf-8") == produced, (
-        "channel-monitor.json differs from generate.py's output: run python dashboards/grafana/generate.py")
+        "channel-monitor.json differs from generate.py's output: run python dashboards/grafana/generate.py"
+    )
 
 
 def test_generate_is_deterministic():
@@ -242,8 +278,7 @@ def test_check_passes_on_the_committed_file_and_fails_on_a_hand_edit(tmp_path):
     edited.write_text(DASHBOARD.read_text(encoding="utf-8").replace('"Channel monitor"', '"Edited by hand"', 1))
     done = run_generate("--check", "--output", str(edited))
     assert done.returncode == 1
-    assert "channel-monitor.json is not what generate.py produces; run python dashboards/grafana/generate.py" \
-        in done.stderr
+    assert "channel-monitor.json is not what generate.py produces; run python dashboards/grafana/generate.py" in done.stderr
 
 
 def test_output_to_stdout_and_to_a_path(tmp_path):
@@ -257,6 +292,7 @@ def test_output_to_stdout_and_to_a_path(tmp_path):
 
 
 # --- dashboard settings -----------------------------------------------------------------------------------
+
 
 def test_identity_refresh_and_time_range():
     board = dashboard()
@@ -314,6 +350,7 @@ def test_every_query_has_its_own_ref_id():
 
 
 # --- the expressions -----------------------------------------------------------------------------------------
+
 
 def test_expressions_use_only_the_grafana_variables_the_integration_test_substitutes():
     used = {name for expr in exprs() for name in re.findall(r"\$\{?(\w+)", expr)}
@@ -389,9 +426,14 @@ def test_every_per_channel_selector_filters_on_the_channel_variable():
 def test_expressions_that_may_be_empty_fall_back_to_zero():
     """Counters that appear only after the first failure, alert or action, and the applied amounts, must
     not leave a panel empty; `on()` is needed after a `by` aggregation or vector(0) would always be added."""
-    rare = ("channel_monitor_probe_failures_total", "channel_monitor_alerts_total",
-            "channel_monitor_failover_actions_total", "channel_monitor_scheduler_missed_runs_total",
-            "channel_monitor_failover_applied_amount", "probe_ssl_earliest_cert_expiry")
+    rare = (
+        "channel_monitor_probe_failures_total",
+        "channel_monitor_alerts_total",
+        "channel_monitor_failover_actions_total",
+        "channel_monitor_scheduler_missed_runs_total",
+        "channel_monitor_failover_applied_amount",
+        "probe_ssl_earliest_cert_expiry",
+    )
     checked = 0
     for expr in exprs():
         if any(name in expr for name in rare):
@@ -409,11 +451,10 @@ def test_value_mappings_follow_the_code():
     assert len(set(gen.STATE_CODES.values())) == len(State)
     assert gen.HTTP_PHASES == HTTP_PHASES
     assert gen.UPTIME_WINDOWS == tuple(UPTIME_WINDOWS)
-    assert {code: text for code, (text, _colour) in gen.DNS_RCODES.items() if code >= 0} == \
-        {code: name for name, code in DNS_RCODES.items()}
+    assert {code: text for code, (text, _colour) in gen.DNS_RCODES.items() if code >= 0} == {
+        code: name for name, code in DNS_RCODES.items()
+    }
     assert set(gen.OUTCOME_COLOURS) == set(ALERT_OUTCOMES) | set(ACTION_OUTCOMES)
-
-
 
 
 def test_every_expression_is_valid_promql(promtool, tmp_path):
@@ -426,13 +467,13 @@ def test_every_expression_is_valid_promql(promtool, tmp_path):
         rules.append({"record": f"dashboard:expression_{n}", "expr": expr})
     path = tmp_path / "dashboard_rules.yml"
     path.write_text(yaml.safe_dump({"groups": [{"name": "dashboard", "rules": rules}]}))
-    done = subprocess.run([promtool, "check", "rules", str(path)], capture_output=True, text=True,
-                          timeout=SUBPROCESS_TIMEOUT)
+    done = subprocess.run([promtool, "check", "rules", str(path)], capture_output=True, text=True, timeout=SUBPROCESS_TIMEOUT)
     assert done.returncode == 0, done.stdout + done.stderr
     assert f"{len(rules)} rules found" in done.stdout + done.stderr
 
 
 # --- provisioning ------------------------------------------------------------------------------------------
+
 
 def test_dashboard_provider_points_at_the_mounted_folder():
     config = yaml.safe_load(PROVIDER.read_text(encoding="utf-8"))

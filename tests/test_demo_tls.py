@@ -1,4 +1,5 @@
 """The demo's HTTPS shop: a certificate strict verification accepts, and a listener that goes away with the shop."""
+
 from __future__ import annotations
 
 import asyncio

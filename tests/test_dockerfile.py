@@ -1,4 +1,5 @@
 """The container's entry point and health check, run here as Docker would run them (Docker itself is not available)."""
+
 from __future__ import annotations
 
 import asyncio

@@ -1,10 +1,12 @@
 """The health state machine: thresholds, recovery, causes and restore (without I/O, but for restoring from the
 stored states and incidents as the service does)."""
+
 from __future__ import annotations
 
 import pytest
 from sqlalchemy import select
 
+from monitor.core.history import IncidentStarts
 from monitor.health import (
     ChannelHealth,
     CheckHealth,
@@ -19,7 +21,7 @@ from monitor.health import (
 from monitor.maintenance import Window
 from monitor.store.db import make_engine
 from monitor.store.models import IncidentRow
-from monitor.store.queries import IncidentStarts, load_channel_states, load_incident_starts
+from monitor.store.queries import load_channel_states, load_incident_starts
 from monitor.store.writer import ResultWriter
 
 OK = Verdict(True)
@@ -28,6 +30,8 @@ OK = Verdict(True)
 def first(events):
     """The transition among a call's events, or None."""
     return next((e for e in events if hasattr(e, "new")), None)
+
+
 FAIL = Verdict(False, "http_status", "HTTP 503")
 
 
@@ -40,15 +44,25 @@ def run(verdicts, start=CheckHealth(), thresholds=Thresholds(3, 2)):
     return states
 
 
-@pytest.mark.parametrize("verdicts,expected", [
-    ([OK], ["up"]),
-    ([FAIL, FAIL, FAIL], ["unknown", "unknown", "down"]),
-    ([OK, FAIL, FAIL, FAIL], ["up", "up", "up", "down"]),
-    ([OK, FAIL, FAIL, OK, FAIL, FAIL], ["up"] * 6),
-    ([FAIL, FAIL, FAIL, OK, OK], ["unknown", "unknown", "down", "down", "up"]),
-    ([FAIL, FAIL, FAIL, OK, FAIL, OK, OK], ["unknown", "unknown", "down", "down", "down", "down", "up"]),
-], ids=["first-success-is-up", "three-failures-down", "up-then-down", "interrupted-failures-stay-up",
-        "two-successes-recover", "interrupted-recovery-stays-down"])
+@pytest.mark.parametrize(
+    "verdicts,expected",
+    [
+        ([OK], ["up"]),
+        ([FAIL, FAIL, FAIL], ["unknown", "unknown", "down"]),
+        ([OK, FAIL, FAIL, FAIL], ["up", "up", "up", "down"]),
+        ([OK, FAIL, FAIL, OK, FAIL, FAIL], ["up"] * 6),
+        ([FAIL, FAIL, FAIL, OK, OK], ["unknown", "unknown", "down", "down", "up"]),
+        ([FAIL, FAIL, FAIL, OK, FAIL, OK, OK], ["unknown", "unknown", "down", "down", "down", "down", "up"]),
+    ],
+    ids=[
+        "first-success-is-up",
+        "three-failures-down",
+        "up-then-down",
+        "interrupted-failures-stay-up",
+        "two-successes-recover",
+        "interrupted-recovery-stays-down",
+    ],
+)
 def test_thresholds(verdicts, expected):
     assert run(verdicts) == expected
 
@@ -58,12 +72,16 @@ def test_thresholds_are_configurable():
     assert run([FAIL, OK, OK, OK], thresholds=Thresholds(1, 3)) == ["down", "down", "down", "up"]
 
 
-@pytest.mark.parametrize("states,expected", [
-    ({}, State.UNKNOWN),
-    ({"a": State.UNKNOWN}, State.UNKNOWN),
-    ({"a": State.UP, "b": State.UNKNOWN}, State.UP),
-    ({"a": State.UP, "b": State.DOWN}, State.DOWN),
-], ids=["no-checks", "all-unknown", "up-and-unknown", "any-down"])
+@pytest.mark.parametrize(
+    "states,expected",
+    [
+        ({}, State.UNKNOWN),
+        ({"a": State.UNKNOWN}, State.UNKNOWN),
+        ({"a": State.UP, "b": State.UNKNOWN}, State.UP),
+        ({"a": State.UP, "b": State.DOWN}, State.DOWN),
+    ],
+    ids=["no-checks", "all-unknown", "up-and-unknown", "any-down"],
+)
 def test_channel_state_combines_checks(states, expected):
     assert channel_state({k: CheckHealth(state=v) for k, v in states.items()}) == expected
 
@@ -93,18 +111,29 @@ DEGRADED = Verdict(False, "tls_expiring", "certificate expires in 9 days", "degr
 STALE = Verdict(False, "status_stale", "status page unreachable", "stale")
 
 
-@pytest.mark.parametrize("verdicts,expected", [
-    ([DEGRADED], ["degraded"]),
-    ([OK, DEGRADED, DEGRADED, DEGRADED], ["up", "up", "up", "degraded"]),
-    ([OK, DEGRADED, DEGRADED, DEGRADED, OK, OK], ["up", "up", "up", "degraded", "degraded", "up"]),
-    ([OK, STALE, STALE, STALE, STALE], ["up"] * 5),
-    ([STALE], ["unknown"]),
-    ([FAIL, FAIL, FAIL, STALE, OK, OK], ["unknown", "unknown", "down", "down", "down", "up"]),
-    ([FAIL, FAIL, FAIL, DEGRADED, DEGRADED], ["unknown", "unknown", "down", "down", "degraded"]),
-    ([OK, FAIL, STALE, FAIL, FAIL], ["up", "up", "up", "up", "down"]),
-], ids=["first-degraded-is-degraded", "degraded-after-threshold", "degraded-recovers", "stale-changes-nothing",
-        "stale-first-stays-unknown", "stale-does-not-count-toward-recovery", "down-recovers-to-degraded",
-        "stale-does-not-break-a-failure-streak"])
+@pytest.mark.parametrize(
+    "verdicts,expected",
+    [
+        ([DEGRADED], ["degraded"]),
+        ([OK, DEGRADED, DEGRADED, DEGRADED], ["up", "up", "up", "degraded"]),
+        ([OK, DEGRADED, DEGRADED, DEGRADED, OK, OK], ["up", "up", "up", "degraded", "degraded", "up"]),
+        ([OK, STALE, STALE, STALE, STALE], ["up"] * 5),
+        ([STALE], ["unknown"]),
+        ([FAIL, FAIL, FAIL, STALE, OK, OK], ["unknown", "unknown", "down", "down", "down", "up"]),
+        ([FAIL, FAIL, FAIL, DEGRADED, DEGRADED], ["unknown", "unknown", "down", "down", "degraded"]),
+        ([OK, FAIL, STALE, FAIL, FAIL], ["up", "up", "up", "up", "down"]),
+    ],
+    ids=[
+        "first-degraded-is-degraded",
+        "degraded-after-threshold",
+        "degraded-recovers",
+        "stale-changes-nothing",
+        "stale-first-stays-unknown",
+        "stale-does-not-count-toward-recovery",
+        "down-recovers-to-degraded",
+        "stale-does-not-break-a-failure-streak",
+    ],
+)
 def test_degraded_and_stale_results(verdicts, expected):
     assert run(verdicts) == expected
 
@@ -146,8 +175,9 @@ def restarted(engine, channel="allegro"):
     """The channel's health as the app's start (ChannelBook.restore) restores it."""
     stored, incidents = load_channel_states(engine)[channel], load_incident_starts(engine).get(channel, IncidentStarts())
     health = ChannelHealth(channel, RESTART_RULES)
-    health.restore(State(stored.state), stored.since, ["http"], stored.cause, incident_since=incidents.open_since,
-                   last_incident=incidents.last)
+    health.restore(
+        State(stored.state), stored.since, ["http"], stored.cause, incident_since=incidents.open_since, last_incident=incidents.last
+    )
     return health
 
 
@@ -159,22 +189,22 @@ def incidents(engine):
 async def test_a_restart_inside_a_reopened_incident_keeps_its_start_and_its_thread(store):
     writer, health = ResultWriter(store), ChannelHealth("allegro", RESTART_RULES)
     await feed(health, writer, 0, OK)
-    await feed(health, writer, 100, BAD)                          # incident 100
+    await feed(health, writer, 100, BAD)  # incident 100
     await feed(health, writer, 200, OK)
-    again = await feed(health, writer, 250, BAD)                  # down again within reopen_within: incident 100 goes on
+    again = await feed(health, writer, 250, BAD)  # down again within reopen_within: incident 100 goes on
     assert again.down_since == 100
     health = restarted(store)
     assert (health.down_since, health.since) == (100, 250)
     up = await feed(health, writer, 300, OK)
-    assert up.down_since == 100                                   # the recovery is keyed down:allegro:100
-    down = await feed(health, writer, 350, BAD)                   # down again within reopen_within of 300
+    assert up.down_since == 100  # the recovery is keyed down:allegro:100
+    down = await feed(health, writer, 350, BAD)  # down again within reopen_within of 300
     assert down.down_since == 100 and incidents(store) == [(100.0, None)]
 
 
 async def test_a_restart_after_a_recovery_still_reopens_the_incident(store):
     writer, health = ResultWriter(store), ChannelHealth("allegro", RESTART_RULES)
     await feed(health, writer, 0, OK)
-    for down_at in (100, 1000):                                   # two incidents; the last one counts
+    for down_at in (100, 1000):  # two incidents; the last one counts
         await feed(health, writer, down_at, BAD)
         await feed(health, writer, down_at + 100, OK)
     health = restarted(store)

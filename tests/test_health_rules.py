@@ -1,4 +1,5 @@
 """Health beyond thresholds: maintenance edges, overrides, frozen states, flapping, combination rules."""
+
 from __future__ import annotations
 
 from datetime import UTC
@@ -85,10 +86,17 @@ def test_alternating_down_and_degraded_failures_still_degrade():
     assert channel.state is State.DEGRADED
 
 
-@pytest.mark.parametrize("down_when,failing,expected", [
-    (1, ["a"], State.DOWN), (2, ["a"], State.DEGRADED), (2, ["a", "b"], State.DOWN),
-    (None, ["a", "b"], State.DEGRADED), (None, ["a", "b", "c"], State.DOWN),
-], ids=["any", "one-of-two-needed", "two-of-two-needed", "all-but-one", "all"])
+@pytest.mark.parametrize(
+    "down_when,failing,expected",
+    [
+        (1, ["a"], State.DOWN),
+        (2, ["a"], State.DEGRADED),
+        (2, ["a", "b"], State.DOWN),
+        (None, ["a", "b"], State.DEGRADED),
+        (None, ["a", "b", "c"], State.DOWN),
+    ],
+    ids=["any", "one-of-two-needed", "two-of-two-needed", "all-but-one", "all"],
+)
 def test_down_when_counts_down_checks(down_when, failing, expected):
     channel = ChannelHealth("c", Rules(Thresholds(1, 1), down_when=down_when))
     for check in "abc":
@@ -125,9 +133,15 @@ def test_flapping_starts_once_and_marks_transitions():
     assert [f.started for f in flaps] == [True, False]
 
 
-@pytest.mark.parametrize("states,percent", [
-    (["up"] * 21, 0.0), (["up", "down"] * 10 + ["up"], 100.0), (["up"] * 20 + ["down"], 6.0),
-], ids=["steady", "alternating", "one-recent-change"])
+@pytest.mark.parametrize(
+    "states,percent",
+    [
+        (["up"] * 21, 0.0),
+        (["up", "down"] * 10 + ["up"], 100.0),
+        (["up"] * 20 + ["down"], 6.0),
+    ],
+    ids=["steady", "alternating", "one-recent-change"],
+)
 def test_percent_state_change(states, percent):
     assert percent_state_change(states) == pytest.approx(percent, abs=0.01)
 
@@ -146,15 +160,17 @@ def test_an_ok_503_channel_is_one_incident_with_one_key_and_is_flapping_after_th
     assert len(transitions) == 20
     assert {t.down_since for t in transitions if t.new is State.DOWN} == {10.0}  # every outage continues the first
     flaps = [e for e in events if isinstance(e, FlapEvent)]
-    assert [(f.started, f.at) for f in flaps] == [(True, 50.0)]                # the 6th result
-    health.observe("home", Verdict(True), 200.0)                                # ends up
+    assert [(f.started, f.at) for f in flaps] == [(True, 50.0)]  # the 6th result
+    health.observe("home", Verdict(True), 200.0)  # ends up
     assert health.incident_since(200.0) == 10.0 and health.incident_since(501.0) is None
 
 
-@pytest.mark.parametrize("hour_utc,active", [(0, False), (1, True), (2.99, True), (3, False)],
-                         ids=["before", "start", "just-before-end", "end"])
+@pytest.mark.parametrize(
+    "hour_utc,active", [(0, False), (1, True), (2.99, True), (3, False)], ids=["before", "start", "just-before-end", "end"]
+)
 def test_recurring_window_in_a_time_zone(hour_utc, active):
     from datetime import datetime
+
     # Sundays 02:00-04:00 in Warsaw (UTC+1 in November): 01:00-03:00 UTC on Sunday 22 Nov 2026.
     window = Window("weekly backup", cron="0 2 * * sun", duration=7200, time_zone="Europe/Warsaw")
     now = datetime(2026, 11, 22, tzinfo=UTC).timestamp() + hour_utc * 3600
@@ -164,6 +180,7 @@ def test_recurring_window_in_a_time_zone(hour_utc, active):
 def test_down_time_spans_a_maintenance_window_and_the_recovery_is_reported():
     from alerts.base import Alert
     from tests.test_alerts import Recorder
+
     channel = ChannelHealth("shop", Rules(Thresholds(1, 1)))
     feed(channel, [(0, "home", OK, Context()), (10, "home", FAIL, Context())])
     channel.tick(100, Context(maintenance=WINDOW))

@@ -1,5 +1,6 @@
 """The metrics the service exports: blackbox-style probe metrics from a result's facts, valid text that
 Prometheus' own linter accepts, bounded labels, and the gauges read from the database."""
+
 from __future__ import annotations
 
 import subprocess
@@ -18,9 +19,16 @@ from probes.base import ProbeResult
 
 NOW = 1_793_539_234.5
 
-HTTP_FACTS = {"status": 200, "response_time_seconds": 0.5, "first_byte_seconds": 0.3, "dns_seconds": 0.02,
-              "connect_seconds": 0.08, "cert_not_after": 1_800_000_000.0, "cert_expiry_seconds": 6_460_765.5,
-              "body_bytes": 1234}
+HTTP_FACTS = {
+    "status": 200,
+    "response_time_seconds": 0.5,
+    "first_byte_seconds": 0.3,
+    "dns_seconds": 0.02,
+    "connect_seconds": 0.08,
+    "cert_not_after": 1_800_000_000.0,
+    "cert_expiry_seconds": 6_460_765.5,
+    "body_bytes": 1234,
+}
 
 
 def samples(metrics: Metrics) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
@@ -71,8 +79,9 @@ def test_a_failure_counts_its_reason_and_a_request_without_answer_zeroes_status_
     assert metrics.value("probe_ssl_earliest_cert_expiry", check) is None
 
 
-@pytest.mark.parametrize(("rcode", "value"), [("NOERROR", 0), ("SERVFAIL", 2), ("NXDOMAIN", 3), ("REFUSED", 5), ("", -1),
-                                             ("BADVERS", 16), ("NOT-A-CODE", -1)])
+@pytest.mark.parametrize(
+    ("rcode", "value"), [("NOERROR", 0), ("SERVFAIL", 2), ("NXDOMAIN", 3), ("REFUSED", 5), ("", -1), ("BADVERS", 16), ("NOT-A-CODE", -1)]
+)
 def test_dns_rcode_is_the_numeric_code(rcode, value):
     metrics = Metrics(CollectorRegistry())
     result = ProbeResult(ok=rcode == "NOERROR", error_class=None if rcode == "NOERROR" else "dns_error", facts={"rcode": rcode})
@@ -91,7 +100,8 @@ def test_phases_are_zero_for_what_was_not_measured():
     assert http_phases({}) == {"resolve": 0.0, "connect": 0.0, "processing": 0.0, "transfer": 0.0}
     # A pooled connection (no DNS, no connect) is all processing and transfer.
     assert http_phases({"first_byte_seconds": 0.1, "response_time_seconds": 0.4}) == pytest.approx(
-        {"resolve": 0.0, "connect": 0.0, "processing": 0.1, "transfer": 0.3})
+        {"resolve": 0.0, "connect": 0.0, "processing": 0.1, "transfer": 0.3}
+    )
 
 
 def test_label_values_are_escaped_and_parse_back():
@@ -120,8 +130,13 @@ def test_a_family_rejects_a_wrong_label_count_and_a_counter_without_total():
 def every_family_touched() -> Metrics:
     metrics = Metrics(CollectorRegistry())
     metrics.observe_probe("allegro", "home", "http", ProbeResult(ok=True, facts=HTTP_FACTS), 0.5)
-    metrics.observe_probe("allegro", "home", "http", ProbeResult.fail("http_status", "HTTP 503", status=503,
-                          response_time_seconds=0.1, first_byte_seconds=0.1), 0.1)
+    metrics.observe_probe(
+        "allegro",
+        "home",
+        "http",
+        ProbeResult.fail("http_status", "HTTP 503", status=503, response_time_seconds=0.1, first_byte_seconds=0.1),
+        0.1,
+    )
     metrics.observe_probe("facebook", "dns", "dns", ProbeResult.fail("dns_servfail", "SERVFAIL", rcode="SERVFAIL"), 0.2)
     metrics.missed_runs.inc(("allegro", "home"))
     metrics.set_channel_state("allegro", State.DOWN)
@@ -146,27 +161,53 @@ def test_prometheus_lint_accepts_the_whole_exposition(promtool):
     done = subprocess.run([promtool, "check", "metrics"], input=text, capture_output=True, timeout=60)
     assert done.returncode == 0, (done.stdout + done.stderr).decode()
     names = {f.name for f in text_string_to_metric_families(text.decode())}
-    assert {"probe_success", "probe_http_duration_seconds", "probe_ssl_earliest_cert_expiry", "probe_dns_rcode",
-            "channel_monitor_uptime_ratio", "channel_monitor_incident_open", "channel_monitor_failover_applied_amount",
-            "channel_monitor_scheduler_missed_runs", "channel_monitor_scheduler_lag_seconds"} <= names
+    assert {
+        "probe_success",
+        "probe_http_duration_seconds",
+        "probe_ssl_earliest_cert_expiry",
+        "probe_dns_rcode",
+        "channel_monitor_uptime_ratio",
+        "channel_monitor_incident_open",
+        "channel_monitor_failover_applied_amount",
+        "channel_monitor_scheduler_missed_runs",
+        "channel_monitor_scheduler_lag_seconds",
+    } <= names
 
 
 def test_the_database_gauges_read_uptime_incidents_and_applied_values(engine):
-    rows = [{"at": NOW - 60 * i, "channel": "allegro", "check": "home", "kind": "http", "ok": i % 4 != 0,
-             "error_class": None, "error": None, "duration_seconds": 0.1, "facts": "{}", "severity": None,
-             "channel_state": "down" if i % 4 == 0 else "up"} for i in range(1, 41)]
+    rows = [
+        {
+            "at": NOW - 60 * i,
+            "channel": "allegro",
+            "check": "home",
+            "kind": "http",
+            "ok": i % 4 != 0,
+            "error_class": None,
+            "error": None,
+            "duration_seconds": 0.1,
+            "facts": "{}",
+            "severity": None,
+            "channel_state": "down" if i % 4 == 0 else "up",
+        }
+        for i in range(1, 41)
+    ]
     with engine.begin() as conn:
         conn.execute(insert(ProbeResultRow), rows)
         conn.execute(insert(IncidentRow), [{"channel": "allegro", "started_at": NOW - 600, "ended_at": None, "cause": "{}"}])
-        conn.execute(insert(FailoverTargetRow), [
-            {"owner_kind": "promotion", "owner": "xmas", "channel": "allegro", "planned": 0, "applied": 0, "updated_at": NOW},
-            {"owner_kind": "promotion", "owner": "xmas", "channel": "amazon", "planned": 9000, "applied": None, "updated_at": NOW},
-            {"owner_kind": "promotion", "owner": "gone", "channel": "amazon", "planned": 1, "applied": 1, "updated_at": NOW},
-            {"owner_kind": "promotion", "owner": "xmas", "channel": "ceneo", "planned": 1, "applied": 1, "updated_at": NOW}])
+        conn.execute(
+            insert(FailoverTargetRow),
+            [
+                {"owner_kind": "promotion", "owner": "xmas", "channel": "allegro", "planned": 0, "applied": 0, "updated_at": NOW},
+                {"owner_kind": "promotion", "owner": "xmas", "channel": "amazon", "planned": 9000, "applied": None, "updated_at": NOW},
+                {"owner_kind": "promotion", "owner": "gone", "channel": "amazon", "planned": 1, "applied": 1, "updated_at": NOW},
+                {"owner_kind": "promotion", "owner": "xmas", "channel": "ceneo", "planned": 1, "applied": 1, "updated_at": NOW},
+            ],
+        )
     metrics = Metrics(CollectorRegistry())
     metrics.uptime.set(("amazon", "24h"), 1.0)  # from an earlier reading: amazon has no results now
-    db_gauges.apply(metrics, db_gauges.read(engine, NOW), ["allegro", "amazon"],
-                    {("promotion", "xmas", "allegro"), ("promotion", "xmas", "amazon")})
+    db_gauges.apply(
+        metrics, db_gauges.read(engine, NOW), ["allegro", "amazon"], {("promotion", "xmas", "allegro"), ("promotion", "xmas", "amazon")}
+    )
     assert metrics.value("channel_monitor_uptime_ratio", {"channel": "allegro", "window": "24h"}) == 0.75
     assert metrics.value("channel_monitor_uptime_ratio", {"channel": "amazon", "window": "24h"}) is None
     assert metrics.value("channel_monitor_incident_open", {"channel": "allegro"}) == 1

@@ -2,6 +2,7 @@
 
 Tests that take `db_url` run on SQLite and on PostgreSQL (tests/conftest.py).
 """
+
 from __future__ import annotations
 
 import threading
@@ -13,7 +14,7 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Column, Integer, MetaData, String, Table, create_engine, inspect, text
 from sqlmodel import SQLModel
 
-from monitor.redact import redact_url
+from monitor.core.redact import redact_url
 from monitor.store import models  # noqa: F401  (every table on SQLModel.metadata)
 from monitor.store.db import (
     BASELINE,
@@ -112,9 +113,11 @@ def test_start_refuses_a_database_of_another_program(bare, db_url):
         conn.execute(text("CREATE TABLE customers (id integer primary key, name text)"))
     with pytest.raises(StoreError) as info:
         make_engine(db_url)
-    assert str(info.value) == (f"database {redact_url(db_url)} holds tables of another program (customers) and none "
-                               "of channel-monitor's; use an empty database (another --data-dir or database_url), or "
-                               "add channel-monitor's tables to this one with `channel-monitor db upgrade`")
+    assert str(info.value) == (
+        f"database {redact_url(db_url)} holds tables of another program (customers) and none "
+        "of channel-monitor's; use an empty database (another --data-dir or database_url), or "
+        "add channel-monitor's tables to this one with `channel-monitor db upgrade`"
+    )
     assert tables(bare) == {"customers"}  # untouched
 
 
@@ -133,10 +136,12 @@ def test_start_refuses_a_database_migrated_by_a_newer_version(db_url):
     engine.dispose()
     with pytest.raises(StoreError) as info:
         make_engine(db_url)
-    assert str(info.value) == (f"database {redact_url(db_url)} has schema revision 'f00dcafe', which this version of "
-                               f"channel-monitor does not know (its newest is '{head_revision()}'): a newer "
-                               "channel-monitor or another program migrated it; run that version or choose another "
-                               "database")
+    assert str(info.value) == (
+        f"database {redact_url(db_url)} has schema revision 'f00dcafe', which this version of "
+        f"channel-monitor does not know (its newest is '{head_revision()}'): a newer "
+        "channel-monitor or another program migrated it; run that version or choose another "
+        "database"
+    )
 
 
 def test_start_refuses_some_of_our_tables_without_a_version(bare, db_url):
@@ -146,9 +151,11 @@ def test_start_refuses_some_of_our_tables_without_a_version(bare, db_url):
         conn.execute(text("DROP TABLE transitions"))
     with pytest.raises(StoreError) as info:
         make_engine(db_url)
-    assert str(info.value) == (f"database {redact_url(db_url)} has some of channel-monitor's tables but not transitions, "
-                               "and no schema version: it belongs to another program or version; move it away or "
-                               "choose another --data-dir")
+    assert str(info.value) == (
+        f"database {redact_url(db_url)} has some of channel-monitor's tables but not transitions, "
+        "and no schema version: it belongs to another program or version; move it away or "
+        "choose another --data-dir"
+    )
 
 
 def test_start_refuses_our_table_names_with_unknown_columns(bare, db_url):
@@ -158,9 +165,11 @@ def test_start_refuses_our_table_names_with_unknown_columns(bare, db_url):
         conn.execute(text("ALTER TABLE incidents ADD COLUMN owner text"))
     with pytest.raises(StoreError) as info:
         make_engine(db_url)
-    assert str(info.value) == (f"database {redact_url(db_url)} has a table 'incidents' with columns channel-monitor "
-                               "does not know (owner): it belongs to another program or version; move it away or "
-                               "choose another --data-dir")
+    assert str(info.value) == (
+        f"database {redact_url(db_url)} has a table 'incidents' with columns channel-monitor "
+        "does not know (owner): it belongs to another program or version; move it away or "
+        "choose another --data-dir"
+    )
 
 
 def test_two_instances_starting_together_migrate_once(db_url):
@@ -187,9 +196,11 @@ def test_two_instances_starting_together_migrate_once(db_url):
 
 def config_file(tmp_path, db_url: str) -> str:
     path = tmp_path / "channels.yaml"
-    path.write_text(f"data_dir: {tmp_path / 'data'}\n"
-                    + (f"database_url: '{db_url}'\n" if db_url.startswith("postgresql") else "")
-                    + "channels:\n  - {id: shop, name: Shop, checks: [{kind: http, target: 'https://shop.example/'}]}\n")
+    path.write_text(
+        f"data_dir: {tmp_path / 'data'}\n"
+        + (f"database_url: '{db_url}'\n" if db_url.startswith("postgresql") else "")
+        + "channels:\n  - {id: shop, name: Shop, checks: [{kind: http, target: 'https://shop.example/'}]}\n"
+    )
     return str(path)
 
 
@@ -205,8 +216,9 @@ async def test_db_upgrade_command_migrates_then_has_nothing_to_do(tmp_path, db_u
 async def test_db_upgrade_command_without_config_uses_the_data_dir(tmp_path):
     code, out, _ = await run_cli("db", "upgrade", "--data-dir", str(tmp_path / "d"))
     assert code == 0
-    assert out == (f"sqlite:///{tmp_path / 'd' / 'channel-monitor.db'}: schema upgraded from an empty database to "
-                   f"revision {head_revision()}\n")
+    assert out == (
+        f"sqlite:///{tmp_path / 'd' / 'channel-monitor.db'}: schema upgraded from an empty database to revision {head_revision()}\n"
+    )
 
 
 async def test_db_upgrade_command_explains_an_unusable_database_with_exit_2(tmp_path):
@@ -214,8 +226,10 @@ async def test_db_upgrade_command_explains_an_unusable_database_with_exit_2(tmp_
     (tmp_path / "d" / "channel-monitor.db").write_bytes(b"not a database" * 100)
     code, out, err = await run_cli("db", "upgrade", "--data-dir", str(tmp_path / "d"))
     assert (code, out) == (2, "")
-    assert err == (f"channel-monitor: error: cannot open database sqlite:///{tmp_path / 'd' / 'channel-monitor.db'}: "
-                   "file is not a database; check the file or move it away\n")
+    assert err == (
+        f"channel-monitor: error: cannot open database sqlite:///{tmp_path / 'd' / 'channel-monitor.db'}: "
+        "file is not a database; check the file or move it away\n"
+    )
 
 
 def test_postgres_url_uses_psycopg_3():
@@ -229,8 +243,10 @@ def test_result_ids_go_past_32_bits(db_url):
     """2,000 checks a second pass 2**31 results in 12 days: ids (and PostgreSQL's sequence) are 64-bit."""
     engine = make_engine(db_url)
     big = 3_000_000_000
-    row = ("INSERT INTO probe_results (at, channel, \"check\", kind, ok, duration_seconds, facts, channel_state) "
-           "VALUES (1, 'shop', 'http', 'http', true, 0.1, '{}', 'up')")
+    row = (
+        'INSERT INTO probe_results (at, channel, "check", kind, ok, duration_seconds, facts, channel_state) '
+        "VALUES (1, 'shop', 'http', 'http', true, 0.1, '{}', 'up')"
+    )
     with begin_write(engine) as conn:
         if conn.dialect.name == "postgresql":
             conn.execute(text(f"SELECT setval(pg_get_serial_sequence('probe_results', 'id'), {big})"))

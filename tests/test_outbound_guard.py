@@ -1,6 +1,7 @@
 """One network guard for every outbound connection: probes, notifiers and actuators, against the same list of
 addresses (metadata, private, loopback in every spelling, a name resolving to loopback, redirects). A canary
 listener on loopback counts connections: none may reach it."""
+
 from __future__ import annotations
 
 import asyncio
@@ -14,12 +15,13 @@ from aiohttp import web
 
 from alerts import NOTIFIERS
 from alerts.base import Alert, Batch, NotifierContext, NotifyError
+from monitor.core.http import USER_AGENT
 from monitor.failover.actions import Action, ActionResult, ActuatorContext
 from monitor.failover.actuators import ACTUATORS
 from monitor.runner import run_probe
 from probes import PROBES
 from probes.guard import ALLOW_NOTHING, NetworkGuard
-from probes.session import USER_AGENT, create_http_session, create_outbound_session
+from probes.session import create_http_session, create_outbound_session
 from tests.fakes import LOOPBACK
 from tests.probes.conftest import build_check
 
@@ -27,8 +29,15 @@ LOG = logging.getLogger("test.guard")
 SECRET = "a-long-signing-secret-0123456789"
 ALERT = Alert("shop", "Shop", "up", "down", 1.0, {"check": "home", "error_class": "http_status", "error": "HTTP 503"})
 # Where the canary listens, spelled every way an attacker (or a typo) might; plus addresses with no listener.
-SPELLINGS = {"dotted": "127.0.0.1", "name": "localhost", "ipv4-mapped-v6": "[::ffff:127.0.0.1]", "short": "127.1",
-             "decimal": "2130706433", "octal": "0177.0.0.1", "hex": "0x7f.0.0.1"}
+SPELLINGS = {
+    "dotted": "127.0.0.1",
+    "name": "localhost",
+    "ipv4-mapped-v6": "[::ffff:127.0.0.1]",
+    "short": "127.1",
+    "decimal": "2130706433",
+    "octal": "0177.0.0.1",
+    "hex": "0x7f.0.0.1",
+}
 ELSEWHERE = {"metadata": "169.254.169.254", "link-local": "169.254.7.7", "private": "10.255.255.1"}
 
 
@@ -44,6 +53,7 @@ class Canary:
         async def accept(_reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
             self.connections += 1
             writer.close()
+
         self.server = await asyncio.start_server(accept, "127.0.0.1", 0)
         self.port = self.server.sockets[0].getsockname()[1]
 
@@ -67,8 +77,7 @@ async def probe_http(base: str, guard: NetworkGuard) -> str:
 
 async def notify(kind: str, options: dict[str, Any], guard: NetworkGuard) -> str:
     async with create_outbound_session(USER_AGENT, guard) as http:
-        notifier = NOTIFIERS[kind].build("n", NOTIFIERS[kind].config.model_validate(options),
-                                         NotifierContext(LOG, http=http, guard=guard))
+        notifier = NOTIFIERS[kind].build("n", NOTIFIERS[kind].config.model_validate(options), NotifierContext(LOG, http=http, guard=guard))
         try:
             await asyncio.wait_for(notifier.send(Batch((ALERT,), "n")), 15)
         except NotifyError as exc:
@@ -79,11 +88,24 @@ async def notify(kind: str, options: dict[str, Any], guard: NetworkGuard) -> str
 
 
 async def act(kind: str, options: dict[str, Any], guard: NetworkGuard) -> str:
-    action = Action(id=1, key="k-1", op="set_amount", promotion="ads", notice=None, channel="shop", target="123",
-                    value=100, expect=None, text=None, unit="PLN", attempt=1)
+    action = Action(
+        id=1,
+        key="k-1",
+        op="set_amount",
+        promotion="ads",
+        notice=None,
+        channel="shop",
+        target="123",
+        value=100,
+        expect=None,
+        text=None,
+        unit="PLN",
+        attempt=1,
+    )
     async with create_outbound_session(USER_AGENT, guard) as http:
-        result: ActionResult = await asyncio.wait_for(ACTUATORS[kind].apply(
-            action, ACTUATORS[kind].config.model_validate(options), ActuatorContext(http, LOG, time.time)), 15)
+        result: ActionResult = await asyncio.wait_for(
+            ACTUATORS[kind].apply(action, ACTUATORS[kind].config.model_validate(options), ActuatorContext(http, LOG, time.time)), 15
+        )
     return f"{result.outcome}: {result.detail}"
 
 
@@ -123,6 +145,7 @@ async def test_notifiers_and_actuators_follow_no_redirect(canary, aiohttp_server
 
     async def bounce(_request: web.Request) -> web.Response:
         raise web.HTTPTemporaryRedirect(f"http://127.0.0.1:{canary.port}/stolen")
+
     app.router.add_route("*", "/{tail:.*}", bounce)
     server = await aiohttp_server(app)
     outcome = await CLIENTS[client](f"http://127.0.0.1:{server.port}", LOOPBACK)  # the receiver is allowed
@@ -133,8 +156,11 @@ async def test_notifiers_and_actuators_follow_no_redirect(canary, aiohttp_server
 @pytest.mark.parametrize("spelling", SPELLINGS)
 async def test_email_connects_only_through_the_guard(canary, spelling):
     host = SPELLINGS[spelling].strip("[]")
-    outcome = await notify("email", {"host": host, "port": canary.port, "security": "none", "timeout": 5,
-                                     "sender": "alerts@shop.example", "to": ["ops@shop.example"]}, ALLOW_NOTHING)
+    outcome = await notify(
+        "email",
+        {"host": host, "port": canary.port, "security": "none", "timeout": 5, "sender": "alerts@shop.example", "to": ["ops@shop.example"]},
+        ALLOW_NOTHING,
+    )
     assert outcome.startswith("permanent:") and "not connecting" in outcome, outcome
     assert canary.connections == 0
 
@@ -145,6 +171,7 @@ async def test_a_probe_redirected_to_an_odd_spelling_is_blocked_not_a_network_fa
 
     async def bounce(_request: web.Request) -> web.Response:
         raise web.HTTPFound(f"http://{SPELLINGS[spelling]}:{canary.port}/")
+
     app.router.add_get("/", bounce)
     server = await aiohttp_server(app)
     assert await probe_http(f"http://127.0.0.1:{server.port}", LOOPBACK) == "blocked_destination"
@@ -153,6 +180,7 @@ async def test_a_probe_redirected_to_an_odd_spelling_is_blocked_not_a_network_fa
 
 def test_check_config_names_notifier_and_actuator_urls_the_guard_would_refuse():
     from monitor.config import ConfigError, parse_config
+
     text = """channels:
   - {id: shop, name: Shop, checks: [{kind: http, target: 'https://shop.example/'}]}
 alerts:
@@ -166,8 +194,10 @@ failover:
 """
     with pytest.raises(ConfigError) as caught:
         parse_config(text, PROBES, source="c.yaml")
-    add = ("add its network to allow_networks (e.g. allow_networks: [127.0.0.0/8] for a receiver on this machine, "
-           "[10.0.0.0/8] for one on your network)")
+    add = (
+        "add its network to allow_networks (e.g. allow_networks: [127.0.0.0/8] for a receiver on this machine, "
+        "[10.0.0.0/8] for one on your network)"
+    )
     assert str(caught.value).splitlines() == [
         "c.yaml:5: alerts.notifiers[0].url: http://169.254.169.254 would be refused: 169.254.169.254 is a cloud metadata "
         "address (always blocked); it is never allowed; use another address",
@@ -190,16 +220,15 @@ async def test_slack_ignores_an_https_proxy_from_the_environment(canary, monkeyp
     monkeypatch.setenv("HTTPS_PROXY", f"http://127.0.0.1:{canary.port}")
     monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{canary.port}")
     proxy_allowed = NetworkGuard(["127.0.0.1/32"])
-    bot = await notify("slack", {"token": "xoxb-1-abc", "channel": "#ops", "base_url": "http://169.254.169.254/api/"},
-                       proxy_allowed)
-    hook = await notify("slack", {"webhook_url": "http://10.1.2.3/services/T0K3N", "base_url": "http://10.1.2.3/api/"},
-                        proxy_allowed)
+    bot = await notify("slack", {"token": "xoxb-1-abc", "channel": "#ops", "base_url": "http://169.254.169.254/api/"}, proxy_allowed)
+    hook = await notify("slack", {"webhook_url": "http://10.1.2.3/services/T0K3N", "base_url": "http://10.1.2.3/api/"}, proxy_allowed)
     assert refused(bot) and refused(hook), (bot, hook)
     assert canary.connections == 0
 
 
 def test_check_config_judges_an_smtp_host_and_fullwidth_digits():
     from monitor.config import ConfigError, parse_config
+
     text = """channels:
   - {id: shop, name: Shop, checks: [{kind: http, target: 'https://shop.example/'}]}
 alerts:

@@ -7,6 +7,7 @@ Prometheus' HTTP API: each must parse, and each must return data. A panel that q
 service does not export, or a label it does not have, fails here. Without /usr/bin/prometheus this
 skips on a developer's machine and fails under CI=true (.ci/run installs it).
 """
+
 from __future__ import annotations
 
 import json
@@ -29,8 +30,15 @@ RULES = ROOT / "dashboards" / "prometheus" / "rules.yml"
 JOB = "channel-monitor"
 # What Grafana puts in place of its variables: the channel variable's "All" value, and intervals that
 # hold several of this test's 1 s scrapes.
-GRAFANA_VARIABLES = {"${channel}": ".*", "$channel": ".*", "$__rate_interval": "30s", "$__interval": "5s",
-                     "$__range": "5m", "${datasource}": "", "$datasource": ""}
+GRAFANA_VARIABLES = {
+    "${channel}": ".*",
+    "$channel": ".*",
+    "$__rate_interval": "30s",
+    "$__interval": "5s",
+    "$__range": "5m",
+    "${datasource}": "",
+    "$datasource": "",
+}
 WAIT_SECONDS = 120  # the longest any one condition below is waited for
 BROKEN = "facebook-shop"  # its share of the demo promotion moves after the 10 s hold-down
 
@@ -58,8 +66,6 @@ def wait_for(what: str, condition: Callable[[], object], timeout: float = WAIT_S
             last_error = exc
         time.sleep(0.5)
     pytest.fail(f"waited {timeout:g}s for {what}" + (f" (last error: {last_error})" if last_error else ""))
-
-
 
 
 def start(args: list[str], log: Path) -> subprocess.Popen:
@@ -105,27 +111,47 @@ def stack(prometheus_binary: str, tmp_path_factory) -> Iterator[Stack]:
     service_port, prometheus_port = free_port(), free_port()
     # The Docker image's entry point (Dockerfile: ENTRYPOINT channel-monitor, CMD run ...), on loopback.
     entry_point = Path(sys.executable).with_name("channel-monitor")
-    service = start([str(entry_point), "run", "--listen", f"127.0.0.1:{service_port}", "--data-dir", str(work / "data")],
-                    work / "service.log")
-    config = {"global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
-              "rule_files": [str(RULES)],
-              "scrape_configs": [{"job_name": JOB, "static_configs": [{"targets": [f"127.0.0.1:{service_port}"]}]}]}
+    service = start(
+        [str(entry_point), "run", "--listen", f"127.0.0.1:{service_port}", "--data-dir", str(work / "data")], work / "service.log"
+    )
+    config = {
+        "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
+        "rule_files": [str(RULES)],
+        "scrape_configs": [{"job_name": JOB, "static_configs": [{"targets": [f"127.0.0.1:{service_port}"]}]}],
+    }
     (work / "prometheus.yml").write_text(yaml.safe_dump(config))
-    prometheus = start([prometheus_binary, f"--config.file={work / 'prometheus.yml'}", f"--storage.tsdb.path={work / 'tsdb'}",
-                        f"--web.listen-address=127.0.0.1:{prometheus_port}", "--log.level=warn"], work / "prometheus.log")
-    stack = Stack(f"http://127.0.0.1:{service_port}", f"http://127.0.0.1:{prometheus_port}",
-                  [work / "service.log", work / "prometheus.log"])
+    prometheus = start(
+        [
+            prometheus_binary,
+            f"--config.file={work / 'prometheus.yml'}",
+            f"--storage.tsdb.path={work / 'tsdb'}",
+            f"--web.listen-address=127.0.0.1:{prometheus_port}",
+            "--log.level=warn",
+        ],
+        work / "prometheus.log",
+    )
+    stack = Stack(
+        f"http://127.0.0.1:{service_port}", f"http://127.0.0.1:{prometheus_port}", [work / "service.log", work / "prometheus.log"]
+    )
     try:
         wait_for("the service's /healthz", lambda: get_json(stack.service_url + "/healthz")["status"] == "ok", 60)
         wait_for("Prometheus to be ready", lambda: urllib.request.urlopen(stack.prometheus_url + "/-/ready", timeout=5).status == 200, 60)
         wait_for("Prometheus to scrape the service", lambda: stack.has_data(f'up{{job="{JOB}"}} == 1'))
-        broken = subprocess.run([str(entry_point), "demo", "break", BROKEN, "--mode", "error", "--url", stack.service_url],
-                                capture_output=True, text=True, timeout=30)
+        broken = subprocess.run(
+            [str(entry_point), "demo", "break", BROKEN, "--mode", "error", "--url", stack.service_url],
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
         assert broken.returncode == 0, broken.stdout + broken.stderr
-        wait_for(f"Prometheus to see {BROKEN} down",
-                 lambda: stack.has_data(f'channel_monitor_channel_state{{channel="{BROKEN}",state="down"}} == 1'))
-        wait_for("the failover action to be applied and read back",
-                 lambda: stack.has_data(f'channel_monitor_failover_applied_amount{{channel="{BROKEN}"}} == 0'))
+        wait_for(
+            f"Prometheus to see {BROKEN} down",
+            lambda: stack.has_data(f'channel_monitor_channel_state{{channel="{BROKEN}",state="down"}} == 1'),
+        )
+        wait_for(
+            "the failover action to be applied and read back",
+            lambda: stack.has_data(f'channel_monitor_failover_applied_amount{{channel="{BROKEN}"}} == 0'),
+        )
         time.sleep(3)  # a few more scrapes, so that every rate() over the last seconds has two samples
         yield stack
     except BaseException:
@@ -176,7 +202,7 @@ def selectors(expr: str) -> list[str]:
     for match in re.finditer(r"\b([a-zA-Z_:][a-zA-Z0-9_:]*)\s*(\{[^}]*\})?", plain):
         name = match.group(1)
         if name.startswith(("channel_monitor_", "probe_")) or name == "up":
-            matchers = expr[match.start(2):match.end(2)] if match.group(2) else ""
+            matchers = expr[match.start(2) : match.end(2)] if match.group(2) else ""
             found.append(name + matchers)
     return found
 
@@ -185,7 +211,9 @@ def test_the_expression_lists_are_complete():
     assert len(dashboard_expressions()) >= 20
     assert {name for name, _ in rule_expressions()} >= {"ChannelDown", "CertificateExpiringSoon", "ChannelMonitorStalled"}
     assert selectors('increase(channel_monitor_alerts_total{outcome="failed"}[10m]) > 0 and up{job="x"}') == [
-        'channel_monitor_alerts_total{outcome="failed"}', 'up{job="x"}']
+        'channel_monitor_alerts_total{outcome="failed"}',
+        'up{job="x"}',
+    ]
 
 
 def test_every_dashboard_expression_parses_and_returns_data(stack: Stack):
@@ -205,35 +233,52 @@ def test_every_dashboard_expression_parses_and_returns_data(stack: Stack):
             problems.append(f"{where}: {expr}\n    returns no data")
         # An `or vector(0)` fallback returns data whatever the left side selects, so each series the
         # expression selects must exist on its own: a wrong label value or metric name fails here.
-        problems += [f"{where}: {selector} selects nothing (in {expr})"
-                     for selector in selectors(substitute(expr)) if not stack.has_data(selector)]
+        problems += [
+            f"{where}: {selector} selects nothing (in {expr})" for selector in selectors(substitute(expr)) if not stack.has_data(selector)
+        ]
     assert not problems, "\n".join(problems)
 
 
 def test_every_rule_is_loaded_and_evaluates_without_error(stack: Stack):
     expected = {name for name, _ in rule_expressions()}
-    rules = wait_for("every rule to be evaluated once", lambda: [
-        rule for group in get_json(stack.prometheus_url + "/api/v1/rules")["data"]["groups"] for rule in group["rules"]
-        if rule.get("lastEvaluation", "").startswith("2")])  # "0001-01-01..." until evaluated
+    rules = wait_for(
+        "every rule to be evaluated once",
+        lambda: [
+            rule
+            for group in get_json(stack.prometheus_url + "/api/v1/rules")["data"]["groups"]
+            for rule in group["rules"]
+            if rule.get("lastEvaluation", "").startswith("2")
+        ],
+    )  # "0001-01-01..." until evaluated
     assert {rule["name"] for rule in rules} == expected
     assert [(rule["name"], rule.get("lastError")) for rule in rules if rule["health"] != "ok"] == []
 
 
 def test_every_series_a_rule_selects_exists(stack: Stack):
-    problems = [f"{name}: {selector} selects nothing (in {expr})"
-                for name, expr in rule_expressions() for selector in selectors(expr) if not stack.has_data(selector)]
+    problems = [
+        f"{name}: {selector} selects nothing (in {expr})"
+        for name, expr in rule_expressions()
+        for selector in selectors(expr)
+        if not stack.has_data(selector)
+    ]
     assert not problems, "\n".join(problems)
 
 
 def test_the_broken_channel_makes_channel_down_pending_or_firing(stack: Stack):
     def channel_down() -> list[dict]:
-        return [alert for alert in get_json(stack.prometheus_url + "/api/v1/alerts")["data"]["alerts"]
-                if alert["labels"]["alertname"] == "ChannelDown"]
+        return [
+            alert
+            for alert in get_json(stack.prometheus_url + "/api/v1/alerts")["data"]["alerts"]
+            if alert["labels"]["alertname"] == "ChannelDown"
+        ]
 
     [alert] = wait_for("ChannelDown to be pending", channel_down)
     assert alert["labels"]["channel"] == BROKEN and alert["labels"]["severity"] == "critical"
     assert alert["state"] in ("pending", "firing")
     # Nothing else is wrong with the demo: no other alert is even pending.
-    others = [a["labels"]["alertname"] for a in get_json(stack.prometheus_url + "/api/v1/alerts")["data"]["alerts"]
-              if a["labels"]["alertname"] != "ChannelDown"]
+    others = [
+        a["labels"]["alertname"]
+        for a in get_json(stack.prometheus_url + "/api/v1/alerts")["data"]["alerts"]
+        if a["labels"]["alertname"] != "ChannelDown"
+    ]
     assert others == []

@@ -3,6 +3,7 @@
 The promtool tests need Debian's prometheus package (/usr/bin/promtool). Without it they skip on a
 developer's machine and fail under CI=true (.ci/run installs it).
 """
+
 from __future__ import annotations
 
 import re
@@ -24,11 +25,17 @@ PROMTOOL_TIMEOUT = 60  # seconds; each run takes well under one
 # Labels Prometheus adds to every scraped series.
 TARGET_LABELS = {"job", "instance"}
 # Alerts the rules must define (issue 8).
-EXPECTED_ALERTS = {"ChannelMonitorDown", "ChannelMonitorStalled", "ChannelDown", "CertificateExpiringSoon",
-                   "FailoverFrozen", "FailoverWaitingForApproval", "AlertDeliveryFailing",
-                   "AlertDeliveryFailedPermanently", "ConnectivityLost"}
-
-
+EXPECTED_ALERTS = {
+    "ChannelMonitorDown",
+    "ChannelMonitorStalled",
+    "ChannelDown",
+    "CertificateExpiringSoon",
+    "FailoverFrozen",
+    "FailoverWaitingForApproval",
+    "AlertDeliveryFailing",
+    "AlertDeliveryFailedPermanently",
+    "ConnectivityLost",
+}
 
 
 def run_promtool(promtool: str, *args: str) -> str:
@@ -58,6 +65,7 @@ def test_promtool_checks_the_example_config(promtool):
 
 # Pure checks, no promtool needed.
 
+
 def rules() -> list[dict]:
     return [rule for group in yaml.safe_load(RULES.read_text())["groups"] for rule in group["rules"]]
 
@@ -82,8 +90,7 @@ def test_exported_names_match_the_registry():
     registry = CollectorRegistry()
     metrics = Metrics(registry)
     families = {family.name for family in registry.collect()} | {f.name.removesuffix("_total") for f in metrics.families}
-    assert {n.removesuffix("_total").removesuffix("_bucket").removesuffix("_sum").removesuffix("_count")
-            for n in exported()} == families
+    assert {n.removesuffix("_total").removesuffix("_bucket").removesuffix("_sum").removesuffix("_count") for n in exported()} == families
 
 
 def test_the_rules_define_every_alert_with_severity_and_annotations():

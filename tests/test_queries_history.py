@@ -1,5 +1,6 @@
 """The status pages' history queries against real rollups, on SQLite and PostgreSQL: daily_history and
 latency_series agree with the raw results however far the rollups got, and incidents page and find their plans."""
+
 from __future__ import annotations
 
 import json
@@ -9,6 +10,7 @@ from types import SimpleNamespace
 
 from sqlalchemy import insert, text
 
+from monitor.core.history import DAY, HOUR, floor_to
 from monitor.store.models import FailoverPlanRow, IncidentRow, ProbeResultRow, RollupMarkRow, RollupRow
 from monitor.store.queries import (
     Day,
@@ -19,18 +21,27 @@ from monitor.store.queries import (
     latency_series,
     plans_for_incidents,
 )
-from monitor.store.rollups import DAY, HOUR, RAW_ID, apply_retention, floor_to, run_rollups
+from monitor.store.rollups import RAW_ID, apply_retention, run_rollups
 
 NOW = 1_793_539_234.5  # 1 November 2026, 12:40:34.5 UTC
 TODAY = floor_to(NOW, DAY)
 STATES = ["up", "degraded", "down", "maintenance", "unknown"]
 
 
-def result(at: float, channel: str = "allegro", check: str = "home", state: str = "up", ok: bool = True,
-           duration: float = 0.1) -> dict:
-    return {"at": at, "channel": channel, "check": check, "kind": "http", "ok": ok,
-            "error_class": None if ok else "http_status", "error": None if ok else "HTTP 503",
-            "duration_seconds": duration, "facts": "{}", "severity": None if ok else "down", "channel_state": state}
+def result(at: float, channel: str = "allegro", check: str = "home", state: str = "up", ok: bool = True, duration: float = 0.1) -> dict:
+    return {
+        "at": at,
+        "channel": channel,
+        "check": check,
+        "kind": "http",
+        "ok": ok,
+        "error_class": None if ok else "http_status",
+        "error": None if ok else "HTTP 503",
+        "duration_seconds": duration,
+        "facts": "{}",
+        "severity": None if ok else "down",
+        "channel_state": state,
+    }
 
 
 def store(engine, rows: list[dict]) -> None:
@@ -39,9 +50,22 @@ def store(engine, rows: list[dict]) -> None:
 
 
 def rollup(period: str, channel: str, check: str, bucket: int, **values) -> dict:
-    row = {"period": period, "channel": channel, "check": check, "bucket_start": bucket, "n_up": 0, "n_degraded": 0,
-           "n_down": 0, "n_maintenance": 0, "n_unknown": 0, "latency_count": 0, "latency_sum_us": 0,
-           "latency_min": None, "latency_max": None, "latency_p95": None}
+    row = {
+        "period": period,
+        "channel": channel,
+        "check": check,
+        "bucket_start": bucket,
+        "n_up": 0,
+        "n_degraded": 0,
+        "n_down": 0,
+        "n_maintenance": 0,
+        "n_unknown": 0,
+        "latency_count": 0,
+        "latency_sum_us": 0,
+        "latency_min": None,
+        "latency_max": None,
+        "latency_p95": None,
+    }
     return row | values
 
 
@@ -50,8 +74,16 @@ def random_results(seed: int, n: int, since: float, until: float, channels=("all
     rows = []
     for _ in range(n):
         ok = rng.random() < 0.8
-        rows.append(result(rng.uniform(since, until), rng.choice(channels), rng.choice(["home", "dns"]),
-                           rng.choices(STATES, [70, 8, 15, 4, 3])[0], ok, round(rng.lognormvariate(-2, 1), 6)))
+        rows.append(
+            result(
+                rng.uniform(since, until),
+                rng.choice(channels),
+                rng.choice(["home", "dns"]),
+                rng.choices(STATES, [70, 8, 15, 4, 3])[0],
+                ok,
+                round(rng.lognormvariate(-2, 1), 6),
+            )
+        )
     return rows
 
 
@@ -88,21 +120,33 @@ def as_tuples(series) -> dict[str, list[tuple]]:
 
 # ------------------------------------------------------------------------------------------ daily_history
 
+
 def test_daily_history_reads_channel_totals_and_the_raw_tail(engine):
     with engine.begin() as conn:
-        conn.execute(insert(RollupRow), [
-            rollup("day", "allegro", "", TODAY - 2 * DAY, n_up=1430, n_down=10),
-            rollup("day", "allegro", "home", TODAY - 2 * DAY, n_up=999),          # a check's row: not read
-            rollup("day", "allegro", "", TODAY - DAY, n_up=1000, n_degraded=440),
-            rollup("day", "allegro", "", TODAY - 3 * DAY, n_maintenance=60),
-            rollup("day", "allegro", "", TODAY, n_up=700),
-            rollup("day", "allegro", "", TODAY - 90 * DAY, n_down=5),              # 91 days ago: outside
-            rollup("hour", "allegro", "", TODAY - 2 * DAY, n_down=77),             # hourly rows: not read
-        ])
+        conn.execute(
+            insert(RollupRow),
+            [
+                rollup("day", "allegro", "", TODAY - 2 * DAY, n_up=1430, n_down=10),
+                rollup("day", "allegro", "home", TODAY - 2 * DAY, n_up=999),  # a check's row: not read
+                rollup("day", "allegro", "", TODAY - DAY, n_up=1000, n_degraded=440),
+                rollup("day", "allegro", "", TODAY - 3 * DAY, n_maintenance=60),
+                rollup("day", "allegro", "", TODAY, n_up=700),
+                rollup("day", "allegro", "", TODAY - 90 * DAY, n_down=5),  # 91 days ago: outside
+                rollup("hour", "allegro", "", TODAY - 2 * DAY, n_down=77),  # hourly rows: not read
+            ],
+        )
         conn.execute(insert(RollupMarkRow), [{"name": RAW_ID, "value": 2}])
-    store(engine, [result(NOW - 60, state="down"), result(NOW - 50, state="down"),   # ids 1, 2: counted already
-                   result(NOW - 40, state="down"), result(TODAY - 30, state="degraded"),  # the tail
-                   result(NOW - 20, "ceneo", state="up"), result(TODAY + DAY + 5, state="down")])  # tomorrow: not shown
+    store(
+        engine,
+        [
+            result(NOW - 60, state="down"),
+            result(NOW - 50, state="down"),  # ids 1, 2: counted already
+            result(NOW - 40, state="down"),
+            result(TODAY - 30, state="degraded"),  # the tail
+            result(NOW - 20, "ceneo", state="up"),
+            result(TODAY + DAY + 5, state="down"),
+        ],
+    )  # tomorrow: not shown
     history = daily_history(engine, NOW)
     assert set(history) == {"allegro", "ceneo"}
     days = history["allegro"]
@@ -130,6 +174,7 @@ def test_daily_history_equals_the_raw_results_however_far_rollups_got(engine):
 
 
 # ----------------------------------------------------------------------------------------- latency_series
+
 
 def test_latency_series_from_hourly_rollups_and_raw_results(engine):
     raw = random_results(11, 2500, NOW - 30 * HOUR, NOW - 2 * HOUR)
@@ -159,31 +204,71 @@ def test_latency_series_after_retention_deleted_the_raw_rows(engine):
 
 def test_latency_series_leaves_out_hours_without_a_success(engine):
     hour = floor_to(NOW, HOUR)
-    store(engine, [result(hour - 3 * HOUR + 5, ok=False, state="down", duration=5.0),
-                   result(hour - 2 * HOUR + 5, duration=0.2), result(hour - 2 * HOUR + 6, duration=0.4),
-                   result(hour + 5, duration=0.3)])
+    store(
+        engine,
+        [
+            result(hour - 3 * HOUR + 5, ok=False, state="down", duration=5.0),
+            result(hour - 2 * HOUR + 5, duration=0.2),
+            result(hour - 2 * HOUR + 6, duration=0.4),
+            result(hour + 5, duration=0.3),
+        ],
+    )
     run_rollups(engine)
     store(engine, [result(hour + 10, duration=0.5)])
     series = latency_series(engine, "allegro", NOW - DAY, NOW)
-    assert [(p.hour, p.count, round(p.avg, 6), p.p95, p.max) for p in series["home"]] == \
-        [(hour - 2 * HOUR, 2, 0.3, 0.4, 0.4), (hour, 2, 0.4, 0.5, 0.5)]
+    assert [(p.hour, p.count, round(p.avg, 6), p.p95, p.max) for p in series["home"]] == [
+        (hour - 2 * HOUR, 2, 0.3, 0.4, 0.4),
+        (hour, 2, 0.4, 0.5, 0.5),
+    ]
     assert latency_series(engine, "nobody", NOW - DAY, NOW) == {}
 
 
 # -------------------------------------------------------------------------------------------- incidents
 
+
 def test_incident_pages_channel_incidents_and_the_plans_that_name_them(engine):
     with engine.begin() as conn:
-        conn.execute(insert(IncidentRow), [
-            {"channel": "allegro" if i % 3 else "amazon", "started_at": NOW - (130 - i) * HOUR,
-             "ended_at": NOW - (130 - i) * HOUR + 600 if i < 119 else None, "cause": "{}"} for i in range(120)])
-        conn.execute(insert(FailoverPlanRow), [
-            {"at": NOW - 11 * HOUR + 60, "owner_kind": "promotion", "owner": "ads", "mode": "auto", "status": "applied",
-             "reason": json.dumps({"failed": ["allegro"], "incidents": {"allegro": 120}})},
-            {"at": NOW - 11 * HOUR + 90, "owner_kind": "notice", "owner": "fb", "mode": "auto", "status": "dry_run",
-             "reason": json.dumps({"failed": ["allegro"], "incidents": {"allegro": 120, "amazon": 3}})},
-            {"at": NOW - 11 * HOUR + 100, "owner_kind": "promotion", "owner": "ads", "mode": "auto", "status": "rejected",
-             "reason": "{}"}])
+        conn.execute(
+            insert(IncidentRow),
+            [
+                {
+                    "channel": "allegro" if i % 3 else "amazon",
+                    "started_at": NOW - (130 - i) * HOUR,
+                    "ended_at": NOW - (130 - i) * HOUR + 600 if i < 119 else None,
+                    "cause": "{}",
+                }
+                for i in range(120)
+            ],
+        )
+        conn.execute(
+            insert(FailoverPlanRow),
+            [
+                {
+                    "at": NOW - 11 * HOUR + 60,
+                    "owner_kind": "promotion",
+                    "owner": "ads",
+                    "mode": "auto",
+                    "status": "applied",
+                    "reason": json.dumps({"failed": ["allegro"], "incidents": {"allegro": 120}}),
+                },
+                {
+                    "at": NOW - 11 * HOUR + 90,
+                    "owner_kind": "notice",
+                    "owner": "fb",
+                    "mode": "auto",
+                    "status": "dry_run",
+                    "reason": json.dumps({"failed": ["allegro"], "incidents": {"allegro": 120, "amazon": 3}}),
+                },
+                {
+                    "at": NOW - 11 * HOUR + 100,
+                    "owner_kind": "promotion",
+                    "owner": "ads",
+                    "mode": "auto",
+                    "status": "rejected",
+                    "reason": "{}",
+                },
+            ],
+        )
     first, total = incident_page(engine, 1, 50)
     assert total == 120 and len(first) == 50 and first[0].id == 120 and first[0].ended_at is None
     assert [i.started_at for i in first] == sorted((i.started_at for i in first), reverse=True)
@@ -192,8 +277,10 @@ def test_incident_pages_channel_incidents_and_the_plans_that_name_them(engine):
     assert incident_page(engine, 4, 50) == ([], 120)
     assert [i.id for i in channel_incidents(engine, "amazon", 3)] == [118, 115, 112]
     plans = plans_for_incidents(engine, first, NOW)
-    assert [(p.id, p.owner_kind, p.owner, p.status) for p in plans[120]] == [(1, "promotion", "ads", "applied"),
-                                                                            (2, "notice", "fb", "dry_run")]
+    assert [(p.id, p.owner_kind, p.owner, p.status) for p in plans[120]] == [
+        (1, "promotion", "ads", "applied"),
+        (2, "notice", "fb", "dry_run"),
+    ]
     assert set(plans) == {120}  # plan 2 also names incident 3, which is not on this page
     assert plans_for_incidents(engine, [], NOW) == {}
 
@@ -201,7 +288,11 @@ def test_incident_pages_channel_incidents_and_the_plans_that_name_them(engine):
 def test_daily_history_reads_index_ranges_only(sqlite_engine):
     """One primary-key range per channel on SQLite, never a scan of the rollups (which hold 2 years of days)."""
     with sqlite_engine.connect() as conn:
-        plan = [row[3] for row in conn.execute(text("EXPLAIN QUERY PLAN " + _daily_statement("sqlite")),
-                                               {"first": TODAY - 89 * DAY, "today": TODAY, "end": TODAY + DAY})]
+        plan = [
+            row[3]
+            for row in conn.execute(
+                text("EXPLAIN QUERY PLAN " + _daily_statement("sqlite")), {"first": TODAY - 89 * DAY, "today": TODAY, "end": TODAY + DAY}
+            )
+        ]
     assert not [step for step in plan if step.startswith("SCAN") and ("rollups" in step or "probe_results" in step)], plan
     assert any("SEARCH r USING PRIMARY KEY (period=? AND channel=? AND check=? AND bucket_start>?" in step for step in plan), plan

@@ -1,6 +1,7 @@
 """The README's "Try the demo" walkthrough, exactly as written, against the demo it starts (ten times faster with
 CM_DEMO_SPEED=10, as the README says one may): it must end where a seller expects, with every promotion back at
 its normal allocation, applied, and nothing frozen, held or waiting for approval."""
+
 from __future__ import annotations
 
 import asyncio
@@ -33,20 +34,38 @@ def failover(url: str) -> dict:
 
 
 def settled(summary: dict) -> bool:
-    return not summary["failed_over"] and all(
-        p["planned"] == p["normal"] and p["applied"] == p["normal"] and not (p["frozen"] or p["held"] or p["pending_plan"])
-        for p in summary["promotions"]) and not any(n["frozen"] or any(n["posted"].values()) for n in summary["notices"])
+    return (
+        not summary["failed_over"]
+        and all(
+            p["planned"] == p["normal"] and p["applied"] == p["normal"] and not (p["frozen"] or p["held"] or p["pending_plan"])
+            for p in summary["promotions"]
+        )
+        and not any(n["frozen"] or any(n["posted"].values()) for n in summary["notices"])
+    )
 
 
 async def test_the_readme_walkthrough_ends_with_the_money_back_and_nothing_frozen(tmp_path):
     commands = walkthrough()
-    assert [c[:2] for c in commands] == [["demo", "break"], ["demo", "break"], ["demo", "status"], ["demo", "heal"],
-                                         ["demo", "replay-2021"]]
+    assert [c[:2] for c in commands] == [
+        ["demo", "break"],
+        ["demo", "break"],
+        ["demo", "status"],
+        ["demo", "heal"],
+        ["demo", "replay-2021"],
+    ]
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    proc = await asyncio.create_subprocess_exec(*EXE, "--listen", f"127.0.0.1:{port}", "--data-dir", str(tmp_path / "data"),
-                                                cwd=ROOT, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-                                                env={**os.environ, "CM_DEMO_SPEED": str(SPEED)})
+    proc = await asyncio.create_subprocess_exec(
+        *EXE,
+        "--listen",
+        f"127.0.0.1:{port}",
+        "--data-dir",
+        str(tmp_path / "data"),
+        cwd=ROOT,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        env={**os.environ, "CM_DEMO_SPEED": str(SPEED)},
+    )
     try:
         assert (await asyncio.wait_for(proc.stdout.readline(), 20)).decode().startswith(f"Status page: {url}/")
         await asyncio.sleep(3)  # every channel up (checks every 0.5 s)

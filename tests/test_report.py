@@ -1,4 +1,5 @@
 """The CLI's tables: aligned columns, long cells wrapped between words, nothing cut off."""
+
 from __future__ import annotations
 
 import pytest
@@ -6,15 +7,18 @@ import pytest
 from monitor.report import print_table, wrap
 
 
-@pytest.mark.parametrize(("text", "width", "lines"), [
-    ("ongoing outage", 8, ["ongoing", "outage"]),
-    ("connect_refused: connection refused by 127.0.0.1:9", 20,
-     ["connect_refused:", "connection refused", "by 127.0.0.1:9"]),
-    ("facebook-shop instagram-shop", 15, ["facebook-shop", "instagram-shop"]),
-    ("https://api.allegro.pl/very/long/path", 16, ["https://api.alle", "gro.pl/very/long", "/path"]),
-    ("first line\nsecond", 60, ["first line", "second"]),
-    ("", 10, [""]),
-], ids=["words-not-split", "error-text", "not-at-hyphens", "only-a-longer-word-is-split", "line-breaks-kept", "empty"])
+@pytest.mark.parametrize(
+    ("text", "width", "lines"),
+    [
+        ("ongoing outage", 8, ["ongoing", "outage"]),
+        ("connect_refused: connection refused by 127.0.0.1:9", 20, ["connect_refused:", "connection refused", "by 127.0.0.1:9"]),
+        ("facebook-shop instagram-shop", 15, ["facebook-shop", "instagram-shop"]),
+        ("https://api.allegro.pl/very/long/path", 16, ["https://api.alle", "gro.pl/very/long", "/path"]),
+        ("first line\nsecond", 60, ["first line", "second"]),
+        ("", 10, [""]),
+    ],
+    ids=["words-not-split", "error-text", "not-at-hyphens", "only-a-longer-word-is-split", "line-breaks-kept", "empty"],
+)
 def test_wrap_breaks_between_words(text, width, lines):
     assert wrap(text, width) == lines
 

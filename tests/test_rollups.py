@@ -1,5 +1,6 @@
 """Rollups, retention and uptime: the rollups agree with the raw results, re-runs change nothing,
 retention deletes only what is rolled up, and uptime is the share of available results."""
+
 from __future__ import annotations
 
 import math
@@ -15,11 +16,12 @@ from sqlalchemy import delete, func, insert, select, text, update
 import monitor.loops
 from monitor.app import create_app
 from monitor.config import Retention, parse_config
+from monitor.core.history import DAY, HOUR, UPTIME_WINDOWS
 from monitor.running import MONITOR
 from monitor.store import rollups
 from monitor.store.models import ProbeResultRow, RollupMarkRow, RollupRow
-from monitor.store.queries import UPTIME_WINDOWS, uptime_statement, uptime_windows
-from monitor.store.rollups import DAY, HOUR, RAW_ID, apply_retention, read_marks, rollup_rows, run_rollups, upsert
+from monitor.store.queries import uptime_statement, uptime_windows
+from monitor.store.rollups import RAW_ID, apply_retention, read_marks, rollup_rows, run_rollups, upsert
 from probes import PROBES
 from tests.fakes import eventually
 
@@ -28,22 +30,38 @@ STATE_NAMES = ["up", "degraded", "down", "maintenance", "unknown"]
 KEEP = Retention()
 
 
-
-
-def result(at: float, state: str = "up", channel: str = "allegro", check: str = "home", ok: bool | None = None,
-           duration: float = 0.1) -> dict:
+def result(
+    at: float, state: str = "up", channel: str = "allegro", check: str = "home", ok: bool | None = None, duration: float = 0.1
+) -> dict:
     ok = state in ("up", "maintenance", "unknown") if ok is None else ok
-    return {"at": at, "channel": channel, "check": check, "kind": "http", "ok": ok,
-            "error_class": None if ok else "http_status", "error": None if ok else "HTTP 503",
-            "duration_seconds": duration, "facts": "{}", "severity": None if ok else "down", "channel_state": state}
+    return {
+        "at": at,
+        "channel": channel,
+        "check": check,
+        "kind": "http",
+        "ok": ok,
+        "error_class": None if ok else "http_status",
+        "error": None if ok else "HTTP 503",
+        "duration_seconds": duration,
+        "facts": "{}",
+        "severity": None if ok else "down",
+        "channel_state": state,
+    }
 
 
 def random_results(seed: int, n: int, days: float = 95.0) -> list[dict]:
     rng = random.Random(seed)
-    return [result(NOW - rng.uniform(0, days * DAY), rng.choices(STATE_NAMES, [70, 8, 15, 4, 3])[0],
-                   rng.choice(["allegro", "amazon", "ceneo"]), rng.choice(["home", "dns"]), ok=rng.random() < 0.8,
-                   duration=round(rng.lognormvariate(-2, 1), 6))
-            for _ in range(n)]
+    return [
+        result(
+            NOW - rng.uniform(0, days * DAY),
+            rng.choices(STATE_NAMES, [70, 8, 15, 4, 3])[0],
+            rng.choice(["allegro", "amazon", "ceneo"]),
+            rng.choice(["home", "dns"]),
+            ok=rng.random() < 0.8,
+            duration=round(rng.lognormvariate(-2, 1), 6),
+        )
+        for _ in range(n)
+    ]
 
 
 def store(engine, rows: list[dict]) -> None:
@@ -75,11 +93,25 @@ def expected_rollups(raw: list[dict], size: int) -> dict[tuple, dict]:
     for key, rs in buckets.items():
         durations = [r["duration_seconds"] for r in rs if r["ok"]]
         counts = {f"n_{s}": sum(r["channel_state"] == s for r in rs) for s in STATE_NAMES}
-        out[key] = {**counts, "latency_count": len(durations), "latency_sum_us": sum(round(d * 1e6) for d in durations),
-                    "latency_min": min(durations, default=None), "latency_max": max(durations, default=None),
-                    "latency_p95": nearest_rank_p95(durations) if durations else None}
-        total = out.setdefault((key[0], key[1], ""), {**dict.fromkeys(counts, 0), "latency_count": 0, "latency_sum_us": 0,
-                                                      "latency_min": None, "latency_max": None, "latency_p95": None})
+        out[key] = {
+            **counts,
+            "latency_count": len(durations),
+            "latency_sum_us": sum(round(d * 1e6) for d in durations),
+            "latency_min": min(durations, default=None),
+            "latency_max": max(durations, default=None),
+            "latency_p95": nearest_rank_p95(durations) if durations else None,
+        }
+        total = out.setdefault(
+            (key[0], key[1], ""),
+            {
+                **dict.fromkeys(counts, 0),
+                "latency_count": 0,
+                "latency_sum_us": 0,
+                "latency_min": None,
+                "latency_max": None,
+                "latency_p95": None,
+            },
+        )
         for state, n in counts.items():
             total[state] += n
     return out
@@ -112,6 +144,7 @@ def same_uptime(got: dict, want: dict) -> bool:
 
 # ------------------------------------------------------------------------------------------ equivalence
 
+
 def test_hourly_rollups_equal_raw_aggregates(engine):
     raw = random_results(1, 3000)
     store(engine, raw)
@@ -136,8 +169,14 @@ def test_daily_rollups_are_exact_sums_and_bound_the_p95(engine):
         g = got[(day, channel, check)]
         exact = [k for k in w if k != "latency_p95"]
         assert {k: g[k] for k in exact} == {k: w[k] for k in exact}
-        hour_p95s = [h["latency_p95"] for h in hourly if h["channel"] == channel and h["check"] == check != ""
-                     and day <= h["bucket_start"] < day + DAY and h["latency_p95"] is not None]
+        hour_p95s = [
+            h["latency_p95"]
+            for h in hourly
+            if h["channel"] == channel
+            and h["check"] == check != ""
+            and day <= h["bucket_start"] < day + DAY
+            and h["latency_p95"] is not None
+        ]
         assert g["latency_p95"] == max(hour_p95s, default=None)
         if w["latency_p95"] is not None:  # the documented approximation: never below the true p95
             assert w["latency_p95"] <= g["latency_p95"] <= w["latency_max"]
@@ -147,16 +186,34 @@ def test_counts_are_64_bit(engine):
     """A check every second for decades fits: counts are BIGINT on every database."""
     big = 3 * 2**32
     with engine.begin() as conn:
-        upsert(conn, [{"period": "day", "bucket_start": int(NOW // DAY) * DAY, "channel": "allegro", "check": "",
-                       "n_up": big, "n_degraded": 0, "n_down": big, "n_maintenance": big, "n_unknown": 0,
-                       "latency_count": big, "latency_sum_us": big * 10**6, "latency_min": 0.1, "latency_max": 0.2,
-                       "latency_p95": 0.15}])
+        upsert(
+            conn,
+            [
+                {
+                    "period": "day",
+                    "bucket_start": int(NOW // DAY) * DAY,
+                    "channel": "allegro",
+                    "check": "",
+                    "n_up": big,
+                    "n_degraded": 0,
+                    "n_down": big,
+                    "n_maintenance": big,
+                    "n_unknown": 0,
+                    "latency_count": big,
+                    "latency_sum_us": big * 10**6,
+                    "latency_min": 0.1,
+                    "latency_max": 0.2,
+                    "latency_p95": 0.15,
+                }
+            ],
+        )
     [row] = rows_of(engine, "day")
     assert row["n_up"] == row["n_down"] == row["latency_count"] == big and row["latency_sum_us"] == big * 10**6
     assert uptime_windows(engine, NOW)["allegro"]["24h"] == 0.5
 
 
 # ------------------------------------------------------------------------------------------ idempotence
+
 
 def test_rerun_changes_nothing(engine):
     store(engine, random_results(3, 2000))
@@ -222,13 +279,16 @@ def test_late_result_is_counted_in_its_own_hour_and_day(engine):
     late = result(NOW - 2 * DAY, "down", "allegro", "home", duration=0.5)
     store(engine, [late])
     assert run_rollups(engine) == 1
-    assert {(r["bucket_start"], r["channel"], r["check"]): r["n_down"] for r in rows_of(engine, "hour")} == \
-        {k: v["n_down"] for k, v in expected_rollups(raw + [late], HOUR).items()}
-    assert {(r["bucket_start"], r["channel"], r["check"]): r["n_down"] for r in rows_of(engine, "day")} == \
-        {k: v["n_down"] for k, v in expected_rollups(raw + [late], DAY).items()}
+    assert {(r["bucket_start"], r["channel"], r["check"]): r["n_down"] for r in rows_of(engine, "hour")} == {
+        k: v["n_down"] for k, v in expected_rollups(raw + [late], HOUR).items()
+    }
+    assert {(r["bucket_start"], r["channel"], r["check"]): r["n_down"] for r in rows_of(engine, "day")} == {
+        k: v["n_down"] for k, v in expected_rollups(raw + [late], DAY).items()
+    }
 
 
 # ---------------------------------------------------------------------------------------------- uptime
+
 
 def test_up_and_degraded_are_available_maintenance_and_unknown_left_out(engine):
     store(engine, [result(NOW - 60, s) for s in ["up", "up", "degraded", "down", "maintenance", "unknown"]])
@@ -245,11 +305,16 @@ def test_only_maintenance_has_no_uptime(sqlite_engine):
 @pytest.mark.parametrize("rolled_up", [False, True], ids=["raw", "rollups"])
 def test_windows_start_on_the_hour(sqlite_engine, rolled_up):
     hour = int(NOW // HOUR) * HOUR
-    store(sqlite_engine, [result(hour - DAY, "up"),           # the first second of the 24 h window
-                          result(hour - DAY - 0.001, "down"),  # just before it: 7 d and longer only
-                          result(hour - 7 * DAY - 1, "down"),  # 30 d and 90 d
-                          result(hour - 90 * DAY, "up"),       # the first second of the 90 d window
-                          result(hour - 90 * DAY - 1, "down")])  # outside every window
+    store(
+        sqlite_engine,
+        [
+            result(hour - DAY, "up"),  # the first second of the 24 h window
+            result(hour - DAY - 0.001, "down"),  # just before it: 7 d and longer only
+            result(hour - 7 * DAY - 1, "down"),  # 30 d and 90 d
+            result(hour - 90 * DAY, "up"),  # the first second of the 90 d window
+            result(hour - 90 * DAY - 1, "down"),
+        ],
+    )  # outside every window
     if rolled_up:
         run_rollups(sqlite_engine)
     assert uptime_windows(sqlite_engine, NOW)["allegro"] == {"24h": 1.0, "7d": 0.5, "30d": 1 / 3, "90d": 0.5}
@@ -272,14 +337,23 @@ def test_uptime_reads_index_ranges_only(sqlite_engine):
         plan = [row[3] for row in conn.execute(text("EXPLAIN QUERY PLAN " + sql), params)]
     assert not [step for step in plan if step.startswith("SCAN") and step not in ("SCAN seen", "SCAN tail")], plan
     assert "SEARCH probe_results USING INTEGER PRIMARY KEY (rowid>?)" in plan
-    assert all("(period=? AND channel=? AND check=? AND bucket_start>" in step for step in plan
-               if step.startswith("SEARCH rollups USING PRIMARY KEY (period=? AND channel=?"))
+    assert all(
+        "(period=? AND channel=? AND check=? AND bucket_start>" in step
+        for step in plan
+        if step.startswith("SEARCH rollups USING PRIMARY KEY (period=? AND channel=?")
+    )
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(data=st.lists(st.tuples(st.floats(0, 100 * DAY), st.sampled_from(["a", "b"]), st.sampled_from(["home", "dns"]),
-                               st.sampled_from(STATE_NAMES)), max_size=60),
-       rolled=st.integers(0, 60), chunk=st.integers(1, 20), now=st.floats(95 * DAY, 110 * DAY))
+@given(
+    data=st.lists(
+        st.tuples(st.floats(0, 100 * DAY), st.sampled_from(["a", "b"]), st.sampled_from(["home", "dns"]), st.sampled_from(STATE_NAMES)),
+        max_size=60,
+    ),
+    rolled=st.integers(0, 60),
+    chunk=st.integers(1, 20),
+    now=st.floats(95 * DAY, 110 * DAY),
+)
 def test_uptime_equals_share_of_available_raw_results(sqlite_engine, data, rolled, chunk, now):
     """Whatever the data and however far the rollups got, uptime is the share of available results."""
     with sqlite_engine.begin() as conn:
@@ -294,9 +368,10 @@ def test_uptime_equals_share_of_available_raw_results(sqlite_engine, data, rolle
 
 # ------------------------------------------------------------------------------------------- retention
 
+
 def test_retention_deletes_raw_rows_only_once_rolled_up(engine):
-    old = [result(NOW - 8 * DAY - i * 1000, "down") for i in range(400)]   # ids 1..400, older than raw: 7d
-    recent = random_results(8, 600, days=6)                                 # ids 401..1000
+    old = [result(NOW - 8 * DAY - i * 1000, "down") for i in range(400)]  # ids 1..400, older than raw: 7d
+    recent = random_results(8, 600, days=6)  # ids 401..1000
     store(engine, old + recent)
     assert apply_retention(engine, NOW, KEEP) == (0, 0, 0)  # nothing rolled up: nothing may go
     run_rollups(engine, chunk_rows=400, should_stop=iter([False, True]).__next__)  # the old rows only
@@ -334,14 +409,30 @@ def test_retention_keeps_every_window_exact(engine):
 
 def test_retention_deletes_hourly_rows_only_where_their_day_is_rolled_up(sqlite_engine):
     old_day = int((NOW - 100 * DAY) // DAY) * DAY
-    hour = {"period": "hour", "channel": "allegro", "n_up": 1, "n_degraded": 0, "n_down": 0, "n_maintenance": 0,
-            "n_unknown": 0, "latency_count": 0, "latency_sum_us": 0, "latency_min": None, "latency_max": None,
-            "latency_p95": None}
+    hour = {
+        "period": "hour",
+        "channel": "allegro",
+        "n_up": 1,
+        "n_degraded": 0,
+        "n_down": 0,
+        "n_maintenance": 0,
+        "n_unknown": 0,
+        "latency_count": 0,
+        "latency_sum_us": 0,
+        "latency_min": None,
+        "latency_max": None,
+        "latency_p95": None,
+    }
     with sqlite_engine.begin() as conn:
-        upsert(conn, [{**hour, "bucket_start": old_day + HOUR, "check": "home"},
-                      {**hour, "bucket_start": old_day + HOUR, "check": "dns"},
-                      {**hour, "period": "day", "bucket_start": old_day, "check": "home"},
-                      {**hour, "period": "day", "bucket_start": int((NOW - 800 * DAY) // DAY) * DAY, "check": "home"}])
+        upsert(
+            conn,
+            [
+                {**hour, "bucket_start": old_day + HOUR, "check": "home"},
+                {**hour, "bucket_start": old_day + HOUR, "check": "dns"},
+                {**hour, "period": "day", "bucket_start": old_day, "check": "home"},
+                {**hour, "period": "day", "bucket_start": int((NOW - 800 * DAY) // DAY) * DAY, "check": "home"},
+            ],
+        )
     assert apply_retention(sqlite_engine, NOW, KEEP) == (0, 1, 1)
     assert [(r["check"], r["bucket_start"]) for r in rows_of(sqlite_engine, "hour")] == [("dns", old_day + HOUR)]
     assert [r["bucket_start"] for r in rows_of(sqlite_engine, "day")] == [old_day]
@@ -360,8 +451,9 @@ def test_an_hour_retention_has_begun_is_never_recounted(sqlite_engine):
 
 def test_retention_config_defaults_and_order():
     assert (KEEP.raw, KEEP.hourly, KEEP.daily) == (7 * DAY, 90 * DAY, 730 * DAY)
-    config = parse_config("retention: {raw: 2d, hourly: 30d}\nchannels: [{id: a, name: A, checks: [{kind: http, "
-                          "target: 'https://example.com/'}]}]", PROBES)
+    config = parse_config(
+        "retention: {raw: 2d, hourly: 30d}\nchannels: [{id: a, name: A, checks: [{kind: http, target: 'https://example.com/'}]}]", PROBES
+    )
     assert (config.retention.raw, config.retention.hourly, config.retention.daily) == (2 * DAY, 30 * DAY, 730 * DAY)
     with pytest.raises(ValidationError, match=r"raw \(30d\) must be at most hourly \(7d\)"):
         Retention(raw="30d", hourly="7d")
@@ -369,23 +461,37 @@ def test_retention_config_defaults_and_order():
 
 # -------------------------------------------------------------------------------------------- service
 
+
 async def test_service_rolls_up_and_api_reports_every_window(tmp_path, aiohttp_client, fake_channel, monkeypatch):
     monkeypatch.setattr(monitor.loops, "UPKEEP_INTERVAL", 0.1)
-    config = parse_config("\n".join([
-        f"data_dir: {tmp_path}", "allow_networks: [127.0.0.0/8]",
-        "defaults: {interval: 100ms, timeout: 90ms}",
-        "channels:", "  - id: allegro", "    name: Allegro", "    checks:",
-        f"      - {{kind: http, id: home, target: '{fake_channel.url}'}}"]), PROBES)
+    config = parse_config(
+        "\n".join(
+            [
+                f"data_dir: {tmp_path}",
+                "allow_networks: [127.0.0.0/8]",
+                "defaults: {interval: 100ms, timeout: 90ms}",
+                "channels:",
+                "  - id: allegro",
+                "    name: Allegro",
+                "    checks:",
+                f"      - {{kind: http, id: home, target: '{fake_channel.url}'}}",
+            ]
+        ),
+        PROBES,
+    )
     app = create_app(config, flush_interval=0.05)
     client = await aiohttp_client(app)
     engine = app[MONITOR].engine
 
     def counted() -> int:
         with engine.connect() as conn:
-            return conn.execute(select(func.coalesce(func.sum(RollupRow.n_up), 0))
-                                .where(RollupRow.period == "hour")).scalar_one()
+            return conn.execute(select(func.coalesce(func.sum(RollupRow.n_up), 0)).where(RollupRow.period == "hour")).scalar_one()
 
     await eventually(lambda: counted() >= 3)
     [channel] = (await (await client.get("/api/channels")).json())["channels"]
-    assert {k: channel[k] for k in ("uptime_24h", "uptime_7d", "uptime_30d", "uptime_90d")} == \
-        {"uptime_24h": 1.0, "uptime_7d": 1.0, "uptime_30d": 1.0, "uptime_90d": 1.0}
+    assert {k: channel[k] for k in ("uptime_24h", "uptime_7d", "uptime_30d", "uptime_90d")} == {
+        "uptime_24h": 1.0,
+        "uptime_7d": 1.0,
+        "uptime_30d": 1.0,
+        "uptime_90d": 1.0,
+    }

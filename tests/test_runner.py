@@ -1,4 +1,5 @@
 """The runner's own guarantees: a crashing probe is a result, a deadline's meaning comes from the kind."""
+
 from __future__ import annotations
 
 import asyncio

@@ -1,4 +1,5 @@
 """Check scheduling: an early first run, then runs spread over the whole interval."""
+
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
@@ -31,8 +32,11 @@ def test_two_thousand_checks_spread_over_the_interval_not_its_first_seconds():
     seconds = []
     for i in range(2000):
         key = f"channel-{i // 4}/check-{i % 4}"
-        trigger = PhasedIntervalTrigger(seconds=interval, start_date=T0 + timedelta(seconds=_phase(key, interval)),
-                                        first=T0 + timedelta(seconds=_phase(key, FIRST_RUN_SPREAD)))
+        trigger = PhasedIntervalTrigger(
+            seconds=interval,
+            start_date=T0 + timedelta(seconds=_phase(key, interval)),
+            first=T0 + timedelta(seconds=_phase(key, FIRST_RUN_SPREAD)),
+        )
         seconds.append(fire_times(trigger, 3)[2] % interval)  # a later run's place in the interval
     per_second = [sum(1 for s in seconds if k <= s < k + 1) for k in range(10)]
     assert min(per_second) > 150 and max(per_second) < 250, per_second  # about 200 in every second

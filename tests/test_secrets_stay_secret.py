@@ -1,5 +1,6 @@
 """No configured secret on any page, API answer or log line, even when a receiver echoes what it was sent: a 500
 quoting the X-Api-Key header and the webhook's path (Slack, Zapier and n8n keep their token there)."""
+
 from __future__ import annotations
 
 import json
@@ -21,9 +22,11 @@ ADMIN = {"Authorization": "Bearer test-admin-token-1234"}
 
 def echo_app() -> web.Application:
     """A careless receiver: 500, quoting every header and the path it got."""
+
     async def echo(request: web.Request) -> web.Response:
         said = f"cannot handle {request.path} with headers {dict(request.headers)}"
         return web.json_response({"error": said, "message": said}, status=500)
+
     app = web.Application()
     app.router.add_route("*", "/{tail:.*}", echo)
     return app
@@ -34,18 +37,27 @@ async def test_an_echoing_receiver_puts_no_secret_on_pages_api_or_log(tmp_path, 
     shop_url = str((await aiohttp_server(shop.app)).make_url("/"))
     receiver = await aiohttp_server(echo_app(), access_log=None)  # its own access log would show the path
     hook = f"http://127.0.0.1:{receiver.port}/hook/{PATH_TOKEN}"
-    text = "\n".join([
-        f"data_dir: {tmp_path}", "allow_networks: [127.0.0.0/8]", "admin_token: test-admin-token-1234",
-        "defaults: {interval: 200ms, timeout: 150ms, fail_threshold: 2, recover_threshold: 2}",
-        f"channels: [{{id: shop, name: Shop, checks: [{{kind: http, target: '{shop_url}'}}]}}, "
-        f"{{id: allegro, name: Allegro, checks: [{{kind: http, target: '{shop_url}'}}]}}]",
-        "alerts:", "  group_wait: 100ms", "  notifiers:",
-        f"    - {{id: n8n, kind: webhook, url: '{hook}', secret: {SIGNING}, headers: {{X-Api-Key: {API_KEY}}}}}",
-        "failover:", "  timing: {hold_down: 0s, failback_after: 0s, settle: 0s}", "  actuators:",
-        f"    - {{id: shop-hook, kind: webhook, url: '{hook}/failover', secret: {SIGNING}, headers: {{X-Api-Key: {API_KEY}}}}}",
-        "  promotions:", "    - {id: ads, name: Ads, total: 1000, unit: PLN, mode: auto, channels: "
-        "{shop: {share: 1, actuator: shop-hook}, allegro: {share: 1, actuator: shop-hook}}}",
-    ])
+    text = "\n".join(
+        [
+            f"data_dir: {tmp_path}",
+            "allow_networks: [127.0.0.0/8]",
+            "admin_token: test-admin-token-1234",
+            "defaults: {interval: 200ms, timeout: 150ms, fail_threshold: 2, recover_threshold: 2}",
+            f"channels: [{{id: shop, name: Shop, checks: [{{kind: http, target: '{shop_url}'}}]}}, "
+            f"{{id: allegro, name: Allegro, checks: [{{kind: http, target: '{shop_url}'}}]}}]",
+            "alerts:",
+            "  group_wait: 100ms",
+            "  notifiers:",
+            f"    - {{id: n8n, kind: webhook, url: '{hook}', secret: {SIGNING}, headers: {{X-Api-Key: {API_KEY}}}}}",
+            "failover:",
+            "  timing: {hold_down: 0s, failback_after: 0s, settle: 0s}",
+            "  actuators:",
+            f"    - {{id: shop-hook, kind: webhook, url: '{hook}/failover', secret: {SIGNING}, headers: {{X-Api-Key: {API_KEY}}}}}",
+            "  promotions:",
+            "    - {id: ads, name: Ads, total: 1000, unit: PLN, mode: auto, channels: "
+            "{shop: {share: 1, actuator: shop-hook}, allegro: {share: 1, actuator: shop-hook}}}",
+        ]
+    )
     app = create_app(parse_config(text, PROBES), flush_interval=0.05)
     client = await aiohttp_client(app)
     monitor = app[MONITOR]
@@ -78,20 +90,27 @@ def _action_errors(monitor) -> list[str]:
     from sqlalchemy import select
 
     from monitor.store.models import FailoverActionRow
+
     with monitor.engine.connect() as conn:
         return [e for e in conn.execute(select(FailoverActionRow.last_error)).scalars() if e]
 
 
 def test_every_form_a_receiver_may_echo_a_secret_in_is_known():
     from alerts.webhook import Config
-    from monitor.redact import scrub, secret_values
-    config = Config(url="http://hookuser:s3cr3t-basic-pass-777@127.0.0.1:9/webhook/a1b2c3d4-path-token-9876?token=q-secret-55",
-                    secret="signing-secret-0123456789", headers={"Authorization": "Bearer tok-secret-1234567890abcdef"})
-    echoes = ['Cannot POST /webhook/a1b2c3d4-path-token-9876',                  # Express: the path alone
-              'The requested webhook "POST a1b2c3d4-path-token-9876" is not registered',  # n8n: one segment
-              "invalid token tok-secret-1234567890abcdef",                     # the token without "Bearer"
-              "Authorization was Basic aG9va3VzZXI6czNjcjN0LWJhc2ljLXBhc3MtNzc3",  # the URL's userinfo as sent
-              "query token q-secret-55 expired"]
+    from monitor.core.redact import scrub, secret_values
+
+    config = Config(
+        url="http://hookuser:s3cr3t-basic-pass-777@127.0.0.1:9/webhook/a1b2c3d4-path-token-9876?token=q-secret-55",
+        secret="signing-secret-0123456789",
+        headers={"Authorization": "Bearer tok-secret-1234567890abcdef"},
+    )
+    echoes = [
+        "Cannot POST /webhook/a1b2c3d4-path-token-9876",  # Express: the path alone
+        'The requested webhook "POST a1b2c3d4-path-token-9876" is not registered',  # n8n: one segment
+        "invalid token tok-secret-1234567890abcdef",  # the token without "Bearer"
+        "Authorization was Basic aG9va3VzZXI6czNjcjN0LWJhc2ljLXBhc3MtNzc3",  # the URL's userinfo as sent
+        "query token q-secret-55 expired",
+    ]
     secrets = secret_values(config)
     for echo in echoes:
         shown = scrub(echo, secrets)
@@ -106,11 +125,13 @@ async def test_a_secret_at_the_cut_leaves_nothing_of_itself(aiohttp_server):
 
     async def long_echo(request: web.Request) -> web.Response:  # the key straddles the 200-character cut
         return web.json_response({"error": "x" * 190 + " key=" + request.headers["X-Api-Key"]}, status=500)
+
     app = web.Application()
     app.router.add_post("/hook", long_echo)
     server = await aiohttp_server(app)
-    options = KIND.config.model_validate({"url": f"http://127.0.0.1:{server.port}/hook", "secret": SIGNING,
-                                          "headers": {"X-Api-Key": API_KEY}})
+    options = KIND.config.model_validate(
+        {"url": f"http://127.0.0.1:{server.port}/hook", "secret": SIGNING, "headers": {"X-Api-Key": API_KEY}}
+    )
     notifier = KIND.build("n", options, NotifierContext(logging.getLogger("t"), guard=LOOPBACK))
     try:
         await notifier.send(Batch((ALERT,), "n"))

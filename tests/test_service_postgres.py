@@ -1,4 +1,5 @@
 """The service on PostgreSQL, as users run it: migrated at start, and state kept across SIGKILL."""
+
 from __future__ import annotations
 
 import asyncio

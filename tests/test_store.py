@@ -2,6 +2,7 @@
 
 Tests that take `engine` or `db_url` run twice: on SQLite and on PostgreSQL (tests/conftest.py).
 """
+
 from __future__ import annotations
 
 import json
@@ -12,8 +13,8 @@ import pytest
 from sqlalchemy import create_engine, event, func, select, text
 from sqlmodel import SQLModel
 
+from monitor.core.redact import redact_url
 from monitor.health import State, Transition
-from monitor.redact import redact_url
 from monitor.store.db import StoreError, begin_write, driver_url, ensure_data_dir, make_engine
 from monitor.store.models import ChannelStateRow, IncidentRow, ProbeResultRow, TransitionRow
 from monitor.store.queries import load_channel_states, open_incidents, uptime_since
@@ -22,9 +23,17 @@ from tests.test_cli import free_port
 
 
 def row(at: float, ok: bool = True, channel: str = "allegro") -> dict:
-    return {"at": at, "channel": channel, "check": "home", "kind": "http", "ok": ok,
-            "error_class": None if ok else "http_status", "error": None if ok else "HTTP 503",
-            "duration_seconds": 0.01, "facts": json.dumps({"status": 200 if ok else 503})}
+    return {
+        "at": at,
+        "channel": channel,
+        "check": "home",
+        "kind": "http",
+        "ok": ok,
+        "error_class": None if ok else "http_status",
+        "error": None if ok else "HTTP 503",
+        "duration_seconds": 0.01,
+        "facts": json.dumps({"status": 200 if ok else 503}),
+    }
 
 
 def count(engine, model) -> int:
@@ -54,8 +63,9 @@ def test_sqlite_write_transaction_takes_the_write_lock_at_begin(sqlite_engine, t
 
 async def test_sqlite_writer_begins_immediate_and_reads_begin_deferred(sqlite_engine):
     begins = []
-    event.listen(sqlite_engine, "before_cursor_execute",
-                 lambda conn, cursor, sql, *_: begins.append(sql) if sql.startswith("BEGIN") else None)
+    event.listen(
+        sqlite_engine, "before_cursor_execute", lambda conn, cursor, sql, *_: begins.append(sql) if sql.startswith("BEGIN") else None
+    )
     writer = ResultWriter(sqlite_engine)
     writer.add_result(row(1.0))
     await writer.flush()
@@ -167,8 +177,9 @@ def test_unwritable_data_dir_is_explained(tmp_path):
     blocker.write_text("x")
     with pytest.raises(StoreError) as info:
         ensure_data_dir(blocker / "data")
-    assert str(info.value) == (f"cannot create data directory {str(blocker / 'data')!r}: Not a directory; "
-                               "choose another with --data-dir or the data_dir key")
+    assert str(info.value) == (
+        f"cannot create data directory {str(blocker / 'data')!r}: Not a directory; choose another with --data-dir or the data_dir key"
+    )
 
 
 def test_corrupt_database_is_explained(tmp_path):
@@ -186,9 +197,11 @@ def test_database_of_another_program_is_explained(db_url):
     other.dispose()
     with pytest.raises(StoreError) as info:
         make_engine(db_url)
-    assert str(info.value) == (f"database {redact_url(db_url)} has a table 'channel_states' without the columns channel, "
-                               "state, since, cause: it belongs to another program or version; move it away or choose "
-                               "another --data-dir")
+    assert str(info.value) == (
+        f"database {redact_url(db_url)} has a table 'channel_states' without the columns channel, "
+        "state, since, cause: it belongs to another program or version; move it away or choose "
+        "another --data-dir"
+    )
 
 
 def test_unknown_database_driver_is_explained():
@@ -203,8 +216,7 @@ def test_missing_postgres_driver_is_explained(monkeypatch):
     with pytest.raises(StoreError) as info:
         make_engine("postgresql://monitor:secret@127.0.0.1/cm")
     assert str(info.value).startswith("cannot use database postgresql://monitor:***@127.0.0.1/cm: ")
-    assert str(info.value).endswith("install its driver (for PostgreSQL: pip install 'psycopg[binary]') "
-                                    "or use a sqlite:/// URL")
+    assert str(info.value).endswith("install its driver (for PostgreSQL: pip install 'psycopg[binary]') or use a sqlite:/// URL")
 
 
 def test_unreachable_postgres_server_is_one_line_without_the_password():
@@ -220,6 +232,7 @@ def test_unreachable_postgres_server_is_one_line_without_the_password():
 async def test_check_progress_is_stored_with_the_results_and_loaded_back(engine):
     from monitor.health import CheckHealth
     from monitor.store.persist import load_check_progress
+
     writer = ResultWriter(engine)
     writer.add_result(row(1.0, ok=False))
     writer.set_progress("allegro", "home", CheckHealth(State.UP, fails=1), 1.0)
@@ -235,6 +248,7 @@ def test_overrides_and_admin_windows_survive_a_restart(engine):
     from monitor.health import Override
     from monitor.maintenance import Window
     from monitor.store.persist import load_overrides, load_windows, save_override, save_window
+
     save_override(engine, "allegro", Override(State.DOWN, "anna", "shutdown", until=500.0), 100.0)
     save_override(engine, "amazon", Override(State.UP, "piotr", "false alarm", until=150.0), 100.0)
     save_window(engine, "ceneo", Window("feed migration", start=100.0, end=400.0, by="anna"), 100.0)

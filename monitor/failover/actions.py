@@ -5,6 +5,7 @@ An Action carries absolute target values ("set the budget of promotion P on chan
 idempotency key is fixed when the action is planned and reused on every retry. A failure of the
 channel's API is data (ActionResult), never an exception.
 """
+
 from __future__ import annotations
 
 import logging
@@ -25,19 +26,19 @@ Op = Literal["set_amount", "pause", "resume", "post_notice", "withdraw_notice"]
 class Action:
     """One change to make on one channel, as planned (and stored) by the reconciler."""
 
-    id: int                       # the action's row id
-    key: str                      # idempotency key: the same on every attempt
+    id: int  # the action's row id
+    key: str  # idempotency key: the same on every attempt
     op: Op
-    promotion: str | None         # the promotion's id (None for a notice)
-    notice: str | None            # the notice's id (None for a promotion action)
-    channel: str                  # the channel the change is made on
-    target: str                   # the object on the channel's side (ad set id, page id...); "" when none
-    value: int | None = None      # set_amount: the new amount
-    expect: int | None = None     # set_amount: the amount we believe is there now (read-back conflict check)
-    text: str | None = None       # post_notice: the notice text
-    unit: str = ""                # the promotion's unit: a currency code (amounts in minor units) or "weight"
+    promotion: str | None  # the promotion's id (None for a notice)
+    notice: str | None  # the notice's id (None for a promotion action)
+    channel: str  # the channel the change is made on
+    target: str  # the object on the channel's side (ad set id, page id...); "" when none
+    value: int | None = None  # set_amount: the new amount
+    expect: int | None = None  # set_amount: the amount we believe is there now (read-back conflict check)
+    text: str | None = None  # post_notice: the notice text
+    unit: str = ""  # the promotion's unit: a currency code (amounts in minor units) or "weight"
     reason: Mapping[str, Any] = field(default_factory=dict)  # why: incident, failed channels, plan id
-    attempt: int = 1              # 1 on the first try
+    attempt: int = 1  # 1 on the first try
 
 
 Outcome = Literal["applied", "retry", "failed", "conflict"]
@@ -55,9 +56,9 @@ class ActionResult:
     """
 
     outcome: Outcome
-    detail: str = ""                      # one line for the audit log and alerts (no secrets)
-    retry_after: float | None = None      # seconds, when the API said so
-    observed: int | None = None           # the value read back (before or after), when known
+    detail: str = ""  # one line for the audit log and alerts (no secrets)
+    retry_after: float | None = None  # seconds, when the API said so
+    observed: int | None = None  # the value read back (before or after), when known
     response: Mapping[str, Any] = field(default_factory=dict)  # e.g. {"status": 200, "request_id": "..."}
 
     @classmethod
@@ -89,7 +90,7 @@ class ActuatorContext:
 
     http: aiohttp.ClientSession
     log: logging.Logger | logging.LoggerAdapter
-    clock: Callable[[], float]   # wall-clock Unix time: signatures and receivers' replay checks use it
+    clock: Callable[[], float]  # wall-clock Unix time: signatures and receivers' replay checks use it
 
 
 C = TypeVar("C", bound=ActuatorConfig)

@@ -3,32 +3,29 @@
 The models only check what one entry can check alone; cross references (a promotion naming a channel
 or an actuator that does not exist) are checked by check_references() with the whole config at hand.
 """
+
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from monitor.config_errors import KindEntry, Problem, validate_kind_entries
-from monitor.durations import Delay
+from monitor.core.durations import Delay
+from monitor.core.models import Slug, Strict
 
-Slug = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")]
 Mode = Literal["auto", "approve", "dry-run"]
 MAX_TOTAL = 10**15  # minor units; far above any budget, far below 64-bit overflow
 SETTLE_MAX_FACTOR = 4  # a plan waits at most this many settle windows after the first change it covers
 
 
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
 class Timing(Strict):
     """When failover may act (hold_down and failback_after apply to channels, so they are global)."""
 
-    hold_down: Delay = 120.0          # a channel must be down this long before its promotions move
-    failback_after: Delay = 600.0     # and healthy this long before they move back
+    hold_down: Delay = 120.0  # a channel must be down this long before its promotions move
+    failback_after: Delay = 600.0  # and healthy this long before they move back
     # Channels that fail (or recover) together cross their delays a few seconds apart (each check runs at its
     # own phase of its interval): a plan waits until no channel's standing has changed for `settle`, at most
     # SETTLE_MAX_FACTOR x settle after the first change, so one outage is one plan out and one plan back.
@@ -47,10 +44,10 @@ class Placement(Strict):
 
     share: float | None = Field(None, ge=0, le=1e12, allow_inf_nan=False)  # relative weight; shares need not add up to 100
     amount: int | None = Field(None, ge=0, le=MAX_TOTAL)  # or a fixed amount in minor units
-    min: int = Field(0, ge=0, le=MAX_TOTAL)   # never less than this while the channel is healthy
+    min: int = Field(0, ge=0, le=MAX_TOTAL)  # never less than this while the channel is healthy
     max: int | None = Field(None, ge=0, le=MAX_TOTAL)  # never more than this
     actuator: Slug
-    target: str = Field("", max_length=200)   # the object on the channel's side, e.g. a Meta ad set id
+    target: str = Field("", max_length=200)  # the object on the channel's side, e.g. a Meta ad set id
     # The channel its buyers land on (a Google Shopping or Meta ad that sends them to the own shop): while that
     # channel is failed over, this placement is failed over too, however healthy its own channel is.
     lands_on: Slug | None = None
@@ -82,8 +79,7 @@ class Schedule(Strict):
 
     def bounds(self) -> tuple[float | None, float | None]:
         zone = ZoneInfo(self.time_zone)
-        return tuple(None if t is None else (t if t.tzinfo else t.replace(tzinfo=zone)).timestamp()
-                     for t in (self.start, self.end))  # type: ignore[return-value]
+        return tuple(None if t is None else (t if t.tzinfo else t.replace(tzinfo=zone)).timestamp() for t in (self.start, self.end))  # type: ignore[return-value]
 
     @model_validator(mode="after")
     def _order(self) -> Schedule:
@@ -111,8 +107,9 @@ class Promotion(Strict):
     @classmethod
     def _unit(cls, value: str) -> str:
         if value != "weight" and not (len(value) == 3 and value.isascii() and value.isalpha() and value.isupper()):
-            raise ValueError(f"{value!r} is not a unit; use an ISO 4217 currency code (PLN, EUR, USD: amounts in "
-                             "its minor units) or weight")
+            raise ValueError(
+                f"{value!r} is not a unit; use an ISO 4217 currency code (PLN, EUR, USD: amounts in its minor units) or weight"
+            )
         return value
 
     @model_validator(mode="after")
@@ -123,8 +120,7 @@ class Promotion(Strict):
         if kinds == {False}:
             given = sum(p.amount or 0 for p in self.channels.values())
             if given != self.total:
-                raise ValueError(f"the channels' amounts add up to {given}, not the total {self.total}; "
-                                 "make them add up, or use shares")
+                raise ValueError(f"the channels' amounts add up to {given}, not the total {self.total}; make them add up, or use shares")
         elif sum(p.share or 0 for p in self.channels.values()) <= 0:
             raise ValueError("every share is 0; give at least one channel a share above 0")
         twice = sorted({c for c in self.priority if self.priority.count(c) > 1})
@@ -132,8 +128,7 @@ class Promotion(Strict):
             raise ValueError(f"priority names {', '.join(twice)} more than once; list each channel once")
         unknown = [c for c in self.priority if c not in self.channels]
         if unknown:
-            raise ValueError(f"priority names {', '.join(unknown)}, not among this promotion's channels "
-                             f"({', '.join(self.channels)})")
+            raise ValueError(f"priority names {', '.join(unknown)}, not among this promotion's channels ({', '.join(self.channels)})")
         return self
 
 
@@ -141,7 +136,7 @@ class Notice(Strict):
     """A customer notice: posted on other channels while one is failed over, withdrawn when it is back."""
 
     id: Slug
-    when_down: Slug                 # the channel whose outage the notice is about
+    when_down: Slug  # the channel whose outage the notice is about
     post_on: list[Slug] = Field(min_length=1)  # where to post it
     actuator: Slug
     target: str = Field("", max_length=200)
@@ -161,15 +156,19 @@ class Failover(Strict):
         return promotion.max_moves_per_hour or self.timing.max_moves_per_hour
 
 
-def validate_failover(raw: Any, failover: Failover | None, channel_ids: set[str],
-                      actuators: dict[str, Any]) -> list[Problem]:
+def validate_failover(raw: Any, failover: Failover | None, channel_ids: set[str], actuators: dict[str, Any]) -> list[Problem]:
     """Check actuator options against their kind, and every name a promotion or notice refers to.
 
     `raw` is the `failover` mapping as read from YAML, so actuator problems are found even when other
     keys are wrong; the reference checks need the validated `failover`.
     """
-    problems = validate_kind_entries(raw.get("actuators") if isinstance(raw, dict) else None, ("failover", "actuators"),
-                                     failover.actuators if failover else None, actuators, "an actuator")
+    problems = validate_kind_entries(
+        raw.get("actuators") if isinstance(raw, dict) else None,
+        ("failover", "actuators"),
+        failover.actuators if failover else None,
+        actuators,
+        "an actuator",
+    )
     if failover is None:
         return problems
     names = [a.id for a in failover.actuators]
@@ -190,20 +189,30 @@ def validate_failover(raw: Any, failover: Failover | None, channel_ids: set[str]
             problems.append(Problem(loc + ("id",), f"{promo.id!r} is used by another promotion; ids must be unique"))
         seen.add(promo.id)
         from monitor.failover.plan import normal_amounts  # plan imports this module
+
         normal = normal_amounts(promo)
         for channel, placement in promo.channels.items():
             need_channel(loc + ("channels", channel), channel)
             need_actuator(loc + ("channels", channel, "actuator"), placement.actuator)
             if placement.lands_on is not None:
                 if placement.lands_on == channel:
-                    problems.append(Problem(loc + ("channels", channel, "lands_on"), f"{channel!r} is this placement's "
-                                            "own channel; name the channel its buyers land on, or leave lands_on out"))
+                    problems.append(
+                        Problem(
+                            loc + ("channels", channel, "lands_on"),
+                            f"{channel!r} is this placement's own channel; name the channel its buyers land on, or leave lands_on out",
+                        )
+                    )
                 else:
                     need_channel(loc + ("channels", channel, "lands_on"), placement.lands_on)
             cap = placement.max if placement.max is not None else promo.total
             if not placement.min <= normal[channel] <= cap:
-                problems.append(Problem(loc + ("channels", channel), f"its normal amount {normal[channel]} is outside "
-                                        f"min {placement.min} .. max {cap}; change the share/amount or the caps"))
+                problems.append(
+                    Problem(
+                        loc + ("channels", channel),
+                        f"its normal amount {normal[channel]} is outside "
+                        f"min {placement.min} .. max {cap}; change the share/amount or the caps",
+                    )
+                )
     seen = set()
     for ni, notice in enumerate(failover.notices):
         loc = ("failover", "notices", ni)
@@ -221,9 +230,14 @@ def validate_failover(raw: Any, failover: Failover | None, channel_ids: set[str]
 
 def allowed_keys(names: list[str]) -> list[str] | None:
     """Keys allowed at a location under `failover`, for 'unknown key' messages (None: not ours)."""
-    table = {("failover",): Failover, ("failover", "timing"): Timing, ("failover", "promotions"): Promotion,
-             ("failover", "promotions", "schedule"): Schedule,
-             ("failover", "notices"): Notice, ("failover", "actuators"): Actuator}
+    table = {
+        ("failover",): Failover,
+        ("failover", "timing"): Timing,
+        ("failover", "promotions"): Promotion,
+        ("failover", "promotions", "schedule"): Schedule,
+        ("failover", "notices"): Notice,
+        ("failover", "actuators"): Actuator,
+    }
     if tuple(names) in table:
         return list(table[tuple(names)].model_fields)
     if names[:3] == ["failover", "promotions", "channels"]:

@@ -27,6 +27,7 @@ Approvals: a plan waiting for approval is superseded as soon as what the engine 
 on every evaluate, also while the standings settle) is what is planned already, and approve() refuses a plan
 that no longer matches what the engine would propose now.
 """
+
 from __future__ import annotations
 
 from collections import deque
@@ -36,16 +37,16 @@ from typing import Any
 
 from sqlalchemy.engine import Engine
 
+from monitor.core.money import money
 from monitor.failover.config import SETTLE_MAX_FACTOR, Failover, Notice, Promotion
 from monitor.failover.gate import HealthView, standing
 from monitor.failover.plan import Allocation, Standing, normal_amounts, placement_standings, plan
-from monitor.money import money
 from monitor.store import failover as store
 from monitor.store.failover import Owner
 
 PROMOTION, NOTICE = "promotion", "notice"
 HOUR = 3600.0
-MAX_PLAN_ID = 2**63       # plan ids are signed 64-bit integers in every database
+MAX_PLAN_ID = 2**63  # plan ids are signed 64-bit integers in every database
 MOVE_LIMIT = "monitor (move limit)"  # who froze an owner that reached max_moves_per_hour
 
 
@@ -66,7 +67,7 @@ class OwnerStatus:
 class PlanDraft:
     owner: Owner
     mode: str
-    status: str                 # applied, dry_run or pending_approval
+    status: str  # applied, dry_run or pending_approval
     before: dict[str, int]
     after: dict[str, int]
     reason: dict[str, Any]
@@ -77,10 +78,10 @@ class PlanDraft:
 @dataclass(slots=True)
 class Decision:
     at: float
-    gates: dict[str, bool] = field(default_factory=dict)          # channels whose gate changed
+    gates: dict[str, bool] = field(default_factory=dict)  # channels whose gate changed
     plans: list[PlanDraft] = field(default_factory=list)
     owners: dict[Owner, OwnerStatus] = field(default_factory=dict)  # owners whose status changed
-    superseded: set[Owner] = field(default_factory=set)            # pending approvals no longer wanted
+    superseded: set[Owner] = field(default_factory=set)  # pending approvals no longer wanted
     # (event, owner, detail, incident key) to alert; the key threads it under the outage's message
     events: list[tuple[str, Owner, str, str]] = field(default_factory=list)
 
@@ -109,8 +110,8 @@ class FailoverEngine:
         self.planned: dict[Owner, dict[str, int]] = {}
         self.owners: dict[Owner, OwnerStatus] = {}
         self.pending: dict[Owner, Pending] = {}
-        self.moves: dict[Owner, deque[float]] = {}   # when the owner's recent counted moves (money taken away) were
-        self.episodes: dict[Owner, str] = {}          # owner away from normal -> key of the outage that began it
+        self.moves: dict[Owner, deque[float]] = {}  # when the owner's recent counted moves (money taken away) were
+        self.episodes: dict[Owner, str] = {}  # owner away from normal -> key of the outage that began it
         self.standings: dict[str, Standing] = {}
         # The placement standings each owner's planned values were planned under (plan()'s `previous`), and what
         # the engine would propose for each owner now (at the last evaluate, settled or not: see approve()).
@@ -186,8 +187,7 @@ class FailoverEngine:
         for owner, reason in stored.last_reasons.items():
             # Only while the owner is still away because of a failure of a channel it uses: a later plan (a config
             # change, say) must not be threaded under an outage that ended long ago.
-            if (reason.get("key") and set(reason.get("failed", ())) & self.uses(owner)
-                    and self.planned[owner] != self.normal(owner)):
+            if reason.get("key") and set(reason.get("failed", ())) & self.uses(owner) and self.planned[owner] != self.normal(owner):
                 self.episodes[owner] = reason["key"]
 
     # ------------------------------------------------------------------------------------ deciding
@@ -207,8 +207,7 @@ class FailoverEngine:
         self.standings = standings
         settled = self._settled(standings, now)
         failed = sorted(c for c, s in standings.items() if s is Standing.FAILED)
-        reason: dict[str, Any] = {"failed": failed,
-                                  "causes": {c: {**health[c].cause, "down_since": health[c].down_since} for c in failed}}
+        reason: dict[str, Any] = {"failed": failed, "causes": {c: {**health[c].cause, "down_since": health[c].down_since} for c in failed}}
         outages = {c: health[c].down_since for c in failed if health[c].down_since is not None}
         for promotion in self.promotions.values():
             owner = (PROMOTION, promotion.id)
@@ -220,19 +219,22 @@ class FailoverEngine:
             # Held: nothing would move (the last allocation is kept).
             self.wanted[owner] = (dict(self.planned[owner]) if allocation.held else allocation.amounts, placed)
             if settled:
-                self._decide_promotion(promotion, placed, allocation, standings, now,
-                                       self._keyed(owner, reason, outages), decision)
+                self._decide_promotion(promotion, placed, allocation, standings, now, self._keyed(owner, reason, outages), decision)
         for notice in self.notices.values():
             owner = (NOTICE, notice.id)
             posted = standings.get(notice.when_down) is Standing.FAILED
             # Only where customers can read it: a channel that is up (not one inside its hold-down, whose
             # notice would be withdrawn a moment later); one that has it keeps it until it is failed over.
-            desired = {c: int(posted and (standings.get(c) is Standing.ACTIVE or (
-                standings.get(c) is Standing.HOLD and self.planned[owner].get(c) == 1))) for c in notice.post_on}
+            desired = {
+                c: int(
+                    posted
+                    and (standings.get(c) is Standing.ACTIVE or (standings.get(c) is Standing.HOLD and self.planned[owner].get(c) == 1))
+                )
+                for c in notice.post_on
+            }
             self.wanted[owner] = (desired, {})
             if settled:
-                self._propose(owner, notice.mode, desired, 0, now, self._keyed(owner, reason, outages), decision,
-                              limit=None)
+                self._propose(owner, notice.mode, desired, 0, now, self._keyed(owner, reason, outages), decision, limit=None)
         # Plans wait until the standings hold still, but a request for approval that is moot already (nothing
         # would move now: the outage ended, nothing healthy is left) is withdrawn at once.
         decision.superseded.update(o for o in self.pending if o in self.wanted and self.wanted[o][0] == self.planned[o])
@@ -275,28 +277,62 @@ class FailoverEngine:
         start, end = promotion.schedule.bounds()
         return (start is None or now >= start) and (end is None or now < end)
 
-    def _decide_promotion(self, promotion: Promotion, placed: Mapping[str, Standing], allocation: Allocation,
-                          standings: Mapping[str, Standing], now: float, reason: dict[str, Any],
-                          decision: Decision) -> None:
+    def _decide_promotion(
+        self,
+        promotion: Promotion,
+        placed: Mapping[str, Standing],
+        allocation: Allocation,
+        standings: Mapping[str, Standing],
+        now: float,
+        reason: dict[str, Any],
+        decision: Decision,
+    ) -> None:
         owner = (PROMOTION, promotion.id)
         status = self.owners.get(owner, OwnerStatus())
-        via = {c: p.lands_on for c, p in promotion.channels.items()
-               if p.lands_on and placed[c] is Standing.FAILED and standings.get(c) is not Standing.FAILED}
+        via = {
+            c: p.lands_on
+            for c, p in promotion.channels.items()
+            if p.lands_on and placed[c] is Standing.FAILED and standings.get(c) is not Standing.FAILED
+        }
         if via:  # failed over because the channel its buyers land on is
             reason = {**reason, "lands_on": via}
         if allocation.held != status.held and not status.frozen:
             decision.owners[owner] = OwnerStatus(status.frozen, allocation.held, status.reason, status.by, now)
             if allocation.held:
-                decision.events.append(("failover_held", owner, "no healthy channel left to move it to; "
-                                         "the last allocation is kept", self.episodes.get(owner) or reason.get("key", "")))
+                decision.events.append(
+                    (
+                        "failover_held",
+                        owner,
+                        "no healthy channel left to move it to; the last allocation is kept",
+                        self.episodes.get(owner) or reason.get("key", ""),
+                    )
+                )
         if allocation.held:
             return
-        self._propose(owner, promotion.mode, allocation.amounts, allocation.unallocated, now, reason, decision,
-                      limit=self.config.moves_limit(promotion), basis=dict(placed))
+        self._propose(
+            owner,
+            promotion.mode,
+            allocation.amounts,
+            allocation.unallocated,
+            now,
+            reason,
+            decision,
+            limit=self.config.moves_limit(promotion),
+            basis=dict(placed),
+        )
 
-    def _propose(self, owner: Owner, mode: str, desired: dict[str, int], unallocated: int, now: float,
-                 reason: dict[str, Any], decision: Decision, limit: int | None,
-                 basis: dict[str, Standing] | None = None) -> None:
+    def _propose(
+        self,
+        owner: Owner,
+        mode: str,
+        desired: dict[str, int],
+        unallocated: int,
+        now: float,
+        reason: dict[str, Any],
+        decision: Decision,
+        limit: int | None,
+        basis: dict[str, Standing] | None = None,
+    ) -> None:
         status = self.owners.get(owner, OwnerStatus())
         planned = self.planned[owner]
         # Frozen by the move limit: it still gives back (never kept away). Any other freeze (a person's, a conflict's):
@@ -314,16 +350,21 @@ class FailoverEngine:
             if pending is not None and pending.after == desired:
                 return  # still waiting for the same approval
             decision.superseded.add(owner)
-            decision.plans.append(PlanDraft(owner, mode, "pending_approval", dict(planned), desired, reason, unallocated,
-                                            basis))
+            decision.plans.append(PlanDraft(owner, mode, "pending_approval", dict(planned), desired, reason, unallocated, basis))
             decision.events.append(("failover_approval_needed", owner, text, key))
             return
         recent = [t for t in self.moves.get(owner, ()) if t > now - HOUR]
         if limit is not None and len(recent) >= limit and self.takes_away(owner, planned, desired):
             # Only a move that takes money away is refused: giving back (the way to normal) never is.
-            decision.owners[owner] = OwnerStatus(True, status.held, f"{len(recent)} moves took money away from a "
-                                                 f"channel in the last hour (limit {limit}); unfreeze it when the "
-                                                 "channels are stable", MOVE_LIMIT, now)
+            decision.owners[owner] = OwnerStatus(
+                True,
+                status.held,
+                f"{len(recent)} moves took money away from a "
+                f"channel in the last hour (limit {limit}); unfreeze it when the "
+                "channels are stable",
+                MOVE_LIMIT,
+                now,
+            )
             decision.events.append(("failover_frozen", owner, decision.owners[owner].reason, key))
             return
         state = "dry_run" if mode == "dry-run" else "applied"
@@ -334,9 +375,11 @@ class FailoverEngine:
         """A plan's changes for people: 'Allegro 1,000.00 PLN -> 1,400.00 PLN, ...' or 'post on Messenger'."""
         changed = [c for c, v in after.items() if before.get(c, 0) != v]
         if owner[0] == NOTICE:
-            parts = [f"{verb} {', '.join(self.name(c) for c in changed if bool(after[c]) == posted)}"
-                     for verb, posted in (("post on", True), ("withdraw from", False))
-                     if any(bool(after[c]) == posted for c in changed)]
+            parts = [
+                f"{verb} {', '.join(self.name(c) for c in changed if bool(after[c]) == posted)}"
+                for verb, posted in (("post on", True), ("withdraw from", False))
+                if any(bool(after[c]) == posted for c in changed)
+            ]
             return "; ".join(parts)
         unit = self.promotions[owner[1]].unit
         return ", ".join(f"{self.name(c)} {money(before.get(c, 0), unit)} -> {money(after[c], unit)}" for c in changed)
@@ -349,9 +392,17 @@ class FailoverEngine:
     def commit(self, decision: Decision, alert_rows: Sequence[dict[str, Any]] = ()) -> list[int]:
         """Write a decision in one transaction, with the outbox rows of the alerts it causes, then take it
         into memory; return the new plans' ids."""
-        written = store.write_decision(self.engine, store.DecisionWrite(
-            decision.at, decision.gates, [self.pending[o].plan_id for o in decision.superseded if o in self.pending],
-            [self._plan_write(d) for d in decision.plans], decision.owners, alert_rows))
+        written = store.write_decision(
+            self.engine,
+            store.DecisionWrite(
+                decision.at,
+                decision.gates,
+                [self.pending[o].plan_id for o in decision.superseded if o in self.pending],
+                [self._plan_write(d) for d in decision.plans],
+                decision.owners,
+                alert_rows,
+            ),
+        )
         ids = written.plan_ids
         for draft, incidents in zip(decision.plans, written.incidents, strict=True):
             if incidents is not None:
@@ -368,8 +419,9 @@ class FailoverEngine:
         self.owners.update(decision.owners)
         return ids
 
-    def _moved(self, owner: Owner, before: dict[str, int], after: dict[str, int], key: str, at: float,
-               basis: dict[str, Standing] | None) -> None:
+    def _moved(
+        self, owner: Owner, before: dict[str, int], after: dict[str, int], key: str, at: float, basis: dict[str, Standing] | None
+    ) -> None:
         """Take a plan carried out (or dry-run) into memory: the planned values, their basis, moves and the episode."""
         self.planned[owner] = dict(after)
         if basis is not None:
@@ -383,8 +435,16 @@ class FailoverEngine:
 
     def _plan_write(self, draft: PlanDraft) -> store.PlanWrite:
         """A plan as the store writes it, with the actions that carry it out."""
-        return store.PlanWrite(draft.owner, draft.mode, draft.status, draft.before, draft.after, draft.reason,
-                               draft.unallocated, self._changes(draft.owner, draft.before, draft.after))
+        return store.PlanWrite(
+            draft.owner,
+            draft.mode,
+            draft.status,
+            draft.before,
+            draft.after,
+            draft.reason,
+            draft.unallocated,
+            self._changes(draft.owner, draft.before, draft.after),
+        )
 
     def _changes(self, owner: Owner, before: Mapping[str, int], after: Mapping[str, int]) -> tuple[store.PlaceChange, ...]:
         """The places a plan moves and the actions that move each (expecting `before` where it is known)."""
@@ -394,8 +454,9 @@ class FailoverEngine:
             if value == old:
                 continue
             actuator, target, text = self._placement(owner, channel)
-            changes.append(store.PlaceChange(channel, value, actuator, target, text if owner[0] == NOTICE else None,
-                                             tuple(_ops(owner[0], old, value))))
+            changes.append(
+                store.PlaceChange(channel, value, actuator, target, text if owner[0] == NOTICE else None, tuple(_ops(owner[0], old, value)))
+            )
         return tuple(changes)
 
     def _placement(self, owner: Owner, channel: str) -> tuple[str, str, str | None]:
@@ -423,17 +484,20 @@ class FailoverEngine:
             status = store.plan_status(self.engine, plan_id)
             if status is None:
                 raise NoSuchPlan(no_such)
-            raise LookupError(f"plan {plan_id} is not waiting for approval: it is {status.replace('_', ' ')} "
-                              "(see 'channel-monitor failover status')")
+            raise LookupError(
+                f"plan {plan_id} is not waiting for approval: it is {status.replace('_', ' ')} (see 'channel-monitor failover status')"
+            )
         after = self.pending[owner].after
         before = dict(self.planned[owner])
         # What the engine would propose now (unknown only before its first evaluate: then the plan stands).
         wanted, basis = self.wanted.get(owner, (after, None))
         if wanted != after:
             now_text = self.describe(owner, before, wanted) or "nothing to move"
-            raise LookupError(f"plan {plan_id} no longer matches what failover would do now ({now_text}): the "
-                              "channels changed since it was proposed; once they settle it is withdrawn, and a new "
-                              "plan asks for approval if anything is still to move (see 'channel-monitor failover status')")
+            raise LookupError(
+                f"plan {plan_id} no longer matches what failover would do now ({now_text}): the "
+                "channels changed since it was proposed; once they settle it is withdrawn, and a new "
+                "plan asks for approval if anything is still to move (see 'channel-monitor failover status')"
+            )
         reason = store.approve_plan(self.engine, plan_id, owner, before, self._changes(owner, before, after), by, now)
         del self.pending[owner]
         self._moved(owner, before, after, reason.get("key", ""), now, basis or None)
@@ -460,7 +524,7 @@ def _ops(kind: str, old: int, new: int, known: bool = True) -> list[tuple[str, i
     if kind == NOTICE:
         return [("post_notice", 1, None)] if new else [("withdraw_notice", 0, None)]
     if new == 0:
-        return [("pause", 0, expect)]        # the amount on the channel stays; it just stops spending
+        return [("pause", 0, expect)]  # the amount on the channel stays; it just stops spending
     if old == 0:
         return [("set_amount", new, None), ("resume", new, None)]  # the paused amount may be stale: no expect
     return [("set_amount", new, expect)]

@@ -12,6 +12,7 @@ failback delay) changes nothing: a failed-over channel stays FAILED, a healthy o
 its amount, receives nothing more). A channel forced down by a manual override is failed over at once
 (a planned shutdown: the hold-down is for outages that may fix themselves).
 """
+
 from __future__ import annotations
 
 from collections.abc import Mapping
@@ -26,7 +27,7 @@ class HealthView:
     """What the gate needs to know about one channel's health."""
 
     state: State
-    since: float          # when the channel entered that state
+    since: float  # when the channel entered that state
     flapping: bool = False
     forced: bool = False  # the state comes from a manual override
     cause: Mapping[str, str | None] = field(default_factory=dict)  # why it entered the state (for the audit)

@@ -37,6 +37,7 @@ Two refinements need more than a channel's own standing:
   total, caps or shares: see _fits). Without `previous`, only what `current` shows is known: a channel
   away from its normal amount was FAILED, one above it ACTIVE, any other counts as not ACTIVE then.
 """
+
 from __future__ import annotations
 
 import enum
@@ -58,8 +59,8 @@ class Allocation:
     """A promotion's desired amount per channel (config order)."""
 
     amounts: dict[str, int]
-    unallocated: int = 0      # could not be placed: every receiver at its cap
-    held: bool = False        # nothing healthy to move to: keep the last allocation, alert
+    unallocated: int = 0  # could not be placed: every receiver at its cap
+    held: bool = False  # nothing healthy to move to: keep the last allocation, alert
 
     @property
     def total(self) -> int:
@@ -103,8 +104,12 @@ def placement_standings(promotion: Promotion, standings: Mapping[str, Standing])
     return out
 
 
-def plan(promotion: Promotion, standings: Mapping[str, Standing], current: Mapping[str, int] | None = None,
-         previous: Mapping[str, Standing] | None = None) -> Allocation:
+def plan(
+    promotion: Promotion,
+    standings: Mapping[str, Standing],
+    current: Mapping[str, int] | None = None,
+    previous: Mapping[str, Standing] | None = None,
+) -> Allocation:
     """The desired allocation of one promotion; a channel missing from `standings` counts as HOLD.
 
     `standings` are per placement (see placement_standings). With `current` (what is planned now) and
@@ -117,16 +122,20 @@ def plan(promotion: Promotion, standings: Mapping[str, Standing], current: Mappi
     order = list(promotion.channels)
     now = {c: current[c] for c in order}
     standing = {c: standings.get(c, Standing.HOLD) for c in order}
-    away = {c for c in order if now[c] < normal[c]}                 # failed over in the current plan
-    carrying = {c for c in order if now[c] > normal[c]}             # receiving a failed channel's part
+    away = {c for c in order if now[c] < normal[c]}  # failed over in the current plan
+    carrying = {c for c in order if now[c] > normal[c]}  # receiving a failed channel's part
     failed = {c for c in order if standing[c] is Standing.FAILED}
     if previous is None:  # only what `current` shows: away was FAILED, carrying was ACTIVE
         previous = {c: Standing.FAILED if c in away else Standing.ACTIVE if c in carrying else Standing.HOLD for c in order}
     back = {c for c in order if c in away or previous.get(c) is Standing.FAILED} - failed
     newly_active = {c for c in order if standing[c] is Standing.ACTIVE and previous.get(c, Standing.HOLD) is not Standing.ACTIVE}
     # (A failed channel with a normal amount of 0 holds 0 either way: it cannot tell a new failure.)
-    if ({c for c in failed if normal[c]} <= away and newly_active <= back and carrying
-            and all(standing[c] is Standing.ACTIVE for c in carrying)):
+    if (
+        {c for c in failed if normal[c]} <= away
+        and newly_active <= back
+        and carrying
+        and all(standing[c] is Standing.ACTIVE for c in carrying)
+    ):
         return _failback_step(promotion, normal, now, failed, carrying, standing)
     # Something new failed, a channel left HOLD, a receiver stopped receiving, or nobody carries anything.
     return _plan(promotion, standings)
@@ -146,8 +155,14 @@ def _fits(promotion: Promotion, current: Mapping[str, int]) -> bool:
     return True
 
 
-def _failback_step(promotion: Promotion, normal: dict[str, int], now: dict[str, int], failed: set[str],
-                   carrying: set[str], standing: Mapping[str, Standing]) -> Allocation:
+def _failback_step(
+    promotion: Promotion,
+    normal: dict[str, int],
+    now: dict[str, int],
+    failed: set[str],
+    carrying: set[str],
+    standing: Mapping[str, Standing],
+) -> Allocation:
     """Failed channels came back and nothing else changed: they get their normal amounts, the receivers keep
     what is still to be carried, never more than they carry now (so the step is also idempotent); what they do
     not keep goes to the ACTIVE channels with room, as in a fresh plan."""
@@ -168,8 +183,11 @@ def _failback_step(promotion: Promotion, normal: dict[str, int], now: dict[str, 
     receivers = [c for c in order if standing[c] is Standing.ACTIVE]
     room = {c: _room(promotion, c, amounts[c]) for c in receivers}
     if left and any(room.values()):
-        more = (_in_order(left, _ranked(promotion, receivers), room) if promotion.policy == "priority"
-                else _proportional(left, receivers, {c: normal[c] for c in receivers}, room, order))
+        more = (
+            _in_order(left, _ranked(promotion, receivers), room)
+            if promotion.policy == "priority"
+            else _proportional(left, receivers, {c: normal[c] for c in receivers}, room, order)
+        )
         for c, g in more.items():
             amounts[c] += g
         left -= sum(more.values())
@@ -216,8 +234,7 @@ def _in_order(moving: int, ranked: list[str], room: dict[str, int]) -> dict[str,
     return gives
 
 
-def _proportional(moving: int, receivers: list[str], weight: dict[str, int], room: dict[str, int],
-                  order: list[str]) -> dict[str, int]:
+def _proportional(moving: int, receivers: list[str], weight: dict[str, int], room: dict[str, int], order: list[str]) -> dict[str, int]:
     """Spread `moving` by weight, capped by room (water-filling, in exact fractions), then round.
 
     First the receivers whose exact share would pass their cap are settled at the cap, and the rest is

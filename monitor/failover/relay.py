@@ -13,6 +13,7 @@ group of actions for one (promotion or notice, channel) in id order, and records
 A crash after a receiver acknowledged but before the outcome was stored sends the action again with
 the same idempotency key: receivers dedupe on it. Rows left in "sending" by a crash are released at start.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -26,11 +27,11 @@ from typing import Any
 
 from sqlalchemy.engine import Engine
 
+from monitor.core.money import money
+from monitor.core.redact import scrub, secret_values
 from monitor.failover.actions import Action, ActionResult, ActuatorContext, ActuatorKind
 from monitor.failover.engine import NOTICE, PROMOTION, FailoverEngine, Owner, OwnerStatus
-from monitor.money import money
 from monitor.outbox import OutboxLoop
-from monitor.redact import scrub, secret_values
 from monitor.store import failover_actions as action_store
 from monitor.store.models import FailoverActionRow
 
@@ -76,10 +77,15 @@ def due_heads(rows: list[Any], now: float) -> tuple[dict[Group, list[Any]], floa
 class ActionRelay:
     """Drain failover_actions through the actuators, from one background task."""
 
-    def __init__(self, failover: FailoverEngine, actuators: Mapping[str, tuple[ActuatorKind, Any]],
-                 ctx: ActuatorContext, clock: Callable[[], float],
-                 on_event: Callable[[str, Owner, str, str], None] = lambda *a: None,
-                 on_outcome: Callable[[str, str, float], None] = lambda *a: None) -> None:
+    def __init__(
+        self,
+        failover: FailoverEngine,
+        actuators: Mapping[str, tuple[ActuatorKind, Any]],
+        ctx: ActuatorContext,
+        clock: Callable[[], float],
+        on_event: Callable[[str, Owner, str, str], None] = lambda *a: None,
+        on_outcome: Callable[[str, str, float], None] = lambda *a: None,
+    ) -> None:
         self.failover = failover
         self.engine: Engine = failover.engine
         self.actuators = actuators
@@ -165,7 +171,7 @@ class ActionRelay:
             result = await self._attempt(row)
             seconds = time.perf_counter() - started
             sent += 1
-            await asyncio.to_thread(self._record, row, result, rows[i + 1:] if result.outcome != "applied" else [])
+            await asyncio.to_thread(self._record, row, result, rows[i + 1 :] if result.outcome != "applied" else [])
             if row.actuator in self.actuators:  # (metrics label values come from the config only)
                 self.on_outcome(row.actuator, result.outcome, seconds)  # once stored: whoever it wakes reads it
             self._announce(row, result)
@@ -204,56 +210,92 @@ class ActionRelay:
             applied_at = now
         elif result.outcome == "retry":
             status, next_at = "pending", now + max(result.retry_after or 0.0, backoff(row.attempts + 1))
-        outcome = action_store.ActionOutcome(status, row.attempts + 1, (result.detail or None) and result.detail[:500],
-                                             result.observed, json.dumps(dict(result.response), default=str), next_at, applied_at)
+        outcome = action_store.ActionOutcome(
+            status,
+            row.attempts + 1,
+            (result.detail or None) and result.detail[:500],
+            result.observed,
+            json.dumps(dict(result.response), default=str),
+            next_at,
+            applied_at,
+        )
         moved = result.outcome == "applied" and row.op in ("set_amount", "pause", "post_notice", "withdraw_notice")
-        action_store.record_outcome(self.engine, row.id, outcome, [r.id for r in release],
-                                    ((row.owner_kind, row.owner, row.channel), row.value) if moved else None, now)
+        action_store.record_outcome(
+            self.engine,
+            row.id,
+            outcome,
+            [r.id for r in release],
+            ((row.owner_kind, row.owner, row.channel), row.value) if moved else None,
+            now,
+        )
         if result.outcome == "conflict":
             owner = (row.owner_kind, row.owner)
             if owner in self.failover.planned:
-                self.failover.set_frozen(owner, True, "monitor",
-                                         f"conflict on {self.failover.name(row.channel)}: {result.detail}"[:500], now)
+                self.failover.set_frozen(
+                    owner, True, "monitor", f"conflict on {self.failover.name(row.channel)}: {result.detail}"[:500], now
+                )
 
     def _announce(self, row: FailoverActionRow, result: ActionResult) -> None:
         owner = (row.owner_kind, row.owner)
         what = action_text(row, self.failover)
         key = self._keys.get(row.plan_id, "")
         if result.outcome == "applied":
-            log.info("failover action applied: %s %s (%s)", owner[1], what, result.detail or "ok",
-                     extra={"event": "action", "owner": owner[1], "channel": row.channel, "op": row.op,
-                            "key": row.key, "outcome": "applied"})
+            log.info(
+                "failover action applied: %s %s (%s)",
+                owner[1],
+                what,
+                result.detail or "ok",
+                extra={"event": "action", "owner": owner[1], "channel": row.channel, "op": row.op, "key": row.key, "outcome": "applied"},
+            )
         elif result.outcome == "retry":
-            log.warning("failover action will be retried: %s %s: %s (attempt %d)", owner[1], what, result.detail,
-                        row.attempts + 1)
+            log.warning("failover action will be retried: %s %s: %s (attempt %d)", owner[1], what, result.detail, row.attempts + 1)
             if row.attempts + 1 == WARN_AFTER_ATTEMPTS:
-                self.on_event("action_retrying", owner, f"{what} still not applied after {WARN_AFTER_ATTEMPTS} "
-                                                        f"attempts: {result.detail}", key)
+                self.on_event(
+                    "action_retrying", owner, f"{what} still not applied after {WARN_AFTER_ATTEMPTS} attempts: {result.detail}", key
+                )
         elif result.outcome == "failed":
             self.on_event("action_failed", owner, f"{what} failed for good: {result.detail}", key)
         else:
-            self.on_event("action_conflict", owner, f"{what} not done: changed outside the service "
-                                                    f"({result.detail}); promotion frozen until a person unfreezes it", key)
+            self.on_event(
+                "action_conflict",
+                owner,
+                f"{what} not done: changed outside the service ({result.detail}); promotion frozen until a person unfreezes it",
+                key,
+            )
 
 
 def action_text(row: FailoverActionRow, failover: FailoverEngine) -> str:
     """An action for people: 'set Allegro to 1,000.00 PLN via shop-hook', 'pause Facebook Shop via meta'."""
     name = failover.name(row.channel)
     promotion = failover.promotions.get(row.owner) if row.owner_kind == "promotion" else None
-    verb = {"set_amount": f"set {name} to {money(row.value, promotion.unit if promotion else 'weight')}",
-            "pause": f"pause {name}", "resume": f"resume {name}", "post_notice": f"post the notice on {name}",
-            "withdraw_notice": f"withdraw the notice from {name}"}.get(row.op, f"{row.op} on {name}")
+    verb = {
+        "set_amount": f"set {name} to {money(row.value, promotion.unit if promotion else 'weight')}",
+        "pause": f"pause {name}",
+        "resume": f"resume {name}",
+        "post_notice": f"post the notice on {name}",
+        "withdraw_notice": f"withdraw the notice from {name}",
+    }.get(row.op, f"{row.op} on {name}")
     return f"{verb} via {row.actuator}"
 
 
 def to_action(row: FailoverActionRow, failover: FailoverEngine, reason: Mapping[str, Any] | None = None) -> Action:
     """The actuator's view of a stored action; `reason` says which plan and which failed channels caused it."""
     unit = failover.promotions[row.owner].unit if row.owner_kind == PROMOTION and row.owner in failover.promotions else ""
-    return Action(id=row.id or 0, key=row.key, op=row.op,  # type: ignore[arg-type]
-                  promotion=row.owner if row.owner_kind == PROMOTION else None,
-                  notice=row.owner if row.owner_kind == NOTICE else None, channel=row.channel, target=row.target,
-                  value=row.value, expect=row.expect, text=row.text, unit=unit,
-                  reason=reason or {"plan": row.plan_id}, attempt=row.attempts + 1)
+    return Action(
+        id=row.id or 0,
+        key=row.key,
+        op=row.op,  # type: ignore[arg-type]
+        promotion=row.owner if row.owner_kind == PROMOTION else None,
+        notice=row.owner if row.owner_kind == NOTICE else None,
+        channel=row.channel,
+        target=row.target,
+        value=row.value,
+        expect=row.expect,
+        text=row.text,
+        unit=unit,
+        reason=reason or {"plan": row.plan_id},
+        attempt=row.attempts + 1,
+    )
 
 
 __all__ = ["ActionRelay", "backoff", "due_heads", "to_action", "OwnerStatus"]

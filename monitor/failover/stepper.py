@@ -1,5 +1,6 @@
 """When failover decides: a step on every state change and every second (hold-down and failback timers),
 never two at once; each decision committed with its alerts, then the relay and the router woken."""
+
 from __future__ import annotations
 
 import asyncio
@@ -24,8 +25,16 @@ log = logging.getLogger("monitor")
 class FailoverStepper:
     """Runs the engine's evaluate/commit cycle and keeps the failover gauges."""
 
-    def __init__(self, engine: FailoverEngine, book: ChannelBook, writer: ResultWriter, publisher: AlertPublisher,
-                 metrics: Metrics, clock: Callable[[], float], admin_lock: asyncio.Lock) -> None:
+    def __init__(
+        self,
+        engine: FailoverEngine,
+        book: ChannelBook,
+        writer: ResultWriter,
+        publisher: AlertPublisher,
+        metrics: Metrics,
+        clock: Callable[[], float],
+        admin_lock: asyncio.Lock,
+    ) -> None:
         self.engine = engine
         self.book = book
         self.writer = writer
@@ -33,7 +42,7 @@ class FailoverStepper:
         self.metrics = metrics
         self.clock = clock
         self.admin_lock = admin_lock  # approvals and freezes, one at a time with the other admin changes
-        self.relay: ActionRelay | None = None    # set once built: it reports its events to this stepper
+        self.relay: ActionRelay | None = None  # set once built: it reports its events to this stepper
         self.router: AlertRouter | None = None
         self.on_action_outcome: Callable[[], None] = lambda: None  # an applied value may have changed
         self._task: asyncio.Task | None = None
@@ -90,8 +99,13 @@ class FailoverStepper:
     def alert(self, event: str, owner: Owner, detail: str, key: str = "") -> Alert:
         """A failover alert, in the thread of the outage that moved the owner (else one of its own)."""
         kind, name = owner
-        label = (self.engine.promotions[name].name if kind == "promotion" and name in self.engine.promotions
-                 else f"customer notice {name}" if kind == "notice" else name)
+        label = (
+            self.engine.promotions[name].name
+            if kind == "promotion" and name in self.engine.promotions
+            else f"customer notice {name}"
+            if kind == "notice"
+            else name
+        )
         key = key or self.engine.episodes.get(owner) or f"failover:{name}"
         return self.publisher.label(Alert(name, label, "", "", self.clock(), {}, event=event, detail=detail, key=key))
 

@@ -1,4 +1,5 @@
 """Alert persistence for the router: the outbox rows to route, deliveries, their outcomes and message threads."""
+
 from __future__ import annotations
 
 import json
@@ -48,15 +49,25 @@ class Handover(NamedTuple):
 
 def _delivery_rows(new: Iterable[NewDelivery]) -> list[dict[str, object]]:
     """The rows of new pending deliveries."""
-    return [{"alert_id": d.alert_id, "destination": d.destination, "chain": json.dumps(d.chain), "status": "pending",
-             "attempts": 0, "next_at": d.next_at} for d in new]
+    return [
+        {
+            "alert_id": d.alert_id,
+            "destination": d.destination,
+            "chain": json.dumps(d.chain),
+            "status": "pending",
+            "attempts": 0,
+            "next_at": d.next_at,
+        }
+        for d in new
+    ]
 
 
 def unrouted(engine: Engine, limit: int) -> list[StoredAlert]:
     """The oldest outbox rows not routed yet, at most `limit`."""
     with engine.connect() as conn:
-        rows = conn.execute(select(AlertRow.id, AlertRow.at, AlertRow.payload).where(AlertRow.routed.is_(False))
-                            .order_by(AlertRow.id).limit(limit)).all()
+        rows = conn.execute(
+            select(AlertRow.id, AlertRow.at, AlertRow.payload).where(AlertRow.routed.is_(False)).order_by(AlertRow.id).limit(limit)
+        ).all()
     return [StoredAlert(*r) for r in rows]
 
 
@@ -72,9 +83,12 @@ def pending_deliveries(engine: Engine) -> list[tuple[AlertDeliveryRow, str]]:
     """Every pending delivery with its alert's payload, by destination and id."""
     d = AlertDeliveryRow
     with engine.connect() as conn:
-        rows = conn.execute(select(d.__table__, AlertRow.payload.label("alert_payload"))
-                            .join(AlertRow, AlertRow.id == d.alert_id)
-                            .where(d.status == "pending").order_by(d.destination, d.id)).all()
+        rows = conn.execute(
+            select(d.__table__, AlertRow.payload.label("alert_payload"))
+            .join(AlertRow, AlertRow.id == d.alert_id)
+            .where(d.status == "pending")
+            .order_by(d.destination, d.id)
+        ).all()
     out = []
     for row in rows:
         values = dict(row._mapping)
@@ -87,29 +101,35 @@ def threads(engine: Engine, destination: str, keys: Sequence[str]) -> dict[str, 
     """The destination's message thread of each incident key that has one."""
     t = AlertThreadRow
     with engine.connect() as conn:
-        return {r.key: AlertThreadRow.model_validate(r._mapping)
-                for r in conn.execute(select(t).where(t.destination == destination, t.key.in_(list(keys))))}
+        return {
+            r.key: AlertThreadRow.model_validate(r._mapping)
+            for r in conn.execute(select(t).where(t.destination == destination, t.key.in_(list(keys))))
+        }
 
 
 def alert_payloads(engine: Engine, ids: Sequence[int]) -> list[StoredAlert]:
     """The outbox rows with these ids, in id order."""
     with engine.connect() as conn:
-        rows = conn.execute(select(AlertRow.id, AlertRow.at, AlertRow.payload).where(AlertRow.id.in_(list(ids)))
-                            .order_by(AlertRow.id)).all()
+        rows = conn.execute(
+            select(AlertRow.id, AlertRow.at, AlertRow.payload).where(AlertRow.id.in_(list(ids))).order_by(AlertRow.id)
+        ).all()
     return [StoredAlert(*r) for r in rows]
 
 
-def mark_sent(engine: Engine, delivery_ids: Sequence[int], now: float, ref: str | None, destination: str,
-              keys: Sequence[str], covered: list[int]) -> None:
+def mark_sent(
+    engine: Engine, delivery_ids: Sequence[int], now: float, ref: str | None, destination: str, keys: Sequence[str], covered: list[int]
+) -> None:
     """Mark deliveries sent; with a message ref, record it as the thread of each incident key (covering `covered`)."""
     d = AlertDeliveryRow
     with begin_write(engine) as conn:
-        conn.execute(update(d).where(d.id.in_(list(delivery_ids)))
-                     .values(status="sent", sent_at=now, ref=ref, attempts=d.attempts + 1))
+        conn.execute(update(d).where(d.id.in_(list(delivery_ids))).values(status="sent", sent_at=now, ref=ref, attempts=d.attempts + 1))
         if ref:
-            upsert(conn, AlertThreadRow.__table__, [{"destination": destination, "key": k, "ref": ref,
-                                                     "alert_ids": json.dumps(covered), "updated_at": now}
-                                                    for k in keys], ["destination", "key"])
+            upsert(
+                conn,
+                AlertThreadRow.__table__,
+                [{"destination": destination, "key": k, "ref": ref, "alert_ids": json.dumps(covered), "updated_at": now} for k in keys],
+                ["destination", "key"],
+            )
 
 
 def schedule_retries(engine: Engine, retries: Sequence[Retry], error: str) -> None:
@@ -117,8 +137,11 @@ def schedule_retries(engine: Engine, retries: Sequence[Retry], error: str) -> No
     d = AlertDeliveryRow
     with begin_write(engine) as conn:
         for r in retries:
-            conn.execute(update(d).where(d.id == r.id, d.status == "pending").values(
-                attempts=r.attempts, next_at=r.next_at, last_error=error[:500], first_failed_at=r.first_failed_at))
+            conn.execute(
+                update(d)
+                .where(d.id == r.id, d.status == "pending")
+                .values(attempts=r.attempts, next_at=r.next_at, last_error=error[:500], first_failed_at=r.first_failed_at)
+            )
 
 
 def hand_over(engine: Engine, handovers: Sequence[Handover], why: str) -> None:
@@ -126,7 +149,10 @@ def hand_over(engine: Engine, handovers: Sequence[Handover], why: str) -> None:
     d = AlertDeliveryRow
     with begin_write(engine) as conn:
         for h in handovers:
-            conn.execute(update(d).where(d.id == h.id, d.status == "pending").values(
-                status="fell_back" if h.then else "failed", last_error=why[:500]))
+            conn.execute(
+                update(d)
+                .where(d.id == h.id, d.status == "pending")
+                .values(status="fell_back" if h.then else "failed", last_error=why[:500])
+            )
             if h.then:
                 upsert(conn, d.__table__, _delivery_rows([h.then]), ["alert_id", "destination"], update=False)

@@ -1,4 +1,5 @@
 """The database engine: SQLite (WAL, one writer) by default, PostgreSQL by URL; the schema by Alembic migrations."""
+
 from __future__ import annotations
 
 import logging
@@ -16,7 +17,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import ArgumentError, DBAPIError
 from sqlmodel import SQLModel, create_engine
 
-from monitor.redact import redact_url
+from monitor.core.redact import redact_url
 from monitor.store import models  # noqa: F401  (registers the tables on SQLModel.metadata)
 
 if TYPE_CHECKING:
@@ -32,8 +33,20 @@ BASELINE = "0001"  # the first revision: the schema that versions before migrati
 # That schema's tables and columns: a database with exactly these and no alembic_version was made by
 # such a version, and is stamped as BASELINE (tests/test_migrations.py checks this against 0001).
 BASELINE_TABLES = {
-    "probe_results": ("id", "at", "channel", "check", "kind", "ok", "error_class", "error", "duration_seconds",
-                      "facts", "severity", "channel_state"),
+    "probe_results": (
+        "id",
+        "at",
+        "channel",
+        "check",
+        "kind",
+        "ok",
+        "error_class",
+        "error",
+        "duration_seconds",
+        "facts",
+        "severity",
+        "channel_state",
+    ),
     "channel_states": ("channel", "state", "since", "cause"),
     "transitions": ("id", "at", "channel", "old_state", "new_state", "cause"),
     "incidents": ("id", "channel", "started_at", "ended_at", "cause"),
@@ -72,11 +85,13 @@ def ensure_data_dir(path: Path) -> None:
     try:
         path.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise StoreError(f"cannot create data directory {str(path)!r}: {exc.strerror}; "
-                         "choose another with --data-dir or the data_dir key") from None
+        raise StoreError(
+            f"cannot create data directory {str(path)!r}: {exc.strerror}; choose another with --data-dir or the data_dir key"
+        ) from None
     if not os.access(path, os.W_OK | os.X_OK):
-        raise StoreError(f"data directory {str(path)!r} is not writable; "
-                         "fix its permissions or choose another with --data-dir or the data_dir key")
+        raise StoreError(
+            f"data directory {str(path)!r} is not writable; fix its permissions or choose another with --data-dir or the data_dir key"
+        )
 
 
 def _sqlite_connect(dbapi_conn: sqlite3.Connection, _record: object) -> None:
@@ -85,8 +100,8 @@ def _sqlite_connect(dbapi_conn: sqlite3.Connection, _record: object) -> None:
     dbapi_conn.isolation_level = None
     cursor = dbapi_conn.cursor()
     cursor.execute("PRAGMA busy_timeout=5000")
-    _journal_mode_wal(cursor)                      # readers (status page) never block the writer
-    cursor.execute("PRAGMA synchronous=NORMAL")   # safe with WAL: a crash loses no committed batch
+    _journal_mode_wal(cursor)  # readers (status page) never block the writer
+    cursor.execute("PRAGMA synchronous=NORMAL")  # safe with WAL: a crash loses no committed batch
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.close()
 
@@ -123,7 +138,7 @@ def begin_write(engine: Engine) -> Iterator[Connection]:
 
 def driver_url(url: str) -> str:
     """The URL SQLAlchemy needs: plain postgresql:// means psycopg 3 (SQLAlchemy 2.0 would pick psycopg2)."""
-    return "postgresql+psycopg://" + url[len("postgresql://"):] if url.startswith("postgresql://") else url
+    return "postgresql+psycopg://" + url[len("postgresql://") :] if url.startswith("postgresql://") else url
 
 
 def make_engine(url: str, *, upgrade: bool = True) -> Engine:
@@ -140,8 +155,10 @@ def make_engine(url: str, *, upgrade: bool = True) -> Engine:
         try:
             engine = create_engine(driver_url(url), pool_pre_ping=True)
         except (ArgumentError, ImportError) as exc:
-            raise StoreError(f"cannot use database {shown}: {exc}; install its driver (for PostgreSQL: "
-                             "pip install 'psycopg[binary]') or use a sqlite:/// URL") from None
+            raise StoreError(
+                f"cannot use database {shown}: {exc}; install its driver (for PostgreSQL: "
+                "pip install 'psycopg[binary]') or use a sqlite:/// URL"
+            ) from None
     if upgrade:
         try:
             result = upgrade_schema(engine, shown=shown)
@@ -170,9 +187,14 @@ def upgrade_schema(engine: Engine, *, shown: str | None = None, explicit: bool =
             result = _upgrade(conn, shown, explicit)
         check_schema(engine, shown)
     except DBAPIError as exc:
-        raise StoreError(f"cannot open database {shown}: {_one_line(exc.orig)}; "
-                         + ("check the file or move it away" if engine.dialect.name == "sqlite" else
-                            "check the URL, that the server runs, and that the user may create tables")) from None
+        raise StoreError(
+            f"cannot open database {shown}: {_one_line(exc.orig)}; "
+            + (
+                "check the file or move it away"
+                if engine.dialect.name == "sqlite"
+                else "check the URL, that the server runs, and that the user may create tables"
+            )
+        ) from None
     except CommandError as exc:
         raise StoreError(f"cannot migrate database {shown}: {exc}") from None
     return result
@@ -196,16 +218,20 @@ def _upgrade(conn: Connection, shown: str, explicit: bool) -> Upgrade:
         command.stamp(config, BASELINE)
         adopted = True
     elif before is None and tables and not explicit:
-        raise StoreError(f"database {shown} holds tables of another program ({', '.join(sorted(tables)[:5])}) and "
-                         "none of channel-monitor's; use an empty database (another --data-dir or database_url), "
-                         "or add channel-monitor's tables to this one with `channel-monitor db upgrade`")
+        raise StoreError(
+            f"database {shown} holds tables of another program ({', '.join(sorted(tables)[:5])}) and "
+            "none of channel-monitor's; use an empty database (another --data-dir or database_url), "
+            "or add channel-monitor's tables to this one with `channel-monitor db upgrade`"
+        )
     elif before is not None:
         try:
             script.get_revision(before)
         except CommandError:
-            raise StoreError(f"database {shown} has schema revision {before!r}, which this version of "
-                             f"channel-monitor does not know (its newest is {head!r}): a newer channel-monitor or "
-                             "another program migrated it; run that version or choose another database") from None
+            raise StoreError(
+                f"database {shown} has schema revision {before!r}, which this version of "
+                f"channel-monitor does not know (its newest is {head!r}): a newer channel-monitor or "
+                "another program migrated it; run that version or choose another database"
+            ) from None
     command.upgrade(config, "head")
     return Upgrade(before, head, adopted)
 
@@ -220,15 +246,22 @@ def _check_baseline(conn: Connection, tables: set[str], shown: str) -> None:
         missing = [c for c in columns if c not in have]
         unknown = sorted(have - set(columns))
         if missing or unknown:
-            detail = (f"without the columns {', '.join(missing)}" if missing
-                      else f"with columns channel-monitor does not know ({', '.join(unknown)})")
-            raise StoreError(f"database {shown} has a table {name!r} {detail}: it belongs to another program or "
-                             "version; move it away or choose another --data-dir")
+            detail = (
+                f"without the columns {', '.join(missing)}"
+                if missing
+                else f"with columns channel-monitor does not know ({', '.join(unknown)})"
+            )
+            raise StoreError(
+                f"database {shown} has a table {name!r} {detail}: it belongs to another program or "
+                "version; move it away or choose another --data-dir"
+            )
     absent = sorted(set(BASELINE_TABLES) - tables)
     if absent:
-        raise StoreError(f"database {shown} has some of channel-monitor's tables but not {', '.join(absent)}, and no "
-                         "schema version: it belongs to another program or version; move it away or choose another "
-                         "--data-dir")
+        raise StoreError(
+            f"database {shown} has some of channel-monitor's tables but not {', '.join(absent)}, and no "
+            "schema version: it belongs to another program or version; move it away or choose another "
+            "--data-dir"
+        )
 
 
 def check_schema(engine: Engine, shown: str | None = None) -> None:
@@ -238,14 +271,18 @@ def check_schema(engine: Engine, shown: str | None = None) -> None:
     tables = set(existing.get_table_names())
     for table in SQLModel.metadata.sorted_tables:
         if table.name not in tables:
-            raise StoreError(f"database {shown} has no table {table.name!r} after its migrations: a migration is "
-                             "missing (see 'Changing the database schema' in the README)")
+            raise StoreError(
+                f"database {shown} has no table {table.name!r} after its migrations: a migration is "
+                "missing (see 'Changing the database schema' in the README)"
+            )
         have = {c["name"] for c in existing.get_columns(table.name)}
         missing = [c.name for c in table.columns if c.name not in have]
         if missing:
-            raise StoreError(f"database {shown} has a table {table.name!r} without the columns "
-                             f"{', '.join(missing)}: it belongs to another program or version; move it away "
-                             "or choose another --data-dir")
+            raise StoreError(
+                f"database {shown} has a table {table.name!r} without the columns "
+                f"{', '.join(missing)}: it belongs to another program or version; move it away "
+                "or choose another --data-dir"
+            )
 
 
 def alembic_config(conn: Connection | None = None) -> AlembicConfig:

@@ -4,6 +4,7 @@ The engine (monitor/failover/engine.py) decides in memory and hands what it deci
 gates, plans with the actions that carry them out, owners' statuses and the alert outbox rows of one decision
 are written in ONE transaction (write_decision), so a decision is stored whole or not at all.
 """
+
 from __future__ import annotations
 
 import json
@@ -75,10 +76,10 @@ class StoredState:
     """Everything the engine keeps in memory, as stored."""
 
     gates: dict[str, bool]
-    targets: dict[Owner, dict[str, int]]      # the planned value of each owner's channels
+    targets: dict[Owner, dict[str, int]]  # the planned value of each owner's channels
     owners: dict[Owner, OwnerRecord]
-    pending: list[PendingPlan]                # in id order
-    recent: list[RecentPlan]                  # in time order
+    pending: list[PendingPlan]  # in id order
+    recent: list[RecentPlan]  # in time order
     last_reasons: dict[Owner, dict[str, Any]]  # each owner's latest plan's reason ({} without one)
 
 
@@ -104,7 +105,7 @@ class PlanWrite:
 
     owner: Owner
     mode: str
-    status: str                 # applied, dry_run or pending_approval
+    status: str  # applied, dry_run or pending_approval
     before: dict[str, int]
     after: dict[str, int]
     reason: dict[str, Any]
@@ -118,7 +119,7 @@ class DecisionWrite:
 
     at: float
     gates: Mapping[str, bool] = field(default_factory=dict)
-    superseded: Sequence[int] = ()                             # ids of pending plans no longer wanted
+    superseded: Sequence[int] = ()  # ids of pending plans no longer wanted
     plans: Sequence[PlanWrite] = ()
     owners: Mapping[Owner, OwnerState] = field(default_factory=dict)
     alert_rows: Sequence[dict[str, Any]] = ()
@@ -140,33 +141,48 @@ def load_state(engine: Engine, owners: Iterable[Owner], recent_since: float) -> 
         targets: dict[Owner, dict[str, int]] = {}
         for r in conn.execute(select(FailoverTargetRow)):
             targets.setdefault((r.owner_kind, r.owner), {})[r.channel] = r.planned
-        stored_owners = {(r.owner_kind, r.owner): OwnerRecord(r.frozen, r.held, r.reason, r.by, r.since)
-                         for r in conn.execute(select(FailoverOwnerRow))}
+        stored_owners = {
+            (r.owner_kind, r.owner): OwnerRecord(r.frozen, r.held, r.reason, r.by, r.since) for r in conn.execute(select(FailoverOwnerRow))
+        }
         pending = conn.execute(select(p).where(p.status == "pending_approval").order_by(p.id)).all()
-        recent = conn.execute(select(p.owner_kind, p.owner, p.at, p.before, p.after)
-                              .where(p.at >= recent_since, p.status.in_(CARRIED_OUT)).order_by(p.at)).all()
+        recent = conn.execute(
+            select(p.owner_kind, p.owner, p.at, p.before, p.after).where(p.at >= recent_since, p.status.in_(CARRIED_OUT)).order_by(p.at)
+        ).all()
         last_reasons = {}
         for owner in owners:
-            stored = conn.execute(select(p.reason).where(p.owner_kind == owner[0], p.owner == owner[1])
-                                  .order_by(p.id.desc()).limit(1)).scalar()
+            stored = conn.execute(
+                select(p.reason).where(p.owner_kind == owner[0], p.owner == owner[1]).order_by(p.id.desc()).limit(1)
+            ).scalar()
             last_reasons[owner] = json.loads(stored) if stored else {}
-    return StoredState(gates, targets, stored_owners,
-                       [PendingPlan(r.id, (r.owner_kind, r.owner), json.loads(r.after)) for r in pending],
-                       [RecentPlan((kind, name), at, json.loads(before), json.loads(after))
-                        for kind, name, at, before, after in recent],
-                       last_reasons)
+    return StoredState(
+        gates,
+        targets,
+        stored_owners,
+        [PendingPlan(r.id, (r.owner_kind, r.owner), json.loads(r.after)) for r in pending],
+        [RecentPlan((kind, name), at, json.loads(before), json.loads(after)) for kind, name, at, before, after in recent],
+        last_reasons,
+    )
 
 
 def add_targets(engine: Engine, targets: Sequence[tuple[Owner, str, int]], orphans: Sequence[int], now: float) -> None:
     """Store the planned value of new (owner, channel) places and supersede plans that can never be carried out."""
     with begin_write(engine) as conn:
         if targets:
-            upsert(conn, FailoverTargetRow.__table__,
-                   [{"owner_kind": owner[0], "owner": owner[1], "channel": channel, "planned": value, "applied": None,
-                     "updated_at": now} for owner, channel, value in targets], ["owner_kind", "owner", "channel"])
+            upsert(
+                conn,
+                FailoverTargetRow.__table__,
+                [
+                    {"owner_kind": owner[0], "owner": owner[1], "channel": channel, "planned": value, "applied": None, "updated_at": now}
+                    for owner, channel, value in targets
+                ],
+                ["owner_kind", "owner", "channel"],
+            )
         if orphans:
-            conn.execute(update(FailoverPlanRow).where(FailoverPlanRow.id.in_(orphans))
-                         .values(status="superseded", decided_at=now, decided_by="monitor"))
+            conn.execute(
+                update(FailoverPlanRow)
+                .where(FailoverPlanRow.id.in_(orphans))
+                .values(status="superseded", decided_at=now, decided_by="monitor")
+            )
 
 
 def write_decision(engine: Engine, decision: DecisionWrite) -> DecisionWritten:
@@ -176,11 +192,18 @@ def write_decision(engine: Engine, decision: DecisionWrite) -> DecisionWritten:
         if decision.alert_rows:
             conn.execute(insert(AlertRow), list(decision.alert_rows))
         if decision.gates:
-            upsert(conn, FailoverGateRow.__table__, [{"channel": c, "failed": f, "changed_at": decision.at}
-                                                     for c, f in decision.gates.items()], ["channel"])
+            upsert(
+                conn,
+                FailoverGateRow.__table__,
+                [{"channel": c, "failed": f, "changed_at": decision.at} for c, f in decision.gates.items()],
+                ["channel"],
+            )
         for plan_id in decision.superseded:
-            conn.execute(update(FailoverPlanRow).where(FailoverPlanRow.id == plan_id)
-                         .values(status="superseded", decided_at=decision.at, decided_by="monitor"))
+            conn.execute(
+                update(FailoverPlanRow)
+                .where(FailoverPlanRow.id == plan_id)
+                .values(status="superseded", decided_at=decision.at, decided_by="monitor")
+            )
         incidents = _open_incidents(conn, {c for d in decision.plans for c in d.reason.get("failed", [])})
         for draft in decision.plans:
             reason = draft.reason
@@ -201,24 +224,33 @@ def _open_incidents(conn: Connection, failed: set[str]) -> dict[str, int]:
     the hold-down is 0: the result writer flushes within a second; down_since then identifies it)."""
     if not failed:
         return {}
-    rows = conn.execute(select(IncidentRow.channel, IncidentRow.id).where(
-        IncidentRow.channel.in_(sorted(failed)), IncidentRow.ended_at.is_(None)))
+    rows = conn.execute(
+        select(IncidentRow.channel, IncidentRow.id).where(IncidentRow.channel.in_(sorted(failed)), IncidentRow.ended_at.is_(None))
+    )
     return {channel: int(i) for channel, i in rows}
 
 
 def _write_plan(conn: Connection, draft: PlanWrite, reason: Mapping[str, Any], at: float) -> int:
     """Insert a plan row, and its actions unless it waits for approval; return its id."""
-    plan_id = conn.execute(insert(FailoverPlanRow).values(
-        at=at, owner_kind=draft.owner[0], owner=draft.owner[1], mode=draft.mode, status=draft.status,
-        reason=json.dumps(reason, sort_keys=True), before=json.dumps(draft.before),
-        after=json.dumps(draft.after), unallocated=draft.unallocated)).inserted_primary_key[0]
+    plan_id = conn.execute(
+        insert(FailoverPlanRow).values(
+            at=at,
+            owner_kind=draft.owner[0],
+            owner=draft.owner[1],
+            mode=draft.mode,
+            status=draft.status,
+            reason=json.dumps(reason, sort_keys=True),
+            before=json.dumps(draft.before),
+            after=json.dumps(draft.after),
+            unallocated=draft.unallocated,
+        )
+    ).inserted_primary_key[0]
     if draft.status != "pending_approval":
         _write_actions(conn, plan_id, draft.owner, draft.changes, at, "dry_run" if draft.status == "dry_run" else "pending")
     return int(plan_id)
 
 
-def _write_actions(conn: Connection, plan_id: int, owner: Owner, changes: Sequence[PlaceChange], at: float,
-                   status: str) -> None:
+def _write_actions(conn: Connection, plan_id: int, owner: Owner, changes: Sequence[PlaceChange], at: float, status: str) -> None:
     """Insert a plan's actions (the outbox the relay drains) and move each place's planned value."""
     a, t = FailoverActionRow, FailoverTargetRow
     rows = []
@@ -230,25 +262,60 @@ def _write_actions(conn: Connection, plan_id: int, owner: Owner, changes: Sequen
         known = last in (None, "applied")
         for op, value, expect in change.ops:
             key = str(uuid.uuid5(KEY_NAMESPACE, f"{plan_id}:{owner[0]}:{owner[1]}:{change.channel}:{op}"))
-            rows.append({"plan_id": plan_id, "key": key, "op": op, "owner_kind": owner[0], "owner": owner[1],
-                         "channel": change.channel, "actuator": change.actuator, "target": change.target, "value": value,
-                         "expect": expect if known else None, "text": change.text, "status": status, "attempts": 0,
-                         "next_at": at, "last_error": None, "observed": None, "response": "{}",
-                         "created_at": at, "applied_at": None})
+            rows.append(
+                {
+                    "plan_id": plan_id,
+                    "key": key,
+                    "op": op,
+                    "owner_kind": owner[0],
+                    "owner": owner[1],
+                    "channel": change.channel,
+                    "actuator": change.actuator,
+                    "target": change.target,
+                    "value": value,
+                    "expect": expect if known else None,
+                    "text": change.text,
+                    "status": status,
+                    "attempts": 0,
+                    "next_at": at,
+                    "last_error": None,
+                    "observed": None,
+                    "response": "{}",
+                    "created_at": at,
+                    "applied_at": None,
+                }
+            )
         if status == "pending":
             # Values are absolute: an older action for the same place that has not gone out yet is moot.
             conn.execute(update(a).where(*place, a.status == "pending", a.plan_id != plan_id).values(status="superseded"))
-        conn.execute(update(t).where(t.owner_kind == owner[0], t.owner == owner[1], t.channel == change.channel)
-                     .values(planned=change.value, updated_at=at))
+        conn.execute(
+            update(t)
+            .where(t.owner_kind == owner[0], t.owner == owner[1], t.channel == change.channel)
+            .values(planned=change.value, updated_at=at)
+        )
     if rows:
         conn.execute(insert(a), rows)
 
 
 def _write_owners(conn: Connection, owners: Mapping[Owner, OwnerState]) -> None:
     """Upsert the status of promotions and notices."""
-    upsert(conn, FailoverOwnerRow.__table__, [
-        {"owner_kind": o[0], "owner": o[1], "frozen": s.frozen, "held": s.held, "reason": s.reason[:500],
-         "by": s.by[:100], "since": s.since} for o, s in owners.items()], ["owner_kind", "owner"])
+    upsert(
+        conn,
+        FailoverOwnerRow.__table__,
+        [
+            {
+                "owner_kind": o[0],
+                "owner": o[1],
+                "frozen": s.frozen,
+                "held": s.held,
+                "reason": s.reason[:500],
+                "by": s.by[:100],
+                "since": s.since,
+            }
+            for o, s in owners.items()
+        ],
+        ["owner_kind", "owner"],
+    )
 
 
 def write_owner(engine: Engine, owner: Owner, status: OwnerState) -> None:
@@ -263,13 +330,13 @@ def plan_status(engine: Engine, plan_id: int) -> str | None:
         return conn.execute(select(FailoverPlanRow.status).where(FailoverPlanRow.id == plan_id)).scalar()
 
 
-def approve_plan(engine: Engine, plan_id: int, owner: Owner, before: dict[str, int], changes: Sequence[PlaceChange],
-                 by: str, now: float) -> dict[str, Any]:
+def approve_plan(
+    engine: Engine, plan_id: int, owner: Owner, before: dict[str, int], changes: Sequence[PlaceChange], by: str, now: float
+) -> dict[str, Any]:
     """Mark a waiting plan approved and write its actions, in one transaction; return the plan's reason."""
     p = FailoverPlanRow
     with begin_write(engine) as conn:
         reason = json.loads(conn.execute(select(p.reason).where(p.id == plan_id)).scalar() or "{}")
-        conn.execute(update(p).where(p.id == plan_id)
-                     .values(status="approved", decided_by=by, decided_at=now, before=json.dumps(before)))
+        conn.execute(update(p).where(p.id == plan_id).values(status="approved", decided_by=by, decided_at=now, before=json.dumps(before)))
         _write_actions(conn, plan_id, owner, changes, now, "pending")
     return reason

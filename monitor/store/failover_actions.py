@@ -1,4 +1,5 @@
 """Failover actions once stored: the relay's claims and outcomes, and the reads of the failover audit and gauges."""
+
 from __future__ import annotations
 
 import json
@@ -19,13 +20,13 @@ Place = tuple[str, str, str]  # (owner kind, owner, channel)
 class ActionOutcome:
     """What to store of one attempt at an action."""
 
-    status: str                       # applied, pending (a retry), failed or conflict
+    status: str  # applied, pending (a retry), failed or conflict
     attempts: int
     last_error: str | None
     observed: int | None
-    response: str                     # JSON
-    next_at: float | None = None      # a retry: when it is due
-    applied_at: float | None = None   # applied: when
+    response: str  # JSON
+    next_at: float | None = None  # a retry: when it is due
+    applied_at: float | None = None  # applied: when
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,17 +34,23 @@ class FailoverHistory:
     """The stored part of the failover audit: applied values, the latest plans and their actions."""
 
     applied: dict[tuple[str, str], dict[str, int | None]]  # owner -> channel -> applied value (None: not yet)
-    plans: list[Any]                                       # plan rows, newest first
-    actions: dict[int, list[Any]]                          # plan id -> its action rows in id order
+    plans: list[Any]  # plan rows, newest first
+    actions: dict[int, list[Any]]  # plan id -> its action rows in id order
 
 
 def release_sending(engine: Engine) -> None:
     """Rows left "sending" by a crash may have reached the receiver: count that attempt, send again."""
     a = FailoverActionRow
     with begin_write(engine) as conn:
-        conn.execute(update(a).where(a.status == "sending").values(
-            status="pending", attempts=a.attempts + 1,
-            last_error="interrupted while sending (the service stopped); sent again with the same key"))
+        conn.execute(
+            update(a)
+            .where(a.status == "sending")
+            .values(
+                status="pending",
+                attempts=a.attempts + 1,
+                last_error="interrupted while sending (the service stopped); sent again with the same key",
+            )
+        )
 
 
 def open_actions(engine: Engine) -> list[Any]:
@@ -56,8 +63,10 @@ def open_actions(engine: Engine) -> list[Any]:
 def plan_reasons(engine: Engine, plan_ids: Iterable[int]) -> dict[int, dict[str, Any]]:
     """The stored reason of each plan."""
     with engine.connect() as conn:
-        return {plan_id: json.loads(reason) for plan_id, reason in
-                conn.execute(select(FailoverPlanRow.id, FailoverPlanRow.reason).where(FailoverPlanRow.id.in_(plan_ids)))}
+        return {
+            plan_id: json.loads(reason)
+            for plan_id, reason in conn.execute(select(FailoverPlanRow.id, FailoverPlanRow.reason).where(FailoverPlanRow.id.in_(plan_ids)))
+        }
 
 
 def claim_actions(engine: Engine, groups: Iterable[Sequence[Any]]) -> list[list[FailoverActionRow]]:
@@ -77,12 +86,18 @@ def claim_actions(engine: Engine, groups: Iterable[Sequence[Any]]) -> list[list[
     return claimed
 
 
-def record_outcome(engine: Engine, action_id: int, outcome: ActionOutcome, release: Sequence[int],
-                   applied: tuple[Place, int | None] | None, now: float) -> None:
+def record_outcome(
+    engine: Engine, action_id: int, outcome: ActionOutcome, release: Sequence[int], applied: tuple[Place, int | None] | None, now: float
+) -> None:
     """Store an attempt's outcome, give the claimed rows behind it back, and an applied place's value."""
     a, t = FailoverActionRow, FailoverTargetRow
-    values: dict[str, Any] = {"attempts": outcome.attempts, "last_error": outcome.last_error,
-                              "observed": outcome.observed, "response": outcome.response, "status": outcome.status}
+    values: dict[str, Any] = {
+        "attempts": outcome.attempts,
+        "last_error": outcome.last_error,
+        "observed": outcome.observed,
+        "response": outcome.response,
+        "status": outcome.status,
+    }
     if outcome.applied_at is not None:
         values["applied_at"] = outcome.applied_at
     if outcome.next_at is not None:
@@ -94,8 +109,9 @@ def record_outcome(engine: Engine, action_id: int, outcome: ActionOutcome, relea
             conn.execute(update(a).where(a.id.in_(list(release)), a.status == "sending").values(status="pending"))
         if applied is not None:
             (kind, owner, channel), value = applied
-            conn.execute(update(t).where(t.owner_kind == kind, t.owner == owner, t.channel == channel)
-                         .values(applied=value, updated_at=now))
+            conn.execute(
+                update(t).where(t.owner_kind == kind, t.owner == owner, t.channel == channel).values(applied=value, updated_at=now)
+            )
 
 
 def applied_values(engine: Engine) -> dict[Place, int | None]:
@@ -114,7 +130,6 @@ def failover_history(engine: Engine, plans: int) -> FailoverHistory:
         ids = [p.id for p in recent]
         actions: dict[int, list[Any]] = {}
         if ids:
-            for a in conn.execute(select(FailoverActionRow).where(FailoverActionRow.plan_id.in_(ids))
-                                  .order_by(FailoverActionRow.id)):
+            for a in conn.execute(select(FailoverActionRow).where(FailoverActionRow.plan_id.in_(ids)).order_by(FailoverActionRow.id)):
                 actions.setdefault(a.plan_id, []).append(a)
     return FailoverHistory(applied, recent, actions)

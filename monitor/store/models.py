@@ -1,4 +1,5 @@
 """Every table, as SQLModel classes. Times are Unix epoch seconds (float) for cheap range scans."""
+
 from __future__ import annotations
 
 from sqlalchemy import BigInteger, Index, Integer
@@ -195,7 +196,7 @@ class FailoverOwnerRow(SQLModel, table=True):
     owner_kind: str = Field(primary_key=True, max_length=16)
     owner: str = Field(primary_key=True, max_length=64)
     frozen: bool = False
-    held: bool = False            # nothing healthy to move to: the last allocation is kept
+    held: bool = False  # nothing healthy to move to: the last allocation is kept
     reason: str = Field(default="", max_length=500)
     by: str = Field(default="", max_length=100)
     since: float
@@ -217,9 +218,9 @@ class FailoverPlanRow(SQLModel, table=True):
     owner: str = Field(max_length=64)
     mode: str = Field(max_length=16)
     status: str = Field(max_length=20)
-    reason: str = "{}"   # JSON: failed channels, their incidents, standings
-    before: str = "{}"   # JSON: channel -> planned value before
-    after: str = "{}"    # JSON: channel -> desired value
+    reason: str = "{}"  # JSON: failed channels, their incidents, standings
+    before: str = "{}"  # JSON: channel -> planned value before
+    after: str = "{}"  # JSON: channel -> desired value
     unallocated: int = Field(default=0, sa_type=BigInteger)
     decided_by: str | None = Field(default=None, max_length=100)
     decided_at: float | None = None
@@ -233,8 +234,7 @@ class FailoverActionRow(SQLModel, table=True):
     """
 
     __tablename__ = "failover_actions"
-    __table_args__ = (Index("ix_failover_actions_status_next", "status", "next_at"),
-                      Index("ix_failover_actions_plan", "plan_id"))
+    __table_args__ = (Index("ix_failover_actions_status_next", "status", "next_at"), Index("ix_failover_actions_plan", "plan_id"))
 
     id: int | None = Field(default=None, primary_key=True, sa_type=ID)
     plan_id: int = Field(sa_type=ID)
@@ -282,13 +282,15 @@ class AlertDeliveryRow(SQLModel, table=True):
     """One alert for one destination: pending until sent, then sent; or fell_back to the next notifier."""
 
     __tablename__ = "alert_deliveries"
-    __table_args__ = (Index("ix_alert_deliveries_dest_status", "destination", "status", "id"),
-                      Index("ux_alert_deliveries_alert_dest", "alert_id", "destination", unique=True))
+    __table_args__ = (
+        Index("ix_alert_deliveries_dest_status", "destination", "status", "id"),
+        Index("ux_alert_deliveries_alert_dest", "alert_id", "destination", unique=True),
+    )
 
     id: int | None = Field(default=None, primary_key=True, sa_type=ID)
     alert_id: int = Field(sa_type=ID)
     destination: str = Field(max_length=64)
-    chain: str = "[]"   # JSON: the notifiers after this one, in fallback order
+    chain: str = "[]"  # JSON: the notifiers after this one, in fallback order
     status: str = Field(max_length=16)  # pending, sent, fell_back, failed
     attempts: int = 0
     next_at: float
@@ -306,5 +308,5 @@ class AlertThreadRow(SQLModel, table=True):
     destination: str = Field(primary_key=True, max_length=64)
     key: str = Field(primary_key=True, max_length=200)
     ref: str = Field(max_length=300)
-    alert_ids: str = "[]"   # JSON: every alert the message covers, oldest first
+    alert_ids: str = "[]"  # JSON: every alert the message covers, oldest first
     updated_at: float

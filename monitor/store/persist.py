@@ -1,4 +1,5 @@
 """What must survive a restart besides results: check progress, overrides, admin maintenance windows."""
+
 from __future__ import annotations
 
 from sqlalchemy import delete, insert, select
@@ -17,24 +18,38 @@ def save_override(engine: Engine, channel: str, override: Override | None, now: 
         if override is None:
             conn.execute(delete(OverrideRow).where(OverrideRow.channel == channel))
             return
-        upsert(conn, OverrideRow.__table__, [{"channel": channel, "state": override.state.value, "by": override.by,
-                                             "reason": override.reason, "until": override.until, "created_at": now}],
-               ["channel"])
+        upsert(
+            conn,
+            OverrideRow.__table__,
+            [
+                {
+                    "channel": channel,
+                    "state": override.state.value,
+                    "by": override.by,
+                    "reason": override.reason,
+                    "until": override.until,
+                    "created_at": now,
+                }
+            ],
+            ["channel"],
+        )
 
 
 def save_window(engine: Engine, channel: str, window: Window, now: float) -> int:
     """Store a one-off maintenance window added through the admin API; return its id."""
     with begin_write(engine) as conn:
-        result = conn.execute(insert(MaintenanceRow).values(channel=channel, start=window.start, end=window.end,
-                                                            reason=window.reason, by=window.by or "", created_at=now))
+        result = conn.execute(
+            insert(MaintenanceRow).values(
+                channel=channel, start=window.start, end=window.end, reason=window.reason, by=window.by or "", created_at=now
+            )
+        )
         return result.inserted_primary_key[0]
 
 
 def delete_window(engine: Engine, channel: str, window_id: int) -> Window | None:
     """Delete one stored window of the channel; return it, or None when the channel has no window with that id."""
     with begin_write(engine) as conn:
-        row = conn.execute(select(MaintenanceRow).where(MaintenanceRow.id == window_id,
-                                                        MaintenanceRow.channel == channel)).first()
+        row = conn.execute(select(MaintenanceRow).where(MaintenanceRow.id == window_id, MaintenanceRow.channel == channel)).first()
         if row is None:
             return None
         conn.execute(delete(MaintenanceRow).where(MaintenanceRow.id == window_id))

@@ -1,25 +1,25 @@
 """Read-side queries for restart, the status page and the API."""
+
 from __future__ import annotations
 
 import functools
 import json
-from dataclasses import dataclass
-from typing import NamedTuple
 
 from sqlalchemy import case, func, select, text
 from sqlalchemy.engine import Engine
 
+from monitor.core.history import (
+    DAY,
+    HOUR,
+    UPTIME_WINDOWS,
+    Day,
+    IncidentStarts,
+    LatencyPoint,
+    PlanRef,
+    StoredState,
+    floor_to,
+)
 from monitor.store.models import ChannelStateRow, FailoverPlanRow, IncidentRow, ProbeResultRow
-from monitor.store.rollups import DAY, HOUR, floor_to
-
-UPTIME_WINDOWS = {"24h": DAY, "7d": 7 * DAY, "30d": 30 * DAY, "90d": 90 * DAY}
-
-
-@dataclass(frozen=True, slots=True)
-class StoredState:
-    state: str
-    since: float
-    cause: dict
 
 
 def load_channel_states(engine: Engine) -> dict[str, StoredState]:
@@ -29,23 +29,22 @@ def load_channel_states(engine: Engine) -> dict[str, StoredState]:
     return {r.channel: StoredState(r.state, r.since, json.loads(r.cause)) for r in rows}
 
 
-@dataclass(frozen=True, slots=True)
-class IncidentStarts:
-    """Where a channel's incidents stand, for resuming its health after a restart."""
-
-    open_since: float | None = None             # the start of its open incident
-    last: tuple[float, float] | None = None     # start and end of its last closed incident
-
-
 def load_incident_starts(engine: Engine) -> dict[str, IncidentStarts]:
     """Per channel with incidents: the start of the open one, and the start and end of the last closed one."""
-    ended = (select(IncidentRow.channel, func.max(IncidentRow.ended_at).label("ended_at"))
-             .where(IncidentRow.ended_at.is_not(None)).group_by(IncidentRow.channel).subquery())
-    last_closed = (select(IncidentRow.channel, func.max(IncidentRow.started_at), ended.c.ended_at)
-                   .join(ended, (IncidentRow.channel == ended.c.channel) & (IncidentRow.ended_at == ended.c.ended_at))
-                   .group_by(IncidentRow.channel, ended.c.ended_at))
-    open_ = (select(IncidentRow.channel, func.max(IncidentRow.started_at))
-             .where(IncidentRow.ended_at.is_(None)).group_by(IncidentRow.channel))
+    ended = (
+        select(IncidentRow.channel, func.max(IncidentRow.ended_at).label("ended_at"))
+        .where(IncidentRow.ended_at.is_not(None))
+        .group_by(IncidentRow.channel)
+        .subquery()
+    )
+    last_closed = (
+        select(IncidentRow.channel, func.max(IncidentRow.started_at), ended.c.ended_at)
+        .join(ended, (IncidentRow.channel == ended.c.channel) & (IncidentRow.ended_at == ended.c.ended_at))
+        .group_by(IncidentRow.channel, ended.c.ended_at)
+    )
+    open_ = (
+        select(IncidentRow.channel, func.max(IncidentRow.started_at)).where(IncidentRow.ended_at.is_(None)).group_by(IncidentRow.channel)
+    )
     with engine.connect() as conn:
         last = {channel: (float(start), float(end)) for channel, start, end in conn.execute(last_closed)}
         opened = {channel: float(start) for channel, start in conn.execute(open_)}
@@ -55,8 +54,7 @@ def load_incident_starts(engine: Engine) -> dict[str, IncidentStarts]:
 def uptime_since(engine: Engine, since: float) -> dict[str, float]:
     """Share of good results per channel since a time (0..1); channels with no results are absent."""
     good = func.sum(case((ProbeResultRow.ok, 1), else_=0))
-    query = (select(ProbeResultRow.channel, good, func.count())
-             .where(ProbeResultRow.at >= since).group_by(ProbeResultRow.channel))
+    query = select(ProbeResultRow.channel, good, func.count()).where(ProbeResultRow.at >= since).group_by(ProbeResultRow.channel)
     with engine.connect() as conn:
         return {channel: (ok or 0) / total for channel, ok, total in conn.execute(query) if total}
 
@@ -99,11 +97,10 @@ def uptime_windows(engine: Engine, now: float, windows: dict[str, int] = UPTIME_
     with engine.connect() as conn:
         for sign, only, k, channel, a, d in conn.execute(text(sql), params):
             counts = result.setdefault(channel, [[0, 0] for _ in names])
-            for w in ([k] if only else range(k, len(names))):
+            for w in [k] if only else range(k, len(names)):
                 counts[w][0] += sign * int(a or 0)
                 counts[w][1] += sign * int(d or 0)
-    return {channel: {names[w]: (a / (a + d) if a + d else None) for w, (a, d) in enumerate(counts)}
-            for channel, counts in result.items()}
+    return {channel: {names[w]: (a / (a + d) if a + d else None) for w, (a, d) in enumerate(counts)} for channel, counts in result.items()}
 
 
 def uptime_statement(now: float, lengths: list[int]) -> tuple[str, dict[str, int]]:
@@ -123,18 +120,24 @@ def uptime_statement(now: float, lengths: list[int]) -> tuple[str, dict[str, int
         # Days from this window's midnight up to the next shorter window's: they count for this window
         # and every longer one (band k).
         below = f" AND bucket_start < :m{k - 1}" if k else ""
-        parts.append(f"SELECT 1 AS sign, 0 AS only, {k} AS k, channel, SUM(n_up + n_degraded) AS a, "
-                     f"SUM(n_down) AS d FROM rollups WHERE period = 'day' AND channel IN (SELECT channel FROM seen) AND {_TOTAL_ROWS} "
-                     f"AND bucket_start >= :m{k}{below} GROUP BY channel")
+        parts.append(
+            f"SELECT 1 AS sign, 0 AS only, {k} AS k, channel, SUM(n_up + n_degraded) AS a, "
+            f"SUM(n_down) AS d FROM rollups WHERE period = 'day' AND channel IN (SELECT channel FROM seen) AND {_TOTAL_ROWS} "
+            f"AND bucket_start >= :m{k}{below} GROUP BY channel"
+        )
         if start != midnight:  # the hours between the start and that midnight, for this window alone
             sign, lo, hi = (1, f":s{k}", f":m{k}") if start < midnight else (-1, f":m{k}", f":s{k}")
-            parts.append(f"SELECT {sign}, 1, {k}, channel, SUM(n_up + n_degraded), SUM(n_down) FROM rollups "
-                         f"WHERE period = 'hour' AND channel IN (SELECT channel FROM seen) AND {_TOTAL_ROWS} "
-                         f"AND bucket_start >= {lo} AND bucket_start < {hi} GROUP BY channel")
+            parts.append(
+                f"SELECT {sign}, 1, {k}, channel, SUM(n_up + n_degraded), SUM(n_down) FROM rollups "
+                f"WHERE period = 'hour' AND channel IN (SELECT channel FROM seen) AND {_TOTAL_ROWS} "
+                f"AND bucket_start >= {lo} AND bucket_start < {hi} GROUP BY channel"
+            )
     band = " ".join(f"WHEN at >= :s{k} THEN {k}" for k in range(len(lengths)))
-    parts.append(f"SELECT 1, 0, CASE {band} END AS k, channel, "
-                 "SUM(CASE WHEN channel_state IN ('up', 'degraded') THEN 1 ELSE 0 END), "
-                 "SUM(CASE WHEN channel_state = 'down' THEN 1 ELSE 0 END) FROM tail GROUP BY channel, k")
+    parts.append(
+        f"SELECT 1, 0, CASE {band} END AS k, channel, "
+        "SUM(CASE WHEN channel_state IN ('up', 'degraded') THEN 1 ELSE 0 END), "
+        "SUM(CASE WHEN channel_state = 'down' THEN 1 ELSE 0 END) FROM tail GROUP BY channel, k"
+    )
     longest = f":s{len(lengths) - 1}"
     return _SEEN_AND_TAIL.format(longest=longest) + "\nUNION ALL\n".join(parts), params
 
@@ -157,45 +160,6 @@ tail AS MATERIALIZED (
 
 
 # ------------------------------------------------------------------------------------ status page history
-
-class Day(NamedTuple):
-    """One channel's results in one UTC day, counted by the channel state each result left.
-
-    A named tuple: the status page reads 90 of them for each of hundreds of channels every refresh.
-    """
-
-    start: int  # the day's midnight (UTC epoch seconds)
-    n_up: int = 0
-    n_degraded: int = 0
-    n_down: int = 0
-    n_maintenance: int = 0
-    n_unknown: int = 0
-    span: float = DAY  # seconds of the day that have passed (less than a day for today)
-
-    @property
-    def results(self) -> int:
-        return self.n_up + self.n_degraded + self.n_down + self.n_maintenance + self.n_unknown
-
-    @property
-    def uptime(self) -> float | None:
-        """Share of counted results that found the channel available, as uptime_windows counts it."""
-        counted = self.n_up + self.n_degraded + self.n_down
-        return (self.n_up + self.n_degraded) / counted if counted else None
-
-    @property
-    def worst(self) -> str:
-        """The day's colour: down, degraded, up, maintenance (nothing else but maintenance) or none (no data)."""
-        if self.n_down:
-            return "down"
-        if self.n_degraded:
-            return "degraded"
-        if self.n_up:
-            return "up"
-        return "maintenance" if self.n_maintenance else "none"
-
-    def seconds_in(self, count: int) -> float:
-        """About how long the channel spent in a state: its share of the day's results times the day's span."""
-        return count / self.results * self.span if self.results else 0.0
 
 
 def daily_history(engine: Engine, now: float, days: int = 90) -> dict[str, list[Day]]:
@@ -236,29 +200,21 @@ def daily_history(engine: Engine, now: float, days: int = 90) -> dict[str, list[
 
 @functools.cache
 def _daily_statement(dialect: str) -> str:
-    day_of = ("CAST(at / 86400 AS INTEGER) * 86400" if dialect == "sqlite"
-              else "CAST(FLOOR(at / 86400) AS BIGINT) * 86400")  # PostgreSQL's CAST would round
+    day_of = (
+        "CAST(at / 86400 AS INTEGER) * 86400" if dialect == "sqlite" else "CAST(FLOOR(at / 86400) AS BIGINT) * 86400"
+    )  # PostgreSQL's CAST would round
     states = ", ".join(f"SUM(CASE WHEN channel_state = '{s}' THEN 1 ELSE 0 END)" for s in ("up", "degraded", "down", "maintenance"))
-    return (_SEEN_AND_TAIL.format(longest=":first")
-            # Driven by the channels: one index range per channel (a CROSS JOIN keeps that order on SQLite;
-            # PostgreSQL, misjudging a semi-join on `seen`, would compare every row with every channel).
-            + "SELECT 0 AS tail, r.channel, r.bucket_start, r.n_up, r.n_degraded, r.n_down, r.n_maintenance, r.n_unknown "
-              "FROM seen CROSS JOIN rollups r WHERE seen.channel IS NOT NULL AND r.period = 'day' AND r.channel = seen.channel "
-              "AND r.\"check\" = '' AND r.bucket_start >= :first AND r.bucket_start <= :today\nUNION ALL\n"
-              f"SELECT 1, channel, {day_of} AS d, {states}, "
-              "SUM(CASE WHEN channel_state IN ('up', 'degraded', 'down', 'maintenance') THEN 0 ELSE 1 END) "
-              "FROM tail WHERE at < :end GROUP BY channel, d")
-
-
-@dataclass(frozen=True, slots=True)
-class LatencyPoint:
-    """One hour of one check's successful results: how many, their mean and 95th percentile (seconds)."""
-
-    hour: int  # the hour's start (UTC epoch seconds)
-    count: int
-    avg: float
-    p95: float
-    max: float
+    return (
+        _SEEN_AND_TAIL.format(longest=":first")
+        # Driven by the channels: one index range per channel (a CROSS JOIN keeps that order on SQLite;
+        # PostgreSQL, misjudging a semi-join on `seen`, would compare every row with every channel).
+        + "SELECT 0 AS tail, r.channel, r.bucket_start, r.n_up, r.n_degraded, r.n_down, r.n_maintenance, r.n_unknown "
+        "FROM seen CROSS JOIN rollups r WHERE seen.channel IS NOT NULL AND r.period = 'day' AND r.channel = seen.channel "
+        "AND r.\"check\" = '' AND r.bucket_start >= :first AND r.bucket_start <= :today\nUNION ALL\n"
+        f"SELECT 1, channel, {day_of} AS d, {states}, "
+        "SUM(CASE WHEN channel_state IN ('up', 'degraded', 'down', 'maintenance') THEN 0 ELSE 1 END) "
+        "FROM tail WHERE at < :end GROUP BY channel, d"
+    )
 
 
 def latency_series(engine: Engine, channel: str, since: float, now: float) -> dict[str, list[LatencyPoint]]:
@@ -279,14 +235,14 @@ def latency_series(engine: Engine, channel: str, since: float, now: float) -> di
         for check, hour, count, total_us, p95, high in rolled:
             points.setdefault(check, {})[int(hour)] = LatencyPoint(int(hour), int(count), int(total_us) / count / 1e6, p95, high)
         raw: dict[tuple[str, int], list[float]] = {}
-        for check, at, duration in conn.execute(select(r.check, r.at, r.duration_seconds)
-                                                .where(r.channel == channel, r.at >= cut, r.at <= now, r.ok)):
+        for check, at, duration in conn.execute(
+            select(r.check, r.at, r.duration_seconds).where(r.channel == channel, r.at >= cut, r.at <= now, r.ok)
+        ):
             raw.setdefault((check, floor_to(at, HOUR)), []).append(duration)
     for (check, hour), durations in raw.items():
         durations.sort()
         n = len(durations)
-        points.setdefault(check, {})[hour] = LatencyPoint(hour, n, sum(durations) / n, durations[(95 * n + 99) // 100 - 1],
-                                                         durations[-1])
+        points.setdefault(check, {})[hour] = LatencyPoint(hour, n, sum(durations) / n, durations[(95 * n + 99) // 100 - 1], durations[-1])
     return {check: [by_hour[k] for k in sorted(by_hour)] for check, by_hour in sorted(points.items())}
 
 
@@ -312,6 +268,7 @@ AND bucket_start >= :lo AND bucket_start < :cut AND latency_count > 0"""
 
 # ------------------------------------------------------------------------------------ incident history
 
+
 def channel_incidents(engine: Engine, channel: str, limit: int = 50) -> list[IncidentRow]:
     """A channel's latest incidents, newest first."""
     return find_incidents(engine, limit, channel)
@@ -319,22 +276,10 @@ def channel_incidents(engine: Engine, channel: str, limit: int = 50) -> list[Inc
 
 def incident_page(engine: Engine, page: int, per_page: int = 50) -> tuple[list[IncidentRow], int]:
     """One page of every incident, newest first (page 1 is the newest), and how many there are in all."""
-    query = (select(IncidentRow).order_by(IncidentRow.started_at.desc(), IncidentRow.id.desc())
-             .offset((page - 1) * per_page).limit(per_page))
+    query = select(IncidentRow).order_by(IncidentRow.started_at.desc(), IncidentRow.id.desc()).offset((page - 1) * per_page).limit(per_page)
     with engine.connect() as conn:
         total = conn.execute(select(func.count()).select_from(IncidentRow)).scalar_one()
         return [IncidentRow.model_validate(r._mapping) for r in conn.execute(query)], int(total)
-
-
-@dataclass(frozen=True, slots=True)
-class PlanRef:
-    """A failover plan that names an incident among its reasons."""
-
-    id: int
-    at: float
-    owner_kind: str
-    owner: str
-    status: str
 
 
 def plans_for_incidents(engine: Engine, incidents: list[IncidentRow], now: float) -> dict[int, list[PlanRef]]:
@@ -348,9 +293,18 @@ def plans_for_incidents(engine: Engine, incidents: list[IncidentRow], now: float
     wanted = {i.id for i in incidents}
     lo = min(i.started_at for i in incidents)
     hi = max(i.ended_at if i.ended_at is not None else now for i in incidents)
-    query = (select(FailoverPlanRow.id, FailoverPlanRow.at, FailoverPlanRow.owner_kind, FailoverPlanRow.owner,
-                    FailoverPlanRow.status, FailoverPlanRow.reason)
-             .where(FailoverPlanRow.at >= lo, FailoverPlanRow.at <= hi).order_by(FailoverPlanRow.id))
+    query = (
+        select(
+            FailoverPlanRow.id,
+            FailoverPlanRow.at,
+            FailoverPlanRow.owner_kind,
+            FailoverPlanRow.owner,
+            FailoverPlanRow.status,
+            FailoverPlanRow.reason,
+        )
+        .where(FailoverPlanRow.at >= lo, FailoverPlanRow.at <= hi)
+        .order_by(FailoverPlanRow.id)
+    )
     found: dict[int, list[PlanRef]] = {}
     with engine.connect() as conn:
         for plan_id, at, kind, owner, status, reason in conn.execute(query):

@@ -19,6 +19,7 @@ Retention deletes raw rows only when they are counted (id <= raw_id) and older t
 yet counted, hourly rows only where their day's row exists; and no run recomputes an hour whose raw rows
 retention has begun to delete (a result written more than `retention.raw` late is therefore not counted).
 """
+
 from __future__ import annotations
 
 import functools
@@ -33,21 +34,20 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import aliased
 
+from monitor.core.history import DAY, HOUR, floor_to
 from monitor.store.db import begin_write
 from monitor.store.models import ProbeResultRow, RollupMarkRow, RollupRow
 from monitor.store.upsert import upsert as upsert_rows
 
-HOUR = 3600
-DAY = 86400
 STATES = ("up", "degraded", "down", "maintenance")  # any other state is counted as unknown
 # Mark names (rollup_marks.name).
-RAW_ID = "raw_id"                        # highest probe_results.id counted in the rollups
-RAW_PURGED = "raw_purged_before"         # raw rows before this time may have been deleted
-HOURLY_PURGED = "hourly_purged_before"   # hourly rows before this time are deleted
-DAILY_PURGED = "daily_purged_before"     # daily rows before this time are deleted
+RAW_ID = "raw_id"  # highest probe_results.id counted in the rollups
+RAW_PURGED = "raw_purged_before"  # raw rows before this time may have been deleted
+HOURLY_PURGED = "hourly_purged_before"  # hourly rows before this time are deleted
+DAILY_PURGED = "daily_purged_before"  # daily rows before this time are deleted
 MARKS = (RAW_ID, RAW_PURGED, HOURLY_PURGED, DAILY_PURGED)
-CHUNK_ROWS = 100_000   # raw rows per transaction: bounds memory and how long the write lock is held
-IN_BATCH = 500         # names per IN (...) list, far under SQLite's and PostgreSQL's parameter limits
+CHUNK_ROWS = 100_000  # raw rows per transaction: bounds memory and how long the write lock is held
+IN_BATCH = 500  # names per IN (...) list, far under SQLite's and PostgreSQL's parameter limits
 KEY = ("period", "channel", "check", "bucket_start")
 TOTAL = ""  # the check of a channel's total row
 
@@ -64,24 +64,20 @@ class RetentionTimes(Protocol):
 class Upkeep:
     """What one run of rollups and retention did."""
 
-    counted: int = 0          # raw rows newly counted in the rollups
+    counted: int = 0  # raw rows newly counted in the rollups
     raw_deleted: int = 0
     hourly_deleted: int = 0
     daily_deleted: int = 0
     seconds: float = 0.0
 
     def describe(self) -> str:
-        return (f"counted {self.counted} results in rollups, deleted {self.raw_deleted} raw results, "
-                f"{self.hourly_deleted} hourly and {self.daily_deleted} daily rollups in {self.seconds:.2f}s")
+        return (
+            f"counted {self.counted} results in rollups, deleted {self.raw_deleted} raw results, "
+            f"{self.hourly_deleted} hourly and {self.daily_deleted} daily rollups in {self.seconds:.2f}s"
+        )
 
 
-def floor_to(t: float, size: int) -> int:
-    """The start of the bucket of `size` seconds that holds time t (UTC, epoch-aligned)."""
-    return int(t // size) * size
-
-
-def roll_up_and_retain(engine: Engine, now: float, keep: RetentionTimes,
-                       should_stop: Callable[[], bool] = lambda: False) -> Upkeep:
+def roll_up_and_retain(engine: Engine, now: float, keep: RetentionTimes, should_stop: Callable[[], bool] = lambda: False) -> Upkeep:
     """The scheduled job: count new results into rollups, then delete what retention allows."""
     started = time.perf_counter()
     counted = run_rollups(engine, should_stop=should_stop)
@@ -93,8 +89,8 @@ def roll_up_and_retain(engine: Engine, now: float, keep: RetentionTimes,
 
 # ---------------------------------------------------------------------------------------------- rollups
 
-def run_rollups(engine: Engine, *, chunk_rows: int = CHUNK_ROWS,
-                should_stop: Callable[[], bool] = lambda: False) -> int:
+
+def run_rollups(engine: Engine, *, chunk_rows: int = CHUNK_ROWS, should_stop: Callable[[], bool] = lambda: False) -> int:
     """Count every raw row above the mark into its hourly and daily rows; return how many were counted."""
     counted = 0
     _ensure_marks(engine)
@@ -106,8 +102,11 @@ def run_rollups(engine: Engine, *, chunk_rows: int = CHUNK_ROWS,
             if last <= start:
                 break
             end = min(last, start + chunk_rows)
-            new = conn.execute(select(ProbeResultRow.channel, ProbeResultRow.check, ProbeResultRow.at)
-                               .where(ProbeResultRow.id > start, ProbeResultRow.id <= end)).all()
+            new = conn.execute(
+                select(ProbeResultRow.channel, ProbeResultRow.check, ProbeResultRow.at).where(
+                    ProbeResultRow.id > start, ProbeResultRow.id <= end
+                )
+            ).all()
             hours: dict[int, set[str]] = defaultdict(set)
             checks = {TOTAL}
             for channel, check, at in new:
@@ -122,8 +121,9 @@ def run_rollups(engine: Engine, *, chunk_rows: int = CHUNK_ROWS,
             days[floor_to(h, DAY)] |= cs
         try:
             with begin_write(engine) as conn:
-                moved = conn.execute(update(RollupMarkRow).where(RollupMarkRow.name == RAW_ID,
-                                                                 RollupMarkRow.value == start).values(value=end))
+                moved = conn.execute(
+                    update(RollupMarkRow).where(RollupMarkRow.name == RAW_ID, RollupMarkRow.value == start).values(value=end)
+                )
                 if moved.rowcount != 1:
                     raise _Overtaken  # another run counted this chunk first: roll back, go on from its mark
                 upsert(conn, hourly)
@@ -167,11 +167,22 @@ def aggregate_raw(conn: Connection, lo: int, hi: int, channels: Iterable[str], l
     for names in _batches(channels):
         params = {"names": names, "lo": lo, "hi": hi, "last_id": last_id}
         for b, ch, chk, up, degraded, down, maint, unknown, n, total, low, high in conn.execute(counts, params):
-            rows[(b, ch, chk)] = {"period": "hour", "bucket_start": int(b), "channel": ch, "check": chk,
-                                  "n_up": int(up), "n_degraded": int(degraded), "n_down": int(down),
-                                  "n_maintenance": int(maint), "n_unknown": int(unknown), "latency_count": int(n),
-                                  "latency_sum_us": int(total), "latency_min": low, "latency_max": high,
-                                  "latency_p95": None}
+            rows[(b, ch, chk)] = {
+                "period": "hour",
+                "bucket_start": int(b),
+                "channel": ch,
+                "check": chk,
+                "n_up": int(up),
+                "n_degraded": int(degraded),
+                "n_down": int(down),
+                "n_maintenance": int(maint),
+                "n_unknown": int(unknown),
+                "latency_count": int(n),
+                "latency_sum_us": int(total),
+                "latency_min": low,
+                "latency_max": high,
+                "latency_p95": None,
+            }
         for b, ch, chk, p95 in conn.execute(p95s, params):
             rows[(b, ch, chk)]["latency_p95"] = p95
     return list(rows.values())
@@ -182,24 +193,46 @@ def _raw_queries(dialect: str) -> tuple[Any, Any]:
     """The two statements of aggregate_raw, built once (building them costs more than running them)."""
     r = ProbeResultRow
     bucket = _bucket_of(dialect, r.at, HOUR).label("bucket")
-    where = (r.channel.in_(bindparam("names", expanding=True)), r.at >= bindparam("lo"), r.at < bindparam("hi"),
-             r.id <= bindparam("last_id"))
+    where = (
+        r.channel.in_(bindparam("names", expanding=True)),
+        r.at >= bindparam("lo"),
+        r.at < bindparam("hi"),
+        r.id <= bindparam("last_id"),
+    )
     latency = case((r.ok, r.duration_seconds))  # NULL for failures: not counted below
     micros = cast(func.round(latency * 1_000_000), BigInteger)
-    counts = (select(bucket, r.channel, r.check, *(_count(r.channel_state == s) for s in STATES),
-                     _count(r.channel_state.not_in(STATES)),
-                     func.count(latency), func.coalesce(func.sum(micros), 0), func.min(latency), func.max(latency))
-              .where(*where).group_by(bucket, r.channel, r.check))
+    counts = (
+        select(
+            bucket,
+            r.channel,
+            r.check,
+            *(_count(r.channel_state == s) for s in STATES),
+            _count(r.channel_state.not_in(STATES)),
+            func.count(latency),
+            func.coalesce(func.sum(micros), 0),
+            func.min(latency),
+            func.max(latency),
+        )
+        .where(*where)
+        .group_by(bucket, r.channel, r.check)
+    )
     # Nearest-rank 95th percentile of successful durations: the value at rank ceil(0.95 n) in ascending
     # order, by window functions (SQLite >= 3.25 and PostgreSQL have them); ceil by integer division.
     # Costs a sort of the range's successful results, about as much as reading them.
     part = (bucket, r.channel, r.check)
-    ranked = (select(bucket, r.channel, r.check, r.duration_seconds.label("d"),
-                     func.row_number().over(partition_by=part, order_by=r.duration_seconds).label("rank"),
-                     func.count().over(partition_by=part).label("n"))
-              .where(*where, r.ok).subquery())
-    p95s = (select(ranked.c.bucket, ranked.c.channel, ranked.c.check, ranked.c.d)
-            .where(ranked.c.rank == (95 * ranked.c.n + 99) // 100))
+    ranked = (
+        select(
+            bucket,
+            r.channel,
+            r.check,
+            r.duration_seconds.label("d"),
+            func.row_number().over(partition_by=part, order_by=r.duration_seconds).label("rank"),
+            func.count().over(partition_by=part).label("n"),
+        )
+        .where(*where, r.ok)
+        .subquery()
+    )
+    p95s = select(ranked.c.bucket, ranked.c.channel, ranked.c.check, ranked.c.d).where(ranked.c.rank == (95 * ranked.c.n + 99) // 100)
     return counts, p95s
 
 
@@ -208,10 +241,21 @@ def with_totals(rows: list[dict]) -> list[dict]:
     totals: dict[tuple, dict] = {}
     for r in rows:
         key = (r["period"], r["channel"], r["bucket_start"])
-        total = totals.setdefault(key, {**dict.fromkeys(_COUNTS, 0), "period": r["period"], "channel": r["channel"],
-                                        "check": TOTAL, "bucket_start": r["bucket_start"], "latency_count": 0,
-                                        "latency_sum_us": 0, "latency_min": None, "latency_max": None,
-                                        "latency_p95": None})
+        total = totals.setdefault(
+            key,
+            {
+                **dict.fromkeys(_COUNTS, 0),
+                "period": r["period"],
+                "channel": r["channel"],
+                "check": TOTAL,
+                "bucket_start": r["bucket_start"],
+                "latency_count": 0,
+                "latency_sum_us": 0,
+                "latency_min": None,
+                "latency_max": None,
+                "latency_p95": None,
+            },
+        )
         for c in _STATE_COUNTS:
             total[c] += r[c]
     return rows + list(totals.values())
@@ -226,10 +270,21 @@ def aggregate_hours(conn: Connection, lo: int, hi: int, channels: Iterable[str],
     for names in _batches(channels):
         params = {"names": names, "checks": sorted(checks), "lo": lo, "hi": hi}
         for d, ch, chk, *values in conn.execute(_hours_query(), params):
-            counts = dict(zip(_COUNTS, (int(v) for v in values[:len(_COUNTS)]), strict=True))
-            total, low, high, p95 = values[len(_COUNTS):]
-            rows.append({"period": "day", "bucket_start": int(d), "channel": ch, "check": chk, **counts,
-                         "latency_sum_us": int(total), "latency_min": low, "latency_max": high, "latency_p95": p95})
+            counts = dict(zip(_COUNTS, (int(v) for v in values[: len(_COUNTS)]), strict=True))
+            total, low, high, p95 = values[len(_COUNTS) :]
+            rows.append(
+                {
+                    "period": "day",
+                    "bucket_start": int(d),
+                    "channel": ch,
+                    "check": chk,
+                    **counts,
+                    "latency_sum_us": int(total),
+                    "latency_min": low,
+                    "latency_max": high,
+                    "latency_p95": p95,
+                }
+            )
     return rows
 
 
@@ -237,12 +292,26 @@ def aggregate_hours(conn: Connection, lo: int, hi: int, channels: Iterable[str],
 def _hours_query() -> Any:
     h = RollupRow
     day = (h.bucket_start // DAY * DAY).label("day")  # integer division on both databases
-    return (select(day, h.channel, h.check, *(func.sum(getattr(h, c)) for c in _COUNTS),
-                   func.sum(h.latency_sum_us), func.min(h.latency_min), func.max(h.latency_max), func.max(h.latency_p95))
-            .where(h.period == "hour", h.channel.in_(bindparam("names", expanding=True)),
-                   h.check.in_(bindparam("checks", expanding=True)),
-                   h.bucket_start >= bindparam("lo"), h.bucket_start < bindparam("hi"))
-            .group_by(day, h.channel, h.check))
+    return (
+        select(
+            day,
+            h.channel,
+            h.check,
+            *(func.sum(getattr(h, c)) for c in _COUNTS),
+            func.sum(h.latency_sum_us),
+            func.min(h.latency_min),
+            func.max(h.latency_max),
+            func.max(h.latency_p95),
+        )
+        .where(
+            h.period == "hour",
+            h.channel.in_(bindparam("names", expanding=True)),
+            h.check.in_(bindparam("checks", expanding=True)),
+            h.bucket_start >= bindparam("lo"),
+            h.bucket_start < bindparam("hi"),
+        )
+        .group_by(day, h.channel, h.check)
+    )
 
 
 _STATE_COUNTS = ("n_up", "n_degraded", "n_down", "n_maintenance", "n_unknown")
@@ -256,8 +325,10 @@ def upsert(conn: Connection, rows: list[dict]) -> None:
 
 # -------------------------------------------------------------------------------------------- retention
 
-def apply_retention(engine: Engine, now: float, keep: RetentionTimes, *,
-                    should_stop: Callable[[], bool] = lambda: False) -> tuple[int, int, int]:
+
+def apply_retention(
+    engine: Engine, now: float, keep: RetentionTimes, *, should_stop: Callable[[], bool] = lambda: False
+) -> tuple[int, int, int]:
     """Delete raw rows, hourly and daily rollups older than they are kept; return the three counts.
 
     Raw rows go only once counted in the rollups; hourly rows only where their day's row exists.
@@ -286,8 +357,7 @@ def _delete_raw(engine: Engine, cut: int, should_stop: Callable[[], bool]) -> in
         if should_stop():
             break
         with begin_write(engine) as conn:
-            deleted += conn.execute(r.__table__.delete().where(r.channel.in_(names), r.at < cut,
-                                                               r.id <= counted)).rowcount
+            deleted += conn.execute(r.__table__.delete().where(r.channel.in_(names), r.at < cut, r.id <= counted)).rowcount
     return deleted
 
 
@@ -298,15 +368,17 @@ def _delete_hourly(engine: Engine, cut: int, should_stop: Callable[[], bool]) ->
             return 0
         channels = list(conn.execute(text(_DISTINCT_CHANNELS.format(table="rollups", where="period = 'hour'"))).scalars())
     daily = aliased(RollupRow)
-    covered = exists().where(daily.period == "day", daily.channel == h.channel, daily.check == h.check,
-                             daily.bucket_start == h.bucket_start // DAY * DAY)
+    covered = exists().where(
+        daily.period == "day", daily.channel == h.channel, daily.check == h.check, daily.bucket_start == h.bucket_start // DAY * DAY
+    )
     deleted = 0
     for names in _batches(channels, 50):  # a short transaction per 50 channels
         if should_stop():
             return deleted
         with begin_write(engine) as conn:
-            deleted += conn.execute(h.__table__.delete().where(
-                h.period == "hour", h.channel.in_(names), h.bucket_start < cut, covered)).rowcount
+            deleted += conn.execute(
+                h.__table__.delete().where(h.period == "hour", h.channel.in_(names), h.bucket_start < cut, covered)
+            ).rowcount
     with begin_write(engine) as conn:
         _raise_mark(conn, HOURLY_PURGED, cut)
     return deleted
@@ -317,8 +389,7 @@ def _delete_daily(engine: Engine, cut: int) -> int:
         if read_marks(conn)[DAILY_PURGED] >= cut:  # once a day
             return 0
     with begin_write(engine) as conn:
-        deleted = conn.execute(RollupRow.__table__.delete().where(RollupRow.period == "day",
-                                                                  RollupRow.bucket_start < cut)).rowcount
+        deleted = conn.execute(RollupRow.__table__.delete().where(RollupRow.period == "day", RollupRow.bucket_start < cut)).rowcount
         _raise_mark(conn, DAILY_PURGED, cut)
     return deleted
 
@@ -338,6 +409,7 @@ SELECT channel FROM seen WHERE channel IS NOT NULL
 
 # ------------------------------------------------------------------------------------------------ marks
 
+
 def read_marks(conn: Connection) -> dict[str, int]:
     """Every mark, 0 when not yet set."""
     found = dict(conn.execute(select(RollupMarkRow.name, RollupMarkRow.value)).all())
@@ -351,8 +423,7 @@ def _ensure_marks(engine: Engine) -> None:
     if missing:
         with begin_write(engine) as conn:
             dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-            conn.execute(dialect.insert(RollupMarkRow.__table__).on_conflict_do_nothing(index_elements=["name"]),
-                         missing)
+            conn.execute(dialect.insert(RollupMarkRow.__table__).on_conflict_do_nothing(index_elements=["name"]), missing)
 
 
 def _raise_mark(conn: Connection, name: str, value: int) -> None:
@@ -366,11 +437,10 @@ def _count(condition: Any) -> Any:
 def _batches(names: Iterable[str], size: int = IN_BATCH) -> Iterator[list[str]]:
     names = sorted(names)
     for i in range(0, len(names), size):
-        yield names[i:i + size]
+        yield names[i : i + size]
 
 
 def rollup_rows(conn: Connection, period: str) -> list[dict]:
     """Every rollup row of a period as a dict, in key order (for tests and the benchmark)."""
     query = select(RollupRow.__table__).where(RollupRow.period == period).order_by(*(getattr(RollupRow, k) for k in KEY))
     return [dict(r._mapping) for r in conn.execute(query)]
-

@@ -1,4 +1,5 @@
 """INSERT ... ON CONFLICT DO UPDATE for SQLite and PostgreSQL alike."""
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -8,8 +9,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
 
-def upsert(conn: Connection, table: Any, rows: Sequence[dict[str, Any]], keys: Sequence[str], *,
-           update: bool = True) -> None:
+def upsert(conn: Connection, table: Any, rows: Sequence[dict[str, Any]], keys: Sequence[str], *, update: bool = True) -> None:
     """Insert rows, replacing the non-key columns of rows whose keys already exist (update=False: keep them)."""
     if not rows:
         return

@@ -4,6 +4,7 @@ Probes only append to an in-memory buffer and never wait on the disk. A flush wr
 and the transitions of the same period in one transaction, so the stored channel state, its
 transition rows and its incidents always agree, even after a crash.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -28,10 +29,17 @@ log = logging.getLogger("monitor.store")
 class ResultWriter:
     """Buffer rows in memory and write them in batches from a single task."""
 
-    def __init__(self, engine: Engine, *, flush_interval: float = 0.5, batch_max: int = 5000,
-                 buffer_max: int = 500_000, on_flush: Callable[[int, int], None] | None = None,
-                 on_alerts: Callable[[], None] = lambda: None,
-                 on_transitions: Callable[[], None] = lambda: None) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        flush_interval: float = 0.5,
+        batch_max: int = 5000,
+        buffer_max: int = 500_000,
+        on_flush: Callable[[int, int], None] | None = None,
+        on_alerts: Callable[[], None] = lambda: None,
+        on_transitions: Callable[[], None] = lambda: None,
+    ) -> None:
         self.engine = engine
         self.flush_interval = flush_interval
         self.batch_max = batch_max
@@ -61,9 +69,16 @@ class ResultWriter:
 
     def set_progress(self, channel: str, check: str, progress: CheckHealth, at: float) -> None:
         """Remember a check's latest threshold progress; the next flush stores it (latest wins)."""
-        self.progress[(channel, check)] = {"channel": channel, "check": check, "state": progress.state.value,
-                                           "fails": progress.fails, "warns": progress.warns, "oks": progress.oks,
-                                           "nondown": progress.nondown, "updated_at": at}
+        self.progress[(channel, check)] = {
+            "channel": channel,
+            "check": check,
+            "state": progress.state.value,
+            "fails": progress.fails,
+            "warns": progress.warns,
+            "oks": progress.oks,
+            "nondown": progress.nondown,
+            "updated_at": at,
+        }
 
     def add_transition(self, transition: Transition) -> None:
         """Queue a channel state change; it is written with the results around it."""
@@ -120,8 +135,13 @@ class ResultWriter:
                 if transitions:
                     self.on_transitions()
 
-    def _write(self, results: list[dict[str, Any]], transitions: list[Transition], progress: list[dict[str, Any]],
-               alerts: list[dict[str, Any]] = ()) -> None:  # type: ignore[assignment]
+    def _write(
+        self,
+        results: list[dict[str, Any]],
+        transitions: list[Transition],
+        progress: list[dict[str, Any]],
+        alerts: list[dict[str, Any]] = (),
+    ) -> None:  # type: ignore[assignment]
         with begin_write(self.engine) as conn:  # BEGIN IMMEDIATE on SQLite
             if results:
                 conn.execute(insert(ProbeResultRow), results)
@@ -136,10 +156,8 @@ class ResultWriter:
 def record_transition(conn: Connection, t: Transition) -> None:
     """Store a transition, the channel's new state, and open or close its incident."""
     cause = json.dumps(dict(t.cause))
-    conn.execute(insert(TransitionRow).values(at=t.at, channel=t.channel, old_state=t.old,
-                                              new_state=t.new, cause=cause))
-    updated = conn.execute(update(ChannelStateRow).where(ChannelStateRow.channel == t.channel)
-                           .values(state=t.new, since=t.at, cause=cause))
+    conn.execute(insert(TransitionRow).values(at=t.at, channel=t.channel, old_state=t.old, new_state=t.new, cause=cause))
+    updated = conn.execute(update(ChannelStateRow).where(ChannelStateRow.channel == t.channel).values(state=t.new, since=t.at, cause=cause))
     if updated.rowcount == 0:
         conn.execute(insert(ChannelStateRow).values(channel=t.channel, state=t.new, since=t.at, cause=cause))
     open_incident = IncidentRow.channel == t.channel, IncidentRow.ended_at.is_(None)
@@ -149,9 +167,15 @@ def record_transition(conn: Connection, t: Transition) -> None:
             return
         if t.down_since is not None and t.down_since < t.at:
             # Down again soon after recovering (flapping.reopen_within): the same incident goes on.
-            reopened = conn.execute(update(IncidentRow).where(
-                IncidentRow.channel == t.channel, IncidentRow.started_at >= t.down_since - 0.001,
-                IncidentRow.started_at <= t.down_since + 0.001).values(ended_at=None))
+            reopened = conn.execute(
+                update(IncidentRow)
+                .where(
+                    IncidentRow.channel == t.channel,
+                    IncidentRow.started_at >= t.down_since - 0.001,
+                    IncidentRow.started_at <= t.down_since + 0.001,
+                )
+                .values(ended_at=None)
+            )
             if reopened.rowcount:
                 return
         conn.execute(insert(IncidentRow).values(channel=t.channel, started_at=t.at, cause=cause))

@@ -3,6 +3,7 @@
 Without `admin_token` in the config the admin API is off (403). A wrong or missing token is 401
 and changes nothing. Every change is logged with who and why.
 """
+
 from __future__ import annotations
 
 import hmac
@@ -13,7 +14,7 @@ from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from monitor.config_errors import format_loc, problems_from_validation
-from monitor.durations import Duration, format_duration
+from monitor.core.durations import Duration, format_duration
 from monitor.health import Override, State
 from monitor.maintenance import Window
 from monitor.web.keys import ADMIN, READ_MODEL, SETTINGS
@@ -46,8 +47,7 @@ def authorize(request: web.Request) -> None:
     sent = request.headers.get("Authorization", "")
     # surrogateescape: a header with non-ASCII bytes is a wrong token (401), not a crash (500)
     if not hmac.compare_digest(sent.encode("utf-8", "surrogateescape"), f"Bearer {token}".encode()):
-        raise web.HTTPUnauthorized(text="send the admin token as 'Authorization: Bearer <token>'",
-                                   headers={"WWW-Authenticate": "Bearer"})
+        raise web.HTTPUnauthorized(text="send the admin token as 'Authorization: Bearer <token>'", headers={"WWW-Authenticate": "Bearer"})
 
 
 async def parse(request: web.Request, model: type[BaseModel]) -> Any:
@@ -82,8 +82,14 @@ async def set_override(request: web.Request) -> web.Response:
     now = request.app[READ_MODEL].now()
     override = Override(body.state, body.by, body.reason, now + body.expires_in if body.expires_in else None)
     await request.app[ADMIN].set_override(channel, override)
-    log.warning("override: %s forced %s by %s: %s", channel, body.state.value, body.by, body.reason,
-                extra={"event": "admin", "channel": channel, "by": body.by, "reason": body.reason})
+    log.warning(
+        "override: %s forced %s by %s: %s",
+        channel,
+        body.state.value,
+        body.by,
+        body.reason,
+        extra={"event": "admin", "channel": channel, "by": body.by, "reason": body.reason},
+    )
     return web.json_response({"channel": channel, "state": body.state.value, "until": override.until})
 
 
@@ -104,11 +110,19 @@ async def add_maintenance(request: web.Request) -> web.Response:
     start = request.app[READ_MODEL].now() + (body.starts_in or 0.0)
     window = Window(body.reason, start=start, end=start + body.duration, by=body.by)
     window_id = await request.app[ADMIN].add_window(channel, window)
-    log.warning("maintenance: %s window %s from %s for %s by %s: %s", channel, window_id, fmt_time(start),
-                format_duration(body.duration), body.by, body.reason,
-                extra={"event": "admin", "channel": channel, "by": body.by, "reason": body.reason})
-    return web.json_response({"id": window_id, "channel": channel, "start": window.start, "end": window.end,
-                              "reason": body.reason, "by": body.by})
+    log.warning(
+        "maintenance: %s window %s from %s for %s by %s: %s",
+        channel,
+        window_id,
+        fmt_time(start),
+        format_duration(body.duration),
+        body.by,
+        body.reason,
+        extra={"event": "admin", "channel": channel, "by": body.by, "reason": body.reason},
+    )
+    return web.json_response(
+        {"id": window_id, "channel": channel, "start": window.start, "end": window.end, "reason": body.reason, "by": body.by}
+    )
 
 
 async def list_maintenance(request: web.Request) -> web.Response:
@@ -117,9 +131,25 @@ async def list_maintenance(request: web.Request) -> web.Response:
     channel = _channel(request)
     now = request.app[READ_MODEL].now()
     windows = await request.app[ADMIN].maintenance_windows(channel)
-    return web.json_response({"channel": channel, "windows": [
-        {"id": w.id, "reason": w.reason, "by": w.by, "start": w.start, "end": w.end, "cron": w.cron,
-         "duration": w.duration, "time_zone": w.time_zone, "active": w.active_at(now)} for w in windows]})
+    return web.json_response(
+        {
+            "channel": channel,
+            "windows": [
+                {
+                    "id": w.id,
+                    "reason": w.reason,
+                    "by": w.by,
+                    "start": w.start,
+                    "end": w.end,
+                    "cron": w.cron,
+                    "duration": w.duration,
+                    "time_zone": w.time_zone,
+                    "active": w.active_at(now),
+                }
+                for w in windows
+            ],
+        }
+    )
 
 
 async def cancel_maintenance(request: web.Request) -> web.Response:
@@ -130,16 +160,17 @@ async def cancel_maintenance(request: web.Request) -> web.Response:
     try:
         window_id = int(request.match_info["window"])
     except ValueError:
-        raise web.HTTPBadRequest(text="the window id is a number; see GET "
-                                 f"/api/admin/channels/{channel}/maintenance for the ids") from None
+        raise web.HTTPBadRequest(text=f"the window id is a number; see GET /api/admin/channels/{channel}/maintenance for the ids") from None
     if not 0 < window_id < 2**63 or not await request.app[ADMIN].remove_window(channel, window_id):  # ids are 64-bit
-        raise web.HTTPNotFound(text=f"{channel!r} has no maintenance window {window_id} added through the admin API "
-                               "(windows in the config are changed there); see GET "
-                               f"/api/admin/channels/{channel}/maintenance for the ids")
-    log.warning("maintenance: %s window %s cancelled by %s", channel, window_id, by,
-                extra={"event": "admin", "channel": channel, "by": by})
-    return web.json_response({"channel": channel, "id": window_id, "cancelled": True,
-                              "state": request.app[READ_MODEL].status(channel).state.value})
+        raise web.HTTPNotFound(
+            text=f"{channel!r} has no maintenance window {window_id} added through the admin API "
+            "(windows in the config are changed there); see GET "
+            f"/api/admin/channels/{channel}/maintenance for the ids"
+        )
+    log.warning("maintenance: %s window %s cancelled by %s", channel, window_id, by, extra={"event": "admin", "channel": channel, "by": by})
+    return web.json_response(
+        {"channel": channel, "id": window_id, "cancelled": True, "state": request.app[READ_MODEL].status(channel).state.value}
+    )
 
 
 async def notifiers(request: web.Request) -> web.Response:

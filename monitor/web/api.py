@@ -1,4 +1,5 @@
 """Our own JSON API (docs/openapi.yaml): the channels, one channel, its results, incidents and uptime."""
+
 from __future__ import annotations
 
 import json
@@ -33,8 +34,9 @@ def _number(request: web.Request, name: str, default: float | None, low: float, 
     except ValueError:
         value = float("nan")
     if not low <= value <= high:
-        raise web.HTTPBadRequest(text=json.dumps({"error": f"{name}={raw!r}: give a number from {low:g} to {high:g}"}),
-                                 content_type="application/json")
+        raise web.HTTPBadRequest(
+            text=json.dumps({"error": f"{name}={raw!r}: give a number from {low:g} to {high:g}"}), content_type="application/json"
+        )
     return value
 
 
@@ -43,9 +45,13 @@ async def channels(request: web.Request) -> web.Response:
     model = request.app[READ_MODEL]
     uptime = await request.app[UPTIME].get(model)
     connectivity = model.connectivity()
-    return web.json_response({"connectivity": {"lost": connectivity.lost, "reason": connectivity.reason},
-                              "alert_problems": model.alert_problems(),
-                              "channels": [channel_summary(model, cid, uptime.get(cid, {})) for cid in model.channels()]})
+    return web.json_response(
+        {
+            "connectivity": {"lost": connectivity.lost, "reason": connectivity.reason},
+            "alert_problems": model.alert_problems(),
+            "channels": [channel_summary(model, cid, uptime.get(cid, {})) for cid in model.channels()],
+        }
+    )
 
 
 async def one_channel(request: web.Request) -> web.Response:
@@ -63,8 +69,7 @@ async def results(request: web.Request) -> web.Response:
     limit = int(_number(request, "limit", 100, 1, MAX_LIMIT) or 100)
     before = _number(request, "before", None, 0, 1e12)
     rows = await model.results(channel, request.query.get("check"), limit, before)
-    return web.json_response({"channel": channel, "results": rows,
-                              "next_before": rows[-1]["at"] if len(rows) == limit else None})
+    return web.json_response({"channel": channel, "results": rows, "next_before": rows[-1]["at"] if len(rows) == limit else None})
 
 
 async def incidents(request: web.Request) -> web.Response:
@@ -79,13 +84,21 @@ async def incidents(request: web.Request) -> web.Response:
 
 def _incident(i: Incident, now: float) -> dict:
     cause = json.loads(i.cause)
-    return {"id": i.id, "channel": i.channel, "started_at": i.started_at, "ended_at": i.ended_at,
-            "duration_seconds": (i.ended_at or now) - i.started_at, "cause": cause, "cause_text": cause_text(cause) or "—"}
+    return {
+        "id": i.id,
+        "channel": i.channel,
+        "started_at": i.started_at,
+        "ended_at": i.ended_at,
+        "duration_seconds": (i.ended_at or now) - i.started_at,
+        "cause": cause,
+        "cause_text": cause_text(cause) or "—",
+    }
 
 
 async def uptime(request: web.Request) -> web.Response:
     """GET /api/uptime: every channel's uptime by window."""
     model = request.app[READ_MODEL]
     values = await request.app[UPTIME].get(model)
-    return web.json_response({"windows": list(UPTIME_WINDOWS), "channels": {
-        c: {w: values.get(c, {}).get(w) for w in UPTIME_WINDOWS} for c in model.channels()}})
+    return web.json_response(
+        {"windows": list(UPTIME_WINDOWS), "channels": {c: {w: values.get(c, {}).get(w) for w in UPTIME_WINDOWS} for c in model.channels()}}
+    )

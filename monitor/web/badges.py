@@ -1,4 +1,5 @@
 """shields.io-style flat SVG badges: a channel's state and its 30-day uptime, for READMEs and dashboards."""
+
 from __future__ import annotations
 
 import math
@@ -12,8 +13,7 @@ from monitor.web.keys import READ_MODEL, UPTIME
 
 LABEL_COLOUR = "#555"
 GREY = "#9f9f9f"
-STATE_COLOURS = {State.UP: "#4c1", State.DEGRADED: "#dfb317", State.DOWN: "#e05d44",
-                 State.MAINTENANCE: "#007ec6", State.UNKNOWN: GREY}
+STATE_COLOURS = {State.UP: "#4c1", State.DEGRADED: "#dfb317", State.DOWN: "#e05d44", State.MAINTENANCE: "#007ec6", State.UNKNOWN: GREY}
 # (lowest share, colour), best first: shields' brightgreen, green, yellow, orange, red.
 UPTIME_COLOURS = ((0.999, "#4c1"), (0.99, "#97ca00"), (0.95, "#dfb317"), (0.90, "#fe7d37"), (0.0, "#e05d44"))
 # No font metrics on the server: a fixed average width of Verdana 11px keeps badges deterministic.
@@ -51,8 +51,9 @@ def badge(label: str, value: str, colour: str) -> str:
         '<g fill="#fff" text-anchor="middle" font-family="Verdana,Geneva,DejaVu Sans,sans-serif" font-size="11">',
     ]
     for x, text in ((left / 2, label), (left + right / 2, value)):
-        parts.append(f'<text x="{x:g}" y="15" fill="#010101" fill-opacity=".3">{escape(text)}</text>'
-                     f'<text x="{x:g}" y="14">{escape(text)}</text>')
+        parts.append(
+            f'<text x="{x:g}" y="15" fill="#010101" fill-opacity=".3">{escape(text)}</text><text x="{x:g}" y="14">{escape(text)}</text>'
+        )
     parts.append("</g></svg>")
     return "".join(parts)
 

@@ -1,4 +1,5 @@
 """A value computed from the read model and kept for a while: the status page's and API's figures from the database."""
+
 from __future__ import annotations
 
 import asyncio
@@ -26,9 +27,15 @@ class Cached:
     computation: it makes the database hold what the value must count (the results buffered so far).
     """
 
-    def __init__(self, seconds: float, compute: Callable[[Any], Awaitable[Any]], *, wait_after: float | None = None,
-                 sees: Callable[[Any], frozenset] | None = None,
-                 settle: Callable[[Any], Awaitable[None]] | None = None) -> None:
+    def __init__(
+        self,
+        seconds: float,
+        compute: Callable[[Any], Awaitable[Any]],
+        *,
+        wait_after: float | None = None,
+        sees: Callable[[Any], frozenset] | None = None,
+        settle: Callable[[Any], Awaitable[None]] | None = None,
+    ) -> None:
         self.seconds, self.compute = seconds, compute
         self.wait_after = wait_after if wait_after is not None else 4 * seconds
         self.sees, self.settle = sees, settle

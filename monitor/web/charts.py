@@ -1,4 +1,5 @@
 """Pictures on the status pages: the 90-day uptime bars and the response-time chart (inline, escaped)."""
+
 from __future__ import annotations
 
 import functools
@@ -12,7 +13,7 @@ from markupsafe import Markup, escape
 from monitor.web.read_model import DAY, HOUR, Day, LatencyPoint, floor_to
 from monitor.web.views import fmt_day, fmt_hour, ms, pct, span
 
-CHART_W, CHART_H = 640, 220               # the response-time chart's viewBox
+CHART_W, CHART_H = 640, 220  # the response-time chart's viewBox
 PAD_L, PAD_R, PAD_T, PAD_B = 88, 14, 14, 34  # room for the axis labels
 DAY_WORDS = {"up": "all up", "degraded": "degraded", "down": "down", "maintenance": "maintenance only", "none": "no data"}
 SEVERITY = {"none": 0, "maintenance": 0, "up": 1, "degraded": 2, "down": 3}  # a day's colour, by how bad
@@ -30,10 +31,18 @@ def history_view(history: Mapping[str, list[Day]], now: float, days: int) -> dic
     first = today - (days - 1) * DAY
     blank = [Day(d, span=max(0.0, now - today) if d == today else DAY) for d in range(first, today + DAY, DAY)]
     dates = [fmt_day(d.start) for d in blank]
-    plain = {"up": [f'<i class="d-up" title="{d}: 100% up"></i>' for d in dates],
-             "none": [f'<i class="d-none" title="{d}: no data"></i>' for d in dates]}
-    return {"days": history, "bars": {channel: _bar(ds, dates, plain) for channel, ds in history.items()},
-            "empty": _bar(blank, dates, plain), "blank": blank, "dates": dates, "plain": plain}
+    plain = {
+        "up": [f'<i class="d-up" title="{d}: 100% up"></i>' for d in dates],
+        "none": [f'<i class="d-none" title="{d}: no data"></i>' for d in dates],
+    }
+    return {
+        "days": history,
+        "bars": {channel: _bar(ds, dates, plain) for channel, ds in history.items()},
+        "empty": _bar(blank, dates, plain),
+        "blank": blank,
+        "dates": dates,
+        "plain": plain,
+    }
 
 
 def bar_now(history: dict[str, Any], channel: str, state: str) -> Markup:
@@ -58,8 +67,9 @@ def _bar(days: list[Day], dates: list[str], plain: dict[str, list[str]], now: st
         if now is not None and i == len(days) - 1:  # today, worse now than its stored results say
             tally[now] += 1
             figures = day_figures(day)
-            spans.append(f'<i class="d-{now}" title="{dates[i]}: {escape(now)} now'
-                         f'{"" if day.results == 0 else "; so far " + escape(figures)}"></i>')
+            spans.append(
+                f'<i class="d-{now}" title="{dates[i]}: {escape(now)} now{"" if day.results == 0 else "; so far " + escape(figures)}"></i>'
+            )
             continue
         _, up, degraded, down, maintenance, unknown, _ = day
         if not (degraded or down or maintenance):
@@ -116,23 +126,48 @@ def latency_chart(check: str, points: list[LatencyPoint], lo: int, now: float) -
         else:
             runs.append([p])
     lines = {name: [" ".join(f"{x(q.hour)},{y(getattr(q, name))}" for q in run) for run in runs] for name in ("avg", "p95")}
-    dots = [{"x": x(p.hour), "avg": y(p.avg), "p95": y(p.p95), "hour": p.hour,
-             "title": f"{fmt_hour(p.hour)}: average {ms(p.avg)}, p95 {ms(p.p95)}, slowest {ms(p.max)} ({p.count} successful)"}
-            for p in points]
+    dots = [
+        {
+            "x": x(p.hour),
+            "avg": y(p.avg),
+            "p95": y(p.p95),
+            "hour": p.hour,
+            "title": f"{fmt_hour(p.hour)}: average {ms(p.avg)}, p95 {ms(p.p95)}, slowest {ms(p.max)} ({p.count} successful)",
+        }
+        for p in points
+    ]
     yticks = [{"y": round(PAD_T + plot_h - f * plot_h, 1), "label": _tick_ms(top * f)} for f in (0, 0.5, 1)]
-    xticks = [{"x": x(h) - round(plot_w / hours / 2, 1), "label": time.strftime("%H:%M", time.gmtime(h))}
-              for h in range(lo, lo + hours * HOUR, HOUR) if (h // HOUR) % 6 == 0]
+    xticks = [
+        {"x": x(h) - round(plot_w / hours / 2, 1), "label": time.strftime("%H:%M", time.gmtime(h))}
+        for h in range(lo, lo + hours * HOUR, HOUR)
+        if (h // HOUR) % 6 == 0
+    ]
     slowest = max(points, key=lambda p: p.p95, default=None)
     summary = "No successful results in the last 24 hours."
     if points:
         total = sum(p.count for p in points)
         mean = sum(p.avg * p.count for p in points) / total
-        summary = (f"{len(points)} of {hours} hours with successful results; average {ms(mean)}; "
-                   f"slowest hour by p95 {fmt_hour(slowest.hour)} at {ms(slowest.p95)}; "
-                   f"latest hour {fmt_hour(points[-1].hour)}: average {ms(points[-1].avg)}, p95 {ms(points[-1].p95)}.")
-    return {"id": f"chart-{check}", "w": CHART_W, "h": CHART_H, "left": PAD_L, "right": CHART_W - PAD_R,
-            "top": PAD_T, "bottom": CHART_H - PAD_B, "lines": lines, "dots": dots, "yticks": yticks, "xticks": xticks,
-            "summary": summary, "points": points, "title": f"Response time of {check}, last 24 hours (UTC)"}
+        summary = (
+            f"{len(points)} of {hours} hours with successful results; average {ms(mean)}; "
+            f"slowest hour by p95 {fmt_hour(slowest.hour)} at {ms(slowest.p95)}; "
+            f"latest hour {fmt_hour(points[-1].hour)}: average {ms(points[-1].avg)}, p95 {ms(points[-1].p95)}."
+        )
+    return {
+        "id": f"chart-{check}",
+        "w": CHART_W,
+        "h": CHART_H,
+        "left": PAD_L,
+        "right": CHART_W - PAD_R,
+        "top": PAD_T,
+        "bottom": CHART_H - PAD_B,
+        "lines": lines,
+        "dots": dots,
+        "yticks": yticks,
+        "xticks": xticks,
+        "summary": summary,
+        "points": points,
+        "title": f"Response time of {check}, last 24 hours (UTC)",
+    }
 
 
 def _nice_ceiling(value: float) -> float:
@@ -148,4 +183,3 @@ def _tick_ms(millis: float) -> str:
     if millis >= 1000:
         return f"{millis / 1000:g} s"
     return f"{millis:g} ms"
-

@@ -1,4 +1,5 @@
 """Demo controls: break, heal and replay the simulated channels (demo mode only, on loopback)."""
+
 from __future__ import annotations
 
 from aiohttp import web
@@ -9,8 +10,14 @@ from monitor.web.keys import DEMO
 async def show(request: web.Request) -> web.Response:
     """GET /demo: each simulated channel's mode, the modes allowed, the replay's end."""
     world = request.app[DEMO]
-    return web.json_response({"modes": dict(world.modes), "modes_allowed": list(world.modes_allowed),
-                              "replay_until": world.replay_until, "channels": dict(world.names)})
+    return web.json_response(
+        {
+            "modes": dict(world.modes),
+            "modes_allowed": list(world.modes_allowed),
+            "replay_until": world.replay_until,
+            "channels": dict(world.names),
+        }
+    )
 
 
 async def set_mode(request: web.Request) -> web.Response:
@@ -27,8 +34,7 @@ async def set_mode(request: web.Request) -> web.Response:
     except KeyError:
         raise web.HTTPNotFound(text=f"no demo channel {channel!r}; use one of: {', '.join(world.modes)}") from None
     except ValueError:
-        raise web.HTTPBadRequest(
-            text=f"mode {mode!r} is not allowed; send {{\"mode\": one of {', '.join(world.modes_allowed)}}}") from None
+        raise web.HTTPBadRequest(text=f'mode {mode!r} is not allowed; send {{"mode": one of {", ".join(world.modes_allowed)}}}') from None
     return web.json_response({"channel": channel, "mode": mode})
 
 

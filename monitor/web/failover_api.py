@@ -4,6 +4,7 @@ GET /api/failover shows promotions' allocations, which reveal budgets: it answer
 `show_failover: true` (the demo sets it) or with the admin token. The admin routes need the token:
 approve a plan, freeze or unfreeze a promotion/notice. Every change is logged with who and why.
 """
+
 from __future__ import annotations
 
 import logging
@@ -45,8 +46,13 @@ async def approve(request: web.Request) -> web.Response:
         raise web.HTTPNotFound(text=str(exc)) from None
     except LookupError as exc:
         raise web.HTTPConflict(text=str(exc)) from None
-    log.warning("failover: plan %s for %s %s approved by %s", plan_id, *approved.owner, body.by,
-                extra={"event": "admin", "by": body.by, "plan": plan_id})
+    log.warning(
+        "failover: plan %s for %s %s approved by %s",
+        plan_id,
+        *approved.owner,
+        body.by,
+        extra={"event": "admin", "by": body.by, "plan": plan_id},
+    )
     return web.json_response({"plan": plan_id, "status": "approved", "after": approved.after})
 
 
@@ -70,6 +76,13 @@ async def _set_frozen(request: web.Request, frozen: bool) -> web.Response:
     except LookupError as exc:
         raise web.HTTPNotFound(text=str(exc)) from None
     verb = "frozen" if frozen else "unfrozen"
-    log.warning("failover: %s %s %s by %s%s", kind, owner[1], verb, body.by, f": {body.reason}" if body.reason else "",
-                extra={"event": "admin", "by": body.by, "reason": body.reason, "owner": owner[1]})
+    log.warning(
+        "failover: %s %s %s by %s%s",
+        kind,
+        owner[1],
+        verb,
+        body.by,
+        f": {body.reason}" if body.reason else "",
+        extra={"event": "admin", "by": body.by, "reason": body.reason, "owner": owner[1]},
+    )
     return web.json_response({"kind": kind, "id": owner[1], "frozen": frozen})

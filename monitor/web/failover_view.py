@@ -4,20 +4,21 @@ Where the money is comes from what receivers acknowledged (failover_targets.appl
 standings: a frozen promotion keeps its money on a failed channel, and keeps it away from a channel that is
 healthy again until a person unfreezes it.
 """
+
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from monitor.money import money
+from monitor.core.money import money
 
 
 @dataclass(slots=True)
 class Attention:
     """The banner: one sentence per promotion or notice that needs a look, and how bad it is."""
 
-    level: str = "degraded"                      # "down" when something is frozen or held
+    level: str = "degraded"  # "down" when something is frozen or held
     lines: list[str] = field(default_factory=list)
 
 

@@ -1,4 +1,5 @@
 """GET /feed.atom: the latest incidents as an Atom 1.0 feed, for feed readers and chat integrations."""
+
 from __future__ import annotations
 
 import json
@@ -53,12 +54,19 @@ def atom(rows: Sequence[Incident], names: Mapping[str, str], status_url: str, se
         _add(entry, "updated", iso(row.ended_at or row.started_at))
         _add(entry, "published", iso(row.started_at))
         _add(entry, "link", rel="alternate", type="text/html", href=status_url)
-        _add(entry, "content", "\n".join([
-            f"Cause: {incident_cause(cause if isinstance(cause, dict) else {})}",
-            f"Started: {_when(row.started_at)}",
-            f"Ended: {_when(row.ended_at) if row.ended_at is not None else 'not yet (ongoing)'}",
-            f"Duration: {lasted or 'ongoing'}",
-        ]), type="text")
+        _add(
+            entry,
+            "content",
+            "\n".join(
+                [
+                    f"Cause: {incident_cause(cause if isinstance(cause, dict) else {})}",
+                    f"Started: {_when(row.started_at)}",
+                    f"Ended: {_when(row.ended_at) if row.ended_at is not None else 'not yet (ongoing)'}",
+                    f"Duration: {lasted or 'ongoing'}",
+                ]
+            ),
+            type="text",
+        )
     return ET.tostring(feed, encoding="utf-8", xml_declaration=True)
 
 
@@ -70,5 +78,9 @@ async def feed(request: web.Request) -> web.Response:
     status_url = page_url(request)
     # Built from the page address, not the request's: nothing a caller sends is reflected.
     body = atom(rows, names, status_url, urljoin(status_url, "feed.atom"), model.started_at)
-    return web.Response(body=body, content_type="application/atom+xml", charset="utf-8",
-                        headers={"Cache-Control": "max-age=60", "Access-Control-Allow-Origin": "*"})
+    return web.Response(
+        body=body,
+        content_type="application/atom+xml",
+        charset="utf-8",
+        headers={"Cache-Control": "max-age=60", "Access-Control-Allow-Origin": "*"},
+    )

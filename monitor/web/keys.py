@@ -14,5 +14,3 @@ DEMO = web.AppKey("demo", DemoControls)
 UPTIME = web.AppKey("uptime", Cached)
 HISTORY = web.AppKey("history", Cached)
 METRICS = web.AppKey("metrics", MetricsBody)
-
-

@@ -7,6 +7,7 @@ cost ten times the rendering itself (780 ms CPU for 882 KiB at 2,000 checks in b
 scrape over loopback or a LAN gains nothing from it. The text format is 0.0.4, which every Prometheus
 reads (our names need no escaping).
 """
+
 from __future__ import annotations
 
 import asyncio

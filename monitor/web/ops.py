@@ -1,4 +1,5 @@
 """What machines ask of every instance: /healthz (load balancers, orchestrators) and /metrics (Prometheus)."""
+
 from __future__ import annotations
 
 from aiohttp import web
@@ -10,8 +11,12 @@ from monitor.web.metrics_endpoint import metrics_response
 async def healthz(request: web.Request) -> web.Response:
     """GET /healthz: 200 while probing and writing work, else 503; the parts in JSON either way."""
     health = request.app[READ_MODEL].health()
-    body = {"status": "ok" if health.ok else "failing", "scheduler_running": health.scheduler_running,
-            "writer_queue_depth": health.writer_queue_depth, "database_failing": health.database_failing}
+    body = {
+        "status": "ok" if health.ok else "failing",
+        "scheduler_running": health.scheduler_running,
+        "writer_queue_depth": health.writer_queue_depth,
+        "database_failing": health.database_failing,
+    }
     return web.json_response(body, status=200 if health.ok else 503)
 
 

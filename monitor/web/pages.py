@@ -3,6 +3,7 @@
 Everything a page shows from probes (errors, condition values, causes) is text: autoescaped, cut to a
 length, and never put in an attribute or a link. Attributes hold only our own figures and names.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -12,8 +13,8 @@ from typing import Any
 import aiohttp_jinja2
 from aiohttp import web
 
+from monitor.core.money import money
 from monitor.health import State
-from monitor.money import money
 from monitor.web.cache import Cached
 from monitor.web.charts import bar_now, history_view, latency_chart
 from monitor.web.failover_view import attention, moved_away_from, placed
@@ -46,8 +47,10 @@ def figure_caches() -> tuple[Cached, Cached]:
     Both from rollups, computed again (results buffered so far written first) as soon as a channel goes
     down or degraded, so no page shows a new "Down" beside figures summed while the channel was up.
     """
-    return (Cached(UPTIME_CACHE_SECONDS, _uptime, sees=bad_channels, settle=_stored),
-            Cached(UPTIME_CACHE_SECONDS, _history, sees=bad_channels, settle=_stored))
+    return (
+        Cached(UPTIME_CACHE_SECONDS, _uptime, sees=bad_channels, settle=_stored),
+        Cached(UPTIME_CACHE_SECONDS, _history, sees=bad_channels, settle=_stored),
+    )
 
 
 async def _uptime(model: ReadModel) -> Any:
@@ -62,8 +65,7 @@ async def _history(model: ReadModel) -> dict[str, Any]:
 
 def bad_channels(model: ReadModel) -> frozenset[tuple[str, float]]:
     """Each channel down or degraded now, with the time it became so: what the pages' figures must have seen."""
-    return frozenset((cid, s.since) for cid in model.channels()
-                     if (s := model.status(cid)).state in (State.DOWN, State.DEGRADED))
+    return frozenset((cid, s.since) for cid in model.channels() if (s := model.status(cid)).state in (State.DOWN, State.DEGRADED))
 
 
 async def _stored(model: ReadModel) -> None:
@@ -72,8 +74,16 @@ async def _stored(model: ReadModel) -> None:
 
 def common(request: web.Request, nav: str = "") -> dict[str, Any]:
     """What every page's template gets."""
-    return {"nav": nav, "now": request.app[READ_MODEL].now(), "ago": ago, "fmt_time": fmt_time, "pct": pct, "ms": ms,
-            "demo": request.app.get(DEMO), "state_label": state_label}
+    return {
+        "nav": nav,
+        "now": request.app[READ_MODEL].now(),
+        "ago": ago,
+        "fmt_time": fmt_time,
+        "pct": pct,
+        "ms": ms,
+        "demo": request.app.get(DEMO),
+        "state_label": state_label,
+    }
 
 
 async def overview(request: web.Request) -> web.Response:
@@ -89,15 +99,25 @@ async def overview(request: web.Request) -> web.Response:
     groups = [(key, label, [c for c in channels if c["group"] == key]) for key, label in GROUPS.items()]
     connectivity = model.connectivity()
     context = {
-        **common(request, "overview"), "alert_problems": model.alert_problems(), "failover": failover, "money": money,
-        "attention": notice, "owners": model.promotion_names(),
-        "names_of": lambda ids: ", ".join(names.get(i, i) for i in ids), "channels": channels,
+        **common(request, "overview"),
+        "alert_problems": model.alert_problems(),
+        "failover": failover,
+        "money": money,
+        "attention": notice,
+        "owners": model.promotion_names(),
+        "names_of": lambda ids: ", ".join(names.get(i, i) for i in ids),
+        "channels": channels,
         "down": [c for c in channels if c["state"] == "down"],
-        "degraded": [c for c in channels if c["state"] == "degraded"], "groups": [g for g in groups if g[2]],
+        "degraded": [c for c in channels if c["state"] == "degraded"],
+        "groups": [g for g in groups if g[2]],
         "bars": {c["id"]: bar_now(history, c["id"], c["state"]) for c in channels},
-        "empty_bar": history["empty"], "connectivity_lost": connectivity.lost,
-        "connectivity_reason": connectivity.reason, "incidents": incidents, "names": names,
-        "maintenance": maintenance_notices(model, now, MAINTENANCE_HORIZON)}
+        "empty_bar": history["empty"],
+        "connectivity_lost": connectivity.lost,
+        "connectivity_reason": connectivity.reason,
+        "incidents": incidents,
+        "names": names,
+        "maintenance": maintenance_notices(model, now, MAINTENANCE_HORIZON),
+    }
     return aiohttp_jinja2.render_template("status.html", request, context)
 
 
@@ -130,12 +150,17 @@ async def channel_page(request: web.Request) -> web.Response:
     lo = floor_to(now - DAY, HOUR)
     series, incidents = await asyncio.gather(model.latency(cid, lo, now), model.incidents(20, channel=cid))
     checks = [{**c, "chart": latency_chart(c["id"], series.get(c["id"], []), lo, now)} for c in summary["checks"]]
-    context = {**common(request), "c": summary, "checks": checks, "reason": cause_text(model.status(cid).cause),
-               "group_label": GROUPS.get(summary["group"], summary["group"]),
-               "bar": bar_now(history, cid, summary["state"]),
-               "incidents": [incident_view(i, now) for i in incidents],
-               "maintenance": maintenance_notices(model, now, 30 * DAY, [cid]),
-               "windows": [describe_window(w) for w in model.windows().get(cid, [])]}
+    context = {
+        **common(request),
+        "c": summary,
+        "checks": checks,
+        "reason": cause_text(model.status(cid).cause),
+        "group_label": GROUPS.get(summary["group"], summary["group"]),
+        "bar": bar_now(history, cid, summary["state"]),
+        "incidents": [incident_view(i, now) for i in incidents],
+        "maintenance": maintenance_notices(model, now, 30 * DAY, [cid]),
+        "windows": [describe_window(w) for w in model.windows().get(cid, [])],
+    }
     return aiohttp_jinja2.render_template("channel.html", request, context)
 
 
@@ -154,17 +179,23 @@ async def incidents_page(request: web.Request) -> web.Response:
     show = request.app[SETTINGS].show_failover
     plans = await model.plans_for_incidents(rows, now) if show else {}  # plans name promotions: shown where failover is
     names = {cid: ch.name for cid, ch in model.channels().items()}
-    context = {**common(request, "incidents"),
-               "incidents": [incident_view(i, now, plans.get(i.id, [])) for i in rows],
-               "show_plans": show, "names": names, "page": number, "pages": pages,
-               "owners": model.promotion_names(), "total": total, "per_page": INCIDENTS_PER_PAGE}
+    context = {
+        **common(request, "incidents"),
+        "incidents": [incident_view(i, now, plans.get(i.id, [])) for i in rows],
+        "show_plans": show,
+        "names": names,
+        "page": number,
+        "pages": pages,
+        "owners": model.promotion_names(),
+        "total": total,
+        "per_page": INCIDENTS_PER_PAGE,
+    }
     return aiohttp_jinja2.render_template("incidents.html", request, context)
 
 
 def not_found(request: web.Request, title: str, text: str) -> web.Response:
     """The 404 page."""
-    return aiohttp_jinja2.render_template("not_found.html", request, {**common(request), "title": title, "text": text},
-                                          status=404)
+    return aiohttp_jinja2.render_template("not_found.html", request, {**common(request), "title": title, "text": text}, status=404)
 
 
 async def favicon(_request: web.Request) -> web.Response:

@@ -4,22 +4,41 @@ Handlers read only through these protocols (monitor/readmodel.py adapts the runn
 hand in a fake and serve pages with no probe, database or scheduler running). Figures from memory are
 plain methods; anything read from storage is awaited (the adapter runs it in a thread).
 """
+
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+# Value types of stored history from monitor.core: the web layer never imports store/ (nor SQLAlchemy).
+from monitor.core.history import DAY, HOUR, UPTIME_WINDOWS, Day, LatencyPoint, PlanRef, floor_to
 from monitor.health import Override, State
 from monitor.maintenance import Window
 
-# The one place the web layer imports from store/: plain value types and time arithmetic, no SQL.
-from monitor.store.queries import UPTIME_WINDOWS, Day, LatencyPoint, PlanRef
-from monitor.store.rollups import DAY, HOUR, floor_to
-
-__all__ = ["DAY", "HOUR", "UPTIME_WINDOWS", "Day", "LatencyPoint", "PlanRef", "floor_to",
-           "AdminActions", "Approved", "ChannelInfo", "ChannelStatus", "CheckInfo", "Connectivity", "DemoControls",
-           "Health", "Incident", "LatestResult", "ReadModel", "Uptime", "UnknownPlan", "WebSettings"]
+__all__ = [
+    "DAY",
+    "HOUR",
+    "UPTIME_WINDOWS",
+    "Day",
+    "LatencyPoint",
+    "PlanRef",
+    "floor_to",
+    "AdminActions",
+    "Approved",
+    "ChannelInfo",
+    "ChannelStatus",
+    "CheckInfo",
+    "Connectivity",
+    "DemoControls",
+    "Health",
+    "Incident",
+    "LatestResult",
+    "ReadModel",
+    "Uptime",
+    "UnknownPlan",
+    "WebSettings",
+]
 
 Uptime = Mapping[str, Mapping[str, float | None]]  # channel -> window ("24h", ...) -> share available, or None
 
@@ -138,13 +157,16 @@ class ReadModel(Protocol):
     def now(self) -> float: ...
     def channels(self) -> Mapping[str, ChannelInfo]:
         """Every configured channel, in config order."""
+
     def status(self, channel: str) -> ChannelStatus: ...
     def check_state(self, channel: str, check: str) -> State: ...
     def latest(self, channel: str, check: str) -> LatestResult | None: ...
     def windows(self) -> Mapping[str, Sequence[Window]]:
         """The maintenance windows of each channel: configured and added through the admin API."""
+
     def alert_problems(self) -> dict[str, str]:
         """Notifiers failing, in words fit for a public page."""
+
     def connectivity(self) -> Connectivity: ...
     def health(self) -> Health: ...
     def failover_enabled(self) -> bool: ...
@@ -154,15 +176,19 @@ class ReadModel(Protocol):
 
     async def settle(self) -> None:
         """Store the results buffered so far, so that figures read next count them."""
+
     async def uptime(self, now: float) -> Uptime: ...
     async def daily_history(self, now: float, days: int) -> Mapping[str, list[Day]]: ...
     async def latency(self, channel: str, since: float, now: float) -> Mapping[str, list[LatencyPoint]]: ...
     async def incidents(self, limit: int, *, channel: str | None = None, open_only: bool = False) -> list[Incident]:
         """The latest incidents, newest first."""
+
     async def open_incidents(self) -> list[Incident]:
         """Incidents not yet closed, oldest first."""
+
     async def incident_page(self, page: int, per_page: int) -> tuple[list[Incident], int]:
         """One page of every incident (newest first) and how many there are in all."""
+
     async def plans_for_incidents(self, incidents: Sequence[Incident], now: float) -> Mapping[int, list[PlanRef]]: ...
     async def results(self, channel: str, check: str | None, limit: int, before: float | None) -> list[dict[str, Any]]: ...
     async def failover_summary(self, plans: int = 20) -> dict[str, Any]: ...
@@ -176,10 +202,13 @@ class AdminActions(Protocol):
     async def remove_window(self, channel: str, window_id: int) -> bool: ...
     async def maintenance_windows(self, channel: str) -> list[Window]:
         """The channel's windows that still matter: configured (recurring or not yet over), then added ones."""
+
     async def approve_plan(self, plan_id: int, by: str) -> Approved:
         """Raise UnknownPlan, or LookupError for a plan that cannot be approved now."""
+
     async def set_frozen(self, owner: tuple[str, str], frozen: bool, by: str, reason: str) -> None:
         """Raise LookupError for an unknown promotion or notice."""
+
     def notifier_details(self) -> dict[str, dict[str, Any]]: ...
 
 
@@ -196,4 +225,5 @@ class DemoControls(Protocol):
     def replay_until(self) -> float | None: ...
     async def set_mode(self, channel: str, mode: Any) -> None:
         """Raise KeyError for an unknown channel, ValueError for an unknown mode."""
+
     async def replay_2021(self, minutes: float) -> float: ...

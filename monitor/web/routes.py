@@ -3,6 +3,7 @@
 The handlers are module-level functions that read only `request.app`: the read model, the admin actions,
 the settings and the state the app keeps (the figure caches, the Statuspage snapshot, the /metrics body).
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -28,7 +29,7 @@ class Route(NamedTuple):
     method: str
     path: str
     handler: Handler
-    name: str          # the resource's name (routes on one path share it), for url_for
+    name: str  # the resource's name (routes on one path share it), for url_for
     demo: bool = False  # served only in demo mode
 
 
@@ -72,8 +73,7 @@ ROUTES: tuple[Route, ...] = (
     Route("DELETE", f"{ADMIN_CHANNEL}/maintenance/{{window}}", admin.cancel_maintenance, "admin.window"),
     Route("POST", "/api/admin/failover/plans/{plan}/approve", failover_api.approve, "admin.approve"),
     Route("POST", "/api/admin/failover/{kind:promotions|notices}/{owner}/freeze", failover_api.freeze, "admin.freeze"),
-    Route("POST", "/api/admin/failover/{kind:promotions|notices}/{owner}/unfreeze", failover_api.unfreeze,
-          "admin.unfreeze"),
+    Route("POST", "/api/admin/failover/{kind:promotions|notices}/{owner}/unfreeze", failover_api.unfreeze, "admin.unfreeze"),
     # Demo controls (demo mode only)
     Route("GET", "/demo", demo_api.show, "demo", demo=True),
     Route("POST", "/demo/channels/{channel}", demo_api.set_mode, "demo.channel", demo=True),
@@ -101,16 +101,18 @@ async def _finish_refreshes(app: web.Application) -> None:
     await asyncio.gather(*refreshing, return_exceptions=True)
 
 
-def web_app(read_model: ReadModel, admin_actions: AdminActions, settings: WebSettings, *,
-            demo: DemoControls | None = None) -> web.Application:
+def web_app(
+    read_model: ReadModel, admin_actions: AdminActions, settings: WebSettings, *, demo: DemoControls | None = None
+) -> web.Application:
     """The web application around a read model: security headers, templates, the routes."""
     app = web.Application()
     app.on_response_prepare.append(add_security_headers)  # errors raised as exceptions too
     app[READ_MODEL], app[ADMIN], app[SETTINGS] = read_model, admin_actions, settings
     if demo is not None:
         app[DEMO] = demo
-    env = aiohttp_jinja2.setup(app, loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True,
-                               undefined=jinja2.StrictUndefined, auto_reload=False)
+    env = aiohttp_jinja2.setup(
+        app, loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True, undefined=jinja2.StrictUndefined, auto_reload=False
+    )
     # Compiled once at start and kept: the pages keep working if the installed files are replaced or removed
     # under a running service (a pip install into its environment), and a template error shows at start.
     for name in env.loader.list_templates():  # type: ignore[union-attr]

@@ -4,6 +4,7 @@ Shapes follow Statuspage's public v2 API: channels are components, channel group
 incidents come from the incidents table and scheduled maintenances from the maintenance windows.
 Timestamps are UTC with milliseconds and a "Z" ("2026-11-22T14:00:00.000Z"), as statuspage.io emits them.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -11,10 +12,9 @@ import json
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from functools import lru_cache
 from typing import Any
 
+from monitor.core.timefmt import iso_z
 from monitor.health import State
 from monitor.maintenance import Window
 from monitor.web.read_model import ChannelInfo, ChannelStatus, Incident
@@ -22,13 +22,15 @@ from monitor.web.views import GROUPS, cause_text
 
 PAGE_ID = "channel-monitor"  # one page per monitor; no other page shares its responses
 PAGE_NAME = "Channel status"
-LIMIT = 50                   # incidents and maintenances per list, as Statuspage
-HORIZON = 7 * 86400.0        # a recurring window is announced this long before it starts
+LIMIT = 50  # incidents and maintenances per list, as Statuspage
+HORIZON = 7 * 86400.0  # a recurring window is announced this long before it starts
 BODY_LIMIT = 500
 
 FLAPPING_NOTE = "Flapping: its checks keep passing and failing"
 COMPONENT_STATUS = {
-    State.UP: "operational", State.DEGRADED: "degraded_performance", State.DOWN: "major_outage",
+    State.UP: "operational",
+    State.DEGRADED: "degraded_performance",
+    State.DOWN: "major_outage",
     State.MAINTENANCE: "under_maintenance",
     # Not yet probed (just started or just added) says nothing about the channel: reporting it as an
     # outage would alarm every aggregator after each restart.
@@ -36,15 +38,17 @@ COMPONENT_STATUS = {
 }
 RANK = {"operational": 0, "under_maintenance": 1, "degraded_performance": 2, "partial_outage": 3, "major_outage": 4}
 GROUP_NAMES = GROUPS
-DESCRIPTIONS = {"none": "All Systems Operational", "minor": "Minor Service Outage", "major": "Partial System Outage",
-                "critical": "Major Service Outage", "maintenance": "Service Under Maintenance"}
+DESCRIPTIONS = {
+    "none": "All Systems Operational",
+    "minor": "Minor Service Outage",
+    "major": "Partial System Outage",
+    "critical": "Major Service Outage",
+    "maintenance": "Service Under Maintenance",
+}
 CONNECTIVITY_LOST = "Monitor Connectivity Lost"
 
 
-@lru_cache(maxsize=4096)  # the same few times (state changes, start) are formatted on every request
-def iso(epoch: float) -> str:
-    """'2026-11-22T14:00:00.000Z'."""
-    return datetime.fromtimestamp(epoch, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+iso = iso_z  # Statuspage's format
 
 
 def span(seconds: float) -> str:
@@ -78,8 +82,7 @@ def indicator(states: Sequence[State], connectivity_lost: bool = False) -> tuple
 def page(url: str, statuses: Iterable[ChannelStatus], started_at: float) -> dict[str, Any]:
     """The page object: its address, and when a channel last changed state (else when the monitor started)."""
     times = [s.since for s in statuses if s.since is not None]
-    return {"id": PAGE_ID, "name": PAGE_NAME, "url": url, "time_zone": "Etc/UTC",
-            "updated_at": iso(max(times, default=started_at))}
+    return {"id": PAGE_ID, "name": PAGE_NAME, "url": url, "time_zone": "Etc/UTC", "updated_at": iso(max(times, default=started_at))}
 
 
 def components(channels: Iterable[ChannelInfo], statuses: Mapping[str, ChannelStatus], started_at: float) -> list[dict[str, Any]]:
@@ -89,21 +92,44 @@ def components(channels: Iterable[ChannelInfo], statuses: Mapping[str, ChannelSt
         members = groups.setdefault(channel.group, [])
         status_ = statuses.get(channel.id) or ChannelStatus()
         since = status_.since if status_.since is not None else started_at
-        members.append({
-            "id": channel.id, "name": channel.name, "status": COMPONENT_STATUS[status_.state],
-            "created_at": iso(min(since, started_at)), "updated_at": iso(since),
-            "position": len(members) + 1, "showcase": True, "start_date": None,
-            # Statuspage has no flapping status: the description says it (clients show it as the component's note).
-            "description": FLAPPING_NOTE if status_.flapping else None,
-            "group_id": f"group.{channel.group}", "page_id": PAGE_ID, "group": False, "only_show_if_degraded": False})
+        members.append(
+            {
+                "id": channel.id,
+                "name": channel.name,
+                "status": COMPONENT_STATUS[status_.state],
+                "created_at": iso(min(since, started_at)),
+                "updated_at": iso(since),
+                "position": len(members) + 1,
+                "showcase": True,
+                "start_date": None,
+                # Statuspage has no flapping status: the description says it (clients show it as the component's note).
+                "description": FLAPPING_NOTE if status_.flapping else None,
+                "group_id": f"group.{channel.group}",
+                "page_id": PAGE_ID,
+                "group": False,
+                "only_show_if_degraded": False,
+            }
+        )
     out: list[dict[str, Any]] = []
     for position, (group, members) in enumerate(groups.items(), start=1):
-        out.append({
-            "id": f"group.{group}", "name": GROUP_NAMES.get(group, group),
-            "status": max((m["status"] for m in members), key=RANK.__getitem__),  # the worst channel's
-            "created_at": min(m["created_at"] for m in members), "updated_at": max(m["updated_at"] for m in members),
-            "position": position, "description": None, "showcase": False, "start_date": None, "group_id": None,
-            "page_id": PAGE_ID, "group": True, "only_show_if_degraded": False, "components": [m["id"] for m in members]})
+        out.append(
+            {
+                "id": f"group.{group}",
+                "name": GROUP_NAMES.get(group, group),
+                "status": max((m["status"] for m in members), key=RANK.__getitem__),  # the worst channel's
+                "created_at": min(m["created_at"] for m in members),
+                "updated_at": max(m["updated_at"] for m in members),
+                "position": position,
+                "description": None,
+                "showcase": False,
+                "start_date": None,
+                "group_id": None,
+                "page_id": PAGE_ID,
+                "group": True,
+                "only_show_if_degraded": False,
+                "components": [m["id"] for m in members],
+            }
+        )
         out.extend(members)
     return out
 
@@ -115,13 +141,23 @@ def status(statuses: Iterable[ChannelStatus], connectivity_lost: bool) -> dict[s
 
 
 def _body(text: str) -> str:
-    return text if len(text) <= BODY_LIMIT else text[:BODY_LIMIT - 1] + "…"
+    return text if len(text) <= BODY_LIMIT else text[: BODY_LIMIT - 1] + "…"
 
 
 def _update(parent: str, status_: str, body: str, at: float) -> dict[str, Any]:
-    return {"id": f"{parent}-{status_}", "status": status_, "body": _body(body), "incident_id": parent,
-            "created_at": iso(at), "updated_at": iso(at), "display_at": iso(at), "affected_components": None,
-            "deliver_notifications": False, "custom_tweet": None, "tweet_id": None}
+    return {
+        "id": f"{parent}-{status_}",
+        "status": status_,
+        "body": _body(body),
+        "incident_id": parent,
+        "created_at": iso(at),
+        "updated_at": iso(at),
+        "display_at": iso(at),
+        "affected_components": None,
+        "deliver_notifications": False,
+        "custom_tweet": None,
+        "tweet_id": None,
+    }
 
 
 def incident_cause(cause: dict[str, Any]) -> str:
@@ -143,13 +179,22 @@ def incident(row: Incident, names: Mapping[str, str], url: str, by_id: dict[str,
         cause = {}
     updates = [_update(iid, "investigating", incident_cause(cause if isinstance(cause, dict) else {}), row.started_at)]
     if row.ended_at is not None:
-        updates.insert(0, _update(iid, "resolved", f"{name} is up again after {span(row.ended_at - row.started_at)}.",
-                                  row.ended_at))
-    return {"id": iid, "name": f"{name} is down", "status": "resolved" if row.ended_at is not None else "investigating",
-            "created_at": iso(row.started_at), "updated_at": iso(row.ended_at or row.started_at), "monitoring_at": None,
-            "resolved_at": iso(row.ended_at) if row.ended_at is not None else None, "impact": "major",
-            "shortlink": url, "started_at": iso(row.started_at), "page_id": PAGE_ID, "incident_updates": updates,
-            "components": [by_id[row.channel]] if row.channel in by_id else []}
+        updates.insert(0, _update(iid, "resolved", f"{name} is up again after {span(row.ended_at - row.started_at)}.", row.ended_at))
+    return {
+        "id": iid,
+        "name": f"{name} is down",
+        "status": "resolved" if row.ended_at is not None else "investigating",
+        "created_at": iso(row.started_at),
+        "updated_at": iso(row.ended_at or row.started_at),
+        "monitoring_at": None,
+        "resolved_at": iso(row.ended_at) if row.ended_at is not None else None,
+        "impact": "major",
+        "shortlink": url,
+        "started_at": iso(row.started_at),
+        "page_id": PAGE_ID,
+        "incident_updates": updates,
+        "components": [by_id[row.channel]] if row.channel in by_id else [],
+    }
 
 
 @dataclass(frozen=True, slots=True)
@@ -185,9 +230,15 @@ def occurrences(window: Window, now: float, horizon: float = HORIZON, memo: Memo
     return shown
 
 
-def maintenances(windows_by_channel: Mapping[str, Sequence[Window]], started_at: float, now: float, url: str,
-                 by_id: dict[str, dict[str, Any]], statuses: Iterable[str] = ("scheduled", "in_progress", "completed"),
-                 memo: Memo | None = None) -> list[dict[str, Any]]:
+def maintenances(
+    windows_by_channel: Mapping[str, Sequence[Window]],
+    started_at: float,
+    now: float,
+    url: str,
+    by_id: dict[str, dict[str, Any]],
+    statuses: Iterable[str] = ("scheduled", "in_progress", "completed"),
+    memo: Memo | None = None,
+) -> list[dict[str, Any]]:
     """The windows as scheduled maintenances, latest first; the same window on several channels is one."""
     merged: dict[Occurrence, list[str]] = {}
     for channel_id, windows in windows_by_channel.items():
@@ -209,14 +260,25 @@ def maintenances(windows_by_channel: Mapping[str, Sequence[Window]], started_at:
             updates.insert(0, _update(mid, "in_progress", "Scheduled maintenance is in progress.", occ.start))
         if state == "completed":
             updates.insert(0, _update(mid, "completed", "The scheduled maintenance has been completed.", occ.end))
-        out.append({"id": mid, "name": occ.reason, "status": state, "created_at": iso(created),
-                    "updated_at": updates[0]["created_at"], "monitoring_at": None,
-                    "resolved_at": iso(occ.end) if state == "completed" else None, "impact": "maintenance",
-                    "shortlink": url, "started_at": iso(occ.start), "page_id": PAGE_ID,
-                    "scheduled_for": iso(occ.start), "scheduled_until": iso(occ.end), "incident_updates": updates,
-                    "components": [by_id[c] for c in channel_ids if c in by_id]})
+        out.append(
+            {
+                "id": mid,
+                "name": occ.reason,
+                "status": state,
+                "created_at": iso(created),
+                "updated_at": updates[0]["created_at"],
+                "monitoring_at": None,
+                "resolved_at": iso(occ.end) if state == "completed" else None,
+                "impact": "maintenance",
+                "shortlink": url,
+                "started_at": iso(occ.start),
+                "page_id": PAGE_ID,
+                "scheduled_for": iso(occ.start),
+                "scheduled_until": iso(occ.end),
+                "incident_updates": updates,
+                "components": [by_id[c] for c in channel_ids if c in by_id],
+            }
+        )
         if len(out) == LIMIT:
             break
     return out
-
-

@@ -4,6 +4,7 @@
 The documents are built in monitor/web/statuspage.py. Handlers read the read model's memory plus at most
 one query of the small incidents table.
 """
+
 from __future__ import annotations
 
 import json
@@ -91,8 +92,7 @@ def _incidents(view: View, rows: list[Incident], by_id: dict[str, dict[str, Any]
 
 def _maintenances(request: web.Request, view: View, by_id: dict[str, dict[str, Any]], *statuses: str) -> list[dict[str, Any]]:
     model = view.model
-    return maintenances(model.windows(), model.started_at, model.now(), view.page["url"], by_id, statuses,
-                        request.app[SNAPSHOT].memo)
+    return maintenances(model.windows(), model.started_at, model.now(), view.page["url"], by_id, statuses, request.app[SNAPSHOT].memo)
 
 
 async def summary(request: web.Request) -> web.Response:
@@ -103,10 +103,13 @@ async def summary(request: web.Request) -> web.Response:
     if time.monotonic() - snapshot.open_at > OPEN_CACHE_SECONDS:
         snapshot.open_rows = await view.model.open_incidents()
         snapshot.open_at = time.monotonic()
-    return _json({"page": view.page}, components=encoded,
-                 incidents=json.dumps(_incidents(view, list(reversed(snapshot.open_rows)), by_id)),
-                 scheduled_maintenances=json.dumps(_maintenances(request, view, by_id, "scheduled", "in_progress")),
-                 status=json.dumps(status(view.statuses.values(), view.model.connectivity().lost)))
+    return _json(
+        {"page": view.page},
+        components=encoded,
+        incidents=json.dumps(_incidents(view, list(reversed(snapshot.open_rows)), by_id)),
+        scheduled_maintenances=json.dumps(_maintenances(request, view, by_id, "scheduled", "in_progress")),
+        status=json.dumps(status(view.statuses.values(), view.model.connectivity().lost)),
+    )
 
 
 async def status_json(request: web.Request) -> web.Response:

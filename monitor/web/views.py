@@ -1,4 +1,5 @@
 """What the status pages show for channels, incidents and maintenance, and how figures are written. Pure."""
+
 from __future__ import annotations
 
 import json
@@ -7,15 +8,21 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from monitor.durations import format_duration
+from monitor.core.durations import format_duration
+from monitor.core.money import money  # noqa: F401 - re-exported for the templates and views
 from monitor.health import State
 from monitor.maintenance import Window
-from monitor.money import money  # noqa: F401 - re-exported for the templates and views
 from monitor.web.read_model import UPTIME_WINDOWS, ChannelInfo, CheckInfo, Incident, PlanRef, ReadModel
 
 CAUSE_CHARS = 160  # probe text on the overview is cut to this
-GROUPS = {"own_shop": "Own shop", "marketplace": "Marketplaces", "social": "Social",
-          "comparison": "Price comparison", "messaging": "Messaging", "other": "Other"}
+GROUPS = {
+    "own_shop": "Own shop",
+    "marketplace": "Marketplaces",
+    "social": "Social",
+    "comparison": "Price comparison",
+    "messaging": "Messaging",
+    "other": "Other",
+}
 
 
 def channel_summary(model: ReadModel, channel_id: str, uptime: Mapping[str, float | None]) -> dict[str, Any]:
@@ -26,19 +33,30 @@ def channel_summary(model: ReadModel, channel_id: str, uptime: Mapping[str, floa
     # The cause is what put the channel in its state (kept while it recovers), not merely any
     # failing check: an up channel whose status page is stale has nothing to explain.
     bad = status.state in (State.DOWN, State.DEGRADED)
-    timed = next((c for c in checks if c["kind"] == "http" and c["duration_seconds"] is not None),
-                 next((c for c in checks if c["duration_seconds"] is not None), None))
-    return {"id": channel.id, "name": channel.name, "group": channel.group, "state": status.state.value,
-            "flapping": status.flapping, "since": status.since,
-            **{f"uptime_{w}": None if uptime.get(w) is None else round(uptime[w], 6) for w in UPTIME_WINDOWS},
-            "cause": cause_text(status.cause) if bad else None,
-            "latency_seconds": timed["duration_seconds"] if timed else None, "checks": checks}
+    timed = next(
+        (c for c in checks if c["kind"] == "http" and c["duration_seconds"] is not None),
+        next((c for c in checks if c["duration_seconds"] is not None), None),
+    )
+    return {
+        "id": channel.id,
+        "name": channel.name,
+        "group": channel.group,
+        "state": status.state.value,
+        "flapping": status.flapping,
+        "since": status.since,
+        **{f"uptime_{w}": None if uptime.get(w) is None else round(uptime[w], 6) for w in UPTIME_WINDOWS},
+        "cause": cause_text(status.cause) if bad else None,
+        "latency_seconds": timed["duration_seconds"] if timed else None,
+        "checks": checks,
+    }
 
 
 def _check_summary(model: ReadModel, channel_id: str, check: CheckInfo) -> dict[str, Any]:
     latest = model.latest(channel_id, check.id)
     return {
-        "id": check.id, "kind": check.kind, "interval": format_duration(check.interval_seconds),
+        "id": check.id,
+        "kind": check.kind,
+        "interval": format_duration(check.interval_seconds),
         "state": model.check_state(channel_id, check.id).value,
         "ok": latest.result.ok if latest else None,
         "severity": None if latest is None or latest.result.ok else latest.result.severity,
@@ -62,12 +80,19 @@ def overview_row(model: ReadModel, channel: ChannelInfo, uptime: Mapping[str, fl
     runs = [r for r in (model.latest(channel.id, c.id) for c in channel.checks) if r is not None]
     timed = next((r for r in runs if r.kind == "http"), runs[0] if runs else None)
     cause = cause_text(status.cause) if status.state in (State.DOWN, State.DEGRADED) else None
-    return {"id": channel.id, "name": channel.name, "group": channel.group, "state": status.state.value,
-            "label": status.state.value.capitalize() + (", flapping" if status.flapping else ""),
-            "since": f"for {ago(status.since, now)}" if status.since else "",
-            "cause": cut(cause, CAUSE_CHARS) if cause else None,
-            "latency": ms(timed.duration_seconds) if timed else "—",
-            "u24": pct(uptime.get("24h")), "u30": pct(uptime.get("30d")), "u90": pct(uptime.get("90d"))}
+    return {
+        "id": channel.id,
+        "name": channel.name,
+        "group": channel.group,
+        "state": status.state.value,
+        "label": status.state.value.capitalize() + (", flapping" if status.flapping else ""),
+        "since": f"for {ago(status.since, now)}" if status.since else "",
+        "cause": cut(cause, CAUSE_CHARS) if cause else None,
+        "latency": ms(timed.duration_seconds) if timed else "—",
+        "u24": pct(uptime.get("24h")),
+        "u30": pct(uptime.get("30d")),
+        "u90": pct(uptime.get("90d")),
+    }
 
 
 def cause_text(cause: Mapping[str, Any]) -> str | None:
@@ -88,13 +113,18 @@ def cause_text(cause: Mapping[str, Any]) -> str | None:
 def incident_view(incident: Incident, now: float, plans: list[PlanRef] | None = None) -> dict[str, Any]:
     """One incident for a page: times, how long (so far), the cause in words, the failover plans naming it."""
     end = incident.ended_at
-    return {"id": incident.id, "channel": incident.channel, "started_at": incident.started_at, "ended_at": end,
-            "duration": span((end if end is not None else now) - incident.started_at),
-            "cause": cause_text(json.loads(incident.cause)) or "—", "plans": plans or []}
+    return {
+        "id": incident.id,
+        "channel": incident.channel,
+        "started_at": incident.started_at,
+        "ended_at": end,
+        "duration": span((end if end is not None else now) - incident.started_at),
+        "cause": cause_text(json.loads(incident.cause)) or "—",
+        "plans": plans or [],
+    }
 
 
-def maintenance_notices(model: ReadModel, now: float, horizon: float,
-                        channels: list[str] | None = None) -> list[dict[str, Any]]:
+def maintenance_notices(model: ReadModel, now: float, horizon: float, channels: list[str] | None = None) -> list[dict[str, Any]]:
     """Maintenance going on now, then maintenance starting within the horizon, soonest first."""
     notices = []
     windows, known = model.windows(), model.channels()
@@ -103,8 +133,17 @@ def maintenance_notices(model: ReadModel, now: float, horizon: float,
             start, end = _occurrence(w, now)
             if start is None or end is None or end <= now or start > now + horizon:
                 continue
-            notices.append({"channel": cid, "name": known[cid].name if cid in known else cid,
-                            "reason": w.reason, "by": w.by, "start": start, "end": end, "current": start <= now})
+            notices.append(
+                {
+                    "channel": cid,
+                    "name": known[cid].name if cid in known else cid,
+                    "reason": w.reason,
+                    "by": w.by,
+                    "start": start,
+                    "end": end,
+                    "current": start <= now,
+                }
+            )
     return sorted(notices, key=lambda n: (not n["current"], n["start"]))
 
 
@@ -142,7 +181,7 @@ def ago(since: float | None, now: float) -> str:
 
 def cut(text: str, limit: int) -> str:
     """At most `limit` characters: longer text is cut and ends with an ellipsis."""
-    return text if len(text) <= limit else text[:limit - 1] + "…"
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def span(seconds: float) -> str:
@@ -191,6 +230,3 @@ def fmt_hour(epoch: float) -> str:
 
 def state_label(state: str) -> str:
     return state.capitalize()
-
-
-

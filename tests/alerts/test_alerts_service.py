@@ -1,4 +1,5 @@
 """Alerts end to end: the real service, four loopback shops, a fake Slack Web API and a real SMTP server."""
+
 from __future__ import annotations
 
 import logging
@@ -13,8 +14,12 @@ from tests.alerts.test_email import Inbox, free_port
 from tests.fakes import FakeChannel, eventually
 from tests.fakes_slack import TOKEN, FakeSlack
 
-SHOPS = {"facebook-shop": "Facebook Shop", "instagram-shop": "Instagram Shop", "messenger": "Messenger",
-         "whatsapp-business": "WhatsApp Business"}
+SHOPS = {
+    "facebook-shop": "Facebook Shop",
+    "instagram-shop": "Instagram Shop",
+    "messenger": "Messenger",
+    "whatsapp-business": "WhatsApp Business",
+}
 SMTP_PASSWORD = "smtp-pass-never-shown-42"
 
 
@@ -27,16 +32,25 @@ async def world(tmp_path, aiohttp_server):
 
 
 def config(tmp_path, urls, slack: FakeSlack, smtp_port: int, token: str = TOKEN):
-    lines = [f"data_dir: {tmp_path}", "allow_networks: [127.0.0.0/8]",
-             "defaults: {interval: 200ms, timeout: 150ms, fail_threshold: 2, recover_threshold: 2}",
-             "connectivity: {max_failing_share: 1.0}",  # four of four failing is the test, not our network
-             "channels:"]
+    lines = [
+        f"data_dir: {tmp_path}",
+        "allow_networks: [127.0.0.0/8]",
+        "defaults: {interval: 200ms, timeout: 150ms, fail_threshold: 2, recover_threshold: 2}",
+        "connectivity: {max_failing_share: 1.0}",  # four of four failing is the test, not our network
+        "channels:",
+    ]
     lines += [f"  - {{id: {c}, name: '{n}', group: social, checks: [{{kind: http, target: '{urls[c]}'}}]}}" for c, n in SHOPS.items()]
-    lines += ["alerts:", "  group_wait: 1s", "  fallback_after: 1m", "  status_url: 'http://status.example/'", "  notifiers:",
-              f"    - {{id: slack, kind: slack, token: '{token}', channel: '#ops', base_url: '{slack.url}api/', min_interval: 0.05}}",
-              f"    - {{id: mail, kind: email, host: 127.0.0.1, port: {smtp_port}, security: none, sender: alerts@shop.example,"
-              f" to: [ops@shop.example], timeout: 5}}",
-              "  routes: [{to: [slack, mail]}]"]
+    lines += [
+        "alerts:",
+        "  group_wait: 1s",
+        "  fallback_after: 1m",
+        "  status_url: 'http://status.example/'",
+        "  notifiers:",
+        f"    - {{id: slack, kind: slack, token: '{token}', channel: '#ops', base_url: '{slack.url}api/', min_interval: 0.05}}",
+        f"    - {{id: mail, kind: email, host: 127.0.0.1, port: {smtp_port}, security: none, sender: alerts@shop.example,"
+        f" to: [ops@shop.example], timeout: 5}}",
+        "  routes: [{to: [slack, mail]}]",
+    ]
     return parse_config("\n".join(lines), PROBES)
 
 
@@ -55,7 +69,7 @@ async def test_four_failures_are_one_message_updated_in_place_on_recovery(tmp_pa
         assert message.text == "4 channels down: Facebook Shop, Instagram Shop, Messenger, WhatsApp Business — HTTP 503"
         await eventually(lambda: len(slack.replies(message.ts)) == 1)
         shops["facebook-shop"].mode = "ok"
-        await eventually(lambda: slack.messages[message.ts].versions, timeout=10)   # chat.update, not a new message
+        await eventually(lambda: slack.messages[message.ts].versions, timeout=10)  # chat.update, not a new message
         assert len(slack.top_level()) == 1
         assert "Facebook Shop" in slack.messages[message.ts].text
         await eventually(lambda: len(slack.replies(message.ts)) == 2)
@@ -67,6 +81,7 @@ async def test_four_failures_are_one_message_updated_in_place_on_recovery(tmp_pa
 
 async def test_a_revoked_slack_token_falls_back_to_email(tmp_path, aiohttp_server, aiohttp_client):
     from aiosmtpd.controller import Controller
+
     shops, urls, slack = await world(tmp_path, aiohttp_server)
     inbox, port = Inbox(), free_port()
     smtp = Controller(inbox, hostname="127.0.0.1", port=port, ready_timeout=5)
@@ -80,7 +95,7 @@ async def test_a_revoked_slack_token_falls_back_to_email(tmp_path, aiohttp_serve
         await eventually(lambda: inbox.messages, timeout=10)
         [mail] = inbox.messages
         assert mail["Subject"] == "[channel-monitor] Messenger is down — HTTP 503"
-        assert slack.count("chat.postMessage") == 1                  # invalid_auth: tried once, not again
+        assert slack.count("chat.postMessage") == 1  # invalid_auth: tried once, not again
         page = await (await client.get("/")).text()
         assert "Alerts are not getting through" in page and "slack" in page
         assert "xoxb-revoked-0000-token" not in page
@@ -93,7 +108,9 @@ async def test_slack_down_across_a_restart_then_everything_once_in_order(tmp_pat
     for _ in range(200):
         slack.fail("chat.postMessage", FakeSlack.http(500))
     cfg = config(tmp_path, urls, slack, free_port())
-    cfg = cfg.model_copy(update={"alerts": cfg.alerts.model_copy(update={"routes": [cfg.alerts.routes[0].model_copy(update={"to": ["slack"]})]})})
+    cfg = cfg.model_copy(
+        update={"alerts": cfg.alerts.model_copy(update={"routes": [cfg.alerts.routes[0].model_copy(update={"to": ["slack"]})]})}
+    )
     app = create_app(cfg, flush_interval=0.05)
     client = await aiohttp_client(app)
     monitor = app[MONITOR]
@@ -103,11 +120,13 @@ async def test_slack_down_across_a_restart_then_everything_once_in_order(tmp_pat
     shops["whatsapp-business"].mode = "error"
     await eventually(lambda: monitor.book.health["whatsapp-business"].state.value == "down")
     await eventually(lambda: slack.count("chat.postMessage") >= 1, timeout=10)
-    await client.close()                                             # the service stops; Slack is still down
-    slack.script["chat.postMessage"].clear()                         # ... and comes back
+    await client.close()  # the service stops; Slack is still down
+    slack.script["chat.postMessage"].clear()  # ... and comes back
     app = create_app(cfg, flush_interval=0.05)
     await aiohttp_client(app)
     await eventually(lambda: len(slack.top_level()) >= 1, timeout=15)
     texts = [m.text for m in slack.top_level()]
     assert texts == ["2 channels down: Messenger, WhatsApp Business — HTTP 503"] or texts == [
-        "Messenger is down — HTTP 503", "WhatsApp Business is down — HTTP 503"]
+        "Messenger is down — HTTP 503",
+        "WhatsApp Business is down — HTTP 503",
+    ]

@@ -1,4 +1,5 @@
 """E-mail notifier against a real SMTP server (aiosmtpd) on 127.0.0.1: grouping, replies, TLS, login, failures."""
+
 from __future__ import annotations
 
 import email
@@ -24,8 +25,10 @@ USER, PASSWORD = "alerts", "s3cret-Pa55word-4711"
 WRONG = "wr0ng-Pa55word-0815"
 NOW = 1_700_000_400.0
 DNS = {"check": "home", "error_class": "dns_servfail", "error": "SERVFAIL from 127.0.0.1:53"}
-DOWN = tuple(Alert(ch, ch.title(), "up", "down", 1_700_000_000.0 + i, DNS, key=f"down:{ch}:1700000000", id=i + 1)
-             for i, ch in enumerate(["allegro", "amazon", "ebay", "shop"]))
+DOWN = tuple(
+    Alert(ch, ch.title(), "up", "down", 1_700_000_000.0 + i, DNS, key=f"down:{ch}:1700000000", id=i + 1)
+    for i, ch in enumerate(["allegro", "amazon", "ebay", "shop"])
+)
 BACK = Alert("allegro", "Allegro", "down", "up", 1_700_000_300.0, {}, down_for=300.0, key="down:allegro:1700000000", id=5)
 LOG = logging.getLogger("tests.alerts.email")
 
@@ -48,8 +51,10 @@ class Inbox:
 
     @property
     def messages(self) -> list[EmailMessage]:
-        return [email.message_from_bytes(e.original_content or b"", policy=email.policy.default)  # type: ignore[misc]
-                for e in self.envelopes]
+        return [
+            email.message_from_bytes(e.original_content or b"", policy=email.policy.default)  # type: ignore[misc]
+            for e in self.envelopes
+        ]
 
 
 def header(msg: EmailMessage, name: str) -> str:
@@ -106,8 +111,15 @@ def smtp() -> Iterator[Callable[..., tuple[Inbox, int]]]:
 
 
 def notifier(port: int, **options: Any) -> EmailNotifier:
-    config = {"host": "127.0.0.1", "port": port, "security": "none", "sender": "Channel Monitor <alerts@example.com>",
-              "to": ["ops@example.com"], "timeout": 5, **options}
+    config = {
+        "host": "127.0.0.1",
+        "port": port,
+        "security": "none",
+        "sender": "Channel Monitor <alerts@example.com>",
+        "to": ["ops@example.com"],
+        "timeout": 5,
+        **options,
+    }
     return KIND.build("mail", KIND.config.model_validate(config), NotifierContext(LOG, clock=lambda: NOW, guard=LOOPBACK))
 
 
@@ -198,12 +210,19 @@ async def test_one_refused_recipient_of_two_still_delivers_to_the_other(smtp, ca
 
 async def test_hostile_alert_text_is_escaped_in_the_html_part(smtp):
     inbox, port = smtp()
-    evil = Alert("x", '<script>alert("pwned")</script>', "up", "down", NOW,
-                 {"error_class": "http_status", "error": "HTTP 503 <a href=\"javascript:alert('x')\">click</a> & \"quotes\""}, id=9)
+    evil = Alert(
+        "x",
+        '<script>alert("pwned")</script>',
+        "up",
+        "down",
+        NOW,
+        {"error_class": "http_status", "error": 'HTTP 503 <a href="javascript:alert(\'x\')">click</a> & "quotes"'},
+        id=9,
+    )
     await notifier(port).send(Batch((evil,), "mail", "javascript:alert(1)"))
     [msg] = inbox.messages
     page = msg.get_body(("html",)).get_content()
-    assert "<script>" not in page and "<a href=\"javascript" not in page and "href=\"javascript" not in page
+    assert "<script>" not in page and '<a href="javascript' not in page and 'href="javascript' not in page
     assert "&lt;script&gt;alert(&quot;pwned&quot;)&lt;/script&gt;" in page
     assert "&lt;a href=&quot;javascript:alert(&#x27;x&#x27;)&quot;&gt;click&lt;/a&gt; &amp; &quot;quotes&quot;" in page
     assert "<p>Status page: javascript:alert(1)</p>" in page  # not a link
@@ -214,11 +233,15 @@ def test_config_validation():
     base = {"host": "smtp.example.com", "sender": "alerts@example.com", "to": ["ops@example.com"]}
     assert Config.model_validate(base).port == 587
     assert Config.model_validate({**base, "security": "tls"}).port == 465
-    for bad, words in [({"to": []}, "at least 1"), ({"to": ["a@x.com, b@y.com"]}, "is not an e-mail address"),
-                       ({"sender": "alerts"}, "is not an e-mail address"), ({"username": "u"}, "both username and password"),
-                       ({"sender": "a@example.com\r\nBcc: x@evil.com"}, "is not an e-mail address"),
-                       ({"security": "none", "username": "u", "password": PASSWORD}, "unencrypted"),
-                       ({"ca_file": "/nonexistent/ca.pem"}, "is not a file")]:
+    for bad, words in [
+        ({"to": []}, "at least 1"),
+        ({"to": ["a@x.com, b@y.com"]}, "is not an e-mail address"),
+        ({"sender": "alerts"}, "is not an e-mail address"),
+        ({"username": "u"}, "both username and password"),
+        ({"sender": "a@example.com\r\nBcc: x@evil.com"}, "is not an e-mail address"),
+        ({"security": "none", "username": "u", "password": PASSWORD}, "unencrypted"),
+        ({"ca_file": "/nonexistent/ca.pem"}, "is not a file"),
+    ]:
         with pytest.raises(ValidationError) as caught:
             Config.model_validate({**base, **bad})
         # What the config loader shows (monitor/config_errors.py): the message, not pydantic's input dump.

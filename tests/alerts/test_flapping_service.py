@@ -1,4 +1,5 @@
 """A flapping channel end to end: one incident, one Slack thread titled as flapping, and visible as flapping."""
+
 from __future__ import annotations
 
 from sqlalchemy import select
@@ -17,18 +18,26 @@ async def test_an_ok_503_channel_is_one_incident_and_one_thread_titled_flapping(
     urls = {c: str((await aiohttp_server(s.app)).make_url("/")) for c, s in shops.items()}
     slack = FakeSlack()
     slack.url = str((await aiohttp_server(slack.app, access_log=None)).make_url("/"))
-    lines = [f"data_dir: {tmp_path}", "allow_networks: [127.0.0.0/8]",
-             "defaults: {interval: 200ms, timeout: 150ms, fail_threshold: 1, recover_threshold: 1}", "channels:"]
+    lines = [
+        f"data_dir: {tmp_path}",
+        "allow_networks: [127.0.0.0/8]",
+        "defaults: {interval: 200ms, timeout: 150ms, fail_threshold: 1, recover_threshold: 1}",
+        "channels:",
+    ]
     lines += [f"  - {{id: {c}, name: {c.title()}, checks: [{{kind: http, target: '{u}'}}]}}" for c, u in urls.items()]
-    lines += ["alerts:", "  group_wait: 300ms", "  notifiers:",
-              f"    - {{id: slack, kind: slack, token: '{TOKEN}', channel: '#ops', base_url: '{slack.url}api/', min_interval: 0}}"]
+    lines += [
+        "alerts:",
+        "  group_wait: 300ms",
+        "  notifiers:",
+        f"    - {{id: slack, kind: slack, token: '{TOKEN}', channel: '#ops', base_url: '{slack.url}api/', min_interval: 0}}",
+    ]
     app = create_app(parse_config("\n".join(lines), PROBES), flush_interval=0.05)
     client = await aiohttp_client(app)
     monitor = app[MONITOR]
     await eventually(lambda: all(h.state.value == "up" for h in monitor.book.health.values()))
     shops["allegro"].mode = "alternate"
     await eventually(lambda: monitor.book.health["allegro"].flap.flapping, timeout=10)
-    await eventually(lambda: shops["allegro"].hits >= 40, timeout=15)            # 20 ok/503 cycles
+    await eventually(lambda: shops["allegro"].hits >= 40, timeout=15)  # 20 ok/503 cycles
     await eventually(lambda: slack.top_level() and "flapping" in slack.top_level()[0].text)
     [root] = slack.top_level()
     assert root.text.startswith("Allegro is flapping (")
@@ -43,9 +52,12 @@ async def test_an_ok_503_channel_is_one_incident_and_one_thread_titled_flapping(
 async def test_flapping_shows_on_the_pages_the_api_and_summary_json(tmp_path, aiohttp_server, aiohttp_client):
     shop = FakeChannel()
     url = str((await aiohttp_server(shop.app)).make_url("/"))
-    lines = [f"data_dir: {tmp_path}", "allow_networks: [127.0.0.0/8]",
-             "defaults: {interval: 200ms, timeout: 150ms, fail_threshold: 1, recover_threshold: 1}",
-             f"channels: [{{id: allegro, name: Allegro, checks: [{{kind: http, target: '{url}'}}]}}]"]
+    lines = [
+        f"data_dir: {tmp_path}",
+        "allow_networks: [127.0.0.0/8]",
+        "defaults: {interval: 200ms, timeout: 150ms, fail_threshold: 1, recover_threshold: 1}",
+        f"channels: [{{id: allegro, name: Allegro, checks: [{{kind: http, target: '{url}'}}]}}]",
+    ]
     app = create_app(parse_config("\n".join(lines), PROBES), flush_interval=0.05)
     client = await aiohttp_client(app)
     monitor = app[MONITOR]

@@ -1,4 +1,5 @@
 """The alert router over a real database: grouping, threads, retries, fallback, restarts."""
+
 from __future__ import annotations
 
 import asyncio
@@ -26,7 +27,7 @@ class Fake(Notifier):
     def __init__(self, id: str, threads: bool = True) -> None:
         self.id, self.threads = id, threads
         self.messages: list[tuple[Batch, Thread | None]] = []
-        self.failures: list[NotifyError] = []   # raised first, one per send
+        self.failures: list[NotifyError] = []  # raised first, one per send
         self.attempts = 0
 
     async def send(self, batch: Batch, thread: Thread | None = None) -> Delivery:
@@ -70,12 +71,12 @@ async def test_four_failures_at_once_are_one_message(store):
     router = AlertRouter(store, Alerts(group_wait=0.3), {"slack": slack})
     store_alerts(store, meta_down(at=0))
     await run(router, lambda: slack.messages)
-    assert slack.channels_sent() == [
-        ["facebook-shop", "instagram-shop", "messenger", "whatsapp-business"]]
+    assert slack.channels_sent() == [["facebook-shop", "instagram-shop", "messenger", "whatsapp-business"]]
 
 
 async def test_alerts_wait_for_the_group_window_then_go_together(store):
     import time
+
     slack = Fake("slack")
     router = AlertRouter(store, Alerts(group_wait=1.0), {"slack": slack})
     now = time.time()
@@ -83,7 +84,7 @@ async def test_alerts_wait_for_the_group_window_then_go_together(store):
     router.start()
     try:
         await asyncio.sleep(0.5)
-        assert slack.messages == []                  # still inside the window
+        assert slack.messages == []  # still inside the window
         store_alerts(store, meta_down(at=now + 0.4)[2:])
         router.wake()
         await eventually(lambda: slack.messages)
@@ -125,7 +126,7 @@ async def test_a_permanent_failure_falls_back_at_once_and_is_reported(store):
     router = AlertRouter(store, Alerts(group_wait=0, routes=[Route(to=["slack", "email"])]), {"slack": slack, "email": email})
     store_alerts(store, meta_down(at=0)[:1])
     await run(router, lambda: email.messages)
-    assert slack.attempts == 1                           # no retry loop
+    assert slack.attempts == 1  # no retry loop
     assert statuses(store) == [("slack", "fell_back"), ("email", "sent")]
     # Public pages learn only that it fails; the admin API and the log have why.
     assert router.problems["slack"].startswith("not delivering since ") and "invalid_auth" not in router.problems["slack"]
@@ -135,12 +136,13 @@ async def test_a_permanent_failure_falls_back_at_once_and_is_reported(store):
 async def test_a_notifier_failing_too_long_hands_over_and_reports_the_chain_when_back(store):
     slack, email = Fake("slack", threads=False), Fake("email")
     slack.failures = [NotifyError("HTTP 503")]  # the first alert fails, and is still failing 1 s later
-    router = AlertRouter(store, Alerts(group_wait=0, fallback_after=1.0, routes=[Route(to=["slack", "email"])]),
-                         {"slack": slack, "email": email})
+    router = AlertRouter(
+        store, Alerts(group_wait=0, fallback_after=1.0, routes=[Route(to=["slack", "email"])]), {"slack": slack, "email": email}
+    )
     store_alerts(store, meta_down(at=0)[:1])
     router.start()
     try:
-        await eventually(lambda: email.messages, timeout=10)   # after 1 s of failing, e-mail takes it
+        await eventually(lambda: email.messages, timeout=10)  # after 1 s of failing, e-mail takes it
         store_alerts(store, [Alert("allegro", "Allegro", "up", "down", 10, {"error": "HTTP 503"})])
         router.wake()
         await eventually(lambda: len(slack.messages) == 2, timeout=15)  # slack back: the alert, then the report
@@ -158,7 +160,7 @@ async def test_pending_alerts_survive_a_restart_and_go_out_once(store):
     store_alerts(store, meta_down(at=0))
     router.start()
     await eventually(lambda: slack.attempts >= 1)
-    await router.stop()                                   # "restart" while Slack is down
+    await router.stop()  # "restart" while Slack is down
     assert slack.messages == []
     store_alerts(store, [Alert("allegro", "Allegro", "up", "down", 5, {"error": "HTTP 503"})])
     slack.failures = []
@@ -184,6 +186,7 @@ async def test_routes_pick_destinations_and_mute(store):
 
 # --- sleeping until something is due, instead of polling ----------------------------------------------
 
+
 @pytest.fixture
 def selects(store):
     """The SELECTs run on the store from now on (a round of the router runs two)."""
@@ -200,8 +203,7 @@ def selects(store):
 
 def deliveries(engine) -> list[AlertDeliveryRow]:
     with engine.connect() as conn:
-        return [AlertDeliveryRow.model_validate(r._mapping)
-                for r in conn.execute(select(AlertDeliveryRow).order_by(AlertDeliveryRow.id))]
+        return [AlertDeliveryRow.model_validate(r._mapping) for r in conn.execute(select(AlertDeliveryRow).order_by(AlertDeliveryRow.id))]
 
 
 async def test_an_idle_router_reads_the_database_once_and_then_waits_for_a_wake(store, selects):
@@ -210,9 +212,9 @@ async def test_an_idle_router_reads_the_database_once_and_then_waits_for_a_wake(
     router.start()
     try:
         await asyncio.sleep(2.5)
-        assert len(selects) <= 2                  # one round (outbox, deliveries); polling once a second made 6
-        store_alerts(store, meta_down(at=0))      # what the result writer does ...
-        router.wake()                             # ... and then it wakes the router
+        assert len(selects) <= 2  # one round (outbox, deliveries); polling once a second made 6
+        store_alerts(store, meta_down(at=0))  # what the result writer does ...
+        router.wake()  # ... and then it wakes the router
         await eventually(lambda: slack.messages, timeout=5)
     finally:
         await router.stop()
@@ -227,7 +229,7 @@ async def test_a_retry_goes_out_when_due_without_a_wake(store, monkeypatch):
     await run(router, lambda: slack.messages, timeout=5)  # nothing wakes the router in this test
     [row] = deliveries(store)
     assert slack.attempts == 2 and row.status == "sent"
-    assert row.sent_at >= row.first_failed_at + 0.4      # not before the receiver said
+    assert row.sent_at >= row.first_failed_at + 0.4  # not before the receiver said
 
 
 async def test_the_group_window_closing_sends_without_a_wake(store):
@@ -237,8 +239,8 @@ async def test_the_group_window_closing_sends_without_a_wake(store):
     store_alerts(store, meta_down(at=now)[:2])
     router.start()
     try:
-        await eventually(lambda: len(deliveries(store)) == 2)   # routed; now waiting for the window
-        store_alerts(store, meta_down(at=now)[2:])              # stored without a wake: routed when it closes
+        await eventually(lambda: len(deliveries(store)) == 2)  # routed; now waiting for the window
+        store_alerts(store, meta_down(at=now)[2:])  # stored without a wake: routed when it closes
         await eventually(lambda: slack.messages, timeout=5)
     finally:
         await router.stop()
@@ -259,21 +261,33 @@ def pending(*rows: tuple[int, float, float]) -> list[tuple[SimpleNamespace, Simp
     return [(SimpleNamespace(attempts=n, next_at=next_at), SimpleNamespace(at=at)) for n, next_at, at in rows]
 
 
-@pytest.mark.parametrize(("rows", "expected"), [
-    (pending((0, 100, 100), (0, 105, 105)), 130),   # first attempt: when the oldest's window closes
-    (pending((0, 50, 50)), 80),                      # its window closed already: due
-    (pending((1, 140, 50)), 140),                    # a retry: its backoff
-    (pending((1, 90, 95)), 90),                      # a retry does not wait for the window
-    (pending((0, 90, 95), (1, 200, 96)), 90),        # nor does a batch with a retry in it
-    (pending((0, 100, 10)), 100),                    # handed on by a fallback: when it was handed on
-], ids=["window-open", "window-closed", "retry-later", "retry-ignores-window", "batch-retrying", "fallback"])
+@pytest.mark.parametrize(
+    ("rows", "expected"),
+    [
+        (pending((0, 100, 100), (0, 105, 105)), 130),  # first attempt: when the oldest's window closes
+        (pending((0, 50, 50)), 80),  # its window closed already: due
+        (pending((1, 140, 50)), 140),  # a retry: its backoff
+        (pending((1, 90, 95)), 90),  # a retry does not wait for the window
+        (pending((0, 90, 95), (1, 200, 96)), 90),  # nor does a batch with a retry in it
+        (pending((0, 100, 10)), 100),  # handed on by a fallback: when it was handed on
+    ],
+    ids=["window-open", "window-closed", "retry-later", "retry-ignores-window", "batch-retrying", "fallback"],
+)
 def test_due_at(rows, expected):
     assert due_at(rows, group_wait=30) == expected
 
 
-@pytest.mark.parametrize(("due", "expected"), [
-    (None, IDLE_RECHECK), (100.0, 0.0), (90.0, 0.0), (100.4, pytest.approx(0.4)), (100 + IDLE_RECHECK * 2, IDLE_RECHECK),
-], ids=["nothing-scheduled", "due-now", "overdue", "soon", "far-capped"])
+@pytest.mark.parametrize(
+    ("due", "expected"),
+    [
+        (None, IDLE_RECHECK),
+        (100.0, 0.0),
+        (90.0, 0.0),
+        (100.4, pytest.approx(0.4)),
+        (100 + IDLE_RECHECK * 2, IDLE_RECHECK),
+    ],
+    ids=["nothing-scheduled", "due-now", "overdue", "soon", "far-capped"],
+)
 def test_seconds_until(due, expected):
     assert seconds_until(due, now=100.0) == expected
 
@@ -281,8 +295,9 @@ def test_seconds_until(due, expected):
 async def test_failing_for_fallback_after_hands_over_then_not_at_the_next_retry(store):
     slack, email = Fake("slack", threads=False), Fake("email")
     slack.failures = [NotifyError("rate limited", retry_after=60)]  # Slack asks for a minute
-    router = AlertRouter(store, Alerts(group_wait=0, fallback_after=1.0, routes=[Route(to=["slack", "email"])]),
-                         {"slack": slack, "email": email})
+    router = AlertRouter(
+        store, Alerts(group_wait=0, fallback_after=1.0, routes=[Route(to=["slack", "email"])]), {"slack": slack, "email": email}
+    )
     store_alerts(store, meta_down(at=0)[:1])
     router.start()
     try:

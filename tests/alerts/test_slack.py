@@ -1,4 +1,5 @@
 """Slack: the pure payload builders, then the notifier against a fake Slack on loopback."""
+
 from __future__ import annotations
 
 import asyncio
@@ -33,14 +34,26 @@ def down(channel: str, name: str, host: str, at: float = T0) -> Alert:
     return Alert(channel, name, "up", "down", at, cause, key=f"down:{channel}:{int(at)}")
 
 
-OUTAGE = (down("facebook_shop", "Facebook Shop", "facebook.com"), down("instagram_shop", "Instagram Shop", "instagram.com", T0 + 1),
-          down("messenger", "Messenger", "messenger.com", T0 + 2), down("whatsapp", "WhatsApp Business", "whatsapp.com", T0 + 3))
-RECOVERED = Alert("facebook_shop", "Facebook Shop", "down", "up", T0 + 6 * 3600 + 60, {}, down_for=6 * 3600 + 60,
-                  key=f"down:facebook_shop:{int(T0)}")
-HOSTILE = Alert("evil", "Shop <!channel> & Co", "up", "down", T0,
-                {"check": "http", "error_class": "http_status", "error": "HTTP 503: <https://evil.example|click here> <@U123> &amp;"})
-FAILOVER = Alert("summer_sale", "Summer sale", "", "", T0, event="failover_planned",
-                 detail="budget 70% Facebook Shop → 0%, Google Shopping 30% → 100%")
+OUTAGE = (
+    down("facebook_shop", "Facebook Shop", "facebook.com"),
+    down("instagram_shop", "Instagram Shop", "instagram.com", T0 + 1),
+    down("messenger", "Messenger", "messenger.com", T0 + 2),
+    down("whatsapp", "WhatsApp Business", "whatsapp.com", T0 + 3),
+)
+RECOVERED = Alert(
+    "facebook_shop", "Facebook Shop", "down", "up", T0 + 6 * 3600 + 60, {}, down_for=6 * 3600 + 60, key=f"down:facebook_shop:{int(T0)}"
+)
+HOSTILE = Alert(
+    "evil",
+    "Shop <!channel> & Co",
+    "up",
+    "down",
+    T0,
+    {"check": "http", "error_class": "http_status", "error": "HTTP 503: <https://evil.example|click here> <@U123> &amp;"},
+)
+FAILOVER = Alert(
+    "summer_sale", "Summer sale", "", "", T0, event="failover_planned", detail="budget 70% Facebook Shop → 0%, Google Shopping 30% → 100%"
+)
 
 
 def strings(value: Any) -> Iterator[str]:
@@ -56,17 +69,32 @@ def strings(value: Any) -> Iterator[str]:
 
 # Payload builders (pure).
 
-@pytest.mark.parametrize(("text", "escaped"), [
-    ("a & b", "a &amp; b"), ("<!channel>", "&lt;!channel&gt;"), ("<https://x|y>", "&lt;https://x|y&gt;"),
-    ("&amp;", "&amp;amp;"), ("plain 'quotes' \"stay\"", "plain 'quotes' \"stay\""),
-], ids=["ampersand", "mention", "link", "entity-text", "quotes-untouched"])
+
+@pytest.mark.parametrize(
+    ("text", "escaped"),
+    [
+        ("a & b", "a &amp; b"),
+        ("<!channel>", "&lt;!channel&gt;"),
+        ("<https://x|y>", "&lt;https://x|y&gt;"),
+        ("&amp;", "&amp;amp;"),
+        ("plain 'quotes' \"stay\"", "plain 'quotes' \"stay\""),
+    ],
+    ids=["ampersand", "mention", "link", "entity-text", "quotes-untouched"],
+)
 def test_escape_replaces_only_slack_control_characters(text: str, escaped: str) -> None:
     assert escape(text) == escaped
 
 
-@pytest.mark.parametrize(("text", "limit", "cut"), [
-    ("abcdef", 6, "abcdef"), ("abcdefg", 6, "abcde…"), ("abc&amp;def", 6, "abc…"), ("abc&amp;def", 9, "abc&amp;…"),
-], ids=["fits", "cut", "never-inside-entity", "after-entity"])
+@pytest.mark.parametrize(
+    ("text", "limit", "cut"),
+    [
+        ("abcdef", 6, "abcdef"),
+        ("abcdefg", 6, "abcde…"),
+        ("abc&amp;def", 6, "abc…"),
+        ("abc&amp;def", 9, "abc&amp;…"),
+    ],
+    ids=["fits", "cut", "never-inside-entity", "after-entity"],
+)
 def test_fit_cuts_with_ellipsis_outside_entities(text: str, limit: int, cut: str) -> None:
     assert fit(text, limit) == cut
 
@@ -80,7 +108,8 @@ def test_2021_outage_is_one_message_with_the_common_cause() -> None:
         "• Facebook Shop is down: DNS: SERVFAIL from 1.1.1.1 for facebook.com",
         "• Instagram Shop is down: DNS: SERVFAIL from 1.1.1.1 for instagram.com",
         "• Messenger is down: DNS: SERVFAIL from 1.1.1.1 for messenger.com",
-        "• WhatsApp Business is down: DNS: SERVFAIL from 1.1.1.1 for whatsapp.com"]
+        "• WhatsApp Business is down: DNS: SERVFAIL from 1.1.1.1 for whatsapp.com",
+    ]
     assert context["elements"][0]["text"] == "2021-10-04 15:40 UTC · <https://status.example.com/|Status page>"
 
 
@@ -92,10 +121,15 @@ def test_updated_message_reads_back_up_with_the_newest_state_per_channel() -> No
     assert payload["blocks"][2]["elements"][0]["text"] == "2021-10-04 21:41 UTC"  # no status page: no link
 
 
-@pytest.mark.parametrize("build", [
-    lambda b: slack_blocks.message(b, (), WORDING), lambda b: slack_blocks.reply(b, WORDING),
-    lambda b: slack_blocks.webhook_message(b, WORDING),
-], ids=["message", "reply", "webhook"])
+@pytest.mark.parametrize(
+    "build",
+    [
+        lambda b: slack_blocks.message(b, (), WORDING),
+        lambda b: slack_blocks.reply(b, WORDING),
+        lambda b: slack_blocks.webhook_message(b, WORDING),
+    ],
+    ids=["message", "reply", "webhook"],
+)
 def test_hostile_alert_text_is_escaped_in_every_block(build: Callable[[Batch], dict[str, Any]]) -> None:
     payload = build(Batch((HOSTILE, OUTAGE[0]), "ops", "https://status.example.com/?a=1&b=2"))
     texts = list(strings(payload))
@@ -134,7 +168,8 @@ def test_reply_has_one_bullet_of_details_per_alert() -> None:
     assert text.splitlines() == [
         "• Facebook Shop (facebook_shop): up → down · check dns · dns_servfail: SERVFAIL from 1.1.1.1 for facebook.com",
         "• Facebook Shop (facebook_shop): down → up · was down for 6h 1m",
-        "• Failover: moving: Summer sale: budget 70% Facebook Shop → 0%, Google Shopping 30% → 100%"]
+        "• Failover: moving: Summer sale: budget 70% Facebook Shop → 0%, Google Shopping 30% → 100%",
+    ]
 
 
 def test_webhook_payload_is_the_message_of_the_batch() -> None:
@@ -145,6 +180,7 @@ def test_webhook_payload_is_the_message_of_the_batch() -> None:
 
 
 # The notifier against FakeSlack.
+
 
 @pytest.fixture
 async def slack(aiohttp_server: Any) -> FakeSlack:
@@ -240,24 +276,30 @@ async def test_an_answer_that_is_not_slack_json_is_temporary(slack: FakeSlack, m
     assert not caught.value.permanent and slack.count("chat.postMessage") == 1
 
 
-async def test_a_failed_thread_reply_still_delivers_the_message(slack: FakeSlack, make: Callable[..., SlackNotifier],
-                                                                caplog: pytest.LogCaptureFixture) -> None:
+async def test_a_failed_thread_reply_still_delivers_the_message(
+    slack: FakeSlack, make: Callable[..., SlackNotifier], caplog: pytest.LogCaptureFixture
+) -> None:
     slack.fail("chat.postMessage", None, FakeSlack.error("fatal_error"))
     delivery = await send(make(), Batch(OUTAGE, "ops"))
     assert delivery.ref is not None and len(slack.messages) == 1
     assert "the alert went out but its thread reply did not: Slack chat.postMessage failed (fatal_error); will retry" in caplog.text
 
 
-@pytest.mark.parametrize(("options", "script", "fix"), [
-    ({"channel": "#nope"}, None, "Slack finds no channel #nope (channel_not_found): set channel to the id"),
-    ({"token": "xoxb-9999-wrong"}, None, "Slack rejected the bot token (invalid_auth): the app was uninstalled"),
-    ({}, "not_in_channel", "the bot is not in #ops (not_in_channel): invite it there: /invite @channel-monitor"),
-    ({}, "missing_scope", "the Slack app lacks the chat:write scope (missing_scope)"),
-    ({}, "is_archived", "#ops is archived (is_archived): unarchive it"),
-    ({}, "msg_too_long", "Slack refused this message (msg_too_long); retrying it cannot help, later messages are not affected"),
-], ids=["channel_not_found", "invalid_auth", "not_in_channel", "missing_scope", "is_archived", "msg_too_long"])
-async def test_permanent_errors_fail_after_one_request(slack: FakeSlack, make: Callable[..., SlackNotifier],
-                                                       options: dict[str, str], script: str | None, fix: str) -> None:
+@pytest.mark.parametrize(
+    ("options", "script", "fix"),
+    [
+        ({"channel": "#nope"}, None, "Slack finds no channel #nope (channel_not_found): set channel to the id"),
+        ({"token": "xoxb-9999-wrong"}, None, "Slack rejected the bot token (invalid_auth): the app was uninstalled"),
+        ({}, "not_in_channel", "the bot is not in #ops (not_in_channel): invite it there: /invite @channel-monitor"),
+        ({}, "missing_scope", "the Slack app lacks the chat:write scope (missing_scope)"),
+        ({}, "is_archived", "#ops is archived (is_archived): unarchive it"),
+        ({}, "msg_too_long", "Slack refused this message (msg_too_long); retrying it cannot help, later messages are not affected"),
+    ],
+    ids=["channel_not_found", "invalid_auth", "not_in_channel", "missing_scope", "is_archived", "msg_too_long"],
+)
+async def test_permanent_errors_fail_after_one_request(
+    slack: FakeSlack, make: Callable[..., SlackNotifier], options: dict[str, str], script: str | None, fix: str
+) -> None:
     if script:
         slack.fail("chat.postMessage", FakeSlack.error(script))
     with pytest.raises(NotifyError) as caught:
@@ -285,14 +327,17 @@ def leaks(secret: str, exc: BaseException, caplog: pytest.LogCaptureFixture) -> 
     return [where for where, text in places.items() if secret in text]
 
 
-async def test_the_token_never_appears_in_errors_or_logs(slack: FakeSlack, make: Callable[..., SlackNotifier],
-                                                         caplog: pytest.LogCaptureFixture) -> None:
+async def test_the_token_never_appears_in_errors_or_logs(
+    slack: FakeSlack, make: Callable[..., SlackNotifier], caplog: pytest.LogCaptureFixture
+) -> None:
     caplog.set_level(logging.DEBUG)
     wrong = "xoxb-9999-wrong-secret"
-    cases = [(make(token=wrong), ()),  # invalid_auth
-             (make(), (FakeSlack.rate_limited(1), FakeSlack.http(500), FakeSlack.http(500))),  # retried, then temporary
-             (make(), (FakeSlack.rate_limited(120),)),
-             (make(base_url=f"http://127.0.0.1:{closed_port()}/api/"), ())]
+    cases = [
+        (make(token=wrong), ()),  # invalid_auth
+        (make(), (FakeSlack.rate_limited(1), FakeSlack.http(500), FakeSlack.http(500))),  # retried, then temporary
+        (make(), (FakeSlack.rate_limited(120),)),
+        (make(base_url=f"http://127.0.0.1:{closed_port()}/api/"), ()),
+    ]
     for notifier, script in cases:
         slack.fail("chat.postMessage", *script)
         with pytest.raises(NotifyError) as caught:
@@ -302,6 +347,7 @@ async def test_the_token_never_appears_in_errors_or_logs(slack: FakeSlack, make:
 
 
 # Incoming webhook mode.
+
 
 async def test_webhook_posts_once_per_batch(slack: FakeSlack, make: Callable[..., SlackNotifier]) -> None:
     notifier = make(webhook_url=slack.webhook_url())
@@ -314,16 +360,21 @@ async def test_webhook_posts_once_per_batch(slack: FakeSlack, make: Callable[...
     assert slack.count("webhook") == 2
 
 
-@pytest.mark.parametrize(("hook", "script", "fix"), [
-    ("T0/B0/removed", None, "the incoming webhook no longer works (no_service): it was removed"),
-    ("T0/B0/hooksecret123", FakeSlack.http(410, "channel_is_archived"), "the incoming webhook no longer works (channel_is_archived)"),
-    ("T0/B0/hooksecret123", FakeSlack.http(403, "invalid_token"), "the incoming webhook no longer works (invalid_token)"),
-    ("T0/B0/hooksecret123", FakeSlack.http(403, "action_prohibited"), "Slack refused the incoming webhook (action_prohibited)"),
-    ("T0/B0/hooksecret123", FakeSlack.http(400, "invalid_payload"), "Slack refused this message (invalid_payload)"),
-    ("T0/B0/hooksecret123", FakeSlack.http(404, "<html>gone</html>"), "the incoming webhook no longer works (HTTP 404)"),
-], ids=["404-no_service", "410-archived", "403-invalid_token", "403-prohibited", "400-invalid_payload", "404-html"])
-async def test_webhook_client_errors_are_permanent(slack: FakeSlack, make: Callable[..., SlackNotifier], hook: str,
-                                                   script: Any, fix: str) -> None:
+@pytest.mark.parametrize(
+    ("hook", "script", "fix"),
+    [
+        ("T0/B0/removed", None, "the incoming webhook no longer works (no_service): it was removed"),
+        ("T0/B0/hooksecret123", FakeSlack.http(410, "channel_is_archived"), "the incoming webhook no longer works (channel_is_archived)"),
+        ("T0/B0/hooksecret123", FakeSlack.http(403, "invalid_token"), "the incoming webhook no longer works (invalid_token)"),
+        ("T0/B0/hooksecret123", FakeSlack.http(403, "action_prohibited"), "Slack refused the incoming webhook (action_prohibited)"),
+        ("T0/B0/hooksecret123", FakeSlack.http(400, "invalid_payload"), "Slack refused this message (invalid_payload)"),
+        ("T0/B0/hooksecret123", FakeSlack.http(404, "<html>gone</html>"), "the incoming webhook no longer works (HTTP 404)"),
+    ],
+    ids=["404-no_service", "410-archived", "403-invalid_token", "403-prohibited", "400-invalid_payload", "404-html"],
+)
+async def test_webhook_client_errors_are_permanent(
+    slack: FakeSlack, make: Callable[..., SlackNotifier], hook: str, script: Any, fix: str
+) -> None:
     if script is not None:
         slack.fail("webhook", script)
     with pytest.raises(NotifyError) as caught:
@@ -349,8 +400,7 @@ async def test_webhook_429_waits_and_a_long_one_returns_retry_after(slack: FakeS
     assert slack.count("webhook") == 3 and len(slack.webhooks["T0/B0/hooksecret123"]) == 1
 
 
-async def test_webhook_server_errors_are_tried_three_times_then_temporary(slack: FakeSlack,
-                                                                        make: Callable[..., SlackNotifier]) -> None:
+async def test_webhook_server_errors_are_tried_three_times_then_temporary(slack: FakeSlack, make: Callable[..., SlackNotifier]) -> None:
     # One owner of the 5xx retries: slack-sdk 3.48 started consulting its retry handlers on every status >= 400,
     # which multiplied our three attempts by three when a 5xx handler was passed to it.
     slack.fail("webhook", *(FakeSlack.http(503) for _ in range(12)))
@@ -360,20 +410,28 @@ async def test_webhook_server_errors_are_tried_three_times_then_temporary(slack:
     assert slack.count("webhook") == WEBHOOK_5XX_RETRIES + 1 and not slack.webhooks["T0/B0/hooksecret123"]
 
 
-@pytest.mark.parametrize(("hook", "script", "permanent"), [
-    ("T0/B0/removed", (), True),                                        # 404 no_service: the webhook was removed
-    ("T0/B0/hooksecret123", (FakeSlack.http(403, "invalid_token"),), True),
-    ("T0/B0/hooksecret123", (FakeSlack.rate_limited(1, webhook=True), *(FakeSlack.http(500) for _ in range(12))), False),
-    (None, (), False),                                                  # nothing listens at the webhook's address
-], ids=["removed", "invalid-token", "rate-limited-then-5xx", "unreachable"])
-async def test_an_unusable_webhook_fails_without_naming_the_secret(slack: FakeSlack, make: Callable[..., SlackNotifier],
-                                                                   caplog: pytest.LogCaptureFixture, hook: str | None,
-                                                                   script: tuple[Any, ...], permanent: bool) -> None:
+@pytest.mark.parametrize(
+    ("hook", "script", "permanent"),
+    [
+        ("T0/B0/removed", (), True),  # 404 no_service: the webhook was removed
+        ("T0/B0/hooksecret123", (FakeSlack.http(403, "invalid_token"),), True),
+        ("T0/B0/hooksecret123", (FakeSlack.rate_limited(1, webhook=True), *(FakeSlack.http(500) for _ in range(12))), False),
+        (None, (), False),  # nothing listens at the webhook's address
+    ],
+    ids=["removed", "invalid-token", "rate-limited-then-5xx", "unreachable"],
+)
+async def test_an_unusable_webhook_fails_without_naming_the_secret(
+    slack: FakeSlack,
+    make: Callable[..., SlackNotifier],
+    caplog: pytest.LogCaptureFixture,
+    hook: str | None,
+    script: tuple[Any, ...],
+    permanent: bool,
+) -> None:
     caplog.set_level(logging.DEBUG)
     if hook is None:
         port = closed_port()
-        notifier = make(webhook_url=f"http://127.0.0.1:{port}/webhook/T0/B0/hooksecret123",
-                        base_url=f"http://127.0.0.1:{port}/api/")
+        notifier = make(webhook_url=f"http://127.0.0.1:{port}/webhook/T0/B0/hooksecret123", base_url=f"http://127.0.0.1:{port}/api/")
     else:
         notifier = make(webhook_url=slack.webhook_url(hook))
     slack.fail("webhook", *script)
@@ -386,33 +444,65 @@ async def test_an_unusable_webhook_fails_without_naming_the_secret(slack: FakeSl
 
 # Options.
 
-@pytest.mark.parametrize(("options", "message"), [
-    ({"token": "xoxp-1-user-secret", "channel": "#ops"},
-     "token must be a bot token starting with xoxb-, this is a user token; copy the Bot User OAuth Token from the "
-     "Slack app's OAuth & Permissions page"),
-    ({"token": "https://hooks.slack.com/services/T/B/secret", "channel": "#ops"},
-     "token must be a bot token starting with xoxb-, this is a URL (use webhook_url); copy the Bot User OAuth Token "
-     "from the Slack app's OAuth & Permissions page"),
-    ({}, "set either token (a bot: updates its messages, replies in threads) or webhook_url (an incoming webhook), "
-         "exactly one of them"),
-    ({"token": "xoxb-1-secret", "webhook_url": "https://hooks.slack.com/services/T/B/secret", "channel": "#ops"},
-     "set either token (a bot: updates its messages, replies in threads) or webhook_url (an incoming webhook), "
-     "exactly one of them"),
-    ({"token": "xoxb-1-secret"}, "channel is required with token: the channel id (C0123ABCD) or #name to post in"),
-    ({"token": "xoxb-1-secret", "channel": "ops team"},
-     "'ops team' is not a Slack channel; write its id (C0123ABCD, shown at the bottom of the channel's details) or #name in lower case"),
-    ({"webhook_url": "https://hooks.slack.com/services/T/B/secret", "channel": "#ops"},
-     "leave channel out with webhook_url: an incoming webhook posts to the channel chosen when it was added"),
-    ({"webhook_url": "https://evil.example/services/T/B/secret"},
-     "webhook_url must be https://hooks.slack.com/services/... (the URL Slack shows for the incoming webhook); "
-     "the value given is not (not shown: it is a secret)"),
-    ({"webhook_url": "http://127.0.0.1:9/hook/secret", "base_url": "http://127.0.0.1:8/api/"},
-     "webhook_url must be on the base_url's server (http://127.0.0.1:8) when base_url is set; the value given is "
-     "not (not shown: it is a secret)"),
-    ({"token": "xoxb-1-secret", "channel": "#ops", "base_url": "ftp://slack.example/"},
-     "'ftp://slack.example/' is not an http(s) base URL; leave it out (Slack's is https://slack.com/api/)"),
-], ids=["user-token", "url-as-token", "neither", "both", "no-channel", "bad-channel", "webhook-with-channel",
-        "webhook-not-slack", "webhook-not-on-base_url", "bad-base_url"])
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        (
+            {"token": "xoxp-1-user-secret", "channel": "#ops"},
+            "token must be a bot token starting with xoxb-, this is a user token; copy the Bot User OAuth Token from the "
+            "Slack app's OAuth & Permissions page",
+        ),
+        (
+            {"token": "https://hooks.slack.com/services/T/B/secret", "channel": "#ops"},
+            "token must be a bot token starting with xoxb-, this is a URL (use webhook_url); copy the Bot User OAuth Token "
+            "from the Slack app's OAuth & Permissions page",
+        ),
+        (
+            {},
+            "set either token (a bot: updates its messages, replies in threads) or webhook_url (an incoming webhook), exactly one of them",
+        ),
+        (
+            {"token": "xoxb-1-secret", "webhook_url": "https://hooks.slack.com/services/T/B/secret", "channel": "#ops"},
+            "set either token (a bot: updates its messages, replies in threads) or webhook_url (an incoming webhook), exactly one of them",
+        ),
+        ({"token": "xoxb-1-secret"}, "channel is required with token: the channel id (C0123ABCD) or #name to post in"),
+        (
+            {"token": "xoxb-1-secret", "channel": "ops team"},
+            "'ops team' is not a Slack channel; write its id (C0123ABCD, shown at the bottom of the channel's details) or #name in lower case",
+        ),
+        (
+            {"webhook_url": "https://hooks.slack.com/services/T/B/secret", "channel": "#ops"},
+            "leave channel out with webhook_url: an incoming webhook posts to the channel chosen when it was added",
+        ),
+        (
+            {"webhook_url": "https://evil.example/services/T/B/secret"},
+            "webhook_url must be https://hooks.slack.com/services/... (the URL Slack shows for the incoming webhook); "
+            "the value given is not (not shown: it is a secret)",
+        ),
+        (
+            {"webhook_url": "http://127.0.0.1:9/hook/secret", "base_url": "http://127.0.0.1:8/api/"},
+            "webhook_url must be on the base_url's server (http://127.0.0.1:8) when base_url is set; the value given is "
+            "not (not shown: it is a secret)",
+        ),
+        (
+            {"token": "xoxb-1-secret", "channel": "#ops", "base_url": "ftp://slack.example/"},
+            "'ftp://slack.example/' is not an http(s) base URL; leave it out (Slack's is https://slack.com/api/)",
+        ),
+    ],
+    ids=[
+        "user-token",
+        "url-as-token",
+        "neither",
+        "both",
+        "no-channel",
+        "bad-channel",
+        "webhook-with-channel",
+        "webhook-not-slack",
+        "webhook-not-on-base_url",
+        "bad-base_url",
+    ],
+)
 def test_invalid_options_say_how_to_fix_them_and_hide_secrets(options: dict[str, str], message: str) -> None:
     with pytest.raises(ValidationError) as caught:
         Config(**options)

@@ -1,4 +1,5 @@
 """Webhook notifier against a loopback receiver that verifies signatures and deduplicates like a real one."""
+
 from __future__ import annotations
 
 import json
@@ -14,15 +15,16 @@ from pydantic import ValidationError
 
 from alerts.base import Alert, Batch, NotifierContext, NotifyError
 from alerts.webhook import KIND, Config, WebhookNotifier
-from monitor.failover.signing import HEADER, SignatureError, verify
+from monitor.core.signing import HEADER, SignatureError, verify
 from tests.fakes import LOOPBACK
 
 SECRET = "whsec-0123456789abcdef-alerts"
 DNS = {"check": "home", "error_class": "dns_servfail", "error": "SERVFAIL from 127.0.0.1:53"}
-DOWN = (Alert("allegro", "Allegro", "up", "down", 1_700_000_000.0, DNS, key="down:allegro:1700000000", id=41),
-        Alert("shop", "Shop", "up", "degraded", 1_700_000_001.5, {"check": "cart", "error_class": "http_status",
-                                                                    "error": "HTTP 503"}, id=42),
-        Alert("ebay", "Ebay", "down", "up", 1_700_000_002.0, {}, down_for=90.0, id=43))
+DOWN = (
+    Alert("allegro", "Allegro", "up", "down", 1_700_000_000.0, DNS, key="down:allegro:1700000000", id=41),
+    Alert("shop", "Shop", "up", "degraded", 1_700_000_001.5, {"check": "cart", "error_class": "http_status", "error": "HTTP 503"}, id=42),
+    Alert("ebay", "Ebay", "down", "up", 1_700_000_002.0, {}, down_for=90.0, id=43),
+)
 LOG = logging.getLogger("tests.alerts.webhook")
 
 
@@ -32,8 +34,8 @@ class Receiver:
     def __init__(self, secret: str) -> None:
         self.secret = secret
         self.url = ""
-        self.skew = 0.0            # the receiver's clock minus the real one: ages every request it sees
-        self.status = 200          # answer with this instead of accepting
+        self.skew = 0.0  # the receiver's clock minus the real one: ages every request it sees
+        self.status = 200  # answer with this instead of accepting
         self.answer_headers: dict[str, str] = {}
         self.error = "busy"
         self.accepted: dict[str, dict[str, Any]] = {}
@@ -96,9 +98,20 @@ async def test_delivers_a_signed_batch_once(receiver, make):
     assert body["severity"] == "critical" and body["status_url"] == "https://status.example.com/"
     assert [a["severity"] for a in body["alerts"]] == ["critical", "warning", "info"]
     assert body["alerts"][0] == {
-        "id": 41, "event": "state", "severity": "critical", "channel": "allegro", "channel_name": "Allegro",
-        "old_state": "up", "new_state": "down", "at": "2023-11-14T22:13:20.000Z", "cause": DNS, "down_for": None,
-        "detail": "", "key": "down:allegro:1700000000", "line": "Allegro is down: DNS: SERVFAIL from 127.0.0.1:53"}
+        "id": 41,
+        "event": "state",
+        "severity": "critical",
+        "channel": "allegro",
+        "channel_name": "Allegro",
+        "old_state": "up",
+        "new_state": "down",
+        "at": "2023-11-14T22:13:20.000Z",
+        "cause": DNS,
+        "down_for": None,
+        "detail": "",
+        "key": "down:allegro:1700000000",
+        "line": "Allegro is down: DNS: SERVFAIL from 127.0.0.1:53",
+    }
     assert body["alerts"][2]["down_for"] == 90.0 and body["alerts"][2]["line"] == "Ebay is up again after 1m 30s down"
 
 
@@ -173,11 +186,13 @@ async def test_no_secret_or_url_credentials_in_errors_or_logs(receiver, make, ca
 
 def test_config_validation():
     assert Config.model_validate({"url": "https://hooks.example.com/a", "secret": SECRET}).timeout == 10
-    for bad, words in [({"url": "ftp://user:pw-1234@host/x"}, "ftp://host ... is not an http(s) URL (the rest is not shown"),
-                       ({"secret": "short-pw-1234"}, "${"),
-                       ({"headers": {"idempotency-key": "x"}}, "set by the webhook notifier itself"),
-                       ({"headers": {"X-Channel-Monitor-Signature": "x"}}, "set by the webhook notifier itself"),
-                       ({"headers": {"X-A": "a\r\nX-B: b"}}, "line break")]:
+    for bad, words in [
+        ({"url": "ftp://user:pw-1234@host/x"}, "ftp://host ... is not an http(s) URL (the rest is not shown"),
+        ({"secret": "short-pw-1234"}, "${"),
+        ({"headers": {"idempotency-key": "x"}}, "set by the webhook notifier itself"),
+        ({"headers": {"X-Channel-Monitor-Signature": "x"}}, "set by the webhook notifier itself"),
+        ({"headers": {"X-A": "a\r\nX-B: b"}}, "line break"),
+    ]:
         with pytest.raises(ValidationError) as caught:
             Config.model_validate({"url": "https://hooks.example.com/a", "secret": SECRET, **bad})
         [shown] = [str(e["ctx"]["error"]) for e in caught.value.errors()]  # what monitor/config_errors.py shows

@@ -5,6 +5,7 @@ Idempotency-Key (a repeat is acknowledged, not applied again), and keeps the res
 amounts and paused flags per (promotion, channel), and the notices posted per (notice, channel).
 `script` makes it answer with chosen statuses first (e.g. [500, 200]) per channel.
 """
+
 from __future__ import annotations
 
 import json
@@ -13,7 +14,7 @@ from collections import defaultdict, deque
 
 from aiohttp import web
 
-from monitor.failover.signing import HEADER, SignatureError, verify
+from monitor.core.signing import HEADER, SignatureError, verify
 
 SECRET = "test-secret-0123456789abcdef"
 
@@ -24,9 +25,9 @@ class Receiver:
         self.amounts: dict[tuple[str, str], int] = dict(amounts or {})
         self.paused: set[tuple[str, str]] = set()
         self.notices: set[tuple[str, str]] = set()
-        self.applied: dict[str, dict] = {}        # idempotency key -> the action, applied once
-        self.deliveries: list[dict] = []          # every request that passed the signature check
-        self.rejected: list[str] = []             # why requests were refused
+        self.applied: dict[str, dict] = {}  # idempotency key -> the action, applied once
+        self.deliveries: list[dict] = []  # every request that passed the signature check
+        self.rejected: list[str] = []  # why requests were refused
         self.script: dict[str, deque[int]] = defaultdict(deque)  # channel -> statuses to answer first
         self.first_ack_at: float | None = None
         self.app = web.Application()

@@ -4,6 +4,7 @@ The receiver verifies every request with signing.verify and deduplicates on Idem
 seller's endpoint should; the fake Graph API keeps ad sets in a dict and answers errors in Meta's
 JSON shape with HTTP 400, so the actuators are exercised through real HTTP, never through mocks.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -17,10 +18,11 @@ import pytest
 from aiohttp import web
 from pydantic import ValidationError
 
+from monitor.core.http import USER_AGENT
+from monitor.core.signing import HEADER, TIMESTAMP_HEADER, SignatureError, sign, verify
 from monitor.failover.actions import Action, ActionResult, ActuatorContext
 from monitor.failover.actuators import ACTUATORS, log, meta_ads, webhook
-from monitor.failover.signing import HEADER, TIMESTAMP_HEADER, SignatureError, sign, verify
-from probes.session import USER_AGENT, create_outbound_session
+from probes.session import create_outbound_session
 from tests.fakes import LOOPBACK
 from tests.probes.conftest import closed_port
 
@@ -39,10 +41,16 @@ async def ctx():
 
 def action(op: str = "set_amount", **kw: Any) -> Action:
     defaults: dict[str, Any] = {
-        "id": 7, "key": "act-7f3a", "op": op, "channel": "meta", "target": ADSET, "unit": "PLN",
+        "id": 7,
+        "key": "act-7f3a",
+        "op": op,
+        "channel": "meta",
+        "target": ADSET,
+        "unit": "PLN",
         "promotion": None if op.endswith("notice") else "black-friday",
         "notice": "meta-down" if op.endswith("notice") else None,
-        "reason": {"incident": 42, "failed": ["meta"], "plan": "p-9"}}
+        "reason": {"incident": 42, "failed": ["meta"], "plan": "p-9"},
+    }
     if op == "set_amount":
         defaults |= {"value": 8000, "expect": 5000}
     if op == "post_notice":
@@ -61,22 +69,37 @@ def test_signature_round_trip():
     verify(SECRET, BODY, header, now=1_700_000_000 + 299)
 
 
-@pytest.mark.parametrize(("secret", "body", "now", "message"), [
-    (SECRET, BODY + b" ", NOW, "does not match"),
-    ("another-secret-0123456789", BODY, NOW, "does not match"),
-    (SECRET, BODY, NOW + 301, "301 s old"),
-    (SECRET, BODY, NOW - 301, "301 s in the future"),
-], ids=["tampered-body", "wrong-secret", "replay-301s-old", "future-timestamp"])
+@pytest.mark.parametrize(
+    ("secret", "body", "now", "message"),
+    [
+        (SECRET, BODY + b" ", NOW, "does not match"),
+        ("another-secret-0123456789", BODY, NOW, "does not match"),
+        (SECRET, BODY, NOW + 301, "301 s old"),
+        (SECRET, BODY, NOW - 301, "301 s in the future"),
+    ],
+    ids=["tampered-body", "wrong-secret", "replay-301s-old", "future-timestamp"],
+)
 def test_signature_rejects(secret, body, now, message):
     with pytest.raises(SignatureError, match=message):
         verify(secret, body, sign(SECRET, BODY, int(NOW)), now=now)
 
 
-@pytest.mark.parametrize("header", [
-    "", "   ", "v1=abc", "t=1700000000", "t=abc,v1=00", "t=1700000000,t=1700000000,v1=00", "t=-5,v1=00",
-    "1700000000,v1=00", "t=1700000000;v1=00", "=1,v1=00",
-], ids=["empty", "blank", "no-t", "no-v1", "t-not-a-number", "two-t", "negative-t", "no-equals", "semicolon",
-        "empty-name"])
+@pytest.mark.parametrize(
+    "header",
+    [
+        "",
+        "   ",
+        "v1=abc",
+        "t=1700000000",
+        "t=abc,v1=00",
+        "t=1700000000,t=1700000000,v1=00",
+        "t=-5,v1=00",
+        "1700000000,v1=00",
+        "t=1700000000;v1=00",
+        "=1,v1=00",
+    ],
+    ids=["empty", "blank", "no-t", "no-v1", "t-not-a-number", "two-t", "negative-t", "no-equals", "semicolon", "empty-name"],
+)
 def test_malformed_signature_header_is_rejected(header):
     with pytest.raises(SignatureError, match="missing|malformed"):
         verify(SECRET, BODY, header, now=NOW)
@@ -97,15 +120,16 @@ def test_rotated_secrets_any_v1_passes():
 
 # --- webhook ----------------------------------------------------------------------------------------
 
+
 class Receiver:
     """A seller's endpoint: verifies the signature, applies each Idempotency-Key once, answers from a script."""
 
     def __init__(self, secret: str = SECRET) -> None:
         self.secret = secret
-        self.script: list[web.StreamResponse] = []   # answers for the next requests, then 200
+        self.script: list[web.StreamResponse] = []  # answers for the next requests, then 200
         self.requests: list[tuple[dict[str, str], bytes]] = []
         self.applied: dict[str, dict[str, Any]] = {}
-        self.release = asyncio.Event()                # a "hang" answer waits for this
+        self.release = asyncio.Event()  # a "hang" answer waits for this
         self.hang = False
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
@@ -151,15 +175,34 @@ async def test_webhook_applied_signed_and_keyed(receiver, ctx):
     assert headers["X-Shop"] == "sklep-1"
     body = json.loads(raw)
     assert raw == json.dumps(body, separators=(",", ":"), sort_keys=True, ensure_ascii=False).encode()
-    assert body == {"id": "act-7f3a", "op": "set_amount", "promotion": "black-friday", "notice": None,
-                    "channel": "meta", "target": ADSET, "value": 8000, "expect": 5000, "text": None, "unit": "PLN",
-                    "reason": {"incident": 42, "failed": ["meta"], "plan": "p-9"}, "attempt": 1,
-                    "sent_at": "2023-11-14T22:13:20.000Z"}
+    assert body == {
+        "id": "act-7f3a",
+        "op": "set_amount",
+        "promotion": "black-friday",
+        "notice": None,
+        "channel": "meta",
+        "target": ADSET,
+        "value": 8000,
+        "expect": 5000,
+        "text": None,
+        "unit": "PLN",
+        "reason": {"incident": 42, "failed": ["meta"], "plan": "p-9"},
+        "attempt": 1,
+        "sent_at": "2023-11-14T22:13:20.000Z",
+    }
 
 
-@pytest.mark.parametrize(("answer", "observed"), [
-    ({"value": 9000}, 9000), ({"value": "9000"}, None), ({"value": True}, None), ([9000], None), ("ok", None),
-], ids=["int", "string", "bool", "list", "not-json"])
+@pytest.mark.parametrize(
+    ("answer", "observed"),
+    [
+        ({"value": 9000}, 9000),
+        ({"value": "9000"}, None),
+        ({"value": True}, None),
+        ([9000], None),
+        ("ok", None),
+    ],
+    ids=["int", "string", "bool", "list", "not-json"],
+)
 async def test_webhook_observed_is_only_an_int_value(receiver, ctx, answer, observed):
     receiver.script.append(web.json_response(answer) if answer != "ok" else web.Response(text="ok"))
     result = await webhook.apply(action(), hook_config(receiver.url), ctx)
@@ -185,7 +228,9 @@ async def test_webhook_409_is_conflict_with_the_receivers_reason(receiver, ctx):
     config = hook_config(receiver.url)
     result = await webhook.apply(action(), config, ctx)
     assert (result.outcome, result.detail) == (
-        "conflict", "webhook reports a conflict, HTTP 409: budget is 7000, not 5000: changed by a human")
+        "conflict",
+        "webhook reports a conflict, HTTP 409: budget is 7000, not 5000: changed by a human",
+    )
     long = await webhook.apply(action(), config, ctx)
     assert long.outcome == "conflict" and long.detail.endswith(": " + "x" * 197 + "...")
 
@@ -203,11 +248,21 @@ async def test_webhook_signed_with_another_secret_is_refused_by_the_receiver(rec
     assert receiver.applied == {}
 
 
-@pytest.mark.parametrize(("status", "retry_after", "expected"), [
-    (429, "30", 30.0), (503, "2.5", 2.5), (429, None, None), (429, "soon", None), (429, "-1", None),
-    (500, "30", None), (408, None, None), (425, None, None), (502, None, None),
-], ids=["429-30s", "503-2.5s", "429-no-header", "429-not-seconds", "429-negative", "500-ignores-header",
-        "408", "425", "502"])
+@pytest.mark.parametrize(
+    ("status", "retry_after", "expected"),
+    [
+        (429, "30", 30.0),
+        (503, "2.5", 2.5),
+        (429, None, None),
+        (429, "soon", None),
+        (429, "-1", None),
+        (500, "30", None),
+        (408, None, None),
+        (425, None, None),
+        (502, None, None),
+    ],
+    ids=["429-30s", "503-2.5s", "429-no-header", "429-not-seconds", "429-negative", "500-ignores-header", "408", "425", "502"],
+)
 async def test_webhook_temporary_statuses_retry(receiver, ctx, status, retry_after, expected):
     headers = {"Retry-After": retry_after} if retry_after is not None else {}
     receiver.script.append(web.Response(status=status, headers=headers, text="busy"))
@@ -254,8 +309,23 @@ async def test_webhook_secret_never_in_detail_or_logs(receiver, ctx, caplog):
 
 # A hand-rolled validator for the keywords the schema uses (jsonschema is not installed); an unknown
 # keyword fails loudly, so the schema cannot grow a rule that this check silently ignores.
-KEYWORDS = {"$schema", "title", "description", "type", "required", "additionalProperties", "properties", "enum",
-            "const", "minimum", "minLength", "format", "allOf", "if", "then"}
+KEYWORDS = {
+    "$schema",
+    "title",
+    "description",
+    "type",
+    "required",
+    "additionalProperties",
+    "properties",
+    "enum",
+    "const",
+    "minimum",
+    "minLength",
+    "format",
+    "allOf",
+    "if",
+    "then",
+}
 TYPES = {"string": str, "integer": int, "object": dict, "null": type(None)}
 
 
@@ -289,8 +359,9 @@ def schema_errors(value: Any, schema: dict[str, Any], path: str = "$") -> list[s
 
 @pytest.mark.parametrize("op", ["set_amount", "pause", "resume", "post_notice", "withdraw_notice"])
 async def test_webhook_body_matches_the_published_schema(receiver, ctx, op):
-    result = await webhook.apply(action(op, text="Zamów w sklepie\n(bez Facebooka)" if op == "post_notice" else None),
-                                 hook_config(receiver.url), ctx)
+    result = await webhook.apply(
+        action(op, text="Zamów w sklepie\n(bez Facebooka)" if op == "post_notice" else None), hook_config(receiver.url), ctx
+    )
     assert result.outcome == "applied"
     [(_, raw)] = receiver.requests
     assert schema_errors(json.loads(raw), SCHEMA) == []
@@ -316,19 +387,35 @@ def test_webhook_body_survives_a_reason_that_is_not_json():
     assert json.loads(body)["reason"] == {"at": "2021-10-04 15:40:00"}
 
 
-@pytest.mark.parametrize(("options", "message"), [
-    ({"url": "ftp://hooks.example.com/x"}, "ftp://hooks.example.com ... is not an http(s) URL (the rest is not shown"),
-    ({"url": "https://u:pw@/x?k=1"}, "https://? ... is not an http(s) URL (the rest is not shown"),
-    ({"secret": "short"}, "at least 16 characters; generate one (openssl rand -hex 32) and reference it from the "
-                          "environment: secret: ${FAILOVER_WEBHOOK_SECRET}"),
-    ({"timeout": 0}, "greater than 0"),
-    ({"timeout": 121}, "less than or equal to 120"),
-    ({"headers": {"idempotency-key": "x"}}, "header 'idempotency-key' is set by the webhook actuator itself"),
-    ({"headers": {HEADER: "t=1,v1=00"}}, f"header '{HEADER}' is set by the webhook actuator itself"),
-    ({"headers": {"X-A": "1\r\nX-B: 2"}}, "header 'X-A' contains a line break"),
-    ({"retries": 3}, "Extra inputs are not permitted"),
-], ids=["scheme", "no-host-redacted", "short-secret", "zero-timeout", "long-timeout", "idempotency-header",
-        "signature-header", "header-injection", "unknown-option"])
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"url": "ftp://hooks.example.com/x"}, "ftp://hooks.example.com ... is not an http(s) URL (the rest is not shown"),
+        ({"url": "https://u:pw@/x?k=1"}, "https://? ... is not an http(s) URL (the rest is not shown"),
+        (
+            {"secret": "short"},
+            "at least 16 characters; generate one (openssl rand -hex 32) and reference it from the "
+            "environment: secret: ${FAILOVER_WEBHOOK_SECRET}",
+        ),
+        ({"timeout": 0}, "greater than 0"),
+        ({"timeout": 121}, "less than or equal to 120"),
+        ({"headers": {"idempotency-key": "x"}}, "header 'idempotency-key' is set by the webhook actuator itself"),
+        ({"headers": {HEADER: "t=1,v1=00"}}, f"header '{HEADER}' is set by the webhook actuator itself"),
+        ({"headers": {"X-A": "1\r\nX-B: 2"}}, "header 'X-A' contains a line break"),
+        ({"retries": 3}, "Extra inputs are not permitted"),
+    ],
+    ids=[
+        "scheme",
+        "no-host-redacted",
+        "short-secret",
+        "zero-timeout",
+        "long-timeout",
+        "idempotency-header",
+        "signature-header",
+        "header-injection",
+        "unknown-option",
+    ],
+)
 def test_webhook_config_errors(options, message):
     with pytest.raises(ValidationError) as info:
         webhook.Config(**({"url": "https://hooks.example.com/failover", "secret": SECRET} | options))
@@ -338,6 +425,7 @@ def test_webhook_config_errors(options, message):
 
 
 # --- meta_ads ----------------------------------------------------------------------------------------
+
 
 class FakeGraph:
     """The Graph API for ad sets and campaigns: GET ?fields=..., POST form fields, errors as Meta sends them."""
@@ -350,8 +438,14 @@ class FakeGraph:
         self.ignore_budget_writes = False
 
     @staticmethod
-    def error(message: str, code: int, subcode: int | None = None, type_: str = "OAuthException",
-              status: int = 400, headers: dict[str, str] | None = None) -> web.Response:
+    def error(
+        message: str,
+        code: int,
+        subcode: int | None = None,
+        type_: str = "OAuthException",
+        status: int = 400,
+        headers: dict[str, str] | None = None,
+    ) -> web.Response:
         err = {"message": message, "type": type_, "code": code, "fbtrace_id": "AbCdEf123"}
         if subcode is not None:
             err["error_subcode"] = subcode
@@ -368,8 +462,12 @@ class FakeGraph:
             return self.error(f"Invalid OAuth access token - Cannot parse access token {token}", 190)
         obj = self.objects.get(request.match_info["id"])
         if obj is None:
-            return self.error(f"Unsupported {request.method.lower()} request. Object with ID "
-                              f"'{request.match_info['id']}' does not exist", 100, 33, "GraphMethodException")
+            return self.error(
+                f"Unsupported {request.method.lower()} request. Object with ID '{request.match_info['id']}' does not exist",
+                100,
+                33,
+                "GraphMethodException",
+            )
         if request.method == "GET":
             fields = request.query.get("fields", "").split(",")
             return web.json_response({"id": request.match_info["id"], **{f: obj[f] for f in fields if f in obj}})
@@ -478,18 +576,26 @@ async def test_meta_rate_limit_is_retry_after_60s(graph, ctx, code, method):
 
 
 async def test_meta_rate_limit_waits_as_long_as_the_usage_header_says(graph, ctx):
-    usage = {"2222": [{"type": "ads_insights", "estimated_time_to_regain_access": 0}],
-             "1111": [{"type": "ads_management", "call_count": 100, "total_cputime": 20, "total_time": 20,
-                       "estimated_time_to_regain_access": 7}]}
-    graph.fail.append(("GET", 400, {"message": "User request limit reached", "code": 17, "subcode": 2446079},
-                       {"X-Business-Use-Case-Usage": json.dumps(usage)}))
+    usage = {
+        "2222": [{"type": "ads_insights", "estimated_time_to_regain_access": 0}],
+        "1111": [
+            {"type": "ads_management", "call_count": 100, "total_cputime": 20, "total_time": 20, "estimated_time_to_regain_access": 7}
+        ],
+    }
+    graph.fail.append(
+        (
+            "GET",
+            400,
+            {"message": "User request limit reached", "code": 17, "subcode": 2446079},
+            {"X-Business-Use-Case-Usage": json.dumps(usage)},
+        )
+    )
     result = await meta_ads.apply(action(), graph.config, ctx)
     assert (result.outcome, result.retry_after) == ("retry", 420.0)
 
 
 async def test_meta_rate_limit_with_an_unreadable_usage_header_waits_60s(graph, ctx):
-    graph.fail.append(("GET", 400, {"message": "User request limit reached", "code": 17},
-                       {"X-Business-Use-Case-Usage": "{not json"}))
+    graph.fail.append(("GET", 400, {"message": "User request limit reached", "code": 17}, {"X-Business-Use-Case-Usage": "{not json"}))
     assert (await meta_ads.apply(action(), graph.config, ctx)).retry_after == 60.0
 
 
@@ -505,8 +611,10 @@ async def test_meta_invalid_token_fails_and_the_token_is_never_shown(graph, ctx,
 async def test_meta_token_never_in_details_or_logs(graph, ctx, caplog):
     graph.fail.append(("POST", 500, {"message": f"An unexpected error has occurred ({TOKEN})", "code": 2}, {}))
     with caplog.at_level(logging.DEBUG):
-        results = [await meta_ads.apply(a, graph.config, ctx) for a in (
-            action(), action(), action("pause"), action(target="999"), action("post_notice"))]
+        results = [
+            await meta_ads.apply(a, graph.config, ctx)
+            for a in (action(), action(), action("pause"), action(target="999"), action("post_notice"))
+        ]
     assert [r.outcome for r in results] == ["retry", "applied", "applied", "failed", "failed"]
     assert results[0].detail == "Graph API HTTP 500, error 2: An unexpected error has occurred (***)"
     for result in results:
@@ -514,20 +622,23 @@ async def test_meta_token_never_in_details_or_logs(graph, ctx, caplog):
     assert "meta_ads: daily_budget of" in our_log(caplog) and TOKEN not in our_log(caplog)
 
 
-@pytest.mark.parametrize(("status", "err", "outcome"), [
-    (400, {"message": "(#100) Invalid parameter", "code": 100, "subcode": 1487891}, "failed"),
-    (400, {"message": "(#803) Some of the aliases you requested do not exist", "code": 803}, "failed"),
-    (500, {"message": "An unknown error has occurred.", "code": 1}, "retry"),
-    (503, {"message": "Service temporarily unavailable", "code": 2}, "retry"),
-    (400, {"message": "Please reduce the amount of data", "code": 1, "subcode": 99}, "retry"),
-    (400, {"message": "(#200) Permissions error", "code": 200}, "failed"),
-], ids=["100-invalid-parameter", "803-unknown-object", "500-code-1", "503-code-2", "400-code-1", "200-permissions"])
+@pytest.mark.parametrize(
+    ("status", "err", "outcome"),
+    [
+        (400, {"message": "(#100) Invalid parameter", "code": 100, "subcode": 1487891}, "failed"),
+        (400, {"message": "(#803) Some of the aliases you requested do not exist", "code": 803}, "failed"),
+        (500, {"message": "An unknown error has occurred.", "code": 1}, "retry"),
+        (503, {"message": "Service temporarily unavailable", "code": 2}, "retry"),
+        (400, {"message": "Please reduce the amount of data", "code": 1, "subcode": 99}, "retry"),
+        (400, {"message": "(#200) Permissions error", "code": 200}, "failed"),
+    ],
+    ids=["100-invalid-parameter", "803-unknown-object", "500-code-1", "503-code-2", "400-code-1", "200-permissions"],
+)
 async def test_meta_graph_errors(graph, ctx, status, err, outcome):
     graph.fail.append(("GET", status, err, {}))
     result = await meta_ads.apply(action(), graph.config, ctx)
     assert result.outcome == outcome and result.retry_after is None
-    assert result.response == {"status": status, "code": err["code"], "error_subcode": err.get("subcode"),
-                               "fbtrace_id": "AbCdEf123"}
+    assert result.response == {"status": status, "code": err["code"], "error_subcode": err.get("subcode"), "fbtrace_id": "AbCdEf123"}
 
 
 async def test_meta_unknown_object_fails(graph, ctx):
@@ -537,6 +648,7 @@ async def test_meta_unknown_object_fails(graph, ctx):
 
 async def test_meta_html_error_page_is_retry(aiohttp_server, ctx):
     app = web.Application()
+
     async def bad_gateway(_: web.Request) -> web.Response:
         return web.Response(status=502, text="<html>Bad gateway</html>")
 
@@ -563,7 +675,11 @@ async def test_meta_redirect_is_not_followed_with_the_token(aiohttp_server, ctx)
     server = await aiohttp_server(app)
     config = meta_ads.Config(access_token=TOKEN, base_url=str(server.make_url("/v21.0")))
     result = await meta_ads.apply(action("pause"), config, ctx)
-    assert (result.outcome, result.detail, followed) == ("failed", "Graph API HTTP 302: a redirect, which is not followed; check base_url", [])
+    assert (result.outcome, result.detail, followed) == (
+        "failed",
+        "Graph API HTTP 302: a redirect, which is not followed; check base_url",
+        [],
+    )
 
 
 async def test_meta_unreachable_is_retry(ctx):
@@ -579,19 +695,22 @@ async def test_meta_does_not_post_notices(graph, ctx, op):
     assert graph.tokens == []
 
 
-@pytest.mark.parametrize("target", ["", "act_123", "../me", "123?fields=x", "123\n"],
-                         ids=["empty", "act", "dots", "query", "newline"])
+@pytest.mark.parametrize("target", ["", "act_123", "../me", "123?fields=x", "123\n"], ids=["empty", "act", "dots", "query", "newline"])
 async def test_meta_target_must_be_an_object_id(graph, ctx, target):
     result = await meta_ads.apply(action(target=target), graph.config, ctx)
     assert result.outcome == "failed" and "is not a Meta ad set or campaign id" in result.detail
     assert graph.tokens == []
 
 
-@pytest.mark.parametrize(("options", "message"), [
-    ({"access_token": " "}, "the access token is empty; reference a system user token: access_token: ${META_ACCESS_TOKEN}"),
-    ({"base_url": "graph.facebook.com/v21.0"}, "is not an http(s) base URL; write e.g. https://graph.facebook.com/v21.0"),
-    ({"timeout": -1}, "greater than 0"),
-], ids=["empty-token", "no-scheme", "negative-timeout"])
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"access_token": " "}, "the access token is empty; reference a system user token: access_token: ${META_ACCESS_TOKEN}"),
+        ({"base_url": "graph.facebook.com/v21.0"}, "is not an http(s) base URL; write e.g. https://graph.facebook.com/v21.0"),
+        ({"timeout": -1}, "greater than 0"),
+    ],
+    ids=["empty-token", "no-scheme", "negative-timeout"],
+)
 def test_meta_config_errors(options, message):
     with pytest.raises(ValidationError) as info:
         meta_ads.Config(**({"access_token": TOKEN} | options))
@@ -607,16 +726,20 @@ def test_meta_config_defaults_to_the_graph_api():
 
 # --- log and registry ---------------------------------------------------------------------------------
 
+
 async def test_log_actuator_logs_one_line_and_applies(ctx, caplog):
     with caplog.at_level(logging.INFO, logger="test"):
         result = await log.apply(action(), log.Config(), ctx)
         notice = await log.apply(action("post_notice", text="Meta is down.\nOrder here."), log.Config(), ctx)
     assert result == notice == ActionResult.applied("logged")
     first, second = caplog.records
-    assert first.getMessage() == ("failover (log only): set_amount promotion black-friday on channel meta, "
-                                  f"target {ADSET}, value 80.00 PLN, key act-7f3a")
-    assert second.getMessage() == ("failover (log only): post_notice notice meta-down on channel meta, "
-                                   f"target {ADSET}, text 'Meta is down.\\nOrder here.', key act-7f3a")
+    assert first.getMessage() == (
+        f"failover (log only): set_amount promotion black-friday on channel meta, target {ADSET}, value 80.00 PLN, key act-7f3a"
+    )
+    assert second.getMessage() == (
+        "failover (log only): post_notice notice meta-down on channel meta, "
+        f"target {ADSET}, text 'Meta is down.\\nOrder here.', key act-7f3a"
+    )
     assert first.op == "set_amount" and first.action_key == "act-7f3a"
 
 

@@ -17,6 +17,7 @@ one, so it runs once per kind; k = n holds none (the acks may or may not have be
 The last test kills the service with the outage's actions in flight and lets the outage end before
 the restart: the failback must not expect the amounts that never arrived (no false conflict, no freeze).
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -35,7 +36,7 @@ from aiohttp import web
 from sqlalchemy import create_engine, select
 from sqlalchemy.exc import OperationalError
 
-from monitor.failover.signing import HEADER, SignatureError, verify
+from monitor.core.signing import HEADER, SignatureError, verify
 from monitor.store.models import FailoverActionRow, FailoverPlanRow, FailoverTargetRow
 from tests.failover.receiver import SECRET, Receiver
 from tests.fakes import FakeChannel, eventually
@@ -66,15 +67,15 @@ class HoldingReceiver(Receiver):
         self.kinds = KINDS if first == KINDS[0] else KINDS[::-1]
         self.holding = True
         self.release = asyncio.Event()
-        self.acked: list[str] = []              # keys whose 200 answer was handed to the server
-        self.held: list[tuple[str, str]] = []   # (key, kind) of requests held open
+        self.acked: list[str] = []  # keys whose 200 answer was handed to the server
+        self.held: list[tuple[str, str]] = []  # (key, kind) of requests held open
 
     async def handle(self, request: web.Request) -> web.Response:
         if not self.holding:
             return await super().handle(request)
         body = await request.read()  # cached: super().handle reads the same bytes again
         key = json.loads(body)["id"]
-        if self.acks_left > 0:       # no await between the check and the decrement
+        if self.acks_left > 0:  # no await between the check and the decrement
             self.acks_left -= 1
             response = await super().handle(request)
             if response.status == 200:
@@ -92,7 +93,7 @@ class HoldingReceiver(Receiver):
                 return web.json_response({"error": str(exc)}, status=401)
             self.deliveries.append(json.loads(body))
             response = web.json_response({"error": "held, never answered"}, status=503)
-        await self.release.wait()   # set only after the service was killed
+        await self.release.wait()  # set only after the service was killed
         return response
 
     def release_all(self) -> None:
@@ -101,17 +102,29 @@ class HoldingReceiver(Receiver):
 
 
 def write_config(tmp_path: Path, urls: dict[str, str], hook: str) -> Path:
-    lines = [f"data_dir: {tmp_path / 'data'}", "allow_networks: [127.0.0.0/8]",
-             "defaults: {interval: 200ms, timeout: 150ms, fail_threshold: 2, recover_threshold: 2}", "channels:"]
+    lines = [
+        f"data_dir: {tmp_path / 'data'}",
+        "allow_networks: [127.0.0.0/8]",
+        "defaults: {interval: 200ms, timeout: 150ms, fail_threshold: 2, recover_threshold: 2}",
+        "channels:",
+    ]
     for cid, url in urls.items():
-        lines += [f"  - id: {cid}", f"    name: {cid.title()}", "    checks:",
-                  f"      - {{kind: http, id: home, target: '{url}'}}"]
+        lines += [f"  - id: {cid}", f"    name: {cid.title()}", "    checks:", f"      - {{kind: http, id: home, target: '{url}'}}"]
         if cid != "facebook":  # never broken here: a 150 ms timeout on a loaded machine must not fail them over
             lines += ["    fail_threshold: 5"]
-    lines += ["failover:", "  timing: {hold_down: 0s, failback_after: 0s, settle: 0s}",
-              "  actuators:", f"    - {{id: hook, kind: webhook, url: '{hook}', secret: {SECRET}}}",
-              "  promotions:", "    - id: ads", "      name: Black Friday ads", "      total: 100000", "      unit: PLN",
-              "      mode: auto", "      channels:"]
+    lines += [
+        "failover:",
+        "  timing: {hold_down: 0s, failback_after: 0s, settle: 0s}",
+        "  actuators:",
+        f"    - {{id: hook, kind: webhook, url: '{hook}', secret: {SECRET}}}",
+        "  promotions:",
+        "    - id: ads",
+        "      name: Black Friday ads",
+        "      total: 100000",
+        "      unit: PLN",
+        "      mode: auto",
+        "      channels:",
+    ]
     lines += [f"        {c}: {{share: {v // 1000}, actuator: hook, target: 'obj-{c}'}}" for c, v in NORMAL.items()]
     path = tmp_path / "channels.yaml"
     path.write_text("\n".join(lines) + "\n")
@@ -129,8 +142,8 @@ class Service:
     async def start(self) -> None:
         with open(self.log, "ab") as err:
             self.proc = await asyncio.create_subprocess_exec(
-                *EXE, "run", "--config", str(self.config), "--listen", "127.0.0.1:0", cwd=ROOT,
-                stdout=asyncio.subprocess.PIPE, stderr=err)
+                *EXE, "run", "--config", str(self.config), "--listen", "127.0.0.1:0", cwd=ROOT, stdout=asyncio.subprocess.PIPE, stderr=err
+            )
         line = (await asyncio.wait_for(self.proc.stdout.readline(), 20)).decode()
         assert line.startswith("Status page: http://"), f"no status line: {line!r}; log:\n{self.log.read_text()}"
         self.url = line.split()[2].rstrip("/")
@@ -172,8 +185,10 @@ def stored(db: Path) -> tuple[list[FailoverPlanRow], list[FailoverActionRow], li
     engine = create_engine(f"sqlite:///{db}")
     try:
         with engine.connect() as conn:
-            return tuple([m.model_validate(r._mapping) for r in conn.execute(select(m).order_by(*m.__table__.primary_key))]
-                         for m in (FailoverPlanRow, FailoverActionRow, FailoverTargetRow))
+            return tuple(
+                [m.model_validate(r._mapping) for r in conn.execute(select(m).order_by(*m.__table__.primary_key))]
+                for m in (FailoverPlanRow, FailoverActionRow, FailoverTargetRow)
+            )
     finally:
         engine.dispose()
 
@@ -187,8 +202,9 @@ def settled(db: Path, plans: int, actions: int) -> bool:
         stored_plans, stored_actions, _ = stored(db)
     except OperationalError:
         return False
-    return (len(stored_plans), len(stored_actions)) == (plans, actions) and \
-        all(a.status not in ("pending", "sending") for a in stored_actions)
+    return (len(stored_plans), len(stored_actions)) == (plans, actions) and all(
+        a.status not in ("pending", "sending") for a in stored_actions
+    )
 
 
 def deliveries_by_key(receiver: Receiver) -> dict[str, list[dict]]:
@@ -238,16 +254,14 @@ async def test_sigkill_during_an_outage_applies_every_action_exactly_once(tmp_pa
         try:
             await eventually(lambda: receiver.spending("ads") == FAILED_OVER, timeout=WAIT)
         except AssertionError:
-            raise AssertionError(f"k={k} {first}: not failed over after restart\n"
-                                 + diagnosis(receiver, db, log)) from None
+            raise AssertionError(f"k={k} {first}: not failed over after restart\n" + diagnosis(receiver, db, log)) from None
         # The receiver may hold the allocation already (k == n, or "lost"): wait for the service to
         # record every outage action too; healing now would race the re-sends (the failback plan
         # supersedes re-released rows that have not gone out again).
         try:
             await eventually(lambda: settled(db, 1, N), timeout=WAIT, interval=0.1)
         except AssertionError:
-            raise AssertionError(f"k={k} {first}: outage actions not settled after restart\n"
-                                 + diagnosis(receiver, db, log)) from None
+            raise AssertionError(f"k={k} {first}: outage actions not settled after restart\n" + diagnosis(receiver, db, log)) from None
         assert {a.status for a in stored(db)[1]} == {"applied"}, diagnosis(receiver, db, log)
         applied = list(receiver.applied.values())
         assert sorted((a["op"], a["channel"]) for a in applied) == sorted(OUTAGE_ACTIONS), diagnosis(receiver, db, log)
@@ -276,8 +290,7 @@ async def test_sigkill_during_an_outage_applies_every_action_exactly_once(tmp_pa
         try:
             await eventually(lambda: settled(db, 2, N + 4), timeout=WAIT, interval=0.1)
         except AssertionError:
-            raise AssertionError(f"k={k} {first}: failback actions not settled\n"
-                                 + diagnosis(receiver, db, log)) from None
+            raise AssertionError(f"k={k} {first}: failback actions not settled\n" + diagnosis(receiver, db, log)) from None
         assert len(receiver.applied) == N + 4  # set_amount x3 + resume facebook
         assert receiver.rejected == []
         code = await service.terminate()
@@ -288,8 +301,7 @@ async def test_sigkill_during_an_outage_applies_every_action_exactly_once(tmp_pa
 
     plans, actions, targets = stored(db)
     assert [(p.owner, p.status) for p in plans] == [("ads", "applied"), ("ads", "applied")]
-    assert [(a.status, a.key in receiver.applied) for a in actions] == [("applied", True)] * len(actions), \
-        diagnosis(receiver, db, log)
+    assert [(a.status, a.key in receiver.applied) for a in actions] == [("applied", True)] * len(actions), diagnosis(receiver, db, log)
     outage = [a for a in actions if a.plan_id == plans[0].id]
     assert {(a.op, a.channel) for a in outage} == OUTAGE_ACTIONS and len(outage) == N
     assert len(actions) == N + 4
@@ -304,8 +316,12 @@ class ExpectCheckingReceiver(HoldingReceiver):
         if not self.holding:
             action = json.loads(await request.read())
             current = self.amounts.get((action["promotion"], action["channel"]))
-            if (action["op"] == "set_amount" and action["expect"] is not None and action["id"] not in self.applied
-                    and current != action["expect"]):
+            if (
+                action["op"] == "set_amount"
+                and action["expect"] is not None
+                and action["id"] not in self.applied
+                and current != action["expect"]
+            ):
                 self.deliveries.append(action)
                 return web.json_response({"error": f"is {current}, expected {action['expect']}"}, status=409)
         return await super().handle(request)

@@ -1,6 +1,7 @@
 """examples/failover_receiver.py, the receiver sellers start from, against the real webhook actuator:
 signed requests applied once per key, a value changed by hand refused with 409 (a conflict), bad
 signatures refused, and the command line refusing to start without a secret."""
+
 from __future__ import annotations
 
 import logging
@@ -11,9 +12,10 @@ from pathlib import Path
 import pytest
 
 from examples.failover_receiver import FailoverReceiver
+from monitor.core.http import USER_AGENT
 from monitor.failover.actions import ActuatorContext
 from monitor.failover.actuators import webhook
-from probes.session import USER_AGENT, create_outbound_session
+from probes.session import create_outbound_session
 from tests.failover.test_actuators import NOW, SECRET, action, hook_config
 from tests.fakes import LOOPBACK
 
@@ -71,8 +73,14 @@ async def test_another_secret_is_refused(example, ctx):
 
 
 def test_the_command_refuses_to_start_without_a_secret():
-    done = subprocess.run([sys.executable, str(ROOT / "examples" / "failover_receiver.py"), "--port", "0"],
-                          capture_output=True, text=True, timeout=60, env={"PATH": "/usr/bin:/bin"}, cwd=ROOT)
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "examples" / "failover_receiver.py"), "--port", "0"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={"PATH": "/usr/bin:/bin"},
+        cwd=ROOT,
+    )
     assert done.returncode == 2
     assert "set CM_FAILOVER_SECRET to the actuator's secret (at least 16 characters)" in done.stderr
 

@@ -1,4 +1,5 @@
 """Failover end to end on loopback: real probes, the real service, a signed webhook receiver."""
+
 from __future__ import annotations
 
 import asyncio
@@ -17,20 +18,36 @@ from tests.fakes import FakeChannel, eventually
 NORMAL = {"shop": 50000, "allegro": 30000, "facebook": 20000}
 
 
-def failover_config(tmp_path, urls: dict[str, str], hook: str, *, mode: str = "auto", timing: str = "",
-                    notice_mode: str = "auto"):
-    lines = [f"data_dir: {tmp_path}", "allow_networks: [127.0.0.0/8]",
-             "defaults: {interval: 200ms, timeout: 150ms, fail_threshold: 2, recover_threshold: 2}", "channels:"]
+def failover_config(tmp_path, urls: dict[str, str], hook: str, *, mode: str = "auto", timing: str = "", notice_mode: str = "auto"):
+    lines = [
+        f"data_dir: {tmp_path}",
+        "allow_networks: [127.0.0.0/8]",
+        "defaults: {interval: 200ms, timeout: 150ms, fail_threshold: 2, recover_threshold: 2}",
+        "channels:",
+    ]
     for cid, url in urls.items():
-        lines += [f"  - id: {cid}", f"    name: {cid.title()}", "    checks:",
-                  f"      - {{kind: http, id: home, target: '{url}'}}"]
-    lines += ["show_failover: true", "admin_token: test-admin-token-1234", "failover:", f"  timing: {{hold_down: 0s, failback_after: 0s, settle: 0s{timing}}}",
-              "  actuators:", f"    - {{id: hook, kind: webhook, url: '{hook}', secret: {SECRET}}}",
-              "  promotions:", "    - id: ads", "      name: Black Friday ads", "      total: 100000", "      unit: PLN",
-              f"      mode: {mode}", "      channels:"]
+        lines += [f"  - id: {cid}", f"    name: {cid.title()}", "    checks:", f"      - {{kind: http, id: home, target: '{url}'}}"]
+    lines += [
+        "show_failover: true",
+        "admin_token: test-admin-token-1234",
+        "failover:",
+        f"  timing: {{hold_down: 0s, failback_after: 0s, settle: 0s{timing}}}",
+        "  actuators:",
+        f"    - {{id: hook, kind: webhook, url: '{hook}', secret: {SECRET}}}",
+        "  promotions:",
+        "    - id: ads",
+        "      name: Black Friday ads",
+        "      total: 100000",
+        "      unit: PLN",
+        f"      mode: {mode}",
+        "      channels:",
+    ]
     lines += [f"        {c}: {{share: {v // 1000}, actuator: hook, target: 'obj-{c}'}}" for c, v in NORMAL.items()]
-    lines += ["  notices:", "    - {id: fb-down, when_down: facebook, post_on: [shop], actuator: hook, "
-              f"text: 'Facebook is down: write to us on the shop chat', mode: {notice_mode}}}"]
+    lines += [
+        "  notices:",
+        "    - {id: fb-down, when_down: facebook, post_on: [shop], actuator: hook, "
+        f"text: 'Facebook is down: write to us on the shop chat', mode: {notice_mode}}}",
+    ]
     text = "\n".join(lines)
     (tmp_path / "channels.yaml").write_text(text)  # the same config as a file, for the CLI tests
     return parse_config(text, PROBES)
@@ -58,8 +75,9 @@ def rows(app, model):
 async def test_outage_moves_the_promotion_and_posts_the_notice_and_recovery_undoes_it(tmp_path, aiohttp_server, aiohttp_client):
     app, client, fakes, receiver = await start(tmp_path, aiohttp_server, aiohttp_client)
     fakes["facebook"].mode = "error"
-    await eventually(lambda: receiver.spending("ads") == {"shop": 62500, "allegro": 37500, "facebook": 0}
-                     and ("fb-down", "shop") in receiver.notices)
+    await eventually(
+        lambda: receiver.spending("ads") == {"shop": 62500, "allegro": 37500, "facebook": 0} and ("fb-down", "shop") in receiver.notices
+    )
     assert receiver.amounts[("ads", "facebook")] == 20000  # paused, its budget left as it was
     fakes["facebook"].mode = "ok"
     await eventually(lambda: receiver.spending("ads") == NORMAL and not receiver.notices)
@@ -67,8 +85,7 @@ async def test_outage_moves_the_promotion_and_posts_the_notice_and_recovery_undo
     first = receiver.deliveries[0]
     assert first["reason"]["failed"] == ["facebook"] and first["unit"] == "PLN" and first["attempt"] == 1
     plans = rows(app, FailoverPlanRow)
-    assert [(p.owner, p.status) for p in plans] == [("ads", "applied"), ("fb-down", "applied"),
-                                                   ("ads", "applied"), ("fb-down", "applied")]
+    assert [(p.owner, p.status) for p in plans] == [("ads", "applied"), ("fb-down", "applied"), ("ads", "applied"), ("fb-down", "applied")]
     assert json.loads(plans[0].reason)["failed"] == ["facebook"]
     cause = json.loads(plans[0].reason)["causes"]["facebook"]
     assert cause["error_class"] == "http_status" and cause["down_since"] <= plans[0].at
@@ -76,17 +93,22 @@ async def test_outage_moves_the_promotion_and_posts_the_notice_and_recovery_undo
     await eventually(lambda: {a.status for a in rows(app, FailoverActionRow)} == {"applied"})
     actions = rows(app, FailoverActionRow)
     assert [(a.op, a.channel, a.value, a.expect) for a in actions if a.plan_id == plans[0].id] == [
-        ("set_amount", "shop", 62500, 50000), ("set_amount", "allegro", 37500, 30000), ("pause", "facebook", 0, 20000)]
+        ("set_amount", "shop", 62500, 50000),
+        ("set_amount", "allegro", 37500, 30000),
+        ("pause", "facebook", 0, 20000),
+    ]
     assert [(a.op, a.channel, a.value) for a in actions if a.plan_id == plans[2].id] == [
-        ("set_amount", "shop", 50000), ("set_amount", "allegro", 30000), ("set_amount", "facebook", 20000),
-        ("resume", "facebook", 20000)]
+        ("set_amount", "shop", 50000),
+        ("set_amount", "allegro", 30000),
+        ("set_amount", "facebook", 20000),
+        ("resume", "facebook", 20000),
+    ]
     api = await (await client.get("/api/failover")).json()
     assert api["promotions"][0]["planned"] == NORMAL and api["promotions"][0]["applied"] == NORMAL
 
 
 async def test_dry_run_records_the_plan_and_sends_nothing(tmp_path, aiohttp_server, aiohttp_client):
-    app, _client, fakes, receiver = await start(tmp_path, aiohttp_server, aiohttp_client, mode="dry-run",
-                                                 notice_mode="dry-run")
+    app, _client, fakes, receiver = await start(tmp_path, aiohttp_server, aiohttp_client, mode="dry-run", notice_mode="dry-run")
     fakes["shop"].mode = "error"
     await eventually(lambda: any(p.status == "dry_run" and p.owner == "ads" for p in rows(app, FailoverPlanRow)))
     actions = rows(app, FailoverActionRow)
@@ -105,15 +127,16 @@ async def test_approve_mode_waits_for_a_person(tmp_path, aiohttp_server, aiohttp
     assert app[MONITOR].failover.pending  # nothing changed
     auth = {"Authorization": "Bearer test-admin-token-1234"}
     # Two people approve at the same moment: one approval carries it out, the other is told it is done.
-    both = await asyncio.gather(*(client.post(f"/api/admin/failover/plans/{pending.id}/approve", json={"by": "ola"},
-                                              headers=auth) for _ in range(2)))
+    both = await asyncio.gather(
+        *(client.post(f"/api/admin/failover/plans/{pending.id}/approve", json={"by": "ola"}, headers=auth) for _ in range(2))
+    )
     assert sorted(r.status for r in both) == [200, 409], [await r.text() for r in both]
     await eventually(lambda: receiver.spending("ads") == {"shop": 71429, "allegro": 0, "facebook": 28571})
     again = await client.post(f"/api/admin/failover/plans/{pending.id}/approve", json={"by": "ola"}, headers=auth)
     assert again.status == 409
     plan = next(p for p in rows(app, FailoverPlanRow) if p.id == pending.id)
     assert (plan.status, plan.decided_by) == ("approved", "ola")
-    for missing in ("999", "0", "100000000000000000000"):        # an id no database holds is no plan either
+    for missing in ("999", "0", "100000000000000000000"):  # an id no database holds is no plan either
         r = await client.post(f"/api/admin/failover/plans/{missing}/approve", json={"by": "ola"}, headers=auth)
         assert (r.status, (await r.text()).split(";")[0]) == (404, f"there is no plan {missing}")
 
@@ -121,8 +144,7 @@ async def test_approve_mode_waits_for_a_person(tmp_path, aiohttp_server, aiohttp
 async def test_freeze_stops_moves_until_unfrozen(tmp_path, aiohttp_server, aiohttp_client):
     app, client, fakes, receiver = await start(tmp_path, aiohttp_server, aiohttp_client)
     auth = {"Authorization": "Bearer test-admin-token-1234"}
-    r = await client.post("/api/admin/failover/promotions/ads/freeze", json={"by": "ola", "reason": "campaign review"},
-                          headers=auth)
+    r = await client.post("/api/admin/failover/promotions/ads/freeze", json={"by": "ola", "reason": "campaign review"}, headers=auth)
     assert r.status == 200
     fakes["facebook"].mode = "error"
     await eventually(lambda: ("fb-down", "shop") in receiver.notices)  # the notice is not frozen
@@ -138,24 +160,28 @@ async def test_freeze_stops_moves_until_unfrozen(tmp_path, aiohttp_server, aioht
 
 async def test_a_receiver_error_is_retried_with_the_same_key_while_other_moves_go_ahead(tmp_path, aiohttp_server, aiohttp_client):
     app, _client, fakes, receiver = await start(tmp_path, aiohttp_server, aiohttp_client)
-    receiver.script["facebook"].extend([500])       # the failed channel's API fails once
-    receiver.script["allegro"].extend([400])        # and this one refuses for good
+    receiver.script["facebook"].extend([500])  # the failed channel's API fails once
+    receiver.script["allegro"].extend([400])  # and this one refuses for good
     fakes["facebook"].mode = "error"
     await eventually(lambda: receiver.spending("ads")["facebook"] == 0, timeout=10)
     assert receiver.amounts[("ads", "shop")] == 62500
     assert receiver.amounts[("ads", "allegro")] == 30000  # refused: not applied
     pause = [d for d in receiver.deliveries if d["op"] == "pause"]
     assert len(pause) == 2 and pause[0]["id"] == pause[1]["id"] and pause[1]["attempt"] == 2
-    await eventually(lambda: {(a.channel, a.op): a.status for a in rows(app, FailoverActionRow)}
-                     [("allegro", "set_amount")] == "failed")  # recorded by the relay after the answer
+    await eventually(
+        lambda: {(a.channel, a.op): a.status for a in rows(app, FailoverActionRow)}[("allegro", "set_amount")] == "failed"
+    )  # recorded by the relay after the answer
 
 
 async def test_a_change_made_outside_the_service_is_a_conflict_that_freezes_the_promotion(tmp_path, aiohttp_server, aiohttp_client):
     app, client, fakes, receiver = await start(tmp_path, aiohttp_server, aiohttp_client)
     receiver.script["shop"].extend([409])  # a person changed the shop's budget by hand meanwhile
     fakes["facebook"].mode = "error"
-    await eventually(lambda: app[MONITOR].failover.owners.get(("promotion", "ads")) is not None
-                     and app[MONITOR].failover.owners[("promotion", "ads")].frozen)
+    await eventually(
+        lambda: (
+            app[MONITOR].failover.owners.get(("promotion", "ads")) is not None and app[MONITOR].failover.owners[("promotion", "ads")].frozen
+        )
+    )
     statuses = {(a.channel, a.op): a.status for a in rows(app, FailoverActionRow)}
     assert statuses[("shop", "set_amount")] == "conflict"
     assert receiver.amounts[("ads", "shop")] == 50000  # not overwritten
@@ -185,6 +211,7 @@ async def test_failover_alerts_are_stored_with_the_plan_not_after_it(tmp_path, a
 
     async def stuck() -> None:
         return None
+
     monitor.writer.flush = stuck
     before = {a.id for a in rows(app, AlertRow)}  # the first "up" of each channel
     fakes["facebook"].mode = "error"

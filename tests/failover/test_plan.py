@@ -3,6 +3,7 @@
 The spec is the module docstring of monitor/failover/plan.py. Standings are written in the tables as
 one letter per channel in config order: A (ACTIVE), F (FAILED), H (HOLD), - (missing: counts as HOLD).
 """
+
 from __future__ import annotations
 
 import copy
@@ -21,23 +22,29 @@ A, F, H = Standing.ACTIVE, Standing.FAILED, Standing.HOLD
 LETTER = {"A": A, "F": F, "H": H}
 
 
-def promotion(total: int, channels: dict[str, dict[str, Any]], policy: str = "proportional",
-              priority: tuple[str, ...] | list[str] = ()) -> Promotion:
-    return Promotion(id="promo", name="Promo", total=total, policy=policy, priority=list(priority),
-                     channels={c: Placement(actuator="log", **kw) for c, kw in channels.items()})
+def promotion(
+    total: int, channels: dict[str, dict[str, Any]], policy: str = "proportional", priority: tuple[str, ...] | list[str] = ()
+) -> Promotion:
+    return Promotion(
+        id="promo",
+        name="Promo",
+        total=total,
+        policy=policy,
+        priority=list(priority),
+        channels={c: Placement(actuator="log", **kw) for c, kw in channels.items()},
+    )
 
 
-def shares(total: int, *, policy: str = "proportional", priority: tuple[str, ...] = (),
-           caps: dict[str, int] | None = None, **weights: float) -> Promotion:
+def shares(
+    total: int, *, policy: str = "proportional", priority: tuple[str, ...] = (), caps: dict[str, int] | None = None, **weights: float
+) -> Promotion:
     caps = caps or {}
     return promotion(total, {c: {"share": w, "max": caps.get(c)} for c, w in weights.items()}, policy, priority)
 
 
-def amounts(*, policy: str = "proportional", priority: tuple[str, ...] = (),
-            caps: dict[str, int] | None = None, **given: int) -> Promotion:
+def amounts(*, policy: str = "proportional", priority: tuple[str, ...] = (), caps: dict[str, int] | None = None, **given: int) -> Promotion:
     caps = caps or {}
-    return promotion(sum(given.values()), {c: {"amount": a, "max": caps.get(c)} for c, a in given.items()},
-                     policy, priority)
+    return promotion(sum(given.values()), {c: {"amount": a, "max": caps.get(c)} for c, a in given.items()}, policy, priority)
 
 
 def standings_of(p: Promotion, letters: str) -> dict[str, Standing]:
@@ -67,33 +74,70 @@ PLAN_CASES = [
     # 2 over 3:3:3: floors 0, two units left, one each to the largest normal amounts, tie: config order.
     ("rounding-ties-config-order", amounts(a=3, b=3, c=3, d=2), "AAAF", {"a": 4, "b": 4, "c": 3, "d": 0}, 0, False),
     # Proportional with a cap: a can take only 10000 of its 21428, the rest goes round again to c.
-    ("proportional-cap-overflows", shares(100_000, a=50, b=30, c=20, caps={"a": 60000}), "AFA",
-     {"a": 60000, "b": 0, "c": 40000}, 0, False),
-    ("proportional-cap-at-normal", shares(100_000, a=50, b=30, c=20, caps={"a": 50000}), "AFA",
-     {"a": 50000, "b": 0, "c": 50000}, 0, False),
+    ("proportional-cap-overflows", shares(100_000, a=50, b=30, c=20, caps={"a": 60000}), "AFA", {"a": 60000, "b": 0, "c": 40000}, 0, False),
+    ("proportional-cap-at-normal", shares(100_000, a=50, b=30, c=20, caps={"a": 50000}), "AFA", {"a": 50000, "b": 0, "c": 50000}, 0, False),
     # Priority: c first, filled to its max 25000 (room 5000), the remaining 25000 to a.
-    ("priority-caps", shares(100_000, a=50, b=30, c=20, policy="priority", priority=("c", "a"), caps={"c": 25000}),
-     "AFA", {"a": 75000, "b": 0, "c": 25000}, 0, False),
-    ("priority-first-takes-all", shares(100_000, a=50, b=30, c=20, policy="priority", priority=("c", "a")),
-     "AFA", {"a": 50000, "b": 0, "c": 50000}, 0, False),
+    (
+        "priority-caps",
+        shares(100_000, a=50, b=30, c=20, policy="priority", priority=("c", "a"), caps={"c": 25000}),
+        "AFA",
+        {"a": 75000, "b": 0, "c": 25000},
+        0,
+        False,
+    ),
+    (
+        "priority-first-takes-all",
+        shares(100_000, a=50, b=30, c=20, policy="priority", priority=("c", "a")),
+        "AFA",
+        {"a": 50000, "b": 0, "c": 50000},
+        0,
+        False,
+    ),
     # Priority [c]: c up to its max 40 (room 10); then the rest in config order: a up to 15 (room 5),
     # then b (no cap) takes the remaining 25.
-    ("priority-unlisted-config-order",
-     amounts(a=10, b=20, c=30, d=40, policy="priority", priority=("c",), caps={"a": 15, "c": 40}),
-     "AAAF", {"a": 15, "b": 45, "c": 40, "d": 0}, 0, False),
+    (
+        "priority-unlisted-config-order",
+        amounts(a=10, b=20, c=30, d=40, policy="priority", priority=("c",), caps={"a": 15, "c": 40}),
+        "AAAF",
+        {"a": 15, "b": 45, "c": 40, "d": 0},
+        0,
+        False,
+    ),
     # A failed channel in the priority list is skipped; HOLD d neither gives nor receives.
-    ("priority-skips-failed-and-hold",
-     amounts(a=10, b=20, c=30, d=40, policy="priority", priority=("b", "d", "c"), caps={"c": 35}),
-     "AFAH", {"a": 25, "b": 0, "c": 35, "d": 40}, 0, False),
+    (
+        "priority-skips-failed-and-hold",
+        amounts(a=10, b=20, c=30, d=40, policy="priority", priority=("b", "d", "c"), caps={"c": 35}),
+        "AFAH",
+        {"a": 25, "b": 0, "c": 35, "d": 40},
+        0,
+        False,
+    ),
     # Every receiver at its cap: a takes 5000, c 1000, 24000 stays unallocated (76000 + 24000 = 100000).
-    ("all-capped-proportional", shares(100_000, a=50, b=30, c=20, caps={"a": 55000, "c": 21000}), "AFA",
-     {"a": 55000, "b": 0, "c": 21000}, 24000, False),
-    ("all-capped-priority",
-     shares(100_000, a=50, b=30, c=20, policy="priority", priority=("c",), caps={"a": 55000, "c": 21000}),
-     "AFA", {"a": 55000, "b": 0, "c": 21000}, 24000, False),
+    (
+        "all-capped-proportional",
+        shares(100_000, a=50, b=30, c=20, caps={"a": 55000, "c": 21000}),
+        "AFA",
+        {"a": 55000, "b": 0, "c": 21000},
+        24000,
+        False,
+    ),
+    (
+        "all-capped-priority",
+        shares(100_000, a=50, b=30, c=20, policy="priority", priority=("c",), caps={"a": 55000, "c": 21000}),
+        "AFA",
+        {"a": 55000, "b": 0, "c": 21000},
+        24000,
+        False,
+    ),
     # HOLD is not a receiver: a capped, HOLD c uncapped, so the rest is unallocated, not put on c.
-    ("hold-never-receives-when-others-capped", shares(100_000, a=50, b=30, c=20, caps={"a": 51000}), "AFH",
-     {"a": 51000, "b": 0, "c": 20000}, 29000, False),
+    (
+        "hold-never-receives-when-others-capped",
+        shares(100_000, a=50, b=30, c=20, caps={"a": 51000}),
+        "AFH",
+        {"a": 51000, "b": 0, "c": 20000},
+        29000,
+        False,
+    ),
     ("all-failed-held", REFERENCE, "FFF", {"a": 50000, "b": 30000, "c": 20000}, 0, True),
     ("single-channel-failed-held", shares(7, only=1), "F", {"only": 7}, 0, True),
     ("failed-beside-hold-only-held", REFERENCE, "HFH", {"a": 50000, "b": 30000, "c": 20000}, 0, True),
@@ -104,20 +148,18 @@ PLAN_CASES = [
     ("failed-zero-normal-not-held", shares(100, a=1, b=0), "HF", {"a": 100, "b": 0}, 0, False),
     ("failed-zero-normal-moves-nothing", shares(100, a=1, b=0), "AF", {"a": 100, "b": 0}, 0, False),
     # Receivers' normal amounts all 0: split equally, 101 / 3 = 33 each, 2 units left: a, b (config order).
-    ("zero-share-receivers-split-equally", shares(101, a=0, b=0, c=0, d=1), "AAAF",
-     {"a": 34, "b": 34, "c": 33, "d": 0}, 0, False),
-    ("zero-share-receivers-split-equally-one-unit", shares(1, a=0, b=0, c=1), "AAF",
-     {"a": 1, "b": 0, "c": 0}, 0, False),
+    ("zero-share-receivers-split-equally", shares(101, a=0, b=0, c=0, d=1), "AAAF", {"a": 34, "b": 34, "c": 33, "d": 0}, 0, False),
+    ("zero-share-receivers-split-equally-one-unit", shares(1, a=0, b=0, c=1), "AAF", {"a": 1, "b": 0, "c": 0}, 0, False),
     # One receiver has a normal amount: it takes everything, the 0-share one nothing.
     ("zero-share-beside-weighted", shares(100, a=0, b=1, c=1), "AAF", {"a": 0, "b": 100, "c": 0}, 0, False),
     # ... unless the weighted one is capped: what it cannot take goes to the 0-share one, not unallocated.
-    ("zero-share-takes-what-capped-cannot", shares(100, a=0, b=1, c=1, caps={"b": 60}), "AAF",
-     {"a": 40, "b": 60, "c": 0}, 0, False),
+    ("zero-share-takes-what-capped-cannot", shares(100, a=0, b=1, c=1, caps={"b": 60}), "AAF", {"a": 40, "b": 60, "c": 0}, 0, False),
 ]
 
 
-@pytest.mark.parametrize(("promo", "letters", "expected", "unallocated", "held"),
-                         [case[1:] for case in PLAN_CASES], ids=[case[0] for case in PLAN_CASES])
+@pytest.mark.parametrize(
+    ("promo", "letters", "expected", "unallocated", "held"), [case[1:] for case in PLAN_CASES], ids=[case[0] for case in PLAN_CASES]
+)
 def test_plan_table(promo: Promotion, letters: str, expected: dict[str, int], unallocated: int, held: bool) -> None:
     result = plan(promo, standings_of(promo, letters))
     assert result == Allocation(expected, unallocated=unallocated, held=held)
@@ -147,8 +189,7 @@ ROUNDING_CASES = [
 ]
 
 
-@pytest.mark.parametrize(("promo", "letters", "expected"), [case[1:] for case in ROUNDING_CASES],
-                         ids=[case[0] for case in ROUNDING_CASES])
+@pytest.mark.parametrize(("promo", "letters", "expected"), [case[1:] for case in ROUNDING_CASES], ids=[case[0] for case in ROUNDING_CASES])
 def test_rounding_units_go_one_at_a_time(promo: Promotion, letters: str, expected: dict[str, int]) -> None:
     assert plan(promo, standings_of(promo, letters)) == Allocation(expected)
 
@@ -169,8 +210,7 @@ NORMAL_CASES = [
     ("1-1-1-of-1", shares(1, a=1, b=1, c=1), {"a": 1, "b": 0, "c": 0}),
     ("1-1-1-of-2", shares(2, a=1, b=1, c=1), {"a": 1, "b": 1, "c": 0}),
     ("1-1-1-of-3", shares(3, a=1, b=1, c=1), {"a": 1, "b": 1, "c": 1}),
-    ("1-1-1-of-10**15", shares(10**15, a=1, b=1, c=1),
-     {"a": 333_333_333_333_334, "b": 333_333_333_333_333, "c": 333_333_333_333_333}),
+    ("1-1-1-of-10**15", shares(10**15, a=1, b=1, c=1), {"a": 333_333_333_333_334, "b": 333_333_333_333_333, "c": 333_333_333_333_333}),
     # Equal remainders (.5 and .5): the larger share wins, whatever the config order.
     ("1-3-of-2", shares(2, a=1, b=3), {"a": 0, "b": 2}),
     ("3-1-of-2", shares(2, a=3, b=1), {"a": 2, "b": 0}),
@@ -187,8 +227,7 @@ NORMAL_CASES = [
 ]
 
 
-@pytest.mark.parametrize(("promo", "expected"), [case[1:] for case in NORMAL_CASES],
-                         ids=[case[0] for case in NORMAL_CASES])
+@pytest.mark.parametrize(("promo", "expected"), [case[1:] for case in NORMAL_CASES], ids=[case[0] for case in NORMAL_CASES])
 def test_normal_amounts_table(promo: Promotion, expected: dict[str, int]) -> None:
     result = normal_amounts(promo)
     assert result == expected
@@ -199,15 +238,15 @@ def test_normal_amounts_table(promo: Promotion, expected: dict[str, int]) -> Non
 # --- Hypothesis --------------------------------------------------------------------------------------
 
 SLUGS = st.from_regex(r"[a-z0-9][a-z0-9_-]{0,8}", fullmatch=True)
-SHARES = st.one_of(st.integers(0, 100), st.sampled_from([0.1, 0.2, 0.7, 33.3, 33.4, 1 / 3, 1e-9]),
-                   st.floats(0, 1e9, allow_nan=False, allow_infinity=False))
+SHARES = st.one_of(
+    st.integers(0, 100), st.sampled_from([0.1, 0.2, 0.7, 33.3, 33.4, 1 / 3, 1e-9]), st.floats(0, 1e9, allow_nan=False, allow_infinity=False)
+)
 TOTALS = st.one_of(st.integers(1, 20), st.integers(1, 10**6), st.integers(1, 10**12))
 STANDING = st.sampled_from([A, A, F, F, H, None])  # None: missing from the dict (counts as HOLD)
 
 
 @st.composite
-def promotions(draw: st.DrawFn, *, caps: bool = True, policies: tuple[str, ...] = ("proportional", "priority")
-               ) -> Promotion:
+def promotions(draw: st.DrawFn, *, caps: bool = True, policies: tuple[str, ...] = ("proportional", "priority")) -> Promotion:
     """1..8 channels, all shares or all amounts adding up to the total, optional caps >= normal."""
     n = draw(st.integers(1, 8))
     ids = draw(st.lists(SLUGS, min_size=n, max_size=n, unique=True))
@@ -219,7 +258,7 @@ def promotions(draw: st.DrawFn, *, caps: bool = True, policies: tuple[str, ...] 
         cuts = sorted(draw(st.lists(st.integers(0, total), min_size=n - 1, max_size=n - 1)))
         placements = {c: {"amount": hi - lo} for c, lo, hi in zip(ids, [0, *cuts], [*cuts, total])}
     policy = draw(st.sampled_from(policies))
-    priority = draw(st.permutations(ids))[:draw(st.integers(0, n))] if policy == "priority" else []
+    priority = draw(st.permutations(ids))[: draw(st.integers(0, n))] if policy == "priority" else []
     uncapped = promotion(total, placements, policy, priority)
     if not caps:
         return uncapped
@@ -251,7 +290,6 @@ PROPERTY = settings(max_examples=300, deadline=None)
 ROUNDING_EXAMPLE = (amounts(a=2, b=1, c=1, d=3), {"a": A, "b": A, "c": A, "d": F})
 # The smallest case an earlier capped rounding got wrong (see test_capped_rounding_minimal_example).
 CAPPED_EXAMPLE = (amounts(a=1, b=2, c=3, z=4, caps={"c": 4}), {"a": A, "b": A, "c": A, "z": F})
-
 
 
 @PROPERTY
@@ -317,10 +355,12 @@ def test_held_iff_something_to_move_and_nowhere_to_go(case: tuple[Promotion, dic
 
 
 @PROPERTY
-@given(promotions(), st.lists(st.lists(STANDING, min_size=8, max_size=8), max_size=5),
-       st.lists(st.sampled_from([A, H, None]), min_size=8, max_size=8))
-def test_failback_restores_normal_exactly(p: Promotion, history: list[list[Standing | None]],
-                                          recovered: list[Standing | None]) -> None:
+@given(
+    promotions(),
+    st.lists(st.lists(STANDING, min_size=8, max_size=8), max_size=5),
+    st.lists(st.sampled_from([A, H, None]), min_size=8, max_size=8),
+)
+def test_failback_restores_normal_exactly(p: Promotion, history: list[list[Standing | None]], recovered: list[Standing | None]) -> None:
     normal = Allocation(normal_amounts(p))
     before = plan(p, dict.fromkeys(p.channels, A))
     assert before == normal
@@ -392,8 +432,13 @@ def test_monotone_proportional_without_caps(case: tuple[Promotion, dict[str, Sta
 @given(cases(policies=("proportional",)), st.integers(0, 7))
 # g (HOLD, normal 1) fails too. An earlier plan.py floored the shares before settling the caps and
 # spread the units lost that way by weight again, mostly to a: a went from 82 to 80.
-@example((amounts(a=39, b=2, c=46, d=36, e=2, f=3, g=1, h=1, caps={"c": 48, "e": 4, "f": 4}),
-          {"a": A, "b": A, "c": F, "d": H, "e": A, "f": A, "g": H, "h": A}), 5)
+@example(
+    (
+        amounts(a=39, b=2, c=46, d=36, e=2, f=3, g=1, h=1, caps={"c": 48, "e": 4, "f": 4}),
+        {"a": A, "b": A, "c": F, "d": H, "e": A, "f": A, "g": H, "h": A},
+    ),
+    5,
+)
 def test_monotone_proportional_with_caps(case: tuple[Promotion, dict[str, Standing]], pick: int) -> None:
     # With caps the ideal is "water filling": each receiver min(its room, level * weight), the level
     # set so that everything that moves is placed (or every receiver is full). One more failure only
@@ -457,15 +502,14 @@ def spec_extras(p: Promotion, s: dict[str, Standing]) -> dict[str, int] | None:
     extras = {c: v.numerator // v.denominator for c, v in ideal.items()}
     left = sum(ideal.values()) - sum(extras.values())
     assert left.denominator == 1 and 0 <= left < max(1, len(weight))
-    for c in sorted(weight, key=lambda c: (-weight[c], order.index(c)))[:int(left)]:
+    for c in sorted(weight, key=lambda c: (-weight[c], order.index(c)))[: int(left)]:
         extras[c] += 1  # stays within the cap: an open receiver's exact share is below its room
     return extras
 
 
 def receivers_and_moving(p: Promotion, s: dict[str, Standing]) -> tuple[list[str], int]:
     normal = normal_amounts(p)
-    return ([c for c in p.channels if standing_of(s, c) is A],
-            sum(normal[c] for c in p.channels if standing_of(s, c) is F))
+    return ([c for c in p.channels if standing_of(s, c) is A], sum(normal[c] for c in p.channels if standing_of(s, c) is F))
 
 
 @PROPERTY
@@ -509,8 +553,7 @@ def test_proportional_with_caps_matches_the_documented_rule(case: tuple[Promotio
     normal, result = normal_amounts(p), plan(p, s)
     assert {c: result.amounts[c] - normal[c] for c in extras} == extras
     room_left = any(cap_of(p, c) is None or result.amounts[c] < cap_of(p, c) for c in extras)
-    assert result.unallocated == (0 if room_left else sum(normal[c] for c in p.channels if standing_of(s, c) is F)
-                                  - sum(extras.values()))
+    assert result.unallocated == (0 if room_left else sum(normal[c] for c in p.channels if standing_of(s, c) is F) - sum(extras.values()))
 
 
 def test_capped_rounding_minimal_example() -> None:
@@ -541,8 +584,7 @@ def chained(p: Promotion, history: list[list[Standing | None]]) -> list[tuple[di
 
 @PROPERTY
 @given(promotions(), st.lists(st.booleans(), min_size=8, max_size=8), st.data())
-def test_a_staggered_failback_never_puts_more_on_a_channel_than_it_holds(p: Promotion, out: list[bool],
-                                                                          data: st.DataObject) -> None:
+def test_a_staggered_failback_never_puts_more_on_a_channel_than_it_holds(p: Promotion, out: list[bool], data: st.DataObject) -> None:
     normal = normal_amounts(p)
     failed = {c for c, o in zip(p.channels, out) if o}
     assume(failed and len(failed) < len(p.channels))
@@ -593,12 +635,16 @@ HELD_BACK = shares(1000, caps={"c": 400}, a=50, c=25, d=25)
 PRIORITY_HELD_BACK = shares(1000, policy="priority", priority=("c", "d"), a=50, c=25, d=25)
 
 
-@pytest.mark.parametrize(("p", "first", "then", "expected", "unallocated"), [
-    # a fails while d is in maintenance: c takes up to its max, 350 is unplaced; d's window ends: d takes it
-    (HELD_BACK, "FAH", "FAA", {"a": 0, "c": 400, "d": 600}, 0),
-    # c (first in priority) holding while a fails: d takes it all; c back: c takes it, as a fresh plan does
-    (PRIORITY_HELD_BACK, "FHA", "FAA", {"a": 0, "c": 750, "d": 250}, 0),
-], ids=["capped-receiver-and-hold-ends", "priority-receiver-leaves-hold"])
+@pytest.mark.parametrize(
+    ("p", "first", "then", "expected", "unallocated"),
+    [
+        # a fails while d is in maintenance: c takes up to its max, 350 is unplaced; d's window ends: d takes it
+        (HELD_BACK, "FAH", "FAA", {"a": 0, "c": 400, "d": 600}, 0),
+        # c (first in priority) holding while a fails: d takes it all; c back: c takes it, as a fresh plan does
+        (PRIORITY_HELD_BACK, "FHA", "FAA", {"a": 0, "c": 750, "d": 250}, 0),
+    ],
+    ids=["capped-receiver-and-hold-ends", "priority-receiver-leaves-hold"],
+)
 @pytest.mark.parametrize("told", [True, False], ids=["previous-given", "previous-inferred"])
 def test_a_channel_leaving_hold_during_a_failover_gets_its_part(p, first, then, expected, unallocated, told):
     before = standings_of(p, first)
@@ -610,18 +656,22 @@ def test_a_channel_leaving_hold_during_a_failover_gets_its_part(p, first, then, 
 def test_a_failback_step_places_what_the_receivers_no_longer_carry_on_a_channel_back_with_room():
     p = shares(400, caps={"c": 110, "d": 110}, a=25, b=25, c=25, d=25)
     out = plan(p, standings_of(p, "FFAA"), normal_amounts(p))
-    assert out == Allocation({"a": 0, "b": 0, "c": 110, "d": 110}, 180)     # every receiver at its max
+    assert out == Allocation({"a": 0, "b": 0, "c": 110, "d": 110}, 180)  # every receiver at its max
     back = plan(p, standings_of(p, "FAAA"), out.amounts, standings_of(p, "FFAA"))
     # b gets its 100 back and the 80 no one could take before; c and d keep their 10 each
     assert back == Allocation({"a": 0, "b": 180, "c": 110, "d": 110}, 0)
 
 
-@pytest.mark.parametrize(("current", "expected", "unallocated"), [
-    ({"a": 0, "b": 1000}, {"a": 0, "b": 600}, 400),      # planned before b's max was lowered to 600
-    ({"a": 0, "b": 1200}, {"a": 0, "b": 600}, 400),      # planned under a larger total
-    ({"a": 0, "c": 1000}, {"a": 0, "b": 600}, 400),      # planned for other channels
-    ({"a": 0, "b": 550}, {"a": 0, "b": 600}, 400),       # planned under a smaller total: the new money placed
-], ids=["cap-lowered", "total-lowered", "channels-changed", "total-raised"])
+@pytest.mark.parametrize(
+    ("current", "expected", "unallocated"),
+    [
+        ({"a": 0, "b": 1000}, {"a": 0, "b": 600}, 400),  # planned before b's max was lowered to 600
+        ({"a": 0, "b": 1200}, {"a": 0, "b": 600}, 400),  # planned under a larger total
+        ({"a": 0, "c": 1000}, {"a": 0, "b": 600}, 400),  # planned for other channels
+        ({"a": 0, "b": 550}, {"a": 0, "b": 600}, 400),  # planned under a smaller total: the new money placed
+    ],
+    ids=["cap-lowered", "total-lowered", "channels-changed", "total-raised"],
+)
 def test_a_plan_made_under_another_config_is_not_a_failback_step(current, expected, unallocated):
     p = shares(1000, caps={"b": 600}, a=50, b=50)
     assert plan(p, standings_of(p, "FA"), current, standings_of(p, "FA")) == Allocation(expected, unallocated)

@@ -4,6 +4,7 @@ Actions are written by the real FailoverEngine into SQLite and sent through the 
 the signed receiver on loopback (tests/failover/receiver.py). SELECTs are counted on the engine with
 a SQLAlchemy event listener.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -15,6 +16,7 @@ import pytest
 from sqlalchemy import event, select
 
 from monitor import outbox as outbox_module
+from monitor.core.http import USER_AGENT
 from monitor.failover import relay as relay_module
 from monitor.failover.actions import ActuatorContext
 from monitor.failover.actuators import ACTUATORS, webhook
@@ -25,7 +27,7 @@ from monitor.failover.relay import ActionRelay, due_heads
 from monitor.health import State
 from monitor.outbox import IDLE_RECHECK, seconds_until
 from monitor.store.models import FailoverActionRow
-from probes.session import USER_AGENT, create_outbound_session
+from probes.session import create_outbound_session
 from tests.failover.receiver import SECRET, Receiver
 from tests.fakes import LOOPBACK, eventually
 
@@ -43,11 +45,21 @@ async def receiver(aiohttp_server):
 @pytest.fixture
 async def setup(sqlite_engine, receiver):
     """A loaded FailoverEngine, a relay (not started) sending to the receiver, and a SELECT counter."""
-    config = Failover.model_validate({
-        "timing": {"hold_down": 0, "failback_after": 0, "settle": 0},
-        "actuators": [{"id": "hook", "kind": "webhook", "url": receiver.url, "secret": SECRET}],
-        "promotions": [{"id": "ads", "name": "Ads", "total": 1000, "mode": "auto", "channels": {
-            c: {"share": v // 10, "actuator": "hook", "target": f"obj-{c}"} for c, v in NORMAL.items()}}]})
+    config = Failover.model_validate(
+        {
+            "timing": {"hold_down": 0, "failback_after": 0, "settle": 0},
+            "actuators": [{"id": "hook", "kind": "webhook", "url": receiver.url, "secret": SECRET}],
+            "promotions": [
+                {
+                    "id": "ads",
+                    "name": "Ads",
+                    "total": 1000,
+                    "mode": "auto",
+                    "channels": {c: {"share": v // 10, "actuator": "hook", "target": f"obj-{c}"} for c, v in NORMAL.items()},
+                }
+            ],
+        }
+    )
     fe = FailoverEngine(config, sqlite_engine)
     fe.load(time.time())
     selects: list[str] = []
@@ -58,8 +70,12 @@ async def setup(sqlite_engine, receiver):
 
     event.listen(sqlite_engine, "before_cursor_execute", count)
     async with create_outbound_session(USER_AGENT, LOOPBACK) as http:  # as the service makes it
-        relay = ActionRelay(fe, {"hook": (ACTUATORS["webhook"], webhook.Config(url=receiver.url, secret=SECRET))},
-                            ActuatorContext(http, logging.getLogger("test"), time.time), time.time)
+        relay = ActionRelay(
+            fe,
+            {"hook": (ACTUATORS["webhook"], webhook.Config(url=receiver.url, secret=SECRET))},
+            ActuatorContext(http, logging.getLogger("test"), time.time),
+            time.time,
+        )
         yield SimpleNamespace(fe=fe, relay=relay, selects=selects, engine=sqlite_engine)
         await relay.stop()
     event.remove(sqlite_engine, "before_cursor_execute", count)
@@ -76,16 +92,17 @@ def outage(fe: FailoverEngine, down: bool = True) -> None:
 
 def actions(engine) -> list[FailoverActionRow]:
     with engine.connect() as conn:
-        return [FailoverActionRow.model_validate(r._mapping)
-                for r in conn.execute(select(FailoverActionRow).order_by(FailoverActionRow.id))]
+        return [
+            FailoverActionRow.model_validate(r._mapping) for r in conn.execute(select(FailoverActionRow).order_by(FailoverActionRow.id))
+        ]
 
 
 async def test_an_idle_relay_reads_the_database_once_and_then_waits_for_a_wake(setup, receiver):
     await setup.relay.start()
     await asyncio.sleep(2.5)
-    assert len(setup.selects) <= 1            # the first round only; polling once a second made 2-3
-    outage(setup.fe)                          # what the service does after a failover commit ...
-    setup.relay.wake()                        # ... and then wakes the relay
+    assert len(setup.selects) <= 1  # the first round only; polling once a second made 2-3
+    outage(setup.fe)  # what the service does after a failover commit ...
+    setup.relay.wake()  # ... and then wakes the relay
     await eventually(lambda: receiver.spending("ads") == FAILED_OVER, timeout=5)
 
 
@@ -93,7 +110,7 @@ async def test_a_retry_goes_out_when_due_without_a_wake(setup, receiver, monkeyp
     monkeypatch.setattr(relay_module, "BACKOFF_FIRST", 0.3)  # the first retry 0.3 s after the failure
     receiver.script["facebook"].append(500)
     outage(setup.fe)
-    await setup.relay.start()                 # the first round sends at once: no wake in this test
+    await setup.relay.start()  # the first round sends at once: no wake in this test
     await eventually(lambda: receiver.spending("ads") == FAILED_OVER, timeout=5)
     assert [d["attempt"] for d in receiver.deliveries if d["op"] == "pause"] == [1, 2]
     await eventually(lambda: next(a for a in actions(setup.engine) if a.op == "pause").status == "applied", timeout=5)
@@ -109,7 +126,7 @@ async def test_a_permanent_failure_lets_the_rest_of_its_queue_go_without_a_wake(
     await eventually(lambda: {a.status for a in actions(setup.engine)} == {"applied"}, timeout=5)
     receiver.script["facebook"].append(400)
     outage(setup.fe, down=False)
-    setup.relay.wake()                        # once, for the plan: the resume after the refusal needs none
+    setup.relay.wake()  # once, for the plan: the resume after the refusal needs none
     await eventually(lambda: ("ads", "facebook") not in receiver.paused, timeout=5)
     statuses = [(a.op, a.channel, a.status) for a in actions(setup.engine)][3:]
     assert ("set_amount", "facebook", "failed") in statuses and ("resume", "facebook", "applied") in statuses
@@ -124,7 +141,7 @@ async def test_a_failback_action_that_fails_alerts_in_the_outage_thread(setup, r
     setup.fe.commit(setup.fe.evaluate(now, views, False))
     await setup.relay.start()
     await eventually(lambda: {a.status for a in actions(setup.engine)} == {"applied"}, timeout=5)
-    receiver.script["facebook"].append(400)                   # the failback's set_amount is refused for good
+    receiver.script["facebook"].append(400)  # the failback's set_amount is refused for good
     outage(setup.fe, down=False)
     assert setup.fe.episodes == {}
     setup.relay.wake()
@@ -136,23 +153,35 @@ def row(id: int, channel: str, next_at: float, status: str = "pending") -> Simpl
     return SimpleNamespace(id=id, owner_kind="promotion", owner="ads", channel=channel, next_at=next_at, status=status)
 
 
-@pytest.mark.parametrize(("rows", "heads", "retry_at"), [
-    ([], {}, None),
-    ([row(1, "shop", 90), row(2, "shop", 100)], {"shop": [1, 2]}, None),          # both due, in order
-    ([row(1, "shop", 130), row(2, "shop", 100)], {}, 130),                         # the head waits: so does the rest
-    ([row(1, "shop", 130), row(2, "fb", 120), row(3, "fb", 90)], {}, 120),         # the earliest waiting head
-    ([row(1, "shop", 90, "sending"), row(2, "shop", 110)], {}, None),              # in flight: its round looks again
-    ([row(1, "fb", 90, "sending"), row(2, "shop", 140), row(3, "al", 100)], {"al": [3]}, 140),
-], ids=["empty", "due", "retry-blocks-queue", "earliest-head", "sending", "mixed"])
+@pytest.mark.parametrize(
+    ("rows", "heads", "retry_at"),
+    [
+        ([], {}, None),
+        ([row(1, "shop", 90), row(2, "shop", 100)], {"shop": [1, 2]}, None),  # both due, in order
+        ([row(1, "shop", 130), row(2, "shop", 100)], {}, 130),  # the head waits: so does the rest
+        ([row(1, "shop", 130), row(2, "fb", 120), row(3, "fb", 90)], {}, 120),  # the earliest waiting head
+        ([row(1, "shop", 90, "sending"), row(2, "shop", 110)], {}, None),  # in flight: its round looks again
+        ([row(1, "fb", 90, "sending"), row(2, "shop", 140), row(3, "al", 100)], {"al": [3]}, 140),
+    ],
+    ids=["empty", "due", "retry-blocks-queue", "earliest-head", "sending", "mixed"],
+)
 def test_due_heads(rows, heads, retry_at):
     got, at = due_heads(rows, now=100)
     assert {group[2]: [r.id for r in rs] for group, rs in got.items()} == heads
     assert at == retry_at
 
 
-@pytest.mark.parametrize(("due", "expected"), [
-    (None, IDLE_RECHECK), (100.0, 0.0), (90.0, 0.0), (100.4, pytest.approx(0.4)), (100 + IDLE_RECHECK * 2, IDLE_RECHECK),
-], ids=["nothing-scheduled", "due-now", "overdue", "soon", "far-capped"])
+@pytest.mark.parametrize(
+    ("due", "expected"),
+    [
+        (None, IDLE_RECHECK),
+        (100.0, 0.0),
+        (90.0, 0.0),
+        (100.4, pytest.approx(0.4)),
+        (100 + IDLE_RECHECK * 2, IDLE_RECHECK),
+    ],
+    ids=["nothing-scheduled", "due-now", "overdue", "soon", "far-capped"],
+)
 def test_seconds_until(due, expected):
     assert seconds_until(due, now=100.0) == expected
 

@@ -4,6 +4,7 @@ it (each at its own phase). The real service, loopback shops, a signed webhook r
 What a seller leaves on auto must do with it: one plan out and one plan back per promotion, the customer notice
 only where customers can read it, one Slack thread for the outage that ends resolved, and no freeze.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -21,32 +22,46 @@ from tests.failover.receiver import SECRET, Receiver
 from tests.fakes import FakeChannel, eventually
 from tests.fakes_slack import TOKEN, FakeSlack
 
-META = {"facebook-shop": "Facebook Shop", "instagram-shop": "Instagram Shop", "messenger": "Messenger",
-        "whatsapp-business": "WhatsApp Business"}
+META = {
+    "facebook-shop": "Facebook Shop",
+    "instagram-shop": "Instagram Shop",
+    "messenger": "Messenger",
+    "whatsapp-business": "WhatsApp Business",
+}
 OTHERS = {"own-shop": "Own shop", "allegro": "Allegro"}
 NORMAL = {"facebook-shop": 200000, "instagram-shop": 125000, "allegro": 100000, "own-shop": 75000}
 
 
 def config(tmp_path, urls, hook, slack):
-    lines = [f"data_dir: {tmp_path}", "allow_networks: [127.0.0.0/8]",
-             "defaults: {interval: 200ms, timeout: 150ms, fail_threshold: 2, recover_threshold: 2}",
-             "connectivity: {max_failing_share: 1.0}", "channels:"]
-    lines += [f"  - {{id: {c}, name: '{n}', checks: [{{kind: http, target: '{urls[c]}'}}]}}"
-              for c, n in {**META, **OTHERS}.items()]
-    lines += ["failover:",
-              "  timing: {hold_down: 300ms, failback_after: 500ms, settle: 1500ms}",   # max_moves_per_hour: 4
-              "  actuators:", f"    - {{id: hook, kind: webhook, url: '{hook}', secret: {SECRET}}}",
-              "  promotions:", "    - {id: ads, name: Christmas ads, total: 500000, unit: PLN, mode: auto, channels: {"
-              + ", ".join(f"{c}: {{amount: {v}, actuator: hook, target: 'obj-{c}'}}" for c, v in NORMAL.items()) + "}}",
-              "  notices:", "    - {id: whatsapp-down, when_down: whatsapp-business, post_on: [messenger, own-shop], "
-              "actuator: hook, text: 'WhatsApp is down: write to us on the shop chat', mode: auto}",
-              "alerts:", "  group_wait: 1s", "  notifiers:",
-              f"    - {{id: slack, kind: slack, token: '{TOKEN}', channel: '#ops', base_url: '{slack.url}api/', min_interval: 0}}"]
+    lines = [
+        f"data_dir: {tmp_path}",
+        "allow_networks: [127.0.0.0/8]",
+        "defaults: {interval: 200ms, timeout: 150ms, fail_threshold: 2, recover_threshold: 2}",
+        "connectivity: {max_failing_share: 1.0}",
+        "channels:",
+    ]
+    lines += [f"  - {{id: {c}, name: '{n}', checks: [{{kind: http, target: '{urls[c]}'}}]}}" for c, n in {**META, **OTHERS}.items()]
+    lines += [
+        "failover:",
+        "  timing: {hold_down: 300ms, failback_after: 500ms, settle: 1500ms}",  # max_moves_per_hour: 4
+        "  actuators:",
+        f"    - {{id: hook, kind: webhook, url: '{hook}', secret: {SECRET}}}",
+        "  promotions:",
+        "    - {id: ads, name: Christmas ads, total: 500000, unit: PLN, mode: auto, channels: {"
+        + ", ".join(f"{c}: {{amount: {v}, actuator: hook, target: 'obj-{c}'}}" for c, v in NORMAL.items())
+        + "}}",
+        "  notices:",
+        "    - {id: whatsapp-down, when_down: whatsapp-business, post_on: [messenger, own-shop], "
+        "actuator: hook, text: 'WhatsApp is down: write to us on the shop chat', mode: auto}",
+        "alerts:",
+        "  group_wait: 1s",
+        "  notifiers:",
+        f"    - {{id: slack, kind: slack, token: '{TOKEN}', channel: '#ops', base_url: '{slack.url}api/', min_interval: 0}}",
+    ]
     return parse_config("\n".join(lines), PROBES)
 
 
-async def test_2021_with_live_failover_is_one_plan_each_way_one_thread_and_no_freeze(tmp_path, aiohttp_server,
-                                                                                   aiohttp_client):
+async def test_2021_with_live_failover_is_one_plan_each_way_one_thread_and_no_freeze(tmp_path, aiohttp_server, aiohttp_client):
     shops = {c: FakeChannel() for c in {**META, **OTHERS}}
     urls = {c: str((await aiohttp_server(s.app)).make_url("/")) for c, s in shops.items()}
     receiver = Receiver(amounts={("ads", c): v for c, v in NORMAL.items()})
@@ -62,8 +77,7 @@ async def test_2021_with_live_failover_is_one_plan_each_way_one_thread_and_no_fr
         shops[channel].mode = "error"
         await asyncio.sleep(0.3)
     away = {"facebook-shop": 0, "instagram-shop": 0, "allegro": 285715, "own-shop": 214285}
-    await eventually(lambda: receiver.spending("ads") == away and ("whatsapp-down", "own-shop") in receiver.notices,
-                     timeout=15)
+    await eventually(lambda: receiver.spending("ads") == away and ("whatsapp-down", "own-shop") in receiver.notices, timeout=15)
     for channel in META:
         shops[channel].mode = "ok"
         await asyncio.sleep(0.3)
@@ -85,8 +99,10 @@ async def test_2021_with_live_failover_is_one_plan_each_way_one_thread_and_no_fr
     await eventually(lambda: "back up" in slack.top_level()[0].text if slack.top_level() else False, timeout=10)
     [root] = slack.top_level()
     assert root.text == "4 channels back up: Facebook Shop, Instagram Shop, Messenger, WhatsApp Business"
+
     def replies() -> str:
         return html.unescape(" ".join(r.text for r in slack.replies(root.ts)))
+
     await eventually(lambda: replies().count("Failover: moving") == 4, timeout=10)  # out and back, each owner
     replies = replies()
     assert "Christmas ads" in replies and "Facebook Shop 2,000.00 PLN -> 0.00 PLN" in replies

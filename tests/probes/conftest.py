@@ -4,6 +4,7 @@ probe kind (probe_runner), config text and error helpers, and loopback address/r
 Checks are built through parse_config, so their options are validated exactly as in production,
 and run through run_probe, so the runner's deadline and phase reporting are part of every test.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -32,8 +33,16 @@ BLOCKED_LOOPBACK = "is a private, loopback or reserved address (allow it with al
 RawHandler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
 
 
-def build_check(target: str, *, kind: str = "http", channel_id: str = "shop", channel_name: str = "Shop",
-                timeout: str = "2s", interval: str = "5s", **options: Any):
+def build_check(
+    target: str,
+    *,
+    kind: str = "http",
+    channel_id: str = "shop",
+    channel_name: str = "Shop",
+    timeout: str = "2s",
+    interval: str = "5s",
+    **options: Any,
+):
     """Return (channel, check) for one check of the given kind, validated by parse_config."""
     check = {"kind": kind, "target": target, "timeout": timeout, "interval": interval, **options}
     text = yaml.safe_dump({"channels": [{"id": channel_id, "name": channel_name, "checks": [check]}]}, sort_keys=False)
@@ -95,11 +104,14 @@ def probe_runner(http_session) -> Callable[..., Awaitable[CheckResult]]:
     options are build_check's (timeout, interval, channel_id, ...) and the kind's own; session
     replaces the test session (http_session) for tests that need a differently guarded one.
     """
-    async def run(kind: str, target: str, *, guard: NetworkGuard = LOOPBACK,
-                  session: aiohttp.ClientSession | None = None, **options: Any) -> CheckResult:
+
+    async def run(
+        kind: str, target: str, *, guard: NetworkGuard = LOOPBACK, session: aiohttp.ClientSession | None = None, **options: Any
+    ) -> CheckResult:
         channel, check = build_check(target, kind=kind, **options)
         session = http_session if session is None else session
         return await run_probe(PROBES[kind], channel, check, session, time.time, guard)
+
     return run
 
 
@@ -163,4 +175,3 @@ async def raw_server():
             await task
     for server in servers:
         await server.wait_closed()
-

@@ -3,6 +3,7 @@
 Checks are built with parse_config (options validated as in production) and run through
 monitor.runner.run_probe, so the runner's deadline applies.
 """
+
 from __future__ import annotations
 
 import functools
@@ -54,6 +55,7 @@ def run_dns(probe_runner) -> Callable[..., Awaitable[CheckResult]]:
 
 # --- answers ---------------------------------------------------------------------------------
 
+
 async def test_a_records_resolve_ok_with_sorted_answers_and_facts(dns_server, run_dns):
     dns_server.answer(NAME, a=["192.0.2.20", "192.0.2.3"])
 
@@ -61,8 +63,7 @@ async def test_a_records_resolve_ok_with_sorted_answers_and_facts(dns_server, ru
 
     r = outcome.result
     assert (r.ok, r.error_class, r.error) == (True, None, None)
-    assert dict(r.facts) == {"rcode": "NOERROR", "answers": "192.0.2.20,192.0.2.3", "resolvers_ok": 1,
-                             "resolvers_failed": 0}
+    assert dict(r.facts) == {"rcode": "NOERROR", "answers": "192.0.2.20,192.0.2.3", "resolvers_ok": 1, "resolvers_failed": 0}
     assert (outcome.channel, outcome.check, outcome.kind) == ("shop", "dns", "dns")
     assert dns_server.queries == [("udp", NAME, "A")]
 
@@ -85,7 +86,10 @@ async def test_a_and_aaaa_together_report_both_and_need_both(dns_server, run_dns
 
     assert (both.ok, both.facts["answers"]) == (True, "192.0.2.1,2001:db8::1")
     assert (v4only.ok, v4only.error_class, v4only.error) == (
-        False, "dns_no_answer", f"no AAAA record for v4only.example.com ({dns_server.address})")
+        False,
+        "dns_no_answer",
+        f"no AAAA record for v4only.example.com ({dns_server.address})",
+    )
     assert v4only.facts["rcode"] == "NOERROR"
 
 
@@ -144,6 +148,7 @@ async def test_ipv6_resolver_address_is_used(start_dns, run_dns):
 
 # --- each failure class ----------------------------------------------------------------------
 
+
 async def test_nxdomain_says_the_name_does_not_exist(dns_server, run_dns):
     r = (await run_dns(NAME, resolvers=[dns_server.address])).result  # unknown names are NXDOMAIN
 
@@ -185,8 +190,7 @@ async def test_other_rcode_is_dns_error_naming_it(dns_server, run_dns):
 
     r = (await run_dns(NAME, resolvers=[dns_server.address])).result
 
-    assert (r.ok, r.error_class, r.error) == (
-        False, "dns_error", f"DNS lookup of {NAME} failed at {dns_server.address}: NOTIMP")
+    assert (r.ok, r.error_class, r.error) == (False, "dns_error", f"DNS lookup of {NAME} failed at {dns_server.address}: NOTIMP")
     assert r.facts["rcode"] == "NOTIMP"
 
 
@@ -196,13 +200,13 @@ async def test_silent_resolver_is_dns_timeout_within_the_check_timeout(dns_serve
     outcome = await run_dns(NAME, resolvers=[dns_server.address], timeout="500ms", interval="1s")
 
     r = outcome.result
-    assert (r.ok, r.error_class, r.error) == (
-        False, "dns_timeout", f"{dns_server.address} did not answer for {NAME} within 0.4s")
+    assert (r.ok, r.error_class, r.error) == (False, "dns_timeout", f"{dns_server.address} did not answer for {NAME} within 0.4s")
     assert dict(r.facts) == {"rcode": "", "answers": "", "resolvers_ok": 0, "resolvers_failed": 1}
     assert 0.35 <= outcome.duration_seconds < 0.5 + DEADLINE_SLACK
 
 
 # --- several resolvers -----------------------------------------------------------------------
+
 
 @pytest.mark.parametrize(("require", "ok"), [("any", True), ("all", False)])
 async def test_require_any_passes_with_one_good_resolver_and_all_does_not(start_dns, run_dns, require, ok):
@@ -218,7 +222,10 @@ async def test_require_any_passes_with_one_good_resolver_and_all_does_not(start_
         assert (r.error_class, r.facts["rcode"]) == (None, "NOERROR")
     else:
         assert (r.error_class, r.error, r.facts["rcode"]) == (
-            "dns_servfail", f"SERVFAIL from {broken.address} for {NAME}; other resolvers: 1 answered", "SERVFAIL")
+            "dns_servfail",
+            f"SERVFAIL from {broken.address} for {NAME}; other resolvers: 1 answered",
+            "SERVFAIL",
+        )
 
 
 async def test_majority_failure_decides_the_class_and_the_split_is_mentioned(start_dns, run_dns):
@@ -242,10 +249,13 @@ async def test_a_tie_between_failures_reports_nxdomain_first(start_dns, run_dns)
     r = (await run_dns(NAME, resolvers=[servfail.address, nxdomain.address])).result
 
     assert (r.error_class, r.error) == (
-        "dns_nxdomain", f"NXDOMAIN: {NAME} does not exist ({nxdomain.address}); other resolvers: 1 SERVFAIL")
+        "dns_nxdomain",
+        f"NXDOMAIN: {NAME} does not exist ({nxdomain.address}); other resolvers: 1 SERVFAIL",
+    )
 
 
 # --- system resolvers ------------------------------------------------------------------------
+
 
 def test_system_resolvers_are_read_from_resolv_conf_each_time(tmp_path, monkeypatch):
     conf = tmp_path / "resolv.conf"
@@ -264,16 +274,25 @@ async def test_no_resolvers_anywhere_is_dns_error_with_the_fix(tmp_path, monkeyp
 
     r = (await run_dns(NAME)).result
 
-    assert (r.error_class, r.error) == (
-        "dns_error", f"no resolvers to ask: {conf} lists none; set resolvers, e.g. [1.1.1.1]")
+    assert (r.error_class, r.error) == ("dns_error", f"no resolvers to ask: {conf} lists none; set resolvers, e.g. [1.1.1.1]")
 
 
 # --- targets and options ---------------------------------------------------------------------
 
+
 @pytest.mark.parametrize(
     "target",
-    ["https://facebook.com", "facebook.com/login", "facebook.com:443", "", "face book.com", "-shop.pl",
-     "shop..pl", "192.0.2.1", "a" * 64 + ".com"],
+    [
+        "https://facebook.com",
+        "facebook.com/login",
+        "facebook.com:443",
+        "",
+        "face book.com",
+        "-shop.pl",
+        "shop..pl",
+        "192.0.2.1",
+        "a" * 64 + ".com",
+    ],
     ids=["url", "path", "port", "empty", "space", "leading-hyphen", "empty-label", "ip", "label-too-long"],
 )
 def test_check_target_rejects_what_is_not_a_host_name(target):
@@ -284,8 +303,7 @@ def test_check_target_rejects_what_is_not_a_host_name(target):
 
 @pytest.mark.parametrize(
     ("target", "normalised"),
-    [("Facebook.COM.", "facebook.com"), ("localhost", "localhost"), ("_dmarc.shop.pl", "_dmarc.shop.pl"),
-     ("Żabka.pl", "żabka.pl")],
+    [("Facebook.COM.", "facebook.com"), ("localhost", "localhost"), ("_dmarc.shop.pl", "_dmarc.shop.pl"), ("Żabka.pl", "żabka.pl")],
     ids=["case-and-dot", "single-label", "underscore", "idn"],
 )
 def test_check_target_returns_the_normalised_name(target, normalised):
@@ -294,8 +312,13 @@ def test_check_target_returns_the_normalised_name(target, normalised):
 
 @pytest.mark.parametrize(
     ("text", "parsed"),
-    [("1.1.1.1", ("1.1.1.1", 53)), ("127.0.0.1:5353", ("127.0.0.1", 5353)), ("2606:4700::1111", ("2606:4700::1111", 53)),
-     ("[::1]:5353", ("::1", 5353)), ("[2001:db8::1]", ("2001:db8::1", 53))],
+    [
+        ("1.1.1.1", ("1.1.1.1", 53)),
+        ("127.0.0.1:5353", ("127.0.0.1", 5353)),
+        ("2606:4700::1111", ("2606:4700::1111", 53)),
+        ("[::1]:5353", ("::1", 5353)),
+        ("[2001:db8::1]", ("2001:db8::1", 53)),
+    ],
 )
 def test_resolver_addresses_accepted(text, parsed):
     assert parse_resolver(text) == parsed
@@ -307,25 +330,30 @@ def config_problem(target: str = NAME, key: str = "require", value: str = "any")
 
 def test_config_rejects_a_url_target_with_its_line():
     assert config_problem(target="https://facebook.com") == (
-        "<config>:6: channels[0].checks[0].target: 'https://facebook.com' is not a host name; write e.g. facebook.com")
+        "<config>:6: channels[0].checks[0].target: 'https://facebook.com' is not a host name; write e.g. facebook.com"
+    )
 
 
 def test_config_rejects_an_unsupported_record_type():
     assert config_problem(key="record_types", value="[A, MX]") == (
-        "<config>:7: channels[0].checks[0].record_types[1]: 'MX' is not allowed; use one of: 'A', 'AAAA' or 'NS'")
+        "<config>:7: channels[0].checks[0].record_types[1]: 'MX' is not allowed; use one of: 'A', 'AAAA' or 'NS'"
+    )
 
 
 @pytest.mark.parametrize("value", ["dns.google", "1.1.1.1:99999", "[1.1.1.1]:53", "300.1.1.1", "::1:53x"])
 def test_config_rejects_a_bad_resolver_address(value):
     assert config_problem(key="resolvers", value=f'["{value}"]') == (
         f"<config>:7: channels[0].checks[0].resolvers: {value!r} is not a resolver address; "
-        "write an IP address, IP:port or [IPv6]:port, e.g. 1.1.1.1 or 127.0.0.1:5353")
+        "write an IP address, IP:port or [IPv6]:port, e.g. 1.1.1.1 or 127.0.0.1:5353"
+    )
 
 
 @pytest.mark.parametrize(
     ("key", "message"),
-    [("resolvers", "an empty list asks no resolver; list at least one, e.g. ['1.1.1.1'], or leave resolvers out to use the system's"),
-     ("record_types", "an empty list checks nothing; list at least one of A, AAAA, NS")],
+    [
+        ("resolvers", "an empty list asks no resolver; list at least one, e.g. ['1.1.1.1'], or leave resolvers out to use the system's"),
+        ("record_types", "an empty list checks nothing; list at least one of A, AAAA, NS"),
+    ],
 )
 def test_config_rejects_empty_lists(key, message):
     assert config_problem(key=key, value="[]") == f"<config>:7: channels[0].checks[0].{key}: {message}"
@@ -333,12 +361,12 @@ def test_config_rejects_empty_lists(key, message):
 
 def test_config_rejects_a_bad_require():
     assert config_problem(key="require", value="most") == (
-        "<config>:7: channels[0].checks[0].require: 'most' is not allowed; use one of: 'any' or 'all'")
+        "<config>:7: channels[0].checks[0].require: 'most' is not allowed; use one of: 'any' or 'all'"
+    )
 
 
 def test_config_normalises_and_deduplicates_options():
-    _, check = build_check(NAME, kind="dns", resolvers=["127.0.0.1:53", "127.0.0.1", "[::1]:5353"],
-                           record_types=["A", "A", "NS"])
+    _, check = build_check(NAME, kind="dns", resolvers=["127.0.0.1:53", "127.0.0.1", "[::1]:5353"], record_types=["A", "A", "NS"])
 
     assert check.options.resolvers == ["127.0.0.1", "[::1]:5353"]
     assert check.options.record_types == ["A", "NS"]

@@ -1,4 +1,5 @@
 """The SSRF guard: which addresses probes may reach, checked on the real connection path."""
+
 from __future__ import annotations
 
 import time
@@ -13,12 +14,28 @@ from probes.session import create_http_session
 from tests.probes.conftest import build_check
 
 
-@pytest.mark.parametrize("address,blocked", [
-    ("93.184.216.34", False), ("2606:4700::1111", False),
-    ("127.0.0.1", True), ("10.1.2.3", True), ("192.168.0.1", True), ("172.16.5.4", True), ("169.254.1.1", True),
-    ("100.64.0.1", True), ("0.0.0.0", True), ("::1", True), ("fe80::1", True), ("fd00::1", True),
-    ("::ffff:127.0.0.1", True), ("::ffff:93.184.216.34", False), ("169.254.169.254", True), ("fd00:ec2::254", True),
-], ids=lambda v: str(v))
+@pytest.mark.parametrize(
+    "address,blocked",
+    [
+        ("93.184.216.34", False),
+        ("2606:4700::1111", False),
+        ("127.0.0.1", True),
+        ("10.1.2.3", True),
+        ("192.168.0.1", True),
+        ("172.16.5.4", True),
+        ("169.254.1.1", True),
+        ("100.64.0.1", True),
+        ("0.0.0.0", True),
+        ("::1", True),
+        ("fe80::1", True),
+        ("fd00::1", True),
+        ("::ffff:127.0.0.1", True),
+        ("::ffff:93.184.216.34", False),
+        ("169.254.169.254", True),
+        ("fd00:ec2::254", True),
+    ],
+    ids=lambda v: str(v),
+)
 def test_default_guard_blocks_non_public_addresses(address, blocked):
     assert (NetworkGuard().reason(address) is not None) is blocked
 
@@ -49,11 +66,17 @@ async def serve(aiohttp_server):
     return server.port, hits
 
 
-@pytest.mark.parametrize("host,error_class", [
-    ("127.0.0.1", "blocked_destination"), ("0x7f000001", "blocked_destination"),
-    ("[::ffff:127.0.0.1]", "blocked_destination"), ("localhost", "blocked_destination"),
-    ("2130706433", "blocked_destination"),  # refused as an ambiguous spelling before any lookup
-], ids=["dotted", "hex", "ipv4-mapped-v6", "name", "decimal"])
+@pytest.mark.parametrize(
+    "host,error_class",
+    [
+        ("127.0.0.1", "blocked_destination"),
+        ("0x7f000001", "blocked_destination"),
+        ("[::ffff:127.0.0.1]", "blocked_destination"),
+        ("localhost", "blocked_destination"),
+        ("2130706433", "blocked_destination"),  # refused as an ambiguous spelling before any lookup
+    ],
+    ids=["dotted", "hex", "ipv4-mapped-v6", "name", "decimal"],
+)
 async def test_loopback_in_any_spelling_gets_no_connection(aiohttp_server, host, error_class):
     port, hits = await serve(aiohttp_server)
     channel, check = build_check("http://shop.example/")  # the config refuses odd spellings: test the run time
@@ -61,8 +84,10 @@ async def test_loopback_in_any_spelling_gets_no_connection(aiohttp_server, host,
     async with create_http_session("test") as strict:  # no networks allowed
         outcome = await run_probe(PROBES["http"], channel, check, strict, time.time)
     assert outcome.result.error_class == error_class, outcome.result
-    assert ("private, loopback or reserved address (allow it with allow_networks)" in outcome.result.error
-            or "an ambiguous spelling of an IPv4 address (127.0.0.1)" in outcome.result.error)
+    assert (
+        "private, loopback or reserved address (allow it with allow_networks)" in outcome.result.error
+        or "an ambiguous spelling of an IPv4 address (127.0.0.1)" in outcome.result.error
+    )
     assert hits == []
 
 
@@ -78,17 +103,22 @@ async def test_redirect_to_a_blocked_address_is_stopped(aiohttp_server, run_chec
 @pytest.mark.parametrize("target", ["http://127.1:8080/", "http://2130706433/", "https://0177.0.0.1/x", "http://0x7f.1/"])
 def test_an_odd_spelling_of_an_address_is_a_config_error_with_the_fix(target):
     from monitor.config import ConfigError
+
     with pytest.raises(ConfigError) as caught:
         build_check(target)
     assert "is an ambiguous spelling of an IPv4 address (127.0.0.1); write the address in dotted form" in str(caught.value)
 
 
-@pytest.mark.parametrize(("address", "blocked"), [
-    ("64:ff9b::a9fe:a9fe", "a cloud metadata address (always blocked)"),      # NAT64 of 169.254.169.254
-    ("2002:a9fe:a9fe::1", "a cloud metadata address (always blocked)"),       # 6to4 of it
-    ("::7f00:1", "a private, loopback or reserved address (allow it with allow_networks)"),  # IPv4-compatible 127.0.0.1
-    ("168.63.129.16", "a cloud metadata address (always blocked)"),           # Azure's WireServer, a public address
-    ("64:ff9b::808:808", None),                                               # NAT64 of a public address: allowed
-], ids=["nat64-metadata", "6to4-metadata", "ipv4-compatible-loopback", "azure-wireserver", "nat64-public"])
+@pytest.mark.parametrize(
+    ("address", "blocked"),
+    [
+        ("64:ff9b::a9fe:a9fe", "a cloud metadata address (always blocked)"),  # NAT64 of 169.254.169.254
+        ("2002:a9fe:a9fe::1", "a cloud metadata address (always blocked)"),  # 6to4 of it
+        ("::7f00:1", "a private, loopback or reserved address (allow it with allow_networks)"),  # IPv4-compatible 127.0.0.1
+        ("168.63.129.16", "a cloud metadata address (always blocked)"),  # Azure's WireServer, a public address
+        ("64:ff9b::808:808", None),  # NAT64 of a public address: allowed
+    ],
+    ids=["nat64-metadata", "6to4-metadata", "ipv4-compatible-loopback", "azure-wireserver", "nat64-public"],
+)
 def test_an_ipv4_address_carried_in_ipv6_is_judged_as_itself(address, blocked):
     assert NetworkGuard().reason(address) == blocked

@@ -3,6 +3,7 @@
 Every check is built with parse_config (options validated as in production) and run through
 monitor.runner.run_probe (the runner's deadline applies), with the production client session.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -40,6 +41,7 @@ async def read_request_head(reader: asyncio.StreamReader) -> bytes:
 
 # --- success ---------------------------------------------------------------------------------
 
+
 async def test_page_with_keyword_is_ok_and_reports_status_time_and_size(aiohttp_server, run_check):
     async def page(_request):
         return web.Response(text=SHOP_PAGE, content_type="text/html")
@@ -56,6 +58,7 @@ async def test_page_with_keyword_is_ok_and_reports_status_time_and_size(aiohttp_
 
 
 # --- status ----------------------------------------------------------------------------------
+
 
 async def test_server_error_503_fails_with_http_status(aiohttp_server, run_check):
     async def down(_request):
@@ -109,6 +112,7 @@ async def test_expect_status_accepts_listed_numbers_and_classes(aiohttp_server, 
 
 # --- content ---------------------------------------------------------------------------------
 
+
 async def test_missing_keyword_is_content_mismatch_naming_it(aiohttp_server, run_check):
     async def page(_request):
         return web.Response(text=SHOP_PAGE, content_type="text/html")
@@ -155,6 +159,7 @@ async def test_keywords_match_in_the_page_declared_charset(aiohttp_server, run_c
 
 # --- time and size ---------------------------------------------------------------------------
 
+
 async def test_slow_but_complete_answer_over_max_response_time_is_too_slow(aiohttp_server, run_check):
     async def slow(_request):
         await asyncio.sleep(0.3)
@@ -170,7 +175,9 @@ async def test_slow_but_complete_answer_over_max_response_time_is_too_slow(aioht
 
 
 @pytest.mark.parametrize(
-    ("size", "ok"), [(1000, True), (1001, False)], ids=["body-exactly-at-limit-is-ok", "one-byte-over-is-too-large"],
+    ("size", "ok"),
+    [(1000, True), (1001, False)],
+    ids=["body-exactly-at-limit-is-ok", "one-byte-over-is-too-large"],
 )
 async def test_body_larger_than_max_body_bytes_is_body_too_large(aiohttp_server, run_check, size, ok):
     async def big(_request):
@@ -208,6 +215,7 @@ async def test_gzip_bomb_is_body_too_large_by_decompressed_size_without_reading_
 
 
 # --- connection failures ---------------------------------------------------------------------
+
 
 async def test_closed_port_is_connect_refused(run_check):
     port = closed_port()
@@ -270,7 +278,9 @@ async def test_garbage_answer_is_http_protocol(raw_server, run_check):
 
 
 @pytest.mark.parametrize(
-    "read_first", [False, True], ids=["close-with-request-unread-resets", "close-after-reading-request"],
+    "read_first",
+    [False, True],
+    ids=["close-with-request-unread-resets", "close-after-reading-request"],
 )
 async def test_server_closing_without_answering_is_http_protocol(raw_server, run_check, read_first):
     async def hang_up(reader, _writer):
@@ -309,6 +319,7 @@ async def test_unresolvable_name_is_a_dns_error_quickly(run_check):
 
 # --- redirects, method, headers --------------------------------------------------------------
 
+
 async def test_redirect_is_followed_by_default_and_the_final_page_is_judged(aiohttp_server, run_check):
     async def old(_request):
         raise web.HTTPFound("/new")
@@ -324,7 +335,8 @@ async def test_redirect_is_followed_by_default_and_the_final_page_is_judged(aioh
 
 
 @pytest.mark.parametrize(
-    ("expect_status", "ok"), [(None, True), ([200], False)],
+    ("expect_status", "ok"),
+    [(None, True), ([200], False)],
     ids=["302-ok-by-default-3xx", "302-fails-when-only-200-expected"],
 )
 async def test_redirect_not_followed_when_follow_redirects_false(aiohttp_server, run_check, expect_status, ok):
@@ -366,7 +378,10 @@ async def test_redirect_to_a_non_http_url_is_http_status(aiohttp_server, run_che
     r = (await run_check(url)).result
 
     assert (r.ok, r.error_class, r.error) == (
-        False, "http_status", "redirect to an invalid or non-http(s) URL: ftp://files.example.com/sklep/")
+        False,
+        "http_status",
+        "redirect to an invalid or non-http(s) URL: ftp://files.example.com/sklep/",
+    )
 
 
 async def test_head_method_is_sent_and_an_empty_body_is_ok(aiohttp_server, run_check):
@@ -402,6 +417,7 @@ async def test_configured_headers_are_sent_along_with_the_user_agent(aiohttp_ser
 
 # --- targets and options ---------------------------------------------------------------------
 
+
 @pytest.mark.parametrize(
     "target",
     ["ftp://shop.example.com/", "shop.example.com", "http://", "file:///etc/passwd"],
@@ -424,8 +440,8 @@ def config_problem(target: str = "https://shop.example.com/", key: str = "method
 
 def test_config_rejects_non_http_target_with_its_line():
     assert config_problem(target="ftp://shop.example.com/") == (
-        "<config>:6: channels[0].checks[0].target: 'ftp://shop.example.com/' is not an http(s) URL; "
-        "write e.g. https://shop.example.com/")
+        "<config>:6: channels[0].checks[0].target: 'ftp://shop.example.com/' is not an http(s) URL; write e.g. https://shop.example.com/"
+    )
 
 
 @pytest.mark.parametrize(
@@ -436,7 +452,8 @@ def test_config_rejects_non_http_target_with_its_line():
 def test_config_rejects_bad_expect_status_with_the_exact_message(value, shown):
     assert config_problem(key="expect_status", value=value) == (
         f"<config>:7: channels[0].checks[0].expect_status: {shown} is not an HTTP status; "
-        "use a number from 100 to 599 or a class like '2xx'")
+        "use a number from 100 to 599 or a class like '2xx'"
+    )
 
 
 def test_config_accepts_numbers_and_classes_in_expect_status():
@@ -446,12 +463,12 @@ def test_config_accepts_numbers_and_classes_in_expect_status():
 
 def test_config_rejects_empty_expect_status_that_would_fail_every_answer():
     assert config_problem(key="expect_status", value="[]") == (
-        "<config>:7: channels[0].checks[0].expect_status: an empty list accepts no status at all; "
-        "list at least one, e.g. [200] or ['2xx']")
+        "<config>:7: channels[0].checks[0].expect_status: an empty list accepts no status at all; list at least one, e.g. [200] or ['2xx']"
+    )
 
 
 @pytest.mark.parametrize("key", ["body_contains", "body_not_contains"])
 def test_config_rejects_body_keywords_on_head_requests(key):
     assert config_error(check_yaml("http", "https://shop.example.com/", method="HEAD", **{key: "[Koszyk]"})) == (
-        "<config>:5: channels[0].checks[0]: a HEAD request gets no body to search; "
-        "use method: GET with body_contains/body_not_contains")
+        "<config>:5: channels[0].checks[0]: a HEAD request gets no body to search; use method: GET with body_contains/body_not_contains"
+    )

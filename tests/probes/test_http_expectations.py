@@ -1,4 +1,5 @@
 """HTTP probe expectations beyond status: regexes, content type, redirect limits, phases, conditions."""
+
 from __future__ import annotations
 
 import json
@@ -17,14 +18,19 @@ async def serve(aiohttp_server, handler, path="/") -> str:
 def text(body: str, content_type: str = "text/html"):
     async def handler(_request):
         return web.Response(text=body, content_type=content_type)
+
     return handler
 
 
-@pytest.mark.parametrize("options,ok,error", [
-    ({"body_matches": [r"cena:\s*\d+,\d{2} zł"]}, True, None),
-    ({"body_matches": [r"koszyk \(\d+\)"]}, False, r"body does not match 'koszyk \\(\\d+\\)'"),
-    ({"body_not_matches": [r"captcha|robot"]}, False, "body matches 'captcha|robot' ('Robot')"),
-], ids=["matches", "does-not-match", "forbidden-pattern"])
+@pytest.mark.parametrize(
+    "options,ok,error",
+    [
+        ({"body_matches": [r"cena:\s*\d+,\d{2} zł"]}, True, None),
+        ({"body_matches": [r"koszyk \(\d+\)"]}, False, r"body does not match 'koszyk \\(\\d+\\)'"),
+        ({"body_not_matches": [r"captcha|robot"]}, False, "body matches 'captcha|robot' ('Robot')"),
+    ],
+    ids=["matches", "does-not-match", "forbidden-pattern"],
+)
 async def test_body_regexes(aiohttp_server, run_check, options, ok, error):
     url = await serve(aiohttp_server, text("<p>Cena: 129,99 zł</p><p>Are you a Robot?</p>"))
     r = (await run_check(url, **options)).result
@@ -43,7 +49,9 @@ async def test_json_conditions_read_the_body(aiohttp_server, run_check):
     assert outcome.result.error_class == "condition_failed"
     assert outcome.result.error == "[BODY].status == \"SUCCESS\" failed: actual 'ERROR'"
     assert [(c.condition, c.ok, c.actual) for c in outcome.conditions] == [
-        ('[BODY].status == "SUCCESS"', False, "ERROR"), ("[STATUS] == 200", True, 200)]
+        ('[BODY].status == "SUCCESS"', False, "ERROR"),
+        ("[STATUS] == 200", True, 200),
+    ]
 
 
 async def test_conditions_that_hold_leave_the_result_ok(aiohttp_server, run_check):
@@ -58,6 +66,7 @@ async def test_redirect_limit(aiohttp_server, run_check):
         if n < 3:
             raise web.HTTPFound(f"/?n={n + 1}")
         return web.Response(text="arrived")
+
     url = await serve(aiohttp_server, hop)
     ok = (await run_check(url, max_redirects=3)).result
     assert ok.ok and ok.facts["redirects"] == 3
@@ -75,6 +84,7 @@ async def test_phase_timings_are_facts(aiohttp_server, run_check):
 async def test_bad_regex_is_a_config_error():
     from monitor.config import ConfigError
     from tests.probes.conftest import build_check
+
     with pytest.raises(ConfigError) as info:
         build_check("http://127.0.0.1/", body_matches=["(unclosed"])
     assert "body_matches: '(unclosed' is not a regular expression: missing ), unterminated subpattern at position 0" in str(info.value)
@@ -83,8 +93,11 @@ async def test_bad_regex_is_a_config_error():
 def test_urls_in_error_text_lose_credentials_and_query_strings():
     """Error text reaches the public status page: a redirect's Location must not leak tokens."""
     from probes.http_errors import short
-    assert short(Exception("redirect to ftp://bob:pw@evil.example/x?token=abc, stopped")) == \
-        "redirect to ftp://bob:***@evil.example/x?*** stopped"
+
+    assert (
+        short(Exception("redirect to ftp://bob:pw@evil.example/x?token=abc, stopped"))
+        == "redirect to ftp://bob:***@evil.example/x?*** stopped"
+    )
 
 
 async def test_phases_are_summed_over_redirect_hops(aiohttp_server, run_check, monkeypatch):
@@ -95,15 +108,18 @@ async def test_phases_are_summed_over_redirect_hops(aiohttp_server, run_check, m
 
     async def final(_request):
         return web.Response(text="arrived")
+
     final_url = await serve(aiohttp_server, final)  # on 127.0.0.1: the second hop needs no lookup
 
     async def first(_request):
         raise web.HTTPFound(final_url)
+
     first_url = await serve(aiohttp_server, first)
 
     async def slow_lookup(host, port):
         await asyncio.sleep(0.3)  # the first hop's DNS lookup
         return [v4("127.0.0.1", port)]
+
     fake_resolver(monkeypatch, slow_lookup)
     facts = (await run_check(first_url.replace("127.0.0.1", "shop.test"))).result.facts
     phases = http_phases(facts)
@@ -137,5 +153,4 @@ async def test_an_https_check_reports_the_certificate_expiry_even_without_verifi
     assert result.ok and result.facts["cert_not_after"] == not_after.timestamp()
     metrics = Metrics(CollectorRegistry())
     metrics.observe_probe("shop", "home", "http", result, 0.1)
-    assert metrics.value("probe_ssl_earliest_cert_expiry", {"channel": "shop", "check": "home", "kind": "http"}) \
-        == not_after.timestamp()
+    assert metrics.value("probe_ssl_earliest_cert_expiry", {"channel": "shop", "check": "home", "kind": "http"}) == not_after.timestamp()

@@ -3,6 +3,7 @@
 Checks are built with parse_config (options validated as in production) and run through
 monitor.runner.run_probe (the runner's deadline applies), with the production client session.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -38,8 +39,10 @@ async def serve(aiohttp_server, routes: dict[str, object]) -> str:
             body, content_type, *status = answer
 
             async def answer(_request, body=body, content_type=content_type, status=status):
-                return web.Response(body=body.encode() if isinstance(body, str) else body,
-                                    content_type=content_type, status=status[0] if status else 200)
+                return web.Response(
+                    body=body.encode() if isinstance(body, str) else body, content_type=content_type, status=status[0] if status else 200
+                )
+
         app.router.add_get(path, answer)
     server = await aiohttp_server(app)
     return str(server.make_url(next(iter(routes))))
@@ -64,15 +67,28 @@ PRICE_TAGS = (("product:price:amount", "19.99"), ("product:price:currency", "PLN
 
 # --- pages catalogs can ingest -----------------------------------------------------------------
 
+
 @pytest.mark.parametrize(
     ("name", "facts"),
     [
-        ("shopify-product.html", {"tags_found": 12, "has_jsonld_product": False, "price": "89.00", "currency": "PLN",
-                                  "availability": "instock"}),
-        ("woocommerce-product.html", {"tags_found": 10, "has_jsonld_product": True, "price": "42.00", "currency": "PLN",
-                                      "availability": "http://schema.org/InStock"}),
-        ("product-tags.html", {"tags_found": 9, "has_jsonld_product": False, "price": "349.99", "currency": "EUR",
-                               "availability": "in stock"}),
+        (
+            "shopify-product.html",
+            {"tags_found": 12, "has_jsonld_product": False, "price": "89.00", "currency": "PLN", "availability": "instock"},
+        ),
+        (
+            "woocommerce-product.html",
+            {
+                "tags_found": 10,
+                "has_jsonld_product": True,
+                "price": "42.00",
+                "currency": "PLN",
+                "availability": "http://schema.org/InStock",
+            },
+        ),
+        (
+            "product-tags.html",
+            {"tags_found": 9, "has_jsonld_product": False, "price": "349.99", "currency": "EUR", "availability": "in stock"},
+        ),
     ],
     ids=["shopify-legacy-og-price-tags", "woocommerce-json-ld-only", "product-tags-and-meta-name"],
 )
@@ -88,22 +104,63 @@ async def test_product_pages_catalogs_ingest_are_ok(aiohttp_server, run_og, name
 @pytest.mark.parametrize(
     "jsonld",
     [
-        [{"@context": "https://schema.org", "@type": "Product", "name": "Kubek",
-          "offers": {"@type": "Offer", "price": 19.5, "priceCurrency": "PLN", "availability": "https://schema.org/InStock"}}],
-        [[{"@type": "Organization", "name": "Sklep"},
-          {"@type": ["Product"], "offers": [{"@type": "Offer", "price": "19.50", "priceCurrency": "PLN",
-                                             "availability": "InStock"}]}]],
-        [{"@type": "http://schema.org/Product", "offers": {
-            "@type": "AggregateOffer", "lowPrice": "19.50", "highPrice": "29.00", "priceCurrency": "PLN", "offerCount": 2,
-            "offers": [{"@type": "Offer", "price": "19.50", "availability": "http://schema.org/PreOrder"}]}}],
-        [{"@type": "WebPage", "mainEntity": {"@type": "ProductGroup", "hasVariant": [
-            {"@type": "Product", "offers": {"@type": "Offer", "priceSpecification": {"price": "19.50", "priceCurrency": "PLN"},
-                                            "availability": {"@id": "schema:OutOfStock"}}}]}}],
-        [{"@type": "BreadcrumbList"}, {"@type": "Product", "offers": [{"@type": "Offer", "price": "19.50",
-                                                                       "priceCurrency": "pln", "availability": "SoldOut"}]}],
+        [
+            {
+                "@context": "https://schema.org",
+                "@type": "Product",
+                "name": "Kubek",
+                "offers": {"@type": "Offer", "price": 19.5, "priceCurrency": "PLN", "availability": "https://schema.org/InStock"},
+            }
+        ],
+        [
+            [
+                {"@type": "Organization", "name": "Sklep"},
+                {"@type": ["Product"], "offers": [{"@type": "Offer", "price": "19.50", "priceCurrency": "PLN", "availability": "InStock"}]},
+            ]
+        ],
+        [
+            {
+                "@type": "http://schema.org/Product",
+                "offers": {
+                    "@type": "AggregateOffer",
+                    "lowPrice": "19.50",
+                    "highPrice": "29.00",
+                    "priceCurrency": "PLN",
+                    "offerCount": 2,
+                    "offers": [{"@type": "Offer", "price": "19.50", "availability": "http://schema.org/PreOrder"}],
+                },
+            }
+        ],
+        [
+            {
+                "@type": "WebPage",
+                "mainEntity": {
+                    "@type": "ProductGroup",
+                    "hasVariant": [
+                        {
+                            "@type": "Product",
+                            "offers": {
+                                "@type": "Offer",
+                                "priceSpecification": {"price": "19.50", "priceCurrency": "PLN"},
+                                "availability": {"@id": "schema:OutOfStock"},
+                            },
+                        }
+                    ],
+                },
+            }
+        ],
+        [
+            {"@type": "BreadcrumbList"},
+            {"@type": "Product", "offers": [{"@type": "Offer", "price": "19.50", "priceCurrency": "pln", "availability": "SoldOut"}]},
+        ],
     ],
-    ids=["offer-dict-numeric-price", "top-level-list-type-list", "aggregate-offer-nested-offers",
-         "product-group-variant-price-specification", "second-block-lowercase-currency"],
+    ids=[
+        "offer-dict-numeric-price",
+        "top-level-list-type-list",
+        "aggregate-offer-nested-offers",
+        "product-group-variant-price-specification",
+        "second-block-lowercase-currency",
+    ],
 )
 async def test_json_ld_products_in_every_common_shape_are_found(aiohttp_server, run_og, jsonld):
     url = await serve_page(aiohttp_server, page(jsonld=[json.dumps(block) for block in jsonld]))
@@ -125,9 +182,23 @@ async def test_tags_win_over_json_ld_and_json_ld_fills_what_tags_lack(aiohttp_se
 
 @pytest.mark.parametrize(
     "availability",
-    ["in stock", "Out of Stock", "preorder", "backorder", "available for order", "discontinued", "pending",
-     "instock", "oos", "in_stock", "https://schema.org/InStock", "http://schema.org/OutOfStock", "schema:PreOrder",
-     "InStock", "LimitedAvailability"],
+    [
+        "in stock",
+        "Out of Stock",
+        "preorder",
+        "backorder",
+        "available for order",
+        "discontinued",
+        "pending",
+        "instock",
+        "oos",
+        "in_stock",
+        "https://schema.org/InStock",
+        "http://schema.org/OutOfStock",
+        "schema:PreOrder",
+        "InStock",
+        "LimitedAvailability",
+    ],
 )
 async def test_accepted_availability_values(aiohttp_server, run_og, availability):
     url = await serve_page(aiohttp_server, page(*PRICE_TAGS[:2], ("product:availability", availability)))
@@ -159,14 +230,17 @@ async def test_parsing_in_small_chunks_finds_the_same_tags(name):
 
 # --- broken tags: catalog_invalid, degraded ----------------------------------------------------
 
+
 @pytest.mark.parametrize(
     ("name", "message"),
     [
         ("broken-no-image.html", "og:image missing"),
         ("broken-currency.html", "product:price:currency 'zl' is not an ISO 4217 code"),
         ("broken-price.html", "product:price:amount '1 299,00 zł' is not a decimal number with a dot, e.g. 19.99"),
-        ("broken-availability.html", "og:availability 'dostępny od ręki' is not an availability catalogs accept, "
-                                     "e.g. 'in stock' or https://schema.org/InStock"),
+        (
+            "broken-availability.html",
+            "og:availability 'dostępny od ręki' is not an availability catalogs accept, e.g. 'in stock' or https://schema.org/InStock",
+        ),
         ("broken-no-price.html", f"price, currency, availability missing {LOOKED}"),
     ],
     ids=["missing-og-image", "bad-currency", "bad-price", "bad-availability", "no-price-at-all"],
@@ -183,17 +257,36 @@ async def test_every_problem_is_listed_in_one_message(aiohttp_server, run_og):
     r = (await run_og(await serve_page(aiohttp_server, html))).result
 
     assert (r.error_class, r.severity) == ("catalog_invalid", "degraded")
-    assert r.error == ("og:image missing; product:price:amount '-5' is not a decimal number with a dot, e.g. 19.99; "
-                       "product:price:currency 'zl' is not an ISO 4217 code; og:availability 'maybe' is not an availability "
-                       "catalogs accept, e.g. 'in stock' or https://schema.org/InStock")
-    assert dict(r.facts) == {"status": 200, "tags_found": 6, "has_jsonld_product": False, "price": "-5", "currency": "zl",
-                             "availability": "maybe"}
+    assert r.error == (
+        "og:image missing; product:price:amount '-5' is not a decimal number with a dot, e.g. 19.99; "
+        "product:price:currency 'zl' is not an ISO 4217 code; og:availability 'maybe' is not an availability "
+        "catalogs accept, e.g. 'in stock' or https://schema.org/InStock"
+    )
+    assert dict(r.facts) == {
+        "status": 200,
+        "tags_found": 6,
+        "has_jsonld_product": False,
+        "price": "-5",
+        "currency": "zl",
+        "availability": "maybe",
+    }
 
 
 @pytest.mark.parametrize(
     ("price", "ok"),
-    [("0", True), ("19", True), ("19.99", True), ("0.5", True), ("19,99", False), ("19.", False), (".5", False),
-     ("1,299.00", False), ("PLN 19.99", False), ("1e3", False), ("", None)],
+    [
+        ("0", True),
+        ("19", True),
+        ("19.99", True),
+        ("0.5", True),
+        ("19,99", False),
+        ("19.", False),
+        (".5", False),
+        ("1,299.00", False),
+        ("PLN 19.99", False),
+        ("1e3", False),
+        ("", None),
+    ],
 )
 async def test_price_must_be_a_non_negative_decimal_with_a_dot(aiohttp_server, run_og, price, ok):
     url = await serve_page(aiohttp_server, page(("product:price:amount", price), *PRICE_TAGS[1:]))
@@ -209,9 +302,11 @@ async def test_json_ld_problems_name_their_source(aiohttp_server, run_og):
     offer = json.dumps({"@type": "Product", "offers": {"price": "19,99", "priceCurrency": "zł", "availability": "yes"}})
     r = (await run_og(await serve_page(aiohttp_server, page(jsonld=[offer])))).result
 
-    assert r.error == ("JSON-LD Offer price '19,99' is not a decimal number with a dot, e.g. 19.99; "
-                       "JSON-LD Offer priceCurrency 'zł' is not an ISO 4217 code; JSON-LD Offer availability 'yes' is not "
-                       "an availability catalogs accept, e.g. 'in stock' or https://schema.org/InStock")
+    assert r.error == (
+        "JSON-LD Offer price '19,99' is not a decimal number with a dot, e.g. 19.99; "
+        "JSON-LD Offer priceCurrency 'zł' is not an ISO 4217 code; JSON-LD Offer availability 'yes' is not "
+        "an availability catalogs accept, e.g. 'in stock' or https://schema.org/InStock"
+    )
 
 
 async def test_invalid_json_ld_is_mentioned_when_the_price_is_missing(aiohttp_server, run_og):
@@ -233,18 +328,20 @@ async def test_a_page_that_is_not_html_says_so(aiohttp_server, run_og):
     url = await serve(aiohttp_server, {"/produkt": ('{"ok": true}', "application/json")})
     r = (await run_og(url)).result
 
-    assert r.error == ("the page is application/json, not HTML; og:title missing; og:type missing; og:image missing; "
-                       f"og:url missing; price, currency, availability missing {LOOKED}")
+    assert r.error == (
+        "the page is application/json, not HTML; og:title missing; og:type missing; og:image missing; "
+        f"og:url missing; price, currency, availability missing {LOOKED}"
+    )
 
 
 async def test_tags_past_max_body_bytes_are_not_seen_and_the_message_says_why(aiohttp_server, run_og):
     r = (await run_og(await serve_page(aiohttp_server, "woocommerce-product.html"), max_body_bytes=4000)).result
 
-    assert r.error == (f"price, currency, availability missing {LOOKED}; "
-                       "only the first 4000 bytes of the page were read (max_body_bytes)")
+    assert r.error == (f"price, currency, availability missing {LOOKED}; only the first 4000 bytes of the page were read (max_body_bytes)")
 
 
 # --- the page does not load: the shop is failing, severity down --------------------------------
+
 
 @pytest.mark.parametrize("status", [404, 500, 503])
 async def test_http_error_status_is_http_status_down(aiohttp_server, run_og, status):
@@ -260,11 +357,11 @@ async def test_connection_refused_is_connect_refused_down(run_og):
 
     r = (await run_og(f"http://127.0.0.1:{port}/produkt")).result
 
-    assert (r.ok, r.error_class, r.severity, r.error) == (
-        False, "connect_refused", "down", f"connection refused by 127.0.0.1:{port}")
+    assert (r.ok, r.error_class, r.severity, r.error) == (False, "connect_refused", "down", f"connection refused by 127.0.0.1:{port}")
 
 
 # --- check_image -------------------------------------------------------------------------------
+
 
 async def test_check_image_fetches_a_relative_og_image(aiohttp_server, run_og):
     seen = []
@@ -308,7 +405,10 @@ async def test_check_image_that_never_answers_is_catalog_invalid_before_the_chec
     r = outcome.result
     image_url = url.replace("/produkt", "/img/kubek.png")
     assert (r.error_class, r.severity, r.error) == (
-        "catalog_invalid", "degraded", f"og:image {image_url} did not answer within the check's timeout")
+        "catalog_invalid",
+        "degraded",
+        f"og:image {image_url} did not answer within the check's timeout",
+    )
     assert outcome.duration_seconds < 0.5
 
 
@@ -319,23 +419,29 @@ async def test_check_image_unreachable_host_is_catalog_invalid(aiohttp_server, r
     r = (await run_og(url, check_image=True)).result
 
     assert (r.error_class, r.severity, r.error) == (
-        "catalog_invalid", "degraded", f"og:image http://127.0.0.1:{port}/kubek.png cannot be fetched: "
-                                       f"connection refused by 127.0.0.1:{port} (connect_refused)")
+        "catalog_invalid",
+        "degraded",
+        f"og:image http://127.0.0.1:{port}/kubek.png cannot be fetched: connection refused by 127.0.0.1:{port} (connect_refused)",
+    )
 
 
 async def test_check_image_rejects_a_data_url(aiohttp_server, run_og):
-    r = (await run_og(await serve_page(aiohttp_server, page(*PRICE_TAGS, image="data:image/png;base64,iVBOR")),
-                      check_image=True)).result
+    r = (await run_og(await serve_page(aiohttp_server, page(*PRICE_TAGS, image="data:image/png;base64,iVBOR")), check_image=True)).result
 
     assert r.error == "og:image 'data:image/png;base64,iVBOR' is not an http(s) URL"
 
 
 # --- conditions and configuration --------------------------------------------------------------
 
+
 @pytest.mark.parametrize(
     ("condition", "ok"),
-    [('[AVAILABILITY] == "instock"', True), ("[PRICE] < 50", False), ("[TAGS].og:type == product", True),
-     ('[TAGS].og:site_name == "Inny sklep"', False)],
+    [
+        ('[AVAILABILITY] == "instock"', True),
+        ("[PRICE] < 50", False),
+        ("[TAGS].og:type == product", True),
+        ('[TAGS].og:site_name == "Inny sklep"', False),
+    ],
 )
 async def test_conditions_read_the_facts(aiohttp_server, run_og, condition, ok):
     r = (await run_og(await serve_page(aiohttp_server, "shopify-product.html"), conditions=[condition])).result
@@ -348,5 +454,6 @@ def test_config_rejects_unknown_options_and_non_http_targets():
     assert "channels[0].checks[0].check_images: unknown key 'check_images'" in str(info.value)
     with pytest.raises(ConfigError) as info:
         build_check("ftp://sklep.example.com/produkt", kind="opengraph")
-    assert str(info.value).endswith("channels[0].checks[0].target: 'ftp://sklep.example.com/produkt' is not an http(s) URL; "
-                                    "write e.g. https://shop.example.com/")
+    assert str(info.value).endswith(
+        "channels[0].checks[0].target: 'ftp://sklep.example.com/produkt' is not an http(s) URL; write e.g. https://shop.example.com/"
+    )

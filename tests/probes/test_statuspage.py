@@ -3,6 +3,7 @@
 Checks are built with parse_config (options validated as in production) and run through
 monitor.runner.run_probe (the runner's deadline applies), with the production client session.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -26,8 +27,7 @@ from tests.probes.conftest import build_check, closed_port
 DATA = Path(__file__).parent.parent / "data" / "statuspage"
 SUMMARY = json.loads((DATA / "summary.json").read_text())
 # Every non-group component of the canned Shopify page, in page order.
-NAMES = ("Admin, Checkout, Storefront, API & Mobile, Point of Sale, Reports and Analytics, Support, "
-         "Payment Providers, Shipping Carriers")
+NAMES = "Admin, Checkout, Storefront, API & Mobile, Point of Sale, Reports and Analytics, Support, Payment Providers, Shipping Carriers"
 ORG_IDS = "fb-ig-shops, whatsapp-business-api, ads-manager, catalog, marketing-api, graph-api"
 CHANNEL = {"channel_id": "shopify", "channel_name": "Shopify"}  # build_check options for every check here
 
@@ -38,8 +38,9 @@ def run_status(probe_runner) -> Callable[..., Awaitable[CheckResult]]:
     return functools.partial(probe_runner, "statuspage", **CHANNEL)
 
 
-async def serve(aiohttp_server, body: bytes | str, *, status: int = 200, content_type: str = "application/json",
-                path: str = "/api/v2/summary.json") -> str:
+async def serve(
+    aiohttp_server, body: bytes | str, *, status: int = 200, content_type: str = "application/json", path: str = "/api/v2/summary.json"
+) -> str:
     async def answer(_request):
         return web.Response(body=body.encode() if isinstance(body, str) else body, status=status, content_type=content_type)
 
@@ -66,19 +67,27 @@ def summary(**changes: Any) -> str:
 
 # --- Atlassian Statuspage: whole page ----------------------------------------------------------
 
+
 async def test_all_operational_page_is_ok_and_reports_indicator_components_and_update_time(aiohttp_server, run_status):
     url = await serve_file(aiohttp_server, "summary-operational.json")
     outcome = await run_status(url)
 
     r = outcome.result
     assert (r.ok, r.error_class, r.error) == (True, None, None)
-    assert dict(r.facts) == {"indicator": "none", "page_updated_at": "2024-12-02T08:15:40.102Z", "status": 200,
-                             "components_checked": 9, "worst_status": "operational"}  # the group is not counted
+    assert dict(r.facts) == {
+        "indicator": "none",
+        "page_updated_at": "2024-12-02T08:15:40.102Z",
+        "status": 200,
+        "components_checked": 9,
+        "worst_status": "operational",
+    }  # the group is not counted
     assert (outcome.channel, outcome.check, outcome.kind) == ("shopify", "statuspage", "statuspage")
 
 
-BAD_COMPONENTS = ("Checkout major_outage, Storefront partial_outage, Payment Providers partial_outage, "
-                  "Admin degraded_performance, Point of Sale under_maintenance")
+BAD_COMPONENTS = (
+    "Checkout major_outage, Storefront partial_outage, Payment Providers partial_outage, "
+    "Admin degraded_performance, Point of Sale under_maintenance"
+)
 
 
 @pytest.mark.parametrize(
@@ -113,6 +122,7 @@ async def test_status_json_without_components_and_page_name_is_judged_by_indicat
 
 # --- Atlassian Statuspage: chosen components ---------------------------------------------------
 
+
 @pytest.mark.parametrize(
     ("components", "error_class", "severity", "message", "checked", "worst"),
     [
@@ -121,24 +131,50 @@ async def test_status_json_without_components_and_page_name_is_judged_by_indicat
         (["ADMIN"], "vendor_degraded", "degraded", "Admin degraded_performance", 1, "degraded_performance"),
         (["Point of Sale"], "vendor_maintenance", "degraded", "Point of Sale under_maintenance", 1, "under_maintenance"),
         (["API & Mobile", "Support"], None, "down", None, 2, "operational"),
-        (["Support", "Admin", "Point of Sale", "Checkout"], "vendor_outage", "down",
-         "Checkout major_outage, Admin degraded_performance, Point of Sale under_maintenance", 4, "major_outage"),
+        (
+            ["Support", "Admin", "Point of Sale", "Checkout"],
+            "vendor_outage",
+            "down",
+            "Checkout major_outage, Admin degraded_performance, Point of Sale under_maintenance",
+            4,
+            "major_outage",
+        ),
         (["Third party services"], "vendor_degraded", "degraded", "Payment Providers partial_outage", 2, "partial_outage"),
-        (["Third party services", "payment providers"], "vendor_degraded", "degraded", "Payment Providers partial_outage", 2,
-         "partial_outage"),
+        (
+            ["Third party services", "payment providers"],
+            "vendor_degraded",
+            "degraded",
+            "Payment Providers partial_outage",
+            2,
+            "partial_outage",
+        ),
     ],
-    ids=["major-outage-down", "partial-outage-case-insensitive", "degraded-performance", "under-maintenance",
-         "operational-ok", "worst-first-in-message", "group-name-picks-its-children", "component-counted-once"],
+    ids=[
+        "major-outage-down",
+        "partial-outage-case-insensitive",
+        "degraded-performance",
+        "under-maintenance",
+        "operational-ok",
+        "worst-first-in-message",
+        "group-name-picks-its-children",
+        "component-counted-once",
+    ],
 )
-async def test_chosen_components_decide_and_are_named(aiohttp_server, run_status, components, error_class, severity,
-                                                    message, checked, worst):
+async def test_chosen_components_decide_and_are_named(
+    aiohttp_server, run_status, components, error_class, severity, message, checked, worst
+):
     url = await serve_file(aiohttp_server, "summary.json")
     r = (await run_status(url, components=components)).result
 
     assert (r.ok, r.error_class, r.severity) == (error_class is None, error_class, severity)
     assert r.error == (None if message is None else f"Shopify status: {message}")
-    assert dict(r.facts) == {"indicator": "major", "page_updated_at": "2024-11-29T14:02:11.478Z", "status": 200,
-                             "components_checked": checked, "worst_status": worst}
+    assert dict(r.facts) == {
+        "indicator": "major",
+        "page_updated_at": "2024-11-29T14:02:11.478Z",
+        "status": 200,
+        "components_checked": checked,
+        "worst_status": worst,
+    }
 
 
 async def test_a_component_status_the_probe_does_not_know_counts_as_degraded(aiohttp_server, run_status):
@@ -167,30 +203,73 @@ async def test_a_vendor_outage_is_reported_before_a_missing_component(aiohttp_se
 
 # --- Meta metastatus ---------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize(
     ("options", "error_class", "severity", "message", "checked", "worst"),
     [
         ({"orgs": ["fb-ig-shops"]}, None, "down", None, 3, "No known issues"),
         ({"orgs": ["FB-IG-Shops", "graph-api"]}, None, "down", None, 4, "No known issues"),
-        ({"orgs": ["whatsapp-business-api"]}, "vendor_outage", "down",
-         "WhatsApp Business Platform / Cloud API: High disruptions, WhatsApp Business Platform / Webhooks: Low disruptions",
-         4, "High disruptions"),
-        ({"orgs": ["whatsapp-business-api"], "services": ["webhooks"]}, "vendor_degraded", "degraded",
-         "WhatsApp Business Platform / Webhooks: Low disruptions", 1, "Low disruptions"),
-        ({"orgs": ["ads-manager"]}, "vendor_degraded", "degraded", "Ads Manager / Ads Creation: Medium disruptions", 2,
-         "Medium disruptions"),
-        ({"orgs": ["catalog"]}, "vendor_maintenance", "degraded", "Commerce Manager / Catalog Management: Under maintenance",
-         2, "Under maintenance"),
-        ({"orgs": ["marketing-api"], "services": ["Ad Management"]}, "vendor_degraded", "degraded",
-         "Marketing API / Ad Management: Partial outage", 1, "Partial outage"),
-        ({"orgs": ["marketing-api"]}, "vendor_outage", "down",
-         "Marketing API / Insights: Major outage, Marketing API / Ad Management: Partial outage", 2, "Major outage"),
+        (
+            {"orgs": ["whatsapp-business-api"]},
+            "vendor_outage",
+            "down",
+            "WhatsApp Business Platform / Cloud API: High disruptions, WhatsApp Business Platform / Webhooks: Low disruptions",
+            4,
+            "High disruptions",
+        ),
+        (
+            {"orgs": ["whatsapp-business-api"], "services": ["webhooks"]},
+            "vendor_degraded",
+            "degraded",
+            "WhatsApp Business Platform / Webhooks: Low disruptions",
+            1,
+            "Low disruptions",
+        ),
+        (
+            {"orgs": ["ads-manager"]},
+            "vendor_degraded",
+            "degraded",
+            "Ads Manager / Ads Creation: Medium disruptions",
+            2,
+            "Medium disruptions",
+        ),
+        (
+            {"orgs": ["catalog"]},
+            "vendor_maintenance",
+            "degraded",
+            "Commerce Manager / Catalog Management: Under maintenance",
+            2,
+            "Under maintenance",
+        ),
+        (
+            {"orgs": ["marketing-api"], "services": ["Ad Management"]},
+            "vendor_degraded",
+            "degraded",
+            "Marketing API / Ad Management: Partial outage",
+            1,
+            "Partial outage",
+        ),
+        (
+            {"orgs": ["marketing-api"]},
+            "vendor_outage",
+            "down",
+            "Marketing API / Insights: Major outage, Marketing API / Ad Management: Partial outage",
+            2,
+            "Major outage",
+        ),
     ],
-    ids=["no-known-issues-and-resolved-ok", "org-ids-case-insensitive", "high-disruptions-down", "service-filter",
-         "medium-disruptions-degraded", "maintenance", "partial-outage-degraded", "major-outage-down"],
+    ids=[
+        "no-known-issues-and-resolved-ok",
+        "org-ids-case-insensitive",
+        "high-disruptions-down",
+        "service-filter",
+        "medium-disruptions-degraded",
+        "maintenance",
+        "partial-outage-degraded",
+        "major-outage-down",
+    ],
 )
-async def test_metastatus_orgs_and_services_are_judged(aiohttp_server, run_status, options, error_class, severity,
-                                                      message, checked, worst):
+async def test_metastatus_orgs_and_services_are_judged(aiohttp_server, run_status, options, error_class, severity, message, checked, worst):
     url = await serve_file(aiohttp_server, "orgs.json")
     r = (await run_status(url, format="metastatus", **options)).result
 
@@ -202,13 +281,21 @@ async def test_metastatus_orgs_and_services_are_judged(aiohttp_server, run_statu
 @pytest.mark.parametrize(
     ("status", "error_class"),
     [
-        ("No known issues", None), ("no known  ISSUES", None), ("Resolved", None),
-        ("Low disruptions", "vendor_degraded"), ("Medium disruptions", "vendor_degraded"),
-        ("Some disruptions", "vendor_degraded"), ("Investigating", "vendor_degraded"), ("", "vendor_degraded"),
+        ("No known issues", None),
+        ("no known  ISSUES", None),
+        ("Resolved", None),
+        ("Low disruptions", "vendor_degraded"),
+        ("Medium disruptions", "vendor_degraded"),
+        ("Some disruptions", "vendor_degraded"),
+        ("Investigating", "vendor_degraded"),
+        ("", "vendor_degraded"),
         ("Partial outage", "vendor_degraded"),
-        ("High disruptions", "vendor_outage"), ("Major disruptions", "vendor_outage"), ("Major outage", "vendor_outage"),
+        ("High disruptions", "vendor_outage"),
+        ("Major disruptions", "vendor_outage"),
+        ("Major outage", "vendor_outage"),
         ("Outage", "vendor_outage"),
-        ("Under maintenance", "vendor_maintenance"), ("Scheduled maintenance", "vendor_maintenance"),
+        ("Under maintenance", "vendor_maintenance"),
+        ("Scheduled maintenance", "vendor_maintenance"),
     ],
 )
 def test_metastatus_status_words_map_to_error_classes(status, error_class):
@@ -229,22 +316,23 @@ async def test_metastatus_service_not_in_the_orgs_is_stale_degraded_listing_the_
     r = (await run_status(url, format="metastatus", orgs=["fb-ig-shops"], services=["checkout", "Live Shopping"])).result
 
     assert (r.ok, r.error_class, r.severity) == (False, "status_stale", "degraded")
-    assert r.error == ("service 'Live Shopping' not in orgs fb-ig-shops; "
-                       "names there: Shops on Facebook, Shops on Instagram, Checkout")
+    assert r.error == ("service 'Live Shopping' not in orgs fb-ig-shops; names there: Shops on Facebook, Shops on Instagram, Checkout")
     assert r.facts["components_checked"] == 1
 
 
 async def test_metastatus_outage_is_reported_before_a_missing_org(aiohttp_server, run_status):
     url = await serve_file(aiohttp_server, "orgs.json")
-    r = (await run_status(url, format="metastatus", orgs=["tiktok-shop", "whatsapp-business-api"],
-                          services=["Cloud API"])).result
+    r = (await run_status(url, format="metastatus", orgs=["tiktok-shop", "whatsapp-business-api"], services=["Cloud API"])).result
 
     assert (r.error_class, r.severity) == ("vendor_outage", "down")
-    assert r.error == ("Meta status: WhatsApp Business Platform / Cloud API: High disruptions; "
-                       f"org 'tiktok-shop' not on the status page; ids there: {ORG_IDS}")
+    assert r.error == (
+        "Meta status: WhatsApp Business Platform / Cloud API: High disruptions; "
+        f"org 'tiktok-shop' not on the status page; ids there: {ORG_IDS}"
+    )
 
 
 # --- an unreadable status page is stale, never down --------------------------------------------
+
 
 @pytest.mark.parametrize("status", [500, 503, 404])
 async def test_http_error_status_is_stale(aiohttp_server, run_status, status):
@@ -258,10 +346,13 @@ async def test_http_error_status_is_stale(aiohttp_server, run_status, status):
 @pytest.mark.parametrize(
     ("body", "content_type", "shown"),
     [
-        ('<!DOCTYPE html><html lang="en"><head><title>Just a moment...</title></head><body></body></html>',
-         "text/html", "text/html, starts with '<!DOCTYPE html><html lang=\"en\"><head><title>Just a moment...'"),
+        (
+            '<!DOCTYPE html><html lang="en"><head><title>Just a moment...</title></head><body></body></html>',
+            "text/html",
+            "text/html, starts with '<!DOCTYPE html><html lang=\"en\"><head><title>Just a moment...'",
+        ),
         ("", "application/json", "application/json, starts with ''"),
-        ('{"status": {"indicator": "none"', "application/json", "application/json, starts with '{\"status\": {\"indicator\": \"none\"'"),
+        ('{"status": {"indicator": "none"', "application/json", 'application/json, starts with \'{"status": {"indicator": "none"\''),
         (b"\xff\xfe\x00garbage", "application/json", "application/json, starts with '\ufffd\ufffd\\x00garbage'"),
     ],
     ids=["html-challenge-page", "empty-body", "truncated-json", "undecodable-bytes"],
@@ -280,20 +371,40 @@ async def test_a_document_that_is_not_json_is_stale(aiohttp_server, run_status, 
         ("atlassian", [], "it has no status.indicator (use the page's /api/v2/summary.json)"),
         ("atlassian", {"status": "ok"}, "it has no status.indicator (use the page's /api/v2/summary.json)"),
         ("atlassian", {"status": {"indicator": "red"}}, "unknown status.indicator 'red'"),
-        ("atlassian", {"status": {"indicator": "none"}, "components": {"Checkout": "operational"}},
-         "components is not a list of objects with a name and a status"),
-        ("atlassian", {"status": {"indicator": "none"}, "components": [{"name": "Checkout"}]},
-         "components is not a list of objects with a name and a status"),
+        (
+            "atlassian",
+            {"status": {"indicator": "none"}, "components": {"Checkout": "operational"}},
+            "components is not a list of objects with a name and a status",
+        ),
+        (
+            "atlassian",
+            {"status": {"indicator": "none"}, "components": [{"name": "Checkout"}]},
+            "components is not a list of objects with a name and a status",
+        ),
         ("metastatus", {"orgs": []}, "it is not a list of orgs with an id"),
         ("metastatus", [{"name": "Facebook and Instagram Shops", "services": []}], "it is not a list of orgs with an id"),
-        ("metastatus", [{"id": "fb-ig-shops", "services": {"Checkout": "No known issues"}}],
-         "the services of org 'fb-ig-shops' are not a list of objects with a name and a status"),
-        ("metastatus", [{"id": "fb-ig-shops", "services": [{"name": "Checkout", "status": None}]}],
-         "the services of org 'fb-ig-shops' are not a list of objects with a name and a status"),
+        (
+            "metastatus",
+            [{"id": "fb-ig-shops", "services": {"Checkout": "No known issues"}}],
+            "the services of org 'fb-ig-shops' are not a list of objects with a name and a status",
+        ),
+        (
+            "metastatus",
+            [{"id": "fb-ig-shops", "services": [{"name": "Checkout", "status": None}]}],
+            "the services of org 'fb-ig-shops' are not a list of objects with a name and a status",
+        ),
     ],
-    ids=["atlassian-list", "atlassian-status-string", "atlassian-unknown-indicator", "atlassian-components-dict",
-         "atlassian-component-without-status", "metastatus-dict", "metastatus-org-without-id",
-         "metastatus-services-dict", "metastatus-null-status"],
+    ids=[
+        "atlassian-list",
+        "atlassian-status-string",
+        "atlassian-unknown-indicator",
+        "atlassian-components-dict",
+        "atlassian-component-without-status",
+        "metastatus-dict",
+        "metastatus-org-without-id",
+        "metastatus-services-dict",
+        "metastatus-null-status",
+    ],
 )
 async def test_json_of_the_wrong_shape_is_stale(aiohttp_server, run_status, fmt, doc, reason):
     url = await serve(aiohttp_server, json.dumps(doc))
@@ -308,8 +419,7 @@ async def test_status_page_larger_than_max_body_bytes_is_stale(aiohttp_server, r
     url = await serve_file(aiohttp_server, "summary.json")
     r = (await run_status(url, max_body_bytes=1000)).result
 
-    assert (r.error_class, r.severity, r.error) == (
-        "status_stale", "stale", "the status page is larger than 1000 bytes (max_body_bytes)")
+    assert (r.error_class, r.severity, r.error) == ("status_stale", "stale", "the status page is larger than 1000 bytes (max_body_bytes)")
 
 
 async def test_connection_refused_is_stale(run_status):
@@ -367,18 +477,20 @@ async def test_conditions_read_the_facts(aiohttp_server, run_status, condition, 
 
 # --- configuration -----------------------------------------------------------------------------
 
+
 def config_problem(**options: Any) -> str:
     with pytest.raises(ConfigError) as info:
-        build_check(options.pop("target", "https://www.shopifystatus.com/api/v2/summary.json"), kind="statuspage",
-                    **CHANNEL, **options)
+        build_check(options.pop("target", "https://www.shopifystatus.com/api/v2/summary.json"), kind="statuspage", **CHANNEL, **options)
     return str(info.value)
 
 
 @pytest.mark.parametrize(
     ("options", "message"),
     [
-        ({"format": "metastatus", "orgs": ["fb-ig-shops"], "components": ["Checkout"]},
-         "components belong to format: atlassian; with format: metastatus pick orgs and services"),
+        (
+            {"format": "metastatus", "orgs": ["fb-ig-shops"], "components": ["Checkout"]},
+            "components belong to format: atlassian; with format: metastatus pick orgs and services",
+        ),
         ({"orgs": ["fb-ig-shops"]}, "orgs and services belong to format: metastatus; a Statuspage page picks components"),
         ({"services": ["Checkout"]}, "orgs and services belong to format: metastatus; a Statuspage page picks components"),
         ({"format": "metastatus"}, "format: metastatus needs orgs, e.g. [fb-ig-shops, whatsapp-business-api]"),
@@ -396,7 +508,8 @@ def test_config_rejects_blank_component_names_and_unknown_formats():
 
 def test_config_rejects_non_http_target():
     assert config_problem(target="ftp://status.example.com/").endswith(
-        "channels[0].checks[0].target: 'ftp://status.example.com/' is not an http(s) URL; write e.g. https://shop.example.com/")
+        "channels[0].checks[0].target: 'ftp://status.example.com/' is not an http(s) URL; write e.g. https://shop.example.com/"
+    )
 
 
 async def test_a_blocked_destination_is_reported_as_blocked_not_stale(aiohttp_server, run_status):

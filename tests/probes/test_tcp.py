@@ -3,6 +3,7 @@
 Checks are built with parse_config (options validated as in production) and run through
 monitor.runner.run_probe, so the runner's deadline and its phase mapping are exercised too.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -32,6 +33,7 @@ def run_tcp(probe_runner) -> Callable[..., Awaitable[CheckResult]]:
 @pytest.fixture
 def tcp_server(start_server):
     """tcp_server() -> (port, events): a server that records each connection and when it is closed."""
+
     async def start(host: str = "127.0.0.1") -> tuple[int, list[str]]:
         events: list[str] = []
 
@@ -57,6 +59,7 @@ async def until(predicate, timeout: float = 1.0) -> None:
 
 
 # --- success ---------------------------------------------------------------------------------
+
 
 async def test_open_port_is_ok_with_facts_and_the_socket_is_closed_after(tcp_server, run_tcp):
     port, events = await tcp_server()
@@ -88,6 +91,7 @@ async def test_ipv6_target_in_brackets(tcp_server, run_tcp):
 
 # --- connection failures ---------------------------------------------------------------------
 
+
 async def test_closed_port_is_connect_refused(run_tcp):
     port = closed_port()
     r = (await run_tcp(f"127.0.0.1:{port}")).result
@@ -110,8 +114,7 @@ async def test_when_every_address_fails_the_last_failure_is_reported(monkeypatch
     fake_resolver(monkeypatch, lambda host, _port: [v4("127.0.0.2", dead), v4("127.0.0.1", dead)])
 
     r = (await run_tcp(f"shop.example:{dead}")).result
-    assert (r.error_class, r.error) == (
-        "connect_refused", f"connection refused by shop.example:{dead} (127.0.0.1); all 2 addresses failed")
+    assert (r.error_class, r.error) == ("connect_refused", f"connection refused by shop.example:{dead} (127.0.0.1); all 2 addresses failed")
 
 
 @pytest.mark.parametrize(
@@ -154,6 +157,7 @@ async def test_connect_that_never_completes_is_connect_timeout_at_the_deadline(m
 
 # --- DNS -------------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize(
     ("gai_errno", "error_class", "error"),
     [
@@ -164,8 +168,9 @@ async def test_connect_that_never_completes_is_connect_timeout_at_the_deadline(m
 )
 async def test_resolution_failures_map_to_dns_classes(monkeypatch, run_tcp, gai_errno, error_class, error):
     def fail(_host, _port):
-        raise socket.gaierror(gai_errno, {socket.EAI_NONAME: "Name or service not known",
-                                          socket.EAI_AGAIN: "Temporary failure in name resolution"}[gai_errno])
+        raise socket.gaierror(
+            gai_errno, {socket.EAI_NONAME: "Name or service not known", socket.EAI_AGAIN: "Temporary failure in name resolution"}[gai_errno]
+        )
 
     fake_resolver(monkeypatch, fail)
     r = (await run_tcp("shop.example:443")).result
@@ -192,6 +197,7 @@ async def test_resolver_that_never_answers_is_dns_timeout(monkeypatch, run_tcp):
 
 
 # --- the guard -------------------------------------------------------------------------------
+
 
 async def test_loopback_is_blocked_by_default_and_nothing_connects(tcp_server, run_tcp):
     port, events = await tcp_server()
@@ -222,7 +228,8 @@ async def test_metadata_address_is_blocked_even_inside_an_allowed_range(run_tcp)
 
     assert (r.error_class, r.error) == (
         "blocked_destination",
-        "not connecting to 169.254.169.254:80: 169.254.169.254 is a cloud metadata address (always blocked)")
+        "not connecting to 169.254.169.254:80: 169.254.169.254 is a cloud metadata address (always blocked)",
+    )
 
 
 async def test_the_checked_address_is_the_one_connected_to(monkeypatch, tcp_server, run_tcp):
@@ -236,11 +243,16 @@ async def test_the_checked_address_is_the_one_connected_to(monkeypatch, tcp_serv
 
 # --- targets and config ----------------------------------------------------------------------
 
+
 @pytest.mark.parametrize(
     ("target", "expected"),
-    [("allegro.pl:443", ("allegro.pl", 443)), ("127.0.0.1:5432", ("127.0.0.1", 5432)),
-     ("[::1]:443", ("::1", 443)), ("[2001:db8::1]:8443", ("2001:db8::1", 8443)),
-     ("sklep-łódź.pl:80", ("sklep-łódź.pl", 80))],
+    [
+        ("allegro.pl:443", ("allegro.pl", 443)),
+        ("127.0.0.1:5432", ("127.0.0.1", 5432)),
+        ("[::1]:443", ("::1", 443)),
+        ("[2001:db8::1]:8443", ("2001:db8::1", 8443)),
+        ("sklep-łódź.pl:80", ("sklep-łódź.pl", 80)),
+    ],
     ids=["name", "ipv4", "ipv6-loopback", "ipv6", "idn"],
 )
 def test_split_host_port_accepts_names_and_addresses(target, expected):
@@ -263,11 +275,9 @@ HOST_PORT_HINT = "is not host:port; write e.g. allegro.pl:443 (IPv6 in brackets:
         ("", f"'' {HOST_PORT_HINT}"),
         ("allegro.pl:0", "'allegro.pl:0' has port 0; a port is a number from 1 to 65535"),
         ("allegro.pl:65536", "'allegro.pl:65536' has port 65536; a port is a number from 1 to 65535"),
-        ("https://allegro.pl:443", "'https://allegro.pl:443' is a URL; write host:port without the scheme, "
-                                   "e.g. allegro.pl:443"),
+        ("https://allegro.pl:443", "'https://allegro.pl:443' is a URL; write host:port without the scheme, e.g. allegro.pl:443"),
     ],
-    ids=["no-port", "empty-port", "named-port", "bare-ipv6", "bad-bracket", "path", "empty", "port-0",
-         "port-too-big", "url"],
+    ids=["no-port", "empty-port", "named-port", "bare-ipv6", "bad-bracket", "path", "empty", "port-0", "port-too-big", "url"],
 )
 def test_check_target_rejects_non_host_port_with_the_fix(target, message):
     with pytest.raises(ValueError) as info:
@@ -280,4 +290,6 @@ def test_config_reports_a_bad_target_with_its_line():
 
 
 def test_config_rejects_options_tcp_does_not_have():
-    assert config_error(check_yaml("tcp", "allegro.pl:443", verify="false")).startswith("<config>:7: channels[0].checks[0].verify: unknown key 'verify'; allowed keys here:")
+    assert config_error(check_yaml("tcp", "allegro.pl:443", verify="false")).startswith(
+        "<config>:7: channels[0].checks[0].verify: unknown key 'verify'; allowed keys here:"
+    )

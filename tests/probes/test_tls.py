@@ -4,6 +4,7 @@ Each way a certificate can be wrong gets its own class, and the certificate's ex
 even when it fails verification. Checks are built with parse_config (options validated as in
 production) and run through monitor.runner.run_probe, so the runner's deadline applies.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -49,11 +50,13 @@ def ca_file(ca, tmp_path) -> str:
 @pytest.fixture
 def run_tls(probe_runner, ca_file):
     """run_tls(target, guard=LOOPBACK, **options): trusts the test CA (ca_file) unless the options say otherwise."""
+
     async def run(target: str, **options: Any) -> CheckResult:
         if options.get("verify", True) and "ca_file" not in options:
             options["ca_file"] = ca_file
         options = {k: v for k, v in options.items() if v is not None}  # None: leave the option out
         return await probe_runner("tls", target, **options)
+
     return run
 
 
@@ -63,6 +66,7 @@ def tls_server(start_server):
 
     seen lists the SNI name of every handshake the server completed or attempted.
     """
+
     async def start(cert: trustme.LeafCert | Path) -> tuple[int, list[str | None]]:
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         if isinstance(cert, Path):
@@ -89,14 +93,22 @@ def self_signed(tmp_path: Path, name: str = "shop.example") -> Path:
     """A certificate signed by its own key (no CA at all), with the key, as one PEM file."""
     key = ec.generate_private_key(ec.SECP256R1())
     subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
-    cert = (x509.CertificateBuilder().subject_name(subject).issuer_name(subject).public_key(key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(days_from_now(-1)).not_valid_after(days_from_now(30))
-            .add_extension(x509.SubjectAlternativeName([x509.DNSName(name)]), critical=False)
-            .sign(key, hashes.SHA256()))
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(days_from_now(-1))
+        .not_valid_after(days_from_now(30))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName(name)]), critical=False)
+        .sign(key, hashes.SHA256())
+    )
     path = tmp_path / "self-signed.pem"
-    path.write_bytes(cert.public_bytes(serialization.Encoding.PEM) + key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+    path.write_bytes(
+        cert.public_bytes(serialization.Encoding.PEM)
+        + key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
     return path
 
 
@@ -105,6 +117,7 @@ def date(dt: datetime) -> str:
 
 
 # --- success ---------------------------------------------------------------------------------
+
 
 async def test_valid_certificate_is_ok_with_expiry_and_identity_facts(ca, tls_server, run_tls):
     not_after = days_from_now(90)
@@ -151,6 +164,7 @@ async def test_port_defaults_to_443(monkeypatch, ca, tls_server, run_tls):
 
 # --- certificate problems --------------------------------------------------------------------
 
+
 async def test_expired_certificate_is_tls_expired_with_its_expiry_facts(ca, tls_server, run_tls):
     not_after = days_from_now(-2)
     port, _ = await tls_server(ca.issue_cert("shop.example", not_before=days_from_now(-92), not_after=not_after))
@@ -191,7 +205,9 @@ async def test_untrusted_root_sent_in_the_chain_is_tls_self_signed(tmp_path, tls
     r = (await run_tls(f"127.0.0.1:{port}", server_name="shop.example")).result
 
     assert (r.error_class, r.error) == (
-        "tls_self_signed", "certificate for shop.example is not trusted: self-signed certificate in certificate chain")
+        "tls_self_signed",
+        "certificate for shop.example is not trusted: self-signed certificate in certificate chain",
+    )
 
 
 async def test_certificate_for_another_host_is_tls_wrong_host(ca, tls_server, run_tls):
@@ -206,7 +222,10 @@ async def test_certificate_from_an_unknown_ca_is_tls_invalid(tls_server, run_tls
     port, _ = await tls_server(trustme.CA().issue_cert("shop.example"))
     r = (await run_tls(f"127.0.0.1:{port}", server_name="shop.example")).result
 
-    assert (r.error_class, r.error) == ("tls_invalid", "certificate for shop.example is not trusted: unable to get local issuer certificate")
+    assert (r.error_class, r.error) == (
+        "tls_invalid",
+        "certificate for shop.example is not trusted: unable to get local issuer certificate",
+    )
     assert "cert_expiry_seconds" in r.facts
 
 
@@ -214,7 +233,10 @@ async def test_without_ca_file_the_system_store_is_used_so_a_test_ca_is_unknown(
     port, _ = await tls_server(ca.issue_cert("shop.example"))
     r = (await run_tls(f"127.0.0.1:{port}", server_name="shop.example", ca_file=None)).result
 
-    assert (r.error_class, r.error) == ("tls_invalid", "certificate for shop.example is not trusted: unable to get local issuer certificate")
+    assert (r.error_class, r.error) == (
+        "tls_invalid",
+        "certificate for shop.example is not trusted: unable to get local issuer certificate",
+    )
 
 
 async def test_the_second_handshake_reuses_the_first_address(monkeypatch, ca, tls_server, run_tls):
@@ -229,8 +251,11 @@ async def test_the_second_handshake_reuses_the_first_address(monkeypatch, ca, tl
 
 @pytest.mark.parametrize("server", ["self-signed", "expired"])
 async def test_verify_false_only_requires_a_handshake_and_still_reports_facts(tmp_path, ca, tls_server, run_tls, server):
-    cert = self_signed(tmp_path) if server == "self-signed" else ca.issue_cert(
-        "shop.example", not_before=days_from_now(-30), not_after=days_from_now(-1))
+    cert = (
+        self_signed(tmp_path)
+        if server == "self-signed"
+        else ca.issue_cert("shop.example", not_before=days_from_now(-30), not_after=days_from_now(-1))
+    )
     port, _ = await tls_server(cert)
     r = (await run_tls(f"127.0.0.1:{port}", server_name="other.example", verify=False)).result
 
@@ -240,14 +265,15 @@ async def test_verify_false_only_requires_a_handshake_and_still_reports_facts(tm
 
 # --- expiry warning --------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize(
     ("valid_days", "warn_before", "expiring"),
-    [(9.5, None, True), (13.9, None, True), (14.1, None, False), (9.5, "7d", False), (20, "30d", True),
-     (0.25, None, True)],
+    [(9.5, None, True), (13.9, None, True), (14.1, None, False), (9.5, "7d", False), (20, "30d", True), (0.25, None, True)],
     ids=["9.5d-default-14d", "13.9d-default-14d", "14.1d-default-14d", "9.5d-warn-7d", "20d-warn-30d", "6h-in-hours"],
 )
 async def test_valid_certificate_expiring_within_warn_before_is_degraded_tls_expiring(
-        ca, tls_server, run_tls, valid_days, warn_before, expiring):
+    ca, tls_server, run_tls, valid_days, warn_before, expiring
+):
     not_after = days_from_now(valid_days) + timedelta(seconds=60)  # the check runs a moment later
     port, _ = await tls_server(ca.issue_cert("shop.example", not_after=not_after))
     r = (await run_tls(f"127.0.0.1:{port}", server_name="shop.example", warn_before=warn_before)).result
@@ -266,10 +292,13 @@ async def test_condition_on_cert_expiry_reads_the_fact(ca, tls_server, run_tls):
     outcome = await run_tls(f"127.0.0.1:{port}", server_name="shop.example", conditions=["[CERT_EXPIRY] > 100d"])
 
     assert (outcome.result.error_class, outcome.result.error) == (
-        "condition_failed", f"[CERT_EXPIRY] > 100d failed: actual {outcome.result.facts['cert_expiry_seconds']}")
+        "condition_failed",
+        f"[CERT_EXPIRY] > 100d failed: actual {outcome.result.facts['cert_expiry_seconds']}",
+    )
 
 
 # --- handshake and connection failures -------------------------------------------------------
+
 
 async def test_server_that_never_completes_the_handshake_times_out_in_the_tls_phase(raw_server, run_tls):
     async def silent(reader, _writer):
@@ -335,10 +364,15 @@ async def test_allowing_the_loopback_range_lets_the_check_connect(ca, tls_server
 
 # --- targets and config ----------------------------------------------------------------------
 
+
 @pytest.mark.parametrize(
     ("target", "expected"),
-    [("allegro.pl", ("allegro.pl", 443)), ("allegro.pl:8443", ("allegro.pl", 8443)),
-     ("[::1]", ("::1", 443)), ("[::1]:8443", ("::1", 8443))],
+    [
+        ("allegro.pl", ("allegro.pl", 443)),
+        ("allegro.pl:8443", ("allegro.pl", 8443)),
+        ("[::1]", ("::1", 443)),
+        ("[::1]:8443", ("::1", 8443)),
+    ],
     ids=["name", "name-port", "ipv6", "ipv6-port"],
 )
 def test_tls_target_port_defaults_to_443(target, expected):
@@ -349,11 +383,12 @@ def test_tls_target_port_defaults_to_443(target, expected):
 @pytest.mark.parametrize(
     ("target", "message"),
     [
-        ("::1", "'::1' is not host or host:port; write e.g. allegro.pl or allegro.pl:443 "
-                "(IPv6 in brackets: [2001:db8::1]:443)"),
+        ("::1", "'::1' is not host or host:port; write e.g. allegro.pl or allegro.pl:443 (IPv6 in brackets: [2001:db8::1]:443)"),
         ("allegro.pl:99999", "'allegro.pl:99999' has port 99999; a port is a number from 1 to 65535"),
-        ("https://allegro.pl/", "'https://allegro.pl/' is a URL; write host or host:port without the scheme, "
-                                "e.g. allegro.pl or allegro.pl:443"),
+        (
+            "https://allegro.pl/",
+            "'https://allegro.pl/' is a URL; write host or host:port without the scheme, e.g. allegro.pl or allegro.pl:443",
+        ),
     ],
     ids=["bare-ipv6", "port-too-big", "url"],
 )
@@ -376,25 +411,29 @@ def test_config_rejects_a_missing_ca_file(tmp_path):
     missing = tmp_path / "nope.pem"
     assert config_problem("ca_file", str(missing)) == (
         f"<config>:7: channels[0].checks[0].ca_file: '{missing}' is not a file; "
-        "ca_file is the path of a PEM file with the CA certificates to trust")
+        "ca_file is the path of a PEM file with the CA certificates to trust"
+    )
 
 
 def test_config_rejects_a_ca_file_without_certificates(tmp_path):
     junk = tmp_path / "junk.pem"
     junk.write_text("not a certificate\n")
     assert config_problem("ca_file", str(junk)).startswith(
-        f"<config>:7: channels[0].checks[0].ca_file: '{junk}' holds no usable PEM certificates (")
+        f"<config>:7: channels[0].checks[0].ca_file: '{junk}' holds no usable PEM certificates ("
+    )
 
 
 def test_config_rejects_ca_file_with_verify_false(ca_file):
     assert config_error(check_yaml("tls", "allegro.pl", ca_file=ca_file, verify="false")) == (
-        "<config>:5: channels[0].checks[0]: ca_file has no effect with verify: false; remove one of them")
+        "<config>:5: channels[0].checks[0]: ca_file has no effect with verify: false; remove one of them"
+    )
 
 
 def test_config_rejects_warn_before_with_verify_false():
     assert config_error(check_yaml("tls", "allegro.pl", warn_before="30d", verify="false")) == (
         "<config>:5: channels[0].checks[0]: warn_before has no effect with verify: false; "
-        "use a condition such as '[CERT_EXPIRY] > 14d' instead")
+        "use a condition such as '[CERT_EXPIRY] > 14d' instead"
+    )
 
 
 @pytest.mark.parametrize("value", ["sklep.łódź.pl", "127.0.0.1", "_acme.allegro.pl"])
@@ -403,16 +442,16 @@ def test_config_accepts_server_names_that_can_be_sent_as_sni(value):
     assert options.server_name == value
 
 
-@pytest.mark.parametrize("value", ["allegro.pl:443", "https://allegro.pl", "'shop example'", ".allegro.pl",
-                                   "a" * 64 + ".pl"])
+@pytest.mark.parametrize("value", ["allegro.pl:443", "https://allegro.pl", "'shop example'", ".allegro.pl", "a" * 64 + ".pl"])
 def test_config_rejects_a_server_name_that_is_not_a_host_name(value):
     shown = yaml.safe_load(value)
     assert config_problem("server_name", value) == (
         f"<config>:7: channels[0].checks[0].server_name: {shown!r} is not a host name; "
-        "write the name the certificate is for, e.g. allegro.pl")
+        "write the name the certificate is for, e.g. allegro.pl"
+    )
 
 
 def test_config_rejects_a_warn_before_that_is_not_a_duration():
     assert config_problem("warn_before", "soon") == (
-        "<config>:7: channels[0].checks[0].warn_before: 'soon' is not a duration; "
-        "write a number with a unit: 500ms, 30s, 5m, 1h or 1d")
+        "<config>:7: channels[0].checks[0].warn_before: 'soon' is not a duration; write a number with a unit: 500ms, 30s, 5m, 1h or 1d"
+    )

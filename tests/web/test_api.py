@@ -1,4 +1,5 @@
 """Our own JSON API: one channel, its recent results (paged), incidents and uptime."""
+
 from __future__ import annotations
 
 from monitor.app import create_app
@@ -19,6 +20,7 @@ async def test_channel_results_incidents_and_uptime(tmp_path, aiohttp_client, fa
 
     async def results(query: str = "") -> dict:
         return await (await client.get(f"/api/channels/allegro/results{query}")).json()
+
     first = await results("?limit=2")
     assert len(first["results"]) == 2 and first["results"][0]["at"] >= first["results"][1]["at"]
     failed = first["results"][0]

@@ -1,4 +1,5 @@
 """SVG badges and the Atom feed on a running service: well-formed XML, colours by state, escaping."""
+
 from __future__ import annotations
 
 import re
@@ -21,15 +22,16 @@ from tests.fakes import FakeChannel, eventually
 
 SVG = "{http://www.w3.org/2000/svg}"
 A = "{http://www.w3.org/2005/Atom}"
-NAME = 'Shop <&"> \'x\''
+NAME = "Shop <&\"> 'x'"
 HOSTILE = '<script>alert("pwn")</script><a href="javascript:alert(1)">&amp;'
 ISO = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
 
 
 def results(app, channel: str, state: str) -> int:
     with app[MONITOR].engine.connect() as conn:
-        return conn.execute(select(func.count()).select_from(ProbeResultRow).where(
-            ProbeResultRow.channel == channel, ProbeResultRow.channel_state == state)).scalar_one()
+        return conn.execute(
+            select(func.count()).select_from(ProbeResultRow).where(ProbeResultRow.channel == channel, ProbeResultRow.channel_state == state)
+        ).scalar_one()
 
 
 def incidents(app) -> list[IncidentRow]:
@@ -43,11 +45,19 @@ async def world(tmp_path, aiohttp_server, aiohttp_client):
     good, bad = FakeChannel(), FakeChannel()
     bad.body += HOSTILE
     urls = [str((await aiohttp_server(f.app)).make_url("/")) for f in (good, bad)]
-    doc = {"data_dir": str(tmp_path), "allow_networks": ["127.0.0.0/8"],
-           "defaults": {"interval": "200ms", "timeout": "150ms", "fail_threshold": 2, "recover_threshold": 2},
-           "channels": [{"id": cid, "name": name, "checks": [{"kind": "http", "id": "home", "target": url,
-                                                              "body_contains": ["Add to cart"], "body_not_contains": [HOSTILE]}]}
-                        for cid, name, url in (("good", NAME, urls[0]), ("bad", "Bad", urls[1]))]}
+    doc = {
+        "data_dir": str(tmp_path),
+        "allow_networks": ["127.0.0.0/8"],
+        "defaults": {"interval": "200ms", "timeout": "150ms", "fail_threshold": 2, "recover_threshold": 2},
+        "channels": [
+            {
+                "id": cid,
+                "name": name,
+                "checks": [{"kind": "http", "id": "home", "target": url, "body_contains": ["Add to cart"], "body_not_contains": [HOSTILE]}],
+            }
+            for cid, name, url in (("good", NAME, urls[0]), ("bad", "Bad", urls[1]))
+        ],
+    }
     app = create_app(parse_config(yaml.safe_dump(doc), PROBES), flush_interval=0.05)
     client = await aiohttp_client(app)
     await eventually(lambda: results(app, "good", "up") and results(app, "bad", "down") and incidents(app))
@@ -96,8 +106,13 @@ async def test_unknown_channel_gets_a_404_badge(world):
 
 
 def test_badge_colours_widths_and_uptime_thresholds():
-    assert STATE_COLOURS == {State.UP: "#4c1", State.DEGRADED: "#dfb317", State.DOWN: "#e05d44",
-                             State.MAINTENANCE: "#007ec6", State.UNKNOWN: "#9f9f9f"}
+    assert STATE_COLOURS == {
+        State.UP: "#4c1",
+        State.DEGRADED: "#dfb317",
+        State.DOWN: "#e05d44",
+        State.MAINTENANCE: "#007ec6",
+        State.UNKNOWN: "#9f9f9f",
+    }
     for state, colour in STATE_COLOURS.items():
         root = parse_svg(badge("Allegro", state.value, colour))
         assert parts(root)[2] == colour
@@ -105,8 +120,15 @@ def test_badge_colours_widths_and_uptime_thresholds():
     assert badge("a", "b", "#4c1") == badge("a", "b", "#4c1")  # deterministic
     assert parts(parse_svg(badge("bell\x07\ud800", "x", "#4c1")))[3] == "bell\ufffd\ufffd|x"  # XML-illegal characters
     assert [uptime_text(s) for s in (None, 1.0, 0.99999, 0.9995, 0.995, 0.96, 0.91, 0.5)] == [
-        ("no data", "#9f9f9f"), ("100%", "#4c1"), ("99.99%", "#4c1"), ("99.95%", "#4c1"), ("99.50%", "#97ca00"),
-        ("96.00%", "#dfb317"), ("91.00%", "#fe7d37"), ("50.00%", "#e05d44")]  # rounded down: never a false 100%
+        ("no data", "#9f9f9f"),
+        ("100%", "#4c1"),
+        ("99.99%", "#4c1"),
+        ("99.95%", "#4c1"),
+        ("99.50%", "#97ca00"),
+        ("96.00%", "#dfb317"),
+        ("91.00%", "#fe7d37"),
+        ("50.00%", "#e05d44"),
+    ]  # rounded down: never a false 100%
 
 
 async def test_atom_feed_lists_incidents_and_escapes_causes(world):
@@ -120,7 +142,9 @@ async def test_atom_feed_lists_incidents_and_escapes_causes(world):
     assert ISO.match(feed.find(f"{A}updated").text) and feed.find(f"{A}author/{A}name").text
     status_url = str(client.make_url("/"))
     assert {(link.get("rel"), link.get("href")) for link in feed.findall(f"{A}link")} == {
-        ("self", status_url + "feed.atom"), ("alternate", status_url)}
+        ("self", status_url + "feed.atom"),
+        ("alternate", status_url),
+    }
     [row] = incidents(app)
     [entry] = feed.findall(f"{A}entry")
     assert entry.find(f"{A}id").text == f"tag:channel-monitor,2026:incident-{row.id}"
@@ -136,17 +160,26 @@ async def test_atom_feed_lists_incidents_and_escapes_causes(world):
 
 def test_atom_of_a_resolved_incident_with_unprintable_cause():
     started = 1_790_000_000.0
-    row = IncidentRow(id=7, channel="allegro", started_at=started, ended_at=started + 312.5,
-                      cause='{"check": "home", "error": "bad \\u0001 <b>bytes</b> & more"}')
+    row = IncidentRow(
+        id=7,
+        channel="allegro",
+        started_at=started,
+        ended_at=started + 312.5,
+        cause='{"check": "home", "error": "bad \\u0001 <b>bytes</b> & more"}',
+    )
     gone = IncidentRow(id=8, channel="removed", started_at=started + 1000, cause="not json")
-    feed = ET.fromstring(atom([gone, row], {"allegro": "Allegro & Co"}, "https://status.example.com/",
-                              "https://status.example.com/feed.atom", time.time()))
+    feed = ET.fromstring(
+        atom([gone, row], {"allegro": "Allegro & Co"}, "https://status.example.com/", "https://status.example.com/feed.atom", time.time())
+    )
     first, second = feed.findall(f"{A}entry")
     assert first.find(f"{A}title").text == "removed is down"
     assert first.find(f"{A}content").text.startswith("Cause: No cause recorded.\n")
     assert second.find(f"{A}title").text == "Allegro & Co was down for 5m 12s"
     assert second.find(f"{A}updated").text == "2026-09-21T14:18:32.500Z"
     assert second.find(f"{A}content").text.split("\n") == [
-        "Cause: home: bad \ufffd <b>bytes</b> & more", "Started: 2026-09-21 14:13:20 UTC",
-        "Ended: 2026-09-21 14:18:32 UTC", "Duration: 5m 12s"]
+        "Cause: home: bad \ufffd <b>bytes</b> & more",
+        "Started: 2026-09-21 14:13:20 UTC",
+        "Ended: 2026-09-21 14:18:32 UTC",
+        "Duration: 5m 12s",
+    ]
     assert feed.find(f"{A}updated").text == "2026-09-21T14:30:00.000Z"  # the latest entry's

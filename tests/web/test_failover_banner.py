@@ -1,6 +1,7 @@
 """The status page says where the promotions' money is: a banner above the channel headline while a promotion
 is frozen, held, waiting or away from its normal channels, and "moved away from" read from the applied
 allocations, not from the channels' states. Real service, real probes, a signed webhook receiver on loopback."""
+
 from __future__ import annotations
 
 import re
@@ -36,8 +37,9 @@ def moved_away(page: str) -> str | None:
 def applied(app, channel: str) -> int | None:
     """What the receiver acknowledged for the promotion on a channel (the relay records it after the answer)."""
     with app[MONITOR].engine.connect() as conn:
-        return conn.execute(select(FailoverTargetRow.applied).where(
-            FailoverTargetRow.owner == "ads", FailoverTargetRow.channel == channel)).scalar_one()
+        return conn.execute(
+            select(FailoverTargetRow.applied).where(FailoverTargetRow.owner == "ads", FailoverTargetRow.channel == channel)
+        ).scalar_one()
 
 
 async def test_moved_away_from_follows_the_applied_money_not_the_channels(tmp_path, aiohttp_server, aiohttp_client):
@@ -112,12 +114,16 @@ async def test_a_dry_run_says_what_it_would_move_and_moves_no_money(tmp_path, ai
 async def test_banner_says_a_promotion_is_held_when_no_channel_is_left_to_take_it(tmp_path, aiohttp_server, aiohttp_client):
     app, client, fakes, _receiver = await start(tmp_path, aiohttp_server, aiohttp_client)
     for channel in ("shop", "allegro"):  # in maintenance: they hold, and take nothing more
-        r = await client.post(f"/api/admin/channels/{channel}/maintenance", headers=AUTH,
-                              json={"by": "ola", "reason": "upgrade", "duration": "1h"})
+        r = await client.post(
+            f"/api/admin/channels/{channel}/maintenance", headers=AUTH, json={"by": "ola", "reason": "upgrade", "duration": "1h"}
+        )
         assert r.status == 200
     fakes["facebook"].mode = "error"
-    await eventually(lambda: app[MONITOR].failover.owners.get(("promotion", "ads")) is not None
-                     and app[MONITOR].failover.owners[("promotion", "ads")].held)
+    await eventually(
+        lambda: (
+            app[MONITOR].failover.owners.get(("promotion", "ads")) is not None and app[MONITOR].failover.owners[("promotion", "ads")].held
+        )
+    )
     page = await (await client.get("/")).text()
     assert banner(page).startswith("Black Friday ads is held (no healthy channel to move it to; the last allocation is kept)")
     assert 'class="banner down" role="alert" id="failover-attention"' in page

@@ -1,4 +1,5 @@
 """The web layer serves its pages and APIs around a hand-written read model: no probe, database or scheduler."""
+
 from __future__ import annotations
 
 import json
@@ -57,10 +58,14 @@ class FakeModel:
             "shop": ChannelInfo("shop", "Our Shop", "own_shop", (CheckInfo("home", "http", 30.0),)),
             "allegro": ChannelInfo("allegro", "Allegro", "marketplace", (CheckInfo("storefront", "http", 60.0),)),
         }
-        self._status = {"shop": ChannelStatus(State.DOWN, NOW - 600, {"check": "home", "error": "connection refused"}),
-                        "allegro": ChannelStatus(State.UP, NOW - 3000)}
-        self._latest = {("shop", "home"): Latest("http", NOW - 5, 0.012, Outcome(False, "connect_refused", "connection refused")),
-                        ("allegro", "storefront"): Latest("http", NOW - 7, 0.25, Outcome(True))}
+        self._status = {
+            "shop": ChannelStatus(State.DOWN, NOW - 600, {"check": "home", "error": "connection refused"}),
+            "allegro": ChannelStatus(State.UP, NOW - 3000),
+        }
+        self._latest = {
+            ("shop", "home"): Latest("http", NOW - 5, 0.012, Outcome(False, "connect_refused", "connection refused")),
+            ("allegro", "storefront"): Latest("http", NOW - 7, 0.25, Outcome(True)),
+        }
         self.overrides: dict[str, Override | None] = {}
 
     def now(self) -> float:
@@ -157,6 +162,7 @@ class FakeModel:
 @pytest.mark.parametrize("protocol", [ReadModel, AdminActions], ids=["read_model", "admin_actions"])
 def test_the_fake_and_the_monitor_adapter_answer_every_question_of_the_protocol(protocol):
     from monitor.readmodel import MonitorReadModel
+
     asked = {name for name in vars(protocol) if not name.startswith("_")}
     assert asked and asked <= set(dir(FakeModel)) and asked <= set(dir(MonitorReadModel))
 
@@ -169,7 +175,7 @@ async def test_pages_and_apis_render_from_a_fake_read_model(aiohttp_client):
     text = await overview.text()
     assert overview.status == 200 and overview.headers["X-Content-Type-Options"] == "nosniff"
     assert "Our Shop" in text and "Allegro" in text and "home: connection refused" in text
-    assert "Allegro API upgrade" in text                           # upcoming maintenance is announced
+    assert "Allegro API upgrade" in text  # upcoming maintenance is announced
 
     channel = await client.get("/channels/shop")
     assert channel.status == 200 and "connection refused" in await channel.text()
@@ -182,13 +188,17 @@ async def test_pages_and_apis_render_from_a_fake_read_model(aiohttp_client):
     assert shop["checks"][0] | {"interval": "30s"} == shop["checks"][0] and shop["checks"][0]["error_class"] == "connect_refused"
 
     summary = await (await client.get("/api/v2/summary.json")).json()
-    assert summary["status"]["indicator"] == "critical"            # half the channels are down
+    assert summary["status"]["indicator"] == "critical"  # half the channels are down
     assert [c["id"] for c in summary["components"]] == ["group.own_shop", "shop", "group.marketplace", "allegro"]
     assert [i["name"] for i in summary["incidents"]] == ["Our Shop is down"]
 
     health = await client.get("/healthz")
     assert health.status == 200 and await health.json() == {
-        "status": "ok", "scheduler_running": True, "writer_queue_depth": 0, "database_failing": False}
+        "status": "ok",
+        "scheduler_running": True,
+        "writer_queue_depth": 0,
+        "database_failing": False,
+    }
     assert (await (await client.get("/metrics")).text()) == "channel_monitor_up 1\n"
 
 
@@ -196,8 +206,11 @@ async def test_healthz_fails_and_admin_routes_act_through_the_admin_actions(aioh
     model = FakeModel(healthy=False)
     client = await aiohttp_client(web_app(model, model, WebSettings(admin_token="t0ken")))
     assert (await client.get("/healthz")).status == 503
-    forced = await client.put("/api/admin/channels/allegro/override", json={"state": "down", "by": "anna", "reason": "move"},
-                              headers={"Authorization": "Bearer t0ken"})
+    forced = await client.put(
+        "/api/admin/channels/allegro/override",
+        json={"state": "down", "by": "anna", "reason": "move"},
+        headers={"Authorization": "Bearer t0ken"},
+    )
     assert forced.status == 200 and model.overrides["allegro"].by == "anna"
     assert (await client.put("/api/admin/channels/allegro/override", json={})).status == 401
 
@@ -209,8 +222,10 @@ def test_every_route_has_a_unique_method_and_path_and_a_documented_handler():
 
 
 def test_importing_the_web_layer_imports_no_runtime():
-    code = ("import sys, monitor.web.routes; print(sorted(m for m in sys.modules if m.split('.')[0] in ('probes', 'alerts') "
-            "or m in ('monitor.service', 'monitor.running', 'monitor.config', 'monitor.scheduler', 'monitor.pipeline', "
-            "'monitor.failover.engine', 'monitor.demo')))")
+    code = (
+        "import sys, monitor.web.routes; print(sorted(m for m in sys.modules if m.split('.')[0] in ('probes', 'alerts') "
+        "or m in ('monitor.service', 'monitor.running', 'monitor.config', 'monitor.scheduler', 'monitor.pipeline', "
+        "'monitor.failover.engine', 'monitor.demo')))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"

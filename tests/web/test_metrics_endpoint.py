@@ -1,4 +1,5 @@
 """/metrics: fresh on every scrape (at most max_age old), shared by scrapes that come together."""
+
 from __future__ import annotations
 
 import asyncio
@@ -30,9 +31,9 @@ async def test_a_scrape_sees_values_at_most_max_age_old(aiohttp_client):
     assert "channel_monitor_test_value 1.0" in await scrape()
     gauge.set(2)
     now[0] += 0.5
-    assert "channel_monitor_test_value 1.0" in await scrape()   # within max_age: the same rendering
+    assert "channel_monitor_test_value 1.0" in await scrape()  # within max_age: the same rendering
     now[0] += 1.0
-    assert "channel_monitor_test_value 2.0" in await scrape()   # older: rendered again for this scrape
+    assert "channel_monitor_test_value 2.0" in await scrape()  # older: rendered again for this scrape
     gauge.set(3)
     now[0] += 2.0
     together = await asyncio.gather(*(scrape() for _ in range(5)))

@@ -1,5 +1,6 @@
 """What the pages and the API say beside a channel's state agrees with it: a manual override's reason wherever
 a cause is shown, and uptime and the today-bar summed after the channel went down, on every page alike."""
+
 from __future__ import annotations
 
 import re
@@ -20,8 +21,9 @@ async def test_a_manual_override_shows_its_reason_wherever_a_cause_is_shown(tmp_
     app = create_app(admin_config(tmp_path, fake_channel.url), flush_interval=0.05)
     client = await aiohttp_client(app)
     await eventually(lambda: state(app, "allegro") == "up")
-    response = await client.put("/api/admin/channels/allegro/override", headers=TOKEN,
-                                json={"state": "down", "by": "anna@shop.pl", "reason": REASON})
+    response = await client.put(
+        "/api/admin/channels/allegro/override", headers=TOKEN, json={"state": "down", "by": "anna@shop.pl", "reason": REASON}
+    )
     assert response.status == 200
     await eventually(lambda: incidents(app))
     cause = f"set by hand by anna@shop.pl: {REASON}"
@@ -29,7 +31,7 @@ async def test_a_manual_override_shows_its_reason_wherever_a_cause_is_shown(tmp_
     overview = await (await client.get("/")).text()
     row = re.search(r'href="/channels/allegro">.*?<div class="ch-cause cause">([^<]*)</div>', overview, re.S)
     assert row and row.group(1) == cause
-    recent = overview[overview.index("Recent incidents"):]
+    recent = overview[overview.index("Recent incidents") :]
     assert cause in Html(recent).all_text
     assert cause in Html(await (await client.get("/incidents")).text()).all_text
     assert cause in Html(await (await client.get("/channels/allegro")).text()).all_text
@@ -50,11 +52,11 @@ async def test_uptime_and_todays_bar_count_the_outage_at_once_on_every_page(tmp_
     fake_channel.mode = "error"
     await eventually(lambda: state(app, "allegro") == "down")
     overview, channel = await (await client.get("/")).text(), await (await client.get("/channels/allegro")).text()
-    api = (await (await client.get("/api/channels/allegro")).json())
+    api = await (await client.get("/api/channels/allegro")).json()
     assert ">Down</span>" in overview
     day24 = re.search(r"<dt>24 h</dt><dd>([^<]+)</dd>", overview).group(1)
     assert day24 != "100%", "Down beside 100% uptime"
-    assert f"24 h {day24}" in Html(channel).all_text              # the channel page says the same
+    assert f"24 h {day24}" in Html(channel).all_text  # the channel page says the same
     assert 0 < api["uptime_24h"] < 1
     colour, title = bar_of(overview, "allegro")[1][-1]
     assert colour == "down", f"today is {colour} beside Down: {title}"
@@ -65,10 +67,9 @@ async def test_a_channel_forced_down_has_no_green_today_before_any_result_counts
     conf = config(tmp_path, [("allegro", "Allegro", "marketplace", fake_channel.url)], check=", interval: 1h")
     app = create_app(conf.model_copy(update={"admin_token": SecretStr("s3cret-token")}), flush_interval=0.05)
     client = await aiohttp_client(app)
-    await eventually(lambda: counted_up(app, "allegro") == 1)       # the one result for an hour
+    await eventually(lambda: counted_up(app, "allegro") == 1)  # the one result for an hour
     assert bar_of(await (await client.get("/")).text(), "allegro")[1][-1][0] == "up"
-    await client.put("/api/admin/channels/allegro/override", headers=TOKEN,
-                     json={"state": "down", "by": "anna@shop.pl", "reason": REASON})
+    await client.put("/api/admin/channels/allegro/override", headers=TOKEN, json={"state": "down", "by": "anna@shop.pl", "reason": REASON})
     assert app[MONITOR].book.health["allegro"].state.value == "down"
     overview = await (await client.get("/")).text()
     colour, title = bar_of(overview, "allegro")[1][-1]

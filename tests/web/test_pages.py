@@ -1,6 +1,7 @@
 """The status pages on loopback, against the real service and database: the overview's groups and 90-day
 bars, a channel's page with its response-time chart, the incident history's pages, 404s, and probe text
 from a hostile server shown only as escaped text."""
+
 from __future__ import annotations
 
 import asyncio
@@ -15,9 +16,9 @@ from sqlalchemy import func, insert, select
 
 from monitor.app import create_app
 from monitor.config import parse_config
+from monitor.core.history import DAY, HOUR, floor_to
 from monitor.running import MONITOR
 from monitor.store.models import FailoverPlanRow, IncidentRow, ProbeResultRow, RollupRow
-from monitor.store.rollups import DAY, HOUR, floor_to
 from monitor.web.cache import Cached
 from probes import PROBES
 from tests.fakes import FakeChannel, eventually
@@ -26,11 +27,21 @@ SVG = "{http://www.w3.org/2000/svg}"
 HOSTILE = '<script>alert(1)</script>"onmouseover="x javascript:alert(1)'
 
 
-def config(tmp_path, channels: list[tuple[str, str, str, str]], extra: list[str] = (), check: str = "",
-           maintenance: dict[str, list[str]] | None = None):
+def config(
+    tmp_path,
+    channels: list[tuple[str, str, str, str]],
+    extra: list[str] = (),
+    check: str = "",
+    maintenance: dict[str, list[str]] | None = None,
+):
     """Channels as (id, name, group, url), each with one http check `home` (plus `check`'s options)."""
-    lines = [f"data_dir: {tmp_path}", "allow_networks: [127.0.0.0/8]",
-             "defaults: {interval: 500ms, timeout: 500ms, fail_threshold: 2, recover_threshold: 2}", *extra, "channels:"]
+    lines = [
+        f"data_dir: {tmp_path}",
+        "allow_networks: [127.0.0.0/8]",
+        "defaults: {interval: 500ms, timeout: 500ms, fail_threshold: 2, recover_threshold: 2}",
+        *extra,
+        "channels:",
+    ]
     for cid, name, group, url in channels:
         lines += [f"  - id: {cid}", f"    name: {name}", f"    group: {group}"]
         if maintenance and cid in maintenance:
@@ -64,8 +75,7 @@ class Html(HTMLParser):
 
 def bar_of(page: str, channel: str) -> tuple[str, list[tuple[str, str]]]:
     """The aria-label of a channel's 90-day bar on the overview, and its days as (colour class, title)."""
-    match = re.search(rf'href="/channels/{channel}">.*?<div class="days" role="img" aria-label="([^"]*)">(.*?)</div>',
-                      page, re.S)
+    match = re.search(rf'href="/channels/{channel}">.*?<div class="days" role="img" aria-label="([^"]*)">(.*?)</div>', page, re.S)
     assert match, f"no bar for {channel}"
     return match.group(1), re.findall(r'<i class="d-(\w+)" title="([^"]*)"></i>', match.group(2))
 
@@ -83,9 +93,22 @@ def iso(epoch: float) -> str:
 
 
 def rollup(period: str, channel: str, check: str, bucket: int, **values) -> dict:
-    row = {"period": period, "channel": channel, "check": check, "bucket_start": bucket, "n_up": 0, "n_degraded": 0,
-           "n_down": 0, "n_maintenance": 0, "n_unknown": 0, "latency_count": 0, "latency_sum_us": 0,
-           "latency_min": None, "latency_max": None, "latency_p95": None}
+    row = {
+        "period": period,
+        "channel": channel,
+        "check": check,
+        "bucket_start": bucket,
+        "n_up": 0,
+        "n_degraded": 0,
+        "n_down": 0,
+        "n_maintenance": 0,
+        "n_unknown": 0,
+        "latency_count": 0,
+        "latency_sum_us": 0,
+        "latency_min": None,
+        "latency_max": None,
+        "latency_p95": None,
+    }
     return row | values
 
 
@@ -96,8 +119,9 @@ def seed(app, rows: list[dict], table=RollupRow) -> None:
 
 def counted_up(app, channel: str) -> int:
     with app[MONITOR].engine.connect() as conn:
-        return conn.execute(select(func.count()).select_from(ProbeResultRow)
-                            .where(ProbeResultRow.channel == channel, ProbeResultRow.channel_state == "up")).scalar_one()
+        return conn.execute(
+            select(func.count()).select_from(ProbeResultRow).where(ProbeResultRow.channel == channel, ProbeResultRow.channel_state == "up")
+        ).scalar_one()
 
 
 def incident_count(app) -> int:
@@ -108,20 +132,33 @@ def incident_count(app) -> int:
 async def test_overview_groups_channels_by_kind_with_90_daily_bars(tmp_path, aiohttp_client, fake_channel):
     url = fake_channel.url
     now = time.time()
-    channels = [("misc", "Misc", "other", url), ("wa", "WhatsApp", "messaging", url), ("ceneo", "Ceneo", "comparison", url),
-                ("fb", "Facebook", "social", url), ("amazon", "Amazon", "marketplace", url),
-                ("allegro", "Allegro", "marketplace", url), ("own", "Own shop", "own_shop", url)]
-    windows = {"ceneo": [f"{{start: '{iso(now + DAY)}', end: '{iso(now + DAY + 2 * HOUR)}', reason: Feed migration}}"],
-               "wa": ["{cron: '* * * * *', duration: 1h, reason: Weekly API upgrade}"]}
+    channels = [
+        ("misc", "Misc", "other", url),
+        ("wa", "WhatsApp", "messaging", url),
+        ("ceneo", "Ceneo", "comparison", url),
+        ("fb", "Facebook", "social", url),
+        ("amazon", "Amazon", "marketplace", url),
+        ("allegro", "Allegro", "marketplace", url),
+        ("own", "Own shop", "own_shop", url),
+    ]
+    windows = {
+        "ceneo": [f"{{start: '{iso(now + DAY)}', end: '{iso(now + DAY + 2 * HOUR)}', reason: Feed migration}}"],
+        "wa": ["{cron: '* * * * *', duration: 1h, reason: Weekly API upgrade}"],
+    }
     app = create_app(config(tmp_path, channels, maintenance=windows), flush_interval=0.05)
     client = await aiohttp_client(app)
     await eventually(lambda: all(counted_up(app, c) for c, *_ in channels if c != "wa"))
     await eventually(lambda: app[MONITOR].book.health["wa"].state.value == "maintenance")
-    seed(app, [rollup("day", "allegro", "", day(1), n_up=1000, n_degraded=440),
-               rollup("day", "allegro", "", day(2), n_up=1430, n_down=10),
-               rollup("day", "allegro", "", day(3), n_maintenance=60),
-               rollup("day", "allegro", "", day(5), n_up=1440),
-               rollup("day", "allegro", "home", day(2), n_down=999)])  # a check's row: the bar reads the totals
+    seed(
+        app,
+        [
+            rollup("day", "allegro", "", day(1), n_up=1000, n_degraded=440),
+            rollup("day", "allegro", "", day(2), n_up=1430, n_down=10),
+            rollup("day", "allegro", "", day(3), n_maintenance=60),
+            rollup("day", "allegro", "", day(5), n_up=1440),
+            rollup("day", "allegro", "home", day(2), n_down=999),
+        ],
+    )  # a check's row: the bar reads the totals
     response = await client.get("/")
     page = await response.text()
     assert response.status == 200 and "default-src 'none'" in response.headers["Content-Security-Policy"]
@@ -129,9 +166,14 @@ async def test_overview_groups_channels_by_kind_with_90_daily_bars(tmp_path, aio
     # Groups in their fixed order, each with its channels in config order, each name linking to its page.
     headings = re.findall(r'<h2 id="group-(\w+)">([^<]+)', page)
     assert [(k, label.strip()) for k, label in headings] == [
-        ("own_shop", "Own shop"), ("marketplace", "Marketplaces"), ("social", "Social"),
-        ("comparison", "Price comparison"), ("messaging", "Messaging"), ("other", "Other")]
-    marketplaces = page[page.index('id="group-marketplace"'):page.index('id="group-social"')]
+        ("own_shop", "Own shop"),
+        ("marketplace", "Marketplaces"),
+        ("social", "Social"),
+        ("comparison", "Price comparison"),
+        ("messaging", "Messaging"),
+        ("other", "Other"),
+    ]
+    marketplaces = page[page.index('id="group-marketplace"') : page.index('id="group-social"')]
     assert re.findall(r'href="/channels/(\w+)"', marketplaces) == ["amazon", "allegro"]
     assert "All channels up, except 1 in planned maintenance: WhatsApp</div>" in page
     assert ">Up</span>" in page and ">Maintenance</span>" in page  # the state in words beside its colour
@@ -145,13 +187,14 @@ async def test_overview_groups_channels_by_kind_with_90_daily_bars(tmp_path, aio
     assert days[-5] == ("none", f"{date(day(4))}: no data")
     assert days[-6] == ("up", f"{date(day(5))}: 100% up")
     assert days[0] == ("none", f"{date(day(89))}: no data")
-    assert label == ("Daily history, last 90 days, oldest first: 2 days all up, 1 day degraded, 1 day down, "
-                     "1 day maintenance only, 85 days no data")
+    assert label == (
+        "Daily history, last 90 days, oldest first: 2 days all up, 1 day degraded, 1 day down, 1 day maintenance only, 85 days no data"
+    )
     _, misc = bar_of(page, "misc")
     assert [c for c, _ in misc] == ["none"] * 89 + ["up"]
 
     # Maintenance notices: the one going on, then the one coming.
-    notices = page[page.index('id="maintenance"'):page.index('id="group-own_shop"')]
+    notices = page[page.index('id="maintenance"') : page.index('id="group-own_shop"')]
     text = Html(notices).all_text
     assert re.search(r"WhatsApp: maintenance now, until [\d-]+ [\d:]+ UTC\s+— Weekly API upgrade", text)
     assert f"Ceneo: maintenance from {time.strftime('%Y-%m-%d %H:%M', time.gmtime(now + DAY))}" in text
@@ -161,16 +204,50 @@ async def test_overview_groups_channels_by_kind_with_90_daily_bars(tmp_path, aio
 async def test_channel_page_shows_checks_conditions_chart_and_maintenance(tmp_path, aiohttp_client, fake_channel):
     now = time.time()
     windows = {"allegro": [f"{{start: '{iso(now + 2 * DAY)}', end: '{iso(now + 2 * DAY + HOUR)}', reason: Bank holiday}}"]}
-    app = create_app(config(tmp_path, [("allegro", "Allegro", "marketplace", fake_channel.url)],
-                            check=", conditions: ['[STATUS] == 200']", maintenance=windows), flush_interval=0.05)
+    app = create_app(
+        config(
+            tmp_path,
+            [("allegro", "Allegro", "marketplace", fake_channel.url)],
+            check=", conditions: ['[STATUS] == 200']",
+            maintenance=windows,
+        ),
+        flush_interval=0.05,
+    )
     client = await aiohttp_client(app)
     await eventually(lambda: app[MONITOR].book.health["allegro"].state.value == "up" and counted_up(app, "allegro"))
     hour = floor_to(time.time(), HOUR)
     seeded = [hour - 5 * HOUR, hour - 4 * HOUR, hour - 2 * HOUR]
-    seed(app, [rollup("hour", "allegro", "home", h, n_up=60, latency_count=60, latency_sum_us=60 * 120_000,
-                      latency_min=0.05, latency_max=0.5, latency_p95=0.3) for h in seeded]
-         + [rollup("hour", "allegro", "home", hour - 30 * HOUR, n_up=60, latency_count=60, latency_sum_us=600_000,
-                   latency_max=0.02, latency_p95=0.01)])  # older than 24 h: not drawn
+    seed(
+        app,
+        [
+            rollup(
+                "hour",
+                "allegro",
+                "home",
+                h,
+                n_up=60,
+                latency_count=60,
+                latency_sum_us=60 * 120_000,
+                latency_min=0.05,
+                latency_max=0.5,
+                latency_p95=0.3,
+            )
+            for h in seeded
+        ]
+        + [
+            rollup(
+                "hour",
+                "allegro",
+                "home",
+                hour - 30 * HOUR,
+                n_up=60,
+                latency_count=60,
+                latency_sum_us=600_000,
+                latency_max=0.02,
+                latency_p95=0.01,
+            )
+        ],
+    )  # older than 24 h: not drawn
     response = await client.get("/channels/allegro")
     page = await response.text()
     assert response.status == 200 and "default-src 'none'" in response.headers["Content-Security-Policy"]
@@ -192,8 +269,10 @@ async def test_channel_page_shows_checks_conditions_chart_and_maintenance(tmp_pa
     for h in seeded:
         title = points[h].find(f"{SVG}title").text
         assert title == f"{time.strftime('%Y-%m-%d %H:00 UTC', time.gmtime(h))}: average 120 ms, p95 300 ms, slowest 500 ms (60 successful)"
-        avg, p95 = (c for c in points[h].iter(f"{SVG}circle") if c.get("class") == "avg"), \
-            (c for c in points[h].iter(f"{SVG}circle") if c.get("class") == "p95")
+        avg, p95 = (
+            (c for c in points[h].iter(f"{SVG}circle") if c.get("class") == "avg"),
+            (c for c in points[h].iter(f"{SVG}circle") if c.get("class") == "p95"),
+        )
         avg_y, p95_y = float(next(avg).get("cy")), float(next(p95).get("cy"))
         assert p95_y < avg_y  # slower is higher up
     xs = [float(next(points[h].iter(f"{SVG}circle")).get("cx")) for h in sorted(points)]
@@ -208,15 +287,43 @@ async def test_channel_page_shows_checks_conditions_chart_and_maintenance(tmp_pa
 
 
 async def test_incident_history_pages_newest_first_with_failover_plans(tmp_path, aiohttp_client, fake_channel):
-    app = create_app(config(tmp_path, [("allegro", "Allegro", "marketplace", fake_channel.url),
-                                       ("amazon", "Amazon", "marketplace", fake_channel.url)], extra=["show_failover: true"]),
-                     flush_interval=0.05)
+    app = create_app(
+        config(
+            tmp_path,
+            [("allegro", "Allegro", "marketplace", fake_channel.url), ("amazon", "Amazon", "marketplace", fake_channel.url)],
+            extra=["show_failover: true"],
+        ),
+        flush_interval=0.05,
+    )
     client = await aiohttp_client(app)
     base = time.time() - 200 * HOUR
-    seed(app, [{"channel": "amazon" if i % 2 else "allegro", "started_at": base + i * HOUR, "ended_at": base + i * HOUR + 610,
-                "cause": json.dumps({"check": "home", "error": f"HTTP 50{i % 4}"})} for i in range(120)], IncidentRow)
-    seed(app, [{"at": base + 119 * HOUR + 5, "owner_kind": "promotion", "owner": "ads", "mode": "auto", "status": "applied",
-                "reason": json.dumps({"failed": ["amazon"], "incidents": {"amazon": 120}})}], FailoverPlanRow)
+    seed(
+        app,
+        [
+            {
+                "channel": "amazon" if i % 2 else "allegro",
+                "started_at": base + i * HOUR,
+                "ended_at": base + i * HOUR + 610,
+                "cause": json.dumps({"check": "home", "error": f"HTTP 50{i % 4}"}),
+            }
+            for i in range(120)
+        ],
+        IncidentRow,
+    )
+    seed(
+        app,
+        [
+            {
+                "at": base + 119 * HOUR + 5,
+                "owner_kind": "promotion",
+                "owner": "ads",
+                "mode": "auto",
+                "status": "applied",
+                "reason": json.dumps({"failed": ["amazon"], "incidents": {"amazon": 120}}),
+            }
+        ],
+        FailoverPlanRow,
+    )
     first = await (await client.get("/incidents")).text()
     rows = re.findall(r'<td data-label="Started">([^<]+)</td>', first)
     assert len(rows) == 50 and rows == sorted(rows, reverse=True)
@@ -254,8 +361,9 @@ async def test_hostile_probe_text_is_only_escaped_text(tmp_path, aiohttp_client,
     shop = FakeChannel()
     shop.body = HOSTILE  # the server's own text ends up in the error and in the condition's actual value
     url = str((await aiohttp_server(shop.app)).make_url("/"))
-    app = create_app(config(tmp_path, [("shop", "Shop", "own_shop", url)], check=", conditions: ['[BODY_TEXT] == \"ok\"']"),
-                     flush_interval=0.05)
+    app = create_app(
+        config(tmp_path, [("shop", "Shop", "own_shop", url)], check=", conditions: ['[BODY_TEXT] == \"ok\"']"), flush_interval=0.05
+    )
     client = await aiohttp_client(app)
     await eventually(lambda: app[MONITOR].book.health["shop"].state.value == "down")
     error = app[MONITOR].pipeline.latest[("shop", "home")].result.error
@@ -264,10 +372,10 @@ async def test_hostile_probe_text_is_only_escaped_text(tmp_path, aiohttp_client,
     for path in ("/", "/channels/shop", "/incidents"):
         page = await (await client.get(path)).text()
         html = Html(page)
-        assert HOSTILE in html.all_text, path                       # shown, as text
+        assert HOSTILE in html.all_text, path  # shown, as text
         assert "&lt;script&gt;alert(1)&lt;/script&gt;&#34;onmouseover=&#34;x javascript:alert(1)" in page, path
         assert "<script" not in page.lower() and '"onmouseover="' not in page, path
-        for tag, attrs in html.tags:                                 # and never in an attribute or a link
+        for tag, attrs in html.tags:  # and never in an attribute or a link
             for name, value in attrs.items():
                 assert not name.startswith("on"), (path, tag, name)
                 assert not any(bad in (value or "").lower() for bad in ("alert(", "javascript:", "onmouseover")), (path, tag, name, value)
@@ -288,11 +396,11 @@ async def test_figures_cache_serves_the_last_value_while_it_refreshes():
         return await asyncio.to_thread(compute_in_thread)
 
     cache = Cached(0.1, compute, wait_after=2.0)
-    assert await cache.get(None) == 1                   # the first value is waited for
+    assert await cache.get(None) == 1  # the first value is waited for
     assert await cache.get(None) == 1 and len(calls) == 1
     await asyncio.sleep(0.15)
     started = time.monotonic()
-    assert await cache.get(None) == 1                   # stale: served at once, refreshed behind
+    assert await cache.get(None) == 1  # stale: served at once, refreshed behind
     task = cache.refreshing
     assert time.monotonic() - started < 0.04 and task is not None
     assert await cache.get(None) == 1 and cache.refreshing is task  # one refresh at a time
@@ -300,4 +408,4 @@ async def test_figures_cache_serves_the_last_value_while_it_refreshes():
     assert await cache.get(None) == 2 and len(calls) == 2
     cache.wait_after = 0.1
     await asyncio.sleep(0.15)
-    assert await cache.get(None) == 3                   # too old to show: waited for
+    assert await cache.get(None) == 3  # too old to show: waited for

@@ -1,5 +1,6 @@
 """The security headers on every answer: pages, JSON, and the errors aiohttp builds from raised exceptions
 (unknown paths, bad queries, missing tokens, wrong methods, bodies too large)."""
+
 from __future__ import annotations
 
 import pytest
@@ -15,24 +16,38 @@ OVERRIDE = "/api/admin/channels/allegro/override"
 TOO_LARGE = b"x" * (1024**2 + 1)  # aiohttp's default client_max_size is 1 MiB
 
 
-@pytest.mark.parametrize(("method", "path", "headers", "body", "status"), [
-    ("GET", "/", {}, None, 200),
-    ("GET", "/api/channels", {}, None, 200),
-    ("GET", "/no/such/path", {}, None, 404),
-    ("GET", "/channels/no-such", {}, None, 404),
-    ("GET", "/incidents?page=abc", {}, None, 400),
-    ("GET", "/api/channels/no-such", {}, None, 404),
-    ("GET", "/api/channels/allegro/results?limit=abc", {}, None, 400),
-    ("GET", "/api/failover", {}, None, 401),
-    ("PUT", OVERRIDE, {}, b"{}", 401),
-    ("PUT", OVERRIDE, {"Authorization": "Bearer wrong"}, b"{}", 401),
-    ("POST", "/api/channels", {}, b"{}", 405),
-    ("PUT", OVERRIDE, TOKEN, TOO_LARGE, 413),
-], ids=["overview", "api-channels", "unknown-path-404", "unknown-channel-page-404", "bad-page-query-400",
-        "unknown-channel-api-404", "bad-limit-query-400", "failover-without-token-401", "admin-without-token-401",
-        "admin-wrong-token-401", "wrong-method-405", "body-too-large-413"])
-async def test_every_answer_carries_the_security_headers(tmp_path, aiohttp_client, fake_channel,
-                                                          method, path, headers, body, status):
+@pytest.mark.parametrize(
+    ("method", "path", "headers", "body", "status"),
+    [
+        ("GET", "/", {}, None, 200),
+        ("GET", "/api/channels", {}, None, 200),
+        ("GET", "/no/such/path", {}, None, 404),
+        ("GET", "/channels/no-such", {}, None, 404),
+        ("GET", "/incidents?page=abc", {}, None, 400),
+        ("GET", "/api/channels/no-such", {}, None, 404),
+        ("GET", "/api/channels/allegro/results?limit=abc", {}, None, 400),
+        ("GET", "/api/failover", {}, None, 401),
+        ("PUT", OVERRIDE, {}, b"{}", 401),
+        ("PUT", OVERRIDE, {"Authorization": "Bearer wrong"}, b"{}", 401),
+        ("POST", "/api/channels", {}, b"{}", 405),
+        ("PUT", OVERRIDE, TOKEN, TOO_LARGE, 413),
+    ],
+    ids=[
+        "overview",
+        "api-channels",
+        "unknown-path-404",
+        "unknown-channel-page-404",
+        "bad-page-query-400",
+        "unknown-channel-api-404",
+        "bad-limit-query-400",
+        "failover-without-token-401",
+        "admin-without-token-401",
+        "admin-wrong-token-401",
+        "wrong-method-405",
+        "body-too-large-413",
+    ],
+)
+async def test_every_answer_carries_the_security_headers(tmp_path, aiohttp_client, fake_channel, method, path, headers, body, status):
     config = config_for(tmp_path, ("allegro", fake_channel.url))
     config = config.model_copy(update={"admin_token": SecretStr("s3cret-token")})
     assert config.show_failover is False  # so /api/failover needs the token

@@ -1,5 +1,6 @@
 """The Statuspage v2-compatible API on a running service (loopback channels), checked field by field
 against the public v2 shapes, and read back by our own `statuspage` probe."""
+
 from __future__ import annotations
 
 import re
@@ -29,14 +30,51 @@ HOSTILE = '<script>alert("pwn")</script><a href="javascript:alert(1)">&amp;'
 ISO = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
 
 PAGE_KEYS = {"id", "name", "url", "time_zone", "updated_at"}
-COMPONENT_KEYS = {"id", "name", "status", "created_at", "updated_at", "position", "description", "showcase",
-                  "start_date", "group_id", "page_id", "group", "only_show_if_degraded"}
+COMPONENT_KEYS = {
+    "id",
+    "name",
+    "status",
+    "created_at",
+    "updated_at",
+    "position",
+    "description",
+    "showcase",
+    "start_date",
+    "group_id",
+    "page_id",
+    "group",
+    "only_show_if_degraded",
+}
 COMPONENT_STATUSES = {"operational", "degraded_performance", "partial_outage", "major_outage", "under_maintenance"}
-INCIDENT_KEYS = {"id", "name", "status", "created_at", "updated_at", "monitoring_at", "resolved_at", "impact",
-                 "shortlink", "started_at", "page_id", "incident_updates", "components"}
+INCIDENT_KEYS = {
+    "id",
+    "name",
+    "status",
+    "created_at",
+    "updated_at",
+    "monitoring_at",
+    "resolved_at",
+    "impact",
+    "shortlink",
+    "started_at",
+    "page_id",
+    "incident_updates",
+    "components",
+}
 MAINTENANCE_KEYS = INCIDENT_KEYS | {"scheduled_for", "scheduled_until"}
-UPDATE_KEYS = {"id", "status", "body", "incident_id", "created_at", "updated_at", "display_at", "affected_components",
-               "deliver_notifications", "custom_tweet", "tweet_id"}
+UPDATE_KEYS = {
+    "id",
+    "status",
+    "body",
+    "incident_id",
+    "created_at",
+    "updated_at",
+    "display_at",
+    "affected_components",
+    "deliver_notifications",
+    "custom_tweet",
+    "tweet_id",
+}
 IMPACTS = {"none", "minor", "major", "critical", "maintenance"}
 INDICATORS = {"none", "minor", "major", "critical", "maintenance"}
 
@@ -52,19 +90,35 @@ def parse_iso(text: str) -> float:
 
 def config(tmp_path, urls: dict[str, str], now: float, interval: str = "200ms", **top: Any):
     """allegro and amazon (marketplace), shop (own shop); windows: future on amazon+shop, recurring and past on shop."""
+
     def channel(cid: str, group: str, maintenance: list[dict[str, Any]]) -> dict[str, Any]:
-        return {"id": cid, "name": cid.title(), "group": group, "maintenance": maintenance, "checks": [
-            {"kind": "http", "id": "home", "target": urls[cid], "body_contains": ["Add to cart"], "body_not_contains": [HOSTILE]}]}
+        return {
+            "id": cid,
+            "name": cid.title(),
+            "group": group,
+            "maintenance": maintenance,
+            "checks": [
+                {"kind": "http", "id": "home", "target": urls[cid], "body_contains": ["Add to cart"], "body_not_contains": [HOSTILE]}
+            ],
+        }
+
     start = int(now) + 86400
     move = {"reason": "Warehouse move", "start": at(start), "end": at(start + 7200)}
     hour = (datetime.fromtimestamp(now, UTC).hour + 12) % 24  # never running now; next within a day
     nightly = {"reason": "Nightly reindex", "cron": f"0 {hour} * * *", "duration": "1h"}
     old = {"reason": "Old migration", "start": at(int(now) - 2 * 86400), "end": at(int(now) - 2 * 86400 + 3600)}
-    doc = {"data_dir": str(tmp_path), "allow_networks": ["127.0.0.0/8"],
-           "defaults": {"interval": interval, "timeout": "150ms", "fail_threshold": 2, "recover_threshold": 2},
-           "flapping": {"reopen_within": "0s"},  # allegro's second outage, a second later, is its own incident
-           "channels": [channel("allegro", "marketplace", []), channel("amazon", "marketplace", [move]),
-                        channel("shop", "own_shop", [move, nightly, old])], **top}
+    doc = {
+        "data_dir": str(tmp_path),
+        "allow_networks": ["127.0.0.0/8"],
+        "defaults": {"interval": interval, "timeout": "150ms", "fail_threshold": 2, "recover_threshold": 2},
+        "flapping": {"reopen_within": "0s"},  # allegro's second outage, a second later, is its own incident
+        "channels": [
+            channel("allegro", "marketplace", []),
+            channel("amazon", "marketplace", [move]),
+            channel("shop", "own_shop", [move, nightly, old]),
+        ],
+        **top,
+    }
     return parse_config(yaml.safe_dump(doc), PROBES)
 
 
@@ -85,8 +139,9 @@ async def world(tmp_path, aiohttp_server, aiohttp_client):
     fakes["allegro"].body = OK_BODY + HOSTILE
     app = create_app(config(tmp_path, urls, time.time()), flush_interval=0.05)
     client = await aiohttp_client(app)
-    await app[MONITOR].admin.add_window("amazon", Window("Amazon API migration", start=time.time() - 60,
-                                                   end=time.time() + 3600, by="ops@example.com"))
+    await app[MONITOR].admin.add_window(
+        "amazon", Window("Amazon API migration", start=time.time() - 60, end=time.time() + 3600, by="ops@example.com")
+    )
     await eventually(lambda: len(incidents(app)) == 1)
     fakes["allegro"].body = OK_BODY
     await eventually(lambda: incidents(app)[0].ended_at is not None)
@@ -160,9 +215,11 @@ def check_maintenance(m: dict[str, Any], url: str) -> None:
     assert m["page_id"] == "channel-monitor" and m["shortlink"] == url and m["monitoring_at"] is None
     assert parse_iso(m["scheduled_for"]) < parse_iso(m["scheduled_until"]) and m["started_at"] == m["scheduled_for"]
     assert (m["resolved_at"] is not None) == (m["status"] == "completed")
-    assert [u["status"] for u in m["incident_updates"]] == \
-        {"scheduled": ["scheduled"], "in_progress": ["in_progress", "scheduled"],
-         "completed": ["completed", "in_progress", "scheduled"]}[m["status"]]
+    assert [u["status"] for u in m["incident_updates"]] == {
+        "scheduled": ["scheduled"],
+        "in_progress": ["in_progress", "scheduled"],
+        "completed": ["completed", "in_progress", "scheduled"],
+    }[m["status"]]
     assert m["updated_at"] == m["incident_updates"][0]["created_at"]
     for u in m["incident_updates"]:
         check_update(u, m["id"], {"scheduled", "in_progress", "completed"})
@@ -189,7 +246,8 @@ async def test_v2_documents_field_by_field(world):
         ("allegro", 1, "major_outage", "group.marketplace"),
         ("amazon", 2, "under_maintenance", "group.marketplace"),
         ("group.own_shop", 2, "operational", None),
-        ("shop", 1, "operational", "group.own_shop")]
+        ("shop", 1, "operational", "group.own_shop"),
+    ]
     assert [c["name"] for c in components] == ["Marketplaces", "Allegro", "Amazon", "Own shop", "Shop"]
     assert components[0]["components"] == ["allegro", "amazon"] and components[3]["components"] == ["shop"]
     assert parse_iso(components[1]["updated_at"]) == pytest.approx(app[MONITOR].book.health["allegro"].since, abs=0.001)
@@ -199,8 +257,10 @@ async def test_v2_documents_field_by_field(world):
     check_incident(open_, url)
     assert open_["status"] == "investigating" and open_["id"] == str(incidents(app)[1].id)
     assert maintenance_view(summary["scheduled_maintenances"]) == [
-        ("Amazon API migration", "in_progress", ["amazon"]), ("Nightly reindex", "scheduled", ["shop"]),
-        ("Warehouse move", "scheduled", ["amazon", "shop"])]  # one window on two channels is one maintenance
+        ("Amazon API migration", "in_progress", ["amazon"]),
+        ("Nightly reindex", "scheduled", ["shop"]),
+        ("Warehouse move", "scheduled", ["amazon", "shop"]),
+    ]  # one window on two channels is one maintenance
 
     status = await get(client, "/api/v2/status.json")
     assert set(status) == {"page", "status"} and status["status"] == summary["status"]
@@ -223,7 +283,8 @@ async def test_v2_documents_field_by_field(world):
     for m in planned["scheduled_maintenances"]:
         check_maintenance(m, url)
     assert maintenance_view(planned["scheduled_maintenances"]) == sorted(
-        maintenance_view(summary["scheduled_maintenances"]) + [("Old migration", "completed", ["shop"])])
+        maintenance_view(summary["scheduled_maintenances"]) + [("Old migration", "completed", ["shop"])]
+    )
     starts = [parse_iso(m["scheduled_for"]) for m in planned["scheduled_maintenances"]]
     assert starts == sorted(starts, reverse=True)
     upcoming = await get(client, "/api/v2/scheduled-maintenances/upcoming.json")
@@ -238,6 +299,7 @@ async def test_our_statuspage_probe_reads_our_page(world):
     target = str(client.make_url("/api/v2/summary.json"))
     session = create_http_session("test", LOOPBACK)
     try:
+
         async def probe(**options: Any):
             channel, check = build_check(target, kind="statuspage", channel_id="self", channel_name="Self", **options)
             return (await run_probe(PROBES["statuspage"], channel, check, session, time.time, LOOPBACK)).result
@@ -256,17 +318,20 @@ async def test_our_statuspage_probe_reads_our_page(world):
         await session.close()
 
 
-@pytest.mark.parametrize(("states", "lost", "expected"), [
-    ([], False, ("none", "All Systems Operational")),
-    ([State.UP, State.UP], False, ("none", "All Systems Operational")),
-    ([State.UP, State.UNKNOWN], False, ("none", "All Systems Operational")),  # not yet probed is no outage
-    ([State.UP, State.MAINTENANCE], False, ("maintenance", "Service Under Maintenance")),
-    ([State.UP, State.DEGRADED, State.MAINTENANCE], False, ("minor", "Minor Service Outage")),
-    ([State.UP, State.UP, State.DOWN, State.DEGRADED], False, ("major", "Partial System Outage")),
-    ([State.UP, State.DOWN], False, ("critical", "Major Service Outage")),  # half down
-    ([State.DOWN, State.DOWN, State.UP], False, ("critical", "Major Service Outage")),
-    ([State.UP, State.UP], True, ("critical", "Monitor Connectivity Lost")),
-])
+@pytest.mark.parametrize(
+    ("states", "lost", "expected"),
+    [
+        ([], False, ("none", "All Systems Operational")),
+        ([State.UP, State.UP], False, ("none", "All Systems Operational")),
+        ([State.UP, State.UNKNOWN], False, ("none", "All Systems Operational")),  # not yet probed is no outage
+        ([State.UP, State.MAINTENANCE], False, ("maintenance", "Service Under Maintenance")),
+        ([State.UP, State.DEGRADED, State.MAINTENANCE], False, ("minor", "Minor Service Outage")),
+        ([State.UP, State.UP, State.DOWN, State.DEGRADED], False, ("major", "Partial System Outage")),
+        ([State.UP, State.DOWN], False, ("critical", "Major Service Outage")),  # half down
+        ([State.DOWN, State.DOWN, State.UP], False, ("critical", "Major Service Outage")),
+        ([State.UP, State.UP], True, ("critical", "Monitor Connectivity Lost")),
+    ],
+)
 def test_indicator_table(states, lost, expected):
     assert indicator(states, lost) == expected
 
@@ -293,8 +358,10 @@ async def test_summary_with_200_channels_and_their_windows(tmp_path, aiohttp_cli
     groups = ["own_shop", "marketplace", "social", "comparison", "messaging", "other"]
     hour = (datetime.now(UTC).hour + 12) % 24  # a recurring window on every channel, due within a day
     for n in range(200):
-        lines += [f"  - {{id: c{n}, name: Channel {n}, group: {groups[n % 6]}, checks: [{{kind: http, target: '{target}'}}],",
-                  f"     maintenance: [{{reason: Reindex {n % 3}, cron: '{n % 60} {hour} * * *', duration: 30m}}]}}"]
+        lines += [
+            f"  - {{id: c{n}, name: Channel {n}, group: {groups[n % 6]}, checks: [{{kind: http, target: '{target}'}}],",
+            f"     maintenance: [{{reason: Reindex {n % 3}, cron: '{n % 60} {hour} * * *', duration: 30m}}]}}",
+        ]
     app = create_app(parse_config("\n".join(lines), PROBES), flush_interval=0.05)
     client = await aiohttp_client(app)
     await eventually(lambda: all(h.state is State.UP for h in app[MONITOR].book.health.values()), timeout=20)
@@ -308,8 +375,9 @@ async def test_summary_with_200_channels_and_their_windows(tmp_path, aiohttp_cli
 
 async def test_page_url_from_config_and_unprobed_channels_are_operational(tmp_path, aiohttp_client):
     urls = {cid: "http://127.0.0.1:9/" for cid in ("allegro", "amazon", "shop")}  # refused: one failure per hour
-    app = create_app(config(tmp_path, urls, time.time(), interval="1h", alerts={"status_url": "https://status.example.com/"}),
-                     flush_interval=0.05)
+    app = create_app(
+        config(tmp_path, urls, time.time(), interval="1h", alerts={"status_url": "https://status.example.com/"}), flush_interval=0.05
+    )
     client = await aiohttp_client(app)
     summary = await get(client, "/api/v2/summary.json")
     assert all(h.state is State.UNKNOWN for h in app[MONITOR].book.health.values())  # below fail_threshold

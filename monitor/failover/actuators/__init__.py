@@ -1,4 +1,5 @@
 """The actuator registry: a new actuator kind is one file in this package and one line here."""
+
 from monitor.failover.actions import ActuatorKind
 from monitor.failover.actuators import log, meta_ads, webhook
 

@@ -1,8 +1,9 @@
 """Log actuator: write what would be done to the service log and change nothing (a dry run)."""
+
 from __future__ import annotations
 
+from monitor.core.money import money
 from monitor.failover.actions import Action, ActionResult, ActuatorConfig, ActuatorContext, ActuatorKind
-from monitor.money import money
 
 
 class Config(ActuatorConfig):
@@ -26,8 +27,7 @@ def describe(action: Action) -> str:
 
 async def apply(action: Action, config: Config, ctx: ActuatorContext) -> ActionResult:
     """Log the action and report it applied."""
-    ctx.log.info(describe(action), extra={
-        "event": "failover_action", "action_key": action.key, "op": action.op, "channel": action.channel})
+    ctx.log.info(describe(action), extra={"event": "failover_action", "action_key": action.key, "op": action.op, "channel": action.channel})
     return ActionResult.applied("logged")
 
 

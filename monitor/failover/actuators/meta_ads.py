@@ -3,6 +3,7 @@
 Every change is read, written and read back (Graph API: GET/POST /{object-id}); the access token
 travels as the documented `access_token` parameter and never appears in a detail or a log line.
 """
+
 from __future__ import annotations
 
 import json
@@ -13,9 +14,9 @@ from urllib.parse import urlsplit
 import aiohttp
 from pydantic import Field, SecretStr, field_validator
 
+from monitor.core.money import money
+from monitor.core.redact import redact_url
 from monitor.failover.actions import Action, ActionResult, ActuatorConfig, ActuatorContext, ActuatorKind
-from monitor.money import money
-from monitor.redact import redact_url
 from probes.session import outbound_failure
 
 # https://developers.facebook.com/docs/marketing-apis/rate-limiting : 4 app, 17 user, 32 page, 613 ad account,
@@ -80,8 +81,12 @@ def _error(status: int, body: Any, headers: Any, token: str) -> ActionResult:
     err = body.get("error") if isinstance(body, dict) else None
     err = err if isinstance(err, dict) else {}
     code, subcode = err.get("code"), err.get("error_subcode")
-    response = {"status": status, "code": code, "error_subcode": subcode,
-                "fbtrace_id": err.get("fbtrace_id") or headers.get("x-fb-trace-id")}
+    response = {
+        "status": status,
+        "code": code,
+        "error_subcode": subcode,
+        "fbtrace_id": err.get("fbtrace_id") or headers.get("x-fb-trace-id"),
+    }
     message = " ".join(str(err.get("message") or "").split()).replace(token, "***")[:200]
     detail = f"Graph API HTTP {status}"
     if code is not None:
@@ -99,16 +104,18 @@ def _error(status: int, body: Any, headers: Any, token: str) -> ActionResult:
     return ActionResult.retry(f"unexpected answer: {detail}", response=response)
 
 
-async def _graph(ctx: ActuatorContext, config: Config, target: str,
-                 form: dict[str, str] | None = None) -> tuple[dict[str, Any], dict[str, Any]]:
+async def _graph(
+    ctx: ActuatorContext, config: Config, target: str, form: dict[str, str] | None = None
+) -> tuple[dict[str, Any], dict[str, Any]]:
     """GET (form None) or POST one Graph API object: (body, response facts); raise _Stop on failure."""
     token = config.access_token.get_secret_value()
     url = f"{config.base_url}/{target}"
     timeout = aiohttp.ClientTimeout(total=config.timeout)
     try:
         if form is None:
-            request = ctx.http.get(url, params={"fields": "daily_budget,status", "access_token": token},
-                                   timeout=timeout, allow_redirects=False)
+            request = ctx.http.get(
+                url, params={"fields": "daily_budget,status", "access_token": token}, timeout=timeout, allow_redirects=False
+            )
         else:  # the token in the form body keeps it out of URLs that proxies log
             request = ctx.http.post(url, data={**form, "access_token": token}, timeout=timeout, allow_redirects=False)
         async with request as resp:
@@ -136,9 +143,12 @@ def _budget(obj: dict[str, Any], target: str) -> int:
     try:  # Graph returns daily_budget as a string of minor units, e.g. "5000"
         return int(obj["daily_budget"])
     except (KeyError, TypeError, ValueError):
-        raise _Stop(ActionResult.failed(
-            f"{target} has no daily budget (lifetime budget, or the budget is set on its campaign); "
-            "point target at the object that holds the daily_budget")) from None
+        raise _Stop(
+            ActionResult.failed(
+                f"{target} has no daily budget (lifetime budget, or the budget is set on its campaign); "
+                "point target at the object that holds the daily_budget"
+            )
+        ) from None
 
 
 async def _set_amount(action: Action, config: Config, ctx: ActuatorContext) -> ActionResult:
@@ -148,16 +158,21 @@ async def _set_amount(action: Action, config: Config, ctx: ActuatorContext) -> A
     if current == action.value:  # also a previous attempt that succeeded before we heard back
         return ActionResult.applied(f"daily_budget already {money(current, action.unit)}", observed=current)
     if action.expect is not None and current != action.expect:
-        return ActionResult.conflict(f"daily_budget is {money(current, action.unit)}, expected {money(action.expect, action.unit)}: "
-                                     "changed outside channel-monitor; nothing written", observed=current)
+        return ActionResult.conflict(
+            f"daily_budget is {money(current, action.unit)}, expected {money(action.expect, action.unit)}: "
+            "changed outside channel-monitor; nothing written",
+            observed=current,
+        )
     _, response = await _graph(ctx, config, action.target, {"daily_budget": str(action.value)})
     ctx.log.info("meta_ads: daily_budget of %s %s -> %s (key %s)", action.target, current, action.value, action.key)
     after = _budget(await _read(ctx, config, action.target), action.target)
     if after != action.value:
-        return ActionResult.retry(f"read-back shows {money(after, action.unit)}, not {money(action.value, action.unit)}",
-                                  observed=after, response=response)
-    return ActionResult.applied(f"daily_budget {money(current, action.unit)} -> {money(after, action.unit)}",
-                                observed=after, response=response)
+        return ActionResult.retry(
+            f"read-back shows {money(after, action.unit)}, not {money(action.value, action.unit)}", observed=after, response=response
+        )
+    return ActionResult.applied(
+        f"daily_budget {money(current, action.unit)} -> {money(after, action.unit)}", observed=after, response=response
+    )
 
 
 async def _set_status(action: Action, config: Config, ctx: ActuatorContext) -> ActionResult:

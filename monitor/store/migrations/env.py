@@ -2,6 +2,7 @@
 or, for the `alembic` command (revision --autogenerate, history, ...), on the database given by
 `-x url=...` or CM_DATABASE_URL.
 """
+
 from __future__ import annotations
 
 import os
@@ -25,9 +26,13 @@ def render_item(type_: str, obj: Any, autogen_context: Any) -> str | bool:
 
 
 def run(connection: Connection) -> None:
-    context.configure(connection=connection, target_metadata=SQLModel.metadata, compare_type=True,
-                      render_as_batch=True,  # ALTERs that SQLite lacks become copy-and-move on SQLite
-                      render_item=render_item)
+    context.configure(
+        connection=connection,
+        target_metadata=SQLModel.metadata,
+        compare_type=True,
+        render_as_batch=True,  # ALTERs that SQLite lacks become copy-and-move on SQLite
+        render_item=render_item,
+    )
     with context.begin_transaction():  # no-op inside the caller's transaction
         context.run_migrations()
 
@@ -35,8 +40,7 @@ def run(connection: Connection) -> None:
 def given_url() -> str:
     url = context.get_x_argument(as_dictionary=True).get("url") or os.environ.get("CM_DATABASE_URL")
     if not url:
-        raise SystemExit("name the database: alembic -x url=sqlite:///path/to/file.db ... "
-                         "(or set CM_DATABASE_URL)")
+        raise SystemExit("name the database: alembic -x url=sqlite:///path/to/file.db ... (or set CM_DATABASE_URL)")
     return url
 
 
@@ -46,8 +50,9 @@ if connection is not None:
 elif context.is_offline_mode():
     from monitor.store.db import driver_url
 
-    context.configure(url=driver_url(given_url()), target_metadata=SQLModel.metadata, literal_binds=True,
-                      render_as_batch=True, render_item=render_item)
+    context.configure(
+        url=driver_url(given_url()), target_metadata=SQLModel.metadata, literal_binds=True, render_as_batch=True, render_item=render_item
+    )
     with context.begin_transaction():
         context.run_migrations()
 else:

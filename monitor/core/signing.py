@@ -9,7 +9,7 @@ put several `v1=` entries in one header; a receiver accepts the request when any
 
 A receiver verifies before it parses anything:
 
-    from monitor.failover.signing import SignatureError, verify
+    from monitor.core.signing import SignatureError, verify
     body = await request.read()                      # the raw bytes, not re-serialised JSON
     try:
         verify(secret, body, request.headers.get("X-Channel-Monitor-Signature", ""), now=time.time())
@@ -20,6 +20,7 @@ verify() rejects a timestamp more than `tolerance` seconds old or in the future 
 held-back request), so the receiver's clock must be roughly right; then deduplicate on the
 `Idempotency-Key` header, because a retried action is signed again with a new timestamp.
 """
+
 from __future__ import annotations
 
 import hashlib

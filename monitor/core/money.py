@@ -3,13 +3,19 @@
 One function, used by the pages, the CLI, alert texts and log lines, so that 261539 PLN reads 2,615.39 PLN
 everywhere. Integer arithmetic: amounts go up to 10^15 minor units, past what a float holds exactly.
 """
+
 from __future__ import annotations
 
 # ISO 4217 currencies whose minor unit is not 1/100 (https://www.six-group.com/en/products-services/financial-
 # information/data-standards.html, list one); every other code has two decimals.
-DECIMALS = {**dict.fromkeys(("BIF", "CLP", "DJF", "GNF", "ISK", "JPY", "KMF", "KRW", "PYG", "RWF", "UGX", "UYI",
-                             "VND", "VUV", "XAF", "XOF", "XPF"), 0),
-            **dict.fromkeys(("BHD", "IQD", "JOD", "KWD", "LYD", "OMR", "TND"), 3), "CLF": 4, "UYW": 4}
+DECIMALS = {
+    **dict.fromkeys(
+        ("BIF", "CLP", "DJF", "GNF", "ISK", "JPY", "KMF", "KRW", "PYG", "RWF", "UGX", "UYI", "VND", "VUV", "XAF", "XOF", "XPF"), 0
+    ),
+    **dict.fromkeys(("BHD", "IQD", "JOD", "KWD", "LYD", "OMR", "TND"), 3),
+    "CLF": 4,
+    "UYW": 4,
+}
 
 
 def money(value: int | None, unit: str) -> str:

@@ -1,4 +1,5 @@
 """Durations written the Prometheus way: 500ms, 30s, 5m, 1h, 1d (or a plain number of seconds)."""
+
 from __future__ import annotations
 
 import math
@@ -45,8 +46,10 @@ Duration = Annotated[float, BeforeValidator(parse_duration), PlainSerializer(for
 
 def parse_delay(value: object) -> float:
     """Like parse_duration, but 0 (or 0s) is allowed: "at once"."""
-    if not isinstance(value, bool) and (value == 0 or (isinstance(value, str) and _PATTERN.match(value)
-                                                        and float(_PATTERN.match(value).group(1)) == 0)):  # type: ignore[union-attr]
+    if isinstance(value, bool):
+        return parse_duration(value)  # refused there, with the hint
+    match = _PATTERN.match(value) if isinstance(value, str) else None
+    if value == 0 or (match is not None and float(match.group(1)) == 0):
         return 0.0
     return parse_duration(value)
 

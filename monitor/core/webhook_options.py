@@ -3,6 +3,7 @@
 Each caller keeps its own wording (which example URL, which environment variable), so messages stay
 specific to where the key is written.
 """
+
 from __future__ import annotations
 
 from typing import ClassVar
@@ -10,8 +11,8 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
-from monitor.failover.signing import HEADER, TIMESTAMP_HEADER
-from monitor.redact import url_origin
+from monitor.core.redact import url_origin
+from monitor.core.signing import HEADER, TIMESTAMP_HEADER
 
 # Headers a signed webhook sets itself; config `headers` may not replace them (the signature covers the body as sent).
 RESERVED = frozenset(h.lower() for h in ("Content-Type", "Idempotency-Key", HEADER, TIMESTAMP_HEADER, "User-Agent"))
@@ -22,15 +23,18 @@ def check_url(url: str, example: str) -> str:
     if parts.scheme not in ("http", "https") or not parts.hostname or any(c.isspace() for c in url):
         # Scheme and host only: a webhook's path (and anything after it) can be its secret.
         shown = url_origin(url) if "://" in url else "the value given"
-        raise ValueError(f"{shown} ... is not an http(s) URL (the rest is not shown: a webhook's path can be a "
-                         f"secret); write e.g. {example}")
+        raise ValueError(
+            f"{shown} ... is not an http(s) URL (the rest is not shown: a webhook's path can be a secret); write e.g. {example}"
+        )
     return url
 
 
 def check_secret(secret: SecretStr, env_name: str) -> SecretStr:
     if len(secret.get_secret_value()) < 16:
-        raise ValueError("the signing secret must be at least 16 characters; generate one (openssl rand -hex 32) "
-                         f"and reference it from the environment: secret: ${{{env_name}}}")
+        raise ValueError(
+            "the signing secret must be at least 16 characters; generate one (openssl rand -hex 32) "
+            f"and reference it from the environment: secret: ${{{env_name}}}"
+        )
     return secret
 
 

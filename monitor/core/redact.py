@@ -1,4 +1,5 @@
 """Keep secrets out of what is printed: URL credentials and query strings, webhook paths, configured secrets."""
+
 from __future__ import annotations
 
 import base64
@@ -57,8 +58,11 @@ def _url_secrets(url: str) -> list[str]:
     found += [s for s in parts.path.split("/") if len(s) >= 16 or (len(s) >= 6 and any(c.isdigit() for c in s))]
     found += [value for _key, value in parse_qsl(parts.query, keep_blank_values=False)]
     if parts.username or parts.password:
-        found += [parts.username or "", parts.password or "",
-                  base64.b64encode(f"{parts.username or ''}:{parts.password or ''}".encode()).decode()]
+        found += [
+            parts.username or "",
+            parts.password or "",
+            base64.b64encode(f"{parts.username or ''}:{parts.password or ''}".encode()).decode(),
+        ]
     return found
 
 
