@@ -15,30 +15,15 @@ import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
 import aiohttp
 from pydantic import BaseModel, ConfigDict
 
+from alerts.events import EVENTS, FAILOVER_EVENTS, Severity
 from monitor.core.http import USER_AGENT
 from probes.guard import ALLOW_NOTHING, NetworkGuard
 from probes.session import create_outbound_session
-
-Severity = Literal["critical", "warning", "info"]
-
-# Failover events (monitor/failover): the alert's channel fields name the promotion or notice.
-FAILOVER_EVENTS = {
-    "failover_planned": "Failover: moving",
-    "failover_dry_run": "Failover (dry-run, nothing applied): would move",
-    "failover_approval_needed": "Failover waits for approval",
-    "failover_frozen": "Failover frozen",
-    "failover_held": "Failover cannot move",
-    "action_retrying": "Failover action not applied yet",
-    "action_failed": "Failover action failed",
-    "action_conflict": "Failover conflict",
-}
-CRITICAL_EVENTS = {"connectivity_lost", "failover_frozen", "failover_held", "action_failed", "action_conflict"}
-WARNING_EVENTS = {"flapping_started", "failover_approval_needed", "action_retrying", "reminder", "notifier_failing"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,9 +37,7 @@ class Alert:
     at: float
     cause: Mapping[str, str | None] = field(default_factory=dict)
     down_for: float | None = None  # set on recovery: how long the channel was down
-    # "state", "flapping_started/stopped", "connectivity_lost/restored", "reminder", a failover event
-    # (FAILOVER_EVENTS), or "notifier_failing"/"notifier_recovered" (the alert route's own health).
-    event: str = "state"
+    event: str = "state"  # one of alerts.events.EVENTS
     detail: str = ""
     flapping: bool = False  # a state change of a flapping channel: one flapping alert covers it
     # The incident this alert belongs to, so later alerts about it update the same message:
@@ -67,13 +50,12 @@ class Alert:
     @property
     def severity(self) -> Severity:
         """critical: something is down or stuck; warning: needs a look; info: good news or FYI."""
-        if self.event == "state":
-            if self.new_state == "down":
-                return "critical"
-            return "warning" if self.new_state == "degraded" else "info"
-        if self.event in CRITICAL_EVENTS:
+        kind = EVENTS.get(self.event)
+        if kind is not None and kind.severity is not None:
+            return kind.severity
+        if self.event == "state" and self.new_state == "down":
             return "critical"
-        return "warning" if self.event in WARNING_EVENTS else "info"
+        return "warning" if self.event == "state" and self.new_state == "degraded" else "info"
 
     @property
     def summary(self) -> str:
@@ -213,12 +195,8 @@ class NotifierKind:
 
 def family(event: str) -> str:
     """Events that replace each other in a message: a recovery replaces the outage, 'stopped' the 'started'."""
-    if event in ("state", "reminder"):
-        return "state"  # a reminder is the channel's current state too; a recovery replaces it
-    for prefix in ("flapping_", "connectivity_", "notifier_"):
-        if event.startswith(prefix):
-            return prefix
-    return "failover" if event in FAILOVER_EVENTS else event
+    kind = EVENTS.get(event)
+    return kind.family if kind is not None else event
 
 
 def current(alerts: Sequence[Alert]) -> list[Alert]:

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
+from alerts.events import EVENTS, Severity
 from monitor.config_errors import KindEntry, Problem, validate_kind_entries
 from monitor.core.durations import Delay, Duration
 from monitor.core.models import Slug, Strict
@@ -21,10 +22,18 @@ class Route(Strict):
     channels: list[str] = []  # channel ids (empty: any)
     groups: list[str] = []  # channel groups, e.g. social, marketplace (empty: any)
     tags: list[str] = []  # channel tags; any one matches (empty: any)
-    severities: list[Literal["critical", "warning", "info"]] = []  # (empty: any)
-    events: list[str] = []  # e.g. state, connectivity_lost, failover_frozen (empty: any)
+    severities: list[Severity] = []  # (empty: any)
+    events: list[str] = []  # alerts.events.EVENTS, e.g. state, connectivity_lost, failover_frozen (empty: any)
     to: list[Slug] = Field(default=[], min_length=0)  # the notifier, then its fallbacks in order
     mute: bool = False  # matching alerts are only logged
+
+    @field_validator("events")
+    @classmethod
+    def _known_events(cls, values: list[str]) -> list[str]:
+        unknown = [v for v in values if v not in EVENTS]
+        if unknown:  # a misspelt event would silently never match
+            raise ValueError(f"{', '.join(map(repr, unknown))} is not an alert event; use some of: {', '.join(EVENTS)}")
+        return values
 
     @model_validator(mode="after")
     def _needs_target(self) -> Route:

@@ -25,13 +25,25 @@ import logging
 import time
 from collections.abc import Callable, Mapping
 from contextlib import suppress
-from dataclasses import asdict, dataclass
 from typing import Any
 
 from sqlalchemy.engine import Engine
 
+from alerts import routing
 from alerts.base import Alert, Batch, Delivery, Notifier, NotifyError, Thread
-from alerts.config import Alerts, Route
+from alerts.config import Alerts
+from alerts.routing import (
+    DestinationHealth,
+    alert_from_payload,
+    alert_from_row,
+    alert_row,
+    by_thread,
+    dedupe,
+    default_routes,
+    due_at,
+    next_in_chain,
+    route_chain,
+)
 from monitor.core.redact import scrub
 from monitor.outbox import OutboxLoop
 from monitor.store import alerts as store
@@ -44,38 +56,6 @@ SEND_TIMEOUT = 60.0  # a notifier hanging longer than this counts as a temporary
 ROUTE_BATCH = 1000  # outbox rows routed per round; a full batch means more are waiting
 # The router sleeps until a retry or a group window is due, or the result writer wakes it (new alerts):
 # monitor/outbox.py's loop, shared with the failover relay.
-
-
-def alert_row(alert: Alert) -> dict[str, Any]:
-    """The outbox row of an alert (the writer inserts it)."""
-    payload = {k: v for k, v in asdict(alert).items() if k != "id"}
-    return {
-        "at": alert.at,
-        "event": alert.event,
-        "channel": alert.channel,
-        "key": alert.key,
-        "severity": alert.severity,
-        "payload": json.dumps(payload, default=list),
-        "routed": False,
-    }
-
-
-def alert_from_row(row: Any) -> Alert:
-    return _alert(row.payload, row.id)
-
-
-def _alert(payload: str, alert_id: int) -> Alert:
-    data = json.loads(payload)
-    data["tags"] = tuple(data.get("tags") or ())
-    return Alert(**data, id=alert_id)
-
-
-@dataclass(slots=True)
-class DestinationHealth:
-    failing_since: float | None = None
-    broken: str | None = None  # a permanent error: not tried again until restart
-    last_error: str = ""
-    fell_back: int = 0  # alerts handed on while failing
 
 
 class AlertRouter:
@@ -92,52 +72,35 @@ class AlertRouter:
         self.engine = engine
         self.config = config
         self.notifiers = dict(notifiers)
-        # No routes configured: every alert goes to the notifiers in the order listed (each the next one's fallback).
-        self.routes = list(config.routes) or ([Route(to=list(self.notifiers))] if self.notifiers else [])
+        self.routes = default_routes(config.routes, self.notifiers)
         self.clock = clock
         self.on_outcome = on_outcome
         self.health: dict[str, DestinationHealth] = {name: DestinationHealth() for name in self.notifiers}
-        self._loop = OutboxLoop("alert-router", self._round, clock)
+        self.loop = OutboxLoop("alert-router", self._round, clock)
 
     # -------------------------------------------------------------------------------- lifecycle
 
     def start(self) -> None:
-        self._loop.start()
+        self.loop.start()
 
     def wake(self) -> None:
-        self._loop.wake()
+        self.loop.wake()
 
     async def stop(self, grace: float = 5.0) -> None:
         """Finish the round in progress (at most `grace` s); what is still pending is sent after a restart."""
-        await self._loop.stop(grace)
+        await self.loop.stop(grace)
         for notifier in self.notifiers.values():
             with suppress(Exception):
                 await notifier.close()
 
     @property
     def problems(self) -> dict[str, str]:
-        """Notifiers that are broken or failing, for public pages: that they fail and since when, never the
-        receiver's own words, host or port (problem_details has them, for the admin API and the log)."""
-        out = {}
-        for name, h in self.health.items():
-            since = time.strftime("%H:%M:%S UTC", time.gmtime(h.failing_since)) if h.failing_since else "start"
-            if h.broken:
-                out[name] = f"not delivering since {since} (a permanent error: see the log or GET /api/admin/notifiers)"
-            elif h.failing_since is not None:
-                out[name] = f"failing since {since} (retrying; details in the log or GET /api/admin/notifiers)"
-        return out
+        """Notifiers that are broken or failing, for public pages (see alerts/routing.py)."""
+        return routing.problems(self.health)
 
     def problem_details(self) -> dict[str, dict[str, Any]]:
         """Every notifier's delivery health with the (scrubbed) error, for the admin API."""
-        return {
-            name: {
-                "failing_since": h.failing_since,
-                "broken": h.broken is not None,
-                "last_error": h.last_error or None,
-                "handed_to_fallback": h.fell_back,
-            }
-            for name, h in self.health.items()
-        }
+        return routing.problem_details(self.health)
 
     async def _round(self) -> float | None:
         """Route new outbox rows, send what is due; when to look again (a full batch routed: at once)."""
@@ -162,10 +125,7 @@ class AlertRouter:
         return len(rows)
 
     def _chain(self, alert: Alert) -> list[str]:
-        for route in self.routes:
-            if route.matches(alert.channel, alert.group, alert.tags, alert.severity, alert.event):
-                return [] if route.mute else [n for n in route.to if n in self.notifiers]
-        return []
+        return route_chain(self.routes, self.notifiers, alert)
 
     # --------------------------------------------------------------------------------- delivery
 
@@ -205,12 +165,12 @@ class AlertRouter:
         """Pending deliveries with their alerts, per destination (oldest first)."""
         out: dict[str, list[tuple[AlertDeliveryRow, Alert]]] = {}
         for delivery, payload in store.pending_deliveries(self.engine):
-            out.setdefault(delivery.destination, []).append((delivery, _alert(payload, delivery.alert_id)))
+            out.setdefault(delivery.destination, []).append((delivery, alert_from_payload(payload, delivery.alert_id)))
         return out
 
     async def _send(self, destination: str, rows: list[tuple[AlertDeliveryRow, Alert]]) -> int:
         notifier = self.notifiers[destination]
-        alerts = _dedupe([a for _, a in rows])
+        alerts = dedupe([a for _, a in rows])
         groups = await asyncio.to_thread(self._thread_groups, destination, notifier, alerts)
         messages = 0
         for thread, group in groups:
@@ -240,10 +200,7 @@ class AlertRouter:
             return [(None, alerts)]
         keys = sorted({a.key for a in alerts if a.key})
         known: dict[str, AlertThreadRow] = store.threads(self.engine, destination, keys) if keys else {}
-        by_ref: dict[str, list[Alert]] = {}
-        fresh: list[Alert] = []
-        for a in alerts:
-            (by_ref.setdefault(known[a.key].ref, []) if a.key in known else fresh).append(a)
+        by_ref, fresh = by_thread(alerts, {key: t.ref for key, t in known.items()})
         groups: list[tuple[Thread | None, list[Alert]]] = []
         for ref, group in by_ref.items():
             covered = sorted({i for t in known.values() if t.ref == ref for i in json.loads(t.alert_ids)})
@@ -302,9 +259,8 @@ class AlertRouter:
         now = self.clock()
         handovers = []
         for r, _ in rows:
-            chain = json.loads(r.chain)
-            nxt = next((n for n in chain if n in self.notifiers and not self.health[n].broken), None)
-            then = store.NewDelivery(r.alert_id, nxt, chain[chain.index(nxt) + 1 :], now) if nxt else None
+            found = next_in_chain(json.loads(r.chain), [n for n in self.notifiers if not self.health[n].broken])
+            then = store.NewDelivery(r.alert_id, found[0], found[1], now) if found else None
             handovers.append(store.Handover(r.id, then))
         store.hand_over(self.engine, handovers, why)
         for (r, alert), handover in zip(rows, handovers, strict=True):
@@ -335,28 +291,4 @@ class AlertRouter:
             log.warning("notifier %s: could not send the recovery report: %s", destination, exc)
 
 
-def due_at(rows: list[tuple[AlertDeliveryRow, Alert]], group_wait: float) -> float:
-    """When a destination's pending deliveries (oldest first) may go out.
-
-    In order: while the oldest waits for its retry, everything after it waits too. A first attempt
-    also waits for the group window (`group_wait` from the oldest alert) to close; a retry does not.
-    """
-    oldest, alert = rows[0]
-    if any(r.attempts for r, _ in rows):
-        return oldest.next_at
-    return max(oldest.next_at, alert.at + group_wait)
-
-
-def _dedupe(alerts: list[Alert]) -> list[Alert]:
-    """The same event about the same incident twice in one window (a restart, a reminder race) is said once."""
-    seen: set[tuple] = set()
-    out = []
-    for a in alerts:
-        mark = (a.key, a.event, a.old_state, a.new_state, a.detail) if a.key else (a.id,)
-        if mark not in seen:
-            seen.add(mark)
-            out.append(a)
-    return out
-
-
-__all__ = ["AlertRouter", "alert_row", "alert_from_row", "due_at"]
+__all__ = ["AlertRouter", "DestinationHealth", "alert_row", "alert_from_row", "due_at"]

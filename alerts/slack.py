@@ -8,14 +8,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import re
-import time
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, TypeVar
-from urllib.parse import urlsplit
 
 import aiohttp
-from pydantic import ConfigDict, Field, SecretStr, field_validator, model_validator
 from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.async_handler import AsyncRetryHandler, default_interval_calculator
 from slack_sdk.http_retry.builtin_async_handlers import (
@@ -27,184 +23,23 @@ from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.webhook.async_client import AsyncWebhookClient
 
 from alerts import slack_blocks
-from alerts.base import Batch, Delivery, Notifier, NotifierConfig, NotifierContext, NotifierKind, NotifyError, Thread
+from alerts.base import Batch, Delivery, Notifier, NotifierContext, NotifierKind, NotifyError, Thread
+from alerts.slack_config import DEFAULT_BASE_URL, WEBHOOK_HOST, Config
+from alerts.slack_errors import GONE, PERMANENT, WEBHOOK_PERMANENT, api_error, retry_after_header, webhook_error
 from alerts.wording import Wording
-from monitor.core.http import retry_after
 from monitor.core.redact import secret_values
 from probes.session import outbound_failure
 
 T = TypeVar("T")
-DEFAULT_BASE_URL = "https://slack.com/api/"
-WEBHOOK_HOST = "hooks.slack.com"
 MAX_RATE_LIMIT_WAIT = 30  # seconds; a longer Retry-After goes back to the router as NotifyError.retry_after
 WEBHOOK_5XX_RETRIES = 2
-_CHANNEL = re.compile(r"[CGD][A-Z0-9]{2,}|#[a-z0-9][a-z0-9._-]{0,79}")
-_CODE = re.compile(r"[a-z_]{1,60}")  # what Slack's error codes look like; anything else is not echoed
-
-# Web API errors that retrying cannot fix, with the fix (https://api.slack.com/methods/chat.postMessage#errors).
-_TOKEN = (
-    "Slack rejected the bot token ({error}): the app was uninstalled or the token revoked; reinstall the "
-    "Slack app and put its Bot User OAuth Token (xoxb-...) in the variable the config references"
-)
-_PAYLOAD = (
-    "Slack refused this message ({error}); retrying it cannot help, later messages are not affected. "
-    "This is a bug in channel-monitor's message payload: please report it"
-)
-PERMANENT = {
-    **dict.fromkeys(
-        (
-            "invalid_auth",
-            "not_authed",
-            "account_inactive",
-            "token_revoked",
-            "token_expired",
-            "not_allowed_token_type",
-            "no_permission",
-            "team_access_not_granted",
-        ),
-        _TOKEN,
-    ),
-    "missing_scope": "the Slack app lacks the chat:write scope (missing_scope): add it under OAuth & Permissions and reinstall the app",
-    "channel_not_found": (
-        "Slack finds no channel {channel} (channel_not_found): set channel to the id shown at the "
-        "bottom of the channel's details; for a private channel, invite the bot: /invite @channel-monitor"
-    ),
-    "not_in_channel": "the bot is not in {channel} (not_in_channel): invite it there: /invite @channel-monitor (your app's name)",
-    **dict.fromkeys(("is_archived", "channel_is_archived"), "{channel} is archived ({error}): unarchive it or set channel to another one"),
-    **dict.fromkeys(
-        (
-            "restricted_action",
-            "restricted_action_read_only_channel",
-            "restricted_action_thread_only_channel",
-            "restricted_action_non_threadable_channel",
-        ),
-        "the bot may not post in {channel} ({error}): allow apps to post there or set another channel",
-    ),
-    **dict.fromkeys(
-        (
-            "msg_too_long",
-            "msg_blocks_too_long",
-            "invalid_blocks",
-            "invalid_blocks_format",
-            "no_text",
-            "too_many_attachments",
-            "invalid_arguments",
-        ),
-        _PAYLOAD,
-    ),
-}
-# chat.update cannot change the earlier message (deleted, too old): post a new one instead.
-GONE = frozenset({"message_not_found", "cant_update_message", "edit_window_closed"})
-# Incoming webhook bodies (https://api.slack.com/messaging/webhooks#handling_errors); any other 4xx is permanent too.
-_HOOK_GONE = (
-    "the incoming webhook no longer works ({error}): it was removed or its channel deleted or archived; "
-    "add a new incoming webhook to the Slack app and set webhook_url to it"
-)
-WEBHOOK_PERMANENT = {
-    **dict.fromkeys(
-        (
-            "no_service",
-            "channel_not_found",
-            "channel_is_archived",
-            "team_disabled",
-            "invalid_token",
-            "no_service_id",
-            "no_team",
-            "invalid_team",
-            "user_not_found",
-        ),
-        _HOOK_GONE,
-    ),
-    **dict.fromkeys(
-        ("action_prohibited", "posting_to_general_channel_denied"),
-        "Slack refused the incoming webhook ({error}): a workspace admin restricted posting to its channel",
-    ),
-    **dict.fromkeys(("invalid_payload", "too_many_attachments"), _PAYLOAD),
-}
-
-
-class Config(NotifierConfig):
-    """Slack: token + channel (a bot: threads, updates in place) or webhook_url (an incoming webhook)."""
-
-    model_config = ConfigDict(hide_input_in_errors=True)  # a validation error must not echo a token
-
-    token: SecretStr | None = None  # ${SLACK_BOT_TOKEN}: the app's Bot User OAuth Token, xoxb-...
-    webhook_url: SecretStr | None = None  # ${SLACK_WEBHOOK_URL}: https://hooks.slack.com/services/...
-    channel: str | None = None  # with token: a channel id (C0123ABCD) or #name
-    # Web API base. Set to another server (a test fake, a proxy) and webhook_url must be on that server too.
-    base_url: str = DEFAULT_BASE_URL
-    min_interval: float = Field(1.0, ge=0, le=60)  # seconds between messages to the channel
-    timeout: float = Field(10, gt=0, le=120)  # seconds per HTTP request
-
-    @field_validator("token")
-    @classmethod
-    def _token(cls, token: SecretStr | None) -> SecretStr | None:
-        value = token.get_secret_value().strip() if token else None
-        if value is not None and not value.startswith("xoxb-"):
-            what = {"xoxp-": "a user token", "xapp-": "an app-level token", "http": "a URL (use webhook_url)"}
-            got = next((w for prefix, w in what.items() if value.startswith(prefix)), "not a bot token")
-            raise ValueError(
-                f"token must be a bot token starting with xoxb-, this is {got}; copy the Bot User "
-                "OAuth Token from the Slack app's OAuth & Permissions page"
-            )
-        return token
-
-    @field_validator("channel")
-    @classmethod
-    def _channel(cls, channel: str | None) -> str | None:
-        if channel is not None and not _CHANNEL.fullmatch(channel):
-            raise ValueError(
-                f"{channel!r} is not a Slack channel; write its id (C0123ABCD, shown at the bottom of "
-                "the channel's details) or #name in lower case"
-            )
-        return channel
-
-    @field_validator("base_url")
-    @classmethod
-    def _base_url(cls, url: str) -> str:
-        parts = urlsplit(url)
-        if parts.scheme not in ("http", "https") or not parts.hostname or parts.query or parts.username:
-            raise ValueError(f"{url!r} is not an http(s) base URL; leave it out (Slack's is {DEFAULT_BASE_URL})")
-        return url if url.endswith("/") else url + "/"
-
-    @model_validator(mode="after")
-    def _one_mode(self) -> Config:
-        if (self.token is None) == (self.webhook_url is None):
-            raise ValueError(
-                "set either token (a bot: updates its messages, replies in threads) or webhook_url "
-                "(an incoming webhook), exactly one of them"
-            )
-        if self.token is not None and self.channel is None:
-            raise ValueError("channel is required with token: the channel id (C0123ABCD) or #name to post in")
-        if self.webhook_url is not None:
-            if self.channel is not None:
-                raise ValueError("leave channel out with webhook_url: an incoming webhook posts to the channel chosen when it was added")
-            self._check_webhook(self.webhook_url.get_secret_value())
-        return self
-
-    def _check_webhook(self, url: str) -> None:
-        """hooks.slack.com over https; with another base_url (tests, a proxy), that server instead."""
-        parts = urlsplit(url)
-        if self.base_url == DEFAULT_BASE_URL:
-            if parts.scheme != "https" or parts.hostname != WEBHOOK_HOST or len(parts.path) < 2:
-                raise ValueError(
-                    f"webhook_url must be https://{WEBHOOK_HOST}/services/... (the URL Slack shows for "
-                    "the incoming webhook); the value given is not (not shown: it is a secret)"
-                )
-            return
-        base = urlsplit(self.base_url)
-        if (parts.scheme, parts.hostname, parts.port) != (base.scheme, base.hostname, base.port):
-            raise ValueError(
-                f"webhook_url must be on the base_url's server ({base.scheme}://{base.netloc}) when "
-                "base_url is set; the value given is not (not shown: it is a secret)"
-            )
 
 
 class _RateLimitRetry(AsyncRateLimitErrorRetryHandler):
     """The SDK's 429 handler, but only for a short, whole-second Retry-After (the SDK does int() on it)."""
 
     async def _can_retry_async(self, *, state: Any, request: Any, response: Any = None, error: Any = None) -> bool:
-        wait = _retry_after(response.headers) if response is not None else None
+        wait = retry_after_header(response.headers) if response is not None else None
         return (
             await super()._can_retry_async(state=state, request=request, response=response, error=error)
             and wait is not None
@@ -298,19 +133,11 @@ class SlackNotifier(Notifier):
             if error in gone:
                 return None
             status = getattr(exc.response, "status_code", None) or getattr(exc.response, "status", 0)
-            raise self._api_error(method.replace("_", "."), status, error, exc.response.headers) from exc
+            raise api_error(method.replace("_", "."), status, error, exc.response.headers, self.config.channel) from exc
         except (TimeoutError, aiohttp.ClientError) as exc:
             what, permanent = outbound_failure(exc)
             raise NotifyError(f"cannot reach Slack: {what}" + ("" if permanent else "; will retry"), permanent=permanent) from None
         return response.data if isinstance(response.data, dict) else {}
-
-    def _api_error(self, method: str, status: int, error: str, headers: Any) -> NotifyError:
-        code = error if _CODE.fullmatch(error) else f"HTTP {status}" if status != 200 else "a body that is not Slack's JSON"
-        if status == 429:
-            return NotifyError(f"Slack rate-limited {method} (HTTP 429)", retry_after=_retry_after(headers))
-        if error in PERMANENT:
-            return NotifyError(PERMANENT[error].format(channel=self.config.channel, error=code), permanent=True)
-        return NotifyError(f"Slack {method} failed ({code}); will retry")
 
     async def _post_webhook(self, batch: Batch) -> None:
         body = slack_blocks.webhook_message(batch, self.wording)
@@ -328,17 +155,8 @@ class SlackNotifier(Notifier):
             if response.status_code < 500 or attempt == WEBHOOK_5XX_RETRIES:
                 break
             await asyncio.sleep(default_interval_calculator.calculate_sleep_duration(attempt))
-        if response.status_code == 200:
-            return
-        body_text = (response.body or "").strip()
-        code = body_text if _CODE.fullmatch(body_text) else f"HTTP {response.status_code}"
-        if response.status_code == 429:
-            raise NotifyError("Slack rate-limited the incoming webhook (HTTP 429)", retry_after=_retry_after(response.headers))
-        if body_text in WEBHOOK_PERMANENT:
-            raise NotifyError(WEBHOOK_PERMANENT[body_text].format(error=code), permanent=True)
-        if 400 <= response.status_code < 500:
-            raise NotifyError(_HOOK_GONE.format(error=code), permanent=True)
-        raise NotifyError(f"the Slack incoming webhook answered {code}; will retry")
+        if response.status_code != 200:
+            raise webhook_error(response.status_code, response.body, response.headers)
 
     def _web_client(self) -> AsyncWebClient:
         # The shared outbound session: behind the network guard, and a redirect is refused, not followed.
@@ -372,18 +190,23 @@ class SlackNotifier(Notifier):
         return self._hook
 
 
-def _retry_after(headers: Any) -> float | None:
-    """Retry-After in seconds from aiohttp's or the SDK's headers (values there are lists); None if absent."""
-    for key, value in (headers or {}).items():
-        if key.lower() == "retry-after":
-            value = value[0] if isinstance(value, list) and value else value
-            return retry_after(value if isinstance(value, str) else None, time.time())
-    return None
-
-
 def build(id: str, config: Config, ctx: NotifierContext) -> SlackNotifier:
     """Build a Slack notifier from its validated options."""
     return SlackNotifier(id, config, ctx)
 
 
 KIND = NotifierKind(Config, build, "Slack: a bot token (one message per incident, updated; details in its thread) or an incoming webhook")
+
+__all__ = [
+    "DEFAULT_BASE_URL",
+    "GONE",
+    "KIND",
+    "PERMANENT",
+    "WEBHOOK_5XX_RETRIES",
+    "WEBHOOK_HOST",
+    "WEBHOOK_PERMANENT",
+    "Config",
+    "SlackNotifier",
+    "build",
+    "retry_handlers",
+]

@@ -12,8 +12,9 @@ from pathlib import Path
 import jinja2
 import yaml
 
-from alerts.base import FAILOVER_EVENTS, Alert, current, human_duration
-from probes.base import ERROR_CLASSES
+from alerts.base import Alert, current, human_duration
+from alerts.events import FAILOVER_EVENTS
+from probes import ERROR_CLASSES
 
 TEMPLATES = Path(__file__).parent / "templates" / "wording.yaml"
 # Plain-words prefixes for an error class (the error text itself says the rest).
@@ -40,7 +41,7 @@ class Wording:
         if not error_class:
             return error or "no details"
         prefix = _KIND_WORDS.get(error_class.split("_")[0], "")
-        text = error or ERROR_CLASSES.get(error_class, error_class)
+        text = error or (ERROR_CLASSES[error_class].meaning if error_class in ERROR_CLASSES else error_class)
         if prefix and not text.upper().startswith(prefix.upper()):
             return f"{prefix}: {text}"
         return text
@@ -144,5 +145,6 @@ def _common_class(alerts: list[Alert]) -> str:
     """When the texts differ but the error class is shared: 'DNS resolvers failed to answer (SERVFAIL)'."""
     classes = {a.cause.get("error_class") for a in alerts}
     if len(classes) == 1 and None not in classes:
-        return ERROR_CLASSES.get(classes.pop() or "", "")
+        known = ERROR_CLASSES.get(classes.pop() or "")
+        return known.meaning if known else ""
     return ""

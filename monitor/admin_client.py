@@ -12,7 +12,6 @@ from typing import Any
 
 from monitor import clioptions
 from monitor.config import ConfigError, load_config, parse_listen
-from probes import PROBES
 
 TOKEN_ENV = "CM_ADMIN_TOKEN"
 
@@ -30,7 +29,7 @@ def call(args: argparse.Namespace, method: str, path: str, body: dict[str, Any] 
     base = args.url
     if base is None and getattr(args, "config", None):
         try:
-            host, port = parse_listen(load_config(args.config, PROBES).listen)
+            host, port = parse_listen(load_config(args.config).listen)
         except ConfigError as exc:
             print(str(exc), file=sys.stderr)
             return None

@@ -13,12 +13,11 @@ import logging
 import time
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
 
 from aiohttp import web
 from prometheus_client import CollectorRegistry
 
-from alerts.base import Notifier, NotifierContext
+from alerts.base import Notifier, NotifierContext, NotifierKind
 from alerts.router import AlertRouter
 from monitor.admin_actions import AdminActions
 from monitor.channels import ChannelBook
@@ -27,7 +26,7 @@ from monitor.core.http import USER_AGENT
 from monitor.core.redact import secret_values
 from monitor.demo import DemoWorld
 from monitor.events import AlertMaker
-from monitor.failover.actions import ActuatorContext
+from monitor.failover.actions import ActuatorContext, ActuatorKind
 from monitor.failover.engine import FailoverEngine
 from monitor.failover.relay import ActionRelay
 from monitor.failover.stepper import FailoverStepper
@@ -36,6 +35,7 @@ from monitor.metrics import SERVICE_LOG, Metrics
 from monitor.pipeline import CONTROL, Pipeline
 from monitor.reactions import AlertPublisher, Reactions
 from monitor.readmodel import DemoView, MonitorReadModel, web_settings
+from monitor.registries import Registries
 from monitor.running import MONITOR, Monitor
 from monitor.scheduler import CheckScheduler
 from monitor.store.db import ensure_data_dir, make_engine
@@ -43,7 +43,6 @@ from monitor.store.persist import load_check_progress, load_overrides, load_wind
 from monitor.store.queries import load_channel_states, load_incident_starts
 from monitor.store.writer import ResultWriter
 from monitor.web.routes import web_app
-from probes import PROBES
 from probes.base import ProbeKind
 from probes.guard import NetworkGuard
 from probes.session import create_http_session, create_outbound_session
@@ -55,20 +54,21 @@ Lifetime = Callable[[web.Application], AsyncIterator[None]]
 def create_app(
     config: Config,
     *,
-    probes: Mapping[str, ProbeKind] = PROBES,
+    registries: Registries | None = None,
     registry: CollectorRegistry | None = None,
     clock: Callable[[], float] = time.time,
     demo: DemoWorld | None = None,
     flush_interval: float = 0.5,
     notifiers: Sequence[Notifier] | None = None,
-    actuators: Mapping[str, Any] | None = None,
 ) -> web.Application:
-    """Build the web application; the monitor starts and stops with it."""
-    if actuators is None:
-        from monitor.failover.actuators import ACTUATORS as actuators  # the built-in registry
+    """Build the web application; the monitor starts and stops with it.
+
+    `registries` are the kinds to build from (the built-in ones by default: pass the same the config was
+    loaded with); `notifiers` are extra, ready-made notifiers routed like configured ones (tests)."""
+    kinds = registries if registries is not None else Registries()
     registry = registry if registry is not None else CollectorRegistry()
-    monitor = Monitor(config, Metrics(registry), clock, ChannelBook(config, clock()), clock())
-    model = MonitorReadModel(monitor)
+    monitor = Monitor(config, Metrics(registry, kinds.probes), clock, ChannelBook(config, clock()), clock())
+    model = MonitorReadModel(monitor, kinds.probes)
     app = web_app(model, model, web_settings(config), demo=DemoView(demo) if demo is not None else None)
     app[MONITOR] = monitor
     if demo is not None:
@@ -76,10 +76,10 @@ def create_app(
     for lifetime in (
         _storage(monitor),
         _writer(monitor, flush_interval),
-        _alerting(monitor, list(notifiers or [])),
-        _failover(monitor, actuators),
+        _alerting(monitor, kinds.notifiers, list(notifiers or [])),
+        _failover(monitor, kinds.actuators),
         _loops(monitor),
-        _probing(monitor, probes),
+        _probing(monitor, kinds.probes),
     ):
         app.cleanup_ctx.append(lifetime)
     return app
@@ -148,12 +148,10 @@ def _count_flush(metrics: Metrics) -> Callable[[int, int], None]:
     return on_flush
 
 
-def _alerting(m: Monitor, extra: list[Notifier]) -> Lifetime:
+def _alerting(m: Monitor, kinds: Mapping[str, NotifierKind], extra: list[Notifier]) -> Lifetime:
     """The outbound session (behind the network guard) and the alert router with every notifier."""
 
     async def lifetime(_app: web.Application) -> AsyncIterator[None]:
-        from alerts import NOTIFIERS  # the registry; config validation used the same one
-
         config = m.config
         # One guard for every outbound connection: probes, notifiers and actuators (allow_networks).
         m.net_guard = NetworkGuard(config.allow_networks)
@@ -161,7 +159,7 @@ def _alerting(m: Monitor, extra: list[Notifier]) -> Lifetime:
         ctx = NotifierContext(logging.getLogger("monitor.alerts"), m.clock, m.outbound, m.net_guard)
         built: dict[str, Notifier] = {}
         for entry in config.alerts.notifiers:
-            built[entry.id] = NOTIFIERS[entry.kind].build(entry.id, entry.options, ctx)
+            built[entry.id] = kinds[entry.kind].build(entry.id, entry.options, ctx)
             built[entry.id].secrets = secret_values(entry.options)  # scrubbed from every error it reports
         for i, notifier in enumerate(extra):  # built elsewhere (tests): routed like configured ones
             built[notifier.id or f"extra-{i}"] = notifier
@@ -169,7 +167,7 @@ def _alerting(m: Monitor, extra: list[Notifier]) -> Lifetime:
             m.engine, config.alerts, built, m.clock, on_outcome=lambda dest, outcome: m.metrics.alerts.labels(dest, outcome).inc()
         )
         m.metrics.start_at_zero(
-            [(c.id, k.ref, k.kind) for c in config.channels for k in c.checks],
+            [(c.id, k.id, k.kind) for c in config.channels for k in c.checks],
             [SERVICE_LOG, *built],
             [a.id for a in config.failover.actuators],
         )
@@ -182,7 +180,7 @@ def _alerting(m: Monitor, extra: list[Notifier]) -> Lifetime:
     return lifetime
 
 
-def _failover(m: Monitor, actuators: Mapping[str, Any]) -> Lifetime:
+def _failover(m: Monitor, actuators: Mapping[str, ActuatorKind]) -> Lifetime:
     """The failover engine (loaded), its stepper and the action relay; the event reactions and admin actions."""
 
     async def lifetime(_app: web.Application) -> AsyncIterator[None]:

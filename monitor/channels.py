@@ -64,11 +64,11 @@ class ChannelBook:
             if channel.id in stored:
                 s, i = stored[channel.id], incidents.get(channel.id, IncidentStarts())
                 health.restore(
-                    State(s.state), s.since, [c.ref for c in channel.checks], s.cause, incident_since=i.open_since, last_incident=i.last
+                    State(s.state), s.since, [c.id for c in channel.checks], s.cause, incident_since=i.open_since, last_incident=i.last
                 )
             for check in channel.checks:  # threshold progress as last flushed (SIGKILL loses at most one flush)
-                if (channel.id, check.ref) in progress:
-                    health.checks[check.ref] = progress[(channel.id, check.ref)]
+                if (channel.id, check.id) in progress:
+                    health.checks[check.id] = progress[(channel.id, check.id)]
 
     @property
     def connectivity_lost(self) -> bool:

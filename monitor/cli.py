@@ -15,9 +15,9 @@ from monitor.config import ConfigError, load_config
 from monitor.core.durations import format_duration
 from monitor.core.http import USER_AGENT
 from monitor.core.redact import redact_url
+from monitor.registries import Registries
 from monitor.report import print_table
 from monitor.runner import run_probe
-from probes import PROBES
 from probes.guard import NetworkGuard
 from probes.session import create_http_session
 
@@ -95,7 +95,7 @@ def _main(argv: Sequence[str] | None) -> int:
 def check_config(path: str) -> int:
     """Validate a config file and print a summary or every problem."""
     try:
-        config = load_config(path, PROBES)
+        config = load_config(path)
     except ConfigError as exc:
         print(f"{len(exc.problems)} problem(s) in {path}:", file=sys.stderr)
         print(str(exc), file=sys.stderr)
@@ -127,8 +127,9 @@ def check_config(path: str) -> int:
 
 async def probe_once(path: str, only: list[str] | None, as_json: bool) -> int:
     """Run every check once, concurrently, and print one line (or JSON object) per check."""
+    kinds = Registries()
     try:
-        config = load_config(path, PROBES)
+        config = load_config(path, kinds)
     except ConfigError as exc:
         print(str(exc), file=sys.stderr)
         return EXIT_USAGE
@@ -138,7 +139,7 @@ async def probe_once(path: str, only: list[str] | None, as_json: bool) -> int:
         return EXIT_USAGE
     guard = NetworkGuard(config.allow_networks)
     async with create_http_session(USER_AGENT, guard) as http:
-        results = await asyncio.gather(*(run_probe(PROBES[k.kind], c, k, http, time.time, guard) for c in channels for k in c.checks))
+        results = await asyncio.gather(*(run_probe(kinds.probes[k.kind], c, k, http, time.time, guard) for c in channels for k in c.checks))
     if as_json:
         for r in results:
             print(json.dumps(r.as_json(), sort_keys=False))

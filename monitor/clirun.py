@@ -21,7 +21,6 @@ from monitor.config import Config, ConfigError, load_config, parse_listen
 from monitor.demo import DemoWorld, demo_speed
 from monitor.logs import setup_logging
 from monitor.store.db import StoreError
-from probes import PROBES
 
 log = logging.getLogger("monitor")
 
@@ -43,7 +42,7 @@ async def _serve(config_path: str | None, args: argparse.Namespace) -> int:
     demo = None
     if config_path:
         try:
-            config = load_config(config_path, PROBES)
+            config = load_config(config_path)
         except ConfigError as exc:
             print(str(exc), file=sys.stderr)
             return 2
@@ -56,7 +55,7 @@ async def _serve(config_path: str | None, args: argparse.Namespace) -> int:
         await demo.start()
         # The demo has no config file to put an admin token in: it makes one, so that the admin commands
         # (override, maintenance, failover approve/freeze) can be tried; printed below, never logged.
-        config = demo.config(PROBES).model_copy(update={"admin_token": SecretStr(secrets.token_urlsafe(24))})
+        config = demo.config().model_copy(update={"admin_token": SecretStr(secrets.token_urlsafe(24))})
     config = _apply_overrides(config, args)
     setup_logging(config.log_format)
     host, port = parse_listen(config.listen)

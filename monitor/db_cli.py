@@ -9,7 +9,6 @@ from monitor import clioptions
 from monitor.config import ConfigError, load_config
 from monitor.core.redact import redact_url
 from monitor.store.db import StoreError, ensure_data_dir, make_engine, upgrade_schema
-from probes import PROBES
 
 
 def add_actions(parser: argparse.ArgumentParser) -> None:
@@ -32,7 +31,7 @@ def dispatch(args: argparse.Namespace) -> int:
     config = None
     if getattr(args, "config", None):
         try:
-            config = load_config(args.config, PROBES)
+            config = load_config(args.config)
         except ConfigError as exc:
             print(str(exc), file=sys.stderr)
             return 2

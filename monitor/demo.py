@@ -25,7 +25,7 @@ from monitor.config import Config, parse_config
 from monitor.core.durations import format_duration
 from monitor.demo_tls import make_demo_tls
 from monitor.dnsserver import FakeDNSServer
-from probes.base import ProbeKind
+from monitor.registries import Registries
 
 MODES = ("ok", "dns", "unreachable", "error", "maintenance", "slow")
 # The four Meta products that went dark together on 4 October 2021.
@@ -165,7 +165,7 @@ class DemoWorld:
         if self._tls_dir:
             shutil.rmtree(self._tls_dir, ignore_errors=True)
 
-    def config(self, probes: Mapping[str, ProbeKind], interval: str | None = None, timeout: str | None = None) -> Config:
+    def config(self, registries: Registries | None = None, interval: str | None = None, timeout: str | None = None) -> Config:
         """The monitor configuration that watches these channels (checks every 5 s / speed, unless given)."""
         interval = interval or format_duration(DEMO_TIMING["interval"] / self.speed)
         timeout = timeout or format_duration(DEMO_TIMING["timeout"] / self.speed)
@@ -188,7 +188,7 @@ class DemoWorld:
                 )
                 + "]}",
             ]
-        return parse_config("\n".join(lines) + "\n" + demo_failover(self.speed), probes, source="<built-in demo>")
+        return parse_config("\n".join(lines) + "\n" + demo_failover(self.speed), registries, source="<built-in demo>")
 
     async def set_mode(self, channel: str, mode: str) -> None:
         """Break or heal one channel; raise KeyError/ValueError for unknown names."""

@@ -21,13 +21,12 @@ from monitor.config import Config, ConfigError, load_config
 from monitor.core.money import money
 from monitor.core.redact import redact_url
 from monitor.demo import DEMO_CHANNELS, DEMO_FAILOVER
-from monitor.failover.config import Failover
+from monitor.failover.config import Failover, Promotion
 from monitor.failover.engine import FailoverEngine
 from monitor.failover.plan import Standing, normal_amounts, placement_standings, plan
 from monitor.failover.report import failover_summary
 from monitor.report import print_table
 from monitor.store.db import make_engine
-from probes import PROBES
 
 
 def add_commands(sub: argparse._SubParsersAction) -> None:
@@ -73,7 +72,7 @@ def _load(args: argparse.Namespace) -> tuple[Failover, dict[str, str], Config | 
             failover = Failover.model_validate(yaml.safe_load(DEMO_FAILOVER)["failover"])
             names, config = {c.id: c.name for c in DEMO_CHANNELS}, None
         else:
-            config = load_config(path, PROBES)
+            config = load_config(path)
             failover, names = config.failover, {c.id: c.name for c in config.channels}
         url, sqlite_path = clioptions.database(config, getattr(args, "data_dir", None))
     except ConfigError as exc:
@@ -125,8 +124,28 @@ def what_if(args: argparse.Namespace) -> int:
         source = f"NOW is what is applied (stored in {sqlite_path or redact_url(url)})"
     else:
         source = f"NOW is the normal allocation (nothing is stored in {sqlite_path} yet)"
-    standings = {c: Standing.FAILED if c in args.fail else Standing.ACTIVE for c in channels}
-    out: dict[str, Any] = {"failed": args.fail, "promotions": [], "notices": []}
+    out = _what_if_plans(failover, channels, args.fail, stored)
+    if getattr(args, "json", False):
+        print(json.dumps(out, indent=2))
+        return 0
+    print(f"What if {', '.join(args.fail) or 'nothing'} failed (nothing is changed):\n{source}.\n")
+    promotions = {p.id: p for p in failover.promotions}
+    for p in out["promotions"]:
+        _print_what_if(p, promotions[p["id"]], args.fail)
+    for n in out["notices"]:
+        where = (
+            f"would be posted on {', '.join(n['post_on'])}"
+            if n["post_on"]
+            else "would not be posted (every channel it posts on failed too)"
+        )
+        print(f"notice {n['id']} {where}: {n['text']}")
+    return 0
+
+
+def _what_if_plans(failover: Failover, channels: list[str], failed: list[str], stored: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """The plans the engine would make with these channels failed, from what is applied now (or the normal)."""
+    standings = {c: Standing.FAILED if c in failed else Standing.ACTIVE for c in channels}
+    out: dict[str, Any] = {"failed": failed, "promotions": [], "notices": []}
     for promotion in failover.promotions:
         normal, saved = normal_amounts(promotion), stored.get(promotion.id)
         # As the engine plans: per placement (an ad whose buyers land on a failed channel fails with it), from
@@ -149,37 +168,28 @@ def what_if(args: argparse.Namespace) -> int:
             }
         )
     for notice in failover.notices:
-        if notice.when_down in args.fail:
-            out["notices"].append({"id": notice.id, "post_on": [c for c in notice.post_on if c not in args.fail], "text": notice.text})
-    if getattr(args, "json", False):
-        print(json.dumps(out, indent=2))
-        return 0
-    promotions = {p.id: p for p in failover.promotions}
-    print(f"What if {', '.join(args.fail) or 'nothing'} failed (nothing is changed):\n{source}.\n")
-    for p in out["promotions"]:
-        print(f"{p['name']} ({p['id']}, {p['policy']}, {p['unit']}):")
-        rows = []
-        lands = {c: placement.lands_on for c, placement in promotions[p["id"]].channels.items()}
-        for c, now in p["now"].items():
-            after = p["after"][c]
-            note = ("  (failed: paused)" if after == 0 else "  (failed: keeps it)") if c in args.fail else ""
-            if not note and lands[c] in args.fail:
-                note = f"  (buyers land on {lands[c]}: {'paused' if after == 0 else 'keeps it'})"
-            rows.append([c, money(now, p["unit"]), money(after, p["unit"]), (_change(now, after, p["unit"]) + note).strip()])
-        print_table(["CHANNEL", "NOW", "AFTER", "CHANGE"], rows)
-        if p["held"]:
-            print("  no healthy channel left: the allocation of now would be kept, and you would be alerted")
-        if p["unallocated"]:
-            print(f"  {money(p['unallocated'], p['unit'])} could not be placed: every healthy channel is at its max")
-        print()
-    for n in out["notices"]:
-        where = (
-            f"would be posted on {', '.join(n['post_on'])}"
-            if n["post_on"]
-            else "would not be posted (every channel it posts on failed too)"
-        )
-        print(f"notice {n['id']} {where}: {n['text']}")
-    return 0
+        if notice.when_down in failed:
+            out["notices"].append({"id": notice.id, "post_on": [c for c in notice.post_on if c not in failed], "text": notice.text})
+    return out
+
+
+def _print_what_if(p: dict[str, Any], promotion: Promotion, failed: list[str]) -> None:
+    """One promotion's what-if as a table: now, after, and why a failed channel's row reads as it does."""
+    print(f"{p['name']} ({p['id']}, {p['policy']}, {p['unit']}):")
+    rows = []
+    lands = {c: placement.lands_on for c, placement in promotion.channels.items()}
+    for c, now in p["now"].items():
+        after = p["after"][c]
+        note = ("  (failed: paused)" if after == 0 else "  (failed: keeps it)") if c in failed else ""
+        if not note and lands[c] in failed:
+            note = f"  (buyers land on {lands[c]}: {'paused' if after == 0 else 'keeps it'})"
+        rows.append([c, money(now, p["unit"]), money(after, p["unit"]), (_change(now, after, p["unit"]) + note).strip()])
+    print_table(["CHANNEL", "NOW", "AFTER", "CHANGE"], rows)
+    if p["held"]:
+        print("  no healthy channel left: the allocation of now would be kept, and you would be alerted")
+    if p["unallocated"]:
+        print(f"  {money(p['unallocated'], p['unit'])} could not be placed: every healthy channel is at its max")
+    print()
 
 
 def _now(normal: dict[str, int], stored: dict[str, Any] | None, *, dry_run: bool = False) -> dict[str, int]:

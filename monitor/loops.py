@@ -59,17 +59,21 @@ class Tick:
     async def _forever(self) -> None:
         while True:
             await asyncio.sleep(self.every)
-            now = self.clock()
-            for channel in self.book.health:
-                try:
-                    self.on_events(self.book.apply_now(channel, now))
-                except Exception:  # one channel's bug must not stop maintenance and overrides for all
-                    log.exception("health tick failed for %s", channel)
-            self.failover_soon()  # hold-down and failback timers run out between results
-            last, self._last = self._last, now
-            if self.reminder_every and last is not None:
-                for alert in self.maker.reminders(self.book, now, last, self.reminder_every):
-                    self.publisher.publish(alert)
+            self.step()
+
+    def step(self) -> None:
+        """One tick at the clock's time: what changed with time alone since the last one."""
+        now = self.clock()
+        for channel in self.book.health:
+            try:
+                self.on_events(self.book.apply_now(channel, now))
+            except Exception:  # one channel's bug must not stop maintenance and overrides for all
+                log.exception("health tick failed for %s", channel)
+        self.failover_soon()  # hold-down and failback timers run out between results
+        last, self._last = self._last, now
+        if self.reminder_every and last is not None:
+            for alert in self.maker.reminders(self.book, now, last, self.reminder_every):
+                self.publisher.publish(alert)
 
 
 class Upkeep:

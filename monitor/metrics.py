@@ -3,71 +3,43 @@ phases, windows), never from what a target answers, so cardinality is bounded by
 
 Per-check and per-channel families live in `metric_table` families (fast to render); the small
 service-level ones in an injected prometheus-client registry. `render()` is the whole /metrics text.
+Kind-specific probe gauges (HTTP phases, certificate expiry, DNS rcode...) are declared by each probe kind
+(ProbeKind.gauges) and only recorded here.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 
-import dns.rcode
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 from monitor.health import State
 from monitor.metric_table import Family, render
-from probes.base import Fact, ProbeResult
+from probes import PROBES
+from probes.base import FactGauge, ProbeKind, ProbeResult
+from probes.dns import DNS_RCODES  # noqa: F401 - re-exported: the dashboards generator and tests read them here
+from probes.http import HTTP_PHASES, http_phases  # noqa: F401 - re-exported, as above
 
 PREFIX = "channel_monitor"
 # Scheduling lag is the one latency we promise (p99 under 1 s), so the buckets are dense below 1 s.
 LAG_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 10.0)
 CHECK_LABELS = ("channel", "check", "kind")
-# blackbox_exporter's HTTP phases. Ours: resolve = DNS lookup; connect = TCP connect and, for https, the
-# TLS handshake (aiohttp reports them as one step); processing = request sent to first byte;
-# transfer = first byte to the end of the body.
-HTTP_PHASES = ("resolve", "connect", "processing", "transfer")
-# The common DNS response codes by name (RFC 1035/6895) as dnspython spells them (others: rcode_number);
-# -1 when no resolver answered.
 # Outcomes of an alert delivery (alerts/router.py) and of a failover action (monitor/failover/actions.py).
 ALERT_OUTCOMES = ("sent", "failed", "permanent")
 ACTION_OUTCOMES = ("applied", "retry", "failed", "conflict")
 # The always-on log line every alert gets (monitor.reactions.AlertPublisher), counted like a notifier.
 SERVICE_LOG = "service-log"
-DNS_RCODES = {
-    "NOERROR": 0,
-    "FORMERR": 1,
-    "SERVFAIL": 2,
-    "NXDOMAIN": 3,
-    "NOTIMP": 4,
-    "REFUSED": 5,
-    "YXDOMAIN": 6,
-    "YXRRSET": 7,
-    "NXRRSET": 8,
-    "NOTAUTH": 9,
-    "NOTZONE": 10,
-}
 
 
 class Metrics:
     """The service's metrics. Probe metrics reuse blackbox_exporter's names so PromQL habits carry over."""
 
-    def __init__(self, registry: CollectorRegistry) -> None:
+    def __init__(self, registry: CollectorRegistry, probes: Mapping[str, ProbeKind] = PROBES) -> None:
         self.registry = registry
         fam = Family
         self.probe_success = fam("probe_success", "1 if the check's last probe succeeded", CHECK_LABELS)
         self.probe_duration = fam("probe_duration_seconds", "How long the check's last probe took", CHECK_LABELS)
-        self.http_phase = fam(
-            "probe_http_duration_seconds",
-            "Duration of each phase of the last HTTP request (connect includes the TLS handshake; 0 for a phase not reached)",
-            CHECK_LABELS + ("phase",),
-        )
-        self.http_status = fam("probe_http_status_code", "HTTP status of the last response (0: no response)", CHECK_LABELS)
-        self.cert_expiry = fam(
-            "probe_ssl_earliest_cert_expiry", "When the server's (leaf) certificate last seen expires (Unix time)", CHECK_LABELS
-        )
-        self.dns_rcode = fam(
-            "probe_dns_rcode",
-            "DNS response code of the last lookup (0 NOERROR, 2 SERVFAIL, 3 NXDOMAIN, 5 REFUSED; -1: no resolver answered)",
-            CHECK_LABELS,
-        )
+        self._gauges, kind_families = _kind_gauges(probes)
         self.probes = fam(f"{PREFIX}_probes_total", "Probes run", CHECK_LABELS, "counter")
         self.probe_failures = fam(
             f"{PREFIX}_probe_failures_total",
@@ -93,10 +65,7 @@ class Metrics:
         self.families = (
             self.probe_success,
             self.probe_duration,
-            self.http_phase,
-            self.http_status,
-            self.cert_expiry,
-            self.dns_rcode,
+            *kind_families,
             self.probes,
             self.probe_failures,
             self.missed_runs,
@@ -106,7 +75,10 @@ class Metrics:
             self.failed_over,
             self.flapping,
         )
+        self._service_metrics(registry)
+        self._failover_metrics(registry)
 
+    def _service_metrics(self, registry: CollectorRegistry) -> None:
         self.scheduler_lag = Histogram(
             f"{PREFIX}_scheduler_lag_seconds", "How late a probe started after it was due", buckets=LAG_BUCKETS, registry=registry
         )
@@ -116,6 +88,20 @@ class Metrics:
         self.connectivity_lost = Gauge(
             f"{PREFIX}_connectivity_lost", "1 while the monitor's own network seems down (channel states frozen)", registry=registry
         )
+        self.alerts = Counter(
+            f"{PREFIX}_alerts",
+            "Alert deliveries by notifier and outcome (sent, failed, permanent)",
+            ("notifier", "outcome"),
+            registry=registry,
+        )
+        self.last_cycle = Gauge(f"{PREFIX}_last_cycle_timestamp_seconds", "When the last probe finished", registry=registry)
+        self.shortest_interval = Gauge(
+            f"{PREFIX}_shortest_check_interval_seconds",
+            "The shortest configured check interval: with all well, a probe finishes at least this often",
+            registry=registry,
+        )
+
+    def _failover_metrics(self, registry: CollectorRegistry) -> None:
         owner = ("kind", "owner", "channel")
         self.planned_amount = Gauge(
             f"{PREFIX}_failover_planned_amount",
@@ -143,18 +129,6 @@ class Metrics:
         )
         self.actions = Counter(
             f"{PREFIX}_failover_actions", "Failover action attempts by actuator and outcome", ("actuator", "outcome"), registry=registry
-        )
-        self.alerts = Counter(
-            f"{PREFIX}_alerts",
-            "Alert deliveries by notifier and outcome (sent, failed, permanent)",
-            ("notifier", "outcome"),
-            registry=registry,
-        )
-        self.last_cycle = Gauge(f"{PREFIX}_last_cycle_timestamp_seconds", "When the last probe finished", registry=registry)
-        self.shortest_interval = Gauge(
-            f"{PREFIX}_shortest_check_interval_seconds",
-            "The shortest configured check interval: with all well, a probe finishes at least this often",
-            registry=registry,
         )
 
     def render(self) -> bytes:
@@ -188,53 +162,30 @@ class Metrics:
             self.channel_state.set((channel, candidate.value), 1 if candidate is state else 0)
 
     def observe_probe(self, channel: str, check: str, kind: str, result: ProbeResult, duration: float) -> None:
-        """Record one probe's result: success, duration, the blackbox-style facts it carries, the reason."""
+        """Record one probe's result: success, duration, the reason, and its kind's gauges from the facts it carries."""
         labels = (channel, check, kind)
         self.probe_success.set(labels, 1 if result.ok else 0)
         self.probe_duration.set(labels, duration)
         self.probes.inc(labels)
         if not result.ok:
             self.probe_failures.inc(labels + (result.error_class or "internal_error",))
-        facts = result.facts
-        if kind == "http" or "response_time_seconds" in facts:
-            # Like blackbox_exporter: a request that got no answer shows status 0 and zero phases.
-            for phase, seconds in http_phases(facts).items():
-                self.http_phase.set(labels + (phase,), seconds)
-            status = facts.get("status")
-            self.http_status.set(labels, status if isinstance(status, int) and not isinstance(status, bool) else 0)
-        not_after = facts.get("cert_not_after")
-        if isinstance(not_after, (int, float)) and not isinstance(not_after, bool):
-            self.cert_expiry.set(labels, float(not_after))
-        elif result.ok:  # a good answer without a certificate (the target moved to plain http): none to expire
-            self.cert_expiry.remove(labels)
-        if kind == "dns":
-            self.dns_rcode.set(labels, rcode_number(str(facts.get("rcode") or "")))
+        for family, gauge in self._gauges.get(kind, ()):
+            for extra, value in gauge.samples(result):
+                if value is None:
+                    family.remove(labels + extra)
+                else:
+                    family.set(labels + extra, value)
 
 
-def rcode_number(text: str) -> int:
-    """A DNS response code's number from its name as dnspython writes it; -1 for no answer at all."""
-    if not text:
-        return -1
-    if text in DNS_RCODES:
-        return DNS_RCODES[text]
-    try:
-        return int(dns.rcode.from_text(text))  # the rare ones (BADVERS, BADCOOKIE, ...)
-    except (dns.rcode.UnknownRcode, ValueError):
-        return -1
-
-
-def http_phases(facts: Mapping[str, Fact]) -> dict[str, float]:
-    """blackbox_exporter's phases from an HTTP result's facts (0 for a phase not reached or not measured)."""
-
-    def number(key: str) -> float:
-        value = facts.get(key)
-        return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else 0.0
-
-    resolve, connect = number("dns_seconds"), number("connect_seconds")
-    first_byte, total = number("first_byte_seconds"), number("response_time_seconds")
-    return {
-        "resolve": resolve,
-        "connect": connect,  # rounded to the facts' microseconds: no 5.6000000001e-05
-        "processing": round(max(0.0, first_byte - resolve - connect), 6) if first_byte else 0.0,
-        "transfer": round(max(0.0, total - first_byte), 6) if first_byte else 0.0,
-    }
+def _kind_gauges(probes: Mapping[str, ProbeKind]) -> tuple[dict[str, list[tuple[Family, FactGauge]]], list[Family]]:
+    """One family per gauge the probe kinds declare (a gauge two kinds share, once), and each kind's gauges."""
+    families: dict[str, tuple[Family, FactGauge]] = {}
+    by_kind: dict[str, list[tuple[Family, FactGauge]]] = {}
+    for name, kind in probes.items():
+        for gauge in kind.gauges:
+            if gauge.name not in families:
+                families[gauge.name] = (Family(gauge.name, gauge.help, CHECK_LABELS + gauge.labels), gauge)
+            elif families[gauge.name][1] != gauge:
+                raise ValueError(f"probe kinds declare the gauge {gauge.name} differently")
+            by_kind.setdefault(name, []).append((families[gauge.name][0], gauge))
+    return by_kind, [family for family, _ in families.values()]

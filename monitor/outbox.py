@@ -46,6 +46,10 @@ class OutboxLoop:
         self._wake = asyncio.Event()
         self._task: asyncio.Task | None = None
         self._stopping = False
+        # The rounds run so far, and how long the loop now sleeps unless woken (None: running a round): what it
+        # will do next, readable without waiting for it (the tests, and a stuck relay's diagnosis).
+        self.rounds = 0
+        self.sleeping_for: float | None = None
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name=self.name)
@@ -63,12 +67,15 @@ class OutboxLoop:
         wait = 0.0  # the first round at once: rows due while we were down
         while not self._stopping:
             if wait > 0:
+                self.sleeping_for = wait
                 with suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), wait)
+                self.sleeping_for = None
             self._wake.clear()  # before the round reads: a wake during it asks for another round
             if self._stopping:
                 return
             try:
+                self.rounds += 1
                 wait = seconds_until(await self.round(), self.clock())
             except Exception:  # the database is down, or a bug: keep the loop, try again next round
                 log.exception("%s round failed; trying again", self.name)

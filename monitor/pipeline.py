@@ -13,6 +13,7 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping
 import aiohttp
 
 from monitor.channels import ChannelBook, Event
+from monitor.check_spec import CheckSpec
 from monitor.config import Channel, Check
 from monitor.health import Verdict
 from monitor.metrics import Metrics
@@ -52,21 +53,21 @@ class Pipeline:
         self._inflight: set[asyncio.Task] = set()
         self._stopping = False
 
-    async def run_check(self, channel: Channel, check: Check) -> None:
+    async def run_check(self, channel: Channel, check: CheckSpec) -> None:
         """Probe a channel's check once, then record the result."""
         await self._tracked(self._check(channel, check))
 
-    async def run_control(self, _owner: Channel, check: Check) -> None:
+    async def run_control(self, _owner: Channel, check: CheckSpec) -> None:
         """Probe a control target: its results only feed the "is it us?" guard."""
         await self._tracked(self._control(check))
 
-    async def _check(self, channel: Channel, check: Check) -> None:
+    async def _check(self, channel: Channel, check: CheckSpec) -> None:
         self.record(await run_probe(self.probes[check.kind], channel, check, self.http, self.clock, self.guard))
 
-    async def _control(self, check: Check) -> None:
+    async def _control(self, check: CheckSpec) -> None:
         outcome = await run_probe(self.probes[check.kind], CONTROL, check, self.http, self.clock, self.guard)
-        self.latest[(CONTROL.id, check.ref)] = outcome
-        self.on_events(self.book.control(check.ref, outcome.result.ok, outcome.at))
+        self.latest[(CONTROL.id, check.id)] = outcome
+        self.on_events(self.book.control(check.id, outcome.result.ok, outcome.at))
 
     def record(self, outcome: CheckResult) -> None:
         """Feed one result to the book, the writer and the metrics (no I/O here), then hand on its events."""

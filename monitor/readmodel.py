@@ -10,6 +10,7 @@ import asyncio
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from monitor.check_spec import CheckSpec
 from monitor.config import Config
 from monitor.demo import DEMO_CHANNELS, MODES, DemoWorld
 from monitor.failover import report
@@ -37,6 +38,8 @@ from monitor.web.read_model import (
     Uptime,
     WebSettings,
 )
+from probes import PROBES
+from probes.base import ProbeKind
 
 
 def web_settings(config: Config) -> WebSettings:
@@ -48,6 +51,10 @@ def web_settings(config: Config) -> WebSettings:
     )
 
 
+def _check_info(check: CheckSpec, kind: ProbeKind | None) -> CheckInfo:
+    return CheckInfo(check.id, check.kind, check.interval_seconds, kind.latency if kind is not None else False)
+
+
 def _incident(row: IncidentRow) -> Incident:
     return Incident(row.id or 0, row.channel, row.started_at, row.ended_at, row.cause)
 
@@ -55,10 +62,10 @@ def _incident(row: IncidentRow) -> Incident:
 class MonitorReadModel:
     """ReadModel and AdminActions over the monitor's components (read when asked: they start with the app)."""
 
-    def __init__(self, monitor: Monitor) -> None:
+    def __init__(self, monitor: Monitor, probes: Mapping[str, ProbeKind] = PROBES) -> None:
         self.m = monitor
         self._channels = {
-            c.id: ChannelInfo(c.id, c.name, c.group, tuple(CheckInfo(k.id or k.kind, k.kind, k.interval_seconds) for k in c.checks))
+            c.id: ChannelInfo(c.id, c.name, c.group, tuple(_check_info(k, probes.get(k.kind)) for k in c.checks))
             for c in monitor.config.channels
         }
 

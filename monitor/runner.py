@@ -10,8 +10,9 @@ from dataclasses import dataclass, replace
 
 import aiohttp
 
+from monitor.check_spec import CheckSpec
 from monitor.conditions import ConditionResult, evaluate_all
-from monitor.config import Channel, Check
+from monitor.config import Channel
 from probes.base import ProbeContext, ProbeKind, ProbeResult
 from probes.guard import ALLOW_NOTHING, NetworkGuard
 
@@ -53,7 +54,7 @@ class CheckResult:
 async def run_probe(
     kind: ProbeKind,
     channel: Channel,
-    check: Check,
+    check: CheckSpec,
     http: aiohttp.ClientSession,
     clock: Callable[[], float],
     guard: NetworkGuard = ALLOW_NOTHING,
@@ -64,6 +65,7 @@ async def run_probe(
     try:
         async with asyncio.timeout(check.timeout_seconds):
             result = await kind.run(check.target, check.options, ctx)
+        assert result.ok or kind.fails_with(result.error_class), result.error_class  # the kind's closed set
     except TimeoutError:
         phase = ctx.progress.get("phase", "")
         result = ProbeResult.fail(
@@ -75,8 +77,8 @@ async def run_probe(
         log.exception("probe %s/%s crashed", channel.id, check.id)
         result = ProbeResult.fail("internal_error", f"internal error: {type(exc).__name__}: {exc}")
     conditions: list[ConditionResult] = []
-    if result.ok and check.parsed_conditions:
-        conditions = evaluate_all(check.parsed_conditions, result.facts, result.data, kind.placeholders)
+    if result.ok and check.conditions:
+        conditions = evaluate_all(check.conditions, result.facts, result.data, kind.placeholders)
         failed = [c for c in conditions if not c.ok]
         if failed:
             result = ProbeResult.fail("condition_failed", "; ".join(c.describe() for c in failed), **result.facts)
@@ -84,4 +86,4 @@ async def run_probe(
         # data (a page body, its text, parsed JSON) only serves conditions; kept in Runner.latest it
         # would hold up to max_body_bytes per check in memory (bench: 526 MB with 100 KiB pages).
         result = replace(result, data={})
-    return CheckResult(channel.id, check.ref, check.kind, at, time.perf_counter() - start, result, tuple(conditions))
+    return CheckResult(channel.id, check.id, check.kind, at, time.perf_counter() - start, result, tuple(conditions))

@@ -12,14 +12,15 @@ from apscheduler.executors.asyncio import AsyncIOExecutor
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
-from monitor.config import Channel, Check
+from monitor.check_spec import CheckSpec
+from monitor.config import Channel
 from monitor.metrics import Metrics
 
 # The first run of every check lands within this many seconds of start, so a new user sees
 # results at once; later runs keep each check's own phase, spread over its whole interval.
 FIRST_RUN_SPREAD = 5.0
 
-RunCheck = Callable[[Channel, Check], Awaitable[None]]
+RunCheck = Callable[[Channel, CheckSpec], Awaitable[None]]
 
 
 class PhasedIntervalTrigger(IntervalTrigger):
@@ -65,7 +66,7 @@ def _phase(key: str, span: float) -> float:
 class CheckScheduler:
     """Owns the APScheduler instance and measures how late each run starts."""
 
-    def __init__(self, jobs: list[tuple[Channel, Check, RunCheck]], metrics: Metrics, *, jitter: float = 0.0) -> None:
+    def __init__(self, jobs: list[tuple[Channel, CheckSpec, RunCheck]], metrics: Metrics, *, jitter: float = 0.0) -> None:
         self.jobs = jobs
         self.metrics = metrics
         self.jitter = jitter
@@ -106,7 +107,7 @@ class CheckScheduler:
     def running(self) -> bool:
         return self.scheduler.running
 
-    async def _job(self, job_id: str, channel: Channel, check: Check, run: RunCheck) -> None:
+    async def _job(self, job_id: str, channel: Channel, check: CheckSpec, run: RunCheck) -> None:
         due = self._due.pop(job_id, None)
         if due is not None:
             self.metrics.scheduler_lag.observe(max(0.0, datetime.now(UTC).timestamp() - due))

@@ -1,7 +1,7 @@
 """The probe registry: a new probe kind is one file in this package and one line here."""
 
 from probes import dns, http, opengraph, statuspage, tcp, tls
-from probes.base import ProbeKind
+from probes.base import ErrorClass, ProbeKind, closed_set
 
 PROBES: dict[str, ProbeKind] = {
     "http": http.KIND,
@@ -11,3 +11,5 @@ PROBES: dict[str, ProbeKind] = {
     "statuspage": statuspage.KIND,
     "opengraph": opengraph.KIND,
 }
+# The closed set of reasons a check can fail: metrics, alerts, dashboards and the docs key on these.
+ERROR_CLASSES: dict[str, ErrorClass] = closed_set(PROBES.values())

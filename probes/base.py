@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Generic, Literal, TypeVar
 
@@ -14,39 +14,31 @@ from probes.guard import ALLOW_NOTHING, NetworkGuard
 
 Fact = float | int | str | bool | None
 
-# The closed set of reasons a check can fail. Metrics, alerts and the status page key on these,
-# so a new one is added here (with a line in the README) rather than invented inside a probe.
-ERROR_CLASSES: dict[str, str] = {
-    "dns_nxdomain": "the name does not exist (NXDOMAIN)",
-    "dns_servfail": "DNS resolvers failed to answer (SERVFAIL)",
-    "dns_refused": "DNS resolvers refused the query (REFUSED)",
-    "dns_no_answer": "the name exists but has no record of the asked type",
-    "dns_timeout": "DNS lookup timed out",
-    "dns_error": "DNS lookup failed",
-    "connect_refused": "connection refused",
-    "connect_timeout": "connection timed out",
-    "connect_error": "connection failed",
-    "tls_expired": "TLS certificate expired",
-    "tls_not_yet_valid": "TLS certificate not valid yet",
-    "tls_self_signed": "TLS certificate is self-signed",
-    "tls_wrong_host": "TLS certificate is for another host name",
-    "tls_invalid": "TLS certificate or handshake invalid",
-    "tls_expiring": "TLS certificate expires soon",
-    "http_status": "unexpected HTTP status",
-    "http_protocol": "the server's answer is not valid HTTP",
-    "content_mismatch": "the page content is not what was expected",
-    "content_type": "the response has an unexpected content type",
-    "condition_failed": "a condition on the result did not hold",
-    "too_slow": "the response took longer than allowed",
-    "body_too_large": "the response body is larger than allowed",
-    "timeout": "no complete answer before the check's timeout",
-    "vendor_outage": "the vendor's status page reports an outage",
-    "vendor_degraded": "the vendor's status page reports degraded service",
-    "vendor_maintenance": "the vendor's status page reports maintenance",
-    "status_stale": "the vendor's status page could not be read",
-    "catalog_invalid": "product tags that catalogs ingest are missing or invalid",
-    "blocked_destination": "the target address is not allowed",
-    "internal_error": "the monitor itself failed running the check",
+
+@dataclass(frozen=True, slots=True)
+class ErrorClass:
+    """One reason a check can fail: its meaning in plain words (alerts use it as the common cause of many
+    channels), and what it does to the channel, as the docs state it."""
+
+    meaning: str
+    severity: str = "down"
+
+
+# The reasons any kind can fail with: the runner's own (the deadline, a condition, a bug) and the resolve and
+# connect steps every kind that reaches a host shares. Each kind declares the rest in its own file
+# (ProbeKind.error_classes); probes.ERROR_CLASSES is the closed set of them all.
+SHARED_ERRORS: dict[str, ErrorClass] = {
+    "dns_nxdomain": ErrorClass("the name does not exist (NXDOMAIN)"),
+    "dns_no_answer": ErrorClass("the name exists but has no record of the asked type"),
+    "dns_timeout": ErrorClass("DNS lookup timed out"),
+    "dns_error": ErrorClass("DNS lookup failed"),
+    "connect_refused": ErrorClass("connection refused"),
+    "connect_timeout": ErrorClass("connection timed out"),
+    "connect_error": ErrorClass("connection failed"),
+    "blocked_destination": ErrorClass("the target address is not allowed"),
+    "timeout": ErrorClass("no complete answer before the check's timeout", "down (stale for a `statuspage` check)"),
+    "condition_failed": ErrorClass("a condition on the result did not hold"),
+    "internal_error": ErrorClass("the monitor itself failed running the check"),
 }
 
 # What a failed result means for its channel: "down" counts toward the fail threshold; "degraded"
@@ -72,8 +64,7 @@ class ProbeResult:
     def fail(
         cls, error_class: str, error: str, *, severity: Severity = "down", data: Mapping[str, Any] | None = None, **facts: Fact
     ) -> ProbeResult:
-        """Build a failed result; error_class must be one of ERROR_CLASSES."""
-        assert error_class in ERROR_CLASSES, error_class
+        """Build a failed result; error_class is a shared one or one of the kind's own (the runner checks)."""
         return cls(ok=False, error_class=error_class, error=error, facts=facts, severity=severity, data=data or {})
 
 
@@ -99,11 +90,25 @@ class ProbeConfig(BaseModel):
 C = TypeVar("C", bound=ProbeConfig)
 ProbeFn = Callable[[str, C, ProbeContext], Awaitable[ProbeResult]]
 TargetCheck = Callable[[str], str]  # validates a target, returns it normalised or raises ValueError
+# A gauge's samples from one result: (values of its own labels, value); None removes that series.
+Samples = Iterable[tuple[tuple[str, ...], float | None]]
+
+
+@dataclass(frozen=True, slots=True)
+class FactGauge:
+    """A gauge a kind publishes from each of its results (blackbox_exporter's name where there is one),
+    labelled by channel, check and kind, then by its own `labels`. A series not sampled keeps its value."""
+
+    name: str
+    help: str
+    samples: Callable[[ProbeResult], Samples]
+    labels: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
 class ProbeKind(Generic[C]):
-    """A probe kind: its options model, its run function and how its targets are validated."""
+    """A probe kind: its options model, its run function, how its targets are validated, the error classes it
+    fails with beyond the shared ones, and the gauges it publishes from its results' facts."""
 
     config: type[C]
     run: ProbeFn[C]
@@ -113,3 +118,27 @@ class ProbeKind(Generic[C]):
     placeholders: Mapping[str, str] = field(default_factory=dict)
     # What the runner's deadline cutting this probe off means: for a status page, that we learned nothing.
     timeout_severity: Severity = "down"
+    error_classes: Mapping[str, ErrorClass] = field(default_factory=dict)
+    gauges: tuple[FactGauge, ...] = ()
+    # The status page shows a channel's latency as the duration of its first check of such a kind (a page
+    # answering), else of its first check that ran.
+    latency: bool = False
+
+    def fails_with(self, error_class: str | None) -> bool:
+        """Whether a failed result of this kind may carry this error class."""
+        return error_class in SHARED_ERRORS or error_class in self.error_classes
+
+
+def closed_set(kinds: Iterable[ProbeKind]) -> dict[str, ErrorClass]:
+    """Every error class a check can fail with: the shared ones, then each kind's own."""
+    found = dict(SHARED_ERRORS)
+    for kind in kinds:
+        for name, error_class in kind.error_classes.items():
+            if found.setdefault(name, error_class) != error_class:
+                raise ValueError(f"error class {name!r} is declared twice with different meanings")
+    return found
+
+
+def number(value: object) -> float | None:
+    """A fact as a number (a bool is not one), else None."""
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None

@@ -23,8 +23,26 @@ import dns.rdatatype
 import dns.resolver
 from pydantic import field_validator
 
-from probes.base import ProbeConfig, ProbeContext, ProbeKind, ProbeResult
+from probes.base import ErrorClass, FactGauge, ProbeConfig, ProbeContext, ProbeKind, ProbeResult, Samples
 
+ERRORS = {
+    "dns_servfail": ErrorClass("DNS resolvers failed to answer (SERVFAIL)"),
+    "dns_refused": ErrorClass("DNS resolvers refused the query (REFUSED)"),
+}  # beyond the shared dns_nxdomain, dns_no_answer, dns_timeout and dns_error
+# The common DNS response codes by name (RFC 1035/6895) as dnspython spells them (others: rcode_number).
+DNS_RCODES = {
+    "NOERROR": 0,
+    "FORMERR": 1,
+    "SERVFAIL": 2,
+    "NXDOMAIN": 3,
+    "NOTIMP": 4,
+    "REFUSED": 5,
+    "YXDOMAIN": 6,
+    "YXRRSET": 7,
+    "NXRRSET": 8,
+    "NOTAUTH": 9,
+    "NOTZONE": 10,
+}
 RESOLV_CONF = "/etc/resolv.conf"  # the system's resolvers, read each time a probe runs
 _LABEL = re.compile(r"(?!-)[a-z0-9_-]{1,63}(?<!-)")
 _RCODE_CLASSES = {"NXDOMAIN": "dns_nxdomain", "SERVFAIL": "dns_servfail", "REFUSED": "dns_refused"}
@@ -205,9 +223,33 @@ async def _query(resolver: str, ip: str, port: int, name: str, record_type: str)
     )
 
 
+def rcode_number(text: str) -> int:
+    """A DNS response code's number from its name as dnspython writes it; -1 for no answer at all."""
+    if not text:
+        return -1
+    if text in DNS_RCODES:
+        return DNS_RCODES[text]
+    try:
+        return int(dns.rcode.from_text(text))  # the rare ones (BADVERS, BADCOOKIE, ...)
+    except (dns.rcode.UnknownRcode, ValueError):
+        return -1
+
+
+def _rcode(result: ProbeResult) -> Samples:
+    return [((), rcode_number(str(result.facts.get("rcode") or "")))]
+
+
+RCODE = FactGauge(
+    "probe_dns_rcode",
+    "DNS response code of the last lookup (0 NOERROR, 2 SERVFAIL, 3 NXDOMAIN, 5 REFUSED; -1: no resolver answered)",
+    _rcode,
+)
+
 KIND = ProbeKind(
     Config,
     probe,
     check_target,
     placeholders={"DNS_RCODE": "rcode", "DNS_ANSWERS": "answers", "RESOLVERS_OK": "resolvers_ok", "RESOLVERS_FAILED": "resolvers_failed"},
+    error_classes=ERRORS,
+    gauges=(RCODE,),
 )

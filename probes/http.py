@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 import time
+from collections.abc import Mapping
 from functools import cache
 from typing import Literal
 from urllib.parse import urlsplit
@@ -14,9 +15,22 @@ from cryptography import x509
 from pydantic import Field, field_validator, model_validator
 
 from monitor.core.durations import Duration
-from probes.base import ProbeConfig, ProbeContext, ProbeKind, ProbeResult
+from probes import http_errors, tls
+from probes.base import ErrorClass, Fact, FactGauge, ProbeConfig, ProbeContext, ProbeKind, ProbeResult, Samples, number
 from probes.guard import noncanonical_ipv4
 from probes.http_errors import client_error
+
+ERRORS = {
+    **http_errors.ERRORS,
+    "content_mismatch": ErrorClass("the page content is not what was expected"),
+    "content_type": ErrorClass("the response has an unexpected content type"),
+    "too_slow": ErrorClass("the response took longer than allowed"),
+    "body_too_large": ErrorClass("the response body is larger than allowed"),
+}
+# blackbox_exporter's HTTP phases. Ours: resolve = DNS lookup; connect = TCP connect and, for https, the
+# TLS handshake (aiohttp reports them as one step); processing = request sent to first byte;
+# transfer = first byte to the end of the body.
+HTTP_PHASES = ("resolve", "connect", "processing", "transfer")
 
 
 class Config(ProbeConfig):
@@ -198,6 +212,36 @@ def decode(body: bytes, charset: str | None) -> str:
         return body.decode("utf-8", errors="replace")
 
 
+def http_phases(facts: Mapping[str, Fact]) -> dict[str, float]:
+    """blackbox_exporter's phases from an HTTP result's facts (0 for a phase not reached or not measured)."""
+    resolve, connect = number(facts.get("dns_seconds")) or 0.0, number(facts.get("connect_seconds")) or 0.0
+    first_byte, total = number(facts.get("first_byte_seconds")) or 0.0, number(facts.get("response_time_seconds")) or 0.0
+    return {
+        "resolve": resolve,
+        "connect": connect,  # rounded to the facts' microseconds: no 5.6000000001e-05
+        "processing": round(max(0.0, first_byte - resolve - connect), 6) if first_byte else 0.0,
+        "transfer": round(max(0.0, total - first_byte), 6) if first_byte else 0.0,
+    }
+
+
+def _phase_samples(result: ProbeResult) -> Samples:
+    # Like blackbox_exporter: a request that got no answer shows zero phases and status 0.
+    return [((phase,), seconds) for phase, seconds in http_phases(result.facts).items()]
+
+
+def _status_sample(result: ProbeResult) -> Samples:
+    status = result.facts.get("status")
+    return [((), status if isinstance(status, int) and not isinstance(status, bool) else 0)]
+
+
+PHASES = FactGauge(
+    "probe_http_duration_seconds",
+    "Duration of each phase of the last HTTP request (connect includes the TLS handshake; 0 for a phase not reached)",
+    _phase_samples,
+    ("phase",),
+)
+STATUS = FactGauge("probe_http_status_code", "HTTP status of the last response (0: no response)", _status_sample)
+
 KIND = ProbeKind(
     Config,
     probe,
@@ -211,4 +255,7 @@ KIND = ProbeKind(
         "CERT_EXPIRY": "cert_expiry_seconds",
         "REDIRECTS": "redirects",
     },
+    error_classes=ERRORS,
+    gauges=(PHASES, STATUS, tls.CERT_EXPIRY),
+    latency=True,
 )

@@ -11,8 +11,17 @@ from urllib.parse import urlsplit
 import aiohttp
 
 from monitor.core.redact import redact_url
-from probes.base import ProbeResult
+from probes import tls
+from probes.base import ErrorClass, ProbeResult
 from probes.guard import BlockedDestination, noncanonical_ipv4
+
+# The classes client_error maps to beyond the shared ones: every kind that uses it fails with these too.
+ERRORS: dict[str, ErrorClass] = {
+    "http_status": ErrorClass("unexpected HTTP status"),
+    "http_protocol": ErrorClass("the server's answer is not valid HTTP"),
+    "tls_expired": tls.ERRORS["tls_expired"],  # an https target's certificate
+    "tls_invalid": tls.ERRORS["tls_invalid"],
+}
 
 
 def client_error(exc: aiohttp.ClientError) -> ProbeResult:

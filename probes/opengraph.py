@@ -16,7 +16,8 @@ from urllib.parse import urljoin, urlsplit
 import aiohttp
 from pydantic import Field
 
-from probes.base import Fact, ProbeConfig, ProbeContext, ProbeKind, ProbeResult
+from probes import http_errors
+from probes.base import ErrorClass, Fact, ProbeConfig, ProbeContext, ProbeKind, ProbeResult
 from probes.http import check_target, decode, read_limited
 from probes.http_errors import client_error
 
@@ -265,9 +266,12 @@ def _scalar(value: Any) -> str | None:
     return value.strip() or None if isinstance(value, str) else None
 
 
+ERRORS = {**http_errors.ERRORS, "catalog_invalid": ErrorClass("product tags that catalogs ingest are missing or invalid", "degraded")}
+
 KIND = ProbeKind(
     Config,
     probe,
     check_target,
     placeholders={"STATUS": "status", "PRICE": "price", "CURRENCY": "currency", "AVAILABILITY": "availability", "TAGS": "tags"},
+    error_classes=ERRORS,
 )

@@ -15,12 +15,18 @@ from urllib.parse import urlsplit
 import aiohttp
 from pydantic import Field, field_validator, model_validator
 
-from probes.base import Fact, ProbeConfig, ProbeContext, ProbeKind, ProbeResult
+from probes.base import ErrorClass, Fact, ProbeConfig, ProbeContext, ProbeKind, ProbeResult
 from probes.http import check_target, read_limited
 from probes.http_errors import client_error
 
 # Component statuses, worse ranks higher. A status not listed (a vendor's extension) ranks 2.
 RANKS = {"operational": 0, "under_maintenance": 1, "degraded_performance": 2, "partial_outage": 3, "major_outage": 4}
+ERRORS = {
+    "vendor_outage": ErrorClass("the vendor's status page reports an outage"),
+    "vendor_degraded": ErrorClass("the vendor's status page reports degraded service", "degraded"),
+    "vendor_maintenance": ErrorClass("the vendor's status page reports maintenance", "degraded"),
+    "status_stale": ErrorClass("the vendor's status page could not be read", "stale (degraded when a configured component is missing)"),
+}
 VERDICTS = {
     4: ("vendor_outage", "down"),
     3: ("vendor_degraded", "degraded"),
@@ -217,4 +223,5 @@ KIND = ProbeKind(
     check_target,
     placeholders={"STATUS": "status", "INDICATOR": "indicator", "WORST_STATUS": "worst_status", "COMPONENTS_CHECKED": "components_checked"},
     timeout_severity="stale",
+    error_classes=ERRORS,
 )

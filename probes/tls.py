@@ -16,9 +16,17 @@ from cryptography.x509.oid import NameOID
 from pydantic import field_validator, model_validator
 
 from monitor.core.durations import Duration
-from probes.base import Fact, ProbeConfig, ProbeContext, ProbeKind, ProbeResult
+from probes.base import ErrorClass, Fact, FactGauge, ProbeConfig, ProbeContext, ProbeKind, ProbeResult, Samples, number
 from probes.tcp import connect_first, resolve_checked, split_host_port
 
+ERRORS = {
+    "tls_expired": ErrorClass("TLS certificate expired"),
+    "tls_not_yet_valid": ErrorClass("TLS certificate not valid yet"),
+    "tls_self_signed": ErrorClass("TLS certificate is self-signed"),
+    "tls_wrong_host": ErrorClass("TLS certificate is for another host name"),
+    "tls_invalid": ErrorClass("TLS certificate or handshake invalid"),
+    "tls_expiring": ErrorClass("TLS certificate expires soon", "degraded"),
+}
 # OpenSSL X509_V_ERR_* codes with their own error class; every other verify failure is tls_invalid.
 _VERIFY_CLASSES = {
     10: "tls_expired",
@@ -215,6 +223,18 @@ def _date(epoch: Fact) -> str:
     return datetime.fromtimestamp(float(epoch or 0), UTC).date().isoformat()
 
 
+def _cert_expiry(result: ProbeResult) -> Samples:
+    not_after = number(result.facts.get("cert_not_after"))
+    if not_after is not None:
+        return [((), not_after)]
+    return [((), None)] if result.ok else []  # a good answer without a certificate (now plain http): none to expire
+
+
+# Published by every kind that sees a certificate (this one, and http for https targets).
+CERT_EXPIRY = FactGauge(
+    "probe_ssl_earliest_cert_expiry", "When the server's (leaf) certificate last seen expires (Unix time)", _cert_expiry
+)
+
 KIND = ProbeKind(
     Config,
     probe,
@@ -227,4 +247,6 @@ KIND = ProbeKind(
         "HANDSHAKE_TIME": "handshake_seconds",
         "CONNECT_TIME": "connect_seconds",
     },
+    error_classes=ERRORS,
+    gauges=(CERT_EXPIRY,),
 )

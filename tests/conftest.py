@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import os
-import shutil
 import uuid
 
 import pytest
@@ -9,37 +8,22 @@ from sqlalchemy import create_engine
 from sqlalchemy.engine import make_url
 
 from monitor.store.db import driver_url, make_engine
-from tests import postgres
-from tests.fakes import FakeChannel
+from tests.fakes import FakeChannel, FakeClock, serve
+from tests.support import postgres
+from tests.support.skips import debian_tool, missing
 
 POSTGRES_URL_VAR = "CM_TEST_POSTGRES_URL"  # a superuser (or CREATEDB) URL of a server to use instead
 
 
 @pytest.fixture
 async def fake_channel(aiohttp_server):
-    channel = FakeChannel()
-    server = await aiohttp_server(channel.app)
-    channel.url = str(server.make_url("/"))
-    return channel
+    return await serve(aiohttp_server, FakeChannel())
 
 
-def under_ci() -> bool:
-    return os.environ.get("CI", "").lower() in {"1", "true", "yes"}
-
-
-def missing(message: str) -> None:
-    """A server, browser or tool a test needs is not installed: skip here, fail under CI (never skip there)."""
-    if under_ci():
-        pytest.fail(message + " (CI=true: these tests must run, not skip)", pytrace=False)
-    pytest.skip(message)
-
-
-def debian_tool(name: str, package: str) -> str:
-    """The path of a command from a Debian package (.ci/run installs it), or skip/fail as `missing` says."""
-    path = shutil.which(name)
-    if path is None:
-        missing(f"{name} is not on PATH: install Debian's {package} package (apt-get install {package})")
-    return path
+@pytest.fixture
+def clock() -> FakeClock:
+    """A clock the test moves (create_app(clock=clock), clock.advance(s)); it starts at the real time."""
+    return FakeClock()
 
 
 @pytest.fixture(scope="session")

@@ -11,15 +11,33 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Generic, Literal, TypeVar
+from typing import Any, Generic, Literal, TypeVar, get_args
 
 import aiohttp
 from pydantic import BaseModel, ConfigDict
 
-# set_amount: the promotion's budget (minor units) or weight on the channel becomes `value`.
-# pause / resume: stop or restart the promotion on the channel (its amount is left as it is).
-# post_notice / withdraw_notice: publish or remove the customer notice `text` on the channel.
 Op = Literal["set_amount", "pause", "resume", "post_notice", "withdraw_notice"]
+
+
+@dataclass(frozen=True, slots=True)
+class OpInfo:
+    """What an op does, in one place: the relay, the audit log and the alerts read it from here."""
+
+    meaning: str
+    # Applied, it leaves the action's `value` live on the channel (the figure the "applied" allocation shows);
+    # resume restarts what is there and sets nothing.
+    sets_live: bool
+    verb: str  # for people, with {channel} and {amount} filled in
+
+
+OPS: dict[str, OpInfo] = {
+    "set_amount": OpInfo("the promotion's budget (minor units) or weight becomes `value`", True, "set {channel} to {amount}"),
+    "pause": OpInfo("stop the promotion on the channel (its amount is left as it is)", True, "pause {channel}"),
+    "resume": OpInfo("restart the promotion on the channel", False, "resume {channel}"),
+    "post_notice": OpInfo("publish the customer notice `text` on the channel", True, "post the notice on {channel}"),
+    "withdraw_notice": OpInfo("remove the customer notice from the channel", True, "withdraw the notice from {channel}"),
+}
+assert set(OPS) == set(get_args(Op)), "every op has its OpInfo"
 
 
 @dataclass(frozen=True, slots=True)

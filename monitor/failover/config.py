@@ -171,61 +171,71 @@ def validate_failover(raw: Any, failover: Failover | None, channel_ids: set[str]
     )
     if failover is None:
         return problems
-    names = [a.id for a in failover.actuators]
+    refs = _References(channel_ids, [a.id for a in failover.actuators], problems)
+    for kind, owners, check in (("promotion", failover.promotions, refs.promotion), ("notice", failover.notices, refs.notice)):
+        seen: set[str] = set()
+        for i, owner in enumerate(owners):
+            loc = ("failover", f"{kind}s", i)
+            if owner.id in seen:
+                problems.append(Problem(loc + ("id",), f"{owner.id!r} is used by another {kind}; ids must be unique"))
+            seen.add(owner.id)
+            check(loc, owner)
+    return problems
 
-    def need_channel(loc: tuple, name: str) -> None:
-        if name not in channel_ids:
-            problems.append(Problem(loc, f"{name!r} is not a channel id; use one of: {', '.join(sorted(channel_ids))}"))
 
-    def need_actuator(loc: tuple, name: str) -> None:
-        if name not in names:
-            hint = f"use one of: {', '.join(names)}" if names else "add it under failover.actuators (kind: webhook, meta_ads or log)"
-            problems.append(Problem(loc, f"{name!r} is not an actuator id; {hint}"))
+class _References:
+    """Checks the channel and actuator names a promotion or notice refers to, adding a Problem for each bad one."""
 
-    seen: set[str] = set()
-    for pi, promo in enumerate(failover.promotions):
-        loc = ("failover", "promotions", pi)
-        if promo.id in seen:
-            problems.append(Problem(loc + ("id",), f"{promo.id!r} is used by another promotion; ids must be unique"))
-        seen.add(promo.id)
+    def __init__(self, channel_ids: set[str], actuators: list[str], problems: list[Problem]) -> None:
+        self.channel_ids, self.actuators, self.problems = channel_ids, actuators, problems
+
+    def channel(self, loc: tuple, name: str) -> None:
+        if name not in self.channel_ids:
+            self.problems.append(Problem(loc, f"{name!r} is not a channel id; use one of: {', '.join(sorted(self.channel_ids))}"))
+
+    def actuator(self, loc: tuple, name: str) -> None:
+        if name not in self.actuators:
+            hint = (
+                f"use one of: {', '.join(self.actuators)}"
+                if self.actuators
+                else "add it under failover.actuators (kind: webhook, meta_ads or log)"
+            )
+            self.problems.append(Problem(loc, f"{name!r} is not an actuator id; {hint}"))
+
+    def promotion(self, loc: tuple, promo: Promotion) -> None:
         from monitor.failover.plan import normal_amounts  # plan imports this module
 
         normal = normal_amounts(promo)
         for channel, placement in promo.channels.items():
-            need_channel(loc + ("channels", channel), channel)
-            need_actuator(loc + ("channels", channel, "actuator"), placement.actuator)
-            if placement.lands_on is not None:
-                if placement.lands_on == channel:
-                    problems.append(
-                        Problem(
-                            loc + ("channels", channel, "lands_on"),
-                            f"{channel!r} is this placement's own channel; name the channel its buyers land on, or leave lands_on out",
-                        )
+            where = loc + ("channels", channel)
+            self.channel(where, channel)
+            self.actuator(where + ("actuator",), placement.actuator)
+            if placement.lands_on == channel:
+                self.problems.append(
+                    Problem(
+                        where + ("lands_on",),
+                        f"{channel!r} is this placement's own channel; name the channel its buyers land on, or leave lands_on out",
                     )
-                else:
-                    need_channel(loc + ("channels", channel, "lands_on"), placement.lands_on)
+                )
+            elif placement.lands_on is not None:
+                self.channel(where + ("lands_on",), placement.lands_on)
             cap = placement.max if placement.max is not None else promo.total
             if not placement.min <= normal[channel] <= cap:
-                problems.append(
+                self.problems.append(
                     Problem(
-                        loc + ("channels", channel),
+                        where,
                         f"its normal amount {normal[channel]} is outside "
                         f"min {placement.min} .. max {cap}; change the share/amount or the caps",
                     )
                 )
-    seen = set()
-    for ni, notice in enumerate(failover.notices):
-        loc = ("failover", "notices", ni)
-        if notice.id in seen:
-            problems.append(Problem(loc + ("id",), f"{notice.id!r} is used by another notice; ids must be unique"))
-        seen.add(notice.id)
-        need_channel(loc + ("when_down",), notice.when_down)
+
+    def notice(self, loc: tuple, notice: Notice) -> None:
+        self.channel(loc + ("when_down",), notice.when_down)
         for k, channel in enumerate(notice.post_on):
-            need_channel(loc + ("post_on", k), channel)
+            self.channel(loc + ("post_on", k), channel)
             if channel == notice.when_down:
-                problems.append(Problem(loc + ("post_on", k), f"{channel!r} is the channel that is down; post the notice elsewhere"))
-        need_actuator(loc + ("actuator",), notice.actuator)
-    return problems
+                self.problems.append(Problem(loc + ("post_on", k), f"{channel!r} is the channel that is down; post the notice elsewhere"))
+        self.actuator(loc + ("actuator",), notice.actuator)
 
 
 def allowed_keys(names: list[str]) -> list[str] | None:

@@ -29,7 +29,7 @@ from sqlalchemy.engine import Engine
 
 from monitor.core.money import money
 from monitor.core.redact import scrub, secret_values
-from monitor.failover.actions import Action, ActionResult, ActuatorContext, ActuatorKind
+from monitor.failover.actions import OPS, Action, ActionResult, ActuatorContext, ActuatorKind
 from monitor.failover.engine import NOTICE, PROMOTION, FailoverEngine, Owner, OwnerStatus
 from monitor.outbox import OutboxLoop
 from monitor.store import failover_actions as action_store
@@ -97,25 +97,25 @@ class ActionRelay:
         self.on_event = on_event
         self.on_outcome = on_outcome  # (actuator, outcome, seconds) for metrics
         self._release = False  # a failed round: release its claims before the next one
-        self._loop = OutboxLoop("failover-relay", self._round, clock, on_error=self._failed_round, pause_on_error=True)
+        self.loop = OutboxLoop("failover-relay", self._round, clock, on_error=self._failed_round, pause_on_error=True)
         self._reasons: dict[int, dict[str, Any]] = {}  # plan id -> what receivers are told about why
         # plan id -> the key of the outage it belongs to: an action's alerts go to that incident's thread,
         # even after the episode ended (a failback action that keeps failing).
         self._keys: dict[int, str] = {}
 
     def wake(self) -> None:
-        self._loop.wake()
+        self.loop.wake()
 
     async def start(self) -> None:
         await asyncio.to_thread(self._release_claims)
-        self._loop.start()  # its first round at once: rows released above, or due while we were down
+        self.loop.start()  # its first round at once: rows released above, or due while we were down
 
     async def stop(self, grace: float = 5.0) -> None:
         """Let the round in progress finish (at most `grace` seconds), then stop.
 
         A send cut off by the deadline stays "sending" and is sent again, with the same key, at the next start.
         """
-        await self._loop.stop(grace)
+        await self.loop.stop(grace)
 
     async def _round(self) -> float | None:
         if self._release:
@@ -219,7 +219,7 @@ class ActionRelay:
             next_at,
             applied_at,
         )
-        moved = result.outcome == "applied" and row.op in ("set_amount", "pause", "post_notice", "withdraw_notice")
+        moved = result.outcome == "applied" and row.op in OPS and OPS[row.op].sets_live
         action_store.record_outcome(
             self.engine,
             row.id,
@@ -268,13 +268,8 @@ def action_text(row: FailoverActionRow, failover: FailoverEngine) -> str:
     """An action for people: 'set Allegro to 1,000.00 PLN via shop-hook', 'pause Facebook Shop via meta'."""
     name = failover.name(row.channel)
     promotion = failover.promotions.get(row.owner) if row.owner_kind == "promotion" else None
-    verb = {
-        "set_amount": f"set {name} to {money(row.value, promotion.unit if promotion else 'weight')}",
-        "pause": f"pause {name}",
-        "resume": f"resume {name}",
-        "post_notice": f"post the notice on {name}",
-        "withdraw_notice": f"withdraw the notice from {name}",
-    }.get(row.op, f"{row.op} on {name}")
+    amount = money(row.value, promotion.unit if promotion else "weight") if row.value is not None else ""
+    verb = OPS[row.op].verb.format(channel=name, amount=amount) if row.op in OPS else f"{row.op} on {name}"
     return f"{verb} via {row.actuator}"
 
 

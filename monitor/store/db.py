@@ -31,7 +31,7 @@ log = logging.getLogger("monitor.store")
 MIGRATIONS = Path(__file__).with_name("migrations")
 BASELINE = "0001"  # the first revision: the schema that versions before migrations made with create_all
 # That schema's tables and columns: a database with exactly these and no alembic_version was made by
-# such a version, and is stamped as BASELINE (tests/test_migrations.py checks this against 0001).
+# such a version, and is stamped as BASELINE (tests/monitor/store/test_migrations.py checks this against 0001).
 BASELINE_TABLES = {
     "probe_results": (
         "id",

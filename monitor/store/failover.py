@@ -10,13 +10,24 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import Any, NamedTuple, Protocol
+from typing import Any
 
 from sqlalchemy import insert, select, update
 from sqlalchemy.engine import Connection, Engine
 
+from monitor.failover.decision import Owner
+from monitor.failover.reconcile import PlaceChange
 from monitor.store.db import begin_write
+from monitor.store.failover_records import (
+    DecisionWrite,
+    DecisionWritten,
+    OwnerRecord,
+    OwnerState,
+    PendingPlan,
+    PlanWrite,
+    RecentPlan,
+    StoredState,
+)
 from monitor.store.models import (
     AlertRow,
     FailoverActionRow,
@@ -29,108 +40,7 @@ from monitor.store.models import (
 from monitor.store.upsert import upsert
 
 KEY_NAMESPACE = uuid.UUID("6f1c1f3e-2a4b-4c39-9b6e-8c1d6a0f3b21")  # idempotency keys: uuid5 of plan, channel, op
-Owner = tuple[str, str]  # (owner_kind, owner id)
-Op = tuple[str, int | None, int | None]  # (op, value, expected current value)
 CARRIED_OUT = ("applied", "approved", "dry_run")  # plan statuses whose moves count against the move limit
-
-
-class OwnerState(Protocol):
-    """What is stored of a promotion's or notice's status (the engine's OwnerStatus)."""
-
-    frozen: bool
-    held: bool
-    reason: str
-    by: str
-    since: float
-
-
-class OwnerRecord(NamedTuple):
-    """A stored owner status: frozen, held, why, by whom, since when."""
-
-    frozen: bool
-    held: bool
-    reason: str
-    by: str
-    since: float
-
-
-class PendingPlan(NamedTuple):
-    """A stored plan that waits for approval."""
-
-    id: int
-    owner: Owner
-    after: dict[str, int]
-
-
-class RecentPlan(NamedTuple):
-    """A plan carried out (or dry-run) recently: when, and the values before and after."""
-
-    owner: Owner
-    at: float
-    before: dict[str, int]
-    after: dict[str, int]
-
-
-@dataclass(slots=True)
-class StoredState:
-    """Everything the engine keeps in memory, as stored."""
-
-    gates: dict[str, bool]
-    targets: dict[Owner, dict[str, int]]  # the planned value of each owner's channels
-    owners: dict[Owner, OwnerRecord]
-    pending: list[PendingPlan]  # in id order
-    recent: list[RecentPlan]  # in time order
-    last_reasons: dict[Owner, dict[str, Any]]  # each owner's latest plan's reason ({} without one)
-
-
-@dataclass(frozen=True, slots=True)
-class PlaceChange:
-    """One place (owner, channel) that a plan moves, and the actions that move it.
-
-    Each op's `expect` is the value the channel holds if it is known; the store drops it when the place's last
-    action was not applied (one pending, in flight, released, refused or only dry-run), so no false conflict.
-    """
-
-    channel: str
-    value: int
-    actuator: str
-    target: str
-    text: str | None
-    ops: tuple[Op, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class PlanWrite:
-    """A plan to store; its actions are written unless it waits for approval."""
-
-    owner: Owner
-    mode: str
-    status: str  # applied, dry_run or pending_approval
-    before: dict[str, int]
-    after: dict[str, int]
-    reason: dict[str, Any]
-    unallocated: int
-    changes: tuple[PlaceChange, ...]
-
-
-@dataclass(slots=True)
-class DecisionWrite:
-    """Everything one decision changes, written in one transaction."""
-
-    at: float
-    gates: Mapping[str, bool] = field(default_factory=dict)
-    superseded: Sequence[int] = ()  # ids of pending plans no longer wanted
-    plans: Sequence[PlanWrite] = ()
-    owners: Mapping[Owner, OwnerState] = field(default_factory=dict)
-    alert_rows: Sequence[dict[str, Any]] = ()
-
-
-@dataclass(slots=True)
-class DecisionWritten:
-    """What write_decision stored: the new plans' ids, and the open incident of each plan's failed channels."""
-
-    plan_ids: list[int]
-    incidents: list[dict[str, int] | None]  # per plan; None: no failed channel of any plan had an open incident
 
 
 def load_state(engine: Engine, owners: Iterable[Owner], recent_since: float) -> StoredState:

@@ -35,8 +35,9 @@ class Cached:
         wait_after: float | None = None,
         sees: Callable[[Any], frozenset] | None = None,
         settle: Callable[[Any], Awaitable[None]] | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self.seconds, self.compute = seconds, compute
+        self.seconds, self.compute, self.clock = seconds, compute, clock
         self.wait_after = wait_after if wait_after is not None else 4 * seconds
         self.sees, self.settle = sees, settle
         self.at: float | None = None
@@ -67,14 +68,14 @@ class Cached:
         return self.sees is not None and self.at is not None and not self.sees(source) <= self.seen
 
     def age(self) -> float:
-        return math.inf if self.at is None else time.monotonic() - self.at
+        return math.inf if self.at is None else self.clock() - self.at
 
     async def _refresh(self, source: Any) -> None:
         seen = self.sees(source) if self.sees is not None else frozenset()
         if self.settle is not None:
             await self.settle(source)
         self.value = await self.compute(source)
-        self.at, self.seen = time.monotonic(), seen
+        self.at, self.seen = self.clock(), seen
 
     async def _refresh_in_background(self, source: Any) -> None:
         try:

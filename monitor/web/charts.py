@@ -142,16 +142,6 @@ def latency_chart(check: str, points: list[LatencyPoint], lo: int, now: float) -
         for h in range(lo, lo + hours * HOUR, HOUR)
         if (h // HOUR) % 6 == 0
     ]
-    slowest = max(points, key=lambda p: p.p95, default=None)
-    summary = "No successful results in the last 24 hours."
-    if points:
-        total = sum(p.count for p in points)
-        mean = sum(p.avg * p.count for p in points) / total
-        summary = (
-            f"{len(points)} of {hours} hours with successful results; average {ms(mean)}; "
-            f"slowest hour by p95 {fmt_hour(slowest.hour)} at {ms(slowest.p95)}; "
-            f"latest hour {fmt_hour(points[-1].hour)}: average {ms(points[-1].avg)}, p95 {ms(points[-1].p95)}."
-        )
     return {
         "id": f"chart-{check}",
         "w": CHART_W,
@@ -164,10 +154,23 @@ def latency_chart(check: str, points: list[LatencyPoint], lo: int, now: float) -
         "dots": dots,
         "yticks": yticks,
         "xticks": xticks,
-        "summary": summary,
+        "summary": _latency_summary(points, hours),
         "points": points,
         "title": f"Response time of {check}, last 24 hours (UTC)",
     }
+
+
+def _latency_summary(points: list[LatencyPoint], hours: int) -> str:
+    """The chart in one sentence (screen readers, and people who would rather read)."""
+    if not points:
+        return "No successful results in the last 24 hours."
+    slowest = max(points, key=lambda p: p.p95)
+    mean = sum(p.avg * p.count for p in points) / sum(p.count for p in points)
+    return (
+        f"{len(points)} of {hours} hours with successful results; average {ms(mean)}; "
+        f"slowest hour by p95 {fmt_hour(slowest.hour)} at {ms(slowest.p95)}; "
+        f"latest hour {fmt_hour(points[-1].hour)}: average {ms(points[-1].avg)}, p95 {ms(points[-1].p95)}."
+    )
 
 
 def _nice_ceiling(value: float) -> float:

@@ -58,6 +58,7 @@ class CheckInfo:
     id: str
     kind: str
     interval_seconds: float
+    latency: bool = False  # its kind's duration is the channel's latency figure (probes.base.ProbeKind.latency)
 
 
 @dataclass(frozen=True, slots=True)

@@ -34,7 +34,7 @@ def channel_summary(model: ReadModel, channel_id: str, uptime: Mapping[str, floa
     # failing check: an up channel whose status page is stale has nothing to explain.
     bad = status.state in (State.DOWN, State.DEGRADED)
     timed = next(
-        (c for c in checks if c["kind"] == "http" and c["duration_seconds"] is not None),
+        (c for c, info in zip(checks, channel.checks) if info.latency and c["duration_seconds"] is not None),
         next((c for c in checks if c["duration_seconds"] is not None), None),
     )
     return {
@@ -74,11 +74,11 @@ def overview_row(model: ReadModel, channel: ChannelInfo, uptime: Mapping[str, fl
     """One channel's line on the overview, as text ready to print (the page lists hundreds of them).
 
     The same figures as channel_summary: the state, the cause while down or degraded, the latest
-    duration of the first http check (else of the first check that ran), the uptime.
+    duration of the first check whose kind gives the latency (http; else of the first check that ran), the uptime.
     """
     status = model.status(channel.id)
-    runs = [r for r in (model.latest(channel.id, c.id) for c in channel.checks) if r is not None]
-    timed = next((r for r in runs if r.kind == "http"), runs[0] if runs else None)
+    runs = [(c, r) for c, r in ((c, model.latest(channel.id, c.id)) for c in channel.checks) if r is not None]
+    timed = next((r for c, r in runs if c.latency), runs[0][1] if runs else None)
     cause = cause_text(status.cause) if status.state in (State.DOWN, State.DEGRADED) else None
     return {
         "id": channel.id,

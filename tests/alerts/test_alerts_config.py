@@ -5,7 +5,6 @@ from __future__ import annotations
 import pytest
 
 from monitor.config import ConfigError, parse_config
-from probes import PROBES
 
 CHANNELS = """channels:
   - {id: shop, name: Shop, checks: [{kind: http, target: 'https://shop.example/'}]}
@@ -14,14 +13,12 @@ CHANNELS = """channels:
 
 def problems(section: str) -> list[str]:
     with pytest.raises(ConfigError) as exc:
-        parse_config(CHANNELS + section, PROBES, source="a.yaml")
+        parse_config(CHANNELS + section, source="a.yaml")
     return str(exc.value).splitlines()
 
 
 def test_defaults_and_a_valid_route():
-    config = parse_config(
-        CHANNELS + "alerts:\n  notifiers: [{id: logs, kind: log}]\n  routes: [{severities: [critical], to: [logs]}]\n", PROBES
-    )
+    config = parse_config(CHANNELS + "alerts:\n  notifiers: [{id: logs, kind: log}]\n  routes: [{severities: [critical], to: [logs]}]\n")
     assert (config.alerts.group_wait, config.alerts.reminder_every, config.alerts.fallback_after) == (30.0, None, 600.0)
     assert config.alerts.routes[0].matches("shop", "own_shop", (), "critical", "state")
     assert not config.alerts.routes[0].matches("shop", "own_shop", (), "info", "state")
@@ -63,5 +60,5 @@ def test_mistakes_are_named(section, expected):
 def test_a_slack_token_from_the_environment_is_never_echoed():
     text = CHANNELS + "alerts:\n  notifiers: [{id: s, kind: slack, token: '${T}', channel: '#ops'}]\n"
     with pytest.raises(ConfigError) as exc:
-        parse_config(text, PROBES, source="a.yaml", environ={"T": "not-a-bot-token-1234"})
+        parse_config(text, source="a.yaml", environ={"T": "not-a-bot-token-1234"})
     assert "not-a-bot-token-1234" not in str(exc.value) and "starting with xoxb-" in str(exc.value)

@@ -9,10 +9,10 @@ from prometheus_client import CollectorRegistry
 from monitor.app import create_app
 from monitor.config import parse_config
 from monitor.running import MONITOR
-from probes import PROBES
-from tests.alerts.test_email import Inbox, free_port
 from tests.fakes import FakeChannel, eventually
 from tests.fakes_slack import TOKEN, FakeSlack
+from tests.support.alerts import Inbox
+from tests.support.cli import free_port
 
 SHOPS = {
     "facebook-shop": "Facebook Shop",
@@ -51,7 +51,7 @@ def config(tmp_path, urls, slack: FakeSlack, smtp_port: int, token: str = TOKEN)
         f" to: [ops@shop.example], timeout: 5}}",
         "  routes: [{to: [slack, mail]}]",
     ]
-    return parse_config("\n".join(lines), PROBES)
+    return parse_config("\n".join(lines))
 
 
 async def test_four_failures_are_one_message_updated_in_place_on_recovery(tmp_path, aiohttp_server, aiohttp_client, caplog):

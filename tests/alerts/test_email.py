@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import email
-import email.policy
 import logging
-import socket
 import ssl
 from collections.abc import Callable, Iterator
 from email.message import EmailMessage
@@ -20,6 +17,8 @@ from pydantic import ValidationError
 from alerts.base import Alert, Batch, NotifierContext, NotifyError, Thread
 from alerts.email import KIND, Config, EmailNotifier
 from tests.fakes import LOOPBACK
+from tests.support.alerts import Inbox
+from tests.support.cli import free_port
 
 USER, PASSWORD = "alerts", "s3cret-Pa55word-4711"
 WRONG = "wr0ng-Pa55word-0815"
@@ -33,30 +32,6 @@ BACK = Alert("allegro", "Allegro", "down", "up", 1_700_000_300.0, {}, down_for=3
 LOG = logging.getLogger("tests.alerts.email")
 
 
-class Inbox:
-    """An aiosmtpd handler keeping every accepted message; refuses recipients at nobody@."""
-
-    def __init__(self) -> None:
-        self.envelopes: list[Envelope] = []
-
-    async def handle_RCPT(self, server: Any, session: Session, envelope: Envelope, address: str, rcpt_options: list[str]) -> str:
-        if address.startswith("nobody@"):
-            return "550 5.1.1 <nobody@example.com>: no such mailbox"
-        envelope.rcpt_tos.append(address)
-        return "250 OK"
-
-    async def handle_DATA(self, server: Any, session: Session, envelope: Envelope) -> str:
-        self.envelopes.append(envelope)
-        return "250 Message accepted"
-
-    @property
-    def messages(self) -> list[EmailMessage]:
-        return [
-            email.message_from_bytes(e.original_content or b"", policy=email.policy.default)  # type: ignore[misc]
-            for e in self.envelopes
-        ]
-
-
 def header(msg: EmailMessage, name: str) -> str:
     """A header as a mail client shows it: unfolded, whitespace collapsed (Python folds long headers)."""
     return " ".join(str(msg[name]).split())
@@ -65,13 +40,6 @@ def header(msg: EmailMessage, name: str) -> str:
 def authenticator(server: Any, session: Session, envelope: Envelope, mechanism: str, auth_data: Any) -> AuthResult:
     ok = isinstance(auth_data, LoginPassword) and (auth_data.login, auth_data.password) == (USER.encode(), PASSWORD.encode())
     return AuthResult(success=ok, handled=False)  # handled=False: aiosmtpd answers 535 itself
-
-
-def free_port() -> int:
-    """A port nothing listens on (bound, then released)."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")

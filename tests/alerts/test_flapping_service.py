@@ -8,7 +8,6 @@ from monitor.app import create_app
 from monitor.config import parse_config
 from monitor.running import MONITOR
 from monitor.store.models import IncidentRow
-from probes import PROBES
 from tests.fakes import FakeChannel, eventually
 from tests.fakes_slack import TOKEN, FakeSlack
 
@@ -31,7 +30,7 @@ async def test_an_ok_503_channel_is_one_incident_and_one_thread_titled_flapping(
         "  notifiers:",
         f"    - {{id: slack, kind: slack, token: '{TOKEN}', channel: '#ops', base_url: '{slack.url}api/', min_interval: 0}}",
     ]
-    app = create_app(parse_config("\n".join(lines), PROBES), flush_interval=0.05)
+    app = create_app(parse_config("\n".join(lines)), flush_interval=0.05)
     client = await aiohttp_client(app)
     monitor = app[MONITOR]
     await eventually(lambda: all(h.state.value == "up" for h in monitor.book.health.values()))
@@ -58,7 +57,7 @@ async def test_flapping_shows_on_the_pages_the_api_and_summary_json(tmp_path, ai
         "defaults: {interval: 200ms, timeout: 150ms, fail_threshold: 1, recover_threshold: 1}",
         f"channels: [{{id: allegro, name: Allegro, checks: [{{kind: http, target: '{url}'}}]}}]",
     ]
-    app = create_app(parse_config("\n".join(lines), PROBES), flush_interval=0.05)
+    app = create_app(parse_config("\n".join(lines)), flush_interval=0.05)
     client = await aiohttp_client(app)
     monitor = app[MONITOR]
     await eventually(lambda: monitor.book.health["allegro"].state.value == "up")

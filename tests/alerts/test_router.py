@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import time
 from types import SimpleNamespace
@@ -17,8 +16,8 @@ from alerts.router import BATCH_MAX, AlertRouter, alert_row, due_at
 from monitor.outbox import IDLE_RECHECK, seconds_until
 from monitor.store.db import begin_write, make_engine
 from monitor.store.models import AlertDeliveryRow, AlertRow
-from tests.fakes import eventually
-from tests.test_alerts import meta_down
+from tests.fakes import FakeClock, eventually
+from tests.support.alerts import meta_down
 
 
 class Fake(Notifier):
@@ -75,17 +74,20 @@ async def test_four_failures_at_once_are_one_message(store):
 
 
 async def test_alerts_wait_for_the_group_window_then_go_together(store):
-    import time
-
+    clock = FakeClock()
     slack = Fake("slack")
-    router = AlertRouter(store, Alerts(group_wait=1.0), {"slack": slack})
-    now = time.time()
-    store_alerts(store, meta_down(at=now)[:2])
+    router = AlertRouter(store, Alerts(group_wait=1.0), {"slack": slack}, clock)
+    store_alerts(store, meta_down(at=clock())[:2])
     router.start()
     try:
-        await asyncio.sleep(0.5)
-        assert slack.messages == []  # still inside the window
-        store_alerts(store, meta_down(at=now + 0.4)[2:])
+        await eventually(lambda: router.loop.sleeping_for is not None)
+        assert slack.messages == [] and router.loop.sleeping_for == 1.0  # inside the window: sleeps to its end
+        clock.advance(0.5)
+        store_alerts(store, meta_down(at=clock())[2:])
+        router.wake()  # the writer's wake: a round that finds the window still open
+        await eventually(lambda: router.loop.rounds == 2 and router.loop.sleeping_for is not None)
+        assert slack.messages == [] and router.loop.sleeping_for == 0.5
+        clock.advance(0.5)
         router.wake()
         await eventually(lambda: slack.messages)
     finally:
@@ -211,8 +213,10 @@ async def test_an_idle_router_reads_the_database_once_and_then_waits_for_a_wake(
     router = AlertRouter(store, Alerts(group_wait=0), {"slack": slack})
     router.start()
     try:
-        await asyncio.sleep(2.5)
-        assert len(selects) <= 2  # one round (outbox, deliveries); polling once a second made 6
+        await eventually(lambda: router.loop.sleeping_for is not None)
+        # After its first round, with nothing due, it sleeps until woken (or the idle recheck): no polling.
+        assert router.loop.sleeping_for == IDLE_RECHECK and router.loop.rounds == 1
+        assert len(selects) <= 2  # one round (outbox, deliveries)
         store_alerts(store, meta_down(at=0))  # what the result writer does ...
         router.wake()  # ... and then it wakes the router
         await eventually(lambda: slack.messages, timeout=5)

@@ -6,7 +6,6 @@ import asyncio
 import json
 import logging
 import re
-import socket
 import time
 import traceback
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -23,6 +22,7 @@ from alerts.slack_blocks import escape, fit
 from alerts.wording import Wording
 from tests.fakes import LOOPBACK
 from tests.fakes_slack import TOKEN, FakeSlack
+from tests.support.probes import closed_port
 
 T0 = 1633362000.0  # 2021-10-04 15:40 UTC: Facebook's DNS outage
 WORDING = Wording()
@@ -314,12 +314,6 @@ async def test_min_interval_spaces_messages_to_the_channel(slack: FakeSlack, mak
     times = [c.at for c in slack.calls if c.method == "chat.postMessage"]
     assert len(times) == 4 and len(slack.top_level()) == 2
     assert all(b - a >= 0.39 for a, b in zip(times, times[1:])), times
-
-
-def closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def leaks(secret: str, exc: BaseException, caplog: pytest.LogCaptureFixture) -> list[str]:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-import socket
 import time
 from typing import Any
 
@@ -17,6 +16,7 @@ from alerts.base import Alert, Batch, NotifierContext, NotifyError
 from alerts.webhook import KIND, Config, WebhookNotifier
 from monitor.core.signing import HEADER, SignatureError, verify
 from tests.fakes import LOOPBACK
+from tests.support.probes import closed_port
 
 SECRET = "whsec-0123456789abcdef-alerts"
 DNS = {"check": "home", "error_class": "dns_servfail", "error": "SERVFAIL from 127.0.0.1:53"}
@@ -135,12 +135,6 @@ async def test_not_found_is_permanent(receiver, make):
     with pytest.raises(NotifyError) as caught:
         await make(receiver.url).send(Batch(DOWN, "hook"))
     assert caught.value.permanent and "HTTP 404" in str(caught.value)
-
-
-def closed_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 async def test_a_closed_port_is_temporary(make):

@@ -11,7 +11,6 @@ import asyncio
 import json
 import logging
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -20,42 +19,14 @@ from pydantic import ValidationError
 
 from monitor.core.http import USER_AGENT
 from monitor.core.signing import HEADER, TIMESTAMP_HEADER, SignatureError, sign, verify
-from monitor.failover.actions import Action, ActionResult, ActuatorContext
+from monitor.failover.actions import ActionResult
 from monitor.failover.actuators import ACTUATORS, log, meta_ads, webhook
-from probes.session import create_outbound_session
-from tests.fakes import LOOPBACK
-from tests.probes.conftest import closed_port
+from tests.support import ROOT
+from tests.support.actuators import ADSET, NOW, SECRET, action, hook_config
+from tests.support.probes import closed_port
 
-NOW = 1_700_000_000.0  # the actuators' clock: 2023-11-14T22:13:20Z
-SECRET = "whsec-0123456789abcdef"
 TOKEN = "EAAB-test-token-0123456789"
-SCHEMA = json.loads((Path(__file__).parents[2] / "docs" / "failover-webhook.schema.json").read_text())
-ADSET = "120210000000001"
-
-
-@pytest.fixture
-async def ctx():
-    async with create_outbound_session(USER_AGENT, LOOPBACK) as http:  # as the service makes it
-        yield ActuatorContext(http=http, log=logging.getLogger("test"), clock=lambda: NOW)
-
-
-def action(op: str = "set_amount", **kw: Any) -> Action:
-    defaults: dict[str, Any] = {
-        "id": 7,
-        "key": "act-7f3a",
-        "op": op,
-        "channel": "meta",
-        "target": ADSET,
-        "unit": "PLN",
-        "promotion": None if op.endswith("notice") else "black-friday",
-        "notice": "meta-down" if op.endswith("notice") else None,
-        "reason": {"incident": 42, "failed": ["meta"], "plan": "p-9"},
-    }
-    if op == "set_amount":
-        defaults |= {"value": 8000, "expect": 5000}
-    if op == "post_notice":
-        defaults["text"] = "Facebook is down: order on our shop, free delivery today."
-    return Action(**(defaults | kw))
+SCHEMA = json.loads((ROOT / "docs" / "failover-webhook.schema.json").read_text())
 
 
 # --- signing ---------------------------------------------------------------------------------------
@@ -157,10 +128,6 @@ async def receiver(aiohttp_server):
     recv.url = str(server.make_url("/hook"))
     yield recv
     recv.release.set()
-
-
-def hook_config(url: str, **kw: Any) -> webhook.Config:
-    return webhook.Config(url=url, secret=kw.pop("secret", SECRET), **kw)
 
 
 async def test_webhook_applied_signed_and_keyed(receiver, ctx):

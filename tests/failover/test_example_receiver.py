@@ -4,22 +4,15 @@ signatures refused, and the command line refusing to start without a secret."""
 
 from __future__ import annotations
 
-import logging
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
 from examples.failover_receiver import FailoverReceiver
-from monitor.core.http import USER_AGENT
-from monitor.failover.actions import ActuatorContext
 from monitor.failover.actuators import webhook
-from probes.session import create_outbound_session
-from tests.failover.test_actuators import NOW, SECRET, action, hook_config
-from tests.fakes import LOOPBACK
-
-ROOT = Path(__file__).resolve().parents[2]
+from tests.support import ROOT
+from tests.support.actuators import NOW, SECRET, action, hook_config
 
 
 @pytest.fixture
@@ -28,12 +21,6 @@ async def example(aiohttp_server):
     server = await aiohttp_server(receiver.app)
     receiver.url = str(server.make_url("/failover"))
     return receiver
-
-
-@pytest.fixture
-async def ctx():
-    async with create_outbound_session(USER_AGENT, LOOPBACK) as http:  # as the service makes it
-        yield ActuatorContext(http=http, log=logging.getLogger("test"), clock=lambda: NOW)
 
 
 async def test_an_action_is_applied_once_per_key_and_read_back(example, ctx):

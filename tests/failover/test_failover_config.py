@@ -6,7 +6,6 @@ import pytest
 
 from monitor.config import ConfigError, parse_config
 from monitor.failover.plan import normal_amounts
-from probes import PROBES
 
 CHANNELS = """channels:
   - {id: shop, name: Shop, checks: [{kind: http, target: 'https://shop.example/'}]}
@@ -16,7 +15,7 @@ CHANNELS = """channels:
 
 def problems(failover: str) -> list[str]:
     with pytest.raises(ConfigError) as exc:
-        parse_config(CHANNELS + failover, PROBES, source="fo.yaml")
+        parse_config(CHANNELS + failover, source="fo.yaml")
     return str(exc.value).splitlines()
 
 
@@ -28,7 +27,6 @@ def test_a_valid_section_with_defaults():
   promotions:
     - {id: ads, name: Ads, total: 1001, channels: {shop: {share: 1, actuator: hook}, allegro: {share: 1, actuator: hook}}}
 """,
-        PROBES,
     )
     promo = config.failover.promotions[0]
     assert (promo.mode, promo.policy, promo.unit) == ("dry-run", "proportional", "weight")
@@ -128,7 +126,7 @@ def test_mistakes_are_named(section, expected):
 def test_the_secret_from_the_environment_is_never_echoed():
     text = CHANNELS + "failover:\n  actuators: [{id: h, kind: webhook, url: 'http://x', secret: '${S}'}]\n"
     with pytest.raises(ConfigError) as exc:
-        parse_config(text, PROBES, source="fo.yaml", environ={"S": "tiny"})
+        parse_config(text, source="fo.yaml", environ={"S": "tiny"})
     assert "tiny" not in str(exc.value)
 
 
@@ -162,5 +160,5 @@ def test_lands_on_must_name_another_channel(lands_on, message):
 
 def test_settle_defaults_to_30_seconds_and_takes_0():
     base = CHANNELS + "failover:\n  timing: {%s}\n"
-    assert parse_config(base % "", PROBES).failover.timing.settle == 30.0
-    assert parse_config(base % "settle: 0s", PROBES).failover.timing.settle == 0.0
+    assert parse_config(base % "").failover.timing.settle == 30.0
+    assert parse_config(base % "settle: 0s").failover.timing.settle == 0.0

@@ -5,71 +5,12 @@ from __future__ import annotations
 import asyncio
 import json
 
-from sqlalchemy import select
-
 from monitor.app import create_app
-from monitor.config import parse_config
 from monitor.running import MONITOR
-from monitor.store.models import FailoverActionRow, FailoverPlanRow
-from probes import PROBES
-from tests.failover.receiver import SECRET, Receiver
-from tests.fakes import FakeChannel, eventually
-
-NORMAL = {"shop": 50000, "allegro": 30000, "facebook": 20000}
-
-
-def failover_config(tmp_path, urls: dict[str, str], hook: str, *, mode: str = "auto", timing: str = "", notice_mode: str = "auto"):
-    lines = [
-        f"data_dir: {tmp_path}",
-        "allow_networks: [127.0.0.0/8]",
-        "defaults: {interval: 200ms, timeout: 150ms, fail_threshold: 2, recover_threshold: 2}",
-        "channels:",
-    ]
-    for cid, url in urls.items():
-        lines += [f"  - id: {cid}", f"    name: {cid.title()}", "    checks:", f"      - {{kind: http, id: home, target: '{url}'}}"]
-    lines += [
-        "show_failover: true",
-        "admin_token: test-admin-token-1234",
-        "failover:",
-        f"  timing: {{hold_down: 0s, failback_after: 0s, settle: 0s{timing}}}",
-        "  actuators:",
-        f"    - {{id: hook, kind: webhook, url: '{hook}', secret: {SECRET}}}",
-        "  promotions:",
-        "    - id: ads",
-        "      name: Black Friday ads",
-        "      total: 100000",
-        "      unit: PLN",
-        f"      mode: {mode}",
-        "      channels:",
-    ]
-    lines += [f"        {c}: {{share: {v // 1000}, actuator: hook, target: 'obj-{c}'}}" for c, v in NORMAL.items()]
-    lines += [
-        "  notices:",
-        "    - {id: fb-down, when_down: facebook, post_on: [shop], actuator: hook, "
-        f"text: 'Facebook is down: write to us on the shop chat', mode: {notice_mode}}}",
-    ]
-    text = "\n".join(lines)
-    (tmp_path / "channels.yaml").write_text(text)  # the same config as a file, for the CLI tests
-    return parse_config(text, PROBES)
-
-
-async def start(tmp_path, aiohttp_server, aiohttp_client, **kw):
-    fakes = {c: FakeChannel() for c in NORMAL}
-    urls = {}
-    for c, fake in fakes.items():
-        urls[c] = str((await aiohttp_server(fake.app)).make_url("/"))
-    receiver = Receiver(amounts={("ads", c): v for c, v in NORMAL.items()})
-    hook = str((await aiohttp_server(receiver.app)).make_url("/failover"))
-    app = create_app(failover_config(tmp_path, urls, hook, **kw), flush_interval=0.05)
-    client = await aiohttp_client(app)
-    monitor = app[MONITOR]
-    await eventually(lambda: all(h.state.value == "up" for h in monitor.book.health.values()))
-    return app, client, fakes, receiver
-
-
-def rows(app, model):
-    with app[MONITOR].engine.connect() as conn:
-        return [model.model_validate(r._mapping) for r in conn.execute(select(model).order_by(model.id))]
+from monitor.store.models import AlertRow, FailoverActionRow, FailoverPlanRow
+from tests.fakes import Recorder, eventually, immediate_alerts
+from tests.support.failover import NORMAL, failover_config, shops_and_receiver, start
+from tests.support.service import all_up, failover_step, rows
 
 
 async def test_outage_moves_the_promotion_and_posts_the_notice_and_recovery_undoes_it(tmp_path, aiohttp_server, aiohttp_client):
@@ -189,23 +130,18 @@ async def test_a_change_made_outside_the_service_is_a_conflict_that_freezes_the_
     assert summary["promotions"][0]["reason"].startswith("conflict on Shop: ")
     fakes["facebook"].mode = "ok"  # recovery does not touch a frozen promotion either
     await eventually(lambda: app[MONITOR].book.health["facebook"].state.value == "up")
-    await asyncio.sleep(0.5)
+    await failover_step(app[MONITOR])  # the step the recovery asked for is done
     assert len([p for p in rows(app, FailoverPlanRow) if p.owner == "ads"]) == 1
 
 
 async def test_failover_alerts_are_stored_with_the_plan_not_after_it(tmp_path, aiohttp_server, aiohttp_client):
-    from monitor.store.models import AlertRow
-    from tests.fakes import Recorder, immediate_alerts
-
-    fakes = {c: FakeChannel() for c in NORMAL}
-    urls = {c: str((await aiohttp_server(fake.app)).make_url("/")) for c, fake in fakes.items()}
-    receiver = Receiver(amounts={("ads", c): v for c, v in NORMAL.items()})
-    hook = str((await aiohttp_server(receiver.app)).make_url("/failover"))
+    fakes, receiver = await shops_and_receiver(aiohttp_server)
     recorder = Recorder()
-    app = create_app(immediate_alerts(failover_config(tmp_path, urls, hook)), notifiers=[recorder], flush_interval=0.05)
+    config = failover_config(tmp_path, {c: f.url for c, f in fakes.items()}, receiver.url)
+    app = create_app(immediate_alerts(config), notifiers=[recorder], flush_interval=0.05)
     await aiohttp_client(app)
     monitor = app[MONITOR]
-    await eventually(lambda: all(h.state.value == "up" for h in monitor.book.health.values()))
+    await eventually(lambda: all_up(app))
     await eventually(lambda: not monitor.writer.depth)
     monitor.writer_task.cancel()  # the result writer is stuck: nothing it holds reaches the database
 
@@ -223,18 +159,12 @@ async def test_failover_alerts_are_stored_with_the_plan_not_after_it(tmp_path, a
 
 
 async def test_the_down_alert_is_stored_before_the_failover_alerts_it_causes(tmp_path, aiohttp_server, aiohttp_client):
-    from monitor.store.models import AlertRow
-    from tests.fakes import Recorder
-
-    fakes = {c: FakeChannel() for c in NORMAL}
-    urls = {c: str((await aiohttp_server(fake.app)).make_url("/")) for c, fake in fakes.items()}
-    receiver = Receiver(amounts={("ads", c): v for c, v in NORMAL.items()})
-    hook = str((await aiohttp_server(receiver.app)).make_url("/failover"))
+    fakes, receiver = await shops_and_receiver(aiohttp_server)
+    config = failover_config(tmp_path, {c: f.url for c, f in fakes.items()}, receiver.url)
     # A slow writer: without the flush before the failover commit, the plan's alerts would come first.
-    app = create_app(failover_config(tmp_path, urls, hook), notifiers=[Recorder()], flush_interval=5)
+    app = create_app(config, notifiers=[Recorder()], flush_interval=5)
     await aiohttp_client(app)
-    monitor = app[MONITOR]
-    await eventually(lambda: all(h.state.value == "up" for h in monitor.book.health.values()))
+    await eventually(lambda: all_up(app))
     fakes["facebook"].mode = "error"
     await eventually(lambda: any(a.event == "failover_planned" for a in rows(app, AlertRow)), timeout=10)
     stored = rows(app, AlertRow)

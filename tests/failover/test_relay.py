@@ -1,13 +1,12 @@
 """The relay's loop on its own: it sleeps until a retry is due or it is woken, instead of polling.
 
 Actions are written by the real FailoverEngine into SQLite and sent through the webhook actuator to
-the signed receiver on loopback (tests/failover/receiver.py). SELECTs are counted on the engine with
+the signed receiver on loopback (tests/support/receiver.py). SELECTs are counted on the engine with
 a SQLAlchemy event listener.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from types import SimpleNamespace
@@ -28,8 +27,8 @@ from monitor.health import State
 from monitor.outbox import IDLE_RECHECK, seconds_until
 from monitor.store.models import FailoverActionRow
 from probes.session import create_outbound_session
-from tests.failover.receiver import SECRET, Receiver
 from tests.fakes import LOOPBACK, eventually
+from tests.support.receiver import SECRET, Receiver
 
 NORMAL = {"shop": 500, "allegro": 300, "facebook": 200}
 FAILED_OVER = {"shop": 625, "allegro": 375, "facebook": 0}
@@ -99,8 +98,10 @@ def actions(engine) -> list[FailoverActionRow]:
 
 async def test_an_idle_relay_reads_the_database_once_and_then_waits_for_a_wake(setup, receiver):
     await setup.relay.start()
-    await asyncio.sleep(2.5)
-    assert len(setup.selects) <= 1  # the first round only; polling once a second made 2-3
+    await eventually(lambda: setup.relay.loop.sleeping_for is not None)
+    # After its first round, with nothing due, it sleeps until woken (or the idle recheck): no polling.
+    assert setup.relay.loop.sleeping_for == IDLE_RECHECK and setup.relay.loop.rounds == 1
+    assert len(setup.selects) <= 1
     outage(setup.fe)  # what the service does after a failover commit ...
     setup.relay.wake()  # ... and then wakes the relay
     await eventually(lambda: receiver.spending("ads") == FAILED_OVER, timeout=5)

@@ -17,10 +17,9 @@ from monitor.app import create_app
 from monitor.config import parse_config
 from monitor.running import MONITOR
 from monitor.store.models import FailoverActionRow, FailoverPlanRow
-from probes import PROBES
-from tests.failover.receiver import SECRET, Receiver
 from tests.fakes import FakeChannel, eventually
 from tests.fakes_slack import TOKEN, FakeSlack
+from tests.support.receiver import SECRET, Receiver
 
 META = {
     "facebook-shop": "Facebook Shop",
@@ -58,7 +57,7 @@ def config(tmp_path, urls, hook, slack):
         "  notifiers:",
         f"    - {{id: slack, kind: slack, token: '{TOKEN}', channel: '#ops', base_url: '{slack.url}api/', min_interval: 0}}",
     ]
-    return parse_config("\n".join(lines), PROBES)
+    return parse_config("\n".join(lines))
 
 
 async def test_2021_with_live_failover_is_one_plan_each_way_one_thread_and_no_freeze(tmp_path, aiohttp_server, aiohttp_client):

@@ -1,5 +1,6 @@
-"""Shared helpers for probe tests: a real client session, raw TCP servers, a check runner for every
-probe kind (probe_runner), config text and error helpers, and loopback address/resolver fakes.
+"""Fixtures of the probe tests: a real client session, raw TCP servers, and a check runner for every
+probe kind (probe_runner); their helpers (build_check, config text and errors, resolver fakes) are in
+tests/support/probes.py.
 
 Checks are built through parse_config, so their options are validated exactly as in production,
 and run through run_probe, so the runner's deadline and phase reporting are part of every test.
@@ -10,84 +11,21 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
-import socket
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 import aiohttp
 import pytest
-import yaml
 
-from monitor.config import ConfigError, parse_config
 from monitor.runner import CheckResult, run_probe
 from probes import PROBES
 from probes.guard import NetworkGuard
 from probes.session import create_http_session
-
-# Test servers live on loopback, which the SSRF guard blocks unless a config allows it.
-LOOPBACK = NetworkGuard(["127.0.0.0/8", "::1/128"])
-# How the guard explains a refused loopback address.
-BLOCKED_LOOPBACK = "is a private, loopback or reserved address (allow it with allow_networks)"
+from tests.fakes import LOOPBACK
+from tests.support.probes import build_check
 
 RawHandler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
-
-
-def build_check(
-    target: str,
-    *,
-    kind: str = "http",
-    channel_id: str = "shop",
-    channel_name: str = "Shop",
-    timeout: str = "2s",
-    interval: str = "5s",
-    **options: Any,
-):
-    """Return (channel, check) for one check of the given kind, validated by parse_config."""
-    check = {"kind": kind, "target": target, "timeout": timeout, "interval": interval, **options}
-    text = yaml.safe_dump({"channels": [{"id": channel_id, "name": channel_name, "checks": [check]}]}, sort_keys=False)
-    channel = parse_config(text, PROBES).channels[0]
-    return channel, channel.checks[0]
-
-
-def check_yaml(kind: str, target: str, **options: str) -> str:
-    """The config text of one check in channel shop, written by hand so error line numbers are fixed.
-
-    kind is on line 5, target on line 6 and the options (raw YAML values) from line 7 on.
-    """
-    lines = ["channels:", "  - id: shop", "    name: Shop", "    checks:", f"      - kind: {kind}", f"        target: {target}"]
-    return "\n".join(lines + [f"        {key}: {value}" for key, value in options.items()]) + "\n"
-
-
-def config_error(text: str) -> str:
-    """The message of the ConfigError that parse_config raises for text."""
-    with pytest.raises(ConfigError) as info:
-        parse_config(text, PROBES)
-    return str(info.value)
-
-
-def closed_port() -> int:
-    """A loopback port that was just bound and released: nothing listens there now."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def fake_resolver(monkeypatch, answer) -> list[tuple[str, int]]:
-    """Replace the running loop's getaddrinfo; answer(host, port) returns addrinfo tuples or raises."""
-    calls: list[tuple[str, int]] = []
-
-    async def getaddrinfo(host, port, **_kwargs):
-        calls.append((host, port))
-        return await answer(host, port) if asyncio.iscoroutinefunction(answer) else answer(host, port)
-
-    monkeypatch.setattr(asyncio.get_running_loop(), "getaddrinfo", getaddrinfo)
-    return calls
-
-
-def v4(address: str, port: int) -> tuple:
-    """An IPv4 TCP addrinfo tuple, as getaddrinfo returns it (for fake_resolver answers)."""
-    return (socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP, "", (address, port))
 
 
 @pytest.fixture

@@ -18,7 +18,7 @@ from monitor.runner import CheckResult
 from probes import dns as dns_probe
 from probes.dns import check_target, parse_resolver, system_resolvers
 from probes.guard import ALLOW_NOTHING
-from tests.probes.conftest import build_check, check_yaml, config_error
+from tests.support.probes import build_check, check_yaml, config_error
 
 DEADLINE_SLACK = 0.3  # allowed on top of the check timeout
 NAME = "facebook.com"
@@ -376,7 +376,7 @@ def test_config_normalises_and_deduplicates_options():
 
 def test_conditions_can_read_the_dns_facts():
     _, check = build_check(NAME, kind="dns", conditions=["[DNS_RCODE] == NOERROR", "[RESOLVERS_OK] >= 2"])
-    assert len(check.parsed_conditions) == 2
+    assert len(check.conditions) == 2
 
 
 def test_fake_server_shares_its_port_between_udp_and_tcp(dns_server):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 
 import pytest
@@ -11,7 +12,7 @@ from monitor.runner import run_probe
 from probes import PROBES
 from probes.guard import NetworkGuard
 from probes.session import create_http_session
-from tests.probes.conftest import build_check
+from tests.support.probes import build_check
 
 
 @pytest.mark.parametrize(
@@ -80,7 +81,7 @@ async def serve(aiohttp_server):
 async def test_loopback_in_any_spelling_gets_no_connection(aiohttp_server, host, error_class):
     port, hits = await serve(aiohttp_server)
     channel, check = build_check("http://shop.example/")  # the config refuses odd spellings: test the run time
-    check = check.model_copy(update={"target": f"http://{host}:{port}/"})
+    check = dataclasses.replace(check, target=f"http://{host}:{port}/")
     async with create_http_session("test") as strict:  # no networks allowed
         outcome = await run_probe(PROBES["http"], channel, check, strict, time.time)
     assert outcome.result.error_class == error_class, outcome.result

@@ -15,9 +15,8 @@ import pytest
 from aiohttp import web
 
 from monitor.config import parse_config
-from probes import PROBES
 from probes.http import check_target
-from tests.probes.conftest import check_yaml, closed_port, config_error
+from tests.support.probes import check_yaml, closed_port, config_error
 
 SHOP_PAGE = "<html><h1>Sklep</h1><button>Dodaj do koszyka</button></html>"
 MAINTENANCE_PAGE = "<html><h1>PRZERWA TECHNICZNA</h1><p>Wracamy o 14:00.</p></html>"
@@ -457,7 +456,7 @@ def test_config_rejects_bad_expect_status_with_the_exact_message(value, shown):
 
 
 def test_config_accepts_numbers_and_classes_in_expect_status():
-    config = parse_config(check_yaml("http", "https://shop.example.com/", expect_status='[200, 301, "4xx"]'), PROBES)
+    config = parse_config(check_yaml("http", "https://shop.example.com/", expect_status='[200, 301, "4xx"]'))
     assert config.channels[0].checks[0].options.expect_status == [200, 301, "4xx"]
 
 

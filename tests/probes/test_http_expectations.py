@@ -83,7 +83,7 @@ async def test_phase_timings_are_facts(aiohttp_server, run_check):
 
 async def test_bad_regex_is_a_config_error():
     from monitor.config import ConfigError
-    from tests.probes.conftest import build_check
+    from tests.support.probes import build_check
 
     with pytest.raises(ConfigError) as info:
         build_check("http://127.0.0.1/", body_matches=["(unclosed"])
@@ -104,7 +104,7 @@ async def test_phases_are_summed_over_redirect_hops(aiohttp_server, run_check, m
     import asyncio
 
     from monitor.metrics import http_phases
-    from tests.probes.conftest import fake_resolver, v4
+    from tests.support.probes import fake_resolver, v4
 
     async def final(_request):
         return web.Response(text="arrived")

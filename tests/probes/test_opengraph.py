@@ -10,7 +10,6 @@ import asyncio
 import functools
 import json
 from collections.abc import Awaitable, Callable
-from pathlib import Path
 
 import pytest
 from aiohttp import web
@@ -18,9 +17,10 @@ from aiohttp import web
 from monitor.config import ConfigError
 from monitor.runner import CheckResult
 from probes import opengraph
-from tests.probes.conftest import build_check, closed_port
+from tests.support import ROOT
+from tests.support.probes import build_check, closed_port
 
-DATA = Path(__file__).parent.parent / "data" / "opengraph"
+DATA = ROOT / "tests" / "data" / "opengraph"
 PNG = b"\x89PNG\r\n\x1a\n" + b"\0" * 64  # enough of a PNG for a content-type check
 LOOKED = "(looked in product:*, og:price:*, og:availability and JSON-LD Product offers)"
 

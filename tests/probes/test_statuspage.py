@@ -11,7 +11,6 @@ import copy
 import functools
 import json
 from collections.abc import Awaitable, Callable
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -22,9 +21,10 @@ from monitor.runner import CheckResult
 from probes import statuspage
 from probes.guard import ALLOW_NOTHING
 from probes.session import create_http_session
-from tests.probes.conftest import build_check, closed_port
+from tests.support import ROOT
+from tests.support.probes import build_check, closed_port
 
-DATA = Path(__file__).parent.parent / "data" / "statuspage"
+DATA = ROOT / "tests" / "data" / "statuspage"
 SUMMARY = json.loads((DATA / "summary.json").read_text())
 # Every non-group component of the canned Shopify page, in page order.
 NAMES = "Admin, Checkout, Storefront, API & Mobile, Point of Sale, Reports and Analytics, Support, Payment Providers, Shipping Carriers"

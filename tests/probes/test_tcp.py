@@ -19,7 +19,7 @@ import pytest
 from monitor.runner import CheckResult
 from probes import tcp
 from probes.guard import ALLOW_NOTHING, NetworkGuard
-from tests.probes.conftest import BLOCKED_LOOPBACK, check_yaml, closed_port, config_error, fake_resolver, v4
+from tests.support.probes import BLOCKED_LOOPBACK, check_yaml, closed_port, config_error, fake_resolver, v4
 
 DEADLINE_SLACK = 0.3
 

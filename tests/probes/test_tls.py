@@ -23,9 +23,9 @@ from cryptography.x509.oid import NameOID
 
 from monitor.config import parse_config
 from monitor.runner import CheckResult
-from probes import PROBES, tcp, tls
+from probes import tcp, tls
 from probes.guard import ALLOW_NOTHING, NetworkGuard
-from tests.probes.conftest import BLOCKED_LOOPBACK, check_yaml, closed_port, config_error, fake_resolver, v4
+from tests.support.probes import BLOCKED_LOOPBACK, check_yaml, closed_port, config_error, fake_resolver, v4
 
 DEADLINE_SLACK = 0.3
 DAY = 86400.0
@@ -403,7 +403,7 @@ def config_problem(key: str, value: str) -> str:
 
 
 def test_config_defaults():
-    options = parse_config(check_yaml("tls", "allegro.pl", verify="true"), PROBES).channels[0].checks[0].options
+    options = parse_config(check_yaml("tls", "allegro.pl", verify="true")).channels[0].checks[0].options
     assert (options.server_name, options.ca_file, options.verify, options.warn_before) == (None, None, True, 14 * DAY)
 
 
@@ -438,7 +438,7 @@ def test_config_rejects_warn_before_with_verify_false():
 
 @pytest.mark.parametrize("value", ["sklep.łódź.pl", "127.0.0.1", "_acme.allegro.pl"])
 def test_config_accepts_server_names_that_can_be_sent_as_sni(value):
-    options = parse_config(check_yaml("tls", "allegro.pl", server_name=value), PROBES).channels[0].checks[0].options
+    options = parse_config(check_yaml("tls", "allegro.pl", server_name=value)).channels[0].checks[0].options
     assert options.server_name == value
 
 

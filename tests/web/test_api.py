@@ -5,11 +5,13 @@ from __future__ import annotations
 from monitor.app import create_app
 from monitor.running import MONITOR
 from tests.fakes import eventually
-from tests.test_app import config_for, state
+from tests.support import ROOT
+from tests.support.config import shops_config
+from tests.support.service import state
 
 
 async def test_channel_results_incidents_and_uptime(tmp_path, aiohttp_client, fake_channel):
-    app = create_app(config_for(tmp_path, ("allegro", fake_channel.url)), flush_interval=0.05)
+    app = create_app(shops_config(tmp_path, ("allegro", fake_channel.url)), flush_interval=0.05)
     client = await aiohttp_client(app)
     await eventually(lambda: state(app, "allegro") == "up")
     fake_channel.mode = "error"
@@ -43,16 +45,14 @@ async def test_channel_results_incidents_and_uptime(tmp_path, aiohttp_client, fa
 def test_the_openapi_file_documents_every_json_route_and_nothing_else():
     """docs/openapi.yaml is checked against the routes the app really serves (pages and the demo aside)."""
     import re
-    from pathlib import Path
 
     import yaml
 
     from monitor.config import parse_config
-    from probes import PROBES
 
-    spec = yaml.safe_load((Path(__file__).resolve().parents[2] / "docs" / "openapi.yaml").read_text())
+    spec = yaml.safe_load((ROOT / "docs" / "openapi.yaml").read_text())
     assert spec["openapi"].startswith("3.")
-    app = create_app(parse_config("channels: [{id: a, name: A, checks: [{kind: http, target: 'https://a.example/'}]}]", PROBES))
+    app = create_app(parse_config("channels: [{id: a, name: A, checks: [{kind: http, target: 'https://a.example/'}]}]"))
     served = set()
     for resource in app.router.resources():
         path = re.sub(r"\{(\w+)(:[^}]*)?\}", r"{\1}", resource.canonical)

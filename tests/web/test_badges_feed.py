@@ -17,8 +17,8 @@ from monitor.running import MONITOR
 from monitor.store.models import IncidentRow, ProbeResultRow
 from monitor.web.badges import STATE_COLOURS, badge, uptime_text
 from monitor.web.feed import atom
-from probes import PROBES
 from tests.fakes import FakeChannel, eventually
+from tests.support.service import incidents
 
 SVG = "{http://www.w3.org/2000/svg}"
 A = "{http://www.w3.org/2005/Atom}"
@@ -32,11 +32,6 @@ def results(app, channel: str, state: str) -> int:
         return conn.execute(
             select(func.count()).select_from(ProbeResultRow).where(ProbeResultRow.channel == channel, ProbeResultRow.channel_state == state)
         ).scalar_one()
-
-
-def incidents(app) -> list[IncidentRow]:
-    with app[MONITOR].engine.connect() as conn:
-        return [IncidentRow.model_validate(r._mapping) for r in conn.execute(select(IncidentRow))]
 
 
 @pytest.fixture
@@ -58,7 +53,7 @@ async def world(tmp_path, aiohttp_server, aiohttp_client):
             for cid, name, url in (("good", NAME, urls[0]), ("bad", "Bad", urls[1]))
         ],
     }
-    app = create_app(parse_config(yaml.safe_dump(doc), PROBES), flush_interval=0.05)
+    app = create_app(parse_config(yaml.safe_dump(doc)), flush_interval=0.05)
     client = await aiohttp_client(app)
     await eventually(lambda: results(app, "good", "up") and results(app, "bad", "down") and incidents(app))
     return app, client

@@ -11,12 +11,11 @@ from sqlalchemy import select
 from monitor.app import create_app
 from monitor.running import MONITOR
 from monitor.store.models import FailoverTargetRow
-from tests.failover.receiver import Receiver
-from tests.failover.test_failover_service import NORMAL, failover_config, start
-from tests.fakes import FakeChannel, eventually
-from tests.web.test_pages import Html
+from tests.fakes import eventually
+from tests.support.failover import AUTH, NORMAL, failover_config, shops_and_receiver, start
+from tests.support.pages import Html
+from tests.support.service import all_up
 
-AUTH = {"Authorization": "Bearer test-admin-token-1234"}
 MOVED = {"shop": 62500, "allegro": 37500, "facebook": 0}
 
 
@@ -130,15 +129,11 @@ async def test_banner_says_a_promotion_is_held_when_no_channel_is_left_to_take_i
 
 
 async def test_a_public_page_says_only_that_failover_needs_attention(tmp_path, aiohttp_server, aiohttp_client):
-    fakes = {c: FakeChannel() for c in NORMAL}
-    urls = {c: str((await aiohttp_server(fake.app)).make_url("/")) for c, fake in fakes.items()}
-    receiver = Receiver(amounts={("ads", c): v for c, v in NORMAL.items()})
-    hook = str((await aiohttp_server(receiver.app)).make_url("/failover"))
-    config = failover_config(tmp_path, urls, hook).model_copy(update={"show_failover": False})
+    fakes, receiver = await shops_and_receiver(aiohttp_server)
+    config = failover_config(tmp_path, {c: f.url for c, f in fakes.items()}, receiver.url).model_copy(update={"show_failover": False})
     app = create_app(config, flush_interval=0.05)
     client = await aiohttp_client(app)
-    monitor = app[MONITOR]
-    await eventually(lambda: all(h.state.value == "up" for h in monitor.book.health.values()))
+    await eventually(lambda: all_up(app))
     assert banner(await (await client.get("/")).text()) is None
     await client.post("/api/admin/failover/promotions/ads/freeze", json={"by": "ola", "reason": "budget of 1000.00 PLN"}, headers=AUTH)
     page = await (await client.get("/")).text()

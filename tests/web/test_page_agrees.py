@@ -5,20 +5,22 @@ from __future__ import annotations
 
 import re
 
-from pydantic import SecretStr
-
 from monitor.app import create_app
 from monitor.running import MONITOR
 from tests.fakes import eventually
-from tests.test_admin import TOKEN, admin_config
-from tests.test_app import incidents, state
-from tests.web.test_pages import Html, bar_of, config, counted_up
+from tests.support import config as cfg
+from tests.support.pages import Html, bar_of
+from tests.support.service import TOKEN, counted_up, incidents, state, with_admin_token
 
 REASON = "moving the offer to a new account"
 
 
+def allegro(url: str, **check) -> dict:
+    return cfg.channel("allegro", name="Allegro", group="marketplace", checks=[cfg.http_check(url, **check)])
+
+
 async def test_a_manual_override_shows_its_reason_wherever_a_cause_is_shown(tmp_path, aiohttp_client, fake_channel):
-    app = create_app(admin_config(tmp_path, fake_channel.url), flush_interval=0.05)
+    app = create_app(with_admin_token(cfg.config([cfg.shop_channel("allegro", fake_channel.url)], data_dir=tmp_path)), flush_interval=0.05)
     client = await aiohttp_client(app)
     await eventually(lambda: state(app, "allegro") == "up")
     response = await client.put(
@@ -43,7 +45,7 @@ async def test_a_manual_override_shows_its_reason_wherever_a_cause_is_shown(tmp_
 
 
 async def test_uptime_and_todays_bar_count_the_outage_at_once_on_every_page(tmp_path, aiohttp_client, fake_channel):
-    app = create_app(config(tmp_path, [("allegro", "Allegro", "marketplace", fake_channel.url)]), flush_interval=0.05)
+    app = create_app(cfg.config([allegro(fake_channel.url)], data_dir=tmp_path, defaults=cfg.HALF_SECOND), flush_interval=0.05)
     client = await aiohttp_client(app)
     await eventually(lambda: counted_up(app, "allegro") >= 3)
     page = await (await client.get("/")).text()  # figures summed while up, and kept 15 s
@@ -64,8 +66,8 @@ async def test_uptime_and_todays_bar_count_the_outage_at_once_on_every_page(tmp_
 
 
 async def test_a_channel_forced_down_has_no_green_today_before_any_result_counts_it(tmp_path, aiohttp_client, fake_channel):
-    conf = config(tmp_path, [("allegro", "Allegro", "marketplace", fake_channel.url)], check=", interval: 1h")
-    app = create_app(conf.model_copy(update={"admin_token": SecretStr("s3cret-token")}), flush_interval=0.05)
+    conf = cfg.config([allegro(fake_channel.url, interval="1h")], data_dir=tmp_path, defaults=cfg.HALF_SECOND)
+    app = create_app(with_admin_token(conf), flush_interval=0.05)
     client = await aiohttp_client(app)
     await eventually(lambda: counted_up(app, "allegro") == 1)  # the one result for an hour
     assert bar_of(await (await client.get("/")).text(), "allegro")[1][-1][0] == "up"

@@ -10,74 +10,27 @@ import re
 import time
 import xml.etree.ElementTree as ET
 from datetime import UTC, datetime
-from html.parser import HTMLParser
 
 from sqlalchemy import func, insert, select
 
 from monitor.app import create_app
-from monitor.config import parse_config
 from monitor.core.history import DAY, HOUR, floor_to
 from monitor.running import MONITOR
-from monitor.store.models import FailoverPlanRow, IncidentRow, ProbeResultRow, RollupRow
+from monitor.store.models import FailoverPlanRow, IncidentRow, RollupRow
 from monitor.web.cache import Cached
-from probes import PROBES
-from tests.fakes import FakeChannel, eventually
+from tests.fakes import FakeChannel, eventually, serve
+from tests.support import config as cfg
+from tests.support.pages import Html, bar_of
+from tests.support.service import counted_up
 
 SVG = "{http://www.w3.org/2000/svg}"
 HOSTILE = '<script>alert(1)</script>"onmouseover="x javascript:alert(1)'
 
 
-def config(
-    tmp_path,
-    channels: list[tuple[str, str, str, str]],
-    extra: list[str] = (),
-    check: str = "",
-    maintenance: dict[str, list[str]] | None = None,
-):
-    """Channels as (id, name, group, url), each with one http check `home` (plus `check`'s options)."""
-    lines = [
-        f"data_dir: {tmp_path}",
-        "allow_networks: [127.0.0.0/8]",
-        "defaults: {interval: 500ms, timeout: 500ms, fail_threshold: 2, recover_threshold: 2}",
-        *extra,
-        "channels:",
-    ]
-    for cid, name, group, url in channels:
-        lines += [f"  - id: {cid}", f"    name: {name}", f"    group: {group}"]
-        if maintenance and cid in maintenance:
-            lines += ["    maintenance:"] + [f"      - {w}" for w in maintenance[cid]]
-        lines += ["    checks:", f"      - {{kind: http, id: home, target: '{url}'{check}}}"]
-    return parse_config("\n".join(lines), PROBES)
-
-
-class Html(HTMLParser):
-    """Every start tag with its (unescaped) attributes, and the page's text."""
-
-    def __init__(self, page: str) -> None:
-        super().__init__(convert_charrefs=True)
-        self.tags: list[tuple[str, dict[str, str | None]]] = []
-        self.text: list[str] = []
-        self.feed(page)
-
-    def handle_starttag(self, tag, attrs):
-        self.tags.append((tag, dict(attrs)))
-
-    def handle_startendtag(self, tag, attrs):
-        self.tags.append((tag, dict(attrs)))
-
-    def handle_data(self, data):
-        self.text.append(data)
-
-    @property
-    def all_text(self) -> str:
-        return "".join(self.text)
-
-
-def bar_of(page: str, channel: str) -> tuple[str, list[tuple[str, str]]]:
-    """The aria-label of a channel's 90-day bar on the overview, and its days as (colour class, title)."""
-    match = re.search(rf'href="/channels/{channel}">.*?<div class="days" role="img" aria-label="([^"]*)">(.*?)</div>', page, re.S)
-    assert match, f"no bar for {channel}"
-    return match.group(1), re.findall(r'<i class="d-(\w+)" title="([^"]*)"></i>', match.group(2))
+def shop(cid: str, name: str, group: str, url: str, maintenance: list[dict] | None = None, **check) -> dict:
+    """A channel with one http check `home` of url (plus `check`'s options)."""
+    fields = {"group": group} | ({"maintenance": maintenance} if maintenance else {})
+    return cfg.channel(cid, name=name, checks=[cfg.http_check(url, **check)], **fields)
 
 
 def day(offset: int) -> int:
@@ -117,13 +70,6 @@ def seed(app, rows: list[dict], table=RollupRow) -> None:
         conn.execute(insert(table), rows)
 
 
-def counted_up(app, channel: str) -> int:
-    with app[MONITOR].engine.connect() as conn:
-        return conn.execute(
-            select(func.count()).select_from(ProbeResultRow).where(ProbeResultRow.channel == channel, ProbeResultRow.channel_state == "up")
-        ).scalar_one()
-
-
 def incident_count(app) -> int:
     with app[MONITOR].engine.connect() as conn:
         return conn.execute(select(func.count()).select_from(IncidentRow)).scalar_one()
@@ -142,10 +88,11 @@ async def test_overview_groups_channels_by_kind_with_90_daily_bars(tmp_path, aio
         ("own", "Own shop", "own_shop", url),
     ]
     windows = {
-        "ceneo": [f"{{start: '{iso(now + DAY)}', end: '{iso(now + DAY + 2 * HOUR)}', reason: Feed migration}}"],
-        "wa": ["{cron: '* * * * *', duration: 1h, reason: Weekly API upgrade}"],
+        "ceneo": [{"start": iso(now + DAY), "end": iso(now + DAY + 2 * HOUR), "reason": "Feed migration"}],
+        "wa": [{"cron": "* * * * *", "duration": "1h", "reason": "Weekly API upgrade"}],
     }
-    app = create_app(config(tmp_path, channels, maintenance=windows), flush_interval=0.05)
+    config = cfg.config([shop(*c, maintenance=windows.get(c[0])) for c in channels], data_dir=tmp_path, defaults=cfg.HALF_SECOND)
+    app = create_app(config, flush_interval=0.05)
     client = await aiohttp_client(app)
     await eventually(lambda: all(counted_up(app, c) for c, *_ in channels if c != "wa"))
     await eventually(lambda: app[MONITOR].book.health["wa"].state.value == "maintenance")
@@ -203,16 +150,9 @@ async def test_overview_groups_channels_by_kind_with_90_daily_bars(tmp_path, aio
 
 async def test_channel_page_shows_checks_conditions_chart_and_maintenance(tmp_path, aiohttp_client, fake_channel):
     now = time.time()
-    windows = {"allegro": [f"{{start: '{iso(now + 2 * DAY)}', end: '{iso(now + 2 * DAY + HOUR)}', reason: Bank holiday}}"]}
-    app = create_app(
-        config(
-            tmp_path,
-            [("allegro", "Allegro", "marketplace", fake_channel.url)],
-            check=", conditions: ['[STATUS] == 200']",
-            maintenance=windows,
-        ),
-        flush_interval=0.05,
-    )
+    window = {"start": iso(now + 2 * DAY), "end": iso(now + 2 * DAY + HOUR), "reason": "Bank holiday"}
+    allegro = shop("allegro", "Allegro", "marketplace", fake_channel.url, maintenance=[window], conditions=["[STATUS] == 200"])
+    app = create_app(cfg.config([allegro], data_dir=tmp_path, defaults=cfg.HALF_SECOND), flush_interval=0.05)
     client = await aiohttp_client(app)
     await eventually(lambda: app[MONITOR].book.health["allegro"].state.value == "up" and counted_up(app, "allegro"))
     hour = floor_to(time.time(), HOUR)
@@ -287,14 +227,8 @@ async def test_channel_page_shows_checks_conditions_chart_and_maintenance(tmp_pa
 
 
 async def test_incident_history_pages_newest_first_with_failover_plans(tmp_path, aiohttp_client, fake_channel):
-    app = create_app(
-        config(
-            tmp_path,
-            [("allegro", "Allegro", "marketplace", fake_channel.url), ("amazon", "Amazon", "marketplace", fake_channel.url)],
-            extra=["show_failover: true"],
-        ),
-        flush_interval=0.05,
-    )
+    channels = [shop("allegro", "Allegro", "marketplace", fake_channel.url), shop("amazon", "Amazon", "marketplace", fake_channel.url)]
+    app = create_app(cfg.config(channels, data_dir=tmp_path, defaults=cfg.HALF_SECOND, show_failover=True), flush_interval=0.05)
     client = await aiohttp_client(app)
     base = time.time() - 200 * HOUR
     seed(
@@ -345,7 +279,10 @@ async def test_incident_history_pages_newest_first_with_failover_plans(tmp_path,
 
 
 async def test_unknown_channel_is_a_404_page(tmp_path, aiohttp_client, fake_channel):
-    app = create_app(config(tmp_path, [("allegro", "Allegro", "marketplace", fake_channel.url)]), flush_interval=0.05)
+    app = create_app(
+        cfg.config([shop("allegro", "Allegro", "marketplace", fake_channel.url)], data_dir=tmp_path, defaults=cfg.HALF_SECOND),
+        flush_interval=0.05,
+    )
     client = await aiohttp_client(app)
     for path in ("/channels/nope", "/channels/%3Cscript%3Ealert(1)%3C%2Fscript%3E"):
         response = await client.get(path)
@@ -358,12 +295,13 @@ async def test_unknown_channel_is_a_404_page(tmp_path, aiohttp_client, fake_chan
 
 
 async def test_hostile_probe_text_is_only_escaped_text(tmp_path, aiohttp_client, aiohttp_server):
-    shop = FakeChannel()
-    shop.body = HOSTILE  # the server's own text ends up in the error and in the condition's actual value
-    url = str((await aiohttp_server(shop.app)).make_url("/"))
-    app = create_app(
-        config(tmp_path, [("shop", "Shop", "own_shop", url)], check=", conditions: ['[BODY_TEXT] == \"ok\"']"), flush_interval=0.05
+    hostile = FakeChannel()
+    hostile.body = HOSTILE  # the server's own text ends up in the error and in the condition's actual value
+    url = (await serve(aiohttp_server, hostile)).url
+    config = cfg.config(
+        [shop("shop", "Shop", "own_shop", url, conditions=['[BODY_TEXT] == "ok"'])], data_dir=tmp_path, defaults=cfg.HALF_SECOND
     )
+    app = create_app(config, flush_interval=0.05)
     client = await aiohttp_client(app)
     await eventually(lambda: app[MONITOR].book.health["shop"].state.value == "down")
     error = app[MONITOR].pipeline.latest[("shop", "home")].result.error
@@ -384,28 +322,27 @@ async def test_hostile_probe_text_is_only_escaped_text(tmp_path, aiohttp_client,
     assert "condition_failed" in channel
 
 
-async def test_figures_cache_serves_the_last_value_while_it_refreshes():
+async def test_figures_cache_serves_the_last_value_while_it_refreshes(clock):
     calls: list[float] = []
-
-    def compute_in_thread() -> int:
-        calls.append(time.monotonic())
-        time.sleep(0.05)
-        return len(calls)
+    slow_database = asyncio.Event()  # the background refresh waits for it: a reader that waited for it would hang
 
     async def compute(_model) -> int:
-        return await asyncio.to_thread(compute_in_thread)
+        calls.append(clock())
+        if len(calls) == 2:
+            await slow_database.wait()
+        return len(calls)
 
-    cache = Cached(0.1, compute, wait_after=2.0)
+    cache = Cached(0.1, compute, wait_after=2.0, clock=clock)
     assert await cache.get(None) == 1  # the first value is waited for
     assert await cache.get(None) == 1 and len(calls) == 1
-    await asyncio.sleep(0.15)
-    started = time.monotonic()
-    assert await cache.get(None) == 1  # stale: served at once, refreshed behind
+    clock.advance(0.15)
+    assert await asyncio.wait_for(cache.get(None), 1) == 1  # stale: served at once, refreshed behind
     task = cache.refreshing
-    assert time.monotonic() - started < 0.04 and task is not None
+    assert task is not None
     assert await cache.get(None) == 1 and cache.refreshing is task  # one refresh at a time
+    slow_database.set()
     await task
     assert await cache.get(None) == 2 and len(calls) == 2
     cache.wait_after = 0.1
-    await asyncio.sleep(0.15)
+    clock.advance(0.15)
     assert await cache.get(None) == 3  # too old to show: waited for

@@ -9,7 +9,7 @@ from pydantic import SecretStr
 
 from monitor.app import create_app
 from monitor.web.headers import add_security_headers
-from tests.test_app import config_for
+from tests.support.config import shops_config
 
 TOKEN = {"Authorization": "Bearer s3cret-token"}
 OVERRIDE = "/api/admin/channels/allegro/override"
@@ -48,7 +48,7 @@ TOO_LARGE = b"x" * (1024**2 + 1)  # aiohttp's default client_max_size is 1 MiB
     ],
 )
 async def test_every_answer_carries_the_security_headers(tmp_path, aiohttp_client, fake_channel, method, path, headers, body, status):
-    config = config_for(tmp_path, ("allegro", fake_channel.url))
+    config = shops_config(tmp_path, ("allegro", fake_channel.url))
     config = config.model_copy(update={"admin_token": SecretStr("s3cret-token")})
     assert config.show_failover is False  # so /api/failover needs the token
     client = await aiohttp_client(create_app(config, flush_interval=0.05))

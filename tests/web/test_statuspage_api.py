@@ -10,7 +10,6 @@ from typing import Any
 
 import pytest
 import yaml
-from sqlalchemy import select
 
 from monitor.app import create_app
 from monitor.config import parse_config
@@ -18,12 +17,12 @@ from monitor.health import State
 from monitor.maintenance import Window
 from monitor.runner import run_probe
 from monitor.running import MONITOR
-from monitor.store.models import IncidentRow
 from monitor.web.statuspage import indicator, occurrences, span
 from probes import PROBES
 from probes.session import create_http_session
-from tests.fakes import FakeChannel, eventually
-from tests.probes.conftest import LOOPBACK, build_check
+from tests.fakes import LOOPBACK, FakeChannel, eventually
+from tests.support.probes import build_check
+from tests.support.service import incidents, state
 
 OK_BODY = "<h1>Shop</h1><button>Add to cart</button>"
 HOSTILE = '<script>alert("pwn")</script><a href="javascript:alert(1)">&amp;'
@@ -119,16 +118,7 @@ def config(tmp_path, urls: dict[str, str], now: float, interval: str = "200ms", 
         ],
         **top,
     }
-    return parse_config(yaml.safe_dump(doc), PROBES)
-
-
-def incidents(app) -> list[IncidentRow]:
-    with app[MONITOR].engine.connect() as conn:
-        return [IncidentRow.model_validate(r._mapping) for r in conn.execute(select(IncidentRow).order_by(IncidentRow.id))]
-
-
-def state(app, channel: str) -> str:
-    return app[MONITOR].book.health[channel].state.value
+    return parse_config(yaml.safe_dump(doc))
 
 
 @pytest.fixture
@@ -362,7 +352,7 @@ async def test_summary_with_200_channels_and_their_windows(tmp_path, aiohttp_cli
             f"  - {{id: c{n}, name: Channel {n}, group: {groups[n % 6]}, checks: [{{kind: http, target: '{target}'}}],",
             f"     maintenance: [{{reason: Reindex {n % 3}, cron: '{n % 60} {hour} * * *', duration: 30m}}]}}",
         ]
-    app = create_app(parse_config("\n".join(lines), PROBES), flush_interval=0.05)
+    app = create_app(parse_config("\n".join(lines)), flush_interval=0.05)
     client = await aiohttp_client(app)
     await eventually(lambda: all(h.state is State.UP for h in app[MONITOR].book.health.values()), timeout=20)
     for n in range(60):

@@ -164,7 +164,13 @@ async def _set_amount(action: Action, config: Config, ctx: ActuatorContext) -> A
             observed=current,
         )
     _, response = await _graph(ctx, config, action.target, {"daily_budget": str(action.value)})
-    ctx.log.info("meta_ads: daily_budget of %s %s -> %s (key %s)", action.target, current, action.value, action.key)
+    ctx.log.info(
+        "meta_ads: daily_budget of %s %s -> %s (key %s)",
+        action.target,
+        money(current, action.unit),
+        money(action.value, action.unit),
+        action.key,
+    )
     after = _budget(await _read(ctx, config, action.target), action.target)
     if after != action.value:
         return ActionResult.retry(
