@@ -28,6 +28,8 @@ EVENTS: dict[str, EventKind] = {
     "flapping_stopped": EventKind("info", "flapping_"),
     "connectivity_lost": EventKind("critical", "connectivity_"),
     "connectivity_restored": EventKind("info", "connectivity_"),
+    "overload_started": EventKind("critical", "overload_"),
+    "overload_ended": EventKind("info", "overload_"),
     "notifier_failing": EventKind("warning", "notifier_"),
     "notifier_recovered": EventKind("info", "notifier_"),
     # Failover events (monitor/failover): the alert's channel fields name the promotion or notice.

@@ -30,6 +30,7 @@ from monitor.failover.actions import ActuatorContext, ActuatorKind
 from monitor.failover.engine import FailoverEngine
 from monitor.failover.relay import ActionRelay
 from monitor.failover.stepper import FailoverStepper
+from monitor.loop_watch import LoopWatch
 from monitor.loops import DatabaseGauges, Tick, Upkeep
 from monitor.metrics import SERVICE_LOG, Metrics
 from monitor.pipeline import CONTROL, Pipeline
@@ -229,18 +230,49 @@ def _loops(m: Monitor) -> Lifetime:
     return lifetime
 
 
+def _started(m: Monitor, lag: float) -> None:
+    m.metrics.scheduler_lag.observe(lag)
+    m.book.run_started(m.clock())
+
+
+def _missed(m: Monitor, channel: str, check: str, why: str) -> None:
+    """A skipped run is counted, and enough of them make the monitor say it is overloaded (and freeze states)."""
+    m.metrics.missed_runs.inc((channel, check))
+    m.metrics.skipped_runs.labels(why).inc()
+    m.reactions(m.book.run_missed(m.clock(), why))
+
+
 def _probing(m: Monitor, probes: Mapping[str, ProbeKind]) -> Lifetime:
     """The probes' session, the result pipeline, the 1 s tick and the scheduler; stopped first."""
 
     async def lifetime(_app: web.Application) -> AsyncIterator[None]:
         config = m.config
         m.http = create_http_session(USER_AGENT, m.net_guard)
-        m.pipeline = Pipeline(probes, m.http, m.net_guard, m.book, m.writer, m.metrics, m.clock, m.reactions)
+        m.watch = LoopWatch()
+        m.watch.start()
+        m.pipeline = Pipeline(
+            probes,
+            m.http,
+            m.net_guard,
+            m.book,
+            m.writer,
+            m.metrics,
+            m.clock,
+            m.reactions,
+            watch=m.watch,
+            on_skipped=lambda channel, check, why: _missed(m, channel, check, why),
+        )
         m.tick = Tick(m.book, m.reactions, m.stepper.soon, m.maker, m.publisher, config.alerts.reminder_every, m.clock)
         m.tick.start()
         jobs = [(channel, check, m.pipeline.run_check) for channel in config.channels for check in channel.checks]
         jobs += [(CONTROL, check, m.pipeline.run_control) for check in config.connectivity.checks]
-        m.scheduler = CheckScheduler(jobs, m.metrics)
+        m.scheduler = CheckScheduler(
+            jobs,
+            max_in_flight=config.probing.max_in_flight,
+            late_after=config.probing.late_after,
+            on_start=lambda channel, check, lag: _started(m, lag),
+            on_missed=lambda channel, check, why: _missed(m, channel, check, why),
+        )
         m.scheduler.start()
         log.info("monitoring %d channels with %d checks", len(config.channels), sum(len(c.checks) for c in config.channels))
         yield
@@ -248,6 +280,7 @@ def _probing(m: Monitor, probes: Mapping[str, ProbeKind]) -> Lifetime:
         m.scheduler.shutdown()
         await m.tick.stop()
         await m.pipeline.stop()
+        await m.watch.stop()
         await m.http.close()
 
     return lifetime

@@ -16,6 +16,7 @@ from monitor.core.history import IncidentStarts, StoredState
 from monitor.failover.gate import HealthView
 from monitor.health import ChannelHealth, CheckHealth, Context, FlapEvent, Override, State, Transition, Verdict
 from monitor.maintenance import Window, active
+from monitor.overload import OverloadGuard
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,7 +29,17 @@ class ConnectivityChange:
     reason: str
 
 
-Event = Transition | FlapEvent | ConnectivityChange
+@dataclass(frozen=True, slots=True)
+class OverloadChange:
+    """The monitor could not run its checks on time (or can again): channel states freeze, no failover runs."""
+
+    overloaded: bool
+    at: float
+    since: float  # when it began: the key of its alert thread
+    reason: str
+
+
+Event = Transition | FlapEvent | ConnectivityChange | OverloadChange
 
 
 class ChannelBook:
@@ -45,6 +56,7 @@ class ChannelBook:
             config.connectivity.max_failing_share, config.connectivity.min_channels, config.defaults.fail_threshold
         )
         self._connectivity_since: float | None = None
+        self.overload = OverloadGuard()
 
     def restore(
         self,
@@ -74,13 +86,25 @@ class ChannelBook:
     def connectivity_lost(self) -> bool:
         return self.guard.lost
 
+    @property
+    def frozen(self) -> bool:
+        """Nothing the probes say now can be trusted: the monitor's network is lost or it is overloaded."""
+        return self.guard.lost or self.overload.overloaded
+
+    def run_started(self, at: float) -> None:
+        self.overload.started(at)
+
+    def run_missed(self, at: float, why: str) -> list[Event]:
+        """The scheduler skipped a run (late, busy, at capacity): enough of them and the monitor is overloaded."""
+        return self._overloaded(self.overload.missed(at, why), at)
+
     def context(self, channel: str, now: float) -> Context:
         """What besides its checks decides a channel's state right now (an expired override is dropped)."""
         override = self.overrides.get(channel)
         if override is not None and not override.active_at(now):
             del self.overrides[channel]
             override = None
-        return Context(maintenance=active(self.windows[channel], now), override=override, frozen=self.guard.lost)
+        return Context(maintenance=active(self.windows[channel], now), override=override, frozen=self.frozen)
 
     def observe(self, channel: str, check: str, verdict: Verdict, at: float) -> list[Event]:
         """One check's result: the guard's view first (on latest results), then the channel's health."""
@@ -105,9 +129,9 @@ class ChannelBook:
         """A control target's result: it only feeds the "is it us?" guard."""
         return self._connectivity(self.guard.control_result(check, ok), at)
 
-    def tick(self, now: float) -> list[Event]:
-        """Time-driven changes between results: maintenance starting or ending, overrides expiring."""
-        return [t for channel in self.health for t in self.apply_now(channel, now)]
+    def overload_update(self, now: float) -> list[Event]:
+        """Every second: the overload ends once no run was skipped for its clear_after."""
+        return self._overloaded(self.overload.update(now), now)
 
     def apply_now(self, channel: str, now: float) -> list[Event]:
         transition = self.health[channel].tick(now, self.context(channel, now))
@@ -144,6 +168,12 @@ class ChannelBook:
             )
             for c, h in self.health.items()
         }
+
+    def _overloaded(self, change: bool | None, at: float) -> list[Event]:
+        if change is None:
+            return []
+        since = self.overload.since if self.overload.since is not None else at
+        return [OverloadChange(change, at, since, self.overload.reason or "every run starts on time again")]
 
     def _connectivity(self, lost: bool | None, at: float) -> list[Event]:
         if lost is None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from alerts.base import Alert
-from monitor.channels import ChannelBook, ConnectivityChange, Event
+from monitor.channels import ChannelBook, ConnectivityChange, Event, OverloadChange
 from monitor.config import Channel
 from monitor.health import FlapEvent, State, Transition
 
@@ -37,6 +37,18 @@ class AlertMaker:
                 key=f"connectivity:{int(event.since)}",
                 detail=event.reason or "probes answer again",
                 event="connectivity_lost" if event.lost else "connectivity_restored",
+            )
+        if isinstance(event, OverloadChange):
+            return Alert(
+                CONNECTIVITY_OWNER,
+                "Monitor",
+                "",
+                "",
+                event.at,
+                {},
+                key=f"overload:{int(event.since)}",
+                detail=event.reason,
+                event="overload_started" if event.overloaded else "overload_ended",
             )
         if isinstance(event, FlapEvent):
             return self._flapping(event, book)

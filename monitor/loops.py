@@ -64,6 +64,7 @@ class Tick:
     def step(self) -> None:
         """One tick at the clock's time: what changed with time alone since the last one."""
         now = self.clock()
+        self.on_events(self.book.overload_update(now))
         for channel in self.book.health:
             try:
                 self.on_events(self.book.apply_now(channel, now))

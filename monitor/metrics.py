@@ -27,6 +27,8 @@ CHECK_LABELS = ("channel", "check", "kind")
 # Outcomes of an alert delivery (alerts/router.py) and of a failover action (monitor/failover/actions.py).
 ALERT_OUTCOMES = ("sent", "failed", "permanent")
 ACTION_OUTCOMES = ("applied", "retry", "failed", "conflict")
+# Why the scheduler skipped a run (monitor/scheduler.py WHY).
+SKIP_REASONS = ("late", "busy", "capacity", "stalled")
 # The always-on log line every alert gets (monitor.reactions.AlertPublisher), counted like a notifier.
 SERVICE_LOG = "service-log"
 
@@ -87,6 +89,16 @@ class Metrics:
         self.writer_queue = Gauge(f"{PREFIX}_writer_queue_depth", "Rows waiting to be written", registry=registry)
         self.connectivity_lost = Gauge(
             f"{PREFIX}_connectivity_lost", "1 while the monitor's own network seems down (channel states frozen)", registry=registry
+        )
+        self.overloaded = Gauge(
+            f"{PREFIX}_overloaded", "1 while the monitor cannot start its checks on time (channel states frozen)", registry=registry
+        )
+        self.skipped_runs = Counter(
+            f"{PREFIX}_scheduler_skipped_runs",
+            "Runs skipped, by why: late (the event loop was busy), busy (the previous run still going), capacity (max_in_flight), "
+            "stalled (timed out while our event loop stalled)",
+            ("why",),
+            registry=registry,
         )
         self.alerts = Counter(
             f"{PREFIX}_alerts",
@@ -149,6 +161,8 @@ class Metrics:
         for channel, check, kind in checks:  # (a failure reason's first time is still seen from its second)
             self.missed_runs.inc((channel, check), 0)
             self.probes.inc((channel, check, kind), 0)
+        for why in SKIP_REASONS:
+            self.skipped_runs.labels(why)
         for notifier in notifiers:
             for outcome in ALERT_OUTCOMES:
                 self.alerts.labels(notifier, outcome)

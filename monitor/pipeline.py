@@ -16,13 +16,15 @@ from monitor.channels import ChannelBook, Event
 from monitor.check_spec import CheckSpec
 from monitor.config import Channel, Check
 from monitor.health import Verdict
+from monitor.loop_watch import LoopWatch
 from monitor.metrics import Metrics
 from monitor.runner import CheckResult, run_probe
 from monitor.store.writer import ResultWriter
-from probes.base import ProbeKind
+from probes.base import ProbeKind, closed_set
 from probes.guard import NetworkGuard
 
 log = logging.getLogger("monitor.pipeline")
+STALLED_SHARE = 0.25  # a timed failure that spent this share of its time in our stalled loop is ours, not the target's
 # The owner of the "is it us?" control checks: not a sales channel, never shown as one.
 CONTROL = Channel(id="monitor-connectivity", name="Monitor connectivity", checks=[Check(kind="control", target="-")])
 
@@ -40,6 +42,9 @@ class Pipeline:
         metrics: Metrics,
         clock: Callable[[], float],
         on_events: Callable[[Iterable[Event]], None],
+        *,
+        watch: LoopWatch | None = None,
+        on_skipped: Callable[[str, str, str], None] = lambda channel, check, why: None,
     ) -> None:
         self.probes = probes
         self.http = http
@@ -49,6 +54,8 @@ class Pipeline:
         self.metrics = metrics
         self.clock = clock
         self.on_events = on_events
+        self.watch, self.on_skipped = watch, on_skipped
+        self._timed = {name for name, error in closed_set(probes.values()).items() if error.timed}
         self.latest: dict[tuple[str, str], CheckResult] = {}  # (channel, check) -> its last result
         self._inflight: set[asyncio.Task] = set()
         self._stopping = False
@@ -62,12 +69,31 @@ class Pipeline:
         await self._tracked(self._control(check))
 
     async def _check(self, channel: Channel, check: CheckSpec) -> None:
-        self.record(await run_probe(self.probes[check.kind], channel, check, self.http, self.clock, self.guard))
+        outcome = await self._probe(channel, check)
+        if outcome is not None:
+            self.record(outcome)
 
     async def _control(self, check: CheckSpec) -> None:
-        outcome = await run_probe(self.probes[check.kind], CONTROL, check, self.http, self.clock, self.guard)
+        outcome = await self._probe(CONTROL, check)
+        if outcome is None:
+            return
         self.latest[(CONTROL.id, check.id)] = outcome
         self.on_events(self.book.control(check.id, outcome.result.ok, outcome.at))
+
+    async def _probe(self, channel: Channel, check: CheckSpec) -> CheckResult | None:
+        """The probe's result, or None when it timed out because our own event loop stalled while it ran (it
+        spent more than STALLED_SHARE of its time stalled): that result says nothing about the target, so it
+        is counted as a skipped run ("stalled", which the overload guard counts) instead of against the channel."""
+        loop = asyncio.get_running_loop()
+        start = loop.time()
+        outcome = await run_probe(self.probes[check.kind], channel, check, self.http, self.clock, self.guard)
+        r = outcome.result
+        if not r.ok and r.error_class in self._timed and self.watch is not None:
+            end = loop.time()
+            if self.watch.stalled(start, end) >= STALLED_SHARE * (end - start):
+                self.on_skipped(channel.id, check.id, "stalled")
+                return None
+        return outcome
 
     def record(self, outcome: CheckResult) -> None:
         """Feed one result to the book, the writer and the metrics (no I/O here), then hand on its events."""

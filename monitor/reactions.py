@@ -13,7 +13,7 @@ from typing import Any
 from alerts.base import Alert
 from alerts.log import LogNotifier
 from alerts.router import alert_row
-from monitor.channels import ChannelBook, ConnectivityChange, Event
+from monitor.channels import ChannelBook, ConnectivityChange, Event, OverloadChange
 from monitor.config import Channel
 from monitor.events import AlertMaker
 from monitor.health import FlapEvent, Transition
@@ -76,4 +76,6 @@ class Reactions:
                 self.metrics.flapping.set((event.channel,), 1 if event.started else 0)
             elif isinstance(event, ConnectivityChange):
                 self.metrics.connectivity_lost.set(1 if event.lost else 0)
+            elif isinstance(event, OverloadChange):
+                self.metrics.overloaded.set(1 if event.overloaded else 0)
             self.publisher.publish(self.maker.for_event(event, self.book))

@@ -99,12 +99,12 @@ class MonitorReadModel:
         return self.m.alerts.problems
 
     def connectivity(self) -> Connectivity:
-        guard = self.m.book.guard
-        return Connectivity(guard.lost, guard.reason)
+        guard, overload = self.m.book.guard, self.m.book.overload
+        return Connectivity(guard.lost, guard.reason, overload.overloaded, overload.reason or None)
 
     def health(self) -> Health:
         m = self.m
-        return Health(m.healthy, m.scheduler.running, m.writer.depth, m.writer.failing)
+        return Health(m.healthy, m.scheduler.running, m.writer.depth, m.writer.failing, m.book.overload.overloaded, m.scheduler.in_flight)
 
     def failover_enabled(self) -> bool:
         return self.m.failover.enabled

@@ -23,6 +23,7 @@ from monitor.events import AlertMaker
 from monitor.failover.engine import FailoverEngine
 from monitor.failover.relay import ActionRelay
 from monitor.failover.stepper import FailoverStepper
+from monitor.loop_watch import LoopWatch
 from monitor.loops import DatabaseGauges, Tick, Upkeep
 from monitor.metrics import Metrics
 from monitor.pipeline import Pipeline
@@ -52,6 +53,7 @@ class Monitor:
     pipeline: Pipeline = field(init=False)
     tick: Tick = field(init=False)
     scheduler: CheckScheduler = field(init=False)
+    watch: LoopWatch = field(init=False)
     net_guard: NetworkGuard = field(init=False)
     outbound: aiohttp.ClientSession = field(init=False)
     http: aiohttp.ClientSession = field(init=False)

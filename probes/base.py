@@ -22,6 +22,9 @@ class ErrorClass:
 
     meaning: str
     severity: str = "down"
+    # A failure of waiting (a timeout, a slow answer): the monitor's own stalled event loop causes it too, so one
+    # taken while the loop stalled says nothing about the target (monitor/pipeline.py drops it).
+    timed: bool = False
 
 
 # The reasons any kind can fail with: the runner's own (the deadline, a condition, a bug) and the resolve and
@@ -30,13 +33,13 @@ class ErrorClass:
 SHARED_ERRORS: dict[str, ErrorClass] = {
     "dns_nxdomain": ErrorClass("the name does not exist (NXDOMAIN)"),
     "dns_no_answer": ErrorClass("the name exists but has no record of the asked type"),
-    "dns_timeout": ErrorClass("DNS lookup timed out"),
+    "dns_timeout": ErrorClass("DNS lookup timed out", timed=True),
     "dns_error": ErrorClass("DNS lookup failed"),
     "connect_refused": ErrorClass("connection refused"),
-    "connect_timeout": ErrorClass("connection timed out"),
+    "connect_timeout": ErrorClass("connection timed out", timed=True),
     "connect_error": ErrorClass("connection failed"),
     "blocked_destination": ErrorClass("the target address is not allowed"),
-    "timeout": ErrorClass("no complete answer before the check's timeout", "down (stale for a `statuspage` check)"),
+    "timeout": ErrorClass("no complete answer before the check's timeout", "down (stale for a `statuspage` check)", timed=True),
     "condition_failed": ErrorClass("a condition on the result did not hold"),
     "internal_error": ErrorClass("the monitor itself failed running the check"),
 }

@@ -24,7 +24,7 @@ ERRORS = {
     **http_errors.ERRORS,
     "content_mismatch": ErrorClass("the page content is not what was expected"),
     "content_type": ErrorClass("the response has an unexpected content type"),
-    "too_slow": ErrorClass("the response took longer than allowed"),
+    "too_slow": ErrorClass("the response took longer than allowed", timed=True),
     "body_too_large": ErrorClass("the response body is larger than allowed"),
 }
 # blackbox_exporter's HTTP phases. Ours: resolve = DNS lookup; connect = TCP connect and, for https, the

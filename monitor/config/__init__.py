@@ -15,6 +15,7 @@ from monitor.config.models import (
     Defaults,
     Flapping,
     MaintenanceWindow,
+    Probing,
     Retention,
     parse_listen,
 )
@@ -32,6 +33,7 @@ __all__ = [
     "Defaults",
     "Flapping",
     "MaintenanceWindow",
+    "Probing",
     "Problem",
     "Retention",
     "load_config",

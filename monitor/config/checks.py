@@ -19,6 +19,7 @@ from monitor.config.models import (
     Defaults,
     Flapping,
     MaintenanceWindow,
+    Probing,
     Retention,
 )
 from monitor.config_errors import Problem, problems_from_validation
@@ -42,6 +43,8 @@ def allowed_keys(probes: Mapping[str, ProbeKind], data: Any):
             return _keys(Connectivity)
         if names == ["retention"]:
             return _keys(Retention)
+        if names == ["probing"]:
+            return _keys(Probing)
         if names and names[0] == "failover":
             return failover_config.allowed_keys(names) or []
         if names and names[0] == "alerts":

@@ -134,6 +134,17 @@ class Connectivity(_HasChecks):
     min_channels: int = Field(3, ge=1)  # the share rule needs at least this many channels
 
 
+class Probing(Strict):
+    """How many probes may run at once, and how late a run may start (monitor/scheduler.py)."""
+
+    # Runs beyond this many probes in flight are skipped and counted as missed: a bounded monitor degrades by
+    # telling you, instead of starting ever more probes that all time out together.
+    max_in_flight: int = Field(1000, ge=1, le=100_000)
+    # A run the event loop reaches later than this after its time is skipped (and counted), never started late:
+    # a late start would spend the check's timeout on our own queue and report the shop as slow or down.
+    late_after: Duration = 1.0
+
+
 class Retention(Strict):
     """How long history is kept: raw results, then their hourly and daily rollups (monitor/store/rollups.py)."""
 
@@ -204,6 +215,7 @@ class Config(Strict):
     flapping: Flapping = Flapping()
     connectivity: Connectivity = Connectivity()
     retention: Retention = Retention()
+    probing: Probing = Probing()
     channels: list[Channel] = Field(min_length=1)
     failover: Failover = Failover()
     alerts: Alerts = Alerts()  # notifiers (Slack, e-mail, webhook) and routes; the log always gets every alert

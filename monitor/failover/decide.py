@@ -88,7 +88,7 @@ class Decider:
         """What to change now, given every channel's health; changes nothing (see the engine's commit)."""
         decision = Decision(now)
         if frozen or not self.enabled:
-            return decision  # "is it us?": no failover at all while the monitor's own network is out
+            return decision  # "is it us?": no failover at all while the monitor's own network is out or it is overloaded
         standings = self._standings(now, health, decision)
         settled = self.settling.settled(standings, now)
         failed = sorted(c for c, s in standings.items() if s is Standing.FAILED)

@@ -76,7 +76,7 @@ class FailoverStepper:
                 return
 
     async def _decide(self) -> None:
-        decision = self.engine.evaluate(self.clock(), self.book.health_views(), self.book.connectivity_lost)
+        decision = self.engine.evaluate(self.clock(), self.book.health_views(), self.book.frozen)
         if decision.empty:
             return
         # The state changes (and their alerts) that led here are stored first, so that the outbox keeps

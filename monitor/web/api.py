@@ -47,7 +47,12 @@ async def channels(request: web.Request) -> web.Response:
     connectivity = model.connectivity()
     return web.json_response(
         {
-            "connectivity": {"lost": connectivity.lost, "reason": connectivity.reason},
+            "connectivity": {
+                "lost": connectivity.lost,
+                "reason": connectivity.reason,
+                "overloaded": connectivity.overloaded,
+                "overload_reason": connectivity.overload_reason,
+            },
             "alert_problems": model.alert_problems(),
             "channels": [channel_summary(model, cid, uptime.get(cid, {})) for cid in model.channels()],
         }

@@ -16,6 +16,8 @@ async def healthz(request: web.Request) -> web.Response:
         "scheduler_running": health.scheduler_running,
         "writer_queue_depth": health.writer_queue_depth,
         "database_failing": health.database_failing,
+        "overloaded": health.overloaded,  # runs are being skipped: channel states frozen (see /api/channels)
+        "probes_in_flight": health.probes_in_flight,
     }
     return web.json_response(body, status=200 if health.ok else 503)
 

@@ -114,6 +114,8 @@ async def overview(request: web.Request) -> web.Response:
         "empty_bar": history["empty"],
         "connectivity_lost": connectivity.lost,
         "connectivity_reason": connectivity.reason,
+        "overloaded": connectivity.overloaded,
+        "overload_reason": connectivity.overload_reason,
         "incidents": incidents,
         "names": names,
         "maintenance": maintenance_notices(model, now, MAINTENANCE_HORIZON),

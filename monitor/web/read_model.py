@@ -126,8 +126,17 @@ class Incident:
 
 @dataclass(frozen=True, slots=True)
 class Connectivity:
+    """Why the monitor cannot judge channels now: its own network is lost, or it is overloaded."""
+
     lost: bool = False
     reason: str | None = None
+    overloaded: bool = False
+    overload_reason: str | None = None
+
+    @property
+    def frozen(self) -> bool:
+        """Channel states are frozen (and may be stale) and failover moves nothing."""
+        return self.lost or self.overloaded
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,6 +147,9 @@ class Health:
     scheduler_running: bool
     writer_queue_depth: int
     database_failing: bool
+    # Not a failure of the instance (a restart would not help; it still serves and reports): a detail.
+    overloaded: bool = False
+    probes_in_flight: int = 0
 
 
 @dataclass(frozen=True, slots=True)

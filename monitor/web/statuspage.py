@@ -17,7 +17,7 @@ from typing import Any
 from monitor.core.timefmt import iso_z
 from monitor.health import State
 from monitor.maintenance import Window
-from monitor.web.read_model import ChannelInfo, ChannelStatus, Incident
+from monitor.web.read_model import ChannelInfo, ChannelStatus, Connectivity, Incident
 from monitor.web.views import GROUPS, cause_text
 
 PAGE_ID = "channel-monitor"  # one page per monitor; no other page shares its responses
@@ -46,6 +46,7 @@ DESCRIPTIONS = {
     "maintenance": "Service Under Maintenance",
 }
 CONNECTIVITY_LOST = "Monitor Connectivity Lost"
+OVERLOADED = "Monitor Overloaded"
 
 
 iso = iso_z  # Statuspage's format
@@ -61,10 +62,12 @@ def span(seconds: float) -> str:
     return " ".join(parts[:2])
 
 
-def indicator(states: Sequence[State], connectivity_lost: bool = False) -> tuple[str, str]:
+def indicator(states: Sequence[State], connectivity_lost: bool = False, overloaded: bool = False) -> tuple[str, str]:
     """The page's (status.indicator, status.description) from the channels' states."""
     if connectivity_lost:  # every state is frozen and may be stale: say so rather than "operational"
         return "critical", CONNECTIVITY_LOST
+    if overloaded:  # the same: the monitor cannot judge the channels now
+        return "critical", OVERLOADED
     down = sum(s is State.DOWN for s in states)
     if down and 2 * down >= len(states):
         level = "critical"
@@ -134,9 +137,9 @@ def components(channels: Iterable[ChannelInfo], statuses: Mapping[str, ChannelSt
     return out
 
 
-def status(statuses: Iterable[ChannelStatus], connectivity_lost: bool) -> dict[str, str]:
+def status(statuses: Iterable[ChannelStatus], connectivity: Connectivity) -> dict[str, str]:
     """The page's status object."""
-    level, description = indicator([s.state for s in statuses], connectivity_lost)
+    level, description = indicator([s.state for s in statuses], connectivity.lost, connectivity.overloaded)
     return {"indicator": level, "description": description}
 
 

@@ -108,14 +108,14 @@ async def summary(request: web.Request) -> web.Response:
         components=encoded,
         incidents=json.dumps(_incidents(view, list(reversed(snapshot.open_rows)), by_id)),
         scheduled_maintenances=json.dumps(_maintenances(request, view, by_id, "scheduled", "in_progress")),
-        status=json.dumps(status(view.statuses.values(), view.model.connectivity().lost)),
+        status=json.dumps(status(view.statuses.values(), view.model.connectivity())),
     )
 
 
 async def status_json(request: web.Request) -> web.Response:
     """GET /api/v2/status.json."""
     view = _view(request)
-    return _json({"page": view.page, "status": status(view.statuses.values(), view.model.connectivity().lost)})
+    return _json({"page": view.page, "status": status(view.statuses.values(), view.model.connectivity())})
 
 
 async def components_json(request: web.Request) -> web.Response:

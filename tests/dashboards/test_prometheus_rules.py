@@ -34,6 +34,7 @@ EXPECTED_ALERTS = {
     "AlertDeliveryFailing",
     "AlertDeliveryFailedPermanently",
     "ConnectivityLost",
+    "MonitorOverloaded",
 }
 
 

@@ -78,7 +78,12 @@ channels:
     await eventually(lambda: sum(s.hits for s in shops) > before + 12)  # three more rounds of failures
     assert all(h.state.value == "up" for h in monitor.book.health.values())  # frozen, not down
     body = await (await client.get("/api/channels")).json()
-    assert body["connectivity"] == {"lost": True, "reason": "4 of 4 channels are failing at once"}
+    assert body["connectivity"] == {
+        "lost": True,
+        "reason": "4 of 4 channels are failing at once",
+        "overloaded": False,
+        "overload_reason": None,
+    }
     assert "Monitor connectivity lost" in await (await client.get("/")).text()
     for shop in shops:
         shop.mode = "ok"

@@ -182,7 +182,7 @@ async def test_pages_and_apis_render_from_a_fake_read_model(aiohttp_client):
     assert (await client.get("/channels/nope")).status == 404
 
     channels = await (await client.get("/api/channels")).json()
-    assert channels["connectivity"] == {"lost": False, "reason": ""}
+    assert channels["connectivity"] == {"lost": False, "reason": "", "overloaded": False, "overload_reason": None}
     shop = channels["channels"][0]
     assert (shop["id"], shop["state"], shop["cause"], shop["uptime_24h"]) == ("shop", "down", "home: connection refused", 0.9)
     assert shop["checks"][0] | {"interval": "30s"} == shop["checks"][0] and shop["checks"][0]["error_class"] == "connect_refused"
@@ -198,6 +198,8 @@ async def test_pages_and_apis_render_from_a_fake_read_model(aiohttp_client):
         "scheduler_running": True,
         "writer_queue_depth": 0,
         "database_failing": False,
+        "overloaded": False,
+        "probes_in_flight": 0,
     }
     assert (await (await client.get("/metrics")).text()) == "channel_monitor_up 1\n"
 

@@ -49,6 +49,15 @@ def self_health_stats() -> tuple:
         thresholds=steps("green", (1, "red")),
         mappings=mapping({0: ("OK", "green"), 1: ("LOST", "red")}),
     )
+    overloaded = stat_panel(
+        "Load",
+        "OVERLOADED while the monitor cannot start its checks on time (runs skipped: see Skipped runs): channel "
+        "states are frozen and failover moves nothing, rather than healthy channels being marked down.",
+        "channel_monitor_overloaded",
+        legend="{{instance}}",
+        thresholds=steps("green", (1, "red")),
+        mappings=mapping({0: ("OK", "green"), 1: ("OVERLOADED", "red")}),
+    )
     queue = stat_panel(
         "Writer queue",
         "Results waiting to be written to the database. It should stay near 0; a queue that grows means the database is slow or failing.",
@@ -70,7 +79,7 @@ def self_health_stats() -> tuple:
         unit=units.Seconds,
         thresholds=steps("green", (1, "red")),
     )
-    return up, heartbeat, connectivity, queue, dropped, lag_now
+    return up, heartbeat, connectivity, overloaded, queue, dropped, lag_now
 
 
 def self_health_graphs() -> tuple:
@@ -95,6 +104,18 @@ def self_health_graphs() -> tuple:
         ),
         unit=units.CountsPerSecond,
     )
+    skipped = time_series(
+        "Skipped runs",
+        "Runs the monitor did not start, by why: late (its event loop was busy), busy (the check's previous run "
+        "still going), capacity (probing.max_in_flight reached), stalled (a probe timed out while the loop "
+        "stalled: dropped, not counted against the channel). A steady rate means more checks than the machine runs.",
+        query(
+            "sum by (why) (rate(channel_monitor_scheduler_skipped_runs_total[$__rate_interval])) or on() vector(0)",
+            "{{why}}",
+        ),
+        unit=units.CountsPerSecond,
+        stacked=True,
+    )
     probes = time_series(
         "Probes run",
         "Probes per second by kind. A drop without a config change means checks stopped running.",
@@ -108,4 +129,4 @@ def self_health_graphs() -> tuple:
         query("rate(channel_monitor_results_written_total[$__rate_interval])", "{{instance}}"),
         unit=units.CountsPerSecond,
     )
-    return lag, missed, probes, written
+    return lag, missed, skipped, probes, written
