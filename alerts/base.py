@@ -64,7 +64,7 @@ class Alert:
             what = "lost its own connectivity; channel states are frozen" if self.event == "connectivity_lost" else "is connected again"
             return f"The monitor {what}: {self.detail}"
         if self.event in ("overload_started", "overload_ended"):
-            what = "is overloaded; channel states are frozen" if self.event == "overload_started" else "keeps up again"
+            what = "is overloaded; failures do not count" if self.event == "overload_started" else "keeps up again"
             return f"The monitor {what}: {self.detail}"
         if self.event in FAILOVER_EVENTS:
             return f"{FAILOVER_EVENTS[self.event]}: {self.channel_name} ({self.channel}): {self.detail}"

@@ -88,7 +88,7 @@ class ChannelBook:
 
     @property
     def frozen(self) -> bool:
-        """Nothing the probes say now can be trusted: the monitor's network is lost or it is overloaded."""
+        """No failover now: the monitor's network is lost (states frozen) or it is overloaded (failures ignored)."""
         return self.guard.lost or self.overload.overloaded
 
     def run_started(self, at: float) -> None:
@@ -104,7 +104,9 @@ class ChannelBook:
         if override is not None and not override.active_at(now):
             del self.overrides[channel]
             override = None
-        return Context(maintenance=active(self.windows[channel], now), override=override, frozen=self.frozen)
+        return Context(
+            maintenance=active(self.windows[channel], now), override=override, frozen=self.guard.lost, overloaded=self.overload.overloaded
+        )
 
     def observe(self, channel: str, check: str, verdict: Verdict, at: float) -> list[Event]:
         """One check's result: the guard's view first (on latest results), then the channel's health."""

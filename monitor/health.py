@@ -129,6 +129,13 @@ class Context:
     maintenance: Window | None = None  # an active maintenance window
     override: Override | None = None  # an active manual override
     frozen: bool = False  # the monitor's own connectivity is lost: hold every state
+    # The monitor is overloaded: a failure may be its own (a probe starved of CPU), so failures do not count
+    # and no channel gets worse; a success is still evidence, so a channel can come up or recover.
+    overloaded: bool = False
+
+    def ignores(self, verdict: Verdict) -> bool:
+        """Whether this result says nothing about the channel now."""
+        return self.frozen or (self.overloaded and not verdict.healthy)
 
     def steered(self, now: float) -> bool:
         """A person decides the state now (maintenance, an active override), not the channel's checks."""
@@ -174,15 +181,15 @@ class ChannelHealth:
         """Record a check's verdict; return the transition and flapping changes it causes."""
         verdict = self.effective(check, verdict)
         previous = self.checks.get(check, CheckHealth())
-        if ctx.frozen:
-            # "Is it us?": results taken while the monitor is cut off say nothing about the channel,
-            # so they do not count toward any threshold (counting them would declare every channel
-            # down the moment connectivity returns).
+        if ctx.ignores(verdict):
+            # "Is it us?": results taken while the monitor is cut off (or failures while it is overloaded)
+            # say nothing about the channel, so they do not count toward any threshold (counting them would
+            # declare every channel down the moment connectivity returns).
             self.checks[check] = replace(previous, last=verdict)
         else:
             self.checks[check] = advance_check(previous, verdict, self.rules.thresholds)
         events: list[Transition | FlapEvent] = []
-        if verdict.level is not None and not ctx.frozen and not ctx.steered(now):
+        if verdict.level is not None and not ctx.ignores(verdict) and not ctx.steered(now):
             self.flap.settings = self.rules.flapping
             flap = self.flap.observe(self._raw_verdict_state().value)
             if flap is not None:
@@ -219,6 +226,8 @@ class ChannelHealth:
             new, cause, forced = State.MAINTENANCE, {"maintenance": ctx.maintenance.reason}, True
         elif ctx.frozen:
             return None  # "is it us?": nothing the probes say now can be trusted
+        elif ctx.overloaded and self.raw_state in (State.DOWN, State.DEGRADED):
+            return None  # failures counted before the overload are not acted on while it lasts
         else:
             new = self.raw_state
             cause = _cause(trigger, self.checks, new)

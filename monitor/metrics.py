@@ -91,7 +91,7 @@ class Metrics:
             f"{PREFIX}_connectivity_lost", "1 while the monitor's own network seems down (channel states frozen)", registry=registry
         )
         self.overloaded = Gauge(
-            f"{PREFIX}_overloaded", "1 while the monitor cannot start its checks on time (channel states frozen)", registry=registry
+            f"{PREFIX}_overloaded", "1 while the monitor cannot start its checks on time (failures do not count)", registry=registry
         )
         self.skipped_runs = Counter(
             f"{PREFIX}_scheduler_skipped_runs",

@@ -62,6 +62,24 @@ def test_frozen_context_holds_states_and_does_not_count_what_it_sees():
     assert feed(channel, [(6, "home", FAIL, Context()), (7, "home", FAIL, Context())]) == [[], [("up", "down")]]
 
 
+def test_while_overloaded_failures_do_not_count_but_successes_do():
+    overloaded = Context(overloaded=True)
+    fresh = ChannelHealth("allegro", Rules(Thresholds(2, 2)))
+    assert feed(fresh, [(1, "home", OK, overloaded)]) == [[("unknown", "up")]]  # a good result is still evidence
+    assert feed(fresh, [(t, "home", FAIL, overloaded) for t in (2, 3, 4)]) == [[], [], []]
+    assert fresh.state is State.UP and fresh.checks["home"].fails == 0
+
+    # A failure counted just before the overload is not acted on while it lasts ...
+    halfway = ChannelHealth("amazon", Rules(Thresholds(2, 2)))
+    feed(halfway, [(1, "home", OK, Context()), (2, "home", FAIL, Context())])
+    assert feed(halfway, [(3, "home", FAIL, overloaded)]) == [[]]
+    assert halfway.tick(4, overloaded) is None and halfway.state is State.UP
+    # ... and a down channel still recovers on good results.
+    down = ChannelHealth("ceneo", Rules(Thresholds(1, 2)))
+    feed(down, [(1, "home", FAIL, Context())])
+    assert feed(down, [(2, "home", OK, overloaded), (3, "home", OK, overloaded)]) == [[], [("down", "up")]]
+
+
 def test_override_and_maintenance_apply_while_frozen():
     channel = ChannelHealth("allegro", Rules(Thresholds(2, 2)))
     feed(channel, [(1, "home", OK, Context())])

@@ -50,3 +50,27 @@ def test_skipping_continues_it():
     feed(guard, 125.0, 100, 1)  # still skipping
     assert guard.update(140.0) is None and guard.overloaded
     assert guard.update(155.5) is False
+
+
+def test_the_book_ignores_failures_while_overloaded_and_counts_them_again_after():
+    from monitor.channels import ChannelBook, OverloadChange
+    from monitor.config import parse_config
+    from monitor.health import Verdict
+
+    config = parse_config(
+        "defaults: {fail_threshold: 2, recover_threshold: 1}\n"
+        "channels: [{id: shop, name: Shop, checks: [{kind: http, id: home, target: 'https://shop.example/'}]}]"
+    )
+    book = ChannelBook(config, 0.0)
+    fail = Verdict(False, "timeout", "no answer in 5s")
+    book.observe("shop", "home", Verdict(True), 1.0)
+    for _ in range(10):
+        book.run_started(2.0)
+    events = [e for _ in range(3) for e in book.run_missed(2.0, "late")]
+    assert [type(e) for e in events] == [OverloadChange] and events[0].overloaded and book.frozen
+    assert book.observe("shop", "home", fail, 3.0) == [] and book.observe("shop", "home", fail, 4.0) == []
+    assert book.health["shop"].state.value == "up"
+    [ended] = book.overload_update(40.0)  # 30 s without a skipped run
+    assert isinstance(ended, OverloadChange) and not ended.overloaded and not book.frozen
+    book.observe("shop", "home", fail, 41.0)
+    assert [t.new.value for t in book.observe("shop", "home", fail, 42.0)] == ["down"]  # counted again

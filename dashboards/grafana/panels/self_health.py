@@ -51,8 +51,8 @@ def self_health_stats() -> tuple:
     )
     overloaded = stat_panel(
         "Load",
-        "OVERLOADED while the monitor cannot start its checks on time (runs skipped: see Skipped runs): channel "
-        "states are frozen and failover moves nothing, rather than healthy channels being marked down.",
+        "OVERLOADED while the monitor cannot start its checks on time (runs skipped: see Skipped runs): failed "
+        "results do not count and failover moves nothing, rather than healthy channels being marked down.",
         "channel_monitor_overloaded",
         legend="{{instance}}",
         thresholds=steps("green", (1, "red")),
