@@ -120,7 +120,7 @@ async def test_a_control_probe_in_flight_is_cut_off_quietly_at_stop(tmp_path, ai
     config = parse_config(
         f"""data_dir: {tmp_path}
 allow_networks: [127.0.0.0/8]
-defaults: {{interval: 5s, timeout: 4s}}
+defaults: {{interval: 2m, timeout: 1m}}
 connectivity:
   checks: [{{kind: http, id: cdn, target: '{url}'}}]
 channels:
@@ -130,7 +130,8 @@ channels:
     app = create_app(config, flush_interval=0.05)
     client = await aiohttp_client(app)
     monitor = app[MONITOR]
-    await eventually(lambda: hanging.hits >= 2)  # the channel's probe and the control probe both hang
+    # Both hang (a long interval: each gets its early first run within seconds, and a minute's timeout).
+    await eventually(lambda: hanging.hits >= 2)
     assert len(monitor.pipeline._inflight) == 2  # the control probe is tracked like a check
     await client.close()  # stop: both are cut off
     assert monitor.pipeline._inflight == set()
