@@ -28,6 +28,9 @@ class OverloadGuard:
     # runs due in it: one skipped run (a GC pause, a slow disk flush) is noise, a steady share is not.
     min_missed: int = 3
     max_missed_share: float = 0.01
+    # ... and in at least this many different seconds of the window: one stall of the event loop (a long
+    # garbage collection, a slow disk) skips several runs at once, which is a pause, not an overload.
+    min_seconds: int = 3
     clear_after: float = 30.0  # no run skipped for this long: the overload is over
     overloaded: bool = False
     reason: str = ""
@@ -47,7 +50,8 @@ class OverloadGuard:
         if self.overloaded:
             self.reason = self._reason(started, missed)  # what holds now, for the banner and /api/channels
             return None
-        if missed >= self.min_missed and missed > self.max_missed_share * (started + missed):
+        seconds = sum(1 for b in self._buckets.values() if b.missed)
+        if missed >= self.min_missed and missed > self.max_missed_share * (started + missed) and seconds >= self.min_seconds:
             self.overloaded, self.since = True, at
             self.reason = self._reason(started, missed)
             return True

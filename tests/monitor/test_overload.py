@@ -11,6 +11,13 @@ def feed(guard: OverloadGuard, at: float, started: int, missed: int, why: str = 
     return [change for _ in range(missed) if (change := guard.missed(at, why)) is not None]
 
 
+def test_one_pause_that_skips_many_runs_at_once_is_not_overload():
+    guard = OverloadGuard()
+    assert feed(guard, 100.2, 50, 8, "stalled") == [] and not guard.overloaded  # one stall, one second
+    assert feed(guard, 101.5, 50, 1) == [] and not guard.overloaded  # a second second
+    assert feed(guard, 102.5, 50, 1) == [True]  # skipping goes on in a third second: overloaded
+
+
 def test_one_skipped_run_is_noise_a_steady_share_is_overload():
     guard = OverloadGuard()
     assert feed(guard, 100.0, 500, 1) == [] and not guard.overloaded  # a GC pause
@@ -35,7 +42,9 @@ def test_old_misses_leave_the_window():
 
 def test_it_ends_after_clear_after_with_nothing_skipped_and_says_why_meanwhile():
     guard = OverloadGuard(clear_after=30.0)
-    feed(guard, 100.0, 100, 5, "capacity")
+    feed(guard, 98.0, 100, 1, "capacity")
+    feed(guard, 99.0, 0, 1, "capacity")
+    feed(guard, 100.0, 0, 3, "capacity")
     feed(guard, 100.5, 0, 3, "late")
     assert guard.overloaded and "(5 capacity, 3 late)" in guard.reason
     assert guard.update(120.0) is None and guard.overloaded  # 19.5 s since the last skipped run
@@ -46,7 +55,9 @@ def test_it_ends_after_clear_after_with_nothing_skipped_and_says_why_meanwhile()
 
 def test_skipping_continues_it():
     guard = OverloadGuard(clear_after=30.0)
-    feed(guard, 100.0, 100, 5)
+    feed(guard, 98.0, 100, 1)
+    feed(guard, 99.0, 0, 1)
+    feed(guard, 100.0, 0, 3)
     feed(guard, 125.0, 100, 1)  # still skipping
     assert guard.update(140.0) is None and guard.overloaded
     assert guard.update(155.5) is False
@@ -66,11 +77,11 @@ def test_the_book_ignores_failures_while_overloaded_and_counts_them_again_after(
     book.observe("shop", "home", Verdict(True), 1.0)
     for _ in range(10):
         book.run_started(2.0)
-    events = [e for _ in range(3) for e in book.run_missed(2.0, "late")]
+    events = [e for at in (2.0, 3.0, 4.0) for e in book.run_missed(at, "late")]  # skipping in three seconds
     assert [type(e) for e in events] == [OverloadChange] and events[0].overloaded and book.frozen
-    assert book.observe("shop", "home", fail, 3.0) == [] and book.observe("shop", "home", fail, 4.0) == []
+    assert book.observe("shop", "home", fail, 5.0) == [] and book.observe("shop", "home", fail, 6.0) == []
     assert book.health["shop"].state.value == "up"
-    [ended] = book.overload_update(40.0)  # 30 s without a skipped run
+    [ended] = book.overload_update(40.0)  # 36 s without a skipped run
     assert isinstance(ended, OverloadChange) and not ended.overloaded and not book.frozen
     book.observe("shop", "home", fail, 41.0)
     assert [t.new.value for t in book.observe("shop", "home", fail, 42.0)] == ["down"]  # counted again
