@@ -22,6 +22,7 @@ from tests.fakes import FakeChannel, eventually, serve
 from tests.support import config as cfg
 from tests.support.pages import Html, bar_of
 from tests.support.service import counted_up
+from tests.support.store import rollup
 
 SVG = "{http://www.w3.org/2000/svg}"
 HOSTILE = '<script>alert(1)</script>"onmouseover="x javascript:alert(1)'
@@ -43,26 +44,6 @@ def date(epoch: float) -> str:
 
 def iso(epoch: float) -> str:
     return datetime.fromtimestamp(epoch, UTC).isoformat()
-
-
-def rollup(period: str, channel: str, check: str, bucket: int, **values) -> dict:
-    row = {
-        "period": period,
-        "channel": channel,
-        "check": check,
-        "bucket_start": bucket,
-        "n_up": 0,
-        "n_degraded": 0,
-        "n_down": 0,
-        "n_maintenance": 0,
-        "n_unknown": 0,
-        "latency_count": 0,
-        "latency_sum_us": 0,
-        "latency_min": None,
-        "latency_max": None,
-        "latency_p95": None,
-    }
-    return row | values
 
 
 def seed(app, rows: list[dict], table=RollupRow) -> None:

@@ -22,6 +22,7 @@ from monitor.store.queries import (
     plans_for_incidents,
 )
 from monitor.store.rollups import RAW_ID, apply_retention, run_rollups
+from tests.support.store import rollup
 
 NOW = 1_793_539_234.5  # 1 November 2026, 12:40:34.5 UTC
 TODAY = floor_to(NOW, DAY)
@@ -47,26 +48,6 @@ def result(at: float, channel: str = "allegro", check: str = "home", state: str 
 def store(engine, rows: list[dict]) -> None:
     with engine.begin() as conn:
         conn.execute(insert(ProbeResultRow), rows)
-
-
-def rollup(period: str, channel: str, check: str, bucket: int, **values) -> dict:
-    row = {
-        "period": period,
-        "channel": channel,
-        "check": check,
-        "bucket_start": bucket,
-        "n_up": 0,
-        "n_degraded": 0,
-        "n_down": 0,
-        "n_maintenance": 0,
-        "n_unknown": 0,
-        "latency_count": 0,
-        "latency_sum_us": 0,
-        "latency_min": None,
-        "latency_max": None,
-        "latency_p95": None,
-    }
-    return row | values
 
 
 def random_results(seed: int, n: int, since: float, until: float, channels=("allegro", "amazon")) -> list[dict]:
