@@ -15,10 +15,10 @@ from cryptography import x509
 from pydantic import Field, field_validator, model_validator
 
 from monitor.core.durations import Duration
-from probes import http_errors, tls
+from probes import http_client, http_errors, tls
 from probes.base import ErrorClass, Fact, FactGauge, ProbeConfig, ProbeContext, ProbeKind, ProbeResult, Samples, number
 from probes.guard import noncanonical_ipv4
-from probes.http_errors import client_error
+from probes.http_errors import short
 
 ERRORS = {
     **http_errors.ERRORS,
@@ -28,7 +28,7 @@ ERRORS = {
     "body_too_large": ErrorClass("the response body is larger than allowed"),
 }
 # blackbox_exporter's HTTP phases. Ours: resolve = DNS lookup; connect = TCP connect and, for https, the
-# TLS handshake (aiohttp reports them as one step); processing = request sent to first byte;
+# TLS handshake (timed as one step, as blackbox_exporter's connect+tls); processing = request sent to first byte;
 # transfer = first byte to the end of the body.
 HTTP_PHASES = ("resolve", "connect", "processing", "transfer")
 
@@ -100,41 +100,49 @@ def status_allowed(status: int, expected: list[int | str]) -> bool:
 
 async def probe(target: str, config: Config, ctx: ProbeContext) -> ProbeResult:
     """Make one request and judge it against the check's expectations."""
-    start = time.perf_counter()
+    user_agent = ctx.http.headers.get("User-Agent", "") if ctx.http is not None else ""
     try:
-        async with ctx.http.request(
-            config.method,
-            target,
-            headers=config.headers,
-            allow_redirects=config.follow_redirects,
-            max_redirects=config.max_redirects + 1,  # aiohttp counts the redirect that fails too
-            ssl=None if config.verify_tls else False,
-            trace_request_ctx=ctx.progress,
-        ) as response:
-            ctx.progress["phase"] = "body"
-            first_byte = time.perf_counter() - start
-            cert_expiry = _cert_expiry(response)
-            body, too_large = await read_limited(response, config.max_body_bytes)
-            status, charset, media_type = response.status, response.charset, response.content_type
-            redirects = len(response.history)
-    except aiohttp.ClientError as exc:
-        return client_error(exc)
-    elapsed = time.perf_counter() - start
-    facts = {
+        request = http_client.prepare(config.method, target, tuple(config.headers.items()), user_agent)
+        response = await http_client.fetch(
+            request,
+            user_agent=user_agent,
+            guard=ctx.guard,
+            tls_context=lambda: tls.client_context(config.verify_tls, None),
+            follow_redirects=config.follow_redirects,
+            max_redirects=config.max_redirects,
+            limit=config.max_body_bytes,
+            progress=ctx.progress,
+        )
+    except http_client.FetchFailed as exc:
+        return ProbeResult.fail(exc.error_class, short(exc, exc.message))
+    return judge(response, config)
+
+
+def judge(response: http_client.Response, config: Config) -> ProbeResult:
+    """The result of a complete answer: its facts, and the first expectation it breaks."""
+    body, status, media_type = response.body, response.status, response.media_type
+    elapsed = response.elapsed_seconds
+    facts: dict[str, Fact] = {
         "status": status,
         "response_time_seconds": round(elapsed, 6),
-        "first_byte_seconds": round(first_byte, 6),
-        **_phases(ctx.progress),
-        "body_bytes": len(body),
-        "content_type": media_type,
-        "redirects": redirects,
+        "first_byte_seconds": round(response.first_byte_seconds, 6),
     }
-    if cert_expiry is not None:
-        facts["cert_expiry_seconds"] = round(cert_expiry[0], 1)
-        facts["cert_not_after"] = cert_expiry[1]
+    if response.dns_seconds is not None:
+        facts["dns_seconds"] = round(response.dns_seconds, 6)
+    if response.connect_seconds is not None:
+        facts["connect_seconds"] = round(response.connect_seconds, 6)
+    facts["body_bytes"] = len(body)
+    facts["content_type"] = media_type
+    facts["redirects"] = response.redirects
+    if response.certificate:
+        cert_expiry = _cert_expiry(response.certificate)
+        if cert_expiry is not None:
+            facts["cert_expiry_seconds"] = round(cert_expiry[0], 1)
+            facts["cert_not_after"] = cert_expiry[1]
+    charset = response.charset
     text = cache(lambda: decode(body, charset))
     data = {"body": cache(lambda: json.loads(text())), "body_text": text}
-    if too_large:
+    if response.too_large:
         return ProbeResult.fail("body_too_large", f"body larger than {config.max_body_bytes} bytes", **facts)
     if not status_allowed(status, config.expect_status):
         return ProbeResult.fail("http_status", f"HTTP {status}", **facts)
@@ -170,22 +178,9 @@ def _body_problem(config: Config, text) -> str | None:
     return None
 
 
-def _phases(progress: dict) -> dict[str, float]:
-    """DNS and connect durations, summed over the redirect hops (connect includes the TLS handshake)."""
-    phases = {}
-    if "dns_end_total" in progress:
-        phases["dns_seconds"] = round(progress["dns_end_total"], 6)
-    if "connect_end_total" in progress:  # connection creation includes the lookup: take it out
-        phases["connect_seconds"] = round(max(0.0, progress["connect_end_total"] - phases.get("dns_seconds", 0.0)), 6)
-    return phases
-
-
-def _cert_expiry(response: aiohttp.ClientResponse) -> tuple[float, float] | None:
+def _cert_expiry(der: bytes) -> tuple[float, float] | None:
     """Seconds until the server certificate expires, and when (Unix time; https only), for [CERT_EXPIRY]
     conditions and the probe_ssl_earliest_cert_expiry metric."""
-    der = getattr(response, "peer_certificate", None)  # kept by probes.session.CertificateResponse
-    if not der:
-        return None
     try:
         not_after = x509.load_der_x509_certificate(der).not_valid_after_utc.timestamp()
     except ValueError:  # a certificate cryptography cannot parse: no expiry, the request itself went fine

@@ -87,7 +87,7 @@ async def probe(target: str, config: Config, ctx: ProbeContext) -> ProbeResult:
     started = time.perf_counter()
     host, port = split_host_port(target, default_port=443)
     name = config.server_name or host
-    context = _context(config.verify, config.ca_file)  # a ca_file gone since config load: internal_error
+    context = client_context(config.verify, config.ca_file)  # a ca_file gone since config load: internal_error
     infos = await resolve_checked(host, port, ctx)
     if isinstance(infos, ProbeResult):
         return infos
@@ -100,7 +100,7 @@ async def probe(target: str, config: Config, ctx: ProbeContext) -> ProbeResult:
         budget = ctx.timeout_seconds - (time.perf_counter() - started) - 0.05
         try:
             async with asyncio.timeout(max(budget, 0)):
-                facts = await _handshake(infos, host, port, name, _context(False, None), ctx)
+                facts = await _handshake(infos, host, port, name, client_context(False, None), ctx)
         except (OSError, ProbeFailed):  # TimeoutError and ssl.SSLError are OSErrors
             pass
         return _verify_failure(exc, name, facts)
@@ -208,7 +208,7 @@ def _cached_context(verify: bool, ca_file: str | None, _mtime: int | None) -> ss
     return ssl.create_default_context(cafile=ca_file)  # without ca_file: the system trust store
 
 
-def _context(verify: bool, ca_file: str | None) -> ssl.SSLContext:
+def client_context(verify: bool, ca_file: str | None) -> ssl.SSLContext:
     """A shared context per (verify, ca_file), rebuilt when the file changes (CA rotation)."""
     return _cached_context(verify, ca_file, os.stat(ca_file).st_mtime_ns if ca_file else None)
 

@@ -471,3 +471,83 @@ def test_config_rejects_body_keywords_on_head_requests(key):
     assert config_error(check_yaml("http", "https://shop.example.com/", method="HEAD", **{key: "[Koszyk]"})) == (
         "<config>:5: channels[0].checks[0]: a HEAD request gets no body to search; use method: GET with body_contains/body_not_contains"
     )
+
+
+# --- the wire: what is sent, and what comes back on a fresh connection -----------------------
+
+
+async def test_the_request_is_one_plain_http11_request_with_the_path_quoted(raw_server, run_check):
+    heads = []
+
+    async def record(reader, writer):
+        heads.append(await read_request_head(reader))
+        writer.write(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n7\r\nKoszyk \r\n2\r\nok\r\n0\r\n\r\n")
+        await writer.drain()
+
+    url = await raw_server(record)
+    r = (await run_check(url + "sklep/żółw?q=buty+damskie&kolor=%C5%BC", body_contains=["Koszyk ok"])).result
+
+    assert r.ok is True, r
+    lines = heads[0].decode("latin-1").split("\r\n")
+    assert lines[0] == "GET /sklep/%C5%BC%C3%B3%C5%82w?q=buty+damskie&kolor=%C5%BC HTTP/1.1"
+    port = url.rsplit(":", 1)[1].strip("/")
+    assert f"Host: 127.0.0.1:{port}" in lines and "Connection: close" in lines and "User-Agent: test" in lines
+    assert "Accept-Encoding: gzip, deflate" in lines
+
+
+async def test_phases_are_timed_dns_only_when_a_name_is_looked_up(aiohttp_server, run_check):
+    async def page(_request):
+        return web.Response(text=SHOP_PAGE)
+
+    url = await serve(aiohttp_server, {"/": page})
+
+    by_address = (await run_check(url)).result
+    by_name = (await run_check(url.replace("127.0.0.1", "localhost"))).result
+
+    assert by_address.ok and by_name.ok, (by_address, by_name)
+    assert "dns_seconds" not in by_address.facts and by_address.facts["connect_seconds"] > 0
+    assert by_name.facts["dns_seconds"] > 0 and by_name.facts["connect_seconds"] > 0
+    assert by_name.facts["first_byte_seconds"] <= by_name.facts["response_time_seconds"]
+
+
+async def test_a_redirect_to_another_host_does_not_carry_credentials(aiohttp_server, run_check):
+    seen = []
+
+    async def old(request):
+        seen.append(("old", request.headers.get("Authorization"), request.headers.get("X-Shop")))
+        raise web.HTTPSeeOther(str(request.url.with_host("localhost").with_path("/new")))
+
+    async def new(request):
+        seen.append(("new", request.headers.get("Authorization"), request.headers.get("X-Shop")))
+        return web.Response(text=SHOP_PAGE)
+
+    url = await serve(aiohttp_server, {"/old": old, "/new": new})
+    r = (await run_check(url, headers={"Authorization": "Bearer s3cret", "X-Shop": "pl"})).result
+
+    assert r.ok is True and r.facts["redirects"] == 1, r
+    assert seen == [("old", "Bearer s3cret", "pl"), ("new", None, "pl")]
+
+
+async def test_an_untrusted_certificate_is_tls_invalid_and_says_why(run_check):
+    import ssl
+
+    import trustme
+    from aiohttp.test_utils import TestServer
+
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    trustme.CA().issue_cert("127.0.0.1").configure_cert(context)
+    app = web.Application()
+
+    async def page(_request):
+        return web.Response(text=SHOP_PAGE)
+
+    app.router.add_get("/", page)
+    server = TestServer(app, host="127.0.0.1")
+    await server.start_server(ssl=context)
+    try:
+        r = (await run_check(f"https://127.0.0.1:{server.port}/")).result
+    finally:
+        await server.close()
+
+    assert (r.ok, r.error_class) == (False, "tls_invalid")
+    assert r.error == "TLS certificate: unable to get local issuer certificate", r.error
