@@ -37,14 +37,19 @@ class FlapDetector:
     settings: FlapSettings = FlapSettings()
     history: deque[str] = field(default_factory=deque)
     flapping: bool = False
+    _same: int = 0  # how many of the latest observations are the same state
 
     def observe(self, state: str) -> bool | None:
         """Add an observation; return True/False when flapping starts/stops, None otherwise."""
-        self.history.append(state)
-        while len(self.history) > self.settings.samples:
-            self.history.popleft()
-        if len(self.history) < self.settings.min_samples:
+        history = self.history
+        self._same = self._same + 1 if history and history[-1] == state else 1
+        history.append(state)
+        while len(history) > self.settings.samples:
+            history.popleft()
+        if len(history) < self.settings.min_samples:
             return None  # too few samples to judge
+        if not self.flapping and self._same >= len(history):
+            return None  # no change in the whole history (a steady channel, nearly every result): 0 % changed
         change = percent_state_change(tuple(self.history))
         if not self.flapping and change > self.settings.high:
             self.flapping = True

@@ -99,7 +99,11 @@ _RANK = {State.DOWN: 3, State.DEGRADED: 2, State.UP: 1, State.UNKNOWN: 0}
 def channel_state(checks: Mapping[str, CheckHealth], down_when: int | None = 1) -> State:
     """Combine check states: down when `down_when` checks are down (None: all of them); a down check
     short of that degrades the channel; otherwise the worst decided state, else unknown."""
-    states = [c.state for c in checks.values()]
+    return combine([c.state for c in checks.values()], down_when)
+
+
+def combine(states: list[State], down_when: int | None = 1) -> State:
+    """channel_state of the check states given (the caller may take them from results, not thresholds)."""
     needed = len(states) if down_when is None else down_when
     down = states.count(State.DOWN)
     if down and down >= needed:
@@ -214,8 +218,7 @@ class ChannelHealth:
 
     def _raw_verdict_state(self) -> State:
         # The latest verdict of every check, before thresholds: what flapping is measured on.
-        levels = {name: CheckHealth(state=c.last.level or c.state) if c.last else c for name, c in self.checks.items()}
-        return channel_state(levels, self.rules.down_when)
+        return combine([(c.last.level or c.state) if c.last else c.state for c in self.checks.values()], self.rules.down_when)
 
     def _evaluate(self, now: float, ctx: Context, trigger: str | None) -> Transition | None:
         forced = False
@@ -230,6 +233,8 @@ class ChannelHealth:
             return None  # failures counted before the overload are not acted on while it lasts
         else:
             new = self.raw_state
+            if new is self.state:
+                return None  # the common case, every good result of an up channel: no cause to work out
             cause = _cause(trigger, self.checks, new)
             # A window ending or an override lifted hands the channel back to its checks at once.
             forced = self.state is State.MAINTENANCE or "override_by" in self.cause

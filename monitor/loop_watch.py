@@ -35,7 +35,12 @@ class LoopWatch:
     def stalled(self, start: float, end: float) -> float:
         """Seconds of [start, end] (loop time) the loop spent stalled, the stall going on at `end` included (the
         probe that timed out at the end of a stall may be looked at before the watch's own timer has run)."""
-        total = sum(max(0.0, min(end, b) - max(start, a)) for a, b in self.stalls if b > start and a < end)
+        total = 0.0
+        for a, b in reversed(self.stalls):  # newest first: a probe only ever asks about the last few seconds
+            if b <= start:
+                break
+            if a < end:
+                total += min(end, b) - max(start, a)
         asked = self._asked
         if asked is not None and end - asked > self.stall and (not self.stalls or self.stalls[-1][1] <= asked):
             total += max(0.0, end - max(start, asked))

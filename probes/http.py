@@ -98,6 +98,12 @@ def status_allowed(status: int, expected: list[int | str]) -> bool:
     return any(status == e if isinstance(e, int) else str(status)[0] == e[0] for e in expected)
 
 
+@cache
+def allowed_statuses(expected: tuple[int | str, ...]) -> frozenset[int]:
+    """Every status from 100 to 599 that expected allows: a check judges each answer with one set lookup."""
+    return frozenset(status for status in range(100, 600) if status_allowed(status, list(expected)))
+
+
 async def probe(target: str, config: Config, ctx: ProbeContext) -> ProbeResult:
     """Make one request and judge it against the check's expectations."""
     user_agent = ctx.http.headers.get("User-Agent", "") if ctx.http is not None else ""
@@ -144,7 +150,7 @@ def judge(response: http_client.Response, config: Config) -> ProbeResult:
     data = {"body": cache(lambda: json.loads(text())), "body_text": text}
     if response.too_large:
         return ProbeResult.fail("body_too_large", f"body larger than {config.max_body_bytes} bytes", **facts)
-    if not status_allowed(status, config.expect_status):
+    if status not in allowed_statuses(tuple(config.expect_status)):
         return ProbeResult.fail("http_status", f"HTTP {status}", **facts)
     if config.max_response_time is not None and elapsed > config.max_response_time:
         return ProbeResult.fail("too_slow", f"response took {elapsed:.3f}s, limit {config.max_response_time:g}s", **facts)
