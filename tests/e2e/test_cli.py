@@ -75,6 +75,19 @@ async def test_run_stops_cleanly_on_sigterm_and_keeps_every_result(tmp_path, fak
     assert stored == fake_channel.hits  # every probe that reached the target was stored
 
 
+@pytest.mark.parametrize(("args", "loop"), [((), "uvloop"), (("--event-loop", "asyncio"), "asyncio")], ids=["default", "asyncio"])
+async def test_the_service_probes_on_uvloop_unless_asked_for_asyncio(tmp_path, fake_channel, args, loop):
+    config = str(write_allegro_config(tmp_path, fake_channel.url))
+    async with Service("--config", config, "--listen", f"127.0.0.1:{free_port()}", *args) as svc:
+        while fake_channel.hits < 3:
+            await asyncio.sleep(0.05)
+        code, err = await svc.stop(signal.SIGTERM)
+    assert code == 0, err
+    assert f"event loop: {loop}" in err and "Allegro (allegro): unknown -> up" in err
+    [(stored,)] = db_rows(tmp_path, "select count(*) from probe_results where ok")
+    assert stored == fake_channel.hits
+
+
 async def test_sigkill_restart_keeps_history_and_state_without_duplicate_incident(tmp_path, fake_channel):
     fake_channel.mode = "error"
     config = str(write_allegro_config(tmp_path, fake_channel.url))
