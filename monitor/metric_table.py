@@ -1,12 +1,13 @@
-"""Labelled metric families kept as plain dicts and rendered straight to the Prometheus text format.
+"""Labelled metric families kept as plain dicts of ready-made lines of the Prometheus text format.
 
-The per-check and per-channel families (probe results, channel state, uptime) hold tens of thousands
-of samples at 2,000 checks. prometheus-client keeps a child object per label set and formats every
-sample through its generic exposition code: about 9 µs a sample, ~250 ms a scrape at 2,000 checks
-(measured with bench/run_bench.py's /metrics scrapes; see bench/README.md). Here a sample is a dict entry
-and its line prefix (name and escaped labels) is
-built once, when the label set first appears, so a rendering is one join: the same text for a tenth of
-the time. Small service-level metrics stay with prometheus-client (histograms, counters by notifier).
+The per-check and per-channel families (probe results, channel state, uptime) hold over 100,000 samples
+at 10,000 checks (9 MB of text). prometheus-client keeps a child object per label set and formats every
+sample through its generic exposition code: about 9 µs a sample. Here a sample is one entry: its whole
+line as bytes, name and escaped labels built when the label set first appears and the value written into
+it when it is set (a few hundred ns, off the scrape). A scrape is then one bytes join, ~10 ms at 10,000
+checks, cheap enough to do on the event loop (bench/run_bench.py; see bench/README.md), and a sample costs
+one bytes object: no separate value, prefix or float kept (the value is read back from the line, exactly,
+since repr() of a float round-trips). Small service-level metrics stay with prometheus-client.
 """
 
 from __future__ import annotations
@@ -31,10 +32,15 @@ def format_value(value: float) -> str:
     return repr(float(value))
 
 
+def _value_bytes(value: float) -> bytes:
+    # str() is repr() for floats (and keeps an int an int, as it always rendered); format_value only for a non-finite one.
+    return ((str(value) if math.isfinite(value) else format_value(value)) + "\n").encode()
+
+
 class Family:
     """One metric family: a gauge or a counter whose samples are keyed by their label values."""
 
-    __slots__ = ("name", "help", "type", "label_names", "values", "_prefixes")
+    __slots__ = ("name", "help", "type", "label_names", "_lines", "_head")
 
     def __init__(self, name: str, help_text: str, label_names: Labels, metric_type: str = "gauge") -> None:
         if metric_type not in ("gauge", "counter"):
@@ -42,48 +48,63 @@ class Family:
         if metric_type == "counter" and not name.endswith("_total"):
             raise ValueError(f"counter {name!r} must end in _total (Prometheus naming)")
         self.name, self.help, self.type, self.label_names = name, help_text, metric_type, label_names
-        self.values: dict[Labels, float] = {}
-        self._prefixes: dict[Labels, str] = {}
+        # Every sample's line, "name{labels} value\n", in the order the label sets first appeared.
+        self._lines: dict[Labels, bytes] = {}
+        escaped = help_text.replace("\\", "\\\\").replace("\n", "\\n")
+        self._head = f"# HELP {name} {escaped}\n# TYPE {name} {metric_type}\n".encode()
 
     def set(self, labels: Labels, value: float) -> None:
-        if labels not in self._prefixes:
-            self._add(labels)
-        self.values[labels] = value
+        line = self._lines.get(labels)
+        prefix = line[: line.rindex(b" ") + 1] if line is not None else self._prefix(labels)
+        self._lines[labels] = prefix + _value_bytes(value)
 
     def inc(self, labels: Labels, amount: float = 1.0) -> None:
-        if labels not in self._prefixes:
-            self._add(labels)
-        self.values[labels] = self.values.get(labels, 0.0) + amount
+        line = self._lines.get(labels)
+        if line is None:
+            self._lines[labels] = self._prefix(labels) + _value_bytes(0.0 + amount)
+            return
+        cut = line.rindex(b" ") + 1
+        self._lines[labels] = line[:cut] + _value_bytes(float(line[cut:]) + amount)
 
     def get(self, labels: Labels) -> float | None:
-        return self.values.get(labels)
+        line = self._lines.get(labels)
+        return None if line is None else float(line[line.rindex(b" ") + 1 :])
 
     def remove(self, labels: Labels) -> None:
-        self.values.pop(labels, None)
-        self._prefixes.pop(labels, None)
+        self._lines.pop(labels, None)
 
-    def _add(self, labels: Labels) -> None:
+    def _prefix(self, labels: Labels) -> bytes:
         if len(labels) != len(self.label_names):
             raise ValueError(f"{self.name} takes labels {self.label_names}, got {labels!r}")
         pairs = ",".join(f'{n}="{escape_label_value(v)}"' for n, v in zip(self.label_names, labels))
-        self._prefixes[labels] = f"{self.name}{{{pairs}}} " if pairs else f"{self.name} "
+        return (f"{self.name}{{{pairs}}} " if pairs else f"{self.name} ").encode()
+
+    def add_to(self, parts: list[bytes]) -> None:
+        """Append the family's text to `parts`: HELP and TYPE, then one line a sample (nothing when it has no samples).
+        Called on the event loop, which is the only writer, so the samples cannot change meanwhile."""
+        if self._lines:
+            parts.append(self._head)
+            parts.extend(self._lines.values())
 
     def lines(self) -> Iterator[str]:
-        """The family's text: HELP and TYPE, then one line a sample (nothing when it has no samples)."""
-        if not self.values:
+        """The family's text line by line (tests and tools; a series removed while iterating is skipped)."""
+        if not self._lines:
             return
-        yield f"# HELP {self.name} {self.help.replace(chr(92), chr(92) * 2).replace(chr(10), chr(92) + 'n')}\n"
-        yield f"# TYPE {self.name} {self.type}\n"
-        prefixes = self._prefixes
-        # /metrics renders in a thread while the event loop records results: iterate over a copy (made
-        # in one step under the GIL), and skip a series removed meanwhile.
-        for labels, value in list(self.values.items()):
-            prefix = prefixes.get(labels)
-            if prefix is not None:
-                # str() is repr() for floats and the fast path; format_value only for a non-finite one.
-                yield prefix + (str(value) if math.isfinite(value) else format_value(value)) + "\n"
+        yield from self._head.decode().splitlines(keepends=True)
+        for labels in list(self._lines):
+            line = self._lines.get(labels)
+            if line is not None:
+                yield line.decode()
+
+
+def render_bytes(families: Iterable[Family], head: bytes = b"") -> bytes:
+    """The text exposition (format 0.0.4) of the families, in the order given, after `head`."""
+    parts = [head]
+    for family in families:
+        family.add_to(parts)
+    return b"".join(parts)
 
 
 def render(families: Iterable[Family]) -> str:
-    """The text exposition (format 0.0.4) of the families, in the order given."""
-    return "".join(line for family in families for line in family.lines())
+    """render_bytes as text."""
+    return render_bytes(families).decode()

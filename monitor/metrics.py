@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 from monitor.health import State
-from monitor.metric_table import Family, render
+from monitor.metric_table import Family, render_bytes
 from probes import PROBES
 from probes.base import FactGauge, ProbeKind, ProbeResult
 from probes.dns import DNS_RCODES  # noqa: F401 - re-exported: the dashboards generator and tests read them here
@@ -144,8 +144,8 @@ class Metrics:
         )
 
     def render(self) -> bytes:
-        """The whole /metrics text (format 0.0.4)."""
-        return generate_latest(self.registry) + render(self.families).encode()
+        """The whole /metrics text (format 0.0.4). On the event loop: the families are only changed there."""
+        return render_bytes(self.families, generate_latest(self.registry))
 
     def value(self, name: str, labels: Mapping[str, str] | None = None) -> float | None:
         """One sample's value by metric name and labels, from either store (None when it has no sample)."""

@@ -1,16 +1,17 @@
-"""/metrics: rendered in a thread, without compression, and reused for scrapes within a second.
+"""/metrics: rendered on the event loop, without compression, and reused for scrapes within a second.
 
-Rendering 2,000 checks' samples takes milliseconds of Python; doing it in a thread keeps the
-event loop (probes, pages) going meanwhile, and scrapes that arrive together (two Prometheus servers,
-a person's curl) share one rendering. prometheus-client's own aiohttp handler gzips when asked, which
-cost ten times the rendering itself (780 ms CPU for 882 KiB at 2,000 checks in bench/run_bench.py); a
-scrape over loopback or a LAN gains nothing from it. The text format is 0.0.4, which every Prometheus
-reads (our names need no escaping).
+The per-check samples are kept as ready-made lines (monitor/metric_table.py), so a rendering is one bytes
+join: ~10 ms at 10,000 checks (9 MB). Done on the event loop, which is the only writer of the samples: a
+thread gained nothing once rendering was this cheap, and cost a lot. It competed for the GIL with the probes
+(a 60 ms rendering took 300-900 ms of wall time in bench/run_bench.py at 10,000 checks), and its big
+buffers grew a malloc arena of its own (+50-90 MB of peak RSS). Scrapes within `max_age` share one
+rendering. prometheus-client's own aiohttp handler gzips when asked, which cost ten times the rendering
+itself (780 ms CPU for 882 KiB at 2,000 checks); a scrape over loopback or a LAN gains nothing from it.
+The text format is 0.0.4, which every Prometheus reads (our names need no escaping).
 """
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Callable
 
@@ -19,25 +20,19 @@ from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
 
 
 class MetricsBody:
-    """The /metrics text, rendered at most `max_age` seconds before a scrape; scrapes arriving together share one rendering."""
+    """The /metrics text, rendered at most `max_age` seconds before a scrape."""
 
     def __init__(self, render: Callable[[], bytes], max_age: float = 1.0, clock: Callable[[], float] = time.monotonic) -> None:
         self.render, self.max_age, self.clock = render, max_age, clock
         self.body, self.at = b"", float("-inf")
-        self.rendering: asyncio.Future[None] | None = None
 
     async def get(self) -> bytes:
         """The latest rendering, rendered again first when older than max_age."""
-        if self.clock() - self.at > self.max_age:
-            if self.rendering is None or self.rendering.done():
-                self.rendering = asyncio.ensure_future(self._refresh())
-            await asyncio.shield(self.rendering)  # concurrent scrapes wait for the same rendering
+        now = self.clock()
+        if now - self.at > self.max_age:
+            self.body = b""  # the old text goes before the new one is made: one body in memory, not two
+            self.body, self.at = self.render(), now
         return self.body
-
-    async def _refresh(self) -> None:
-        started = self.clock()
-        body = await asyncio.to_thread(self.render)
-        self.body, self.at = body, started
 
 
 def metrics_response(body: bytes) -> web.Response:

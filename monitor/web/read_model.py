@@ -185,7 +185,7 @@ class ReadModel(Protocol):
     def failover_enabled(self) -> bool: ...
     def promotion_names(self) -> Mapping[str, str]: ...
     def render_metrics(self) -> bytes:
-        """The /metrics text; called in a thread."""
+        """The /metrics text; called on the event loop (the samples change only there)."""
 
     async def settle(self) -> None:
         """Store the results buffered so far, so that figures read next count them."""

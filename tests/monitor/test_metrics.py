@@ -232,8 +232,7 @@ def test_counters_the_config_allows_start_at_zero():
 
 
 def test_a_rendering_in_progress_survives_series_added_and_removed_meanwhile():
-    # /metrics renders in a thread while the event loop records results: the rendering is a generator
-    # the other thread can interleave with at any line.
+    # Family.lines() is a generator: a caller may record results between two of its lines.
     family = Family("channel_monitor_test_value", "a test", ("channel",))
     for i in range(5):
         family.set((f"c{i}",), i)
