@@ -9,6 +9,8 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError
 
+from monitor.yaml_plain import Unsupported, load_plain
+
 Loc = tuple[str | int, ...]
 SLUG_HINT = "use lower-case letters, digits, '-' or '_' (at most 64), starting with a letter or digit"
 
@@ -79,8 +81,15 @@ _FastLoader: type = type("FastStrictLoader", (_Strict, yaml.CSafeLoader), {}) if
 
 
 def load_yaml(text: str) -> tuple[Any, yaml.Node | None]:
-    """Parse a YAML document once: its data (safe types, no key twice) and its node tree, from which line_map
-    finds the line of a key path when there is a problem to report (not before: it costs as much as parsing)."""
+    """Parse a YAML document once: its data (safe types, no key twice) and, when it had to be read the ordinary
+    way, its node tree, from which line_map finds the line of a key path when there is a problem to report.
+
+    A plain file (monitor/yaml_plain.py) is read without a node tree: None then, and compose_yaml(text) makes
+    the tree only when there is a problem to report (it costs more than reading the data)."""
+    try:
+        return load_plain(text), None
+    except Unsupported:
+        pass
     loader = _FastLoader(text)
     try:
         node = loader.get_single_node()
@@ -88,6 +97,15 @@ def load_yaml(text: str) -> tuple[Any, yaml.Node | None]:
     finally:
         loader.dispose()
     return data, node
+
+
+def compose_yaml(text: str) -> yaml.Node | None:
+    """The node tree of a YAML text that load_yaml read (for line_map)."""
+    loader = _FastLoader(text)
+    try:
+        return loader.get_single_node()
+    finally:
+        loader.dispose()
 
 
 def line_map(root: yaml.Node | None) -> dict[Loc, int]:

@@ -15,7 +15,7 @@ from alerts import config as alerts_config
 from monitor.config.checks import allowed_keys, validate_checks
 from monitor.config.models import Config
 from monitor.config.outbound import unreachable_urls
-from monitor.config_errors import ConfigError, Problem, line_map, load_yaml, problems_from_validation
+from monitor.config_errors import ConfigError, Problem, compose_yaml, line_map, load_yaml, problems_from_validation
 from monitor.failover import config as failover_config
 from monitor.registries import Registries
 
@@ -77,7 +77,7 @@ def parse_config(
         # A value that came from the environment may be a token: show the reference, not the value.
         for value, reference in sorted(secrets.items(), key=lambda item: -len(item[0])):
             problems = [Problem(p.loc, p.message.replace(value, reference)) for p in problems]
-        raise ConfigError(source, problems, line_map(document))
+        raise ConfigError(source, problems, line_map(document if document is not None else compose_yaml(text)))
     assert config is not None
     return config
 
