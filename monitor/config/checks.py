@@ -88,6 +88,10 @@ def validate_checks(data: dict, config: Config | None, probes: Mapping[str, Prob
     Works on the raw data so that these problems are reported even when other keys are wrong too.
     """
     problems: list[Problem] = []
+    # Equal options make one (frozen) model: thousands of checks often share theirs, e.g. the same
+    # body_contains, and 10,000 copies of a model with a dozen fields were megabytes. repr() tells the YAML
+    # types apart ('1' from 1, 1 from 1.0 and True), so equal keys are equal inputs.
+    shared: dict[tuple[str, str], ProbeConfig] = {}
     for prefix, raw_checks, owner in _check_lists(data, config):
         specs: list[CheckSpec] = []
         for ki, raw in enumerate(raw_checks if isinstance(raw_checks, list) else []):
@@ -99,11 +103,14 @@ def validate_checks(data: dict, config: Config | None, probes: Mapping[str, Prob
                 problems.append(Problem(loc + ("kind",), f"{raw['kind']!r} is not a probe kind; use one of: {', '.join(sorted(probes))}"))
                 continue
             extras = {k: v for k, v in raw.items() if k not in Check.model_fields}
-            try:
-                options = kind.config.model_validate(extras)
-            except ValidationError as exc:
-                problems.extend(problems_from_validation(exc, loc, allowed))
-                continue
+            key = (raw["kind"], repr(extras))
+            options = shared.get(key)
+            if options is None:
+                try:
+                    options = shared[key] = kind.config.model_validate(extras)
+                except ValidationError as exc:
+                    problems.extend(problems_from_validation(exc, loc, allowed))
+                    continue
             target = None
             if isinstance(raw.get("target"), str):
                 try:
@@ -116,6 +123,9 @@ def validate_checks(data: dict, config: Config | None, probes: Mapping[str, Prob
                 problems.extend(found)
         if owner is not None and len(specs) == len(owner.check_entries):
             owner._checks = tuple(specs)
+            for entry in owner.check_entries:
+                if entry.__pydantic_extra__:
+                    entry.__pydantic_extra__.clear()  # the kind's keys now live in the spec's options
     if config is not None:
         problems.extend(_unique_ids(config))
     return problems
