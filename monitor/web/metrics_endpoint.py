@@ -35,6 +35,15 @@ class MetricsBody:
         return self.body
 
 
-def metrics_response(body: bytes) -> web.Response:
-    """The scrape's answer: text format 0.0.4, uncompressed."""
-    return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_PLAIN_0_0_4})
+async def send_metrics(request: web.Request, body: bytes, chunk: int = 1 << 20) -> web.StreamResponse:
+    """The scrape's answer: text format 0.0.4, uncompressed, written a megabyte at a time. At 10,000 checks the
+    body is 9 MB, more than a socket takes at once: written whole, the transport would copy what the socket did
+    not take into a buffer of its own (a second body, +9 MB of peak RSS); chunk by chunk, it holds one chunk."""
+    response = web.StreamResponse(headers={"Content-Type": CONTENT_TYPE_PLAIN_0_0_4})
+    response.content_length = len(body)
+    await response.prepare(request)
+    view = memoryview(body)
+    for start in range(0, len(body), chunk):
+        await response.write(view[start : start + chunk])
+    await response.write_eof()
+    return response

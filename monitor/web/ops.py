@@ -5,7 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from monitor.web.keys import METRICS, READ_MODEL
-from monitor.web.metrics_endpoint import metrics_response
+from monitor.web.metrics_endpoint import send_metrics
 
 
 async def healthz(request: web.Request) -> web.Response:
@@ -22,6 +22,6 @@ async def healthz(request: web.Request) -> web.Response:
     return web.json_response(body, status=200 if health.ok else 503)
 
 
-async def metrics(request: web.Request) -> web.Response:
+async def metrics(request: web.Request) -> web.StreamResponse:
     """GET /metrics: the Prometheus text, at most a second old (see monitor/web/metrics_endpoint.py)."""
-    return metrics_response(await request.app[METRICS].get())
+    return await send_metrics(request, await request.app[METRICS].get())
