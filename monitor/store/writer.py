@@ -11,7 +11,7 @@ import asyncio
 import json
 import logging
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from sqlalchemy import insert, select, update
@@ -19,9 +19,9 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from monitor.health import CheckHealth, State, Transition
+from monitor.store.bulk import Bulk, insert_many, upsert_many
 from monitor.store.db import begin_write
 from monitor.store.models import AlertRow, ChannelStateRow, CheckProgressRow, IncidentRow, ProbeResultRow, TransitionRow
-from monitor.store.upsert import upsert
 
 log = logging.getLogger("monitor.store")
 
@@ -55,6 +55,7 @@ class ResultWriter:
         self.failing = False
         self._wake = asyncio.Event()
         self._lock = asyncio.Lock()
+        self._bulk: dict[str, Bulk] = {}  # statements compiled for this engine's dialect
 
     def add_result(self, row: dict[str, Any]) -> None:
         """Queue one probe result row (a dict of ProbeResultRow's columns)."""
@@ -144,13 +145,21 @@ class ResultWriter:
     ) -> None:  # type: ignore[assignment]
         with begin_write(self.engine) as conn:  # BEGIN IMMEDIATE on SQLite
             if results:
-                conn.execute(insert(ProbeResultRow), results)
+                self._statement("results", results[0], insert_many, ProbeResultRow.__table__).run(conn, results)
             for transition in transitions:
                 record_transition(conn, transition)
             if alerts:  # the transactional outbox: an alert is stored exactly when its state change is
                 conn.execute(insert(AlertRow), list(alerts))
             # In the same transaction as the results that moved them: a restart resumes mid-count.
-            upsert(conn, CheckProgressRow.__table__, progress, ["channel", "check"])
+            if progress:
+                self._statement("progress", progress[0], upsert_many, CheckProgressRow.__table__, ("channel", "check")).run(conn, progress)
+
+    def _statement(self, name: str, row: dict[str, Any], build: Callable[..., Bulk], table: Any, *keys: Sequence[str]) -> Bulk:
+        """The statement for rows shaped like `row`, compiled on first use (the rows of a kind all have the same keys)."""
+        statement = self._bulk.get(name)
+        if statement is None or statement.columns != tuple(row):
+            statement = self._bulk[name] = build(table, self.engine.dialect, tuple(row), *keys)
+        return statement
 
 
 def record_transition(conn: Connection, t: Transition) -> None:
