@@ -73,6 +73,7 @@ METRIC_NAMES = [
     "channel_monitor_probes_total",
     "channel_monitor_probe_failures_total",
     "channel_monitor_scheduler_missed_runs_total",
+    "channel_monitor_scheduler_skipped_runs_total",
     "channel_monitor_results_written_total",
     "channel_monitor_results_dropped",
     "channel_monitor_writer_queue_depth",
@@ -222,6 +223,10 @@ def scrape(base: str, names: list[str] | None = METRIC_NAMES, timeout: float = 3
 
 def total(m: dict, name: str) -> float:
     return sum(v for n, _, v in m["samples"] if n == name)
+
+
+def by_label(m: dict, name: str, label: str, value: str) -> float:
+    return sum(v for n, labels, v in m["samples"] if n == name and labels.get(label) == value)
 
 
 def lag_buckets(m: dict) -> dict[float, float]:
@@ -561,6 +566,11 @@ def run(args: argparse.Namespace, say) -> dict:
         probes = total(m1, "channel_monitor_probes_total") - total(m0, "channel_monitor_probes_total")
         failures = total(m1, "channel_monitor_probe_failures_total") - total(m0, "channel_monitor_probe_failures_total")
         missed = total(m1, "channel_monitor_scheduler_missed_runs_total") - total(m0, "channel_monitor_scheduler_missed_runs_total")
+        skipped = {
+            why: by_label(m1, "channel_monitor_scheduler_skipped_runs_total", "why", why)
+            - by_label(m0, "channel_monitor_scheduler_skipped_runs_total", "why", why)
+            for why in ("late", "busy", "capacity", "stalled")
+        }
         cpu_user, cpu_sys = u1 - u0, s1 - s0
         cpu = cpu_user + cpu_sys
         cpu_window = t_cpu1 - t_cpu0
@@ -600,6 +610,7 @@ def run(args: argparse.Namespace, say) -> dict:
             "db_probes_per_s": round(rows["window"] / window, 2),
             "probe_failures": int(failures),
             "missed_runs": int(missed),
+            "skipped_by_why": {why: int(n) for why, n in skipped.items()},
             "cpu_s": round(cpu, 3),
             "cpu_user_s": round(cpu_user, 3),
             "cpu_system_s": round(cpu_sys, 3),
@@ -808,7 +819,8 @@ def report(r: dict) -> str:
         f"  lag: {r['lag_observations']} runs in the window, p50 <= {r['lag_p50_bucket_le_s']} s, "
         f"p99.9 <= {r['lag_p999_bucket_le_s']} s, mean {r['lag_mean_s']} s, {r['lag_fraction_under_1s'] * 100:.2f}% under 1 s "
         "(histogram bucket upper bounds, not exact values)",
-        f"  probes in window {r['probes']}, failed {r['probe_failures']}, missed runs {r['missed_runs']}; "
+        f"  probes in window {r['probes']}, failed {r['probe_failures']}, missed runs {r['missed_runs']} "
+        f"({', '.join(f'{why} {n}' for why, n in r['skipped_by_why'].items())}); "
         f"SQLite rows finished in window {r['db_rows_in_window']}",
         f"  service CPU {r['cpu_s']:.2f} s in the window ({r['cpu_user_s']:.2f} user, {r['cpu_system_s']:.2f} kernel); start-up {r['startup_s']:.1f} s using {r['startup_cpu_s']:.2f} CPU s; "
         f"RSS at end {r['rss_end_mb']:.1f} MB, {r['service_threads']} threads",
