@@ -33,7 +33,7 @@ class OverloadGuard:
     min_seconds: int = 3
     clear_after: float = 30.0  # no run skipped for this long: the overload is over
     overloaded: bool = False
-    reason: str = ""
+    _said: str = ""  # the reason as last worked out: kept through a quiet stretch before clear_after ends it
     since: float | None = None
     last_missed: float | None = None
     _buckets: dict[int, _Bucket] = field(default_factory=dict)  # by second
@@ -46,16 +46,25 @@ class OverloadGuard:
         bucket = self._bucket(at)
         bucket.missed[why] = bucket.missed.get(why, 0) + 1
         self.last_missed = at
-        started, missed = self._totals(at)
         if self.overloaded:
-            self.reason = self._reason(started, missed)  # what holds now, for the banner and /api/channels
-            return None
+            return None  # counted; `reason` is worked out when read, not on each of thousands of skips a second
+        started, missed = self._totals(at)
         seconds = sum(1 for b in self._buckets.values() if b.missed)
         if missed >= self.min_missed and missed > self.max_missed_share * (started + missed) and seconds >= self.min_seconds:
             self.overloaded, self.since = True, at
-            self.reason = self._reason(started, missed)
             return True
         return None
+
+    @property
+    def reason(self) -> str:
+        """Why the monitor is overloaded, in words, from the runs in the window now ("" when it is not)."""
+        if not self.overloaded:
+            return ""
+        started = sum(b.started for b in self._buckets.values())
+        missed = sum(sum(b.missed.values()) for b in self._buckets.values())
+        if missed:
+            self._said = self._reason(started, missed)
+        return self._said
 
     def update(self, now: float) -> bool | None:
         """Called every second: False when the overload is over (nothing skipped for clear_after)."""
@@ -63,11 +72,8 @@ class OverloadGuard:
         if not self.overloaded:
             return None
         if self.last_missed is not None and now - self.last_missed < self.clear_after:
-            started, missed = self._totals(now)
-            if missed:
-                self.reason = self._reason(started, missed)
             return None
-        self.overloaded, self.reason = False, ""
+        self.overloaded, self._said = False, ""
         return False
 
     def _reason(self, started: int, missed: int) -> str:
