@@ -310,3 +310,14 @@ class AlertThreadRow(SQLModel, table=True):
     ref: str = Field(max_length=300)
     alert_ids: str = "[]"  # JSON: every alert the message covers, oldest first
     updated_at: float
+
+
+class LeadershipRow(SQLModel, table=True):
+    """Who leads a singleton role (the decider), under which fencing epoch (monitor/store/leadership.py)."""
+
+    __tablename__ = "leadership"
+
+    name: str = Field(primary_key=True, max_length=32)
+    epoch: int = Field(sa_type=BigInteger)  # raised by every new leader; a decision under an older one is refused
+    holder: str = Field(max_length=200)  # the instance leading, for the operator (host, pid, location)
+    since: float

@@ -1,0 +1,27 @@
+"""Leadership: who leads a singleton role, under which fencing epoch.
+
+Revision ID: 0007
+Revises: 0006
+"""
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0007"
+down_revision = "0006"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.create_table(
+        "leadership",
+        sa.Column("name", sa.String(length=32), nullable=False),
+        sa.Column("epoch", sa.BigInteger(), nullable=False),
+        sa.Column("holder", sa.String(length=200), nullable=False),
+        sa.Column("since", sa.Float(), nullable=False),
+        sa.PrimaryKeyConstraint("name"),
+    )
+
+
+def downgrade() -> None:
+    op.drop_table("leadership")
