@@ -201,7 +201,10 @@ async def _exchange(
     exchange.stop_at_redirect = stop_at_redirect
     try:
         transport, _ = await loop.create_connection(
-            lambda: exchange, sock=sock, ssl=tls_context() if request.tls else None, server_hostname=request.host if request.tls else None
+            lambda: exchange,
+            sock=sock,
+            ssl=tls_context() if request.tls else None,
+            server_hostname=request.host.rstrip(".") if request.tls else None,
         )
     except ssl.SSLCertVerificationError as exc:
         sock.close()

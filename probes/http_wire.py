@@ -95,7 +95,10 @@ class ResponseParser:
 
     def _read_head(self) -> bool:
         while True:
-            end = self._buf.find(b"\r\n\r\n")
+            end, gap = self._buf.find(b"\r\n\r\n"), 4
+            bare = self._buf.find(b"\n\n")  # a server that ends its lines with a bare LF (RFC 9112 lets clients accept it)
+            if bare >= 0 and (end < 0 or bare < end):
+                end, gap = bare, 2
             if end < 0:
                 if len(self._buf) > MAX_HEAD:
                     raise ProtocolError(f"the response head is larger than {MAX_HEAD // 1024} KiB")
@@ -103,7 +106,7 @@ class ResponseParser:
                     first = bytes(self._buf[:80]).split(b"\r\n")[0]
                     raise ProtocolError(f"invalid status line {first!r}")
                 return False
-            raw, self._buf = bytes(self._buf[:end]), self._buf[end + 4 :]
+            raw, self._buf = bytes(self._buf[:end]), self._buf[end + gap :]
             head = _parse_head(raw)
             if 100 <= head.status < 200 and head.status != 101:
                 continue  # 100 Continue, 103 Early Hints: the real answer follows
@@ -209,7 +212,7 @@ class ResponseParser:
 
 
 def _parse_head(raw: bytes) -> Head:
-    lines = raw.split(b"\r\n")
+    lines = [line.removesuffix(b"\r") for line in raw.split(b"\n")]
     match = _STATUS_LINE.match(lines[0])
     if match is None:
         raise ProtocolError(f"invalid status line {lines[0][:80]!r}")

@@ -132,3 +132,8 @@ def test_a_body_that_is_not_what_its_encoding_says_is_a_protocol_error():
 def test_a_plain_body_over_the_limit_stops_reading_at_the_limit():
     parser = parse(b"HTTP/1.1 200 OK\r\nContent-Length: 5000\r\n\r\n" + b"a" * 1500, limit=1000)
     assert parser.done and parser.too_large and len(parser.body) == 1000
+
+
+def test_a_head_with_bare_line_feeds_is_read_too():
+    parser = parse(b"HTTP/1.1 200 OK\nContent-Type: text/html\nContent-Length: 2\n\nok")
+    assert parser.done and parser.head.get("content-type") == "text/html" and bytes(parser.body) == b"ok"
