@@ -321,3 +321,14 @@ class LeadershipRow(SQLModel, table=True):
     epoch: int = Field(sa_type=BigInteger)  # raised by every new leader; a decision under an older one is refused
     holder: str = Field(max_length=200)  # the instance leading, for the operator (host, pid, location)
     since: float
+
+
+class ProberRow(SQLModel, table=True):
+    """A prober's heartbeat: the probers of a location share its checks among the live ones (monitor/membership.py)."""
+
+    __tablename__ = "probers"
+
+    id: str = Field(primary_key=True, max_length=200)  # e.g. host:pid, unique per running prober
+    location: str = Field(max_length=64)
+    seen_at: float  # its latest heartbeat
+    started_at: float

@@ -1,4 +1,4 @@
-"""Leadership: who leads a singleton role, under which fencing epoch.
+"""Scale-out groundwork: who leads a singleton role (and its fencing epoch), and the probers' heartbeats.
 
 Revision ID: 0007
 Revises: 0006
@@ -21,7 +21,16 @@ def upgrade() -> None:
         sa.Column("since", sa.Float(), nullable=False),
         sa.PrimaryKeyConstraint("name"),
     )
+    op.create_table(
+        "probers",
+        sa.Column("id", sa.String(length=200), nullable=False),
+        sa.Column("location", sa.String(length=64), nullable=False),
+        sa.Column("seen_at", sa.Float(), nullable=False),
+        sa.Column("started_at", sa.Float(), nullable=False),
+        sa.PrimaryKeyConstraint("id"),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("probers")
     op.drop_table("leadership")
