@@ -47,12 +47,14 @@ from alerts.routing import (
 from monitor.core.redact import scrub
 from monitor.outbox import OutboxLoop
 from monitor.store import alerts as store
+from monitor.store import leases
 from monitor.store.models import AlertDeliveryRow, AlertThreadRow
 
 log = logging.getLogger("monitor.alerts")
 BACKOFF_FIRST, BACKOFF_MAX = 1.0, 300.0
 BATCH_MAX = 50  # alerts in one message at most
 SEND_TIMEOUT = 60.0  # a notifier hanging longer than this counts as a temporary failure
+LEASE_TTL = SEND_TIMEOUT + 30.0  # a destination's lease outlasts its longest send; a dead relay's is taken after it
 ROUTE_BATCH = 1000  # outbox rows routed per round; a full batch means more are waiting
 # The router sleeps until a retry or a group window is due, or the result writer wakes it (new alerts):
 # monitor/outbox.py's loop, shared with the failover relay.
@@ -68,8 +70,16 @@ class AlertRouter:
         notifiers: Mapping[str, Notifier],
         clock: Callable[[], float] = time.time,
         on_outcome: Callable[[str, str], None] = lambda dest, outcome: None,
+        *,
+        holder: str = "local",
+        lease_ttl: float = LEASE_TTL,
     ) -> None:
         self.engine = engine
+        # Several relays may share one database: each destination is sent by one of them at a time (a lease
+        # per destination, monitor/store/leases.py), so an incident's messages stay in one thread. A single
+        # process (`--role all`) is the only relay of its database: its stable name renews its own lease at
+        # once after a restart, even a SIGKILL.
+        self.holder, self.lease_ttl = holder, lease_ttl
         self.config = config
         self.notifiers = dict(notifiers)
         self.routes = default_routes(config.routes, self.notifiers)
@@ -89,6 +99,8 @@ class AlertRouter:
     async def stop(self, grace: float = 5.0) -> None:
         """Finish the round in progress (at most `grace` s); what is still pending is sent after a restart."""
         await self.loop.stop(grace)
+        with suppress(Exception):  # the database may be what is failing; the leases then expire by themselves
+            await asyncio.to_thread(leases.let_go, self.engine, self.holder)
         for notifier in self.notifiers.values():
             with suppress(Exception):
                 await notifier.close()
@@ -156,8 +168,14 @@ class AlertRouter:
                 look_again = give_up_at if look_again is None else min(look_again, give_up_at)
             at = due_at(rows, self.config.group_wait)
             if at <= now:
-                await self._send(destination, rows[:BATCH_MAX])
-                at = now
+                held, taken = await asyncio.to_thread(leases.hold, self.engine, f"alerts:{destination}", self.holder, now, self.lease_ttl)
+                if not held:  # another relay sends this destination's alerts; it may die: look again
+                    at = now + self.lease_ttl / 3
+                elif taken:  # just taken over: read what is pending afresh under the lease (the last holder may have sent some)
+                    at = now
+                else:
+                    await self._send(destination, rows[:BATCH_MAX])
+                    at = now
             look_again = at if look_again is None else min(look_again, at)
         return look_again
 

@@ -332,3 +332,13 @@ class ProberRow(SQLModel, table=True):
     location: str = Field(max_length=64)
     seen_at: float  # its latest heartbeat
     started_at: float
+
+
+class LeaseRow(SQLModel, table=True):
+    """A lease on a piece of work several instances could do (an alert destination): one holder until it expires."""
+
+    __tablename__ = "leases"
+
+    name: str = Field(primary_key=True, max_length=200)
+    holder: str = Field(max_length=200)
+    until: float  # the holder renews it while working; after this any instance may take it

@@ -310,3 +310,62 @@ async def test_failing_for_fallback_after_hands_over_then_not_at_the_next_retry(
         await router.stop()
     assert slack.attempts == 1
     assert statuses(store) == [("slack", "fell_back"), ("email", "sent")]
+
+
+# --- several relays on one database ------------------------------------------------------------
+
+
+class Workspace:
+    """One Slack workspace that several relays (each with its own notifier) post to."""
+
+    def __init__(self) -> None:
+        self.messages: list[tuple[Batch, Thread | None, str]] = []
+
+    def notifier(self, relay: str) -> Notifier:
+        workspace = self
+
+        class Posting(Fake):
+            async def send(self, batch: Batch, thread: Thread | None = None) -> Delivery:
+                workspace.messages.append((batch, thread, relay))
+                return Delivery(thread.ref if thread else f"msg-{len(workspace.messages)}")
+
+        return Posting("slack")
+
+
+async def test_two_relays_send_each_alert_once_and_keep_an_incident_in_one_thread(store):
+    clock, slack = FakeClock(), Workspace()
+    a = AlertRouter(store, Alerts(group_wait=0), {"slack": slack.notifier("a")}, clock, holder="relay-a")
+    b = AlertRouter(store, Alerts(group_wait=0), {"slack": slack.notifier("b")}, clock, holder="relay-b")
+    down = meta_down(at=clock())
+    store_alerts(store, down)
+    for relay in (a, b, a, b, b, a):  # both keep working the same outbox, in any order
+        relay.route_new()
+        await relay.deliver_due()
+    recovery = Alert("facebook-shop", "Facebook Shop", "down", "up", clock.advance(60), {}, down_for=60, key=down[0].key)
+    store_alerts(store, [recovery])
+    for relay in (b, a, b, a):
+        relay.route_new()
+        await relay.deliver_due()
+
+    assert [(len(batch.alerts), thread.ref if thread else None, relay) for batch, thread, relay in slack.messages] == [
+        (4, None, "a"),
+        (1, "msg-1", "a"),  # the recovery updates the incident's message, whichever relay was up
+    ]
+    assert [s for _, s in statuses(store)] == ["sent"] * 5
+
+
+async def test_a_dead_relay_s_destination_is_taken_over_after_its_lease(store):
+    clock, slack = FakeClock(), Workspace()
+    a = AlertRouter(store, Alerts(group_wait=0), {"slack": slack.notifier("a")}, clock, holder="relay-a")
+    b = AlertRouter(store, Alerts(group_wait=0), {"slack": slack.notifier("b")}, clock, holder="relay-b")
+    store_alerts(store, meta_down(at=clock()))
+    a.route_new()
+    await a.deliver_due()  # a takes the destination's lease ... and is SIGKILLed before sending
+    await b.deliver_due()
+    clock.advance(router_module.LEASE_TTL - 1)
+    await b.deliver_due()
+    assert slack.messages == []  # a's lease still runs: b cannot know it died
+    clock.advance(2)
+    await b.deliver_due()  # taken over: b reads what is pending afresh ...
+    await b.deliver_due()  # ... and sends it, once
+    assert [(len(batch.alerts), relay) for batch, _, relay in slack.messages] == [(4, "b")]

@@ -1,4 +1,4 @@
-"""Scale-out groundwork: who leads a singleton role (and its fencing epoch), and the probers' heartbeats.
+"""Scale-out groundwork: who leads a singleton role (and its fencing epoch), the probers' heartbeats, and leases.
 
 Revision ID: 0007
 Revises: 0006
@@ -29,8 +29,16 @@ def upgrade() -> None:
         sa.Column("started_at", sa.Float(), nullable=False),
         sa.PrimaryKeyConstraint("id"),
     )
+    op.create_table(
+        "leases",
+        sa.Column("name", sa.String(length=200), nullable=False),
+        sa.Column("holder", sa.String(length=200), nullable=False),
+        sa.Column("until", sa.Float(), nullable=False),
+        sa.PrimaryKeyConstraint("name"),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("leases")
     op.drop_table("probers")
     op.drop_table("leadership")
