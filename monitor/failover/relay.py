@@ -37,6 +37,10 @@ from monitor.store.models import FailoverActionRow
 
 log = logging.getLogger("monitor.failover")
 BACKOFF_FIRST, BACKOFF_MAX = 1.0, 300.0
+# How long a relay's claim on the actions it sends lasts: longer than a group's sends take (each action at most
+# 3 x the actuator's timeout + 10 s); past it another relay takes the rows over and sends them again with the
+# same idempotency keys, as after a crash.
+CLAIM_LEASE = 300.0
 WARN_AFTER_ATTEMPTS = 5  # alert a human once an action has failed this many times in a row
 # The relay sleeps until the next retry is due or it is woken (after a plan or an approval is stored):
 # monitor/outbox.py's loop, shared with the alert router.
@@ -85,8 +89,14 @@ class ActionRelay:
         clock: Callable[[], float],
         on_event: Callable[[str, Owner, str, str], None] = lambda *a: None,
         on_outcome: Callable[[str, str, float], None] = lambda *a: None,
+        *,
+        holder: str = "local",
     ) -> None:
         self.failover = failover
+        # Several relays may drain one database: each claims the rows it sends, under its name, for CLAIM_LEASE.
+        # A single process (`--role all`) is the only relay of its database: its stable name lets a restart
+        # release its own claims at once, even after a SIGKILL.
+        self.holder = holder
         self.engine: Engine = failover.engine
         self.actuators = actuators
         # Configured values never to be shown (tokens, signing secrets, header values, URL paths): scrubbed from
@@ -118,6 +128,8 @@ class ActionRelay:
         await self.loop.stop(grace)
 
     async def _round(self) -> float | None:
+        # Another relay that died: its claims ran out, and its rows are sent again (with the same keys).
+        await asyncio.to_thread(action_store.release_sending, self.engine, "", self.clock())
         if self._release:
             # A failed round may have left claimed rows "sending" whose outcome was never stored (the database
             # failed while recording it): no send of ours is in flight now (drain waits for all), so send them
@@ -147,8 +159,9 @@ class ActionRelay:
         return self.clock()
 
     def _release_claims(self) -> None:
-        """Rows left "sending" by a crash may have reached the receiver: count that attempt, send again."""
-        action_store.release_sending(self.engine)
+        """Rows left "sending" by a crash (ours, or a relay's whose claims ran out) may have reached the receiver:
+        count that attempt, send again with the same key."""
+        action_store.release_sending(self.engine, self.holder, self.clock())
 
     def _claim(self, now: float) -> tuple[list[list[FailoverActionRow]], float | None]:
         """Claim, per (owner, channel), the due actions at the head of its queue; also return the
@@ -162,7 +175,7 @@ class ActionRelay:
             for plan_id, stored in action_store.plan_reasons(self.engine, plan_ids).items():
                 self._reasons[plan_id] = {"plan": plan_id, "failed": stored.get("failed", [])}
                 self._keys[plan_id] = stored.get("key") or ""
-        return action_store.claim_actions(self.engine, heads.values()), retry_at
+        return action_store.claim_actions(self.engine, heads.values(), self.holder, now + CLAIM_LEASE), retry_at
 
     async def _send_group(self, rows: list[FailoverActionRow]) -> int:
         sent = 0

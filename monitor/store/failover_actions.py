@@ -7,7 +7,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import or_, select, update
 from sqlalchemy.engine import Engine
 
 from monitor.store.db import begin_write
@@ -38,14 +38,18 @@ class FailoverHistory:
     actions: dict[int, list[Any]]  # plan id -> its action rows in id order
 
 
-def release_sending(engine: Engine) -> None:
-    """Rows left "sending" by a crash may have reached the receiver: count that attempt, send again."""
+def release_sending(engine: Engine, holder: str, now: float) -> None:
+    """Rows left "sending" by a crash may have reached the receiver: count that attempt, send again. Released:
+    the rows `holder` itself claimed (it is starting again, or its round failed) and any relay's claims whose
+    lease ran out (that relay died); another live relay's claims are left alone."""
     a = FailoverActionRow
     with begin_write(engine) as conn:
         conn.execute(
             update(a)
-            .where(a.status == "sending")
+            .where(a.status == "sending", or_(a.claimed_by == holder, a.claimed_by.is_(None), a.claim_until < now))
             .values(
+                claimed_by=None,
+                claim_until=None,
                 status="pending",
                 attempts=a.attempts + 1,
                 last_error="interrupted while sending (the service stopped); sent again with the same key",
@@ -69,15 +73,17 @@ def plan_reasons(engine: Engine, plan_ids: Iterable[int]) -> dict[int, dict[str,
         }
 
 
-def claim_actions(engine: Engine, groups: Iterable[Sequence[Any]]) -> list[list[FailoverActionRow]]:
-    """Claim (pending -> sending, compare-and-set) each group's rows in order, up to the first another took."""
+def claim_actions(engine: Engine, groups: Iterable[Sequence[Any]], holder: str, until: float) -> list[list[FailoverActionRow]]:
+    """Claim (pending -> sending, compare-and-set) each group's rows in order, up to the first another took;
+    `holder` holds them until `until` (then another relay may take them over, as after a crash)."""
     a = FailoverActionRow
     claimed: list[list[FailoverActionRow]] = []
     with begin_write(engine) as conn:
         for rows in groups:
             mine = []
             for r in rows:
-                if conn.execute(update(a).where(a.id == r.id, a.status == "pending").values(status="sending")).rowcount:
+                claim = update(a).where(a.id == r.id, a.status == "pending").values(status="sending", claimed_by=holder, claim_until=until)
+                if conn.execute(claim).rowcount:
                     mine.append(FailoverActionRow.model_validate(r._mapping))
                 else:
                     break
@@ -104,9 +110,11 @@ def record_outcome(
         values["next_at"] = outcome.next_at
     with begin_write(engine) as conn:
         # Only if still ours: a newer plan may have superseded it meanwhile (then it stays superseded).
-        conn.execute(update(a).where(a.id == action_id, a.status == "sending").values(**values))
+        conn.execute(update(a).where(a.id == action_id, a.status == "sending").values(**values, claimed_by=None, claim_until=None))
         if release:
-            conn.execute(update(a).where(a.id.in_(list(release)), a.status == "sending").values(status="pending"))
+            conn.execute(
+                update(a).where(a.id.in_(list(release)), a.status == "sending").values(status="pending", claimed_by=None, claim_until=None)
+            )
         if applied is not None:
             (kind, owner, channel), value = applied
             conn.execute(

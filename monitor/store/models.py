@@ -256,6 +256,9 @@ class FailoverActionRow(SQLModel, table=True):
     response: str = "{}"
     created_at: float
     applied_at: float | None = None
+    # While "sending": which relay claimed it and until when; a relay that died leaves its claims to expire.
+    claimed_by: str | None = Field(default=None, max_length=200)
+    claim_until: float | None = None
 
 
 class AlertRow(SQLModel, table=True):

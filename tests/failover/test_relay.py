@@ -207,3 +207,24 @@ async def test_an_outcome_the_database_failed_to_store_is_sent_again_not_strande
     sends = [d for d in receiver.deliveries if d["id"] == next(a.key for a in actions(setup.engine) if a.id == first)]
     assert len(sends) == 2 and sends[0]["id"] == sends[1]["id"]  # the same key again: applied once by the receiver
     assert receiver.spending("ads") == FAILED_OVER and receiver.duplicates() == 1
+
+
+async def test_a_relay_leaves_a_live_relay_s_claims_alone_and_takes_a_dead_one_s_after_the_lease(setup):
+    from monitor.store.failover_actions import claim_actions, open_actions, release_sending
+
+    outage(setup.fe)
+    now = time.time()
+    first, second = [[r] for r in open_actions(setup.engine)][:2]
+    [[mine]] = claim_actions(setup.engine, [first], "relay-a", now + relay_module.CLAIM_LEASE)
+    [[own]] = claim_actions(setup.engine, [second], "local", now + relay_module.CLAIM_LEASE)
+
+    def row(action_id: int) -> FailoverActionRow:
+        return next(a for a in actions(setup.engine) if a.id == action_id)
+
+    release_sending(setup.engine, "relay-b", now)  # relay-b starting: relay-a is alive and sending
+    assert (row(mine.id).status, row(mine.id).claimed_by) == ("sending", "relay-a")
+    release_sending(setup.engine, "local", now)  # a single process restarting takes its own claims back at once
+    assert (row(own.id).status, row(own.id).attempts) == ("pending", 1)
+    release_sending(setup.engine, "relay-b", now + relay_module.CLAIM_LEASE + 1)  # relay-a died: its lease ran out
+    assert (row(mine.id).status, row(mine.id).claimed_by, row(mine.id).attempts) == ("pending", None, 1)
+    assert row(mine.id).key == mine.key  # sent again under the same idempotency key

@@ -1,4 +1,5 @@
-"""Scale-out groundwork: who leads a singleton role (and its fencing epoch), the probers' heartbeats, and leases.
+"""Scale-out groundwork: who leads a singleton role (and its fencing epoch), the probers' heartbeats, leases, and
+which relay claimed a failover action until when.
 
 Revision ID: 0007
 Revises: 0006
@@ -38,7 +39,14 @@ def upgrade() -> None:
     )
 
 
+    op.add_column("failover_actions", sa.Column("claimed_by", sa.String(length=200), nullable=True))
+    op.add_column("failover_actions", sa.Column("claim_until", sa.Float(), nullable=True))
+
+
 def downgrade() -> None:
+    with op.batch_alter_table("failover_actions") as batch:
+        batch.drop_column("claim_until")
+        batch.drop_column("claimed_by")
     op.drop_table("leases")
     op.drop_table("probers")
     op.drop_table("leadership")
