@@ -1,5 +1,6 @@
-"""The HTTP client sessions: the probes' (tracing tells them which phase a request is in) and the one outbound
-session of notifiers and actuators. Both connect only through the network guard."""
+"""The aiohttp client sessions: the probes' (the statuspage and opengraph kinds; tracing tells them which phase a
+request is in; the http kind has its own client, probes/http_client.py) and the one outbound session of notifiers
+and actuators. Both connect only through the network guard."""
 
 from __future__ import annotations
 
