@@ -41,7 +41,10 @@ class ResponseParser:
     """Feed it the bytes of one connection; `head` is set once the head has arrived, `done` once the response is
     complete. The body is decompressed as it arrives (gzip, deflate) and cut at `limit` bytes (`too_large`)."""
 
-    __slots__ = ("head", "body", "done", "too_large", "_head_request", "_limit", "_buf", "_mode", "_left", "_decoder", "_deflate", "_chunk")
+    __slots__ = (
+        *("head", "body", "done", "too_large", "_head_request", "_limit", "_buf"),
+        *("_mode", "_left", "_decoder", "_deflate", "_sniff", "_chunk"),
+    )
 
     def __init__(self, *, head_request: bool, limit: int) -> None:
         self.head: Head | None = None
@@ -55,6 +58,7 @@ class ResponseParser:
         self._chunk = "size"  # chunked: "size", "data", "crlf" or "trailer"
         self._decoder: zlib._Decompress | None = None
         self._deflate = False
+        self._sniff = b""  # deflate: the body's first byte, held until the second tells which deflate it is
 
     def feed(self, data: bytes) -> None:
         """Take the next bytes read; raises ProtocolError when they break HTTP."""
@@ -178,8 +182,14 @@ class ResponseParser:
             return
         room = self._limit - len(self.body)
         if self._deflate:
-            # RFC 9110's deflate is zlib-wrapped; some servers send it raw. The first two bytes tell.
-            wrapped = len(data) >= 2 and data[0] & 0x0F == 8 and (data[0] << 8 | data[1]) % 31 == 0
+            # RFC 9110's deflate is zlib-wrapped; some servers send it raw. The first two bytes tell, so a
+            # first read of one byte waits for the next (judged alone, a zlib header looked raw).
+            data = self._sniff + data
+            if len(data) < 2:
+                self._sniff = data
+                return
+            self._sniff = b""
+            wrapped = data[0] & 0x0F == 8 and (data[0] << 8 | data[1]) % 31 == 0
             self._decoder = zlib.decompressobj(zlib.MAX_WBITS if wrapped else -zlib.MAX_WBITS)
             self._deflate = False
         if self._decoder is not None:
@@ -195,6 +205,8 @@ class ResponseParser:
         self.body += data
 
     def _finish(self) -> None:
+        if self._sniff:  # no deflate stream is one byte long (the shortest, an empty final block, is two)
+            raise ProtocolError("cannot decompress the body (a deflate stream of one byte)")
         if self._decoder is not None and not self.too_large:
             try:
                 self._append_plain(self._decoder.flush())

@@ -124,6 +124,16 @@ def test_compressed_bodies_are_inflated_and_cut_at_the_limit_by_their_inflated_s
     assert cut.done and cut.too_large and bytes(cut.body) == page[:1000]
 
 
+@pytest.mark.parametrize("compress", [zlib.compress, lambda data: zlib.compress(data)[2:-4]], ids=["zlib", "raw"])
+def test_a_deflate_body_arriving_one_byte_at_a_time_is_inflated(compress):
+    # Which deflate it is (zlib-wrapped or raw) is told by the first two bytes: a body whose first read
+    # holds one byte must not be judged on that byte alone.
+    packed = compress(b"Dodaj do koszyka " * 20)
+    raw = b"HTTP/1.1 200 OK\r\nContent-Encoding: deflate\r\nContent-Length: %d\r\n\r\n" % len(packed) + packed
+    parser = parse(*(raw[i : i + 1] for i in range(len(raw))))
+    assert parser.done and bytes(parser.body) == b"Dodaj do koszyka " * 20
+
+
 def test_a_body_that_is_not_what_its_encoding_says_is_a_protocol_error():
     with pytest.raises(ProtocolError, match="cannot decompress the body"):
         parse(b"HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nContent-Length: 9\r\n\r\nnot gzip!")
