@@ -16,6 +16,9 @@ from dataclasses import dataclass
 MAX_HEAD = 64 * 1024  # a response head larger than this is not a shop page (aiohttp allows 8 KiB a line)
 MAX_CHUNK_LINE = 4096
 _TOKEN = re.compile(rb"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
+# Only these: Python's int() also takes "-5", "0x5", "1_0" and non-ASCII digits, which HTTP does not.
+_DIGITS = re.compile(r"[0-9]+")
+_HEX = re.compile(rb"[0-9A-Fa-f]+")
 _STATUS_LINE = re.compile(rb"^HTTP/1\.[01] ([0-9]{3})(?: (.*))?$")
 
 
@@ -131,7 +134,7 @@ class ResponseParser:
             self._mode = "chunked"
         elif "content-length" in head.headers:
             lengths = {v.strip() for v in head.headers["content-length"].split(",")}
-            if len(lengths) != 1 or not (value := lengths.pop()).isdigit():
+            if len(lengths) != 1 or not _DIGITS.fullmatch(value := lengths.pop()):
                 raise ProtocolError(f"invalid Content-Length {head.headers['content-length'][:40]!r}")
             self._left = int(value)
             self._mode = "length"
@@ -171,10 +174,9 @@ class ResponseParser:
                         self._finish()
                     continue
                 size = line.split(b";", 1)[0].strip()
-                try:
-                    self._left = int(size, 16)
-                except ValueError:
-                    raise ProtocolError(f"invalid chunk size {size[:20]!r}") from None
+                if not _HEX.fullmatch(size):
+                    raise ProtocolError(f"invalid chunk size {size[:20]!r}")
+                self._left = int(size, 16)
                 self._chunk = "data" if self._left else "trailer"
 
     def _append(self, data: bytes) -> None:

@@ -28,12 +28,12 @@ def test_a_response_split_anywhere_reads_the_same():
 
 
 def test_chunked_body_with_extensions_and_trailers_byte_by_byte():
-    raw = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5;ext=1\r\nhello\r\n6\r\n world\r\n0\r\nX-Trailer: 1\r\n\r\n"
+    raw = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5;ext=1\r\nhello\r\n06 \r\n world\r\n00A\r\n and more.\r\n0\r\nX-Trailer: 1\r\n\r\n"
     parser = ResponseParser(head_request=False, limit=100)
     for i in range(len(raw)):
         assert not parser.done
         parser.feed(raw[i : i + 1])
-    assert parser.done and bytes(parser.body) == b"hello world"
+    assert parser.done and bytes(parser.body) == b"hello world and more."
 
 
 @pytest.mark.parametrize(
@@ -43,6 +43,11 @@ def test_chunked_body_with_extensions_and_trailers_byte_by_byte():
         (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nabX\r\n", "a chunk of the body does not end with CRLF"),
         (b"HTTP/1.1 200 OK\r\nContent-Length: 5, 6\r\n\r\n", "invalid Content-Length '5, 6'"),
         (b"HTTP/1.1 200 OK\r\nContent-Length: -1\r\n\r\n", "invalid Content-Length '-1'"),
+        # Python's int() takes these; HTTP does not (a negative size read the rest of the stream as body).
+        ("HTTP/1.1 200 OK\r\nContent-Length: 1\u00b2\r\n\r\n".encode("latin-1"), "invalid Content-Length '1\u00b2'"),
+        (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n-5\r\nhelloworld", "invalid chunk size b'-5'"),
+        (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n0x5\r\nhello", "invalid chunk size b'0x5'"),
+        (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n1_0\r\nhello", "invalid chunk size b'1_0'"),
         (b"HTTP/1.1 200 OK\r\nBad Header: x\r\n\r\n", "invalid header line b'Bad Header: x'"),
         (b"HTTP/1.1 2000 OK\r\n\r\n", "invalid status line b'HTTP/1.1 2000 OK'"),
         (b"hello garbage", "invalid status line b'hello garbage'"),
