@@ -152,7 +152,7 @@ async def fetch(
         parser, certificate = await _exchange(request, guard, tls_context, limit, follow_redirects, progress, timings)
         head = parser.head
         assert head is not None
-        location = head.get("location")
+        location = _utf8(head.get("location"))
         if follow_redirects and head.status in REDIRECTS and location:
             redirects += 1
             if redirects > max_redirects:
@@ -171,6 +171,15 @@ async def fetch(
             timings.get("connect"),
             certificate,
         )
+
+
+def _utf8(value: str) -> str:
+    """A header value as UTF-8 when its bytes are UTF-8: the head is read as Latin-1, but a Location with
+    unescaped non-ASCII (/koszyk/żółw) is UTF-8 on the wire, as aiohttp and browsers read it."""
+    try:
+        return value.encode("latin-1").decode("utf-8")
+    except UnicodeError:
+        return value
 
 
 def _next_hop(previous: Request, status: int, url: str, user_agent: str) -> Request:

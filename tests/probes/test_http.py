@@ -510,6 +510,25 @@ async def test_phases_are_timed_dns_only_when_a_name_is_looked_up(aiohttp_server
     assert by_name.facts["first_byte_seconds"] <= by_name.facts["response_time_seconds"]
 
 
+async def test_a_redirect_location_in_raw_utf8_is_followed_to_that_path(raw_server, run_check):
+    # Shops send Location: /koszyk/żółw unescaped, in UTF-8 (as aiohttp read it, and browsers do).
+    paths = []
+
+    async def shop(reader, writer):
+        paths.append((await read_request_head(reader)).split(b" ")[1])
+        if len(paths) == 1:
+            writer.write("HTTP/1.1 302 Found\r\nLocation: /koszyk/żółw?q=ł\r\nContent-Length: 0\r\n\r\n".encode())
+        else:
+            writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+        await writer.drain()
+
+    url = await raw_server(shop)
+    r = (await run_check(url)).result
+
+    assert r.ok is True and r.facts["redirects"] == 1, r
+    assert paths == [b"/", b"/koszyk/%C5%BC%C3%B3%C5%82w?q=%C5%82"]
+
+
 async def test_a_redirect_to_another_host_does_not_carry_credentials(aiohttp_server, run_check):
     seen = []
 
