@@ -128,6 +128,10 @@ class ResponseParser:
         encoding = head.get("content-encoding").strip().lower()
         if encoding in ("gzip", "x-gzip"):
             self._decoder = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        elif encoding not in ("", "identity", "deflate"):
+            # We ask for gzip and deflate only. Brotli bytes taken as the page would fail a keyword check as
+            # content_mismatch; what is wrong is the encoding (aiohttp failed it too, as browsers do).
+            raise ProtocolError(f"the body is encoded with {encoding!r}, which was not asked for (Accept-Encoding: gzip, deflate)")
         self._deflate = encoding == "deflate"  # zlib-wrapped or raw: decided on the first bytes
         transfer = head.get("transfer-encoding").lower()
         if transfer and transfer.rsplit(",", 1)[-1].strip() == "chunked":

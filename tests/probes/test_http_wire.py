@@ -139,6 +139,20 @@ def test_a_deflate_body_arriving_one_byte_at_a_time_is_inflated(compress):
     assert parser.done and bytes(parser.body) == b"Dodaj do koszyka " * 20
 
 
+@pytest.mark.parametrize("encoding", ["br", "zstd", "compress"])
+def test_a_body_in_an_encoding_not_asked_for_is_a_protocol_error_not_page_text(encoding):
+    # Its compressed bytes judged as the page would fail a keyword check as content_mismatch, wrongly.
+    raw = f"HTTP/1.1 200 OK\r\nContent-Encoding: {encoding}\r\nContent-Length: 5\r\n\r\n\x8b\x01\x80ab".encode("latin-1")
+    with pytest.raises(ProtocolError) as caught:
+        parse(raw)
+    assert str(caught.value) == f"the body is encoded with {encoding!r}, which was not asked for (Accept-Encoding: gzip, deflate)"
+
+
+def test_identity_encoding_is_the_body_as_sent():
+    parser = parse(b"HTTP/1.1 200 OK\r\nContent-Encoding: identity\r\nContent-Length: 2\r\n\r\nok")
+    assert parser.done and bytes(parser.body) == b"ok"
+
+
 def test_a_body_that_is_not_what_its_encoding_says_is_a_protocol_error():
     with pytest.raises(ProtocolError, match="cannot decompress the body"):
         parse(b"HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nContent-Length: 9\r\n\r\nnot gzip!")
