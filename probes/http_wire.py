@@ -106,9 +106,11 @@ class ResponseParser:
             bare = self._buf.find(b"\n\n")  # a server that ends its lines with a bare LF (RFC 9112 lets clients accept it)
             if bare >= 0 and (end < 0 or bare < end):
                 end, gap = bare, 2
+            # Judged on the head itself too, not only while it is incomplete: whether a head is refused must
+            # not depend on how the server's writes were split into reads.
+            if (end if end >= 0 else len(self._buf)) > MAX_HEAD:
+                raise ProtocolError(f"the response head is larger than {MAX_HEAD // 1024} KiB")
             if end < 0:
-                if len(self._buf) > MAX_HEAD:
-                    raise ProtocolError(f"the response head is larger than {MAX_HEAD // 1024} KiB")
                 if self._buf and not self._buf.startswith(b"HTTP/"[: len(self._buf)]):
                     first = bytes(self._buf[:80]).split(b"\r\n")[0]
                     raise ProtocolError(f"invalid status line {first!r}")

@@ -64,6 +64,13 @@ def test_a_head_that_never_ends_is_refused_at_the_limit():
         parse(b"HTTP/1.1 200 OK\r\n" + b"X-Filler: " + b"a" * MAX_HEAD)
 
 
+def test_a_head_over_the_limit_is_refused_however_it_arrives():
+    raw = b"HTTP/1.1 200 OK\r\nX-Filler: " + b"a" * MAX_HEAD + b"\r\nContent-Length: 2\r\n\r\nok"
+    for pieces in ((raw,), (raw[:100], raw[100:])):  # in one read, as from a fast server, or in two
+        with pytest.raises(ProtocolError, match="larger than 64 KiB"):
+            parse(*pieces)
+
+
 def test_interim_responses_are_skipped_and_bodiless_ones_end_at_the_head():
     parser = parse(b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\nLink: </a.css>\r\n\r\nHTTP/1.1 204 No Content\r\n\r\n")
     assert parser.done and parser.head.status == 204 and parser.body == b""
