@@ -317,6 +317,9 @@ class _Exchange(asyncio.Protocol):
         except ProtocolError as exc:
             self.finished.set_exception(FetchFailed("http_protocol", f"invalid HTTP answer: {exc}"))
             return
+        except Exception as exc:  # a bug of ours reading an odd answer: say so, instead of a misleading protocol error
+            self.finished.set_exception(FetchFailed("internal_error", f"internal error reading the answer: {type(exc).__name__}: {exc}"))
+            return
         if not had_head and parser.head is not None:
             self.timings["first_byte"] = time.perf_counter()
             self.progress["phase"] = "body"

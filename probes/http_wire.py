@@ -19,7 +19,7 @@ _TOKEN = re.compile(rb"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
 # Only these: Python's int() also takes "-5", "0x5", "1_0" and non-ASCII digits, which HTTP does not.
 _DIGITS = re.compile(r"[0-9]+")
 _HEX = re.compile(rb"[0-9A-Fa-f]+")
-_STATUS_LINE = re.compile(rb"^HTTP/1\.[01] ([0-9]{3})(?: (.*))?$")
+_STATUS_LINE = re.compile(rb"^HTTP/1\.[01] ([1-9][0-9]{2})(?: (.*))?$")
 
 
 class ProtocolError(Exception):
@@ -220,6 +220,10 @@ class ResponseParser:
                 self._append_plain(self._decoder.flush())
             except zlib.error as exc:
                 raise ProtocolError(f"cannot decompress the body ({exc})") from None
+            if not self._decoder.eof and (self.body or self._decoder.unused_data or self._decoder.unconsumed_tail):
+                # The stream stopped before its end (a connection cut in a read-until-close body, or a server
+                # that sent less than it compressed): a truncated page is not the page.
+                raise ProtocolError("the compressed body ends before its end")
         self.done = True
 
     def _append_plain(self, data: bytes) -> None:

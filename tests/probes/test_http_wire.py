@@ -173,3 +173,23 @@ def test_a_plain_body_over_the_limit_stops_reading_at_the_limit():
 def test_a_head_with_bare_line_feeds_is_read_too():
     parser = parse(b"HTTP/1.1 200 OK\nContent-Type: text/html\nContent-Length: 2\n\nok")
     assert parser.done and parser.head.get("content-type") == "text/html" and bytes(parser.body) == b"ok"
+
+
+@pytest.mark.parametrize("framing", ["length", "until-close"])
+def test_a_compressed_body_cut_short_is_a_protocol_error_not_a_shorter_page(framing):
+    packed = gzip.compress(b"<html>" + b"Dodaj do koszyka " * 500 + b"</html>")[:-30]
+    length = f"Content-Length: {len(packed)}\r\n" if framing == "length" else ""
+    parser = ResponseParser(head_request=False, limit=1_000_000)
+    with pytest.raises(ProtocolError, match="the compressed body ends before its end"):
+        parser.feed(f"HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\n{length}\r\n".encode() + packed)
+        parser.eof()
+
+
+def test_an_empty_body_declared_gzip_is_an_empty_page():
+    parser = parse(b"HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nContent-Length: 0\r\n\r\n")
+    assert parser.done and parser.body == b""
+
+
+def test_a_status_below_100_is_not_http():
+    with pytest.raises(ProtocolError, match="invalid status line b'HTTP/1.1 099 Odd'"):
+        parse(b"HTTP/1.1 099 Odd\r\n\r\n")
