@@ -261,6 +261,7 @@ def _probing(m: Monitor, probes: Mapping[str, ProbeKind]) -> Lifetime:
             m.reactions,
             watch=m.watch,
             on_skipped=lambda channel, check, why: _missed(m, channel, check, why),
+            location=config.location,
         )
         m.tick = Tick(m.book, m.reactions, m.stepper.soon, m.maker, m.publisher, config.alerts.reminder_every, m.clock)
         m.tick.start()

@@ -23,7 +23,7 @@ from probes.session import create_http_session
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 EXIT_BROKEN_PIPE = 128 + 13  # what a shell reports for a command ended by SIGPIPE (git log | head)
-SERVE = ("listen", "data_dir", "log_format", "event_loop")  # the options of the running service (run, demo)
+SERVE = ("listen", "data_dir", "log_format", "location", "event_loop")  # the options of the running service (run, demo)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -20,6 +20,13 @@ OPTIONS: dict[str, tuple[str, dict[str, Any]]] = {
     "json": ("--json", {"action": "store_true", "help": "JSON for scripts"}),
     "listen": ("--listen", {"metavar": "HOST:PORT", "help": "address of the status page and API (default 127.0.0.1:8080)"}),
     "log_format": ("--log-format", {"choices": ("text", "json"), "help": "log line format (default text)"}),
+    "location": (
+        "--location",
+        {
+            "metavar": "NAME",
+            "help": "where this instance probes from, stored with every result (default: the config's location, else local)",
+        },
+    ),
     "event_loop": (
         "--event-loop",
         {"choices": ("auto", "uvloop", "asyncio"), "help": "the service's event loop (default auto: uvloop when installed, else asyncio)"},

@@ -7,6 +7,7 @@ import asyncio
 import gc
 import logging
 import os
+import re
 import secrets
 import signal
 import socket
@@ -19,11 +20,13 @@ from pydantic import SecretStr
 from monitor import clioptions
 from monitor.app import create_app
 from monitor.config import Config, ConfigError, load_config, parse_listen
+from monitor.core.models import SLUG_PATTERN
 from monitor.demo import DemoWorld, demo_speed
 from monitor.logs import setup_logging
 from monitor.store.db import StoreError
 
 log = logging.getLogger("monitor")
+LOCATION = re.compile(SLUG_PATTERN)  # as the config's `location`
 
 
 def serve(config_path: str | None, args: argparse.Namespace) -> int:
@@ -152,4 +155,8 @@ def _apply_overrides(config: Config, args: argparse.Namespace) -> Config:
         updates["data_dir"] = args.data_dir
     if getattr(args, "log_format", None):
         updates["log_format"] = args.log_format
+    if getattr(args, "location", None):
+        if not LOCATION.match(args.location):
+            raise SystemExit(_fail(f"--location {args.location!r}: use 1 to 64 lower-case letters, digits, '-' or '_', e.g. waw-1"))
+        updates["location"] = args.location
     return config.model_copy(update=updates) if updates else config

@@ -47,6 +47,7 @@ class Pipeline:
         *,
         watch: LoopWatch | None = None,
         on_skipped: Callable[[str, str, str], None] = lambda channel, check, why: None,
+        location: str = "local",
     ) -> None:
         self.probes = probes
         self.http = http
@@ -57,6 +58,7 @@ class Pipeline:
         self.clock = clock
         self.on_events = on_events
         self.watch, self.on_skipped = watch, on_skipped
+        self.location = location  # stored with every result: where it was taken
         self._timed = {name for name, error in closed_set(probes.values()).items() if error.timed}
         self.latest: dict[tuple[str, str], CheckResult] = {}  # (channel, check) -> its last result
         self._inflight: set[asyncio.Task] = set()
@@ -119,6 +121,7 @@ class Pipeline:
                 "facts": json.dumps(dict(r.facts)) if r.facts and not r.ok else "{}",
                 "severity": None if r.ok else r.severity,
                 "channel_state": health.state.value,
+                "location": self.location,
             }
         )
         self.metrics.observe_probe(outcome.channel, outcome.check, outcome.kind, r, outcome.duration_seconds)

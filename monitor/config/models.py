@@ -206,6 +206,9 @@ class Config(Strict):
     data_dir: str = DEFAULT_DATA_DIR
     database_url: str | None = None
     log_format: Literal["text", "json"] = "text"
+    # Where this instance probes from (e.g. waw, fra-1): stored with every result, so that results from several
+    # locations can be told apart (--location overrides it).
+    location: Slug = "local"
     # Private, loopback and link-local networks probes may reach (public addresses always may;
     # cloud metadata addresses never). E.g. ["10.0.0.0/8"] for a shop on the office network.
     allow_networks: list[str] = []

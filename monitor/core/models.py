@@ -7,7 +7,8 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field
 
 # Ids of channels, checks, promotions, notices, notifiers and actuators: safe in URLs, labels and file names.
-Slug = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")]
+SLUG_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,63}$"  # ids: channels, checks, locations (they end up in URLs and labels)
+Slug = Annotated[str, Field(pattern=SLUG_PATTERN)]
 
 
 class Strict(BaseModel):

@@ -31,6 +31,9 @@ class ProbeResultRow(SQLModel, table=True):
     # The channel's state right after this result was counted: uptime is the share of these that
     # were up or degraded, maintenance excluded.
     channel_state: str = Field(default="unknown", max_length=16)
+    location: str = Field(
+        default="local", max_length=64, sa_column_kwargs={"server_default": "local"}
+    )  # where the probe ran (config `location`)
 
 
 class ChannelStateRow(SQLModel, table=True):

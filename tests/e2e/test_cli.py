@@ -88,6 +88,22 @@ async def test_the_service_probes_on_uvloop_unless_asked_for_asyncio(tmp_path, f
     assert stored == fake_channel.hits
 
 
+async def test_every_result_is_stored_with_the_location_it_was_taken_from(tmp_path, fake_channel):
+    config = write_allegro_config(tmp_path, fake_channel.url)
+    async with Service("--config", str(config), "--listen", f"127.0.0.1:{free_port()}", "--location", "waw-1") as svc:
+        while fake_channel.hits < 2:
+            await asyncio.sleep(0.05)
+        code, err = await svc.stop(signal.SIGTERM)
+    assert code == 0, err
+    assert db_rows(tmp_path, "select distinct location from probe_results") == [("waw-1",)]
+
+    code, _, err = await run_cli("run", "--config", str(config), "--location", "Warsaw 1")
+    assert (code, err) == (
+        2,
+        "channel-monitor: error: --location 'Warsaw 1': use 1 to 64 lower-case letters, digits, '-' or '_', e.g. waw-1\n",
+    )
+
+
 async def test_sigkill_restart_keeps_history_and_state_without_duplicate_incident(tmp_path, fake_channel):
     fake_channel.mode = "error"
     config = str(write_allegro_config(tmp_path, fake_channel.url))

@@ -59,7 +59,7 @@ BAD = [
         "unknown-top-key",
         "colour: red\n" + MINIMAL,
         [
-            "c.yaml:1: colour: unknown key 'colour'; allowed keys here: listen, data_dir, database_url, log_format, allow_networks, admin_token, defaults, flapping, connectivity, retention, probing, channels, failover, alerts, show_failover"
+            "c.yaml:1: colour: unknown key 'colour'; allowed keys here: listen, data_dir, database_url, log_format, location, allow_networks, admin_token, defaults, flapping, connectivity, retention, probing, channels, failover, alerts, show_failover"
         ],
     ),
     (

@@ -1,5 +1,5 @@
 """Scale-out groundwork: who leads a singleton role (and its fencing epoch), the probers' heartbeats, leases, and
-which relay claimed a failover action until when.
+which relay claimed a failover action until when; and where each probe result was taken.
 
 Revision ID: 0007
 Revises: 0006
@@ -39,6 +39,7 @@ def upgrade() -> None:
     )
 
 
+    op.add_column("probe_results", sa.Column("location", sa.String(length=64), nullable=False, server_default="local"))
     op.add_column("failover_actions", sa.Column("claimed_by", sa.String(length=200), nullable=True))
     op.add_column("failover_actions", sa.Column("claim_until", sa.Float(), nullable=True))
 
@@ -47,6 +48,8 @@ def downgrade() -> None:
     with op.batch_alter_table("failover_actions") as batch:
         batch.drop_column("claim_until")
         batch.drop_column("claimed_by")
+    with op.batch_alter_table("probe_results") as batch:
+        batch.drop_column("location")
     op.drop_table("leases")
     op.drop_table("probers")
     op.drop_table("leadership")
