@@ -1,0 +1,37 @@
+"""Wake-ups across processes on a real PostgreSQL: NOTIFY in the writing transaction, LISTEN in the relay."""
+
+from __future__ import annotations
+
+import asyncio
+
+from monitor.store.db import begin_write, make_engine
+from monitor.store.wakeups import Listener, notify
+from tests.fakes import eventually
+
+
+async def test_a_committed_write_wakes_the_listener_and_a_rolled_back_one_does_not(postgres_url):
+    engine = make_engine(postgres_url)
+    woken: list[int] = []
+    listener = Listener(postgres_url, lambda: woken.append(1))
+    listener.start()
+    try:
+        await asyncio.wait_for(listener.listening.wait(), 10)
+        try:
+            with begin_write(engine) as conn:
+                notify(conn)
+                raise RuntimeError("the transaction fails after notify")
+        except RuntimeError:
+            pass
+        with begin_write(engine) as conn:
+            notify(conn)
+        await eventually(lambda: woken, timeout=5)
+        # Notifications arrive in commit order: had the rolled-back one been sent, it would have come first.
+        assert woken == [1]
+    finally:
+        await listener.stop()
+        engine.dispose()
+
+
+def test_notify_does_nothing_on_sqlite(sqlite_engine):
+    with begin_write(sqlite_engine) as conn:
+        notify(conn)  # no error, no statement that SQLite would refuse
