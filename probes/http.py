@@ -111,7 +111,6 @@ async def probe(target: str, config: Config, ctx: ProbeContext) -> ProbeResult:
         request = http_client.prepare(config.method, target, tuple(config.headers.items()), user_agent)
         response = await http_client.fetch(
             request,
-            user_agent=user_agent,
             guard=ctx.guard,
             tls_context=lambda: tls.client_context(config.verify_tls, None),
             follow_redirects=config.follow_redirects,

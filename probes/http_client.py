@@ -58,6 +58,7 @@ class Request:
     address: bool  # host is an IP address literal: no DNS lookup
     data: bytes  # the request line and headers
     headers: tuple[tuple[str, str], ...]  # the configured ones, for the next hop of a redirect
+    user_agent: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,13 +130,12 @@ def prepare(method: str, url: str, headers: tuple[tuple[str, str], ...], user_ag
     fields["connection"] = ("Connection", "close")  # one request per connection, always
     lines = [f"{method} {target} HTTP/1.1", *(f"{name}: {value}" for name, value in fields.values())]
     data = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1", errors="replace")
-    return Request(method, url, host, port, parts.scheme == "https", address, data, headers)
+    return Request(method, url, host, port, parts.scheme == "https", address, data, headers, user_agent)
 
 
 async def fetch(
     request: Request,
     *,
-    user_agent: str,
     guard: NetworkGuard,
     tls_context: Callable[[], ssl.SSLContext],
     follow_redirects: bool,
@@ -157,7 +157,7 @@ async def fetch(
             redirects += 1
             if redirects > max_redirects:
                 raise FetchFailed("http_status", f"too many redirects (more than {max_redirects})")
-            request = _next_hop(request, head.status, urljoin(request.url, location), user_agent)
+            request = _next_hop(request, head.status, urljoin(request.url, location))
             continue
         return Response(
             head.status,
@@ -182,13 +182,13 @@ def _utf8(value: str) -> str:
         return value
 
 
-def _next_hop(previous: Request, status: int, url: str, user_agent: str) -> Request:
+def _next_hop(previous: Request, status: int, url: str) -> Request:
     method = "GET" if status == 303 and previous.method != "HEAD" else previous.method
     headers = previous.headers
-    nxt = prepare(method, url, headers, user_agent)
+    nxt = prepare(method, url, headers, previous.user_agent)
     if (nxt.host, nxt.port, nxt.tls) != (previous.host, previous.port, previous.tls) and headers:
         kept = tuple((n, v) for n, v in headers if n.lower() not in _CREDENTIALS)
-        nxt = prepare(method, url, kept, user_agent) if kept != headers else nxt
+        nxt = prepare(method, url, kept, previous.user_agent) if kept != headers else nxt
     return nxt
 
 

@@ -23,6 +23,7 @@ from monitor.store.models import ProbeResultRow, RollupMarkRow, RollupRow
 from monitor.store.queries import uptime_statement, uptime_windows
 from monitor.store.rollups import RAW_ID, apply_retention, read_marks, rollup_rows, run_rollups, upsert
 from tests.fakes import eventually
+from tests.support.store import rollup
 
 NOW = 1_767_225_600 + 13 * HOUR + 1234.5  # 1 January 2026, 13:20:34.5 UTC
 STATE_NAMES = ["up", "degraded", "down", "maintenance", "unknown"]
@@ -408,28 +409,14 @@ def test_retention_keeps_every_window_exact(engine):
 
 def test_retention_deletes_hourly_rows_only_where_their_day_is_rolled_up(sqlite_engine):
     old_day = int((NOW - 100 * DAY) // DAY) * DAY
-    hour = {
-        "period": "hour",
-        "channel": "allegro",
-        "n_up": 1,
-        "n_degraded": 0,
-        "n_down": 0,
-        "n_maintenance": 0,
-        "n_unknown": 0,
-        "latency_count": 0,
-        "latency_sum_us": 0,
-        "latency_min": None,
-        "latency_max": None,
-        "latency_p95": None,
-    }
     with sqlite_engine.begin() as conn:
         upsert(
             conn,
             [
-                {**hour, "bucket_start": old_day + HOUR, "check": "home"},
-                {**hour, "bucket_start": old_day + HOUR, "check": "dns"},
-                {**hour, "period": "day", "bucket_start": old_day, "check": "home"},
-                {**hour, "period": "day", "bucket_start": int((NOW - 800 * DAY) // DAY) * DAY, "check": "home"},
+                rollup("hour", "allegro", "home", old_day + HOUR, n_up=1),
+                rollup("hour", "allegro", "dns", old_day + HOUR, n_up=1),
+                rollup("day", "allegro", "home", old_day, n_up=1),
+                rollup("day", "allegro", "home", int((NOW - 800 * DAY) // DAY) * DAY, n_up=1),
             ],
         )
     assert apply_retention(sqlite_engine, NOW, KEEP) == (0, 1, 1)
