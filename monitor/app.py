@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 
 from aiohttp import web
@@ -20,10 +20,12 @@ from prometheus_client import CollectorRegistry
 from alerts.base import Notifier, NotifierContext, NotifierKind
 from alerts.router import AlertRouter
 from monitor.admin_actions import AdminActions
-from monitor.channels import ChannelBook
-from monitor.config import Config
+from monitor.channels import ChannelBook, ConnectivityChange, Event, OverloadChange
+from monitor.check_spec import CheckSpec
+from monitor.config import Channel, Config
 from monitor.core.http import USER_AGENT
 from monitor.core.redact import secret_values
+from monitor.decider import Decider
 from monitor.demo import DemoWorld
 from monitor.events import AlertMaker
 from monitor.failover.actions import ActuatorContext, ActuatorKind
@@ -34,21 +36,26 @@ from monitor.loop_watch import LoopWatch
 from monitor.loops import DatabaseGauges, Tick, Upkeep
 from monitor.metrics import SERVICE_LOG, Metrics
 from monitor.pipeline import CONTROL, Pipeline
+from monitor.prober import Prober, prober_id
 from monitor.reactions import AlertPublisher, Reactions
 from monitor.readmodel import DemoView, MonitorReadModel, web_settings
 from monitor.registries import Registries
 from monitor.running import MONITOR, Monitor
-from monitor.scheduler import CheckScheduler
-from monitor.store.db import ensure_data_dir, make_engine
+from monitor.scheduler import CheckScheduler, RunCheck
+from monitor.store.db import FENCE, ensure_data_dir, make_engine
+from monitor.store.leadership import DECIDE, Leadership, fence
 from monitor.store.persist import load_check_progress, load_overrides, load_windows
 from monitor.store.queries import load_channel_states, load_incident_starts
 from monitor.store.writer import ResultWriter
+from monitor.votes import Observation, Votes, checks_of
+from monitor.web.role_app import role_app
 from monitor.web.routes import web_app
 from probes.base import ProbeKind
 from probes.guard import NetworkGuard
 from probes.session import create_http_session, create_outbound_session
 
 log = logging.getLogger("monitor")
+LEADER_CHECK = 2.0  # seconds between checks that the decider's lock connection still works
 Lifetime = Callable[[web.Application], AsyncIterator[None]]
 
 
@@ -61,27 +68,47 @@ def create_app(
     demo: DemoWorld | None = None,
     flush_interval: float = 0.5,
     notifiers: Sequence[Notifier] | None = None,
+    leadership: Leadership | None = None,
+    on_leadership_lost: Callable[[], None] = lambda: None,
 ) -> web.Application:
     """Build the web application; the monitor starts and stops with it.
 
     `registries` are the kinds to build from (the built-in ones by default: pass the same the config was
-    loaded with); `notifiers` are extra, ready-made notifiers routed like configured ones (tests)."""
+    loaded with); `notifiers` are extra, ready-made notifiers routed like configured ones (tests).
+    `config.role` picks the parts (docs/distributed.md); a decider gets the `leadership` it won (it fences its
+    writes with it, and calls `on_leadership_lost` if the lock goes)."""
     kinds = registries if registries is not None else Registries()
     registry = registry if registry is not None else CollectorRegistry()
     monitor = Monitor(config, Metrics(registry, kinds.probes), clock, ChannelBook(config, clock()), clock())
     model = MonitorReadModel(monitor, kinds.probes)
-    app = web_app(model, model, web_settings(config), demo=DemoView(demo) if demo is not None else None)
+    role = config.role
+    if role in ("probe", "relay"):  # no channel states here: the decider's (or a web instance's) pages show them
+        app = role_app(monitor.config.role, lambda: monitor.healthy, monitor.metrics.render)
+    else:
+        app = web_app(model, model, web_settings(config), demo=DemoView(demo) if demo is not None else None)
     app[MONITOR] = monitor
     if demo is not None:
         app.cleanup_ctx.append(_demo(demo))
-    for lifetime in (
-        _storage(monitor),
-        _writer(monitor, flush_interval),
-        _alerting(monitor, kinds.notifiers, list(notifiers or [])),
-        _failover(monitor, kinds.actuators),
-        _loops(monitor),
-        _probing(monitor, kinds.probes),
-    ):
+    storage, writer = _storage(monitor, restore=role in ("all", "decide")), _writer(monitor, flush_interval)
+    alerting = _alerting(monitor, kinds.notifiers, list(notifiers or []))
+    parts: dict[str, tuple[Lifetime, ...]] = {
+        "all": (storage, writer, alerting, _failover(monitor, kinds.actuators), _loops(monitor), _probing(monitor, kinds.probes)),
+        "probe": (storage, writer, _network(monitor), _probing(monitor, kinds.probes, prober=True)),
+        "relay": (storage, writer, alerting, _failover(monitor, kinds.actuators)),
+    }
+    if role == "decide":
+        if leadership is None:
+            raise ValueError("a decider is built with the leadership it won (monitor/clirun.py elects it)")
+        parts["decide"] = (
+            _leading(monitor, leadership, on_leadership_lost),
+            storage,
+            writer,
+            alerting,
+            _failover(monitor, kinds.actuators),
+            _loops(monitor),
+            _deciding(monitor),
+        )
+    for lifetime in parts[role]:
         app.cleanup_ctx.append(lifetime)
     return app
 
@@ -94,14 +121,21 @@ def _demo(demo: DemoWorld) -> Lifetime:
     return lifetime
 
 
-def _storage(m: Monitor) -> Lifetime:
-    """The database: opened (and migrated), the stored states resumed into the book; disposed last."""
+def _storage(m: Monitor, *, restore: bool = True) -> Lifetime:
+    """The database: opened (and migrated), the stored states resumed into the book (by the roles that decide);
+    disposed last."""
 
     async def lifetime(_app: web.Application) -> AsyncIterator[None]:
         config, book = m.config, m.book
         if config.database_url is None:
             ensure_data_dir(Path(config.data_dir))
         m.engine = await asyncio.to_thread(make_engine, config.db_url)
+        if m.fence is not None:
+            m.engine.update_execution_options(**{FENCE: m.fence})  # each write transaction of this decider checks its epoch first
+        if not restore:
+            yield
+            m.engine.dispose()
+            return
         now = m.clock()
         book.restore(
             await asyncio.to_thread(load_channel_states, m.engine),
@@ -230,6 +264,75 @@ def _loops(m: Monitor) -> Lifetime:
     return lifetime
 
 
+def _leading(m: Monitor, leadership: Leadership, on_lost: Callable[[], None]) -> Lifetime:
+    """The decider's leadership: its writes fenced with the epoch it won; watched every LEADER_CHECK seconds,
+    and let go last (after the writer's final flush), so a standby takes over at once on SIGTERM."""
+
+    async def lifetime(_app: web.Application) -> AsyncIterator[None]:
+        epoch = leadership.epoch
+        assert epoch is not None, "elected before the app is built"
+        m.fence = lambda conn: fence(conn, DECIDE, epoch)
+        watch = asyncio.create_task(_watch_leadership(leadership, on_lost), name="leadership")
+        yield
+        watch.cancel()
+        await asyncio.gather(watch, return_exceptions=True)
+        await asyncio.to_thread(leadership.release)
+        log.info("decider: leadership released (epoch %d)", epoch)
+
+    return lifetime
+
+
+async def _watch_leadership(leadership: Leadership, on_lost: Callable[[], None]) -> None:
+    while True:
+        await asyncio.sleep(LEADER_CHECK)
+        if not await asyncio.to_thread(leadership.alive):
+            log.critical("decider: lost the connection that holds the leadership; stopping (a standby takes over)")
+            on_lost()
+            return
+
+
+def _network(m: Monitor) -> Lifetime:
+    """A prober's network guard (allow_networks) and its metrics' first samples (it has no notifiers)."""
+
+    async def lifetime(_app: web.Application) -> AsyncIterator[None]:
+        m.net_guard = NetworkGuard(m.config.allow_networks)
+        m.metrics.start_at_zero([(c.id, k.id, k.kind) for c in m.config.channels for k in c.checks], [], [])
+        yield
+
+    return lifetime
+
+
+def _deciding(m: Monitor) -> Lifetime:
+    """The decider's input (every location's results, by quorum) and its 1 s tick; stopped first."""
+
+    async def lifetime(_app: web.Application) -> AsyncIterator[None]:
+        config = m.config
+        m.votes = Votes(checks_of(config.channels))
+
+        def judge(o: Observation) -> None:
+            events = m.book.observe(o.channel, o.check, o.verdict, o.at)
+            m.writer.set_progress(o.channel, o.check, m.book.health[o.channel].checks[o.check], o.at)
+            m.reactions(events)
+
+        m.decider = Decider(
+            m.engine,
+            m.votes,
+            judge,
+            m.clock,
+            longest_interval=max(k.interval_seconds for c in config.channels for k in c.checks),
+            heartbeat_timeout=config.probing.heartbeat_timeout,
+        )
+        m.tick = Tick(m.book, m.reactions, m.stepper.soon, m.maker, m.publisher, config.alerts.reminder_every, m.clock)
+        await m.decider.start()
+        m.tick.start()
+        log.info("deciding for %d channels from every location's results", len(config.channels))
+        yield
+        await m.tick.stop()
+        await m.decider.stop()
+
+    return lifetime
+
+
 def _started(m: Monitor, lag: float) -> None:
     m.metrics.scheduler_lag.observe(lag)
     m.book.run_started(m.clock())
@@ -239,14 +342,24 @@ def _missed(m: Monitor, channel: str, check: str, why: str) -> None:
     """A skipped run is counted, and enough of them make the monitor say it is overloaded (and freeze states)."""
     m.metrics.missed_runs.inc((channel, check))
     m.metrics.skipped_runs.labels(why).inc()
-    m.reactions(m.book.run_missed(m.clock(), why))
+    m.on_events(m.book.run_missed(m.clock(), why))
 
 
-def _probing(m: Monitor, probes: Mapping[str, ProbeKind]) -> Lifetime:
-    """The probes' session, the result pipeline, the 1 s tick and the scheduler; stopped first."""
+def _local_events(events: Iterable[Event]) -> None:
+    """A prober's own view of its location: only whether its network (or its CPU) is in doubt is news here,
+    and its heartbeat tells the decider; channel changes are the decider's to announce."""
+    for event in events:
+        if isinstance(event, ConnectivityChange | OverloadChange):
+            log.warning("prober: %s", event.reason)
+
+
+def _probing(m: Monitor, probes: Mapping[str, ProbeKind], *, prober: bool = False) -> Lifetime:
+    """The probes' session, the result pipeline, the 1 s tick and the scheduler; stopped first. A prober
+    (--role probe) runs only its share of its location's checks and decides nothing."""
 
     async def lifetime(_app: web.Application) -> AsyncIterator[None]:
         config = m.config
+        m.on_events = _local_events if prober else m.reactions
         m.http = create_http_session(USER_AGENT, m.net_guard)
         m.watch = LoopWatch()
         m.watch.start()
@@ -258,14 +371,30 @@ def _probing(m: Monitor, probes: Mapping[str, ProbeKind]) -> Lifetime:
             m.writer,
             m.metrics,
             m.clock,
-            m.reactions,
+            m.on_events,
             watch=m.watch,
             on_skipped=lambda channel, check, why: _missed(m, channel, check, why),
             location=config.location,
+            decides=not prober,
         )
-        m.tick = Tick(m.book, m.reactions, m.stepper.soon, m.maker, m.publisher, config.alerts.reminder_every, m.clock)
-        m.tick.start()
-        jobs = [(channel, check, m.pipeline.run_check) for channel in config.channels for check in channel.checks]
+        run_check = m.pipeline.run_check
+        if prober:
+            m.prober = Prober(
+                m.engine,
+                prober_id(config.location),
+                config.location,
+                [(c.id, k.id) for c in config.channels for k in c.checks],
+                heartbeat=config.probing.heartbeat,
+                timeout=config.probing.heartbeat_timeout,
+                clock=m.clock,
+                lost=lambda: m.book.connectivity_lost,
+            )
+            await m.prober.start()
+            run_check = _owned(m.prober, m.pipeline.run_check)
+        else:
+            m.tick = Tick(m.book, m.reactions, m.stepper.soon, m.maker, m.publisher, config.alerts.reminder_every, m.clock)
+            m.tick.start()
+        jobs = [(channel, check, run_check) for channel in config.channels for check in channel.checks]
         jobs += [(CONTROL, check, m.pipeline.run_control) for check in config.connectivity.checks]
         m.scheduler = CheckScheduler(
             jobs,
@@ -279,9 +408,22 @@ def _probing(m: Monitor, probes: Mapping[str, ProbeKind]) -> Lifetime:
         yield
         m.pipeline.stopping()
         m.scheduler.shutdown()
-        await m.tick.stop()
+        if prober:
+            await m.prober.stop()
+        else:
+            await m.tick.stop()
         await m.pipeline.stop()
         await m.watch.stop()
         await m.http.close()
 
     return lifetime
+
+
+def _owned(prober: Prober, run_check: RunCheck) -> RunCheck:
+    """Run a check only while this prober owns it (the scheduler keeps every check's phase in every prober)."""
+
+    async def run(channel: Channel, check: CheckSpec) -> None:
+        if prober.owns(channel.id, check.id):
+            await run_check(channel, check)
+
+    return run

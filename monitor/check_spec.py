@@ -22,3 +22,4 @@ class CheckSpec:
     options: ProbeConfig  # the kind's own keys, validated by its model
     conditions: tuple[Condition, ...] = ()  # all must hold for the check to pass
     on_failure: Literal["down", "degraded"] = "down"  # "degraded": this check alone never takes the channel down
+    quorum: str | int = "majority"  # voting locations that must see it down (monitor/quorum.py)

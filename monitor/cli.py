@@ -38,7 +38,7 @@ def build_parser() -> argparse.ArgumentParser:
     clioptions.add_all(parser, SERVE + ("config",))
     sub = parser.add_subparsers(dest="command")
     run = sub.add_parser("run", help="run the service (the built-in demo when no --config is given)")
-    clioptions.accept(run, *SERVE, "config", config="YAML config file; without it the simulated demo channels are watched")
+    clioptions.accept(run, *SERVE, "config", "role", config="YAML config file; without it the simulated demo channels are watched")
     demo = sub.add_parser("demo", help="run the demo, or break/heal/replay its simulated channels")
     clioptions.accept(demo, *SERVE)
     demo_cli.add_actions(demo)

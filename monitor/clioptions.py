@@ -27,6 +27,13 @@ OPTIONS: dict[str, tuple[str, dict[str, Any]]] = {
             "help": "where this instance probes from, stored with every result (default: the config's location, else local)",
         },
     ),
+    "role": (
+        "--role",
+        {
+            "choices": ("all", "probe", "decide", "relay", "web"),
+            "help": "which part of the service to run (default: the config's role, else all; the others need PostgreSQL)",
+        },
+    ),
     "event_loop": (
         "--event-loop",
         {"choices": ("auto", "uvloop", "asyncio"), "help": "the service's event loop (default auto: uvloop when installed, else asyncio)"},

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import gc
 import logging
 import os
@@ -23,9 +24,13 @@ from monitor.config import Config, ConfigError, load_config, parse_listen
 from monitor.core.models import SLUG_PATTERN
 from monitor.demo import DemoWorld, demo_speed
 from monitor.logs import setup_logging
-from monitor.store.db import StoreError
+from monitor.store.db import StoreError, make_engine
+from monitor.store.leadership import DECIDE, Leadership
+from monitor.web.role_app import role_app
 
 log = logging.getLogger("monitor")
+ELECT_EVERY = 1.0  # seconds between a standby decider's tries to take the lead
+EXIT_LOST_LEADERSHIP = 3
 LOCATION = re.compile(SLUG_PATTERN)  # as the config's `location`
 
 
@@ -95,7 +100,26 @@ async def _serve(config_path: str | None, args: argparse.Namespace) -> int:
         )
     loop_kind = type(asyncio.get_running_loop()).__module__.split(".")[0]
     log.info("event loop: %s", "uvloop" if loop_kind == "uvloop" else "asyncio")
-    app = create_app(config, demo=demo)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    elected: Leadership | None = None
+    if config.role == "decide":
+        try:
+            elected = await _elect(config, sock, stop)
+        except StoreError as exc:
+            return _fail(str(exc))
+        if elected is None:  # stopped while standing by
+            return 0
+        sock = _bind(host, port)  # the standby's page closed it
+    lost = asyncio.Event()
+
+    def leadership_lost() -> None:
+        lost.set()
+        stop.set()
+
+    app = create_app(config, demo=demo, leadership=elected, on_leadership_lost=leadership_lost)
     runner = web.AppRunner(app, handle_signals=False, access_log=None, shutdown_timeout=2)
     try:
         await runner.setup()
@@ -103,6 +127,8 @@ async def _serve(config_path: str | None, args: argparse.Namespace) -> int:
         sock.close()
         if demo:
             await demo.stop()
+        if elected is not None:
+            elected.release()
         return _fail(str(exc))
     await web.SockSite(runner, sock).start()
     # Everything loaded so far lives as long as the process: keep the collector from rescanning it
@@ -110,18 +136,51 @@ async def _serve(config_path: str | None, args: argparse.Namespace) -> int:
     gc.freeze()
     bound_host, bound_port = sock.getsockname()[:2]
     shown = f"[{bound_host}]" if ":" in bound_host else bound_host
-    print(f"Status page: http://{shown}:{bound_port}/" + ("  (demo: simulated channels)" if demo else ""), flush=True)
+    if config.role in ("probe", "relay"):
+        print(f"{config.role.capitalize()} ({config.location}): health at http://{shown}:{bound_port}/healthz", flush=True)
+    else:
+        print(f"Status page: http://{shown}:{bound_port}/" + ("  (demo: simulated channels)" if demo else ""), flush=True)
     if demo and config.admin_token is not None:
         print(f"Admin commands of this demo: export CM_ADMIN_TOKEN={config.admin_token.get_secret_value()}", flush=True)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
     await stop.wait()
     log.info("stopping: finishing writes")
     await runner.cleanup()
+    if elected is not None:
+        elected.engine.dispose()
     log.info("stopped")
+    if lost.is_set():
+        print(
+            "channel-monitor: error: the decider lost its leadership (its database connection broke); restart it to stand by",
+            file=sys.stderr,
+        )
+        return EXIT_LOST_LEADERSHIP
     return 0
+
+
+async def _elect(config: Config, sock: socket.socket, stop: asyncio.Event) -> Leadership | None:
+    """Stand by until this decider leads (None: stopped first). Meanwhile /healthz answers "standby", so an
+    orchestrator sees a live process that is not the leader."""
+    engine = await asyncio.to_thread(make_engine, config.db_url)
+    leadership = Leadership(engine, DECIDE, f"{socket.gethostname()}:{os.getpid()}")
+    standby = web.AppRunner(role_app("decide (standby)", lambda: True, lambda: b""), handle_signals=False, access_log=None)
+    await standby.setup()
+    await web.SockSite(standby, sock).start()
+    said = False
+    try:
+        while not stop.is_set():
+            epoch = await asyncio.to_thread(leadership.try_acquire)
+            if epoch is not None:
+                log.info("decider: leading (epoch %d)", epoch)
+                return leadership
+            if not said:
+                log.info("decider: standing by; another decider leads (taking over within %gs of its end)", ELECT_EVERY)
+                said = True
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), ELECT_EVERY)
+        engine.dispose()
+        return None
+    finally:
+        await standby.cleanup()
 
 
 def _bind(host: str, port: int) -> socket.socket:
@@ -155,8 +214,25 @@ def _apply_overrides(config: Config, args: argparse.Namespace) -> Config:
         updates["data_dir"] = args.data_dir
     if getattr(args, "log_format", None):
         updates["log_format"] = args.log_format
+    if getattr(args, "role", None):
+        updates["role"] = args.role
     if getattr(args, "location", None):
         if not LOCATION.match(args.location):
             raise SystemExit(_fail(f"--location {args.location!r}: use 1 to 64 lower-case letters, digits, '-' or '_', e.g. waw-1"))
         updates["location"] = args.location
-    return config.model_copy(update=updates) if updates else config
+    config = config.model_copy(update=updates) if updates else config
+    problem = role_problem(config, "--role" if getattr(args, "role", None) else "role")
+    if problem:
+        raise SystemExit(_fail(problem))
+    return config
+
+
+def role_problem(config: Config, given_by: str) -> str | None:
+    """Why this process cannot run its role here (None: it can): every role but `all` shares its work with
+    other processes through PostgreSQL."""
+    if config.role == "all" or (config.database_url or "").startswith("postgresql"):
+        return None
+    return (
+        f"{given_by} {config.role} needs PostgreSQL: set database_url: postgresql://user:password@host/dbname in the config "
+        "(the roles of one service share its database); with SQLite run everything in one process (--role all)"
+    )

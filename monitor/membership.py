@@ -24,6 +24,12 @@ class Member:
     id: str
     location: str
     seen_at: float
+    lost: bool = False  # its own "is it us?" guard has tripped: its location's results do not vote
+
+
+def lost_locations(members: Iterable[Member], now: float, timeout: float) -> frozenset[str]:
+    """Locations where a live prober's own network is in doubt: their results say nothing about the channels."""
+    return frozenset(m.location for m in members if m.lost and now - m.seen_at <= timeout)
 
 
 def live(members: Iterable[Member], location: str, now: float, timeout: float) -> list[str]:

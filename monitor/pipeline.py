@@ -48,6 +48,7 @@ class Pipeline:
         watch: LoopWatch | None = None,
         on_skipped: Callable[[str, str, str], None] = lambda channel, check, why: None,
         location: str = "local",
+        decides: bool = True,
     ) -> None:
         self.probes = probes
         self.http = http
@@ -59,6 +60,9 @@ class Pipeline:
         self.on_events = on_events
         self.watch, self.on_skipped = watch, on_skipped
         self.location = location  # stored with every result: where it was taken
+        # False in a prober (--role probe): its book is only its location's own view (for its "is it us?" guard
+        # and the results' channel_state); the decider keeps the thresholds' progress, so none is written here.
+        self.decides = decides
         self._timed = {name for name, error in closed_set(probes.values()).items() if error.timed}
         self.latest: dict[tuple[str, str], CheckResult] = {}  # (channel, check) -> its last result
         self._inflight: set[asyncio.Task] = set()
@@ -105,7 +109,8 @@ class Pipeline:
         self.latest[(outcome.channel, outcome.check)] = outcome
         events = self.book.observe(outcome.channel, outcome.check, Verdict(r.ok, r.error_class, r.error, r.severity), outcome.at)
         health = self.book.health[outcome.channel]
-        self.writer.set_progress(outcome.channel, outcome.check, health.checks[outcome.check], outcome.at)
+        if self.decides:
+            self.writer.set_progress(outcome.channel, outcome.check, health.checks[outcome.check], outcome.at)
         self.writer.add_result(
             {
                 "at": outcome.at,

@@ -104,7 +104,9 @@ class MonitorReadModel:
 
     def health(self) -> Health:
         m = self.m
-        return Health(m.healthy, m.scheduler.running, m.writer.depth, m.writer.failing, m.book.overload.overloaded, m.scheduler.in_flight)
+        scheduler = getattr(m, "scheduler", None)  # a decider (--role decide) probes nothing
+        running, in_flight = (scheduler.running, scheduler.in_flight) if scheduler is not None else (False, 0)
+        return Health(m.healthy, running, m.writer.depth, m.writer.failing, m.book.overload.overloaded, in_flight)
 
     def failover_enabled(self) -> bool:
         return self.m.failover.enabled

@@ -8,17 +8,18 @@ set by create_app's cleanup contexts as each resource starts.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 import aiohttp
 from aiohttp import web
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 
 from alerts.router import AlertRouter
 from monitor.admin_actions import AdminActions
-from monitor.channels import ChannelBook
+from monitor.channels import ChannelBook, Event
 from monitor.config import Config
+from monitor.decider import Decider
 from monitor.events import AlertMaker
 from monitor.failover.engine import FailoverEngine
 from monitor.failover.relay import ActionRelay
@@ -27,9 +28,11 @@ from monitor.loop_watch import LoopWatch
 from monitor.loops import DatabaseGauges, Tick, Upkeep
 from monitor.metrics import Metrics
 from monitor.pipeline import Pipeline
+from monitor.prober import Prober
 from monitor.reactions import AlertPublisher, Reactions
 from monitor.scheduler import CheckScheduler
 from monitor.store.writer import ResultWriter
+from monitor.votes import Votes
 from probes.guard import NetworkGuard
 
 
@@ -62,13 +65,29 @@ class Monitor:
     reactions: Reactions = field(init=False)
     upkeep: Upkeep = field(init=False)
     gauges: DatabaseGauges = field(init=False)
+    prober: Prober = field(init=False)  # --role probe
+    decider: Decider = field(init=False)  # --role decide
+    votes: Votes = field(init=False)  # --role decide: each check's sightings per location
+    on_events: Callable[[Iterable[Event]], None] = field(init=False)  # where the pipeline's events go
+    fence: Callable[[Connection], None] | None = None  # a decider's check of its epoch in every write
 
     @property
     def healthy(self) -> bool:
-        """True while probing and writing work (what /healthz reports)."""
-        writer_alive = not self.writer_task.done()
-        ticking = self.tick.task is not None and not self.tick.task.done()
-        return self.scheduler.running and writer_alive and ticking and not self.writer.failing
+        """True while this process's parts work (what /healthz reports): writing, and as its role has them
+        probing (all, probe), the 1 s tick (all, decide) and reading the locations' results (decide)."""
+        role = self.config.role
+        parts = [not self.writer_task.done() and not self.writer.failing]
+        if role in ("all", "probe"):
+            parts.append(self.scheduler.running)
+        if role in ("all", "decide"):
+            parts.append(_alive(self.tick.task))
+        if role == "decide":
+            parts.append(_alive(self.decider.task))
+        return all(parts)
+
+
+def _alive(task: asyncio.Task | None) -> bool:
+    return task is not None and not task.done()
 
 
 MONITOR = web.AppKey("monitor", Monitor)

@@ -118,7 +118,8 @@ def validate_checks(data: dict, config: Config | None, probes: Mapping[str, Prob
                 except ValueError as exc:
                     problems.append(Problem(loc + ("target",), str(exc)))
             if owner is not None and config is not None and target is not None:
-                spec, found = _resolve_check(config, owner.check_entries[ki], kind, target, options, loc)
+                quorum = getattr(owner, "quorum", None)  # a channel's; the connectivity checks have none
+                spec, found = _resolve_check(config, owner.check_entries[ki], kind, target, options, loc, quorum)
                 specs.append(spec)
                 problems.extend(found)
         if owner is not None and len(specs) == len(owner.check_entries):
@@ -132,7 +133,7 @@ def validate_checks(data: dict, config: Config | None, probes: Mapping[str, Prob
 
 
 def _resolve_check(
-    config: Config, check: Check, kind: ProbeKind, target: str, options: ProbeConfig, loc: tuple
+    config: Config, check: Check, kind: ProbeKind, target: str, options: ProbeConfig, loc: tuple, channel_quorum: str | int | None
 ) -> tuple[CheckSpec, list[Problem]]:
     """The entry with the defaults applied, its options and conditions parsed (and what is wrong with it)."""
     problems: list[Problem] = []
@@ -160,7 +161,8 @@ def _resolve_check(
                 f"{format_duration(interval)}; a check's timeout must be at most its interval",
             )
         )
-    spec = CheckSpec(check.id or check.kind, check.kind, target, interval, timeout, options, tuple(parsed), check.on_failure)
+    quorum = check.quorum or channel_quorum or config.defaults.quorum
+    spec = CheckSpec(check.id or check.kind, check.kind, target, interval, timeout, options, tuple(parsed), check.on_failure, quorum)
     return spec, problems
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, SecretStr, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PlainValidator, PrivateAttr, SecretStr, field_validator, model_validator
 
 from alerts.config import Alerts
 from monitor.check_spec import CheckSpec
@@ -22,6 +22,21 @@ from monitor.health import Rules, Thresholds
 from monitor.maintenance import Window, cron_trigger
 
 DEFAULT_DATA_DIR = "data"  # relative to where the service starts (the demo too)
+
+
+# How many voting locations must see a check down for it to be down (monitor/quorum.py): "majority" (more than
+# half of them) or a number. Only the distributed decider (--role decide) has several locations to count.
+def _quorum(value: object) -> str | int:
+    if value == "majority":
+        return "majority"
+    if isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= 100:
+        return value
+    raise ValueError(f"{value!r} is not a quorum; use majority, or how many locations must see a check down (1 to 100), e.g. 2")
+
+
+Quorum = Annotated[Literal["majority"] | int, PlainValidator(_quorum)]
+ROLES = ("all", "probe", "decide", "relay", "web")
+Role = Literal["all", "probe", "decide", "relay", "web"]
 MIN_INTERVAL = 0.1  # below this a check only measures the monitor itself
 
 
@@ -32,6 +47,7 @@ class Defaults(Strict):
     timeout: Duration = 10.0
     fail_threshold: int = Field(3, ge=1, le=100)
     recover_threshold: int = Field(2, ge=1, le=100)
+    quorum: Quorum = "majority"
 
 
 class Check(BaseModel):
@@ -50,6 +66,7 @@ class Check(BaseModel):
     timeout: Duration | None = None
     conditions: list[str] = []  # see monitor/conditions.py; all must hold for the check to pass
     on_failure: Literal["down", "degraded"] = "down"  # "degraded": this check alone never takes the channel down
+    quorum: Quorum | None = None  # else the channel's, else defaults.quorum
 
 
 class _HasChecks(Strict):
@@ -143,6 +160,20 @@ class Probing(Strict):
     # A run the event loop reaches later than this after its time is skipped (and counted), never started late:
     # a late start would spend the check's timeout on our own queue and report the shop as slow or down.
     late_after: Duration = 1.0
+    # Probers of one location share its checks (--role probe): each says it is alive every `heartbeat`; one
+    # silent for `heartbeat_timeout` is taken for dead and its checks move to the others (within two timeouts).
+    heartbeat: Duration = 1.0
+    heartbeat_timeout: Duration = 5.0
+
+    @model_validator(mode="after")
+    def _timeout_outlasts_beats(self) -> Probing:
+        if self.heartbeat_timeout < 2 * self.heartbeat:
+            raise ValueError(
+                f"heartbeat_timeout ({format_duration(self.heartbeat_timeout)}) must be at least twice heartbeat "
+                f"({format_duration(self.heartbeat)}): one late beat must not make a live prober look dead; "
+                "e.g. heartbeat: 1s, heartbeat_timeout: 5s"
+            )
+        return self
 
 
 class Retention(Strict):
@@ -175,6 +206,7 @@ class Channel(_HasChecks):
     # fewer down checks make it degraded.
     down_when: Literal["any", "all"] | Annotated[int, Field(ge=1, le=100)] = "any"
     min_state_time: Duration | None = None  # hold a state at least this long before the checks change it
+    quorum: Quorum | None = None  # for its checks that set none; else defaults.quorum
     tags: list[Slug] = []  # free labels for alert routes, e.g. [paid-ads, vip]
     maintenance: list[MaintenanceWindow] = []
     check_entries: list[Check] = Field(alias="checks", min_length=1)
@@ -209,6 +241,9 @@ class Config(Strict):
     # Where this instance probes from (e.g. waw, fra-1): stored with every result, so that results from several
     # locations can be told apart (--location overrides it).
     location: Slug = "local"
+    # Which part of the service this process runs (--role overrides it): all (one process, the default), or on
+    # PostgreSQL one of probe, decide, relay, web (docs/distributed.md).
+    role: Role = "all"
     # Private, loopback and link-local networks probes may reach (public addresses always may;
     # cloud metadata addresses never). E.g. ["10.0.0.0/8"] for a shop on the office network.
     allow_networks: list[str] = []

@@ -127,12 +127,20 @@ def _sqlite_begin(conn: Connection) -> None:
     conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.get_execution_options().get("cm_write") else "BEGIN")
 
 
+FENCE = "cm_fence"  # an engine's execution option: a decider's epoch check, run first in each write transaction
+
+
 @contextmanager
 def begin_write(engine: Engine) -> Iterator[Connection]:
-    """A write transaction (BEGIN IMMEDIATE on SQLite); commits on success, rolls back on error."""
+    """A write transaction (BEGIN IMMEDIATE on SQLite); commits on success, rolls back on error. On a decider's
+    engine (--role decide) it first checks the decider's fencing epoch (the engine's FENCE execution option,
+    monitor/store/leadership.py): a decider whose leadership was taken over writes nothing."""
+    fence = engine.get_execution_options().get(FENCE)
     with engine.connect() as conn:
         conn.execution_options(cm_write=True)
         with conn.begin():
+            if fence is not None:
+                fence(conn)
             yield conn
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Index, Integer
+from sqlalchemy import BigInteger, Index, Integer, false
 from sqlmodel import Field, SQLModel
 
 # Ids of tables that grow with every result or event: 64-bit on PostgreSQL (2,000 checks a second
@@ -338,6 +338,7 @@ class ProberRow(SQLModel, table=True):
     location: str = Field(max_length=64)
     seen_at: float  # its latest heartbeat
     started_at: float
+    lost: bool = Field(default=False, sa_column_kwargs={"server_default": false()})  # its "is it us?" guard tripped
 
 
 class LeaseRow(SQLModel, table=True):

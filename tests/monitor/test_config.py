@@ -59,7 +59,7 @@ BAD = [
         "unknown-top-key",
         "colour: red\n" + MINIMAL,
         [
-            "c.yaml:1: colour: unknown key 'colour'; allowed keys here: listen, data_dir, database_url, log_format, location, allow_networks, admin_token, defaults, flapping, connectivity, retention, probing, channels, failover, alerts, show_failover"
+            "c.yaml:1: colour: unknown key 'colour'; allowed keys here: listen, data_dir, database_url, log_format, location, role, allow_networks, admin_token, defaults, flapping, connectivity, retention, probing, channels, failover, alerts, show_failover"
         ],
     ),
     (
@@ -67,7 +67,7 @@ BAD = [
         MINIMAL + "        keyword: shop\n",
         [
             "c.yaml:8: channels[0].checks[0].keyword: unknown key 'keyword'; allowed keys here: id, kind, target, interval, "
-            "timeout, conditions, on_failure, method, headers, expect_status, body_contains, body_not_contains, body_matches, "
+            "timeout, conditions, on_failure, quorum, method, headers, expect_status, body_contains, body_not_contains, body_matches, "
             "body_not_matches, content_type, max_response_time, max_body_bytes, follow_redirects, max_redirects, verify_tls"
         ],
     ),

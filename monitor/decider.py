@@ -1,0 +1,102 @@
+"""The decider's input (--role decide): every location's results, read from the database, one verdict per round.
+
+The probers write results; the decider reads the new ones every POLL seconds (in id order, with the gaps a
+concurrent insert may leave: monitor/tail.py), updates each check's sighting per location and hands the book the
+verdicts of the rounds they close (monitor/votes.py). Which locations may vote comes from the probers' heartbeats
+(a location whose prober's own network is in doubt does not). On taking over, it starts from the newest result and
+seeds each location's latest sighting, so votes are whole at once and no result is counted twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+
+from sqlalchemy.engine import Engine
+
+from monitor.health import Verdict
+from monitor.membership import lost_locations
+from monitor.quorum import STALE_AFTER_INTERVALS, Sighting
+from monitor.store import located, probers
+from monitor.tail import Tail
+from monitor.votes import Observation, Votes
+
+log = logging.getLogger("monitor.decider")
+POLL = 0.2  # seconds between reads when there was nothing more to read
+BATCH = 10_000  # rows per read; a full batch is followed at once by the next
+
+
+def sighting(row) -> Sighting:
+    return Sighting(row.location, Verdict(row.ok, row.error_class, row.error, row.severity or "down"), row.at)
+
+
+class Decider:
+    """Reads results and turns them into the book's verdicts."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        votes: Votes,
+        judge: Callable[[Observation], None],
+        clock: Callable[[], float],
+        *,
+        longest_interval: float,
+        heartbeat_timeout: float,
+    ) -> None:
+        self.engine, self.votes, self.judge, self.clock = engine, votes, judge, clock
+        self.longest_interval, self.heartbeat_timeout = longest_interval, heartbeat_timeout
+        self.tail = Tail()
+        self.lost: frozenset[str] = frozenset()
+        self.task: asyncio.Task | None = None
+        self.read_rows = 0  # counted for /metrics and the bench
+
+    def seed(self) -> None:
+        """Start after the newest result, with each location's latest sighting (blocking)."""
+        self.tail.after = located.newest_id(self.engine)
+        since = self.clock() - STALE_AFTER_INTERVALS * self.longest_interval
+        for row in located.latest_per_location(self.engine, since):
+            self.votes.seed(row.channel, row.check, sighting(row))
+        self.lost = lost_locations(probers.members(self.engine), self.clock(), self.heartbeat_timeout)
+
+    def read(self) -> list:
+        """The next batch of results, and which locations may not vote now (blocking)."""
+        rows = located.new_results(self.engine, self.tail.after, self.tail.ranges(), BATCH)
+        self.lost = lost_locations(probers.members(self.engine), self.clock(), self.heartbeat_timeout)
+        return rows
+
+    def apply(self, rows: list) -> int:
+        """Count the rows into the votes and judge every round they (or the clock) closed; verdicts judged."""
+        now = self.clock()
+        judged = 0
+        for row in rows:
+            observation = self.votes.add(row.channel, row.check, sighting(row), now, self.lost)
+            if observation is not None:
+                self.judge(observation)
+                judged += 1
+        for observation in self.votes.due(now, self.lost):
+            self.judge(observation)
+            judged += 1
+        self.tail.saw((row.id for row in rows), now)
+        self.read_rows += len(rows)
+        return judged
+
+    async def start(self) -> None:
+        await asyncio.to_thread(self.seed)
+        self.task = asyncio.create_task(self._run(), name="decider")
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                rows = await asyncio.to_thread(self.read)
+            except Exception as exc:
+                log.warning("decider: cannot read results (%s); trying again", exc)
+                rows = []
+            self.apply(rows)
+            if len(rows) < BATCH:
+                await asyncio.sleep(POLL)
+
+    async def stop(self) -> None:
+        if self.task is not None:
+            self.task.cancel()
+            await asyncio.gather(self.task, return_exceptions=True)
