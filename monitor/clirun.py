@@ -165,6 +165,8 @@ async def _elect(config: Config, sock: socket.socket, stop: asyncio.Event) -> Le
     standby = web.AppRunner(role_app("decide (standby)", lambda: True, lambda: b""), handle_signals=False, access_log=None)
     await standby.setup()
     await web.SockSite(standby, sock).start()
+    host, port = sock.getsockname()[:2]
+    print(f"Decider: health at http://{host}:{port}/healthz (standing by until it leads)", flush=True)
     said = False
     try:
         while not stop.is_set():

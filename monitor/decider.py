@@ -17,7 +17,7 @@ from sqlalchemy.engine import Engine
 
 from monitor.health import Verdict
 from monitor.membership import lost_locations
-from monitor.quorum import STALE_AFTER_INTERVALS, Sighting
+from monitor.quorum import DELIVERY_SLACK, STALE_AFTER_INTERVALS, Sighting
 from monitor.store import located, probers
 from monitor.tail import Tail
 from monitor.votes import Observation, Votes
@@ -54,7 +54,7 @@ class Decider:
     def seed(self) -> None:
         """Start after the newest result, with each location's latest sighting (blocking)."""
         self.tail.after = located.newest_id(self.engine)
-        since = self.clock() - STALE_AFTER_INTERVALS * self.longest_interval
+        since = self.clock() - STALE_AFTER_INTERVALS * self.longest_interval - DELIVERY_SLACK
         for row in located.latest_per_location(self.engine, since):
             self.votes.seed(row.channel, row.check, sighting(row))
         self.lost = lost_locations(probers.members(self.engine), self.clock(), self.heartbeat_timeout)

@@ -18,6 +18,14 @@ from monitor.health import State, Verdict
 
 Quorum = Literal["majority"] | int
 STALE_AFTER_INTERVALS = 2.0  # a location whose latest result is older than this many intervals does not vote
+# ... plus the time a result takes to reach the decider (a prober's writer flushes every 0.5 s, the decider reads
+# every 0.2 s): without it a short interval would find every other location stale by the time it counts.
+DELIVERY_SLACK = 2.0
+
+
+def fresh(at: float, now: float, interval: float) -> bool:
+    """Whether a result taken at `at` may still vote."""
+    return now - at <= STALE_AFTER_INTERVALS * interval + DELIVERY_SLACK
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,8 +64,7 @@ def decide(sightings: Iterable[Sighting], *, now: float, interval: float, quorum
     voters: list[Sighting] = []
     unknown: list[str] = []
     for s in sorted(sightings, key=lambda s: s.location):
-        fresh = now - s.at <= STALE_AFTER_INTERVALS * interval
-        if fresh and s.location not in lost and s.verdict.level is not None:
+        if fresh(s.at, now, interval) and s.location not in lost and s.verdict.level is not None:
             voters.append(s)
         else:
             unknown.append(s.location)

@@ -17,7 +17,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from monitor.health import Verdict
-from monitor.quorum import STALE_AFTER_INTERVALS, Quorum, Sighting, Vote, decide
+from monitor.quorum import Quorum, Sighting, Vote, decide, fresh
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,7 +86,7 @@ class Votes:
         return sorted({loc for c in self._checks.values() for loc in c.sightings})
 
     def _expected(self, c: _Check, now: float, lost: frozenset[str]) -> set[str]:
-        return {s.location for s in c.sightings.values() if now - s.at <= STALE_AFTER_INTERVALS * c.interval and s.location not in lost}
+        return {s.location for s in c.sightings.values() if fresh(s.at, now, c.interval) and s.location not in lost}
 
     def _close(self, channel: str, check: str, c: _Check, now: float, lost: frozenset[str]) -> Observation:
         c.vote = decide(c.sightings.values(), now=now, interval=c.interval, quorum=c.quorum, lost=lost)
