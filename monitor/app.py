@@ -80,6 +80,9 @@ def create_app(
     kinds = registries if registries is not None else Registries()
     registry = registry if registry is not None else CollectorRegistry()
     monitor = Monitor(config, Metrics(registry, kinds.probes), clock, ChannelBook(config, clock()), clock())
+    # Who holds this process's alert leases and action claims: one name for the lone process, so that it takes its
+    # own back at a restart; a name per process when several relay (a dead one's run out, a live one's are kept).
+    monitor.holder = "local" if config.role == "all" else prober_id(f"{config.role}-{config.location}")
     model = MonitorReadModel(monitor, kinds.probes)
     role = config.role
     if role in ("probe", "relay"):  # no channel states here: the decider's (or a web instance's) pages show them
@@ -199,7 +202,12 @@ def _alerting(m: Monitor, kinds: Mapping[str, NotifierKind], extra: list[Notifie
         for i, notifier in enumerate(extra):  # built elsewhere (tests): routed like configured ones
             built[notifier.id or f"extra-{i}"] = notifier
         m.alerts = AlertRouter(
-            m.engine, config.alerts, built, m.clock, on_outcome=lambda dest, outcome: m.metrics.alerts.labels(dest, outcome).inc()
+            m.engine,
+            config.alerts,
+            built,
+            m.clock,
+            on_outcome=lambda dest, outcome: m.metrics.alerts.labels(dest, outcome).inc(),
+            holder=m.holder,
         )
         m.metrics.start_at_zero(
             [(c.id, k.id, k.kind) for c in config.channels for k in c.checks],
@@ -235,6 +243,7 @@ def _failover(m: Monitor, actuators: Mapping[str, ActuatorKind]) -> Lifetime:
             m.clock,
             on_event=m.stepper.relay_event,
             on_outcome=m.stepper.action_outcome,
+            holder=m.holder,
         )
         m.stepper.relay, m.stepper.router = m.relay, m.alerts
         m.maker = AlertMaker(m.book.channels)

@@ -70,6 +70,7 @@ class Monitor:
     votes: Votes = field(init=False)  # --role decide: each check's sightings per location
     on_events: Callable[[Iterable[Event]], None] = field(init=False)  # where the pipeline's events go
     fence: Callable[[Connection], None] | None = None  # a decider's check of its epoch in every write
+    holder: str = "local"  # whose alert leases and action claims this process holds
 
     @property
     def healthy(self) -> bool:

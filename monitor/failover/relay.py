@@ -37,10 +37,11 @@ from monitor.store.models import FailoverActionRow
 
 log = logging.getLogger("monitor.failover")
 BACKOFF_FIRST, BACKOFF_MAX = 1.0, 300.0
-# How long a relay's claim on the actions it sends lasts: longer than a group's sends take (each action at most
-# 3 x the actuator's timeout + 10 s); past it another relay takes the rows over and sends them again with the
-# same idempotency keys, as after a crash.
-CLAIM_LEASE = 300.0
+# How long a relay's claim on the actions it sends lasts; renewed every CLAIM_RENEW seconds while it sends, so a
+# live relay keeps its rows however long an actuator takes, and the rows of a relay that died (SIGKILL, a lost
+# machine) are taken over by another relay within CLAIM_LEASE and sent again with the same idempotency keys.
+CLAIM_LEASE = 15.0
+CLAIM_RENEW = 5.0
 WARN_AFTER_ATTEMPTS = 5  # alert a human once an action has failed this many times in a row
 # The relay sleeps until the next retry is due or it is woken (after a plan or an approval is stored):
 # monitor/outbox.py's loop, shared with the alert router.
@@ -152,11 +153,24 @@ class ActionRelay:
             return retry_at
         # Wait for every group, even when one fails: a send left running past the round would finish
         # with nobody looking again for what its outcome made due.
-        results = await asyncio.gather(*(self._send_group(rows) for rows in groups), return_exceptions=True)
+        renew = asyncio.create_task(self._renew_claims(), name="relay-claims")
+        try:
+            results = await asyncio.gather(*(self._send_group(rows) for rows in groups), return_exceptions=True)
+        finally:
+            renew.cancel()
+            await asyncio.gather(renew, return_exceptions=True)
         for result in results:
             if isinstance(result, BaseException):
                 raise result
         return self.clock()
+
+    async def _renew_claims(self) -> None:
+        while True:
+            await asyncio.sleep(CLAIM_RENEW)
+            try:
+                await asyncio.to_thread(action_store.renew_claims, self.engine, self.holder, self.clock() + CLAIM_LEASE)
+            except Exception as exc:  # the database is away: the sends go on; their outcomes will be stored or re-sent
+                log.warning("relay %s: could not renew its claims (%s)", self.holder, exc)
 
     def _release_claims(self) -> None:
         """Rows left "sending" by a crash (ours, or a relay's whose claims ran out) may have reached the receiver:

@@ -92,6 +92,13 @@ def claim_actions(engine: Engine, groups: Iterable[Sequence[Any]], holder: str, 
     return claimed
 
 
+def renew_claims(engine: Engine, holder: str, until: float) -> None:
+    """Extend `holder`'s claims on the rows it is still sending: a relay alive keeps them, a dead one's run out."""
+    a = FailoverActionRow
+    with begin_write(engine) as conn:
+        conn.execute(update(a).where(a.status == "sending", a.claimed_by == holder).values(claim_until=until))
+
+
 def record_outcome(
     engine: Engine, action_id: int, outcome: ActionOutcome, release: Sequence[int], applied: tuple[Place, int | None] | None, now: float
 ) -> None:

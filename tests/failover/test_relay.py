@@ -228,3 +228,19 @@ async def test_a_relay_leaves_a_live_relay_s_claims_alone_and_takes_a_dead_one_s
     release_sending(setup.engine, "relay-b", now + relay_module.CLAIM_LEASE + 1)  # relay-a died: its lease ran out
     assert (row(mine.id).status, row(mine.id).claimed_by, row(mine.id).attempts) == ("pending", None, 1)
     assert row(mine.id).key == mine.key  # sent again under the same idempotency key
+
+
+async def test_a_live_relay_renews_its_claims_so_a_long_send_is_not_taken_over(setup):
+    from monitor.store.failover_actions import claim_actions, open_actions, release_sending, renew_claims
+
+    outage(setup.fe)
+    now = time.time()
+    [[mine]] = claim_actions(setup.engine, [[open_actions(setup.engine)[0]]], "relay-a", now + relay_module.CLAIM_LEASE)
+    later = now + relay_module.CLAIM_LEASE - 1
+    renew_claims(setup.engine, "relay-a", later + relay_module.CLAIM_LEASE)  # relay-a still sending: renewed
+    release_sending(setup.engine, "relay-b", now + relay_module.CLAIM_LEASE + 1)  # past the first lease, within the renewed one
+    row = next(a for a in actions(setup.engine) if a.id == mine.id)
+    assert (row.status, row.claimed_by) == ("sending", "relay-a")
+    release_sending(setup.engine, "relay-b", later + relay_module.CLAIM_LEASE + 1)  # relay-a stopped renewing: it died
+    row = next(a for a in actions(setup.engine) if a.id == mine.id)
+    assert (row.status, row.claimed_by) == ("pending", None)
