@@ -162,7 +162,7 @@ async def _elect(config: Config, sock: socket.socket, stop: asyncio.Event) -> Le
     orchestrator sees a live process that is not the leader."""
     engine = await asyncio.to_thread(make_engine, config.db_url)
     leadership = Leadership(engine, DECIDE, f"{socket.gethostname()}:{os.getpid()}")
-    standby = web.AppRunner(role_app("decide (standby)", lambda: True, lambda: b""), handle_signals=False, access_log=None)
+    standby = web.AppRunner(role_app("decide (standby)", lambda: True, lambda: b"", ready=False), handle_signals=False, access_log=None)
     await standby.setup()
     await web.SockSite(standby, sock).start()
     host, port = sock.getsockname()[:2]
@@ -232,6 +232,11 @@ def _apply_overrides(config: Config, args: argparse.Namespace) -> Config:
 def role_problem(config: Config, given_by: str) -> str | None:
     """Why this process cannot run its role here (None: it can): every role but `all` shares its work with
     other processes through PostgreSQL."""
+    if config.role == "web":
+        return (
+            f"{given_by} web is not available in this version: the decider (--role decide) serves the status page, the API "
+            "and /metrics; point your load balancer at the deciders' /healthz-ready instance (docs/distributed.md)"
+        )
     if config.role == "all" or (config.database_url or "").startswith("postgresql"):
         return None
     return (

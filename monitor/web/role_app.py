@@ -17,7 +17,8 @@ from monitor.web.metrics_endpoint import MetricsBody, send_metrics
 BODY = web.AppKey("metrics_body", MetricsBody)
 
 
-def role_app(role: str, healthy: Callable[[], bool], render_metrics: Callable[[], bytes]) -> web.Application:
+def role_app(role: str, healthy: Callable[[], bool], render_metrics: Callable[[], bytes], *, ready: bool = True) -> web.Application:
+    """/healthz (alive: 200 while its parts work), /readyz (should get traffic: also 503 for a standby) and /metrics."""
     app = web.Application()
     app.on_response_prepare.append(add_security_headers)
     app[BODY] = MetricsBody(render_metrics)
@@ -29,6 +30,12 @@ def role_app(role: str, healthy: Callable[[], bool], render_metrics: Callable[[]
     async def metrics(request: web.Request) -> web.StreamResponse:
         return await send_metrics(request, await request.app[BODY].get())
 
+    async def readyz(request: web.Request) -> web.Response:
+        if not ready:
+            return web.json_response({"status": "standby", "role": role}, status=503)
+        return await healthz(request)
+
     app.router.add_get("/healthz", healthz, name="healthz")
+    app.router.add_get("/readyz", readyz, name="readyz")
     app.router.add_get("/metrics", metrics, name="metrics")
     return app

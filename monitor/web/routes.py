@@ -63,6 +63,7 @@ ROUTES: tuple[Route, ...] = (
     Route("GET", "/feed.atom", feed.feed, "feed"),
     # For machines watching this instance
     Route("GET", "/healthz", ops.healthz, "healthz"),
+    Route("GET", "/readyz", ops.healthz, "readyz"),  # the same here: a process serving pages is ready when healthy
     Route("GET", "/metrics", ops.metrics, "metrics"),
     # The admin API (bearer token)
     Route("GET", "/api/admin/notifiers", admin.notifiers, "admin.notifiers"),
