@@ -10,8 +10,11 @@ seeds each location's latest sighting, so votes are whole at once and no result 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy.engine import Engine
 
@@ -31,6 +34,33 @@ def sighting(row) -> Sighting:
     return Sighting(row.location, Verdict(row.ok, row.error_class, row.error, row.severity or "down"), row.at)
 
 
+@dataclass(frozen=True, slots=True)
+class StoredOutcome:
+    ok: bool
+    severity: str
+    error_class: str | None
+    error: str | None
+    facts: Mapping[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class StoredResult:
+    """A check's latest result as read back from the database (what the pages show as its last run)."""
+
+    kind: str
+    at: float
+    duration_seconds: float
+    result: StoredOutcome
+    location: str
+    conditions: tuple = ()  # not stored: a prober's page would show them
+
+    @classmethod
+    def of(cls, row) -> StoredResult:
+        facts = json.loads(row.facts) if row.facts and row.facts != "{}" else {}
+        outcome = StoredOutcome(row.ok, row.severity or "down", row.error_class, row.error, facts)
+        return cls(row.kind, row.at, row.duration_seconds, outcome, row.location)
+
+
 class Decider:
     """Reads results and turns them into the book's verdicts."""
 
@@ -47,6 +77,7 @@ class Decider:
         self.engine, self.votes, self.judge, self.clock = engine, votes, judge, clock
         self.longest_interval, self.heartbeat_timeout = longest_interval, heartbeat_timeout
         self.tail = Tail()
+        self.latest: dict[tuple[str, str], StoredResult] = {}  # (channel, check) -> its newest result, any location
         self.lost: frozenset[str] = frozenset()
         self.task: asyncio.Task | None = None
         self.read_rows = 0  # counted for /metrics and the bench
@@ -57,6 +88,7 @@ class Decider:
         since = self.clock() - STALE_AFTER_INTERVALS * self.longest_interval - DELIVERY_SLACK
         for row in located.latest_per_location(self.engine, since):
             self.votes.seed(row.channel, row.check, sighting(row))
+            self._keep(row)
         self.lost = lost_locations(probers.members(self.engine), self.clock(), self.heartbeat_timeout)
 
     def read(self) -> list:
@@ -70,6 +102,7 @@ class Decider:
         now = self.clock()
         judged = 0
         for row in rows:
+            self._keep(row)
             observation = self.votes.add(row.channel, row.check, sighting(row), now, self.lost)
             if observation is not None:
                 self.judge(observation)
@@ -80,6 +113,12 @@ class Decider:
         self.tail.saw((row.id for row in rows), now)
         self.read_rows += len(rows)
         return judged
+
+    def _keep(self, row) -> None:
+        key = (row.channel, row.check)
+        kept = self.latest.get(key)
+        if kept is None or kept.at <= row.at:
+            self.latest[key] = StoredResult.of(row)
 
     async def start(self) -> None:
         await asyncio.to_thread(self.seed)

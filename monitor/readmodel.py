@@ -17,6 +17,7 @@ from monitor.failover import report
 from monitor.failover.engine import MAX_PLAN_ID, NoSuchPlan
 from monitor.health import Override, State
 from monitor.maintenance import Window
+from monitor.quorum import Vote
 from monitor.running import Monitor
 from monitor.store import queries
 from monitor.store.models import IncidentRow
@@ -90,7 +91,14 @@ class MonitorReadModel:
         return h.checks[check].state if h is not None and check in h.checks else State.UNKNOWN
 
     def latest(self, channel: str, check: str) -> LatestResult | None:
+        if self.m.config.role == "decide":  # its results come from the probers, read back from the database
+            return self.m.decider.latest.get((channel, check))
         return self.m.pipeline.latest.get((channel, check))
+
+    def locations(self, channel: str, check: str) -> Vote | None:
+        if self.m.config.role != "decide":
+            return None  # one location: its results are the verdict
+        return self.m.votes.vote(channel, check)
 
     def windows(self) -> Mapping[str, Sequence[Window]]:
         return self.m.book.windows

@@ -15,7 +15,7 @@ from sqlalchemy.engine import Engine
 from monitor.store.models import ProbeResultRow
 
 R = ProbeResultRow
-COLUMNS = (R.id, R.at, R.channel, R.check, R.ok, R.error_class, R.error, R.severity, R.location)
+COLUMNS = (R.id, R.at, R.channel, R.check, R.kind, R.ok, R.error_class, R.error, R.severity, R.location, R.duration_seconds, R.facts)
 
 
 def new_results(engine: Engine, after: int, ranges: list[tuple[int, int]], limit: int = 10_000) -> list[Any]:

@@ -15,6 +15,7 @@ from typing import Any, Protocol
 from monitor.core.history import DAY, HOUR, UPTIME_WINDOWS, Day, LatencyPoint, PlanRef, floor_to
 from monitor.health import Override, State
 from monitor.maintenance import Window
+from monitor.quorum import Vote
 
 __all__ = [
     "DAY",
@@ -174,6 +175,10 @@ class ReadModel(Protocol):
     def status(self, channel: str) -> ChannelStatus: ...
     def check_state(self, channel: str, check: str) -> State: ...
     def latest(self, channel: str, check: str) -> LatestResult | None: ...
+    def locations(self, channel: str, check: str) -> Vote | None:
+        """Which probing locations see the check failing (--role decide); None with one location."""
+        return None
+
     def windows(self) -> Mapping[str, Sequence[Window]]:
         """The maintenance windows of each channel: configured and added through the admin API."""
 

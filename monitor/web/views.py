@@ -12,6 +12,7 @@ from monitor.core.durations import format_duration
 from monitor.core.money import money  # noqa: F401 - re-exported for the templates and views
 from monitor.health import State
 from monitor.maintenance import Window
+from monitor.quorum import Vote
 from monitor.web.read_model import UPTIME_WINDOWS, ChannelInfo, CheckInfo, Incident, PlanRef, ReadModel
 
 CAUSE_CHARS = 160  # probe text on the overview is cut to this
@@ -30,6 +31,7 @@ def channel_summary(model: ReadModel, channel_id: str, uptime: Mapping[str, floa
     channel = model.channels()[channel_id]
     status = model.status(channel_id)
     checks = [_check_summary(model, channel_id, check) for check in channel.checks]
+    failing_from = sorted({loc for c in checks if c["locations"] for loc in c["locations"]["failing"]})
     # The cause is what put the channel in its state (kept while it recovers), not merely any
     # failing check: an up channel whose status page is stale has nothing to explain.
     bad = status.state in (State.DOWN, State.DEGRADED)
@@ -47,6 +49,8 @@ def channel_summary(model: ReadModel, channel_id: str, uptime: Mapping[str, floa
         **{f"uptime_{w}": None if uptime.get(w) is None else round(uptime[w], 6) for w in UPTIME_WINDOWS},
         "cause": cause_text(status.cause) if bad else None,
         "latency_seconds": timed["duration_seconds"] if timed else None,
+        # Probing from several locations (--role decide): the locations where some check fails now; else None.
+        "failing_locations": failing_from if any(c["locations"] for c in checks) else None,
         "checks": checks,
     }
 
@@ -67,7 +71,38 @@ def _check_summary(model: ReadModel, channel_id: str, check: CheckInfo) -> dict[
         "conditions": [c.as_json() for c in latest.conditions] if latest else [],
         # When the certificate the last result saw expires (tls checks, https http checks), else None.
         "cert_not_after": _number(latest.result.facts.get("cert_not_after")) if latest else None,
+        "locations": location_view(model.locations(channel_id, check.id)),
     }
+
+
+def location_view(vote: Vote | None) -> dict[str, Any] | None:
+    """Who sees a check failing, from several locations (None with one): the page's line and the API's object."""
+    if vote is None:
+        return None
+    return {
+        "failing": list(vote.failing),
+        "down": list(vote.down),
+        "degraded": list(vote.degraded),
+        "unknown": list(vote.unknown),  # stale, or their own network in doubt: they do not vote
+        "voting": vote.voting,
+        "needed": vote.needed,
+        "text": location_text(vote),
+    }
+
+
+def location_text(vote: Vote) -> str:
+    """E.g. "failing from waw, fra (2 of 3 voting locations; 2 needed for down)"."""
+    if vote.failing:
+        text = (
+            f"failing from {', '.join(vote.failing)} ({len(vote.failing)} of {vote.voting} voting locations; {vote.needed} needed for down)"
+        )
+    elif vote.voting:
+        text = f"fine from all {vote.voting} voting locations"
+    else:
+        text = "no location can vote now"
+    if vote.unknown:
+        text += f"; unknown from {', '.join(vote.unknown)}"
+    return text
 
 
 def overview_row(model: ReadModel, channel: ChannelInfo, uptime: Mapping[str, float | None], now: float) -> dict[str, Any]:

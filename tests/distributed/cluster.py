@@ -77,6 +77,10 @@ class Process:
         return self
 
     @property
+    def port(self) -> int:
+        return int(self.args[self.args.index("--listen") + 1].rsplit(":", 1)[1])
+
+    @property
     def pid(self) -> int:
         assert self.proc is not None
         return self.proc.pid

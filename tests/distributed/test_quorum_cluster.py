@@ -9,6 +9,7 @@ import asyncio
 import signal
 import time
 
+import aiohttp
 import pytest
 
 from monitor.membership import owner
@@ -48,6 +49,15 @@ async def cluster(tmp_path, postgres_url):
     db.engine.dispose()
 
 
+async def channel_api(procs: list[Process], db: Database) -> dict:
+    """The shop as the leading decider's /api/channels shows it."""
+    holder = db.scalar("SELECT holder FROM leadership WHERE name = 'decide'")
+    leader = next(p for p in procs if p.proc is not None and p.pid == pid_of(holder))
+    async with aiohttp.ClientSession() as session:
+        async with session.get(f"http://127.0.0.1:{leader.port}/api/channels") as resp:
+            return (await resp.json())["channels"][0]
+
+
 def state(db: Database) -> str | None:
     return db.scalar("SELECT state FROM channel_states WHERE channel = 'shop'")
 
@@ -67,17 +77,22 @@ async def test_quorum_decider_takeover_and_prober_takeover(cluster):
     # Every location reports, and waw's two probers share its one check: one runs it.
     await eventually(lambda: {r[0] for r in db.rows("SELECT DISTINCT location FROM probe_results")} == set(LOCATIONS), timeout=20)
 
-    # One location of three sees the shop fail: it is recorded, and nothing goes down.
+    # One location of three sees the shop fail: it is recorded, shown, and nothing goes down.
     shop.failing = {"waw"}
     before = failures(db, "waw")
     await eventually(lambda: failures(db, "waw") >= before + 6, timeout=20, what=what)  # 3 thresholds' worth
     assert state(db) == "up" and went_down(db) == 0
+    shown = await channel_api(procs, db)
+    assert shown["state"] == "up" and shown["failing_locations"] == ["waw"], shown
+    assert shown["checks"][0]["locations"]["text"].startswith("failing from waw (1 of 3 voting locations; 2 needed for down)")
 
     # Two of three: down, once.
     shop.failing = {"waw", "fra"}
     await eventually(lambda: state(db) == "down", timeout=20, what=what)
     seen = db.scalar("SELECT cause FROM channel_states WHERE channel = 'shop'")
     assert "seen from 2 of 3 locations" in seen, seen
+    shown = await channel_api(procs, db)
+    assert shown["state"] == "down" and shown["failing_locations"] == ["fra", "waw"], shown
     await asyncio.sleep(2)  # more failing rounds: still one transition
     assert went_down(db) == 1
     shop.failing = set()

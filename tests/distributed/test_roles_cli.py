@@ -12,7 +12,9 @@ async def test_a_role_other_than_all_on_sqlite_stops_with_one_line(tmp_path, rol
     config = write_allegro_config(tmp_path, "http://127.0.0.1:9/")
     code, out, err = await run_cli("run", "--config", str(config), "--role", role, "--listen", f"127.0.0.1:{free_port()}")
     assert code == 2 and out == ""
-    assert err.strip().splitlines()[-1].startswith(f"channel-monitor: error: --role {role} needs PostgreSQL: set database_url: postgresql://")
+    assert (
+        err.strip().splitlines()[-1].startswith(f"channel-monitor: error: --role {role} needs PostgreSQL: set database_url: postgresql://")
+    )
     assert len(err.strip().splitlines()) == 1, err
     assert not (tmp_path / "data").exists()  # nothing was started
 

@@ -83,6 +83,9 @@ class FakeModel:
     def latest(self, channel: str, check: str):
         return self._latest.get((channel, check))
 
+    def locations(self, channel: str, check: str):
+        return None  # one location
+
     def windows(self):
         return {"shop": [], "allegro": [Window("Allegro API upgrade", start=NOW + 3600, end=NOW + 7200, by="ops")]}
 
