@@ -79,7 +79,8 @@ def create_app(
     writes with it, and calls `on_leadership_lost` if the lock goes)."""
     kinds = registries if registries is not None else Registries()
     registry = registry if registry is not None else CollectorRegistry()
-    monitor = Monitor(config, Metrics(registry, kinds.probes), clock, ChannelBook(config, clock()), clock())
+    located = config.location if config.role == "probe" else None  # a prober's probe metrics say where they were taken
+    monitor = Monitor(config, Metrics(registry, kinds.probes, located), clock, ChannelBook(config, clock()), clock())
     # Who holds this process's alert leases and action claims: one name for the lone process, so that it takes its
     # own back at a restart; a name per process when several relay (a dead one's run out, a live one's are kept).
     monitor.holder = "local" if config.role == "all" else prober_id(f"{config.role}-{config.location}")

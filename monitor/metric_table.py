@@ -40,14 +40,18 @@ def _value_bytes(value: float) -> bytes:
 class Family:
     """One metric family: a gauge or a counter whose samples are keyed by their label values."""
 
-    __slots__ = ("name", "help", "type", "label_names", "_lines", "_head")
+    __slots__ = ("name", "help", "type", "label_names", "_lines", "_head", "_const")
 
-    def __init__(self, name: str, help_text: str, label_names: Labels, metric_type: str = "gauge") -> None:
+    def __init__(
+        self, name: str, help_text: str, label_names: Labels, metric_type: str = "gauge", const: tuple[tuple[str, str], ...] = ()
+    ) -> None:
         if metric_type not in ("gauge", "counter"):
             raise ValueError(f"metric type {metric_type!r} is not gauge or counter")
         if metric_type == "counter" and not name.endswith("_total"):
             raise ValueError(f"counter {name!r} must end in _total (Prometheus naming)")
         self.name, self.help, self.type, self.label_names = name, help_text, metric_type, label_names
+        # Labels every sample carries, after its own (a prober's location): written once into each line.
+        self._const = "".join(f',{n}="{escape_label_value(v)}"' for n, v in const)
         # Every sample's line, "name{labels} value\n", in the order the label sets first appeared.
         self._lines: dict[Labels, bytes] = {}
         escaped = help_text.replace("\\", "\\\\").replace("\n", "\\n")
@@ -76,7 +80,8 @@ class Family:
     def _prefix(self, labels: Labels) -> bytes:
         if len(labels) != len(self.label_names):
             raise ValueError(f"{self.name} takes labels {self.label_names}, got {labels!r}")
-        pairs = ",".join(f'{n}="{escape_label_value(v)}"' for n, v in zip(self.label_names, labels))
+        pairs = ",".join(f'{n}="{escape_label_value(v)}"' for n, v in zip(self.label_names, labels)) + self._const
+        pairs = pairs.lstrip(",")
         return (f"{self.name}{{{pairs}}} " if pairs else f"{self.name} ").encode()
 
     def add_to(self, parts: list[bytes]) -> None:

@@ -36,12 +36,18 @@ SERVICE_LOG = "service-log"
 class Metrics:
     """The service's metrics. Probe metrics reuse blackbox_exporter's names so PromQL habits carry over."""
 
-    def __init__(self, registry: CollectorRegistry, probes: Mapping[str, ProbeKind] = PROBES) -> None:
+    def __init__(self, registry: CollectorRegistry, probes: Mapping[str, ProbeKind] = PROBES, location: str | None = None) -> None:
+        """`location`: a prober's (--role probe), added as a `location` label to every probe metric, so that one
+        Prometheus sees each location's results apart; None (one process) adds nothing."""
         self.registry = registry
-        fam = Family
+        here = (("location", location),) if location is not None else ()
+
+        def fam(name: str, help_text: str, labels: tuple[str, ...], metric_type: str = "gauge") -> Family:
+            return Family(name, help_text, labels, metric_type, here)
+
         self.probe_success = fam("probe_success", "1 if the check's last probe succeeded", CHECK_LABELS)
         self.probe_duration = fam("probe_duration_seconds", "How long the check's last probe took", CHECK_LABELS)
-        self._gauges, kind_families = _kind_gauges(probes)
+        self._gauges, kind_families = _kind_gauges(probes, here)
         self.probes = fam(f"{PREFIX}_probes_total", "Probes run", CHECK_LABELS, "counter")
         self.probe_failures = fam(
             f"{PREFIX}_probe_failures_total",
@@ -55,6 +61,7 @@ class Metrics:
             ("channel", "check"),
             "counter",
         )
+        fam = Family  # per channel: decided once, wherever the results came from
         self.channel_state = fam(f"{PREFIX}_channel_state", "1 for the channel's current state, 0 for the others", ("channel", "state"))
         self.uptime = fam(
             f"{PREFIX}_uptime_ratio",
@@ -191,14 +198,16 @@ class Metrics:
                     family.set(labels + extra, value)
 
 
-def _kind_gauges(probes: Mapping[str, ProbeKind]) -> tuple[dict[str, list[tuple[Family, FactGauge]]], list[Family]]:
+def _kind_gauges(
+    probes: Mapping[str, ProbeKind], const: tuple[tuple[str, str], ...] = ()
+) -> tuple[dict[str, list[tuple[Family, FactGauge]]], list[Family]]:
     """One family per gauge the probe kinds declare (a gauge two kinds share, once), and each kind's gauges."""
     families: dict[str, tuple[Family, FactGauge]] = {}
     by_kind: dict[str, list[tuple[Family, FactGauge]]] = {}
     for name, kind in probes.items():
         for gauge in kind.gauges:
             if gauge.name not in families:
-                families[gauge.name] = (Family(gauge.name, gauge.help, CHECK_LABELS + gauge.labels), gauge)
+                families[gauge.name] = (Family(gauge.name, gauge.help, CHECK_LABELS + gauge.labels, "gauge", const), gauge)
             elif families[gauge.name][1] != gauge:
                 raise ValueError(f"probe kinds declare the gauge {gauge.name} differently")
             by_kind.setdefault(name, []).append((families[gauge.name][0], gauge))

@@ -86,6 +86,14 @@ async def test_quorum_decider_takeover_and_prober_takeover(cluster):
     assert shown["state"] == "up" and shown["failing_locations"] == ["waw"], shown
     assert shown["checks"][0]["locations"]["text"].startswith("failing from waw (1 of 3 voting locations; 2 needed for down)")
 
+    # A prober's metrics say where they were taken; its /readyz is its health.
+    fra = next(p for p in procs if p.name == "probe-fra-1")
+    async with aiohttp.ClientSession() as session:
+        async with session.get(f"http://127.0.0.1:{fra.port}/metrics") as resp:
+            assert 'probe_success{channel="shop",check="home",kind="http",location="fra"} 1' in await resp.text()
+        async with session.get(f"http://127.0.0.1:{fra.port}/readyz") as resp:
+            assert resp.status == 200 and (await resp.json())["role"] == "probe"
+
     # Two of three: down, once.
     shop.failing = {"waw", "fra"}
     await eventually(lambda: state(db) == "down", timeout=20, what=what)

@@ -59,6 +59,19 @@ def test_an_http_result_gives_blackbox_metrics():
     assert not any(name == "channel_monitor_probe_failures_total" for name, _ in got)
 
 
+def test_a_prober_s_probe_metrics_carry_its_location_and_the_channel_metrics_do_not():
+    metrics = Metrics(CollectorRegistry(), location="waw")
+    metrics.observe_probe("allegro", "home", "http", ProbeResult(ok=False, error_class="http_status", facts=HTTP_FACTS), 0.51)
+    metrics.set_channel_state("allegro", State.UP)
+    got = samples(metrics)
+    check = {"channel": "allegro", "check": "home", "kind": "http", "location": "waw"}
+    assert got[key("probe_success", **check)] == 0
+    assert got[key("probe_http_duration_seconds", **check, phase="connect")] == pytest.approx(0.08)
+    assert got[key("channel_monitor_probe_failures_total", **check, error_class="http_status")] == 1
+    assert got[key("channel_monitor_channel_state", channel="allegro", state="up")] == 1
+    assert all(dict(labels).get("location") in (None, "waw") for _, labels in got)
+
+
 def test_a_failure_counts_its_reason_and_a_request_without_answer_zeroes_status_and_phases():
     metrics = Metrics(CollectorRegistry())
     metrics.observe_probe("allegro", "home", "http", ProbeResult(ok=True, facts=HTTP_FACTS), 0.5)
