@@ -16,6 +16,7 @@ from pathlib import Path
 
 from aiohttp import web
 from prometheus_client import CollectorRegistry
+from sqlalchemy.engine import Engine
 
 from alerts.base import Notifier, NotifierContext, NotifierKind
 from alerts.router import AlertRouter
@@ -42,6 +43,8 @@ from monitor.readmodel import DemoView, MonitorReadModel, web_settings
 from monitor.registries import Registries
 from monitor.running import MONITOR, Monitor
 from monitor.scheduler import CheckScheduler, RunCheck
+from monitor.store import failover_actions as action_store
+from monitor.store import leases
 from monitor.store.db import FENCE, ensure_data_dir, make_engine
 from monitor.store.leadership import DECIDE, Leadership, fence
 from monitor.store.persist import load_check_progress, load_overrides, load_windows
@@ -56,6 +59,7 @@ from probes.session import create_http_session, create_outbound_session
 
 log = logging.getLogger("monitor")
 LEADER_CHECK = 2.0  # seconds between checks that the decider's lock connection still works
+DECIDER_HOLDER = "decide/"  # how the holder names of deciders begin (their leases and action claims)
 Lifetime = Callable[[web.Application], AsyncIterator[None]]
 
 
@@ -84,6 +88,8 @@ def create_app(
     # Who holds this process's alert leases and action claims: one name for the lone process, so that it takes its
     # own back at a restart; a name per process when several relay (a dead one's run out, a live one's are kept).
     monitor.holder = "local" if config.role == "all" else prober_id(f"{config.role}-{config.location}")
+    if leadership is not None:  # a decider's name says it decides, and under which epoch (see _take_over)
+        monitor.holder = f"{DECIDER_HOLDER}{leadership.holder}#{leadership.epoch}"
     model = MonitorReadModel(monitor, kinds.probes)
     role = config.role
     if role in ("probe", "relay"):  # no channel states here: the decider's (or a web instance's) pages show them
@@ -136,6 +142,7 @@ def _storage(m: Monitor, *, restore: bool = True) -> Lifetime:
         m.engine = await asyncio.to_thread(make_engine, config.db_url)
         if m.fence is not None:
             m.engine.update_execution_options(**{FENCE: m.fence})  # each write transaction of this decider checks its epoch first
+            await asyncio.to_thread(_take_over, m.engine, m.holder)
         if not restore:
             yield
             m.engine.dispose()
@@ -290,6 +297,16 @@ def _leading(m: Monitor, leadership: Leadership, on_lost: Callable[[], None]) ->
         log.info("decider: leadership released (epoch %d)", epoch)
 
     return lifetime
+
+
+def _take_over(engine: Engine, holder: str) -> None:
+    """A new leader takes over at once what earlier deciders held: their alert destinations' leases and the
+    failover actions they were sending (sent again with the same idempotency keys). Nothing is waited out: the
+    old leader is fenced, and if it was only paused, its sends carry the same keys."""
+    actions = action_store.release_others(engine, DECIDER_HOLDER, holder)
+    held = leases.let_go_others(engine, DECIDER_HOLDER, holder)
+    if actions or held:
+        log.info("decider: took over %d failover actions in flight and %d alert destinations from the previous leader", actions, held)
 
 
 async def _watch_leadership(leadership: Leadership, on_lost: Callable[[], None]) -> None:

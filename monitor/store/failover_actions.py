@@ -92,6 +92,25 @@ def claim_actions(engine: Engine, groups: Iterable[Sequence[Any]], holder: str, 
     return claimed
 
 
+def release_others(engine: Engine, prefix: str, holder: str) -> int:
+    """A new leading decider takes over the actions earlier deciders (holders starting with `prefix`) were
+    sending: they may have reached the receiver, so each counts as an attempt and is sent again with its key.
+    Safe because only the leader decides and the old one is fenced; how many rows were released."""
+    a = FailoverActionRow
+    with begin_write(engine) as conn:
+        return conn.execute(
+            update(a)
+            .where(a.status == "sending", a.claimed_by.startswith(prefix, autoescape=True), a.claimed_by != holder)
+            .values(
+                claimed_by=None,
+                claim_until=None,
+                status="pending",
+                attempts=a.attempts + 1,
+                last_error="interrupted while sending (the decider was replaced); sent again with the same key",
+            )
+        ).rowcount
+
+
 def renew_claims(engine: Engine, holder: str, until: float) -> None:
     """Extend `holder`'s claims on the rows it is still sending: a relay alive keeps them, a dead one's run out."""
     a = FailoverActionRow

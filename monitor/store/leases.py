@@ -37,3 +37,10 @@ def let_go(engine: Engine, holder: str) -> None:
     """Give up every lease of `holder` (a clean stop): the other instances take them at once."""
     with begin_write(engine) as conn:
         conn.execute(delete(LeaseRow).where(LeaseRow.holder == holder))
+
+
+def let_go_others(engine: Engine, prefix: str, holder: str) -> int:
+    """A new leading decider takes over the leases of earlier deciders (holders starting with `prefix`) at once,
+    instead of waiting for them to run out; how many it released."""
+    with begin_write(engine) as conn:
+        return conn.execute(delete(LeaseRow).where(LeaseRow.holder.startswith(prefix, autoescape=True), LeaseRow.holder != holder)).rowcount

@@ -244,3 +244,18 @@ async def test_a_live_relay_renews_its_claims_so_a_long_send_is_not_taken_over(s
     release_sending(setup.engine, "relay-b", later + relay_module.CLAIM_LEASE + 1)  # relay-a stopped renewing: it died
     row = next(a for a in actions(setup.engine) if a.id == mine.id)
     assert (row.status, row.claimed_by) == ("pending", None)
+
+
+async def test_a_new_leading_decider_resends_what_the_previous_one_was_sending_with_the_same_keys(setup):
+    from monitor.store.failover_actions import claim_actions, open_actions, release_others
+
+    outage(setup.fe)
+    now = time.time()
+    old, relay, own = [[r] for r in open_actions(setup.engine)][:3]
+    [[was]] = claim_actions(setup.engine, [old], "decide/host:1#1", now + relay_module.CLAIM_LEASE)
+    [[other]] = claim_actions(setup.engine, [relay], "relay-local/host:7:ab", now + relay_module.CLAIM_LEASE)
+    [[mine]] = claim_actions(setup.engine, [own], "decide/host:2#2", now + relay_module.CLAIM_LEASE)
+    assert release_others(setup.engine, "decide/", "decide/host:2#2") == 1
+    rows = {a.id: a for a in actions(setup.engine)}
+    assert (rows[was.id].status, rows[was.id].attempts, rows[was.id].key) == ("pending", 1, was.key)
+    assert rows[other.id].status == "sending" and rows[mine.id].status == "sending"
