@@ -54,7 +54,10 @@ log = logging.getLogger("monitor.alerts")
 BACKOFF_FIRST, BACKOFF_MAX = 1.0, 300.0
 BATCH_MAX = 50  # alerts in one message at most
 SEND_TIMEOUT = 60.0  # a notifier hanging longer than this counts as a temporary failure
-LEASE_TTL = SEND_TIMEOUT + 30.0  # a destination's lease outlasts its longest send; a dead relay's is taken after it
+# A destination's lease: renewed every LEASE_RENEW seconds while its holder sends (however long a notifier takes, up
+# to SEND_TIMEOUT), so another relay takes over a dead holder's destinations within LEASE_TTL.
+LEASE_TTL = 20.0
+LEASE_RENEW = 5.0
 ROUTE_BATCH = 1000  # outbox rows routed per round; a full batch means more are waiting
 # The router sleeps until a retry or a group window is due, or the result writer wakes it (new alerts):
 # monitor/outbox.py's loop, shared with the failover relay.
@@ -73,13 +76,14 @@ class AlertRouter:
         *,
         holder: str = "local",
         lease_ttl: float = LEASE_TTL,
+        lease_renew: float = LEASE_RENEW,
     ) -> None:
         self.engine = engine
         # Several relays may share one database: each destination is sent by one of them at a time (a lease
         # per destination, monitor/store/leases.py), so an incident's messages stay in one thread. A single
         # process (`--role all`) is the only relay of its database: its stable name renews its own lease at
         # once after a restart, even a SIGKILL.
-        self.holder, self.lease_ttl = holder, lease_ttl
+        self.holder, self.lease_ttl, self.lease_renew = holder, lease_ttl, lease_renew
         self.config = config
         self.notifiers = dict(notifiers)
         self.routes = default_routes(config.routes, self.notifiers)
@@ -174,7 +178,7 @@ class AlertRouter:
                 elif taken:  # just taken over: read what is pending afresh under the lease (the last holder may have sent some)
                     at = now
                 else:
-                    await self._send(destination, rows[:BATCH_MAX])
+                    await self._send_holding(destination, rows[:BATCH_MAX])
                     at = now
             look_again = at if look_again is None else min(look_again, at)
         return look_again
@@ -185,6 +189,23 @@ class AlertRouter:
         for delivery, payload in store.pending_deliveries(self.engine):
             out.setdefault(delivery.destination, []).append((delivery, alert_from_payload(payload, delivery.alert_id)))
         return out
+
+    async def _send_holding(self, destination: str, rows: list[tuple[AlertDeliveryRow, Alert]]) -> int:
+        """_send, renewing the destination's lease while it runs."""
+        renew = asyncio.create_task(self._renew(f"alerts:{destination}"), name=f"lease-{destination}")
+        try:
+            return await self._send(destination, rows)
+        finally:
+            renew.cancel()
+            await asyncio.gather(renew, return_exceptions=True)
+
+    async def _renew(self, name: str) -> None:
+        while True:
+            await asyncio.sleep(self.lease_renew)
+            try:
+                await asyncio.to_thread(leases.hold, self.engine, name, self.holder, self.clock(), self.lease_ttl)
+            except Exception as exc:  # the database is away: the send goes on; its outcome is stored or re-sent
+                log.warning("alert router %s: could not renew the lease %s (%s)", self.holder, name, exc)
 
     async def _send(self, destination: str, rows: list[tuple[AlertDeliveryRow, Alert]]) -> int:
         notifier = self.notifiers[destination]

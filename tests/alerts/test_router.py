@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from types import SimpleNamespace
@@ -341,7 +342,7 @@ async def test_two_relays_send_each_alert_once_and_keep_an_incident_in_one_threa
     for relay in (a, b, a, b, b, a):  # both keep working the same outbox, in any order
         relay.route_new()
         await relay.deliver_due()
-    recovery = Alert("facebook-shop", "Facebook Shop", "down", "up", clock.advance(60), {}, down_for=60, key=down[0].key)
+    recovery = Alert("facebook-shop", "Facebook Shop", "down", "up", clock.advance(10), {}, down_for=10, key=down[0].key)
     store_alerts(store, [recovery])
     for relay in (b, a, b, a):
         relay.route_new()
@@ -369,3 +370,39 @@ async def test_a_dead_relay_s_destination_is_taken_over_after_its_lease(store):
     await b.deliver_due()  # taken over: b reads what is pending afresh ...
     await b.deliver_due()  # ... and sends it, once
     assert [(len(batch.alerts), relay) for batch, _, relay in slack.messages] == [(4, "b")]
+
+
+async def test_a_live_relay_keeps_its_destination_through_a_send_longer_than_the_lease(store):
+    clock, slack = FakeClock(), Workspace()
+    release, sending = asyncio.Event(), asyncio.Event()
+
+    class Slow(Fake):
+        async def send(self, batch: Batch, thread: Thread | None = None) -> Delivery:
+            sending.set()
+            await release.wait()  # Slack takes its time (within SEND_TIMEOUT)
+            slack.messages.append((batch, thread, "a"))
+            return Delivery("msg-1")
+
+    a = AlertRouter(store, Alerts(group_wait=0), {"slack": Slow("slack")}, clock, holder="relay-a", lease_renew=0.01)
+    b = AlertRouter(store, Alerts(group_wait=0), {"slack": slack.notifier("b")}, clock, holder="relay-b")
+    store_alerts(store, meta_down(at=clock()))
+    a.route_new()
+    await a.deliver_due()  # takes the lease
+    send = asyncio.create_task(a.deliver_due())
+    await sending.wait()
+    clock.advance(router_module.LEASE_TTL + 5)  # longer than the lease: a renews it while it sends
+    renewed = clock()
+    await eventually(lambda: lease_until(store, "alerts:slack") >= renewed + router_module.LEASE_TTL - 1)
+    await b.deliver_due()
+    release.set()
+    await send
+    assert [(len(batch.alerts), relay) for batch, _, relay in slack.messages] == [(4, "a")]  # once, by a
+
+
+def lease_until(engine, name: str) -> float:
+    from sqlalchemy import select
+
+    from monitor.store.models import LeaseRow
+
+    with engine.connect() as conn:
+        return conn.execute(select(LeaseRow.until).where(LeaseRow.name == name)).scalar() or 0.0

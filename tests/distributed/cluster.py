@@ -5,6 +5,7 @@ decides what each location sees (the stand-in for a resolver or a route that fai
 from __future__ import annotations
 
 import asyncio
+import re
 import signal
 from pathlib import Path
 
@@ -115,5 +116,7 @@ def logs(processes: list[Process]) -> str:
 
 
 def pid_of(holder: str) -> int:
-    """The pid in a holder or prober id (host:pid or location/host:pid:tail)."""
-    return int(holder.split(":")[1])
+    """The pid in a holder or prober id: host:pid, location/host:pid:tail, decide/host:pid#epoch."""
+    match = re.search(r":(\d+)", holder)
+    assert match, holder
+    return int(match.group(1))
