@@ -348,6 +348,7 @@ def _deciding(m: Monitor) -> Lifetime:
             m.clock,
             longest_interval=max(k.interval_seconds for c in config.channels for k in c.checks),
             heartbeat_timeout=config.probing.heartbeat_timeout,
+            on_read=_count_read(m.metrics),
         )
         m.tick = Tick(m.book, m.reactions, m.stepper.soon, m.maker, m.publisher, config.alerts.reminder_every, m.clock)
         await m.decider.start()
@@ -358,6 +359,14 @@ def _deciding(m: Monitor) -> Lifetime:
         await m.decider.stop()
 
     return lifetime
+
+
+def _count_read(metrics: Metrics) -> Callable[[float], None]:
+    def on_read(age: float) -> None:
+        metrics.decision_lag.observe(age)
+        metrics.results_read.inc()
+
+    return on_read
 
 
 def _started(m: Monitor, lag: float) -> None:

@@ -73,9 +73,11 @@ class Decider:
         *,
         longest_interval: float,
         heartbeat_timeout: float,
+        on_read: Callable[[float], None] = lambda age: None,
     ) -> None:
         self.engine, self.votes, self.judge, self.clock = engine, votes, judge, clock
         self.longest_interval, self.heartbeat_timeout = longest_interval, heartbeat_timeout
+        self.on_read = on_read  # each result's age when counted (the decision lag metric)
         self.tail = Tail()
         self.latest: dict[tuple[str, str], StoredResult] = {}  # (channel, check) -> its newest result, any location
         self.lost: frozenset[str] = frozenset()
@@ -102,6 +104,7 @@ class Decider:
         now = self.clock()
         judged = 0
         for row in rows:
+            self.on_read(now - row.at)
             self._keep(row)
             observation = self.votes.add(row.channel, row.check, sighting(row), now, self.lost)
             if observation is not None:

@@ -113,6 +113,15 @@ class Metrics:
             ("notifier", "outcome"),
             registry=registry,
         )
+        self.decision_lag = Histogram(
+            f"{PREFIX}_decision_lag_seconds",
+            "How old a probe result is when the decider (--role decide) counts it: from when it was taken to its vote",
+            buckets=LAG_BUCKETS,
+            registry=registry,
+        )
+        self.results_read = Counter(
+            f"{PREFIX}_decider_results_read", "Probe results the decider (--role decide) read from every location", registry=registry
+        )
         self.last_cycle = Gauge(f"{PREFIX}_last_cycle_timestamp_seconds", "When the last probe finished", registry=registry)
         self.shortest_interval = Gauge(
             f"{PREFIX}_shortest_check_interval_seconds",
