@@ -23,6 +23,7 @@ from alerts.router import AlertRouter
 from monitor.admin_actions import AdminActions
 from monitor.channels import ChannelBook, ConnectivityChange, Event, OverloadChange
 from monitor.check_spec import CheckSpec
+from monitor.commands import CommandRunner, RemoteAdmin
 from monitor.config import Channel, Config
 from monitor.core.http import USER_AGENT
 from monitor.core.redact import secret_values
@@ -36,6 +37,7 @@ from monitor.failover.stepper import FailoverStepper
 from monitor.loop_watch import LoopWatch
 from monitor.loops import DatabaseGauges, Tick, Upkeep
 from monitor.metrics import SERVICE_LOG, Metrics
+from monitor.mirror import Mirror
 from monitor.pipeline import CONTROL, Pipeline
 from monitor.prober import Prober, prober_id
 from monitor.reactions import AlertPublisher, Reactions
@@ -105,6 +107,7 @@ def create_app(
         "all": (storage, writer, alerting, _failover(monitor, kinds.actuators), _loops(monitor), _probing(monitor, kinds.probes)),
         "probe": (storage, writer, _network(monitor), _probing(monitor, kinds.probes, prober=True)),
         "relay": (storage, writer, alerting, _failover(monitor, kinds.actuators)),
+        "web": (storage, _mirroring(monitor)),
     }
     if role == "decide":
         if leadership is None:
@@ -116,7 +119,7 @@ def create_app(
             alerting,
             _failover(monitor, kinds.actuators),
             _loops(monitor),
-            _deciding(monitor),
+            _deciding(monitor, model),
         )
     for lifetime in parts[role]:
         app.cleanup_ctx.append(lifetime)
@@ -329,8 +332,37 @@ def _network(m: Monitor) -> Lifetime:
     return lifetime
 
 
-def _deciding(m: Monitor) -> Lifetime:
-    """The decider's input (every location's results, by quorum) and its 1 s tick; stopped first."""
+def _mirroring(m: Monitor) -> Lifetime:
+    """A web instance's copy of the decided state (refreshed every second), its database gauges, and its admin
+    commands sent to the decider."""
+
+    async def lifetime(_app: web.Application) -> AsyncIterator[None]:
+        def refreshed(mirror: Mirror) -> None:
+            m.book, m.failover = mirror.book, mirror.failover  # what the read model shows from now on
+            for channel_id, health in mirror.book.health.items():
+                m.metrics.set_channel_state(channel_id, health.state)
+
+        m.mirror = Mirror(m.config, m.engine, m.clock, on_refresh=refreshed)
+        m.remote = RemoteAdmin(m.engine, m.clock)
+        m.metrics.start_at_zero([], [], [a.id for a in m.config.failover.actuators])
+        await m.mirror.start()
+        m.gauges = DatabaseGauges(m.engine, m.metrics, m.book.channels, lambda: _places(m.failover), m.clock)
+        m.gauges.start()
+        log.info("serving the decided state of %d channels from the database", len(m.config.channels))
+        yield
+        await m.gauges.stop()
+        await m.mirror.stop()
+
+    return lifetime
+
+
+def _places(failover: FailoverEngine) -> set[tuple[str, str, str]]:
+    return {(*owner, channel) for owner in failover.owner_keys() for channel in failover.normal(owner)}
+
+
+def _deciding(m: Monitor, model: MonitorReadModel) -> Lifetime:
+    """The decider's input (every location's results, by quorum), its 1 s tick, and the admin commands web
+    instances forward (carried out through its own admin actions); stopped first."""
 
     async def lifetime(_app: web.Application) -> AsyncIterator[None]:
         config = m.config
@@ -351,10 +383,13 @@ def _deciding(m: Monitor) -> Lifetime:
             on_read=_count_read(m.metrics),
         )
         m.tick = Tick(m.book, m.reactions, m.stepper.soon, m.maker, m.publisher, config.alerts.reminder_every, m.clock)
+        m.commands = CommandRunner(m.engine, model, m.clock)
         await m.decider.start()
         m.tick.start()
+        m.commands.start()
         log.info("deciding for %d channels from every location's results", len(config.channels))
         yield
+        await m.commands.stop()
         await m.tick.stop()
         await m.decider.stop()
 

@@ -232,11 +232,6 @@ def _apply_overrides(config: Config, args: argparse.Namespace) -> Config:
 def role_problem(config: Config, given_by: str) -> str | None:
     """Why this process cannot run its role here (None: it can): every role but `all` shares its work with
     other processes through PostgreSQL."""
-    if config.role == "web":
-        return (
-            f"{given_by} web is not available in this version: the decider (--role decide) serves the status page, the API "
-            "and /metrics; point your load balancer at the deciders' /healthz-ready instance (docs/distributed.md)"
-        )
     if config.role == "all" or (config.database_url or "").startswith("postgresql"):
         return None
     return (

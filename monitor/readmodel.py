@@ -91,19 +91,27 @@ class MonitorReadModel:
         return h.checks[check].state if h is not None and check in h.checks else State.UNKNOWN
 
     def latest(self, channel: str, check: str) -> LatestResult | None:
-        if self.m.config.role == "decide":  # its results come from the probers, read back from the database
+        role = self.m.config.role
+        if role == "decide":  # its results come from the probers, read back from the database
             return self.m.decider.latest.get((channel, check))
+        if role == "web":
+            return self.m.mirror.latest.get((channel, check))
         return self.m.pipeline.latest.get((channel, check))
 
     def locations(self, channel: str, check: str) -> Vote | None:
-        if self.m.config.role != "decide":
-            return None  # one location: its results are the verdict
-        return self.m.votes.vote(channel, check)
+        role = self.m.config.role
+        if role == "decide":
+            return self.m.votes.vote(channel, check)
+        if role == "web":
+            return self.m.mirror.locations(channel, check)
+        return None  # one location: its results are the verdict
 
     def windows(self) -> Mapping[str, Sequence[Window]]:
         return self.m.book.windows
 
     def alert_problems(self) -> dict[str, str]:
+        if self.m.config.role == "web":  # it sends nothing: the failing deliveries in the database say it
+            return self.m.mirror.problems()
         return self.m.alerts.problems
 
     def connectivity(self) -> Connectivity:
@@ -112,6 +120,8 @@ class MonitorReadModel:
 
     def health(self) -> Health:
         m = self.m
+        if m.config.role == "web":  # it writes nothing: its database reads are what can fail
+            return Health(m.healthy, False, 0, not m.mirror.fresh)
         scheduler = getattr(m, "scheduler", None)  # a decider (--role decide) probes nothing
         running, in_flight = (scheduler.running, scheduler.in_flight) if scheduler is not None else (False, 0)
         return Health(m.healthy, running, m.writer.depth, m.writer.failing, m.book.overload.overloaded, in_flight)
@@ -128,7 +138,8 @@ class MonitorReadModel:
     # ------------------------------------------------------------------------------- from storage
 
     async def settle(self) -> None:
-        await self.m.writer.flush()
+        if self.m.config.role != "web":  # a web instance has nothing of its own to write
+            await self.m.writer.flush()
 
     async def uptime(self, now: float) -> Uptime:
         return await asyncio.to_thread(queries.uptime_windows, self.m.engine, now)
@@ -162,12 +173,18 @@ class MonitorReadModel:
     # ---------------------------------------------------------------------------- admin actions
 
     async def set_override(self, channel: str, override: Override | None) -> None:
+        if self.m.config.role == "web":  # through the decider (monitor/commands.py)
+            return await self.m.remote.set_override(channel, override)
         await self.m.admin.set_override(channel, override)
 
     async def add_window(self, channel: str, window: Window) -> int:
+        if self.m.config.role == "web":
+            return await self.m.remote.add_window(channel, window)
         return await self.m.admin.add_window(channel, window)
 
     async def remove_window(self, channel: str, window_id: int) -> bool:
+        if self.m.config.role == "web":
+            return await self.m.remote.remove_window(channel, window_id)
         return await self.m.admin.remove_window(channel, window_id)
 
     async def maintenance_windows(self, channel: str) -> list[Window]:
@@ -181,6 +198,8 @@ class MonitorReadModel:
     async def approve_plan(self, plan_id: int, by: str) -> Approved:
         if not 0 < plan_id < MAX_PLAN_ID:  # no database stores such an id (and some would fail to compare it)
             raise UnknownPlan(f"there is no plan {plan_id}")
+        if self.m.config.role == "web":
+            return await self.m.remote.approve_plan(plan_id, by)
         try:
             draft = await self.m.stepper.approve(plan_id, by)
         except NoSuchPlan as exc:
@@ -188,9 +207,13 @@ class MonitorReadModel:
         return Approved(draft.owner, draft.after)
 
     async def set_frozen(self, owner: tuple[str, str], frozen: bool, by: str, reason: str) -> None:
+        if self.m.config.role == "web":
+            return await self.m.remote.set_frozen(owner, frozen, by, reason)
         await self.m.stepper.set_frozen(owner, frozen, by, reason)
 
     def notifier_details(self) -> dict[str, dict[str, Any]]:
+        if self.m.config.role == "web":
+            return dict(self.m.mirror.problem_details())
         return self.m.alerts.problem_details()
 
 

@@ -18,6 +18,7 @@ from sqlalchemy.engine import Connection, Engine
 from alerts.router import AlertRouter
 from monitor.admin_actions import AdminActions
 from monitor.channels import ChannelBook, Event
+from monitor.commands import CommandRunner, RemoteAdmin
 from monitor.config import Config
 from monitor.decider import Decider
 from monitor.events import AlertMaker
@@ -27,6 +28,7 @@ from monitor.failover.stepper import FailoverStepper
 from monitor.loop_watch import LoopWatch
 from monitor.loops import DatabaseGauges, Tick, Upkeep
 from monitor.metrics import Metrics
+from monitor.mirror import Mirror
 from monitor.pipeline import Pipeline
 from monitor.prober import Prober
 from monitor.reactions import AlertPublisher, Reactions
@@ -68,6 +70,9 @@ class Monitor:
     prober: Prober = field(init=False)  # --role probe
     decider: Decider = field(init=False)  # --role decide
     votes: Votes = field(init=False)  # --role decide: each check's sightings per location
+    commands: CommandRunner = field(init=False)  # --role decide: admin commands sent to web instances
+    mirror: Mirror = field(init=False)  # --role web: the decided state, read from the database
+    remote: RemoteAdmin = field(init=False)  # --role web: admin commands, carried out by the decider
     on_events: Callable[[Iterable[Event]], None] = field(init=False)  # where the pipeline's events go
     fence: Callable[[Connection], None] | None = None  # a decider's check of its epoch in every write
     holder: str = "local"  # whose alert leases and action claims this process holds
@@ -77,13 +82,15 @@ class Monitor:
         """True while this process's parts work (what /healthz reports): writing, and as its role has them
         probing (all, probe), the 1 s tick (all, decide) and reading the locations' results (decide)."""
         role = self.config.role
+        if role == "web":
+            return _alive(self.mirror.task) and self.mirror.fresh
         parts = [not self.writer_task.done() and not self.writer.failing]
         if role in ("all", "probe"):
             parts.append(self.scheduler.running)
         if role in ("all", "decide"):
             parts.append(_alive(self.tick.task))
         if role == "decide":
-            parts.append(_alive(self.decider.task))
+            parts += [_alive(self.decider.task), _alive(self.commands.task)]
         return all(parts)
 
 

@@ -156,3 +156,20 @@ def hand_over(engine: Engine, handovers: Sequence[Handover], why: str) -> None:
             )
             if h.then:
                 upsert(conn, d.__table__, _delivery_rows([h.then]), ["alert_id", "destination"], update=False)
+
+
+def failing_destinations(engine: Engine) -> dict[str, tuple[float, str | None]]:
+    """Destinations with deliveries being retried: since when the oldest has failed, and its last error
+    (what a web instance, which sends nothing itself, shows as the notifiers' problems)."""
+    d = AlertDeliveryRow
+    query = (
+        select(d.destination, d.first_failed_at, d.last_error)
+        .where(d.status == "pending", d.attempts > 0)
+        .order_by(d.destination, d.first_failed_at)
+    )
+    with engine.connect() as conn:
+        rows = conn.execute(query).all()
+    out: dict[str, tuple[float, str | None]] = {}
+    for row in rows:
+        out.setdefault(row.destination, (row.first_failed_at or 0.0, row.last_error))
+    return out

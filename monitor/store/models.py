@@ -349,3 +349,17 @@ class LeaseRow(SQLModel, table=True):
     name: str = Field(primary_key=True, max_length=200)
     holder: str = Field(max_length=200)
     until: float  # the holder renews it while working; after this any instance may take it
+
+
+class AdminCommandRow(SQLModel, table=True):
+    """An admin command a web instance (--role web) received, for the leading decider to carry out (monitor/commands.py)."""
+
+    __tablename__ = "admin_commands"
+
+    id: int | None = Field(default=None, primary_key=True, sa_type=ID)
+    action: str = Field(max_length=32)  # set_override, add_window, remove_window, approve_plan, set_frozen
+    args: str  # JSON
+    created_at: float
+    done_at: float | None = None
+    outcome: str | None = Field(default=None, max_length=16)  # ok, not_found, conflict, error
+    result: str | None = None  # JSON: the result, or {"error": text}

@@ -159,6 +159,10 @@ class Approved:
     after: Mapping[str, int]
 
 
+class AdminUnavailable(Exception):
+    """An admin command could not be carried out now (a web instance found no decider to carry it out): 503."""
+
+
 class UnknownPlan(LookupError):
     """No plan has that id (a 404; any other LookupError of approve_plan is a conflict)."""
 

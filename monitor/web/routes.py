@@ -19,7 +19,7 @@ from monitor.web import admin, api, badges, demo_api, failover_api, feed, ops, p
 from monitor.web.headers import add_security_headers
 from monitor.web.keys import ADMIN, DEMO, HISTORY, METRICS, READ_MODEL, SETTINGS, UPTIME
 from monitor.web.metrics_endpoint import MetricsBody
-from monitor.web.read_model import AdminActions, DemoControls, ReadModel, WebSettings
+from monitor.web.read_model import AdminActions, AdminUnavailable, DemoControls, ReadModel, WebSettings
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 TEMPLATES = Path(__file__).parent / "templates"
@@ -102,11 +102,20 @@ async def _finish_refreshes(app: web.Application) -> None:
     await asyncio.gather(*refreshing, return_exceptions=True)
 
 
+@web.middleware
+async def _admin_unavailable(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """An admin command no decider could carry out (a web instance's): 503 with what to do."""
+    try:
+        return await handler(request)
+    except AdminUnavailable as exc:
+        raise web.HTTPServiceUnavailable(text=str(exc)) from None
+
+
 def web_app(
     read_model: ReadModel, admin_actions: AdminActions, settings: WebSettings, *, demo: DemoControls | None = None
 ) -> web.Application:
     """The web application around a read model: security headers, templates, the routes."""
-    app = web.Application()
+    app = web.Application(middlewares=[_admin_unavailable])
     app.on_response_prepare.append(add_security_headers)  # errors raised as exceptions too
     app[READ_MODEL], app[ADMIN], app[SETTINGS] = read_model, admin_actions, settings
     if demo is not None:

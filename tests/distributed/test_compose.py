@@ -26,8 +26,8 @@ def test_every_process_is_a_channel_monitor_command_with_its_role():
         args = build_parser().parse_args(service["command"])
         assert args.command == "run" and args.config == "/etc/channel-monitor.yaml", name
         roles[(args.role, getattr(args, "location", None))] += 1
-    # Two locations with two probers each, a decider and a standby, a relay.
-    assert roles == Counter({("probe", "waw"): 2, ("probe", "fra"): 2, ("decide", None): 2, ("relay", None): 1})
+    # Two locations with two probers each, a decider and a standby, a relay, a web instance.
+    assert roles == Counter({("probe", "waw"): 2, ("probe", "fra"): 2, ("decide", None): 2, ("relay", None): 1, ("web", None): 1})
 
 
 def test_the_processes_wait_for_a_healthy_database_and_check_their_own_health():

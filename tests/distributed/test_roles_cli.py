@@ -7,7 +7,7 @@ import pytest
 from tests.support.cli import free_port, run_cli, write_allegro_config
 
 
-@pytest.mark.parametrize("role", ["probe", "decide", "relay"])
+@pytest.mark.parametrize("role", ["probe", "decide", "relay", "web"])
 async def test_a_role_other_than_all_on_sqlite_stops_with_one_line(tmp_path, role):
     config = write_allegro_config(tmp_path, "http://127.0.0.1:9/")
     code, out, err = await run_cli("run", "--config", str(config), "--role", role, "--listen", f"127.0.0.1:{free_port()}")
@@ -24,13 +24,6 @@ async def test_the_role_key_is_checked_like_the_flag(tmp_path):
     config.write_text("role: decide\n" + config.read_text())
     code, _, err = await run_cli("run", "--config", str(config), "--listen", f"127.0.0.1:{free_port()}")
     assert code == 2 and err.startswith("channel-monitor: error: role decide needs PostgreSQL"), err
-
-
-async def test_the_web_role_is_refused_with_where_the_pages_are(tmp_path, postgres_url):
-    config = write_allegro_config(tmp_path, "http://127.0.0.1:9/")
-    config.write_text(f"database_url: {postgres_url}\n" + config.read_text())
-    code, _, err = await run_cli("run", "--config", str(config), "--role", "web", "--listen", f"127.0.0.1:{free_port()}")
-    assert code == 2 and "the decider (--role decide) serves the status page" in err, err
 
 
 async def test_demo_does_not_take_a_role():
