@@ -19,7 +19,7 @@ from typing import Any
 from sqlalchemy.engine import Engine
 
 from monitor.health import Verdict
-from monitor.membership import lost_locations
+from monitor.membership import live_locations, lost_locations
 from monitor.quorum import DELIVERY_SLACK, STALE_AFTER_INTERVALS, Sighting
 from monitor.store import located, probers
 from monitor.tail import Tail
@@ -81,6 +81,7 @@ class Decider:
         self.tail = Tail()
         self.latest: dict[tuple[str, str], StoredResult] = {}  # (channel, check) -> its newest result, any location
         self.lost: frozenset[str] = frozenset()
+        self.live: frozenset[str] = frozenset()
         self.task: asyncio.Task | None = None
         self.read_rows = 0  # counted for /metrics and the bench
 
@@ -91,12 +92,17 @@ class Decider:
         for row in located.latest_per_location(self.engine, since):
             self.votes.seed(row.channel, row.check, sighting(row))
             self._keep(row)
-        self.lost = lost_locations(probers.members(self.engine), self.clock(), self.heartbeat_timeout)
+        self._members()
+
+    def _members(self) -> None:
+        members, now = probers.members(self.engine), self.clock()
+        self.lost = lost_locations(members, now, self.heartbeat_timeout)
+        self.live = live_locations(members, now, self.heartbeat_timeout)
 
     def read(self) -> list:
         """The next batch of results, and which locations may not vote now (blocking)."""
         rows = located.new_results(self.engine, self.tail.after, self.tail.ranges(), BATCH)
-        self.lost = lost_locations(probers.members(self.engine), self.clock(), self.heartbeat_timeout)
+        self._members()
         return rows
 
     def apply(self, rows: list) -> int:
@@ -106,7 +112,7 @@ class Decider:
         for row in rows:
             self.on_read(now - row.at)
             self._keep(row)
-            observation = self.votes.add(row.channel, row.check, sighting(row), now, self.lost)
+            observation = self.votes.add(row.channel, row.check, sighting(row), now, self.lost, self.live)
             if observation is not None:
                 self.judge(observation)
                 judged += 1

@@ -27,6 +27,11 @@ class Member:
     lost: bool = False  # its own "is it us?" guard has tripped: its location's results do not vote
 
 
+def live_locations(members: Iterable[Member], now: float, timeout: float) -> frozenset[str]:
+    """Locations with at least one live prober."""
+    return frozenset(m.location for m in members if now - m.seen_at <= timeout)
+
+
 def lost_locations(members: Iterable[Member], now: float, timeout: float) -> frozenset[str]:
     """Locations where a live prober's own network is in doubt: their results say nothing about the channels."""
     return frozenset(m.location for m in members if m.lost and now - m.seen_at <= timeout)

@@ -52,8 +52,11 @@ class Votes:
         if c is not None:
             c.sightings[sighting.location] = sighting
 
-    def add(self, channel: str, check: str, sighting: Sighting, now: float, lost: frozenset[str]) -> Observation | None:
-        """A new result; the check's verdict when it closes the round."""
+    def add(
+        self, channel: str, check: str, sighting: Sighting, now: float, lost: frozenset[str], live: frozenset[str] = frozenset()
+    ) -> Observation | None:
+        """A new result; the check's verdict when it closes the round. `live`: the locations whose probers beat
+        now (a location that has not reported this check yet is waited for too, up to an interval)."""
         c = self._checks.get((channel, check))
         if c is None:  # a check no longer configured (results of an older config)
             return None
@@ -64,7 +67,7 @@ class Votes:
         c.reported.add(sighting.location)
         if c.opened is None:
             c.opened = now
-        if c.reported >= self._expected(c, now, lost):
+        if c.reported >= self._expected(c, now, lost) | (live - lost):
             return self._close(channel, check, c, now, lost)
         return None
 

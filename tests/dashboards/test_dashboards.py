@@ -51,7 +51,12 @@ REQUIRED_ROWS = [
     "Monitor self-health",
 ]
 # Series a dashboard does not need to show: a histogram's sum and count (the buckets give the quantiles).
-NOT_SHOWN = {"channel_monitor_scheduler_lag_seconds_sum", "channel_monitor_scheduler_lag_seconds_count"}
+NOT_SHOWN = {
+    "channel_monitor_scheduler_lag_seconds_sum",
+    "channel_monitor_scheduler_lag_seconds_count",
+    "channel_monitor_decision_lag_seconds_sum",  # the histogram's quantile is shown, as for the scheduler lag
+    "channel_monitor_decision_lag_seconds_count",
+}
 # Label values that come from closed sets in the code, so a typo in the dashboard would match nothing.
 CLOSED_LABEL_VALUES = {
     "state": {s.value for s in State},

@@ -125,8 +125,21 @@ def self_health_graphs() -> tuple:
     )
     written = time_series(
         "Results written",
-        "Probe results stored in the database per second; it should match the probes run.",
+        "Probe results stored in the database per second; it should match the probes run. With several locations, "
+        "also the results the decider read (all locations' together).",
         query("rate(channel_monitor_results_written_total[$__rate_interval])", "{{instance}}"),
+        query("rate(channel_monitor_decider_results_read_total[$__rate_interval])", "decider read"),
         unit=units.CountsPerSecond,
     )
-    return lag, missed, skipped, probes, written
+    deciding = time_series(
+        "Decision lag p99",
+        "With probers in several locations (--role decide): the 99th percentile of how old a result is when the "
+        "decider counts it (its probe, the prober's write, the decider's read). Empty for a single process. "
+        "Several seconds means results reach the decider late.",
+        query(
+            "histogram_quantile(0.99, sum by (le) (rate(channel_monitor_decision_lag_seconds_bucket[$__rate_interval])))",
+            "p99",
+        ),
+        unit=units.Seconds,
+    )
+    return lag, missed, skipped, probes, written, deciding
