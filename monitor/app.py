@@ -51,6 +51,7 @@ from monitor.store.db import FENCE, ensure_data_dir, make_engine
 from monitor.store.leadership import DECIDE, Leadership, fence
 from monitor.store.persist import load_check_progress, load_overrides, load_windows
 from monitor.store.queries import load_channel_states, load_incident_starts
+from monitor.store.wakeups import OUTBOX, RESULTS, Listener, conninfo
 from monitor.store.writer import ResultWriter
 from monitor.votes import Observation, Votes, checks_of
 from monitor.web.role_app import role_app
@@ -106,7 +107,7 @@ def create_app(
     parts: dict[str, tuple[Lifetime, ...]] = {
         "all": (storage, writer, alerting, _failover(monitor, kinds.actuators), _loops(monitor), _probing(monitor, kinds.probes)),
         "probe": (storage, writer, _network(monitor), _probing(monitor, kinds.probes, prober=True)),
-        "relay": (storage, writer, alerting, _failover(monitor, kinds.actuators)),
+        "relay": (storage, writer, alerting, _failover(monitor, kinds.actuators), _listening(monitor, OUTBOX, _wake_relays(monitor))),
         "web": (storage, _mirroring(monitor)),
     }
     if role == "decide":
@@ -120,6 +121,7 @@ def create_app(
             _failover(monitor, kinds.actuators),
             _loops(monitor),
             _deciding(monitor, model),
+            _listening(monitor, RESULTS, lambda: monitor.decider.wake()),
         )
     for lifetime in parts[role]:
         app.cleanup_ctx.append(lifetime)
@@ -330,6 +332,27 @@ def _network(m: Monitor) -> Lifetime:
         yield
 
     return lifetime
+
+
+def _listening(m: Monitor, channel: str, on_wake: Callable[[], None]) -> Lifetime:
+    """Woken by other processes' writes (PostgreSQL NOTIFY): a relay by new outbox rows, a decider by new results.
+    Their loops also poll, so a broken listening connection costs only latency."""
+
+    async def lifetime(_app: web.Application) -> AsyncIterator[None]:
+        listener = Listener(conninfo(m.config.db_url), on_wake, channel)
+        listener.start()
+        yield
+        await listener.stop()
+
+    return lifetime
+
+
+def _wake_relays(m: Monitor) -> Callable[[], None]:
+    def wake() -> None:
+        m.alerts.wake()
+        m.relay.wake()
+
+    return wake
 
 
 def _mirroring(m: Monitor) -> Lifetime:

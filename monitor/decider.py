@@ -10,6 +10,7 @@ seeds each location's latest sighting, so votes are whole at once and no result 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 from collections.abc import Callable, Mapping
@@ -26,7 +27,7 @@ from monitor.tail import Tail
 from monitor.votes import Observation, Votes
 
 log = logging.getLogger("monitor.decider")
-POLL = 0.2  # seconds between reads when there was nothing more to read
+POLL = 1.0  # seconds between reads when nothing woke it (probers NOTIFY when they write: see monitor/store/wakeups.py)
 BATCH = 10_000  # rows per read; a full batch is followed at once by the next
 
 
@@ -83,6 +84,7 @@ class Decider:
         self.lost: frozenset[str] = frozenset()
         self.live: frozenset[str] = frozenset()
         self.task: asyncio.Task | None = None
+        self.woken = asyncio.Event()
         self.read_rows = 0  # counted for /metrics and the bench
 
     def seed(self) -> None:
@@ -133,8 +135,13 @@ class Decider:
         await asyncio.to_thread(self.seed)
         self.task = asyncio.create_task(self._run(), name="decider")
 
+    def wake(self) -> None:
+        """New results were written (a prober's NOTIFY): read them now."""
+        self.woken.set()
+
     async def _run(self) -> None:
         while True:
+            self.woken.clear()
             try:
                 rows = await asyncio.to_thread(self.read)
             except Exception as exc:
@@ -142,7 +149,8 @@ class Decider:
                 rows = []
             self.apply(rows)
             if len(rows) < BATCH:
-                await asyncio.sleep(POLL)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self.woken.wait(), POLL)
 
     async def stop(self) -> None:
         if self.task is not None:

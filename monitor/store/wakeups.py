@@ -17,7 +17,9 @@ from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
 log = logging.getLogger("monitor.store")
-OUTBOX = "channel_monitor_outbox"  # the one channel: alert and failover action rows were written
+OUTBOX = "channel_monitor_outbox"  # alert and failover action rows were written: relays look
+RESULTS = "channel_monitor_results"  # probe results were written: the decider reads them
+RETRY = 5.0  # seconds before listening again after the connection broke (meanwhile the loops poll)
 
 
 def notify(conn: Connection, channel: str = OUTBOX) -> None:
@@ -43,10 +45,26 @@ class Listener:
             await asyncio.gather(self.task, return_exceptions=True)
 
     async def _listen(self) -> None:
+        while True:  # the woken loops also poll, so a broken connection only costs latency until it is back
+            try:
+                await self._once()
+            except Exception as exc:
+                log.warning("listening for %s stopped (%s); again in %gs", self.channel, exc, RETRY)
+            self.listening.clear()
+            await asyncio.sleep(RETRY)
+
+    async def _once(self) -> None:
         import psycopg  # the postgres extra: only a PostgreSQL deployment listens
 
         async with await psycopg.AsyncConnection.connect(self.conninfo, autocommit=True) as conn:
             await conn.execute(psycopg.sql.SQL("LISTEN {}").format(psycopg.sql.Identifier(self.channel)))
             self.listening.set()
+            self.on_wake()  # anything written while it was not listening
             async for _ in conn.notifies():
                 self.on_wake()
+
+
+def conninfo(url: str) -> str:
+    """A postgresql:// URL as psycopg takes it (SQLAlchemy's postgresql+psycopg:// spelling too)."""
+    scheme, rest = url.split("://", 1)
+    return "postgresql://" + rest if scheme.startswith("postgresql") else url

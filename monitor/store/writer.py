@@ -22,6 +22,7 @@ from monitor.health import CheckHealth, State, Transition
 from monitor.store.bulk import Bulk, insert_many, upsert_many
 from monitor.store.db import begin_write
 from monitor.store.models import AlertRow, ChannelStateRow, CheckProgressRow, IncidentRow, ProbeResultRow, TransitionRow
+from monitor.store.wakeups import OUTBOX, RESULTS, notify
 
 log = logging.getLogger("monitor.store")
 
@@ -146,10 +147,12 @@ class ResultWriter:
         with begin_write(self.engine) as conn:  # BEGIN IMMEDIATE on SQLite
             if results:
                 self._statement("results", results[0], insert_many, ProbeResultRow.__table__).run(conn, results)
+                notify(conn, RESULTS)  # a decider in another process reads them at once (PostgreSQL only)
             for transition in transitions:
                 record_transition(conn, transition)
             if alerts:  # the transactional outbox: an alert is stored exactly when its state change is
                 conn.execute(insert(AlertRow), list(alerts))
+                notify(conn, OUTBOX)  # relays in other processes look at once
             # In the same transaction as the results that moved them: a restart resumes mid-count.
             if progress:
                 self._statement("progress", progress[0], upsert_many, CheckProgressRow.__table__, ("channel", "check")).run(conn, progress)

@@ -71,7 +71,7 @@ def failures(db: Database, loc: str) -> int:
 
 
 async def test_quorum_decider_takeover_and_prober_takeover(cluster):
-    shop, db, procs, _process, _first = cluster
+    shop, db, procs, process, _first = cluster
     what = lambda: logs(procs)  # noqa: E731
     await eventually(lambda: state(db) == "up", timeout=40, what=what)
     # Every location reports, and waw's two probers share its one check: one runs it.
@@ -133,3 +133,15 @@ async def test_quorum_decider_takeover_and_prober_takeover(cluster):
     gap = resumed - last
     assert gap <= 2 * 1.0 + 0.3 + 0.5, f"waw's check resumed {gap:.2f}s after its last result"
     print(f"waw's check resumed {gap:.2f}s after the last result of its killed prober")
+
+    # SIGTERM the leader with a standby waiting: it hands over at once (after its last write), and exits 0.
+    standby = await process("decide-3", "--config", procs[0].args[1], "--role", "decide").start()
+    await eventually(lambda: "standing by" in standby.log.read_text(), timeout=30, what=what)
+    holder, epoch = db.rows("SELECT holder, epoch FROM leadership WHERE name = 'decide'")[0]
+    leader = next(p for p in procs if p.proc is not None and p.pid == pid_of(holder))
+    asked = time.monotonic()
+    assert await leader.stop(signal.SIGTERM) == 0
+    await eventually(lambda: (db.scalar("SELECT epoch FROM leadership WHERE name = 'decide'") or 0) > epoch, timeout=5, what=what)
+    handed = time.monotonic() - asked
+    assert handed < 5, handed
+    print(f"SIGTERM: the standby led {handed:.2f}s after the leader was asked to stop (its clean stop included)")

@@ -16,6 +16,8 @@ async def test_a_committed_write_wakes_the_listener_and_a_rolled_back_one_does_n
     listener.start()
     try:
         await asyncio.wait_for(listener.listening.wait(), 10)
+        assert woken == [1]  # once on listening: for what was written before
+        woken.clear()
         try:
             with begin_write(engine) as conn:
                 notify(conn)
@@ -35,3 +37,38 @@ async def test_a_committed_write_wakes_the_listener_and_a_rolled_back_one_does_n
 def test_notify_does_nothing_on_sqlite(sqlite_engine):
     with begin_write(sqlite_engine) as conn:
         notify(conn)  # no error, no statement that SQLite would refuse
+
+
+async def test_the_result_writer_wakes_the_decider_for_results_and_the_relays_for_alerts(postgres_url):
+    from monitor.store.wakeups import OUTBOX, RESULTS
+    from monitor.store.writer import ResultWriter
+
+    engine = make_engine(postgres_url)
+    woken: list[str] = []
+    listeners = [Listener(postgres_url, lambda c=c: woken.append(c), c) for c in (RESULTS, OUTBOX)]
+    for listener in listeners:
+        listener.start()
+    try:
+        for listener in listeners:
+            await asyncio.wait_for(listener.listening.wait(), 10)
+        woken.clear()
+        row = {
+            "at": 1000.0,
+            "channel": "shop",
+            "check": "home",
+            "kind": "http",
+            "ok": True,
+            "error_class": None,
+            "error": None,
+            "duration_seconds": 0.1,
+            "facts": "{}",
+            "severity": None,
+            "channel_state": "up",
+            "location": "waw",
+        }
+        ResultWriter(engine)._write([row], [], [])
+        await eventually(lambda: woken == [RESULTS], timeout=5)
+    finally:
+        for listener in listeners:
+            await listener.stop()
+        engine.dispose()
