@@ -74,8 +74,12 @@ async def test_quorum_decider_takeover_and_prober_takeover(cluster):
     shop, db, procs, process, _first = cluster
     what = lambda: logs(procs)  # noqa: E731
     await eventually(lambda: state(db) == "up", timeout=40, what=what)
-    # Every location reports, and waw's two probers share its one check: one runs it.
+    # Every location reports, and waw's two probers share its one check: one runs it, once per interval.
     await eventually(lambda: {r[0] for r in db.rows("SELECT DISTINCT location FROM probe_results")} == set(LOCATIONS), timeout=20)
+    since = time.time()
+    await asyncio.sleep(3.0)
+    runs = db.scalar("SELECT count(*) FROM probe_results WHERE location = 'waw' AND at > :t AND at <= :t + 3", t=since)
+    assert 8 <= runs <= 11, f"waw ran its check {runs} times in 3 s at a 300 ms interval"
 
     # One location of three sees the shop fail: it is recorded, shown, and nothing goes down.
     shop.failing = {"waw"}
