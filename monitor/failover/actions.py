@@ -109,6 +109,8 @@ class ActuatorContext:
     http: aiohttp.ClientSession
     log: logging.Logger | logging.LoggerAdapter
     clock: Callable[[], float]  # wall-clock Unix time: signatures and receivers' replay checks use it
+    # What an actuator keeps between actions (e.g. google_ads' access tokens, under keys it names): one per relay.
+    cache: dict[str, Any] = field(default_factory=dict)
 
 
 C = TypeVar("C", bound=ActuatorConfig)
@@ -122,3 +124,6 @@ class ActuatorKind(Generic[C]):
     config: type[C]
     apply: ApplyFn[C]
     description: str = ""
+    # Whether the channel would accept the action now, changing nothing (an API's validate-only mode); None when
+    # the kind has no such mode.
+    validate: ApplyFn[C] | None = None

@@ -20,7 +20,7 @@ from pydantic import ValidationError
 from monitor.core.http import USER_AGENT
 from monitor.core.signing import HEADER, TIMESTAMP_HEADER, SignatureError, sign, verify
 from monitor.failover.actions import ActionResult
-from monitor.failover.actuators import ACTUATORS, log, meta_ads, webhook
+from monitor.failover.actuators import ACTUATORS, google_ads, log, meta_ads, webhook
 from tests.support import ROOT
 from tests.support.actuators import ADSET, NOW, SECRET, action, hook_config
 from tests.support.probes import closed_port
@@ -711,7 +711,7 @@ async def test_log_actuator_logs_one_line_and_applies(ctx, caplog):
 
 
 def test_registry_holds_every_actuator_kind():
-    assert ACTUATORS == {"webhook": webhook.KIND, "meta_ads": meta_ads.KIND, "log": log.KIND}
+    assert ACTUATORS == {"webhook": webhook.KIND, "meta_ads": meta_ads.KIND, "google_ads": google_ads.KIND, "log": log.KIND}
     for kind in ACTUATORS.values():
         assert kind.description and callable(kind.apply)
     with pytest.raises(ValidationError, match="Extra inputs are not permitted"):

@@ -47,7 +47,7 @@ def test_a_valid_section_with_defaults():
         ),
         (
             "failover:\n  actuators: [{id: fb, kind: facebook}]\n",
-            ["fo.yaml:5: failover.actuators[0].kind: 'facebook' is not an actuator kind; use one of: log, meta_ads, webhook"],
+            ["fo.yaml:5: failover.actuators[0].kind: 'facebook' is not an actuator kind; use one of: google_ads, log, meta_ads, webhook"],
         ),
         (
             "failover:\n  actuators: [{id: hook, kind: webhook, url: 'ftp://x', secret: '0123456789abcdef', retries: 3}]\n",
