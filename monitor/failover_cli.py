@@ -8,6 +8,7 @@ so that one place decides.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import datetime as dt
 import json
 import sys
@@ -21,10 +22,12 @@ from monitor.config import Config, ConfigError, load_config
 from monitor.core.money import money
 from monitor.core.redact import redact_url
 from monitor.demo import DEMO_CHANNELS, DEMO_FAILOVER
+from monitor.failover.actuators import ACTUATORS
 from monitor.failover.config import Failover, Promotion
 from monitor.failover.engine import FailoverEngine
 from monitor.failover.plan import Standing, normal_amounts, placement_standings, plan
 from monitor.failover.report import failover_summary
+from monitor.failover.validate import validate_moves
 from monitor.report import print_table
 from monitor.store.db import make_engine
 
@@ -40,6 +43,11 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
         data_dir="where the database with what is applied now lives (default: the config's data_dir, else ./data)",
     )
     what_if.add_argument("--fail", action="append", default=[], metavar="CHANNEL", help="a failed channel (repeatable)")
+    what_if.add_argument(
+        "--validate",
+        action="store_true",
+        help="also ask each actuator that has a validate-only mode (google_ads) whether it would accept the actions now",
+    )
     failover = sub.add_parser("failover", help="failover status, approvals and freezes")
     actions = failover.add_subparsers(dest="action", required=True)
     status = actions.add_parser("status", help="promotions, notices, and the latest plans with their actions")
@@ -105,7 +113,7 @@ def what_if(args: argparse.Namespace) -> int:
     loaded = _load(args)
     if loaded is None:
         return 2
-    failover, names, _, url, sqlite_path = loaded
+    failover, names, config, url, sqlite_path = loaded
     channels = list(names)
     unknown = [c for c in args.fail if c not in channels]
     if unknown:
@@ -125,6 +133,13 @@ def what_if(args: argparse.Namespace) -> int:
     else:
         source = f"NOW is the normal allocation (nothing is stored in {sqlite_path} yet)"
     out = _what_if_plans(failover, channels, args.fail, stored)
+    if getattr(args, "validate", False):
+        if config is None:
+            print("--validate needs --config: the demo's actuator only logs", file=sys.stderr)
+            return 2
+        promotions_by_id = {p.id: p for p in failover.promotions}
+        for p in out["promotions"]:
+            p["checks"] = asyncio.run(validate_moves(config, ACTUATORS, promotions_by_id[p["id"]], p["now"], p["after"]))
     if getattr(args, "json", False):
         print(json.dumps(out, indent=2))
         return 0
@@ -185,6 +200,15 @@ def _print_what_if(p: dict[str, Any], promotion: Promotion, failed: list[str]) -
             note = f"  (buyers land on {lands[c]}: {'paused' if after == 0 else 'keeps it'})"
         rows.append([c, money(now, p["unit"]), money(after, p["unit"]), (_change(now, after, p["unit"]) + note).strip()])
     print_table(["CHANNEL", "NOW", "AFTER", "CHANGE"], rows)
+    if "checks" in p:
+        if p["checks"]:
+            print("  would the channels accept it now (validate-only, nothing changed):")
+            print_table(
+                ["CHANNEL", "ACTION", "ACTUATOR", "VERDICT", "DETAIL"],
+                [[c["channel"], c["action"], c["actuator"], c["verdict"], c["detail"]] for c in p["checks"]],
+            )
+        else:
+            print("  nothing to send: no channel's amount would change")
     if p["held"]:
         print("  no healthy channel left: the allocation of now would be kept, and you would be alerted")
     if p["unallocated"]:

@@ -169,3 +169,45 @@ async def test_money_reads_in_major_units_with_channel_names_and_now_is_what_is_
         "  no healthy channel left: the allocation of now would be kept, and you would be alerted",
     ]
     assert "notice fb-down would not be posted (every channel it posts on failed too)" in out
+
+
+async def test_plan_validate_asks_google_ads_whether_it_would_accept_the_moves_and_changes_nothing(tmp_path, aiohttp_server):
+    from tests.support.google_ads import CLIENT_ID, CLIENT_SECRET, DEVELOPER_TOKEN, REFRESH_TOKEN, FakeGoogleAds
+
+    ads = FakeGoogleAds()
+    ads.now = 4_000_000_000.0  # the fake's tokens outlive the real clock the CLI runs on
+    budget = "customers/1234567890/campaignBudgets/555"
+    ads.budgets[budget] = 600_000_000  # 600.00 PLN: the normal amount
+    server = await aiohttp_server(ads.app)
+    config = write_allegro_config(tmp_path, "http://127.0.0.1:9/")
+    config.write_text(
+        config.read_text().replace("channels:\n", "channels:\n  - {id: gshop, name: Google Shopping, checks: [{kind: tcp, target: '127.0.0.1:9'}]}\n", 1)
+        + f"""failover:
+  actuators:
+    - {{id: gads, kind: google_ads, developer_token: {DEVELOPER_TOKEN}, client_id: {CLIENT_ID}, client_secret: {CLIENT_SECRET},
+       refresh_token: '{REFRESH_TOKEN}', base_url: '{server.make_url("/v26")}', token_url: '{server.make_url("/token")}'}}
+    - {{id: hook, kind: webhook, url: 'http://127.0.0.1:9/failover', secret: whsec-0123456789abcdef}}
+  promotions:
+    - id: ads
+      name: Black Friday ads
+      total: 100000
+      unit: PLN
+      mode: auto
+      channels:
+        gshop: {{share: 60, actuator: gads, target: '{budget}'}}
+        allegro: {{share: 40, actuator: hook, target: 'allegro-ads'}}
+"""
+    )
+    code, out, err = await run_cli("plan", "--config", str(config), "--fail", "allegro", "--validate")
+    assert (code, err) == (0, ""), err
+    assert "would the channels accept it now (validate-only, nothing changed):" in out
+    rows = {line.split()[0]: line for line in out.splitlines() if line.startswith(("gshop ", "allegro "))}
+    assert "set_amount 1,000.00 PLN" in rows["gshop"] and "accepted" in rows["gshop"]
+    assert "would set the daily budget 600.00 PLN -> 1,000.00 PLN" in out
+    assert "pause" in out and "not checked" in out and "webhook has no validate-only mode" in out
+    assert ads.budgets[budget] == 600_000_000 and ads.mutations == []  # nothing changed
+    assert [body["validateOnly"] for method, body in ads.calls if method.endswith(":mutate")] == [True]
+
+    code, out, _ = await run_cli("plan", "--config", str(config), "--fail", "allegro", "--validate", "--json")
+    [promotion] = json.loads(out)["promotions"]
+    assert [(c["channel"], c["verdict"]) for c in promotion["checks"]] == [("gshop", "accepted"), ("allegro", "not checked")]
