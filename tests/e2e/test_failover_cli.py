@@ -181,7 +181,9 @@ async def test_plan_validate_asks_google_ads_whether_it_would_accept_the_moves_a
     server = await aiohttp_server(ads.app)
     config = write_allegro_config(tmp_path, "http://127.0.0.1:9/")
     config.write_text(
-        config.read_text().replace("channels:\n", "channels:\n  - {id: gshop, name: Google Shopping, checks: [{kind: tcp, target: '127.0.0.1:9'}]}\n", 1)
+        config.read_text().replace(
+            "channels:\n", "channels:\n  - {id: gshop, name: Google Shopping, checks: [{kind: tcp, target: '127.0.0.1:9'}]}\n", 1
+        )
         + f"""failover:
   actuators:
     - {{id: gads, kind: google_ads, developer_token: {DEVELOPER_TOKEN}, client_id: {CLIENT_ID}, client_secret: {CLIENT_SECRET},
