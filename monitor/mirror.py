@@ -19,8 +19,9 @@ from monitor.channels import ChannelBook
 from monitor.config import Config
 from monitor.decider import StoredResult, sighting
 from monitor.failover.engine import FailoverEngine
+from monitor.health import Verdict
 from monitor.membership import lost_locations
-from monitor.quorum import DELIVERY_SLACK, STALE_AFTER_INTERVALS, Vote, decide
+from monitor.quorum import DELIVERY_SLACK, STALE_AFTER_INTERVALS, Sighting, Vote, decide
 from monitor.store import alerts as alert_store
 from monitor.store import located, probers
 from monitor.store.persist import load_check_progress, load_overrides, load_windows
@@ -71,10 +72,18 @@ class Mirror:
             sightings.setdefault(key, []).append(sighting(row))
             if key not in latest or latest[key].at <= row.at:
                 latest[key] = StoredResult.of(row)
-        lost = lost_locations(probers.members(engine), now, self.config.probing.heartbeat_timeout)
+        members = probers.members(engine)
+        lost = lost_locations(members, now, self.config.probing.heartbeat_timeout)
+        # A location whose probers stopped long ago has no recent result: shown as unknown (it does not vote).
+        known = {m.location for m in members}
+        for key in self.specs if known else ():
+            seen = sightings.setdefault(key, [])
+            have = {s.location for s in seen}
+            seen += [Sighting(loc, Verdict(False, None, None, "stale"), 0.0) for loc in sorted(known - have)]
         votes = {
             key: decide(seen, now=now, interval=self.specs[key].interval_seconds, quorum=self.specs[key].quorum, lost=lost)
             for key, seen in sightings.items()
+            if seen
         }
         self.failing = alert_store.failing_destinations(engine)
         self.book, self.failover, self.latest, self.votes = book, failover, latest, votes

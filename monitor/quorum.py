@@ -75,6 +75,10 @@ def decide(sightings: Iterable[Sighting], *, now: float, interval: float, quorum
     if not voters:
         # Nothing learned (every location stale or in doubt): the check keeps its state, as with a stale result.
         verdict = Verdict(False, None, "no location can vote on this check now", "stale")
+    elif len(voters) < need:
+        # A fixed quorum more locations than can vote now: they can neither confirm an outage nor clear one, so
+        # the check holds its state (saying "up" would end a real outage because a location went quiet).
+        verdict = Verdict(False, None, f"only {len(voters)} of the {need} locations needed can vote now: state held", "stale")
     elif len(down) >= need:
         verdict = _seen(down[0].verdict, len(down), len(voters))
     elif len(down) + len(degraded) >= need:

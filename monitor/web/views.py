@@ -92,7 +92,11 @@ def location_view(vote: Vote | None) -> dict[str, Any] | None:
 
 def location_text(vote: Vote) -> str:
     """E.g. "failing from waw, fra (2 of 3 voting locations; 2 needed for down)"."""
-    if vote.failing:
+    if vote.voting and vote.voting < vote.needed:
+        text = f"only {vote.voting} of the {vote.needed} locations needed can vote: state held"
+        if vote.failing:
+            text += f"; failing from {', '.join(vote.failing)}"
+    elif vote.failing:
         text = (
             f"failing from {', '.join(vote.failing)} ({len(vote.failing)} of {vote.voting} voting locations; {vote.needed} needed for down)"
         )

@@ -64,6 +64,9 @@ def test_no_location_able_to_vote_learns_nothing():
     assert vote.verdict.level is None and vote.verdict.severity == "stale"
 
 
-def test_a_fixed_quorum_larger_than_the_voters_can_never_be_down():
-    vote = decide(sightings(waw=DOWN, fra=DOWN), now=101.0, interval=60, quorum=3)
-    assert vote.verdict == UP and vote.needed == 3
+def test_a_fixed_quorum_larger_than_the_voters_holds_the_state_both_ways():
+    # Too few locations can vote to confirm the outage, and too few to end one: nothing is learned.
+    for verdict in (DOWN, UP):
+        vote = decide(sightings(waw=verdict, fra=verdict), now=101.0, interval=60, quorum=3)
+        assert vote.verdict.level is None and vote.needed == 3 and vote.voting == 2
+        assert vote.verdict.error == "only 2 of the 3 locations needed can vote now: state held"

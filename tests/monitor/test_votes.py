@@ -76,3 +76,13 @@ def test_an_older_result_read_late_does_not_replace_a_newer_one():
 
 def test_results_of_a_check_no_longer_configured_are_ignored():
     assert votes().add("shop", "gone", Sighting("waw", DOWN, 1.0), 1.0, NONE) is None
+
+
+def test_the_page_says_when_too_few_locations_can_vote_for_a_fixed_quorum():
+    from monitor.quorum import decide
+    from monitor.web.views import location_text
+
+    vote = decide([Sighting("waw", DOWN, 100.0)], now=100.0, interval=60.0, quorum=2, lost=frozenset({"fra"}))
+    assert location_text(vote) == "only 1 of the 2 locations needed can vote: state held; failing from waw"
+    vote = decide([Sighting("waw", DOWN, 100.0), Sighting("fra", UP, 100.0)], now=100.0, interval=60.0, quorum="majority")
+    assert location_text(vote) == "failing from waw (1 of 2 voting locations; 2 needed for down)"
