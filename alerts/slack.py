@@ -61,6 +61,7 @@ class SlackNotifier(Notifier):
         self.id, self.config, self.ctx = id, config, ctx
         self.wording = wording or Wording()
         self.threads = config.token is not None
+        self.buttons = config.signing_secret is not None  # clicks can be verified: failover messages get buttons
         self.secrets = secret_values(config)
         self._owned: list[aiohttp.ClientSession] = []
         self._web: AsyncWebClient | None = None
@@ -105,7 +106,9 @@ class SlackNotifier(Notifier):
         """The details in the thread. The message itself went out: a failed reply is logged, not retried."""
         try:
             await self._paced(
-                lambda: self._api("chat_postMessage", channel=channel, thread_ts=ts, **slack_blocks.reply(batch, self.wording))
+                lambda: self._api(
+                    "chat_postMessage", channel=channel, thread_ts=ts, **slack_blocks.reply(batch, self.wording, self.buttons)
+                )
             )
         except NotifyError as exc:
             self.ctx.log.warning("slack %s: the alert went out but its thread reply did not: %s", self.id, exc)

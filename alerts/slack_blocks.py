@@ -7,6 +7,7 @@ so probe text can never become a link or a mention, and text is cut to Block Kit
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -64,8 +65,9 @@ def message(batch: Batch, thread_alerts: Sequence[Alert], wording: Wording) -> P
     }
 
 
-def reply(batch: Batch, wording: Wording) -> Payload:
-    """The thread reply: one bullet of details per alert of this batch."""
+def reply(batch: Batch, wording: Wording, buttons: bool = False) -> Payload:
+    """The thread reply: one bullet of details per alert of this batch; with `buttons` (the notifier verifies
+    clicks), Approve on a plan waiting for approval and Freeze on failover moves (monitor/web/slack_click.py)."""
     bullets = [f"• {fit(escape(detail(a, wording)), DETAIL_MAX)}" for a in batch.alerts[:MAX_DETAILS]]
     if len(batch.alerts) > MAX_DETAILS:
         bullets.append(f"and {len(batch.alerts) - MAX_DETAILS} more (the monitor's log has every alert)")
@@ -75,10 +77,32 @@ def reply(batch: Batch, wording: Wording) -> Payload:
             sections[-1] += "\n" + bullet
         else:
             sections.append(bullet)
-    return {
-        "text": fit(sections[0], SECTION_MAX) if sections else "",
-        "blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": s}} for s in sections],
-    }
+    blocks: list[Payload] = [{"type": "section", "text": {"type": "mrkdwn", "text": s}} for s in sections]
+    if buttons:
+        blocks += [b for b in (action_block(a) for a in batch.alerts) if b is not None]
+    return {"text": fit(sections[0], SECTION_MAX) if sections else "", "blocks": blocks}
+
+
+BUTTON_VALUE_MAX = 2000  # Block Kit's limit on a button's value
+
+
+def action_block(alert: Alert) -> Payload | None:
+    """The buttons of one failover alert: Approve (a plan waiting for approval) and Freeze; None for other alerts."""
+    kind, owner = alert.cause.get("owner_kind"), alert.cause.get("owner")
+    if not kind or not owner or alert.event not in ("failover_approval_needed", "failover_planned"):
+        return None
+    elements: list[Payload] = []
+    if alert.event == "failover_approval_needed" and alert.cause.get("after"):
+        value = json.dumps({"k": kind, "o": owner, "after": json.loads(alert.cause["after"] or "{}")}, separators=(",", ":"))
+        if len(value) <= BUTTON_VALUE_MAX:  # else too many channels for a button: approve with the CLI or the API
+            elements.append(_button("Approve", "cm_approve", value, "primary"))
+    freeze = json.dumps({"k": kind, "o": owner}, separators=(",", ":"))
+    elements.append(_button("Freeze", "cm_freeze", freeze, "danger"))
+    return {"type": "actions", "block_id": f"cm-{alert.id or 0}-{kind}-{owner}"[:255], "elements": elements}
+
+
+def _button(text: str, action_id: str, value: str, style: str) -> Payload:
+    return {"type": "button", "text": {"type": "plain_text", "text": text}, "action_id": action_id, "value": value, "style": style}
 
 
 def webhook_message(batch: Batch, wording: Wording) -> Payload:

@@ -12,6 +12,7 @@ from alerts.base import NotifierConfig
 DEFAULT_BASE_URL = "https://slack.com/api/"
 WEBHOOK_HOST = "hooks.slack.com"
 _CHANNEL = re.compile(r"[CGD][A-Z0-9]{2,}|#[a-z0-9][a-z0-9._-]{0,79}")
+_APPROVER = re.compile(r"[UWS][A-Z0-9]{2,}")  # a user (U..., W... on Enterprise Grid) or a user group (S...)
 
 
 class Config(NotifierConfig):
@@ -25,6 +26,10 @@ class Config(NotifierConfig):
     # Web API base. Set to another server (a test fake, a proxy) and webhook_url must be on that server too.
     base_url: str = DEFAULT_BASE_URL
     min_interval: float = Field(1.0, ge=0, le=60)  # seconds between messages to the channel
+    # Buttons on failover messages (approve a plan, freeze a promotion), clicked in Slack: the app's Signing
+    # Secret (${SLACK_SIGNING_SECRET}) and who may click them (user ids U..., user group ids S...).
+    signing_secret: SecretStr | None = None
+    approvers: list[str] = []
     timeout: float = Field(10, gt=0, le=120)  # seconds per HTTP request
 
     @field_validator("token")
@@ -67,6 +72,22 @@ class Config(NotifierConfig):
             )
         if self.token is not None and self.channel is None:
             raise ValueError("channel is required with token: the channel id (C0123ABCD) or #name to post in")
+        if self.signing_secret is not None:
+            if self.token is None:
+                raise ValueError("signing_secret needs token: buttons are posted and updated by a bot, not an incoming webhook")
+            if not self.approvers:
+                raise ValueError(
+                    "approvers is required with signing_secret: the Slack user ids (U0123ABCD) or user group ids "
+                    "(S0123ABCD) who may approve plans and freeze promotions from Slack"
+                )
+        elif self.approvers:
+            raise ValueError("approvers needs signing_secret (the Slack app's Signing Secret): without it no click can be verified")
+        for approver in self.approvers:
+            if not _APPROVER.fullmatch(approver):
+                raise ValueError(
+                    f"{approver!r} in approvers is not a Slack user or user group id; write U0123ABCD (a member's id: "
+                    "profile, More, Copy member ID) or S0123ABCD (a user group's id)"
+                )
         if self.webhook_url is not None:
             if self.channel is not None:
                 raise ValueError("leave channel out with webhook_url: an incoming webhook posts to the channel chosen when it was added")

@@ -7,11 +7,16 @@ may ask): handlers never see the monitor itself. Anything read from storage runs
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import aiohttp
+from slack_sdk.web.async_client import AsyncWebClient
+
 from monitor.check_spec import CheckSpec
 from monitor.config import Config
+from monitor.core.http import USER_AGENT
 from monitor.demo import DEMO_CHANNELS, MODES, DemoWorld
 from monitor.failover import report
 from monitor.failover.engine import MAX_PLAN_ID, NoSuchPlan
@@ -19,7 +24,7 @@ from monitor.health import Override, State
 from monitor.maintenance import Window
 from monitor.quorum import Vote
 from monitor.running import Monitor
-from monitor.store import queries
+from monitor.store import queries, slack_clicks
 from monitor.store.models import IncidentRow
 from monitor.store.persist import load_windows
 from monitor.store.results import recent_results
@@ -35,12 +40,17 @@ from monitor.web.read_model import (
     LatencyPoint,
     LatestResult,
     PlanRef,
+    SlackApprovals,
     UnknownPlan,
     Uptime,
     WebSettings,
 )
 from probes import PROBES
 from probes.base import ProbeKind
+from probes.guard import NetworkGuard
+from probes.session import create_outbound_session
+
+log = logging.getLogger("monitor.admin")
 
 
 def web_settings(config: Config) -> WebSettings:
@@ -210,6 +220,48 @@ class MonitorReadModel:
         if self.m.config.role == "web":
             return await self.m.remote.set_frozen(owner, frozen, by, reason)
         await self.m.stepper.set_frozen(owner, frozen, by, reason)
+
+    # ----------------------------------------------------------------------------- Slack buttons
+
+    def _slack(self) -> Any:
+        """The slack notifier whose buttons can be clicked (the first with a signing_secret), or None."""
+        return next(
+            (n.options for n in self.m.config.alerts.notifiers if n.kind == "slack" and getattr(n.options, "signing_secret", None)),
+            None,
+        )
+
+    def slack_approvals(self) -> SlackApprovals | None:
+        slack = self._slack()
+        if slack is None:
+            return None
+        return SlackApprovals(slack.signing_secret.get_secret_value(), tuple(slack.approvers))
+
+    async def first_click(self, key: str) -> bool:
+        return await asyncio.to_thread(slack_clicks.first, self.m.engine, key, self.m.clock())
+
+    async def slack_group_members(self, group: str) -> set[str]:
+        slack = self._slack()
+        if slack is None or slack.token is None:
+            return set()
+        try:
+            async with self._slack_session() as http:
+                client = AsyncWebClient(
+                    token=slack.token.get_secret_value(), base_url=slack.base_url, session=http, timeout=int(slack.timeout)
+                )
+                answer = await client.usergroups_users_list(usergroup=group)
+        except Exception as exc:  # Slack away, or the bot lacks usergroups:read: nobody is let in through this group
+            log.warning("cannot read the members of Slack user group %s (%s); add the scope usergroups:read", group, type(exc).__name__)
+            return set()
+        return set(answer.get("users") or [])
+
+    async def slack_respond(self, url: str, payload: dict[str, Any]) -> None:
+        async with self._slack_session() as http:
+            async with http.post(url, json=payload, timeout=aiohttp.ClientTimeout(total=10), allow_redirects=False) as resp:
+                await resp.read()
+
+    def _slack_session(self) -> aiohttp.ClientSession:
+        """Through the network guard like every outbound request (a click is rare: a session of its own)."""
+        return create_outbound_session(USER_AGENT, NetworkGuard(self.m.config.allow_networks))
 
     def notifier_details(self) -> dict[str, dict[str, Any]]:
         if self.m.config.role == "web":

@@ -52,8 +52,12 @@ class FakeSlack:
         self.url = ""  # set by the fixture: http://127.0.0.1:port/
         self._next_ts = 1633374000
         self.app = web.Application()
+        self.usergroups: dict[str, list[str]] = {}  # user group id -> member user ids (usergroups.users.list)
+        self.responses: list[dict[str, Any]] = []  # bodies POSTed to a click's response_url
         self.app.router.add_post("/api/{method}", self._api)
+        self.app.router.add_get("/api/{method}", self._api)  # slack-sdk GETs a few methods (usergroups.users.list)
         self.app.router.add_post("/webhook/{id:.+}", self._webhook)
+        self.app.router.add_post("/actions/{id}", self._response_url)
 
     # Scripted answers.
     def fail(self, method: str, *responses: web.Response | None) -> None:
@@ -102,6 +106,11 @@ class FakeSlack:
             return self.error("not_authed")
         if auth != f"Bearer {self.token}":
             return self.error("invalid_auth")
+        if method == "usergroups.users.list":
+            group = body.get("usergroup", "")
+            if group not in self.usergroups:
+                return self.error("no_such_subteam")
+            return web.json_response({"ok": True, "users": self.usergroups[group]})
         channel = self.channels.get(body.get("channel", ""), body.get("channel", ""))
         if channel not in self.channels.values():
             return self.error("channel_not_found")
@@ -130,6 +139,15 @@ class FakeSlack:
         message.text, message.blocks = body.get("text", ""), body.get("blocks", [])
         return web.json_response({"ok": True, "channel": channel, "ts": message.ts, "text": message.text, "message": _shape(message)})
 
+    def response_url(self, id: str = "T0/1234/abcd") -> str:
+        """A click's response_url (Slack's are https://hooks.slack.com/actions/...)."""
+        return f"{self.url}actions/{id.replace('/', '-')}"
+
+    async def _response_url(self, request: web.Request) -> web.StreamResponse:
+        body = await request.json()
+        self.responses.append(body)
+        return web.json_response({"ok": True})
+
     async def _webhook(self, request: web.Request) -> web.StreamResponse:
         hook = request.match_info["id"]
         try:
@@ -149,7 +167,9 @@ class FakeSlack:
 
 
 async def _body(request: web.Request) -> dict[str, Any]:
-    """JSON (what slack-sdk sends for chat.*) or a form, whose blocks field is a JSON string."""
+    """JSON (what slack-sdk sends for chat.*), a form, whose blocks field is a JSON string, or a GET's query."""
+    if request.method == "GET":
+        return dict(request.query)
     if request.content_type == "application/json":
         data = await request.json()
         return data if isinstance(data, dict) else {}

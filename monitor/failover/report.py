@@ -52,6 +52,7 @@ def _status(failover: FailoverEngine, owner: tuple[str, str]) -> dict[str, Any]:
         "reason": s.reason if (s.frozen or s.held) else "",
         "by": s.by if s.frozen else "",
         "pending_plan": pending.plan_id if pending else None,
+        "pending_after": dict(pending.after) if pending else None,  # what that plan would apply
     }
 
 

@@ -4,8 +4,10 @@ never two at once; each decision committed with its alerts, then the relay and t
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 from sqlalchemy.exc import SQLAlchemyError
@@ -84,7 +86,7 @@ class FailoverStepper:
         await self.writer.flush()
         # The alerts a decision causes are stored in its own transaction: a crash right after the commit
         # cannot lose "promotion moved" while its actions go out.
-        alerts = [self.alert(*e) for e in decision.events]
+        alerts = [_with_buttons(self.alert(*e), e[1], decision) for e in decision.events]
         rows = [alert_row(a) for a in alerts] if self.publisher.alerting else []
         await asyncio.to_thread(self.engine.commit, decision, rows)
         # Woken first: the relay and the router sleep until woken, and nothing below may stop that.
@@ -150,3 +152,19 @@ class FailoverStepper:
             await asyncio.to_thread(self.engine.set_frozen, owner, frozen, by, reason, self.clock())
         self.update_metrics()
         self.soon()
+
+
+BUTTON_EVENTS = ("failover_approval_needed", "failover_planned")
+
+
+def _with_buttons(alert: Alert, owner: Owner, decision: Any) -> Alert:
+    """What Slack's buttons on a failover message need (alerts/slack_blocks.py): the owner, and for a plan waiting
+    for approval the allocation it would apply (a click approves that plan only if it is still the one waiting)."""
+    if alert.event not in BUTTON_EVENTS:
+        return alert
+    cause: dict[str, str | None] = {"owner_kind": owner[0], "owner": owner[1]}
+    if alert.event == "failover_approval_needed":
+        draft = next((d for d in decision.plans if d.owner == owner and d.status == "pending_approval"), None)
+        if draft is not None:
+            cause["after"] = json.dumps(draft.after, sort_keys=True, separators=(",", ":"))
+    return replace(alert, cause=cause)

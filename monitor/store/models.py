@@ -363,3 +363,12 @@ class AdminCommandRow(SQLModel, table=True):
     done_at: float | None = None
     outcome: str | None = Field(default=None, max_length=16)  # ok, not_found, conflict, error
     result: str | None = None  # JSON: the result, or {"error": text}
+
+
+class SlackClickRow(SQLModel, table=True):
+    """A click on a Slack button, once: a second request with the same identity is a replay (or Slack's retry)."""
+
+    __tablename__ = "slack_clicks"
+
+    key: str = Field(primary_key=True, max_length=64)
+    at: float

@@ -159,6 +159,14 @@ class Approved:
     after: Mapping[str, int]
 
 
+@dataclass(frozen=True, slots=True)
+class SlackApprovals:
+    """Buttons on failover messages in Slack: the app's Signing Secret and who may click them."""
+
+    signing_secret: str
+    approvers: tuple[str, ...]
+
+
 class AdminUnavailable(Exception):
     """An admin command could not be carried out now (a web instance found no decider to carry it out): 503."""
 
@@ -182,6 +190,21 @@ class ReadModel(Protocol):
     def locations(self, channel: str, check: str) -> Vote | None:
         """Which probing locations see the check failing (--role decide); None with one location."""
         return None
+
+    def slack_approvals(self) -> SlackApprovals | None:
+        """The Slack buttons' settings (None: off, no notifier has signing_secret)."""
+        return None
+
+    async def first_click(self, key: str) -> bool:
+        """Record a Slack click; False when it was seen before (a replay or Slack's retry)."""
+        return False
+
+    async def slack_group_members(self, group: str) -> set[str]:
+        """The members of a Slack user group (for approvers that name one)."""
+        return set()
+
+    async def slack_respond(self, url: str, payload: dict[str, Any]) -> None:
+        """Answer a click through its response_url (an ephemeral note, or the message without its buttons)."""
 
     def windows(self) -> Mapping[str, Sequence[Window]]:
         """The maintenance windows of each channel: configured and added through the admin API."""

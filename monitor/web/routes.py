@@ -15,7 +15,7 @@ import aiohttp_jinja2
 import jinja2
 from aiohttp import web
 
-from monitor.web import admin, api, badges, demo_api, failover_api, feed, ops, pages, statuspage_api
+from monitor.web import admin, api, badges, demo_api, failover_api, feed, ops, pages, slack_interactions, statuspage_api
 from monitor.web.headers import add_security_headers
 from monitor.web.keys import ADMIN, DEMO, HISTORY, METRICS, READ_MODEL, SETTINGS, UPTIME
 from monitor.web.metrics_endpoint import MetricsBody
@@ -75,6 +75,8 @@ ROUTES: tuple[Route, ...] = (
     Route("POST", "/api/admin/failover/plans/{plan}/approve", failover_api.approve, "admin.approve"),
     Route("POST", "/api/admin/failover/{kind:promotions|notices}/{owner}/freeze", failover_api.freeze, "admin.freeze"),
     Route("POST", "/api/admin/failover/{kind:promotions|notices}/{owner}/unfreeze", failover_api.unfreeze, "admin.unfreeze"),
+    # Slack's interactivity URL: clicks on failover messages' buttons (signed by Slack, not the admin token)
+    Route("POST", "/slack/interactions", slack_interactions.interactions, "slack.interactions"),
     # Demo controls (demo mode only)
     Route("GET", "/demo", demo_api.show, "demo", demo=True),
     Route("POST", "/demo/channels/{channel}", demo_api.set_mode, "demo.channel", demo=True),

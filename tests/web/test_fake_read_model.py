@@ -86,6 +86,18 @@ class FakeModel:
     def locations(self, channel: str, check: str):
         return None  # one location
 
+    def slack_approvals(self):
+        return None  # no Slack buttons: /slack/interactions answers 404
+
+    async def first_click(self, key: str) -> bool:
+        return True
+
+    async def slack_group_members(self, group: str) -> set[str]:
+        return set()
+
+    async def slack_respond(self, url: str, payload: dict) -> None:
+        raise AssertionError("no click reaches a fake without Slack buttons")
+
     def windows(self):
         return {"shop": [], "allegro": [Window("Allegro API upgrade", start=NOW + 3600, end=NOW + 7200, by="ops")]}
 
