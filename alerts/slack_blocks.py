@@ -87,22 +87,24 @@ BUTTON_VALUE_MAX = 2000  # Block Kit's limit on a button's value
 
 
 def action_block(alert: Alert) -> Payload | None:
-    """The buttons of one failover alert: Approve (a plan waiting for approval) and Freeze; None for other alerts."""
+    """The buttons of one failover alert: Approve and Reject (a plan waiting for approval) and Freeze; None for others."""
     kind, owner = alert.cause.get("owner_kind"), alert.cause.get("owner")
     if not kind or not owner or alert.event not in ("failover_approval_needed", "failover_planned"):
         return None
     elements: list[Payload] = []
     if alert.event == "failover_approval_needed" and alert.cause.get("after"):
         value = json.dumps({"k": kind, "o": owner, "after": json.loads(alert.cause["after"] or "{}")}, separators=(",", ":"))
-        if len(value) <= BUTTON_VALUE_MAX:  # else too many channels for a button: approve with the CLI or the API
+        if len(value) <= BUTTON_VALUE_MAX:  # else too many channels for a button: decide with the CLI or the API
             elements.append(_button("Approve", "cm_approve", value, "primary"))
+            elements.append(_button("Reject", "cm_reject", value, None))
     freeze = json.dumps({"k": kind, "o": owner}, separators=(",", ":"))
     elements.append(_button("Freeze", "cm_freeze", freeze, "danger"))
     return {"type": "actions", "block_id": f"cm-{alert.id or 0}-{kind}-{owner}"[:255], "elements": elements}
 
 
-def _button(text: str, action_id: str, value: str, style: str) -> Payload:
-    return {"type": "button", "text": {"type": "plain_text", "text": text}, "action_id": action_id, "value": value, "style": style}
+def _button(text: str, action_id: str, value: str, style: str | None) -> Payload:
+    button: Payload = {"type": "button", "text": {"type": "plain_text", "text": text}, "action_id": action_id, "value": value}
+    return button | {"style": style} if style else button
 
 
 def webhook_message(batch: Batch, wording: Wording) -> Payload:

@@ -41,6 +41,7 @@ class Admin(Protocol):
     async def add_window(self, channel: str, window: Window) -> int: ...
     async def remove_window(self, channel: str, window_id: int) -> bool: ...
     async def approve_plan(self, plan_id: int, by: str) -> Approved: ...
+    async def reject_plan(self, plan_id: int, by: str) -> tuple[str, str]: ...
     async def set_frozen(self, owner: tuple[str, str], frozen: bool, by: str, reason: str) -> None: ...
 
 
@@ -62,6 +63,10 @@ class RemoteAdmin:
     async def approve_plan(self, plan_id: int, by: str) -> Approved:
         result = await self._ask("approve_plan", {"plan": plan_id, "by": by})
         return Approved((result["owner"][0], result["owner"][1]), result["after"])
+
+    async def reject_plan(self, plan_id: int, by: str) -> tuple[str, str]:
+        owner = (await self._ask("reject_plan", {"plan": plan_id, "by": by}))["owner"]
+        return (owner[0], owner[1])
 
     async def set_frozen(self, owner: tuple[str, str], frozen: bool, by: str, reason: str) -> None:
         await self._ask("set_frozen", {"owner": list(owner), "frozen": frozen, "by": by, "reason": reason})
@@ -100,7 +105,7 @@ def _answer(action: str, outcome: str, result: Any) -> Any:
         return result
     error = (result or {}).get("error", "the decider could not carry out the command")
     if outcome == "not_found":
-        raise UnknownPlan(error) if action == "approve_plan" else LookupError(error)
+        raise UnknownPlan(error) if action in ("approve_plan", "reject_plan") else LookupError(error)
     if outcome == "conflict":
         raise LookupError(error)
     raise AdminUnavailable(f"the decider could not carry out the command: {error}")
@@ -131,7 +136,7 @@ class CommandRunner:
         except UnknownPlan as exc:
             return "not_found", {"error": str(exc)}
         except LookupError as exc:
-            return ("conflict" if action == "approve_plan" else "not_found"), {"error": str(exc)}
+            return ("conflict" if action in ("approve_plan", "reject_plan") else "not_found"), {"error": str(exc)}
         except Exception as exc:  # a bug must not stop the next commands: the web instance answers 503 with it
             log.exception("admin command %s failed", action)
             return "error", {"error": f"{type(exc).__name__}: {exc}"}
@@ -149,6 +154,8 @@ class CommandRunner:
         if action == "approve_plan":
             approved = await admin.approve_plan(int(args["plan"]), args["by"])
             return {"owner": list(approved.owner), "after": dict(approved.after)}
+        if action == "reject_plan":
+            return {"owner": list(await admin.reject_plan(int(args["plan"]), args["by"]))}
         if action == "set_frozen":
             owner = args["owner"]
             await admin.set_frozen((owner[0], owner[1]), bool(args["frozen"]), args["by"], args["reason"])

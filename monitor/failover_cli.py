@@ -55,13 +55,16 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     status.add_argument("--plans", type=int, default=10, help="how many recent plans to show (default 10)")
     approve = actions.add_parser("approve", help="carry out a plan waiting for approval")
     approve.add_argument("plan", type=int)
+    reject = actions.add_parser("reject", help="turn down a plan waiting for approval (nothing moves; not asked again for the same move)")
+    reject.add_argument("plan", type=int)
+    reject.add_argument("--reason", default="")
     for name in ("freeze", "unfreeze"):
         effect = "no more moves" if name == "freeze" else "moves allowed again"
         p = actions.add_parser(name, help=f"{name} a promotion or notice ({effect})")
         p.add_argument("kind", choices=("promotion", "notice"))
         p.add_argument("id")
         p.add_argument("--reason", default="")
-    for p in (approve, actions.choices["freeze"], actions.choices["unfreeze"]):
+    for p in (approve, reject, actions.choices["freeze"], actions.choices["unfreeze"]):
         admin_client.add_options(p)
 
 
@@ -283,6 +286,8 @@ def status(args: argparse.Namespace) -> int:
 def admin(args: argparse.Namespace) -> int:
     if args.action == "approve":
         path, body = f"/api/admin/failover/plans/{args.plan}/approve", {"by": args.by}
+    elif args.action == "reject":
+        path, body = f"/api/admin/failover/plans/{args.plan}/reject", {"by": args.by, "reason": args.reason}
     else:
         path = f"/api/admin/failover/{args.kind}s/{args.id}/{args.action}"
         body = {"by": args.by, "reason": args.reason}
@@ -291,6 +296,8 @@ def admin(args: argparse.Namespace) -> int:
         return 2
     if args.action == "approve":
         print(f"plan {args.plan} approved by {args.by}; the relay applies it now")
+    elif args.action == "reject":
+        print(f"plan {args.plan} rejected by {args.by}; nothing moves, and the same move is not asked for again")
     else:
         print(f"{args.kind} {args.id} {'frozen' if answer['frozen'] else 'unfrozen'} by {args.by}")
     return 0

@@ -216,6 +216,17 @@ class MonitorReadModel:
             raise UnknownPlan(str(exc)) from exc
         return Approved(draft.owner, draft.after)
 
+    async def reject_plan(self, plan_id: int, by: str) -> tuple[str, str]:
+        if not 0 < plan_id < MAX_PLAN_ID:
+            raise UnknownPlan(f"there is no plan {plan_id}")
+        if self.m.config.role == "web":
+            return await self.m.remote.reject_plan(plan_id, by)
+        try:
+            draft = await self.m.stepper.reject(plan_id, by)
+        except NoSuchPlan as exc:
+            raise UnknownPlan(str(exc)) from exc
+        return draft.owner
+
     async def set_frozen(self, owner: tuple[str, str], frozen: bool, by: str, reason: str) -> None:
         if self.m.config.role == "web":
             return await self.m.remote.set_frozen(owner, frozen, by, reason)

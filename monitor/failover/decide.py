@@ -43,6 +43,9 @@ class Decider:
         self.planned: dict[Owner, dict[str, int]] = {}
         self.owners: dict[Owner, OwnerStatus] = {}
         self.pending: dict[Owner, Pending] = {}
+        # Moves a person rejected (Slack, the API, the CLI): not asked for again while failover still wants exactly
+        # them; a different move, or the end of the need, asks (or forgets) anew.
+        self.rejected: dict[Owner, dict[str, int]] = {}
         self.moves: dict[Owner, deque[float]] = {}  # when the owner's recent counted moves (money taken away) were
         self.episodes: dict[Owner, str] = {}  # owner away from normal -> key of the outage that began it
         self.standings: dict[str, Standing] = {}
@@ -196,6 +199,7 @@ class Decider:
             return
         pending = self.pending.get(owner)
         if desired == planned:
+            self.rejected.pop(owner, None)
             return  # (a request for approval is withdrawn in evaluate)
         # The episode's key (the outage that began it) for every plan of the episode, failback included.
         key = self.episodes.get(owner) or reason.get("key", "")
@@ -204,6 +208,8 @@ class Decider:
         if mode == "approve":
             if pending is not None and pending.after == desired:
                 return  # still waiting for the same approval
+            if self.rejected.get(owner) == desired:
+                return  # a person said no to exactly this move
             decision.superseded.add(owner)
             decision.plans.append(PlanDraft(owner, mode, "pending_approval", dict(planned), desired, reason, unallocated, basis))
             decision.events.append(("failover_approval_needed", owner, text, key))

@@ -181,6 +181,16 @@ class FailoverEngine(Decider):
         self.moved(owner, before, after, reason.get("key", ""), now, basis or None)
         return PlanDraft(owner, "approve", "approved", before, after, {})
 
+    def reject(self, plan_id: int, by: str, now: float) -> PlanDraft:
+        """Turn down a plan that waits for approval: nothing moves, and the same move is not asked for again while
+        failover still wants exactly it (NoSuchPlan, LookupError: as approve)."""
+        owner = self._waiting(plan_id)
+        after = self.pending[owner].after
+        store.reject_plan(self.engine, plan_id, by, now)
+        del self.pending[owner]
+        self.rejected[owner] = dict(after)
+        return PlanDraft(owner, "approve", "rejected", dict(self.planned[owner]), dict(after), {})
+
     def _waiting(self, plan_id: int) -> Owner:
         """The owner whose plan `plan_id` waits for approval (NoSuchPlan, LookupError: see approve)."""
         no_such = f"there is no plan {plan_id}; 'channel-monitor failover status' lists the plans and their ids"

@@ -146,6 +146,13 @@ class FailoverStepper:
         self.update_metrics()
         return draft
 
+    async def reject(self, plan_id: int, by: str) -> Any:
+        """Turn down a plan waiting for approval (admin API, Slack)."""
+        async with self.admin_lock:
+            draft = await asyncio.to_thread(self.engine.reject, plan_id, by, self.clock())
+        self.update_metrics()
+        return draft
+
     async def set_frozen(self, owner: Owner, frozen: bool, by: str, reason: str) -> None:
         """Freeze or unfreeze a promotion or notice (admin API); unfreezing lets failover catch up at once."""
         async with self.admin_lock:

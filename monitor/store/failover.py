@@ -240,6 +240,15 @@ def plan_status(engine: Engine, plan_id: int) -> str | None:
         return conn.execute(select(FailoverPlanRow.status).where(FailoverPlanRow.id == plan_id)).scalar()
 
 
+def reject_plan(engine: Engine, plan_id: int, by: str, now: float) -> None:
+    """Mark a waiting plan rejected: nothing of it is carried out."""
+    p = FailoverPlanRow
+    with begin_write(engine) as conn:
+        conn.execute(
+            update(p).where(p.id == plan_id, p.status == "pending_approval").values(status="rejected", decided_by=by, decided_at=now)
+        )
+
+
 def approve_plan(
     engine: Engine, plan_id: int, owner: Owner, before: dict[str, int], changes: Sequence[PlaceChange], by: str, now: float
 ) -> dict[str, Any]:

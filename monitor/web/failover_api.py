@@ -56,6 +56,31 @@ async def approve(request: web.Request) -> web.Response:
     return web.json_response({"plan": plan_id, "status": "approved", "after": approved.after})
 
 
+async def reject(request: web.Request) -> web.Response:
+    """POST /api/admin/failover/plans/{plan}/reject: turn down a plan that waits for approval (nothing moves)."""
+    authorize(request)
+    body = await parse(request, Decision)
+    try:
+        plan_id = int(request.match_info["plan"])
+    except ValueError:
+        raise web.HTTPBadRequest(text="the plan id is a number; see GET /api/failover for the pending plan") from None
+    try:
+        owner = await request.app[ADMIN].reject_plan(plan_id, body.by)
+    except UnknownPlan as exc:
+        raise web.HTTPNotFound(text=str(exc)) from None
+    except LookupError as exc:
+        raise web.HTTPConflict(text=str(exc)) from None
+    log.warning(
+        "failover: plan %s for %s %s rejected by %s%s",
+        plan_id,
+        *owner,
+        body.by,
+        f": {body.reason}" if body.reason else "",
+        extra={"event": "admin", "by": body.by, "plan": plan_id},
+    )
+    return web.json_response({"plan": plan_id, "status": "rejected"})
+
+
 async def freeze(request: web.Request) -> web.Response:
     """POST /api/admin/failover/{promotions|notices}/{owner}/freeze: hold it where it is."""
     return await _set_frozen(request, True)

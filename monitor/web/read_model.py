@@ -251,6 +251,10 @@ class AdminActions(Protocol):
     async def approve_plan(self, plan_id: int, by: str) -> Approved:
         """Raise UnknownPlan, or LookupError for a plan that cannot be approved now."""
 
+    async def reject_plan(self, plan_id: int, by: str) -> tuple[str, str]:
+        """Turn down a plan waiting for approval; its owner (UnknownPlan, LookupError: as approve_plan)."""
+        ...
+
     async def set_frozen(self, owner: tuple[str, str], frozen: bool, by: str, reason: str) -> None:
         """Raise LookupError for an unknown promotion or notice."""
 

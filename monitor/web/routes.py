@@ -73,6 +73,7 @@ ROUTES: tuple[Route, ...] = (
     Route("GET", f"{ADMIN_CHANNEL}/maintenance", admin.list_maintenance, "admin.maintenance"),
     Route("DELETE", f"{ADMIN_CHANNEL}/maintenance/{{window}}", admin.cancel_maintenance, "admin.window"),
     Route("POST", "/api/admin/failover/plans/{plan}/approve", failover_api.approve, "admin.approve"),
+    Route("POST", "/api/admin/failover/plans/{plan}/reject", failover_api.reject, "admin.reject"),
     Route("POST", "/api/admin/failover/{kind:promotions|notices}/{owner}/freeze", failover_api.freeze, "admin.freeze"),
     Route("POST", "/api/admin/failover/{kind:promotions|notices}/{owner}/unfreeze", failover_api.unfreeze, "admin.unfreeze"),
     # Slack's interactivity URL: clicks on failover messages' buttons (signed by Slack, not the admin token)

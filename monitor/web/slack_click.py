@@ -21,7 +21,7 @@ from urllib.parse import parse_qs
 from slack_sdk.signature import SignatureVerifier
 
 MAX_AGE = 300.0  # seconds: Slack's own advice (https://api.slack.com/authentication/verifying-requests-from-slack)
-ACTIONS = ("cm_approve", "cm_freeze")
+ACTIONS = ("cm_approve", "cm_reject", "cm_freeze")
 
 
 class Refused(Exception):
@@ -32,10 +32,10 @@ class Refused(Exception):
 class Click:
     user: str  # Slack user id
     user_name: str
-    action: str  # cm_approve or cm_freeze
+    action: str  # cm_approve, cm_reject or cm_freeze
     kind: str  # promotion or notice
     owner: str
-    after: dict[str, int] | None  # cm_approve: the allocation the plan shown would apply
+    after: dict[str, int] | None  # cm_approve, cm_reject: the allocation the plan shown would apply
     response_url: str
     key: str  # the click's identity: a second request with it is a replay
     message: dict[str, Any]  # the message the button is on (to show who decided, without the buttons)
@@ -119,4 +119,6 @@ def decided(click: Click, outcome: str, now: float) -> dict[str, Any]:
 
 
 def _verb(click: Click) -> str:
-    return f"approve failover plans for {click.owner}" if click.action == "cm_approve" else f"freeze {click.owner}"
+    if click.action == "cm_freeze":
+        return f"freeze {click.owner}"
+    return f"{'approve' if click.action == 'cm_approve' else 'reject'} failover plans for {click.owner}"

@@ -21,7 +21,7 @@ MAX_BODY = 64 * 1024  # a click's form is a few KB: the message it is on include
 
 
 async def interactions(request: web.Request) -> web.Response:
-    """POST /slack/interactions: a verified click on Approve or Freeze, from an approver, once."""
+    """POST /slack/interactions: a verified click on Approve, Reject or Freeze, from an approver, once."""
     model = request.app[READ_MODEL]
     settings = model.slack_approvals()
     if settings is None:
@@ -50,7 +50,7 @@ async def interactions(request: web.Request) -> web.Response:
         return web.Response(text="")
     by = f"{click.user_name} (Slack {click.user})"[:100]
     try:
-        outcome = await (_approve(request, model, click, by) if click.action == "cm_approve" else _freeze(request, click, by))
+        outcome = await (_freeze(request, click, by) if click.action == "cm_freeze" else _decide(request, model, click, by))
     except (LookupError, AdminUnavailable) as exc:  # UnknownPlan is a LookupError
         await _respond(model, click, ephemeral(f"Not done: {exc}"))
         return web.Response(text="")
@@ -59,7 +59,7 @@ async def interactions(request: web.Request) -> web.Response:
     return web.Response(text="")
 
 
-async def _approve(request: web.Request, model: ReadModel, click: Click, by: str) -> str | None:
+async def _decide(request: web.Request, model: ReadModel, click: Click, by: str) -> str | None:
     summary = await model.failover_summary(plans=0)
     entries = summary.get("promotions" if click.kind == "promotion" else "notices", [])
     entry = next((e for e in entries if e.get("id") == click.owner), None)
@@ -71,14 +71,18 @@ async def _approve(request: web.Request, model: ReadModel, click: Click, by: str
             "approve the newer request, or use 'channel-monitor failover status'"
         )
     plan = int(entry["pending_plan"])
+    verb = "approved" if click.action == "cm_approve" else "rejected"
     try:
-        await request.app[ADMIN].approve_plan(plan, by)
+        if click.action == "cm_approve":
+            await request.app[ADMIN].approve_plan(plan, by)
+        else:
+            await request.app[ADMIN].reject_plan(plan, by)
     except UnknownPlan as exc:
         raise LookupError(str(exc)) from None
     log.warning(
-        "failover: plan %s for %s %s approved by %s from Slack", plan, click.kind, click.owner, by, extra={"event": "admin", "by": by}
+        "failover: plan %s for %s %s %s by %s from Slack", plan, click.kind, click.owner, verb, by, extra={"event": "admin", "by": by}
     )
-    return f"Plan {plan} approved"
+    return f"Plan {plan} {verb}"
 
 
 async def _freeze(request: web.Request, click: Click, by: str) -> str:

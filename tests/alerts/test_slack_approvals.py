@@ -154,3 +154,15 @@ async def test_without_a_signing_secret_there_are_no_buttons_and_no_endpoint(tmp
     client = await aiohttp_client(create_app(config, flush_interval=0.05))
     response = await client.post("/slack/interactions", data=b"payload=%7B%7D")
     assert response.status == 404 and "signing_secret" in await response.text()
+
+
+async def test_reject_from_slack_moves_nothing_and_takes_the_buttons_away(tmp_path, aiohttp_server, aiohttp_client):
+    app, client, fakes, receiver, slack = await world(tmp_path, aiohttp_server, aiohttp_client)
+    fakes["facebook"].mode = "error"
+    await eventually(lambda: "cm_reject" in buttons(slack), timeout=15)
+    plan = pending(app)
+    body, headers = click(slack, buttons(slack)["cm_reject"], "U0OPS")
+    assert (await client.post("/slack/interactions", data=body, headers=headers)).status == 200
+    assert pending(app) is None and receiver.spending("ads") == NORMAL
+    answer = json.dumps(slack.responses[-1]["blocks"])
+    assert f"Plan {plan} rejected by <@U0OPS>" in answer and '"type": "actions"' not in answer

@@ -311,6 +311,25 @@ def test_approving_applies_the_plan(store):
         fe.approve(draft_id(store), "ola", 14)
 
 
+def test_a_rejected_plan_moves_nothing_and_is_not_asked_again_until_the_move_changes(store):
+    fe = FailoverEngine(failover(mode="approve", hold_down=0, failback_after=0), store)
+    fe.load(0)
+    step(fe, 10, views(facebook=DOWN))
+    plan_id = fe.pending[ADS].plan_id
+    draft = fe.reject(plan_id, "ola", 12)
+    assert draft.status == "rejected" and ADS not in fe.pending
+    assert fe.planned[ADS] == {"shop": 500, "allegro": 300, "facebook": 200}  # nothing moved
+    assert [p for p in plans(store) if p[0] == "ads"] == [("ads", "rejected")]
+    assert step(fe, 13, views(facebook=DOWN)).plans == []  # the same move: not asked for again
+    with pytest.raises(LookupError, match=f"plan {plan_id} is not waiting for approval: it is rejected"):
+        fe.approve(plan_id, "ola", 14)
+    asked = step(fe, 20, views(facebook=DOWN, allegro=DOWN))  # a different move: asked anew
+    assert ("failover_approval_needed", ADS) in [(e[0], e[1]) for e in asked.events]
+    step(fe, 30, views(since=30))  # the need ends: the rejection is forgotten
+    step(fe, 40, views(facebook=DOWN))
+    assert ADS in fe.pending  # asked again for the next outage
+
+
 def draft_id(engine) -> int:
     with engine.connect() as conn:
         return conn.execute(select(FailoverPlanRow.id).where(FailoverPlanRow.owner == "ads")).scalar()

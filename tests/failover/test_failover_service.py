@@ -82,6 +82,25 @@ async def test_approve_mode_waits_for_a_person(tmp_path, aiohttp_server, aiohttp
         assert (r.status, (await r.text()).split(";")[0]) == (404, f"there is no plan {missing}")
 
 
+async def test_a_rejected_plan_moves_nothing_and_is_not_asked_again(tmp_path, aiohttp_server, aiohttp_client):
+    app, client, fakes, receiver = await start(tmp_path, aiohttp_server, aiohttp_client, mode="approve")
+    fakes["allegro"].mode = "error"
+    await eventually(lambda: any(p.status == "pending_approval" for p in rows(app, FailoverPlanRow)))
+    pending = next(p for p in rows(app, FailoverPlanRow) if p.status == "pending_approval")
+    auth = {"Authorization": "Bearer test-admin-token-1234"}
+    r = await client.post(
+        f"/api/admin/failover/plans/{pending.id}/reject", json={"by": "ola", "reason": "allegro says minutes"}, headers=auth
+    )
+    assert (r.status, await r.json()) == (200, {"plan": pending.id, "status": "rejected"})
+    again = await client.post(f"/api/admin/failover/plans/{pending.id}/reject", json={"by": "ola"}, headers=auth)
+    assert again.status == 409 and "it is rejected" in await again.text()
+    missing = await client.post("/api/admin/failover/plans/999/reject", json={"by": "ola"}, headers=auth)
+    assert missing.status == 404
+    # (that the same move is not asked for again is tested with a clock in tests/failover/test_engine.py)
+    assert [(p.status, p.decided_by) for p in rows(app, FailoverPlanRow) if p.owner == "ads"] == [("rejected", "ola")]
+    assert receiver.spending("ads") == NORMAL
+
+
 async def test_freeze_stops_moves_until_unfrozen(tmp_path, aiohttp_server, aiohttp_client):
     app, client, fakes, receiver = await start(tmp_path, aiohttp_server, aiohttp_client)
     auth = {"Authorization": "Bearer test-admin-token-1234"}

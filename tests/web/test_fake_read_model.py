@@ -167,6 +167,9 @@ class FakeModel:
     async def approve_plan(self, plan_id: int, by: str) -> Approved:
         raise LookupError("nothing to approve")
 
+    async def reject_plan(self, plan_id: int, by: str) -> tuple[str, str]:
+        raise LookupError("nothing to reject")
+
     async def set_frozen(self, owner: tuple[str, str], frozen: bool, by: str, reason: str) -> None:
         pass
 
