@@ -36,6 +36,8 @@ EVENTS: dict[str, EventKind] = {
     "failover_planned": EventKind("info", "failover", "Failover: moving"),
     "failover_dry_run": EventKind("info", "failover", "Failover (dry-run, nothing applied): would move"),
     "failover_approval_needed": EventKind("warning", "failover", "Failover waits for approval"),
+    # A person decided (approved or rejected a plan, froze or unfroze): Slack's buttons for it are taken away.
+    "failover_decided": EventKind("info", "failover", "Failover decision"),
     "failover_frozen": EventKind("critical", "failover", "Failover frozen"),
     "failover_held": EventKind("critical", "failover", "Failover cannot move"),
     "action_retrying": EventKind("warning", "failover", "Failover action not applied yet"),

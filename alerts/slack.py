@@ -104,6 +104,8 @@ class SlackNotifier(Notifier):
 
     async def _reply(self, batch: Batch, channel: str, ts: str) -> None:
         """The details in the thread. The message itself went out: a failed reply is logged, not retried."""
+        if self.buttons:
+            await self._retire_buttons(batch, channel, ts)
         try:
             await self._paced(
                 lambda: self._api(
@@ -112,6 +114,28 @@ class SlackNotifier(Notifier):
             )
         except NotifyError as exc:
             self.ctx.log.warning("slack %s: the alert went out but its thread reply did not: %s", self.id, exc)
+
+    async def _retire_buttons(self, batch: Batch, channel: str, ts: str) -> None:
+        """A decision made anywhere (Slack, the CLI, the API): the thread's replies with buttons for that promotion
+        or notice lose them and say who decided. Needs the scope channels:history (groups:history in a private
+        channel); without it the buttons stay, and a click on them is answered that nothing waits any more."""
+        decided = {
+            (a.cause.get("owner_kind"), a.cause.get("owner")): a.cause.get("decided") or ""
+            for a in batch.alerts
+            if a.event == "failover_decided"
+        }
+        if not decided:
+            return
+        try:
+            replies = await self._api("conversations_replies", channel=channel, ts=ts, limit=200)
+            for message in (replies or {}).get("messages") or []:
+                retired = slack_blocks.without_buttons(message, decided, max(a.at for a in batch.alerts))
+                if retired is not None:
+                    await self._paced(lambda m=message, r=retired: self._api("chat_update", gone=GONE, channel=channel, ts=m["ts"], **r))
+        except NotifyError as exc:
+            self.ctx.log.warning(
+                "slack %s: could not take the buttons of a decided plan away (%s); add the scope channels:history", self.id, exc
+            )
 
     async def _paced(self, call: Callable[[], Awaitable[T]]) -> T:
         # Slack allows about one message per second per channel (https://api.slack.com/apis/rate-limits#special).

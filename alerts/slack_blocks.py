@@ -132,3 +132,25 @@ def detail(alert: Alert, wording: Wording) -> str:
 def _link(url: str) -> str:
     # Inside <url|text>, "|" ends the URL: percent-encode it; escape the rest like any text.
     return escape(url.replace("|", "%7C"))
+
+
+def without_buttons(message: Payload, decided: dict[tuple[str | None, str | None], str], at: float) -> Payload | None:
+    """A thread reply with the buttons of a decided promotion or notice taken away, saying who decided and when
+    (`at`); None when it has none of them. `decided`: (kind, owner) -> "plan 12 approved by ola"."""
+    blocks = message.get("blocks") or []
+    said = [
+        text
+        for (kind, owner), text in decided.items()
+        for b in blocks
+        if b.get("type") == "actions" and str(b.get("block_id", "")).endswith(f"-{kind}-{owner}")
+    ]
+    if not said:
+        return None
+    kept = [
+        b for b in blocks if not (b.get("type") == "actions" and any(str(b.get("block_id", "")).endswith(f"-{k}-{o}") for k, o in decided))
+    ]
+    stamp = time.strftime("%H:%M UTC", time.gmtime(at))
+    kept.append(
+        {"type": "context", "elements": [{"type": "mrkdwn", "text": fit(escape(f"{said[0].capitalize()} at {stamp}"), SECTION_MAX)}]}
+    )
+    return {"text": message.get("text") or said[0], "blocks": kept}

@@ -52,6 +52,7 @@ class FakeSlack:
         self.url = ""  # set by the fixture: http://127.0.0.1:port/
         self._next_ts = 1633374000
         self.app = web.Application()
+        self.missing_scopes: set[str] = set()  # methods the bot token lacks the scope for (missing_scope)
         self.usergroups: dict[str, list[str]] = {}  # user group id -> member user ids (usergroups.users.list)
         self.responses: list[dict[str, Any]] = []  # bodies POSTed to a click's response_url
         self.app.router.add_post("/api/{method}", self._api)
@@ -114,6 +115,14 @@ class FakeSlack:
         channel = self.channels.get(body.get("channel", ""), body.get("channel", ""))
         if channel not in self.channels.values():
             return self.error("channel_not_found")
+        if method == "conversations.replies":
+            if "conversations.replies" in self.missing_scopes:
+                return self.error("missing_scope", needed="channels:history")
+            parent = self.messages.get(body.get("ts", ""))
+            if parent is None:
+                return self.error("thread_not_found")
+            thread = [parent, *sorted(self.replies(parent.ts), key=lambda m: m.ts)]
+            return web.json_response({"ok": True, "messages": [_shape(m) for m in thread], "has_more": False})
         if not body.get("text") and not body.get("blocks"):
             return self.error("no_text")
         if method == "chat.postMessage":

@@ -45,6 +45,7 @@ class FailoverStepper:
         self.clock = clock
         self.admin_lock = admin_lock  # approvals and freezes, one at a time with the other admin changes
         self.relay: ActionRelay | None = None  # set once built: it reports its events to this stepper
+        self.button_threads: dict[Owner, str] = {}  # the thread of each owner's last message with buttons
         self.router: AlertRouter | None = None
         self.on_action_outcome: Callable[[], None] = lambda: None  # an applied value may have changed
         self._task: asyncio.Task | None = None
@@ -87,6 +88,9 @@ class FailoverStepper:
         # The alerts a decision causes are stored in its own transaction: a crash right after the commit
         # cannot lose "promotion moved" while its actions go out.
         alerts = [_with_buttons(self.alert(*e), e[1], decision) for e in decision.events]
+        for alert, event in zip(alerts, decision.events, strict=True):
+            if alert.event in BUTTON_EVENTS:
+                self.button_threads[event[1]] = alert.key  # where a decision about it is said (and its buttons retired)
         rows = [alert_row(a) for a in alerts] if self.publisher.alerting else []
         await asyncio.to_thread(self.engine.commit, decision, rows)
         # Woken first: the relay and the router sleep until woken, and nothing below may stop that.
@@ -144,13 +148,20 @@ class FailoverStepper:
         if self.relay is not None:
             self.relay.wake()
         self.update_metrics()
+        self._decided(draft.owner, f"plan {plan_id} approved by {by}")
         return draft
+
+    def _decided(self, owner: Owner, what: str) -> None:
+        """Say in the incident's thread who decided (Slack then takes the buttons for it away)."""
+        alert = self.alert("failover_decided", owner, what, self.button_threads.get(owner, ""))
+        self.publisher.publish(replace(alert, cause={"owner_kind": owner[0], "owner": owner[1], "decided": what}))
 
     async def reject(self, plan_id: int, by: str) -> Any:
         """Turn down a plan waiting for approval (admin API, Slack)."""
         async with self.admin_lock:
             draft = await asyncio.to_thread(self.engine.reject, plan_id, by, self.clock())
         self.update_metrics()
+        self._decided(draft.owner, f"plan {plan_id} rejected by {by}")
         return draft
 
     async def set_frozen(self, owner: Owner, frozen: bool, by: str, reason: str) -> None:
@@ -158,6 +169,8 @@ class FailoverStepper:
         async with self.admin_lock:
             await asyncio.to_thread(self.engine.set_frozen, owner, frozen, by, reason, self.clock())
         self.update_metrics()
+        if frozen:
+            self._decided(owner, f"frozen by {by}" + (f": {reason}" if reason else ""))
         self.soon()
 
 

@@ -166,3 +166,47 @@ async def test_reject_from_slack_moves_nothing_and_takes_the_buttons_away(tmp_pa
     assert pending(app) is None and receiver.spending("ads") == NORMAL
     answer = json.dumps(slack.responses[-1]["blocks"])
     assert f"Plan {plan} rejected by <@U0OPS>" in answer and '"type": "actions"' not in answer
+
+
+async def test_a_plan_decided_with_the_api_loses_its_buttons_in_slack_too(tmp_path, aiohttp_server, aiohttp_client):
+    app, client, fakes, receiver, slack = await world(tmp_path, aiohttp_server, aiohttp_client)
+    fakes["facebook"].mode = "error"
+    await eventually(lambda: "cm_approve" in buttons(slack), timeout=15)
+    plan = pending(app)
+    with_buttons = buttons(slack)["cm_approve"]["message"]
+    auth = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+    r = await client.post(f"/api/admin/failover/plans/{plan}/approve", json={"by": "ola"}, headers=auth)
+    assert r.status == 200
+    # The decision goes into the thread, and the reply that had the buttons is updated without them.
+    await eventually(lambda: with_buttons.versions, timeout=10)
+    assert not any(b["type"] == "actions" for b in with_buttons.blocks)
+    assert f"Plan {plan} approved by ola at" in json.dumps(with_buttons.blocks)
+    await eventually(lambda: any("approved by ola" in m.text for m in slack.replies(with_buttons.thread_ts)), timeout=5)
+    await eventually(lambda: receiver.spending("ads") == {"shop": 62500, "allegro": 37500, "facebook": 0}, timeout=10)
+
+    # A click on the message a person still had open: told, alone, that nothing waits any more.
+    body, headers = click(slack, buttons_of(with_buttons.versions[0]["blocks"], with_buttons), "U0OPS")
+    assert (await client.post("/slack/interactions", data=body, headers=headers)).status == 200
+    assert slack.responses[-1]["response_type"] == "ephemeral" and "no plan for ads waits for approval now" in slack.responses[-1]["text"]
+
+
+def buttons_of(blocks: list, message) -> dict:
+    [actions] = [b for b in blocks if b["type"] == "actions"]
+    approve = next(e for e in actions["elements"] if e["action_id"] == "cm_approve")
+    return approve | {"block_id": actions["block_id"], "message": message}
+
+
+async def test_without_the_history_scope_the_buttons_stay_and_the_decision_is_still_posted(
+    tmp_path, aiohttp_server, aiohttp_client, caplog
+):
+    app, client, fakes, _receiver, slack = await world(tmp_path, aiohttp_server, aiohttp_client)
+    slack.missing_scopes.add("conversations.replies")
+    fakes["facebook"].mode = "error"
+    await eventually(lambda: "cm_approve" in buttons(slack), timeout=15)
+    with_buttons = buttons(slack)["cm_approve"]["message"]
+    r = await client.post(
+        "/api/admin/failover/promotions/ads/freeze", json={"by": "ola"}, headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}
+    )
+    assert r.status == 200
+    await eventually(lambda: any("frozen by ola" in m.text for m in slack.replies(with_buttons.thread_ts)), timeout=10)
+    assert with_buttons.versions == [] and "add the scope channels:history" in caplog.text
