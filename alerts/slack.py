@@ -133,9 +133,14 @@ class SlackNotifier(Notifier):
                 if retired is not None:
                     await self._paced(lambda m=message, r=retired: self._api("chat_update", gone=GONE, channel=channel, ts=m["ts"], **r))
         except NotifyError as exc:
-            self.ctx.log.warning(
-                "slack %s: could not take the buttons of a decided plan away (%s); add the scope channels:history", self.id, exc
-            )
+            if "missing_scope" in str(exc):
+                self.ctx.log.warning(
+                    "slack %s: the buttons of a decided plan stay: reading the thread needs the scope channels:history "
+                    "(groups:history in a private channel); add it under OAuth & Permissions and reinstall the app",
+                    self.id,
+                )
+            else:
+                self.ctx.log.warning("slack %s: could not take the buttons of a decided plan away: %s", self.id, exc)
 
     async def _paced(self, call: Callable[[], Awaitable[T]]) -> T:
         # Slack allows about one message per second per channel (https://api.slack.com/apis/rate-limits#special).

@@ -209,4 +209,4 @@ async def test_without_the_history_scope_the_buttons_stay_and_the_decision_is_st
     )
     assert r.status == 200
     await eventually(lambda: any("frozen by ola" in m.text for m in slack.replies(with_buttons.thread_ts)), timeout=10)
-    assert with_buttons.versions == [] and "add the scope channels:history" in caplog.text
+    assert with_buttons.versions == [] and "reading the thread needs the scope channels:history" in caplog.text
