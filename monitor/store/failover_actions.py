@@ -47,14 +47,20 @@ def release_sending(engine: Engine, holder: str, now: float) -> None:
         conn.execute(
             update(a)
             .where(a.status == "sending", or_(a.claimed_by == holder, a.claimed_by.is_(None), a.claim_until < now))
-            .values(
-                claimed_by=None,
-                claim_until=None,
-                status="pending",
-                attempts=a.attempts + 1,
-                last_error="interrupted while sending (the service stopped); sent again with the same key",
-            )
+            .values(**_resend("the service stopped"))
         )
+
+
+def _resend(why: str) -> dict[str, Any]:
+    """An action taken back from "sending": that attempt counts, and it goes again with the same key."""
+    a = FailoverActionRow
+    return {
+        "claimed_by": None,
+        "claim_until": None,
+        "status": "pending",
+        "attempts": a.attempts + 1,
+        "last_error": f"interrupted while sending ({why}); sent again with the same key",
+    }
 
 
 def open_actions(engine: Engine) -> list[Any]:
@@ -101,13 +107,7 @@ def release_others(engine: Engine, prefix: str, holder: str) -> int:
         return conn.execute(
             update(a)
             .where(a.status == "sending", a.claimed_by.startswith(prefix, autoescape=True), a.claimed_by != holder)
-            .values(
-                claimed_by=None,
-                claim_until=None,
-                status="pending",
-                attempts=a.attempts + 1,
-                last_error="interrupted while sending (the decider was replaced); sent again with the same key",
-            )
+            .values(**_resend("the decider was replaced"))
         ).rowcount
 
 

@@ -8,6 +8,8 @@ approve a plan, freeze or unfreeze a promotion/notice. Every change is logged wi
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
@@ -32,20 +34,32 @@ async def summary(request: web.Request) -> web.Response:
     return web.json_response(await request.app[READ_MODEL].failover_summary())
 
 
-async def approve(request: web.Request) -> web.Response:
-    """POST /api/admin/failover/plans/{plan}/approve: carry out a plan that waits for approval."""
+async def _plan_request(request: web.Request) -> tuple[int, Decision]:
+    """The admin token checked, the body and the plan id of a decision on a plan (400 with the fix if wrong)."""
     authorize(request)
     body = await parse(request, Decision)
     try:
-        plan_id = int(request.match_info["plan"])
+        return int(request.match_info["plan"]), body
     except ValueError:
         raise web.HTTPBadRequest(text="the plan id is a number; see GET /api/failover for the pending plan") from None
+
+
+@contextmanager
+def _plan_errors() -> Iterator[None]:
+    """An unknown plan is 404; a plan that does not wait for approval (any other LookupError) is 409."""
     try:
-        approved = await request.app[ADMIN].approve_plan(plan_id, body.by)
+        yield
     except UnknownPlan as exc:  # a LookupError too: caught first
         raise web.HTTPNotFound(text=str(exc)) from None
     except LookupError as exc:
         raise web.HTTPConflict(text=str(exc)) from None
+
+
+async def approve(request: web.Request) -> web.Response:
+    """POST /api/admin/failover/plans/{plan}/approve: carry out a plan that waits for approval."""
+    plan_id, body = await _plan_request(request)
+    with _plan_errors():
+        approved = await request.app[ADMIN].approve_plan(plan_id, body.by)
     log.warning(
         "failover: plan %s for %s %s approved by %s",
         plan_id,
@@ -58,18 +72,9 @@ async def approve(request: web.Request) -> web.Response:
 
 async def reject(request: web.Request) -> web.Response:
     """POST /api/admin/failover/plans/{plan}/reject: turn down a plan that waits for approval (nothing moves)."""
-    authorize(request)
-    body = await parse(request, Decision)
-    try:
-        plan_id = int(request.match_info["plan"])
-    except ValueError:
-        raise web.HTTPBadRequest(text="the plan id is a number; see GET /api/failover for the pending plan") from None
-    try:
+    plan_id, body = await _plan_request(request)
+    with _plan_errors():
         owner = await request.app[ADMIN].reject_plan(plan_id, body.by)
-    except UnknownPlan as exc:
-        raise web.HTTPNotFound(text=str(exc)) from None
-    except LookupError as exc:
-        raise web.HTTPConflict(text=str(exc)) from None
     log.warning(
         "failover: plan %s for %s %s rejected by %s%s",
         plan_id,

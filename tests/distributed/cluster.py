@@ -111,6 +111,31 @@ class Database:
         return rows[0][0] if rows else None
 
 
+class Processes:
+    """The processes of one test's cluster, all with the same config; every one killed at the end (`close`)."""
+
+    def __init__(self, log_dir: Path, config: Path) -> None:
+        self.log_dir, self.config = log_dir, config
+        self.all: list[Process] = []
+
+    async def start(self, name: str, *args: str) -> Process:
+        p = Process(name, self.log_dir, "--config", str(self.config), *args, "--listen", f"127.0.0.1:{free_port()}")
+        self.all.append(p)
+        return await p.start()
+
+    def by_pid(self, pid: int) -> Process:
+        return next(p for p in self.all if p.proc is not None and p.pid == pid)
+
+    def logs(self) -> str:
+        return logs(self.all)
+
+    async def close(self) -> None:
+        for p in self.all:
+            if p.proc is not None and p.proc.returncode is None:
+                p.proc.kill()
+                await p.proc.wait()
+
+
 def logs(processes: list[Process]) -> str:
     return "\n".join(f"--- {p.name}\n{p.log.read_text(errors='replace')[-3000:]}" for p in processes if p.log.exists())
 

@@ -7,10 +7,9 @@ from __future__ import annotations
 import signal
 from collections import defaultdict
 
-from tests.distributed.cluster import Database, Process, logs, pid_of
+from tests.distributed.cluster import Database, Processes, pid_of
 from tests.e2e.test_crash_safety import FAILED_OVER, NORMAL, OUTAGE_ACTIONS, HoldingReceiver, write_config
 from tests.fakes import FakeChannel, eventually
-from tests.support.cli import free_port
 
 WAIT = 30.0
 
@@ -23,14 +22,9 @@ async def test_the_standby_finishes_a_failover_the_killed_leader_started(tmp_pat
     config = write_config(tmp_path, urls, hook)
     config.write_text(f"database_url: {postgres_url}\nprobing: {{heartbeat: 200ms, heartbeat_timeout: 1s}}\n" + config.read_text())
     db = Database(postgres_url)
-    procs: list[Process] = []
-
-    async def start(name: str, *args: str) -> Process:
-        p = Process(name, tmp_path, "--config", str(config), *args, "--listen", f"127.0.0.1:{free_port()}")
-        procs.append(p)
-        return await p.start()
-
-    what = lambda: logs(procs) + f"\nreceiver: acked={receiver.acked} held={receiver.held}"  # noqa: E731
+    cluster = Processes(tmp_path, config)
+    start, procs = cluster.start, cluster.all
+    what = lambda: cluster.logs() + f"\nreceiver: acked={receiver.acked} held={receiver.held}"  # noqa: E731
     try:
         await start("decide-1", "--role", "decide")
         await eventually(lambda: db.scalar("SELECT count(*) FROM leadership") == 1, timeout=WAIT, what=what)
@@ -42,7 +36,7 @@ async def test_the_standby_finishes_a_failover_the_killed_leader_started(tmp_pat
         fakes["facebook"].mode = "error"
         await eventually(lambda: len(receiver.acked) == 1 and receiver.held, timeout=WAIT, what=what)
         holder, epoch = db.rows("SELECT holder, epoch FROM leadership WHERE name = 'decide'")[0]
-        leader = next(p for p in procs if p.pid == pid_of(holder))
+        leader = cluster.by_pid(pid_of(holder))
         await leader.stop(signal.SIGKILL)
         receiver.release_all()  # the held requests' connections are gone with the leader: their answers are lost
 
@@ -69,9 +63,6 @@ async def test_the_standby_finishes_a_failover_the_killed_leader_started(tmp_pat
         assert targets == {c: (v, v) for c, v in NORMAL.items()}
         assert [r[0] for r in db.rows("SELECT status FROM failover_plans ORDER BY id")] == ["applied", "applied"]
     finally:
-        for p in procs:
-            if p.proc is not None and p.proc.returncode is None:
-                p.proc.kill()
-                await p.proc.wait()
+        await cluster.close()
         receiver.release_all()
         db.engine.dispose()

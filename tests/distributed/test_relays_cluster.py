@@ -6,10 +6,9 @@ from __future__ import annotations
 
 import signal
 
-from tests.distributed.cluster import Database, Process, logs, pid_of
+from tests.distributed.cluster import Database, Processes, pid_of
 from tests.fakes import FakeChannel, eventually
 from tests.fakes_slack import TOKEN, FakeSlack
-from tests.support.cli import free_port
 
 WAIT = 45.0  # a relay SIGKILLed holding Slack's lease: another takes it after alerts/router.py LEASE_TTL (20 s)
 
@@ -38,14 +37,9 @@ async def test_two_relays_and_a_slack_outage_deliver_every_alert_once_in_its_thr
     slack.url = str((await aiohttp_server(slack.app)).make_url("/"))
     config = write_config(tmp_path, postgres_url, shop_url, slack)
     db = Database(postgres_url)
-    procs: list[Process] = []
-
-    async def start(name: str, *args: str) -> Process:
-        p = Process(name, tmp_path, "--config", str(config), *args, "--listen", f"127.0.0.1:{free_port()}")
-        procs.append(p)
-        return await p.start()
-
-    what = lambda: logs(procs) + f"\nslack calls: {[(c.method, c.body.get('text', '')[:60]) for c in slack.calls]}"  # noqa: E731
+    cluster = Processes(tmp_path, config)
+    start = cluster.start
+    what = lambda: cluster.logs() + f"\nslack calls: {[(c.method, c.body.get('text', '')[:60]) for c in slack.calls]}"  # noqa: E731
     try:
         await start("decide-1", "--role", "decide")
         await eventually(lambda: db.scalar("SELECT count(*) FROM leadership") == 1, timeout=30, what=what)
@@ -65,7 +59,7 @@ async def test_two_relays_and_a_slack_outage_deliver_every_alert_once_in_its_thr
         # shop recovers: another process posts in the same thread.
         await eventually(lambda: db.scalar("SELECT count(*) FROM alert_deliveries WHERE status = 'sent'") == 1, timeout=10, what=what)
         holder = db.scalar("SELECT holder FROM leases WHERE name = 'alerts:slack'")
-        killed = next(p for p in procs if p.proc is not None and p.pid == pid_of(holder))
+        killed = cluster.by_pid(pid_of(holder))
         await killed.stop(signal.SIGKILL)
         shop.mode = "ok"
         await eventually(
@@ -82,8 +76,5 @@ async def test_two_relays_and_a_slack_outage_deliver_every_alert_once_in_its_thr
         assert "up" in slack.messages[message.ts].text.lower() or any("up" in t.lower() for t in texts), what()
         print(f"killed {killed.name} (held Slack's lease); the recovery was delivered in the incident's thread")
     finally:
-        for p in procs:
-            if p.proc is not None and p.proc.returncode is None:
-                p.proc.kill()
-                await p.proc.wait()
+        await cluster.close()
         db.engine.dispose()

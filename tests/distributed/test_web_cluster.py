@@ -6,9 +6,8 @@ from __future__ import annotations
 
 import aiohttp
 
-from tests.distributed.cluster import Database, Process, logs, write_config
+from tests.distributed.cluster import Database, Processes, write_config
 from tests.fakes import FakeChannel, eventually
-from tests.support.cli import free_port
 
 TOKEN = "web-admin-token-0123456789"
 
@@ -19,14 +18,8 @@ async def test_a_web_instance_shows_the_decided_state_and_forwards_admin_command
     config = write_config(tmp_path / "c.yaml", postgres_url, server.port)
     config.write_text(f"admin_token: {TOKEN}\n" + config.read_text())
     db = Database(postgres_url)
-    procs: list[Process] = []
-
-    async def start(name: str, *args: str) -> Process:
-        p = Process(name, tmp_path, "--config", str(config), *args, "--listen", f"127.0.0.1:{free_port()}")
-        procs.append(p)
-        return await p.start()
-
-    what = lambda: logs(procs)  # noqa: E731
+    cluster = Processes(tmp_path, config)
+    start, what = cluster.start, cluster.logs
     try:
         await start("decide-1", "--role", "decide")
         await eventually(lambda: db.scalar("SELECT count(*) FROM leadership") == 1, timeout=30, what=what)
@@ -83,10 +76,7 @@ async def test_a_web_instance_shows_the_decided_state_and_forwards_admin_command
             ("approve_plan", "not_found"),
         ]
     finally:
-        for p in procs:
-            if p.proc is not None and p.proc.returncode is None:
-                p.proc.kill()
-                await p.proc.wait()
+        await cluster.close()
         db.engine.dispose()
 
 
