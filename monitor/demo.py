@@ -167,6 +167,10 @@ class DemoWorld:
 
     def config(self, registries: Registries | None = None, interval: str | None = None, timeout: str | None = None) -> Config:
         """The monitor configuration that watches these channels (checks every 5 s / speed, unless given)."""
+        return parse_config(self.config_text(interval, timeout), registries, source="<built-in demo>")
+
+    def config_text(self, interval: str | None = None, timeout: str | None = None) -> str:
+        """The YAML of config(): for walkthroughs that add to it (examples/slack_approval_demo.py)."""
         interval = interval or format_duration(DEMO_TIMING["interval"] / self.speed)
         timeout = timeout or format_duration(DEMO_TIMING["timeout"] / self.speed)
         lines = [
@@ -188,7 +192,7 @@ class DemoWorld:
                 )
                 + "]}",
             ]
-        return parse_config("\n".join(lines) + "\n" + demo_failover(self.speed), registries, source="<built-in demo>")
+        return "\n".join(lines) + "\n" + demo_failover(self.speed)
 
     async def set_mode(self, channel: str, mode: str) -> None:
         """Break or heal one channel; raise KeyError/ValueError for unknown names."""
