@@ -47,6 +47,10 @@ WARN_AFTER_ATTEMPTS = 5  # alert a human once an action has failed this many tim
 # monitor/outbox.py's loop, shared with the alert router.
 
 
+# What a validate-only answer says about a dry-run action (kept as its last_error: see ActionRelay._rehearse).
+REHEARSAL = {"applied": "would be accepted", "failed": "would be refused", "conflict": "would conflict", "retry": "could not be checked"}
+
+
 def backoff(attempts: int) -> float:
     """Seconds to wait after the n-th failed attempt: 1, 2, 4 ... up to 5 minutes."""
     return min(BACKOFF_MAX, BACKOFF_FIRST * 2 ** max(0, attempts - 1))
@@ -131,6 +135,7 @@ class ActionRelay:
     async def _round(self) -> float | None:
         # Another relay that died: its claims ran out, and its rows are sent again (with the same keys).
         await asyncio.to_thread(action_store.release_sending, self.engine, "", self.clock())
+        await self._rehearse()
         if self._release:
             # A failed round may have left claimed rows "sending" whose outcome was never stored (the database
             # failed while recording it): no send of ours is in flight now (drain waits for all), so send them
@@ -138,6 +143,22 @@ class ActionRelay:
             await asyncio.to_thread(self._release_claims)
             self._release = False
         return await self.drain()
+
+    async def _rehearse(self) -> None:
+        """A dry-run plan's actions, asked once of the actuators that have a validate-only mode (google_ads): would
+        the channel accept them now? The answer is kept on the action (it stays dry_run; nothing is changed)."""
+        checkable = [name for name, (kind, _options) in self.actuators.items() if kind.validate is not None]
+        for row in await asyncio.to_thread(action_store.unrehearsed, self.engine, checkable):
+            kind, options = self.actuators[row.actuator]
+            assert kind.validate is not None
+            try:
+                result = await kind.validate(to_action(row, self.failover), options, self.ctx)
+            except Exception as exc:  # an actuator bug must not stop the relay
+                log.exception("actuator %s crashed validating action %s", row.actuator, row.id)
+                result = ActionResult.retry(f"actuator error: {type(exc).__name__}")
+            verdict = REHEARSAL[result.outcome]
+            detail = scrub(f"{verdict}: {result.detail}", self._secrets.get(row.actuator, ()))
+            await asyncio.to_thread(action_store.rehearsed, self.engine, row.id or 0, detail)
 
     def _failed_round(self) -> None:
         self._release = True

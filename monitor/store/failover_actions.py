@@ -167,3 +167,20 @@ def failover_history(engine: Engine, plans: int) -> FailoverHistory:
             for a in conn.execute(select(FailoverActionRow).where(FailoverActionRow.plan_id.in_(ids)).order_by(FailoverActionRow.id)):
                 actions.setdefault(a.plan_id, []).append(a)
     return FailoverHistory(applied, recent, actions)
+
+
+def unrehearsed(engine: Engine, actuators: Sequence[str], limit: int = 50) -> list[FailoverActionRow]:
+    """Dry-run actions of these actuators not asked about yet (their last_error is still empty), oldest first."""
+    a = FailoverActionRow
+    if not actuators:
+        return []
+    query = select(a).where(a.status == "dry_run", a.last_error.is_(None), a.actuator.in_(list(actuators))).order_by(a.id).limit(limit)
+    with engine.connect() as conn:
+        return [FailoverActionRow.model_validate(r._mapping) for r in conn.execute(query)]
+
+
+def rehearsed(engine: Engine, action_id: int, verdict: str) -> None:
+    """Keep what the actuator's validate-only mode said about a dry-run action (it stays dry_run: nothing was sent)."""
+    a = FailoverActionRow
+    with begin_write(engine) as conn:
+        conn.execute(update(a).where(a.id == action_id, a.status == "dry_run").values(last_error=verdict[:500]))

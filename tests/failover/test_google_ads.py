@@ -197,6 +197,22 @@ async def test_a_campaign_is_paused_and_enabled_with_read_back(ads, ctx):
     assert (await google_ads.apply(action("pause", target=CAMPAIGN), ads.config, ctx)).outcome == "failed"
 
 
+async def test_pausing_a_budget_pauses_every_campaign_that_spends_from_it(ads, ctx):
+    other = "customers/1234567890/campaigns/778"
+    ads.campaigns[other] = "ENABLED"
+    ads.campaign_budget |= {CAMPAIGN: BUDGET, other: BUDGET}  # Shopping and Performance Max share the budget
+    paused = await google_ads.apply(action("pause", target=BUDGET), ads.config, ctx)
+    assert (paused.outcome, paused.detail) == ("applied", "status ENABLED -> PAUSED on 2 campaigns")
+    assert ads.campaigns[CAMPAIGN] == ads.campaigns[other] == "PAUSED"
+    again = await google_ads.apply(action("pause", target=BUDGET, attempt=2), ads.config, ctx)
+    assert (again.outcome, again.detail) == ("applied", "status already PAUSED (2 campaigns)")
+    resumed = await google_ads.apply(action("resume", target=BUDGET), ads.config, ctx)
+    assert resumed.outcome == "applied" and ads.campaigns[CAMPAIGN] == ads.campaigns[other] == "ENABLED"
+    ads.campaign_budget.clear()
+    orphan = await google_ads.apply(action("pause", target=BUDGET), ads.config, ctx)
+    assert orphan.outcome == "failed" and orphan.detail.startswith(f"no campaign found for {BUDGET}")
+
+
 async def test_validate_only_says_whether_it_would_be_accepted_and_changes_nothing(ads, ctx):
     would = await google_ads.validate(budget(), ads.config, ctx)
     assert (would.outcome, would.detail) == ("applied", "would set the daily budget 500.00 PLN -> 625.00 PLN")
@@ -211,9 +227,10 @@ async def test_validate_only_says_whether_it_would_be_accepted_and_changes_nothi
         (
             "set_amount",
             "555",
-            "is not a Google Ads resource name for set_amount; write e.g. customers/1234567890/campaignBudgets/987654321",
+            "is not a Google Ads resource name for set_amount; write a campaign budget, e.g. customers/1234567890/campaignBudgets/987654321",
         ),
-        ("pause", BUDGET, "is not a Google Ads resource name for pause; write e.g. customers/1234567890/campaigns/123456789"),
+        ("set_amount", CAMPAIGN, "not a Google Ads resource name for set_amount; write a campaign budget"),
+        ("pause", "campaigns/777", "(or a campaign, customers/1234567890/campaigns/123456789)"),
         ("post_notice", CAMPAIGN, "google_ads does not post notices; use a webhook actuator"),
     ],
 )
@@ -276,3 +293,58 @@ def test_the_registry_has_it_with_its_validate_only_mode():
         ).login_customer_id
         == "1234567890"
     )
+
+
+async def test_a_dry_run_plan_is_rehearsed_with_validate_only_and_nothing_changes(tmp_path, aiohttp_server):
+    from monitor.app import create_app
+    from monitor.running import MONITOR
+    from monitor.store.models import FailoverActionRow
+    from tests.fakes import FakeChannel, eventually, serve
+    from tests.support import config as cfg
+
+    ads = FakeGoogleAds()
+    ads.now = 4_000_000_000.0  # the service runs on the real clock: its tokens must outlive it here
+    server = await aiohttp_server(ads.app)
+    fakes = {c: await serve(aiohttp_server, FakeChannel()) for c in ("shop", "allegro", "facebook")}
+    normal = {"shop": 50000, "allegro": 30000, "facebook": 20000}
+    for i, value in enumerate(normal.values(), start=1):
+        ads.budgets[f"customers/1234567890/campaignBudgets/{i}"] = value * 10_000
+        ads.campaigns[f"customers/1234567890/campaigns/{i}0"] = "ENABLED"  # each budget's campaign (Shopping, PMax...)
+        ads.campaign_budget[f"customers/1234567890/campaigns/{i}0"] = f"customers/1234567890/campaignBudgets/{i}"
+    actuator = {
+        "id": "gads",
+        "kind": "google_ads",
+        "developer_token": DEVELOPER_TOKEN,
+        "client_id": CLIENT_ID,
+        "client_secret": CLIENT_SECRET,
+        "refresh_token": REFRESH_TOKEN,
+        "base_url": str(server.make_url("/v26")),
+        "token_url": str(server.make_url("/token")),
+    }
+    promotion = cfg.promotion(normal, total=100000, mode="dry-run", actuator="gads")
+    for i, placement in enumerate(promotion["channels"].values()):
+        placement["target"] = f"customers/1234567890/campaignBudgets/{i + 1}"
+    section = {"timing": {"hold_down": "0s", "failback_after": "0s", "settle": "0s"}, "actuators": [actuator], "promotions": [promotion]}
+    config = cfg.config([cfg.channel(c, f.url) for c, f in fakes.items()], data_dir=tmp_path, failover=section)
+    app = create_app(config, flush_interval=0.05)
+    from aiohttp.test_utils import TestClient, TestServer
+
+    client = TestClient(TestServer(app))
+    await client.start_server()
+    try:
+        monitor = app[MONITOR]
+        await eventually(lambda: all(h.state.value == "up" for h in monitor.book.health.values()))
+        fakes["facebook"].mode = "error"
+
+        def verdicts() -> dict[str, str]:
+            with monitor.engine.connect() as conn:
+                rows = conn.execute(FailoverActionRow.__table__.select()).all()
+            return {r.channel: r.last_error for r in rows if r.status == "dry_run" and r.last_error}
+
+        await eventually(lambda: len(verdicts()) == 3, timeout=15)
+        shown = verdicts()
+        assert shown["shop"] == "would be accepted: would set the daily budget 500.00 PLN -> 625.00 PLN"
+        assert shown["facebook"] == "would be accepted: would set the status ENABLED -> PAUSED"  # the budget's campaign
+        assert ads.mutations == [] and all(body["validateOnly"] for m, body in ads.calls if m.endswith(":mutate"))
+    finally:
+        await client.close()

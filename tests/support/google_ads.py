@@ -25,7 +25,7 @@ DEVELOPER_TOKEN = "dev-token-abcdef123456"
 CLIENT_ID = "1234-fake.apps.googleusercontent.com"
 CLIENT_SECRET = "client-secret-0987"
 REFRESH_TOKEN = "1//refresh-token-xyz"
-WHERE = re.compile(r"WHERE (campaign_budget|campaign)\.resource_name = '([^']+)'")
+WHERE = re.compile(r"WHERE (campaign_budget|campaign)\.(resource_name|campaign_budget) = '([^']+)'")
 
 
 def failure(status: int, grpc: str, message: str, *errors: tuple[dict[str, str], str], details: dict | None = None) -> dict[str, Any]:
@@ -56,6 +56,7 @@ class FakeGoogleAds:
     def __init__(self) -> None:
         self.budgets: dict[str, int] = {}  # resource name -> amount micros
         self.campaigns: dict[str, str] = {}  # resource name -> status
+        self.campaign_budget: dict[str, str] = {}  # campaign resource name -> the budget it spends from
         self.managed: dict[str, str] = {}  # customer id -> the manager account that must be login-customer-id
         self.tokens: dict[str, float] = {}  # access token -> expiry (the fake's clock)
         self.now = 1_700_000_000.0
@@ -150,52 +151,51 @@ class FakeGoogleAds:
             return web.json_response(
                 failure(400, "INVALID_ARGUMENT", "bad query", ({"queryError": "UNEXPECTED_END_OF_QUERY"}, "bad query")), status=400
             )
-        entity, name = match.groups()
+        entity, field, name = match.groups()
         if entity == "campaign_budget" and name in self.budgets:
+            budget = {"resourceName": name, "amountMicros": str(self.budgets[name])}
             return web.json_response(
-                {
-                    "results": [{"campaignBudget": {"resourceName": name, "amountMicros": str(self.budgets[name])}}],
-                    "fieldMask": "campaignBudget.amountMicros",
-                    "requestId": "req-s",
-                }
+                {"results": [{"campaignBudget": budget}], "fieldMask": "campaignBudget.amountMicros", "requestId": "req-s"}
             )
-        if entity == "campaign" and name in self.campaigns:
-            return web.json_response(
-                {
-                    "results": [{"campaign": {"resourceName": name, "status": self.campaigns[name]}}],
-                    "fieldMask": "campaign.status",
-                    "requestId": "req-s",
-                }
-            )
+        if entity == "campaign":
+            names = [name] if field == "resource_name" else [c for c, b in self.campaign_budget.items() if b == name]
+            rows = [{"campaign": {"resourceName": c, "status": self.campaigns[c]}} for c in names if c in self.campaigns]
+            if rows:
+                return web.json_response({"results": rows, "fieldMask": "campaign.resourceName,campaign.status", "requestId": "req-s"})
         return web.json_response({"fieldMask": "campaignBudget.amountMicros", "requestId": "req-s"})  # no rows: no "results"
 
     def _mutate(self, method: str, body: dict[str, Any]) -> web.Response:
-        [operation] = body["operations"]
-        update, mask = operation["update"], operation["updateMask"]
-        name = update["resourceName"]
         store: dict[str, Any] = self.budgets if method == "campaignBudgets:mutate" else self.campaigns
-        field, key = ("amountMicros", "amountMicros") if store is self.budgets else ("status", "status")
-        if mask != field or name not in store:
-            error = (
-                ({"mutateError": "RESOURCE_NOT_FOUND"}, f"Resource was not found: {name}")
-                if name not in store
-                else ({"fieldMaskError": "FIELD_NOT_FOUND"}, f"bad update mask {mask}")
-            )
-            return web.json_response(failure(400, "INVALID_ARGUMENT", "Request contains an invalid argument.", error), status=400)
-        if store is self.budgets and int(update[key]) % self.minimum_unit_micros != 0:
-            return web.json_response(
-                failure(
-                    400,
-                    "INVALID_ARGUMENT",
-                    "Request contains an invalid argument.",
-                    (
-                        {"campaignBudgetError": "NON_MULTIPLE_OF_MINIMUM_CURRENCY_UNIT"},
-                        "Budget amount must be a multiple of the minimum currency unit.",
+        field = "amountMicros" if store is self.budgets else "status"
+        for operation in body["operations"]:  # all or nothing (partialFailure is not asked for)
+            update, mask = operation["update"], operation["updateMask"]
+            name = update["resourceName"]
+            if mask != field or name not in store:
+                error = (
+                    ({"mutateError": "RESOURCE_NOT_FOUND"}, f"Resource was not found: {name}")
+                    if name not in store
+                    else ({"fieldMaskError": "FIELD_NOT_FOUND"}, f"bad update mask {mask}")
+                )
+                return web.json_response(failure(400, "INVALID_ARGUMENT", "Request contains an invalid argument.", error), status=400)
+            if store is self.budgets and int(update[field]) % self.minimum_unit_micros != 0:
+                return web.json_response(
+                    failure(
+                        400,
+                        "INVALID_ARGUMENT",
+                        "Request contains an invalid argument.",
+                        (
+                            {"campaignBudgetError": "NON_MULTIPLE_OF_MINIMUM_CURRENCY_UNIT"},
+                            "Budget amount must be a multiple of the minimum currency unit.",
+                        ),
                     ),
-                ),
-                status=400,
-            )
-        if not body.get("validateOnly"):
-            store[name] = int(update[key]) if store is self.budgets else update[key]
+                    status=400,
+                )
+        if body.get("validateOnly"):
+            return web.json_response({"results": [], "requestId": "req-m"})
+        for operation in body["operations"]:
+            update = operation["update"]
+            store[update["resourceName"]] = int(update[field]) if store is self.budgets else update[field]
             self.mutations.append(operation)
-        return web.json_response({"results": [] if body.get("validateOnly") else [{"resourceName": name}], "requestId": "req-m"})
+        return web.json_response(
+            {"results": [{"resourceName": o["update"]["resourceName"]} for o in body["operations"]], "requestId": "req-m"}
+        )

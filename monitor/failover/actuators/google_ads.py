@@ -324,27 +324,54 @@ async def _set_amount(action: Action, config: Config, ctx: ActuatorContext, cust
     )
 
 
-async def _campaign_status(ctx: ActuatorContext, config: Config, customer: str, resource: str) -> str:
-    query = f"SELECT campaign.status FROM campaign WHERE campaign.resource_name = '{resource}'"
-    return str((await _read(ctx, config, customer, query, "campaign")).get("status"))
+async def _campaigns(ctx: ActuatorContext, config: Config, customer: str, target: str) -> dict[str, str]:
+    """The campaigns a pause or resume acts on, with their status: the target campaign, or every campaign that
+    spends from the target budget (so one target, the budget, serves every op of a promotion's placement)."""
+    if CAMPAIGN.fullmatch(target):
+        query = f"SELECT campaign.resource_name, campaign.status FROM campaign WHERE campaign.resource_name = '{target}'"
+    else:
+        query = f"SELECT campaign.resource_name, campaign.status FROM campaign WHERE campaign.campaign_budget = '{target}'"
+    answer = await _api(ctx, config, customer, "googleAds:search", {"query": query})
+    found = {
+        str(row["campaign"].get("resourceName")): str(row["campaign"].get("status"))
+        for row in answer.get("results") or []
+        if isinstance(row, dict) and isinstance(row.get("campaign"), dict)
+    }
+    if not found:
+        raise _Stop(
+            ActionResult.failed(
+                f"no campaign found for {target} in customer {customer}: check the resource name (and login_customer_id "
+                "when the account is reached through a manager account)"
+            )
+        )
+    return found
 
 
 async def _set_status(action: Action, config: Config, ctx: ActuatorContext, customer: str, validate_only: bool) -> ActionResult:
     wanted = STATUS_FOR[action.op]
-    current = await _campaign_status(ctx, config, customer, action.target)
-    if current == "REMOVED":
-        return ActionResult.failed(f"{action.target} is REMOVED; Google Ads cannot enable or pause it")
-    if current == wanted:
-        return ActionResult.applied(f"status already {wanted}")
-    operation = {"update": {"resourceName": action.target, "status": wanted}, "updateMask": "status"}
-    answer = await _api(ctx, config, customer, "campaigns:mutate", {"operations": [operation], "validateOnly": validate_only})
+    current = await _campaigns(ctx, config, customer, action.target)
+    removed = sorted(name for name, status in current.items() if status == "REMOVED")
+    if removed and len(removed) == len(current):
+        return ActionResult.failed(f"{', '.join(removed)} is REMOVED; Google Ads cannot enable or pause it")
+    to_change = sorted(name for name, status in current.items() if status not in (wanted, "REMOVED"))
+    if not to_change:
+        return ActionResult.applied(f"status already {wanted}" + (f" ({len(current)} campaigns)" if len(current) > 1 else ""))
+    operations = [{"update": {"resourceName": name, "status": wanted}, "updateMask": "status"} for name in to_change]
+    answer = await _api(ctx, config, customer, "campaigns:mutate", {"operations": operations, "validateOnly": validate_only})
+    was = "/".join(sorted({current[name] for name in to_change}))
     if validate_only:
-        return ActionResult.applied(f"would set the status {current} -> {wanted}")
-    ctx.log.info("google_ads: status of %s %s -> %s (key %s)", action.target, current, wanted, action.key)
-    after = await _campaign_status(ctx, config, customer, action.target)
-    if after != wanted:
-        return ActionResult.retry(f"read-back shows status {after}, not {wanted}", response={"request_id": answer.get("requestId")})
-    return ActionResult.applied(f"status {current} -> {after}", response={"request_id": answer.get("requestId")})
+        return ActionResult.applied(
+            f"would set the status {was} -> {wanted}" + (f" on {len(to_change)} campaigns" if len(to_change) > 1 else "")
+        )
+    ctx.log.info("google_ads: status of %s %s -> %s (key %s)", ", ".join(to_change), was, wanted, action.key)
+    after = await _campaigns(ctx, config, customer, action.target)
+    behind = sorted(name for name in to_change if after.get(name) != wanted)
+    response = {"request_id": answer.get("requestId")}
+    if behind:
+        return ActionResult.retry(f"read-back shows {', '.join(behind)} not {wanted}", response=response)
+    return ActionResult.applied(
+        f"status {was} -> {wanted}" + (f" on {len(to_change)} campaigns" if len(to_change) > 1 else ""), response=response
+    )
 
 
 async def _run(action: Action, config: Config, ctx: ActuatorContext, validate_only: bool) -> ActionResult:
@@ -352,17 +379,12 @@ async def _run(action: Action, config: Config, ctx: ActuatorContext, validate_on
         return ActionResult.failed("google_ads does not post notices; use a webhook actuator")
     if action.op not in ("set_amount", *STATUS_FOR):
         return ActionResult.failed(f"google_ads cannot {action.op}")
-    pattern, example = (
-        (BUDGET, "customers/1234567890/campaignBudgets/987654321")
-        if action.op == "set_amount"
-        else (
-            CAMPAIGN,
-            "customers/1234567890/campaigns/123456789",
-        )
-    )
-    match = pattern.fullmatch(action.target)
+    match = BUDGET.fullmatch(action.target) or (CAMPAIGN.fullmatch(action.target) if action.op != "set_amount" else None)
     if match is None:
-        return ActionResult.failed(f"target {action.target[:60]!r} is not a Google Ads resource name for {action.op}; write e.g. {example}")
+        example = "customers/1234567890/campaignBudgets/987654321"
+        also = "" if action.op == "set_amount" else " (or a campaign, customers/1234567890/campaigns/123456789)"
+        what = f"target {action.target[:60]!r} is not a Google Ads resource name for {action.op}"
+        return ActionResult.failed(f"{what}; write a campaign budget, e.g. {example}{also}")
     try:
         if action.op == "set_amount":
             return await _set_amount(action, config, ctx, match.group(1), validate_only)
