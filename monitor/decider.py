@@ -29,6 +29,7 @@ from monitor.votes import Observation, Votes
 log = logging.getLogger("monitor.decider")
 POLL = 1.0  # seconds between reads when nothing woke it (probers NOTIFY when they write: see monitor/store/wakeups.py)
 BATCH = 10_000  # rows per read; a full batch is followed at once by the next
+MEMBERS_EVERY = 1.0  # seconds between reads of the probers' heartbeats (reads of results come with every NOTIFY)
 
 
 def sighting(row) -> Sighting:
@@ -83,6 +84,7 @@ class Decider:
         self.latest: dict[tuple[str, str], StoredResult] = {}  # (channel, check) -> its newest result, any location
         self.lost: frozenset[str] = frozenset()
         self.live: frozenset[str] = frozenset()
+        self._members_at: float | None = None
         self.task: asyncio.Task | None = None
         self.woken = asyncio.Event()
         self.read_rows = 0  # counted for /metrics and the bench
@@ -98,13 +100,15 @@ class Decider:
 
     def _members(self) -> None:
         members, now = probers.members(self.engine), self.clock()
+        self._members_at = now
         self.lost = lost_locations(members, now, self.heartbeat_timeout)
         self.live = live_locations(members, now, self.heartbeat_timeout)
 
     def read(self) -> list:
         """The next batch of results, and which locations may not vote now (blocking)."""
         rows = located.new_results(self.engine, self.tail.after, self.tail.ranges(), BATCH)
-        self._members()
+        if self._members_at is None or self.clock() - self._members_at >= MEMBERS_EVERY:
+            self._members()
         return rows
 
     def apply(self, rows: list) -> int:

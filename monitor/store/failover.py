@@ -38,6 +38,7 @@ from monitor.store.models import (
     IncidentRow,
 )
 from monitor.store.upsert import upsert
+from monitor.store.wakeups import OUTBOX, notify
 
 KEY_NAMESPACE = uuid.UUID("6f1c1f3e-2a4b-4c39-9b6e-8c1d6a0f3b21")  # idempotency keys: uuid5 of plan, channel, op
 CARRIED_OUT = ("applied", "approved", "dry_run")  # plan statuses whose moves count against the move limit
@@ -99,6 +100,8 @@ def write_decision(engine: Engine, decision: DecisionWrite) -> DecisionWritten:
     """Write a decision in one transaction: alert rows, gates, superseded plans, plans with their actions, owners."""
     written = DecisionWritten([], [])
     with begin_write(engine) as conn:
+        if decision.alert_rows or decision.plans:
+            notify(conn, OUTBOX)  # relays in other processes (--role relay) look at once, when this commits
         if decision.alert_rows:
             conn.execute(insert(AlertRow), list(decision.alert_rows))
         if decision.gates:
@@ -257,5 +260,6 @@ def approve_plan(
     with begin_write(engine) as conn:
         reason = json.loads(conn.execute(select(p.reason).where(p.id == plan_id)).scalar() or "{}")
         conn.execute(update(p).where(p.id == plan_id).values(status="approved", decided_by=by, decided_at=now, before=json.dumps(before)))
+        notify(conn, OUTBOX)  # its actions: relays in other processes send them at once
         _write_actions(conn, plan_id, owner, changes, now, "pending")
     return reason

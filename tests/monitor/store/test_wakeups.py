@@ -72,3 +72,25 @@ async def test_the_result_writer_wakes_the_decider_for_results_and_the_relays_fo
         for listener in listeners:
             await listener.stop()
         engine.dispose()
+
+
+async def test_a_failover_decision_wakes_relays_in_other_processes(postgres_url):
+    from alerts.base import Alert
+    from alerts.router import alert_row
+    from monitor.store.failover import write_decision
+    from monitor.store.failover_records import DecisionWrite
+    from monitor.store.wakeups import OUTBOX
+
+    engine = make_engine(postgres_url)
+    woken: list[int] = []
+    listener = Listener(postgres_url, lambda: woken.append(1), OUTBOX)
+    listener.start()
+    try:
+        await asyncio.wait_for(listener.listening.wait(), 10)
+        woken.clear()
+        moved = Alert("ads", "Black Friday ads", "", "", 1000.0, {}, event="failover_planned", detail="moved", key="down:facebook:990")
+        write_decision(engine, DecisionWrite(1000.0, {}, [], [], {}, [alert_row(moved)]))
+        await eventually(lambda: woken == [1], timeout=5)
+    finally:
+        await listener.stop()
+        engine.dispose()
